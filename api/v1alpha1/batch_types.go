@@ -1,0 +1,164 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MaxSequenceBytes caps a serialized sequence so that a Batch stays well under
+// etcd's object size limit (about 1.5 MiB).
+const MaxSequenceBytes = 1 << 20
+
+// InlineJob is a job declared inside a Batch, for GitOps users; the controller
+// turns each entry into a Job resource.
+type InlineJob struct {
+	// Runs is the number of shots.
+	// +kubebuilder:validation:Minimum=1
+	Runs int32 `json:"runs"`
+
+	// Variables are substituted into the sequence before execution.
+	// +optional
+	Variables *apiextensionsv1.JSON `json:"variables,omitempty"`
+}
+
+// BatchSpec is what a user asked for: one sequence, where to run it, and how.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.open) || oldSelf.open || !has(self.open) || !self.open",message="open: a closed batch cannot be reopened"
+type BatchSpec struct {
+	// SequenceBuilder is the Pulser abstract representation (JSON, version "1").
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1048576
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sequenceBuilder is immutable"
+	SequenceBuilder string `json:"sequenceBuilder"`
+
+	// DeviceType selects the device family that runs the batch.
+	// +kubebuilder:default=FRESNEL
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="deviceType is immutable"
+	DeviceType DeviceType `json:"deviceType"`
+
+	// UserID is the id of the user who created the batch.
+	// +optional
+	UserID string `json:"userID,omitempty"`
+
+	// ParentID is the batch this one was rebatched from.
+	// +optional
+	ParentID string `json:"parentID,omitempty"`
+
+	// Configuration is free-form execution configuration, e.g.
+	// {"dt": 10.0, "precision": "normal", "strict_validation": false}.
+	// +optional
+	Configuration *apiextensionsv1.JSON `json:"configuration,omitempty"`
+
+	// BackendConfiguration is a serialized emulation configuration, kept as given.
+	// +optional
+	BackendConfiguration string `json:"backendConfiguration,omitempty"`
+
+	// Priority orders batches of the same queue priority; higher runs first.
+	// +optional
+	Priority int32 `json:"priority,omitempty"`
+
+	// QueuePriority orders batches before Priority.
+	// +kubebuilder:default=MEDIUM
+	// +optional
+	QueuePriority QueuePriority `json:"queuePriority,omitempty"`
+
+	// Tags label the batch; each at most once.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	// +optional
+	Tags []string `json:"tags,omitempty"`
+
+	// Webhook receives the batch as JSON once it reaches a terminal status.
+	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Webhook string `json:"webhook,omitempty"`
+
+	// Open batches accept more jobs until they are closed.
+	// +optional
+	Open bool `json:"open,omitempty"`
+
+	// Canceled asks the controllers to stop the batch and cancel its unfinished jobs.
+	// +optional
+	Canceled bool `json:"canceled,omitempty"`
+
+	// TimeLimit bounds how long the batch may run; the device default applies when unset.
+	// +optional
+	TimeLimit *metav1.Duration `json:"timeLimit,omitempty"`
+
+	// Jobs declared inline; the controller creates one Job per entry.
+	// +kubebuilder:validation:MaxItems=1000
+	// +optional
+	Jobs []InlineJob `json:"jobs,omitempty"`
+}
+
+// BatchStatusFields is what the controllers and runners observed of a Batch.
+type BatchStatusFields struct {
+	// Phase is the batch status of the cloud API.
+	// +optional
+	Phase BatchStatus `json:"phase,omitempty"`
+
+	// Conditions describe scheduling, job creation and webhook delivery.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the spec generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// JobsCount is the number of Jobs of the batch.
+	// +optional
+	JobsCount int32 `json:"jobsCount,omitempty"`
+
+	// JobsCountPerStatus counts the batch's Jobs by JobStatus.
+	// +optional
+	JobsCountPerStatus map[JobStatus]int32 `json:"jobsCountPerStatus,omitempty"`
+
+	// DeviceID is the name of the Device that runs the batch.
+	// +optional
+	DeviceID string `json:"deviceID,omitempty"`
+
+	// StartTime is when the batch started running.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// EndTime is when the batch reached a terminal status.
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=qbatch;qb,categories=tweezer
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Device",type=string,JSONPath=`.spec.deviceType`
+// +kubebuilder:printcolumn:name="Queue",type=string,JSONPath=`.spec.queuePriority`
+// +kubebuilder:printcolumn:name="Priority",type=integer,JSONPath=`.spec.priority`,priority=1
+// +kubebuilder:printcolumn:name="Jobs",type=integer,JSONPath=`.status.jobsCount`
+// +kubebuilder:printcolumn:name="Done",type=integer,JSONPath=`.status.jobsCountPerStatus.DONE`
+// +kubebuilder:printcolumn:name="Open",type=boolean,JSONPath=`.spec.open`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Batch is one pulse sequence with the jobs that run it on a device type.
+type Batch struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   BatchSpec         `json:"spec"`
+	Status BatchStatusFields `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// BatchList is a list of Batches.
+type BatchList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Batch `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Batch{}, &BatchList{})
+}

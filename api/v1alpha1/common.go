@@ -1,0 +1,116 @@
+package v1alpha1
+
+// DeviceType names a device family, as the cloud API's DeviceTypeName.
+// +kubebuilder:validation:Enum=EMU_FREE;EMU_SV;EMU_TN;EMU_C;FRESNEL;EMU_FRESNEL;EMU_MPS
+type DeviceType string
+
+// The documented device types.
+const (
+	DeviceTypeEmuFree    DeviceType = "EMU_FREE"
+	DeviceTypeEmuSV      DeviceType = "EMU_SV"
+	DeviceTypeEmuTN      DeviceType = "EMU_TN"
+	DeviceTypeEmuC       DeviceType = "EMU_C"
+	DeviceTypeFresnel    DeviceType = "FRESNEL"
+	DeviceTypeEmuFresnel DeviceType = "EMU_FRESNEL"
+	DeviceTypeEmuMPS     DeviceType = "EMU_MPS"
+)
+
+// DeviceTypes lists every DeviceType in the API's order.
+var DeviceTypes = []DeviceType{
+	DeviceTypeEmuFree, DeviceTypeEmuSV, DeviceTypeEmuTN, DeviceTypeEmuC,
+	DeviceTypeFresnel, DeviceTypeEmuFresnel, DeviceTypeEmuMPS,
+}
+
+// QueuePriority orders batches of one device type before their numeric priority.
+// +kubebuilder:validation:Enum=LOW;MEDIUM;HIGH
+type QueuePriority string
+
+// The queue priorities, lowest first.
+const (
+	QueuePriorityLow    QueuePriority = "LOW"
+	QueuePriorityMedium QueuePriority = "MEDIUM"
+	QueuePriorityHigh   QueuePriority = "HIGH"
+)
+
+// Rank orders queue priorities: HIGH > MEDIUM > LOW; an unknown value ranks lowest.
+func (p QueuePriority) Rank() int {
+	switch p {
+	case QueuePriorityHigh:
+		return 2
+	case QueuePriorityMedium:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// BatchStatus is the phase of a Batch, as the cloud API's BatchStatus.
+// +kubebuilder:validation:Enum=PENDING;RUNNING;DONE;CANCELED;TIMED_OUT;ERROR;PAUSED
+type BatchStatus string
+
+// The batch phases.
+const (
+	BatchPending  BatchStatus = "PENDING"
+	BatchRunning  BatchStatus = "RUNNING"
+	BatchDone     BatchStatus = "DONE"
+	BatchCanceled BatchStatus = "CANCELED"
+	BatchTimedOut BatchStatus = "TIMED_OUT"
+	BatchError    BatchStatus = "ERROR"
+	BatchPaused   BatchStatus = "PAUSED"
+)
+
+// Terminal reports whether a batch in this phase will not change any more.
+func (s BatchStatus) Terminal() bool {
+	switch s {
+	case BatchDone, BatchCanceled, BatchTimedOut, BatchError:
+		return true
+	}
+	return false
+}
+
+// JobStatus is the phase of a Job, as the cloud API's JobStatus.
+// +kubebuilder:validation:Enum=PENDING;RUNNING;DONE;ERROR;CANCELED
+type JobStatus string
+
+// The job phases.
+const (
+	JobPending  JobStatus = "PENDING"
+	JobRunning  JobStatus = "RUNNING"
+	JobDone     JobStatus = "DONE"
+	JobError    JobStatus = "ERROR"
+	JobCanceled JobStatus = "CANCELED"
+)
+
+// JobStatuses lists every JobStatus in the API's order.
+var JobStatuses = []JobStatus{JobPending, JobRunning, JobDone, JobError, JobCanceled}
+
+// Terminal reports whether a job in this phase will not change any more.
+func (s JobStatus) Terminal() bool {
+	return s == JobDone || s == JobError || s == JobCanceled
+}
+
+// ResultsType is a kind of result a device can return.
+// +kubebuilder:validation:Enum=counter;run;sample;expectation
+type ResultsType string
+
+// Labels and annotations shared by the controllers and the REST facade.
+const (
+	// ProjectIDLabel on a namespace names the project it holds.
+	ProjectIDLabel = "quantum.tweezer.dev/project-id"
+	// MaxQueuePriorityLabel on a project namespace caps the queue priority of its batches.
+	MaxQueuePriorityLabel = "quantum.tweezer.dev/max-queue-priority"
+	// BatchLabel on a Job names its Batch.
+	BatchLabel = "quantum.tweezer.dev/batch"
+)
+
+// Condition types used across the resources.
+const (
+	// ConditionScheduled is true once a batch has been given a runner.
+	ConditionScheduled = "Scheduled"
+	// ConditionJobsCreated is true once every inline job of a batch exists as a Job.
+	ConditionJobsCreated = "JobsCreated"
+	// ConditionWebhookDelivered records the outcome of the terminal webhook.
+	ConditionWebhookDelivered = "WebhookDelivered"
+	// ConditionReady is true on a device that can start batches.
+	ConditionReady = "Ready"
+)
