@@ -15,8 +15,12 @@ generate: ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC roles.
-	$(CONTROLLER_GEN) rbac:roleName=tweezer-manager crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+manifests: ## Generate CRDs and the RBAC roles of the manager and the facade.
+	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
+	@if compgen -G 'controllers/*.go' >/dev/null; then \
+	  $(CONTROLLER_GEN) rbac:roleName=tweezer-manager paths="./controllers/..." output:rbac:artifacts:config=config/rbac/manager; fi
+	@if compgen -G 'apiserver/*.go' >/dev/null; then \
+	  $(CONTROLLER_GEN) rbac:roleName=tweezer-apiserver paths="./apiserver/..." output:rbac:artifacts:config=config/rbac/apiserver; fi
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files or formatting are stale.
