@@ -22,7 +22,7 @@ type InlineJob struct {
 }
 
 // BatchSpec is what a user asked for: one sequence, where to run it, and how.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.open) || oldSelf.open || !has(self.open) || !self.open",message="open: a closed batch cannot be reopened"
+// +kubebuilder:validation:XValidation:rule="(has(oldSelf.open) && oldSelf.open) || !has(self.open) || !self.open",message="open: a closed batch cannot be reopened"
 type BatchSpec struct {
 	// SequenceBuilder is the Pulser abstract representation (JSON, version "1").
 	// +kubebuilder:validation:MinLength=1
@@ -33,7 +33,8 @@ type BatchSpec struct {
 	// DeviceType selects the device family that runs the batch.
 	// +kubebuilder:default=FRESNEL
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="deviceType is immutable"
-	DeviceType DeviceType `json:"deviceType"`
+	// +optional
+	DeviceType DeviceType `json:"deviceType,omitempty"`
 
 	// UserID is the id of the user who created the batch.
 	// +optional
@@ -53,6 +54,7 @@ type BatchSpec struct {
 	BackendConfiguration string `json:"backendConfiguration,omitempty"`
 
 	// Priority orders batches of the same queue priority; higher runs first.
+	// +kubebuilder:default=0
 	// +optional
 	Priority int32 `json:"priority,omitempty"`
 
