@@ -18,11 +18,11 @@ import (
 // CRDs installed: they prove what the schemas accept, refuse and print.
 
 var (
-	env       *envtest.Environment
-	cfg       *rest.Config
-	k8s       client.Client
-	disco     *discovery.DiscoveryClient
-	ctx       = context.Background()
+	env   *envtest.Environment
+	cfg   *rest.Config
+	k8s   client.Client
+	disco *discovery.DiscoveryClient
+	ctx   = context.Background()
 )
 
 func TestCRDs(t *testing.T) {
