@@ -1,0 +1,19 @@
+package v1alpha1
+
+// Condition types and annotations of the execution controllers (added beside
+// the shared ones in common.go).
+const (
+	// ConditionRunner is true while a live runner works on a started batch;
+	// false with the reason when it died, was stopped, or has finished.
+	ConditionRunner = "Runner"
+	// ConditionTimeLimit turns true when a batch ran past its time limit.
+	ConditionTimeLimit = "TimeLimitExceeded"
+
+	// RunnerGenerationAnnotation on a runner Lease is the generation of the
+	// batch's current runner (runner starts are counted from 1; 0 means the
+	// Lease is reserved for the batch but no runner was started yet).
+	RunnerGenerationAnnotation = "quantum.tweezer.dev/runner-generation"
+	// RunnerFailuresAnnotation on a runner Lease counts consecutive runner
+	// deaths that happened while no job was running.
+	RunnerFailuresAnnotation = "quantum.tweezer.dev/runner-failures"
+)
