@@ -17,6 +17,7 @@ generate: ## Generate deepcopy code.
 .PHONY: manifests
 manifests: ## Generate CRDs and the RBAC roles of the manager and the facade.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/gendevices > config/devices/devices.yaml
 	@if compgen -G 'controllers/*.go' >/dev/null; then \
 	  $(CONTROLLER_GEN) rbac:roleName=tweezer-manager paths="./controllers/..." output:rbac:artifacts:config=config/rbac/manager; fi
 	@if compgen -G 'apiserver/*.go' >/dev/null; then \
