@@ -27,7 +27,7 @@ manifests: ## Generate CRDs and the RBAC roles of the manager and the facade.
 verify: generate manifests ## Fail when generated files or formatting are stale.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
-	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config)" || { git status --short -- api config; echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: envtest
 envtest: ## Build (once) the offline control-plane binaries for tests.
@@ -35,7 +35,7 @@ envtest: ## Build (once) the offline control-plane binaries for tests.
 
 .PHONY: test
 test: verify envtest ## Run unit and envtest suites.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
 
 .PHONY: build
 build: ## Build the binaries into bin/.
