@@ -1,0 +1,304 @@
+package emulator
+
+import (
+	"context"
+	"math"
+	"math/bits"
+	"runtime"
+	"sync"
+
+	"github.com/tweezer-dev/tweezer/runners/sequence"
+)
+
+// dtMicros is the sampling step: one ns, in µs.
+const dtMicros = 1e-3
+
+// Tolerances of the propagator. The Hamiltonian is piecewise constant per
+// ns (Pulser's sampling). Consecutive ns are grouped into blocks evolved
+// with the block-averaged Hamiltonian (the first Magnus term, exact for the
+// piecewise-constant drive); the neglected second Magnus term is estimated
+// on the current state before each block, and blocks are sized so that the
+// estimates sum to at most magnusTol over the whole sequence. Each block's
+// exponential is a Chebyshev expansion truncated where the Bessel tail
+// bound drops below chebTol.
+const (
+	defaultMagnusTol = 1e-3
+	chebTol          = 1e-10
+	maxBlock         = 2000 // ns; keeps progress and cancellation responsive
+)
+
+// evolution integrates the Schrödinger equation for one program.
+type evolution struct {
+	prog *sequence.Program
+	h    *hamiltonian
+	// state and the two Chebyshev work vectors (3 state vectors in all)
+	psi, work1, work2 []complex128
+	runEnd            []int // end of the run of identical samples starting at t
+	avgDrive          []complex128
+	avgDet            []float64
+	magnusTol         float64
+	// Measured error bounds (2-norm of the state error).
+	MagnusErr, ChebErr float64
+	Blocks, MatVecs    int
+}
+
+func newEvolution(p *sequence.Program, magnusTol float64) *evolution {
+	h := newHamiltonian(p)
+	e := &evolution{
+		prog: p, h: h,
+		psi:       make([]complex128, h.dim),
+		work1:     make([]complex128, h.dim),
+		work2:     make([]complex128, h.dim),
+		avgDrive:  make([]complex128, h.n),
+		avgDet:    make([]float64, h.n),
+		magnusTol: magnusTol,
+	}
+	e.psi[0] = 1 // all atoms in |g⟩
+	T := p.Duration
+	e.runEnd = make([]int, T)
+	for t := T - 1; t >= 0; t-- {
+		if t == T-1 || e.changes(t+1) {
+			e.runEnd[t] = t + 1
+		} else {
+			e.runEnd[t] = e.runEnd[t+1]
+		}
+	}
+	return e
+}
+
+// changes reports whether any atom's drive or detuning differs between
+// ns t-1 and t.
+func (e *evolution) changes(t int) bool {
+	for a := range e.prog.Drive {
+		if e.prog.Drive[a][t] != e.prog.Drive[a][t-1] || e.prog.Det[a][t] != e.prog.Det[a][t-1] {
+			return true
+		}
+	}
+	return false
+}
+
+// run evolves the state over the whole program.
+func (e *evolution) run(ctx context.Context, progress func(int)) error {
+	T := e.prog.Duration
+	guess := 8
+	last := -1
+	for t := 0; t < T; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var b int
+		var est float64
+		if run := e.runEnd[t] - t; run >= 2 {
+			b = min(run, maxBlock)
+		} else {
+			b = min(guess, T-t, maxBlock)
+			for {
+				est = e.magnusEstimate(t, b)
+				budget := e.magnusTol * float64(b) / float64(T)
+				if est <= budget || b == 1 {
+					break
+				}
+				b = max(1, min(b-1, int(float64(b)*0.9*math.Cbrt(budget/est))))
+			}
+			budget := e.magnusTol * float64(b) / float64(T)
+			if est > 0 {
+				guess = max(1, min(2*b, int(float64(b)*0.9*math.Cbrt(budget/est))))
+			} else {
+				guess = 2 * b
+			}
+			e.MagnusErr += est
+		}
+		e.loadAverage(t, b)
+		e.expStep(float64(b) * dtMicros)
+		e.Blocks++
+		t += b
+		if progress != nil {
+			if pc := 100 * t / T; pc != last {
+				last = pc
+				progress(pc)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *evolution) loadAverage(t, b int) {
+	inv := 1 / float64(b)
+	for a := range e.prog.Drive {
+		var c complex128
+		d := 0.0
+		for k := t; k < t+b; k++ {
+			c += e.prog.Drive[a][k]
+			d += e.prog.Det[a][k]
+		}
+		e.avgDrive[a] = c * complex(inv, 0)
+		e.avgDet[a] = d * inv
+	}
+	e.h.setStep(e.avgDrive, e.avgDet)
+}
+
+// expStep applies exp(-iHτ) to psi with a Chebyshev expansion.
+func (e *evolution) expStep(tau float64) {
+	lo, hi := e.h.spectrum(e.avgDet)
+	center, half := (hi+lo)/2, (hi-lo)/2+1e-9
+	x := half * tau
+	j, tail := besselSeries(x, chebTol)
+	phase := complex(math.Cos(center*tau), -math.Sin(center*tau))
+	coef := func(k int) complex128 {
+		// (2-δ_k0)(-i)^k J_k(x) e^{-i·center·τ}
+		c := complex(j[k], 0)
+		if k > 0 {
+			c *= 2
+		}
+		switch k % 4 {
+		case 1:
+			c *= -1i
+		case 2:
+			c *= -1
+		case 3:
+			c *= 1i
+		}
+		return c * phase
+	}
+	prev, cur, acc := e.psi, e.work1, e.work2
+	e.h.chebFirst(prev, cur, acc, center, half, coef(0), coef(1))
+	e.MatVecs++
+	for k := 2; k < len(j); k++ {
+		e.h.chebNext(cur, prev, acc, center, half, coef(k))
+		prev, cur = cur, prev
+		e.MatVecs++
+	}
+	// acc is the new state; the two others become work vectors.
+	e.psi, e.work1, e.work2 = acc, prev, cur
+	e.ChebErr += tail
+}
+
+// besselSeries returns J_0(x)..J_K(x) with K the first order past x at
+// which the tail bound 2·Σ_{k>K}|J_k(x)| is below tol, and that bound.
+// Miller's backward recurrence, normalised by J0 + 2ΣJ_2k = 1.
+func besselSeries(x, tol float64) ([]float64, float64) {
+	if x < 1e-12 {
+		return []float64{1, x / 2}, x * x / 4
+	}
+	m := int(x+20*math.Cbrt(x)+40) &^ 1
+	j := make([]float64, m+2)
+	j[m] = 1e-300
+	for k := m; k > 0; k-- {
+		j[k-1] = 2*float64(k)/x*j[k] - j[k+1]
+		if math.Abs(j[k-1]) > 1e250 {
+			for i := k - 1; i <= m; i++ {
+				j[i] *= 1e-250
+			}
+		}
+	}
+	norm := j[0]
+	for k := 2; k <= m; k += 2 {
+		norm += 2 * j[k]
+	}
+	for k := range j {
+		j[k] /= norm
+	}
+	tail := make([]float64, m+2) // tail[k] = 2Σ_{i>k}|J_i|
+	for k := m; k >= 0; k-- {
+		tail[k] = tail[k+1]
+		if k+1 <= m {
+			tail[k] += 2 * math.Abs(j[k+1])
+		}
+	}
+	K := max(1, int(math.Ceil(x)))
+	for K < m && tail[K] > tol {
+		K++
+	}
+	return j[:K+1], tail[K]
+}
+
+// magnusEstimate returns ‖Ω₂ψ‖ for the block [t, t+b): the norm of the
+// second Magnus term -(dt²/2)Σ_{j<k}[H_k,H_j] applied to the current state.
+// With H_k = D_k + Σ_a (c_ak σ⁺_a + h.c.), the commutators reduce to flips
+// weighted by interaction differences and to single-atom σz terms.
+func (e *evolution) magnusEstimate(t, b int) float64 {
+	if b < 2 {
+		return 0
+	}
+	h := e.h
+	n := h.n
+	aB := make([]complex128, n) // per bit: Σ_{j<k}(c_j - c_k)
+	bB := make([]complex128, n) // per bit: Σ_{j<k}(δ_k c_j - δ_j c_k)
+	zB := make([]float64, n)    // per bit: Σ_{j<k} 2 Im(c_k c_j*)
+	var active uint64
+	for a := 0; a < n; a++ {
+		var sc, av, bv complex128
+		sd, zv := 0.0, 0.0
+		for k := 0; k < b; k++ {
+			c := e.prog.Drive[a][t+k] / 2
+			d := e.prog.Det[a][t+k]
+			av += sc - complex(float64(k), 0)*c
+			bv += complex(d, 0)*sc - c*complex(sd, 0)
+			zv += 2 * imag(c*complex(real(sc), -imag(sc)))
+			sc += c
+			sd += d
+		}
+		bit := bitOf(n, a)
+		aB[bit], bB[bit], zB[bit] = av, bv, zv
+		if av != 0 || bv != 0 || zv != 0 {
+			active |= 1 << bit
+		}
+	}
+	if active == 0 {
+		return 0
+	}
+	psi := e.psi
+	norm2 := sweepSum(h.dim, func(lo, hi int) float64 {
+		sum := 0.0
+		for s := lo; s < hi; s++ {
+			var acc complex128
+			var diag float64
+			for r := active; r != 0; r &= r - 1 {
+				bit := bits.TrailingZeros64(r)
+				p := s ^ (1 << bit)
+				dC := h.inter[s] - h.inter[p]
+				av, bv := aB[bit], bB[bit]
+				sigma := 1.0
+				if s&(1<<bit) == 0 {
+					av, bv = complex(real(av), -imag(av)), complex(real(bv), -imag(bv))
+					sigma = -1
+				}
+				acc += (complex(dC, 0)*av - complex(sigma, 0)*bv) * psi[p]
+				diag += zB[bit] * sigma
+			}
+			acc += complex(0, diag) * psi[s]
+			sum += real(acc)*real(acc) + imag(acc)*imag(acc)
+		}
+		return sum
+	})
+	e.MatVecs++
+	return dtMicros * dtMicros / 2 * math.Sqrt(norm2)
+}
+
+// sweepSum is sweep for a reduction.
+func sweepSum(dim int, fn func(lo, hi int) float64) float64 {
+	workers := runtime.GOMAXPROCS(0)
+	if dim < parallelMin || workers == 1 {
+		return fn(0, dim)
+	}
+	parts := make([]float64, workers)
+	var wg sync.WaitGroup
+	chunk := (dim + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, dim)
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func(w, lo, hi int) {
+			defer wg.Done()
+			parts[w] = fn(lo, hi)
+		}(w, lo, hi)
+	}
+	wg.Wait()
+	total := 0.0
+	for _, p := range parts {
+		total += p
+	}
+	return total
+}

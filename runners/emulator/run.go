@@ -1,0 +1,137 @@
+// Package emulator is Tweezer's state-vector emulator for neutral-atom
+// sequences: it compiles a Pulser abstract-representation sequence,
+// integrates the Rydberg Hamiltonian from all-ground and samples shots.
+// Run is the one entry point the runners and the CLI share.
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/runners/sequence"
+)
+
+// Request is one job for the emulator.
+type Request struct {
+	Sequence      []byte          // Pulser abstract repr JSON (the batch's sequence_builder)
+	Variables     json.RawMessage // the job's variables object, may be nil
+	Runs          int
+	Seed          int64           // 0 = random
+	DeviceType    string          // e.g. "EMU_FREE", "EMU_FRESNEL" (noise), "FRESNEL"
+	Configuration json.RawMessage // batch configuration, may be nil; honours "strict_validation"
+}
+
+// Result is the sampled outcome of a job.
+type Result struct {
+	Counter map[string]int64 `json:"counter"`
+	Raw     []string         `json:"raw"`
+}
+
+// InputError reports a job that cannot run as given: a bad sequence,
+// variables, configuration or device constraint, or a register too large
+// for this engine. Path names the JSON path or the variable.
+type InputError struct {
+	Path string
+	Msg  string
+}
+
+func (e *InputError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// MaxRuns bounds the number of shots of one job.
+const MaxRuns = 10_000_000
+
+// Run validates, simulates and samples. progress (may be nil) gets 0..100.
+// Input errors are returned as *InputError (with the JSON path / variable name in the message).
+func Run(ctx context.Context, req Request, progress func(percent int)) (*Result, error) {
+	if req.Runs < 1 || req.Runs > MaxRuns {
+		return nil, &InputError{Path: "runs", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, req.Runs)}
+	}
+	sim, err := simulate(ctx, req, scaled(progress, 0, 95))
+	if err != nil {
+		return nil, err
+	}
+	res := sim.sample(req.Runs, newRNG(req.Seed))
+	if progress != nil {
+		progress(100)
+	}
+	return res, nil
+}
+
+// Probabilities returns the exact final-state probabilities of the
+// sequence (bitstring → p), leaving out those below minP. Measurement
+// noise is not applied.
+func Probabilities(ctx context.Context, req Request, minP float64) (map[string]float64, error) {
+	sim, err := simulate(ctx, req, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sim.probabilities(minP), nil
+}
+
+func scaled(progress func(int), from, to int) func(int) {
+	if progress == nil {
+		return nil
+	}
+	return func(p int) { progress(from + p*(to-from)/100) }
+}
+
+type simulation struct {
+	prog  *sequence.Program
+	evo   *evolution
+	noise *sequence.Noise
+}
+
+type config struct {
+	StrictValidation bool `json:"strict_validation"`
+}
+
+func simulate(ctx context.Context, req Request, progress func(int)) (*simulation, error) {
+	var cfg config
+	if len(req.Configuration) > 0 && string(req.Configuration) != "null" {
+		if err := json.Unmarshal(req.Configuration, &cfg); err != nil {
+			return nil, &InputError{Path: "configuration", Msg: "invalid configuration: " + err.Error()}
+		}
+	}
+	devType := strings.ToUpper(req.DeviceType)
+	if devType == "" {
+		devType = "EMU_FREE"
+	}
+	catalogName, ok := devices.DeviceName(devType)
+	if !ok {
+		return nil, &InputError{Path: "device_type", Msg: fmt.Sprintf("unknown device type %q", req.DeviceType)}
+	}
+	opts := sequence.Options{Variables: req.Variables, MaxAtoms: MaxAtoms()}
+	if catalogName == devices.Fresnel || cfg.StrictValidation {
+		dev, err := sequence.LoadDevice(devices.Fresnel)
+		if err != nil {
+			return nil, err
+		}
+		opts.ValidateAs = dev
+	}
+	prog, err := sequence.Compile(req.Sequence, opts)
+	if err != nil {
+		var se *sequence.Error
+		if errors.As(err, &se) {
+			return nil, &InputError{Path: se.Path, Msg: se.Msg}
+		}
+		return nil, err
+	}
+	sim := &simulation{prog: prog}
+	if devType == "EMU_FRESNEL" {
+		sim.noise = prog.Device.Noise
+	}
+	sim.evo = newEvolution(prog, defaultMagnusTol)
+	if err := sim.evo.run(ctx, progress); err != nil {
+		return nil, err
+	}
+	return sim, nil
+}
