@@ -64,7 +64,9 @@ func Legal(from, to quantumv1alpha1.ValidationStatus) bool {
 }
 
 // IllegalError is a move the workflow does not have.
-type IllegalError struct{ From, To quantumv1alpha1.ValidationStatus }
+type IllegalError struct {
+	From, To quantumv1alpha1.ValidationStatus
+}
 
 func (e *IllegalError) Error() string {
 	next := moves[e.From].to
