@@ -1,0 +1,882 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/envelope"
+	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/apiserver/query"
+)
+
+// JobInput is one job of a batch creation or addition.
+type JobInput struct {
+	_         struct{}       `additionalProperties:"true"`
+	Runs      int32          `json:"runs" minimum:"1" doc:"Number of shots, > 0."`
+	Variables map[string]any `json:"variables,omitempty" doc:"Values of the sequence's variables."`
+}
+
+// CreateBatchBody is the body of POST /api/v1/batches.
+type CreateBatchBody struct {
+	_                    struct{}       `additionalProperties:"true"`
+	ProjectID            string         `json:"project_id" minLength:"1" doc:"The project (a namespace labelled with this id)."`
+	SequenceBuilder      string         `json:"sequence_builder" minLength:"1" doc:"Serialized Pulser sequence (abstract representation)."`
+	DeviceType           string         `json:"device_type,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Device type; FRESNEL when neither this nor emulator is given."`
+	Emulator             string         `json:"emulator,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Legacy alias of device_type."`
+	Configuration        map[string]any `json:"configuration,omitempty" doc:"Free-form execution configuration."`
+	BackendConfiguration string         `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, stored and returned as is."`
+	Priority             int32          `json:"priority,omitempty"`
+	Tags                 []string       `json:"tags,omitempty" uniqueItems:"true" maxItems:"64"`
+	Webhook              string         `json:"webhook,omitempty" pattern:"^https?://" maxLength:"2048" doc:"URL that receives the batch once it is terminal."`
+	Complete             *bool          `json:"complete,omitempty" doc:"Legacy inverse of open."`
+	Open                 *bool          `json:"open,omitempty" doc:"An open batch accepts more jobs until closed; default false."`
+	Jobs                 []JobInput     `json:"jobs,omitempty" maxItems:"1000"`
+	QueuePriority        string         `json:"queue_priority,omitempty" enum:"LOW,MEDIUM,HIGH" doc:"At most the project's maximum (a namespace setting, MEDIUM by default), which is also the default."`
+}
+
+type batchIDPath struct {
+	BatchID string `path:"batch_id" doc:"Batch id."`
+}
+
+type batchOut struct {
+	Body envelope.Envelope[mapping.BatchWithJobs]
+}
+
+type batchV1Out struct {
+	Body envelope.Envelope[mapping.BatchWithResults]
+}
+
+type batchListIn struct {
+	PageParams
+	BatchFilterParams
+}
+
+type batchListOut struct {
+	Body envelope.Page[mapping.Batch]
+}
+
+// CancelBatchesBody is the body of PATCH /api/v1/batches/cancel.
+type CancelBatchesBody struct {
+	BatchIDs []string `json:"batch_ids" maxItems:"1000"`
+}
+
+// CanceledBatches reports a multi-batch cancellation.
+type CanceledBatches struct {
+	Batches []mapping.Batch   `json:"batches"`
+	Errors  map[string]string `json:"errors" doc:"Why each batch that was not canceled was not."`
+}
+
+// CanceledJobs reports a job cancellation in a batch.
+type CanceledJobs struct {
+	Jobs   []mapping.Job     `json:"jobs"`
+	Errors map[string]string `json:"errors" doc:"Why each matching job that was not canceled was not."`
+}
+
+// ResultLinks maps job ids to their results links.
+type ResultLinks struct {
+	Data   map[string]string `json:"data" doc:"Results link of each job that has a result."`
+	Errors map[string]string `json:"errors" doc:"Why a matching job has no link."`
+}
+
+// LastActivity is the latest batch activity of a project.
+type LastActivity struct {
+	ProjectID        string  `json:"project_id"`
+	LastActivityDate *string `json:"last_activity_date" format:"date-time"`
+}
+
+// TagsBody replaces a batch's tags: {"tags": [...]}, or the bare list the SDK sends.
+type TagsBody struct {
+	Tags []string
+}
+
+// UnmarshalJSON accepts both forms.
+func (t *TagsBody) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &t.Tags); err == nil {
+		return nil
+	}
+	var obj struct {
+		Tags []string `json:"tags"`
+	}
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return err
+	}
+	t.Tags = obj.Tags
+	return nil
+}
+
+// Schema documents both forms.
+func (t *TagsBody) Schema(r huma.Registry) *huma.Schema {
+	list := &huma.Schema{Type: huma.TypeArray, Items: &huma.Schema{Type: huma.TypeString, MaxLength: ptr(256)}, UniqueItems: true, MaxItems: ptr(64)}
+	return &huma.Schema{OneOf: []*huma.Schema{
+		{Type: huma.TypeObject, Properties: map[string]*huma.Schema{"tags": list}, Required: []string{"tags"}},
+		list,
+	}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (h *Handlers) registerBatches(api huma.API) {
+	huma.Register(api, h.op("list-batches", http.MethodGet, "/api/v1/batches", "batches", "List batches (without jobs)"), h.listBatches)
+	create := h.op("create-batch", http.MethodPost, "/api/v1/batches", "batches", "Create a batch with its jobs (all or nothing)")
+	create.Errors = append(create.Errors, http.StatusRequestEntityTooLarge)
+	huma.Register(api, create, h.createBatch)
+	huma.Register(api, h.op("get-batch-v1", http.MethodGet, "/api/v1/batches/{batch_id}", "batches", "Get a batch with its jobs, their results and the ids of its rebatches"), h.getBatchV1)
+	huma.Register(api, h.op("get-batch", http.MethodGet, "/api/v2/batches/{batch_id}", "batches", "Get a batch with its jobs"), h.getBatch)
+	huma.Register(api, h.op("cancel-batch-v1", http.MethodPut, "/api/v1/batches/{batch_id}/cancel", "batches", "Cancel a batch and its unfinished jobs"), h.cancelBatch)
+	huma.Register(api, h.op("cancel-batch", http.MethodPatch, "/api/v2/batches/{batch_id}/cancel", "batches", "Cancel a batch and its unfinished jobs"), h.cancelBatch)
+	huma.Register(api, h.op("cancel-batches-v1", http.MethodPatch, "/api/v1/batches/cancel", "batches", "Cancel many batches"), h.cancelBatches)
+	huma.Register(api, h.op("cancel-batches", http.MethodPatch, "/api/v2/batches/cancel", "batches", "Cancel many batches"), h.cancelBatches)
+	huma.Register(api, h.op("close-batch-v1", http.MethodPut, "/api/v1/batches/{batch_id}/complete", "batches", "Close an open batch"), h.closeBatch)
+	huma.Register(api, h.op("close-batch", http.MethodPatch, "/api/v2/batches/{batch_id}/complete", "batches", "Close an open batch"), h.closeBatch)
+	huma.Register(api, h.op("add-jobs-v1", http.MethodPost, "/api/v1/batches/{batch_id}/jobs", "batches", "Add jobs to an open batch"), h.addJobs)
+	huma.Register(api, h.op("add-jobs", http.MethodPost, "/api/v2/batches/{batch_id}/jobs", "batches", "Add jobs to an open batch"), h.addJobs)
+	huma.Register(api, h.op("rebatch", http.MethodPost, "/api/v1/batches/{batch_id}/rebatch", "batches", "Create a new batch from copies of the matching jobs"), h.rebatch)
+	huma.Register(api, h.op("cancel-batch-jobs-v1", http.MethodPut, "/api/v1/batches/{batch_id}/cancel/jobs", "batches", "Cancel the matching jobs of a batch"), h.cancelBatchJobs)
+	huma.Register(api, h.op("cancel-batch-jobs", http.MethodPatch, "/api/v2/batches/{batch_id}/cancel/jobs", "batches", "Cancel the matching jobs of a batch"), h.cancelBatchJobs)
+	huma.Register(api, h.op("batch-results-links", http.MethodGet, "/api/v1/batches/{batch_id}/results_link", "batches", "Results links of the batch's jobs"), h.batchResultsLinks)
+	huma.Register(api, h.op("set-batch-tags", http.MethodPatch, "/api/v1/batches/{batch_id}/tags", "batches", "Replace a batch's tags"), h.setTags)
+	huma.Register(api, h.op("batches-last-activity", http.MethodGet, "/api/v1/batches/last_activity", "batches", "Latest batch activity per project (superuser)"), h.lastActivity)
+}
+
+func (h *Handlers) listBatches(ctx context.Context, in *batchListIn) (*batchListOut, error) {
+	f := &query.BatchFilter{
+		IDs: in.ID, IDPrefix: in.IDStartsWith, ProjectIDs: in.ProjectID, UserIDs: in.UserID,
+		DeviceTypes: in.DeviceType, Statuses: in.Status, QueuePriorities: in.QueuePriority, Tag: in.Tag,
+	}
+	for _, s := range in.Status {
+		switch quantumv1alpha1.BatchStatus(s) {
+		case quantumv1alpha1.BatchPending, quantumv1alpha1.BatchRunning, quantumv1alpha1.BatchDone, quantumv1alpha1.BatchCanceled,
+			quantumv1alpha1.BatchTimedOut, quantumv1alpha1.BatchError, quantumv1alpha1.BatchPaused:
+		default:
+			return nil, envelope.Invalid("not a batch status: "+s, "query", "status")
+		}
+	}
+	var err error
+	if f.Complete, err = optBool(in.Complete, "complete"); err != nil {
+		return nil, err
+	}
+	if f.Open, err = optBool(in.Open, "open"); err != nil {
+		return nil, err
+	}
+	if f.MinJobs, err = optInt(in.MinJobs, "min_jobs"); err != nil {
+		return nil, err
+	}
+	if f.MaxJobs, err = optInt(in.MaxJobs, "max_jobs"); err != nil {
+		return nil, err
+	}
+	if f.Start, f.End, err = dates(in.StartDate, in.EndDate); err != nil {
+		return nil, err
+	}
+	desc, err := query.Direction(in.OrderDirection)
+	if err != nil {
+		return nil, envelope.Invalid(err.Error(), "query", "order_by_direction")
+	}
+
+	projects, err := h.projects(ctx, "list", "batches")
+	if err != nil {
+		return nil, internal(err)
+	}
+	candidates, err := h.candidateBatches(ctx, projects, f)
+	if err != nil {
+		return nil, internal(err)
+	}
+	ds, err := h.deviceStatuses(ctx)
+	if err != nil {
+		return nil, internal(err)
+	}
+	docs := make([]mapping.Batch, 0, len(candidates))
+	for _, b := range candidates {
+		doc, _, err := h.batchDoc(ctx, b, projects[b.Namespace].id, ds)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if f.Match(&doc) {
+			docs = append(docs, doc)
+		}
+	}
+	if err := query.SortBatches(docs, in.OrderBy, desc); err != nil {
+		return nil, envelope.Invalid(err.Error(), "query", "order_by")
+	}
+	return &batchListOut{Body: envelope.NewPage(query.Window(docs, in.Offset, in.Limit), in.Offset, len(docs))}, nil
+}
+
+// candidateBatches reads from the cache the batches of visible projects that
+// may match f, through the most selective index.
+func (h *Handlers) candidateBatches(ctx context.Context, projects map[string]project, f *query.BatchFilter) ([]*quantumv1alpha1.Batch, error) {
+	var out []*quantumv1alpha1.Batch
+	keep := func(list *quantumv1alpha1.BatchList) {
+		for i := range list.Items {
+			if _, ok := projects[list.Items[i].Namespace]; ok {
+				out = append(out, &list.Items[i])
+			}
+		}
+	}
+	switch {
+	case len(f.IDs) > 0:
+		for _, id := range f.IDs {
+			var list quantumv1alpha1.BatchList
+			if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexName: id}, client.UnsafeDisableDeepCopy); err != nil {
+				return nil, err
+			}
+			keep(&list)
+		}
+	case len(f.Statuses) > 0:
+		for _, s := range f.Statuses {
+			var list quantumv1alpha1.BatchList
+			if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexPhase: s}, client.UnsafeDisableDeepCopy); err != nil {
+				return nil, err
+			}
+			keep(&list)
+		}
+	default:
+		for ns, p := range projects {
+			if len(f.ProjectIDs) > 0 && !slices.Contains(f.ProjectIDs, p.id) {
+				continue
+			}
+			var list quantumv1alpha1.BatchList
+			if err := h.Cache.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+				return nil, err
+			}
+			keep(&list)
+		}
+	}
+	return out, nil
+}
+
+func (h *Handlers) getBatch(ctx context.Context, in *batchIDPath) (*batchOut, error) {
+	b, err := h.batchFor(ctx, in.BatchID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	doc, err := h.batchWithJobs(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+func (h *Handlers) getBatchV1(ctx context.Context, in *batchIDPath) (*batchV1Out, error) {
+	b, err := h.batchFor(ctx, in.BatchID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	ds, err := h.deviceStatuses(ctx)
+	if err != nil {
+		return nil, internal(err)
+	}
+	pid := h.projectID(ctx, b.Namespace)
+	doc, jobs, err := h.batchDoc(ctx, b, pid, ds)
+	if err != nil {
+		return nil, internal(err)
+	}
+	children, err := h.childIDs(ctx, b)
+	if err != nil {
+		return nil, internal(err)
+	}
+	out := mapping.BatchWithResults{Batch: doc, Jobs: make([]mapping.JobWithResult, len(jobs)), ChildIDs: children}
+	for i, j := range jobs {
+		stored, err := h.storedResult(ctx, j)
+		if err != nil {
+			return nil, internal(err)
+		}
+		out.Jobs[i] = mapping.WithResult(j, pid, stored)
+	}
+	return &batchV1Out{Body: envelope.OK(out)}, nil
+}
+
+type createBatchIn struct {
+	Body CreateBatchBody
+}
+
+func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOut, error) {
+	body := &in.Body
+	deviceType := quantumv1alpha1.DeviceTypeFresnel
+	switch {
+	case body.DeviceType != "" && body.Emulator != "" && body.DeviceType != body.Emulator:
+		return nil, envelope.Invalid(fmt.Sprintf("device_type %s and emulator %s disagree; send device_type only", body.DeviceType, body.Emulator), "body", "emulator")
+	case body.DeviceType != "":
+		deviceType = quantumv1alpha1.DeviceType(body.DeviceType)
+	case body.Emulator != "":
+		deviceType = quantumv1alpha1.DeviceType(body.Emulator)
+	}
+	open := false
+	switch {
+	case body.Open != nil && body.Complete != nil && *body.Open == *body.Complete:
+		return nil, envelope.Invalid("open and complete contradict each other", "body", "complete")
+	case body.Open != nil:
+		open = *body.Open
+	case body.Complete != nil:
+		open = !*body.Complete
+	}
+	if !open && len(body.Jobs) == 0 {
+		return nil, envelope.Invalid("a closed batch needs at least one job", "body", "jobs")
+	}
+	if n := len(body.SequenceBuilder); n > quantumv1alpha1.MaxSequenceBytes {
+		return nil, envelope.Errorf(http.StatusRequestEntityTooLarge, "sequence_builder is %d bytes; the limit is %d bytes", n, quantumv1alpha1.MaxSequenceBytes)
+	}
+
+	ns, err := h.projectByID(ctx, body.ProjectID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	unknown := envelope.Invalid("unknown project "+body.ProjectID, "body", "project_id")
+	if ns == nil {
+		return nil, unknown
+	}
+	if err := h.access(ctx, ns.Name, "create", "batches", "", unknown); err != nil {
+		return nil, err
+	}
+	if ok, err := h.allowed(ctx, ns.Name, "create", "jobs", ""); err != nil {
+		return nil, internal(err)
+	} else if !ok {
+		return nil, envelope.Errorf(http.StatusForbidden, "%s may not create jobs in project %s", user(ctx).Name, body.ProjectID)
+	}
+	maxQP := quantumv1alpha1.QueuePriority(ns.Labels[quantumv1alpha1.MaxQueuePriorityLabel])
+	if maxQP == "" {
+		maxQP = quantumv1alpha1.QueuePriorityMedium
+	}
+	qp := maxQP
+	if body.QueuePriority != "" {
+		qp = quantumv1alpha1.QueuePriority(body.QueuePriority)
+		if qp.Rank() > maxQP.Rank() {
+			return nil, envelope.Errorf(http.StatusForbidden, "queue_priority %s is above the project's maximum %s", qp, maxQP)
+		}
+	}
+
+	b := &quantumv1alpha1.Batch{
+		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: ns.Name},
+		Spec: quantumv1alpha1.BatchSpec{
+			SequenceBuilder:      body.SequenceBuilder,
+			DeviceType:           deviceType,
+			UserID:               user(ctx).Name,
+			BackendConfiguration: body.BackendConfiguration,
+			Priority:             body.Priority,
+			QueuePriority:        qp,
+			Tags:                 body.Tags,
+			Webhook:              body.Webhook,
+			Open:                 open,
+		},
+	}
+	if body.Configuration != nil {
+		raw, err := json.Marshal(body.Configuration)
+		if err != nil {
+			return nil, envelope.Invalid(err.Error(), "body", "configuration")
+		}
+		b.Spec.Configuration = &apiextensionsv1.JSON{Raw: raw}
+	}
+	for i, j := range body.Jobs {
+		ij, err := inlineJob(j, "body", "jobs", i)
+		if err != nil {
+			return nil, err
+		}
+		b.Spec.Jobs = append(b.Spec.Jobs, ij)
+	}
+	if err := h.fits(b, "batch"); err != nil {
+		return nil, err
+	}
+	return h.storeBatch(ctx, b, nil)
+}
+
+func inlineJob(j JobInput, loc ...any) (quantumv1alpha1.InlineJob, error) {
+	ij := quantumv1alpha1.InlineJob{Runs: j.Runs}
+	if j.Variables != nil {
+		raw, err := json.Marshal(j.Variables)
+		if err != nil {
+			return ij, envelope.Invalid(err.Error(), append(loc, "variables")...)
+		}
+		ij.Variables = &apiextensionsv1.JSON{Raw: raw}
+	}
+	return ij, nil
+}
+
+// fits refuses an object that the API server would store only partly or not at all.
+func (h *Handlers) fits(obj client.Object, kind string) error {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return internal(err)
+	}
+	if len(raw) > h.Limits.MaxObjectBytes {
+		return envelope.Errorf(http.StatusRequestEntityTooLarge, "the %s would be %d bytes; the limit for one object is %d bytes", kind, len(raw), h.Limits.MaxObjectBytes)
+	}
+	return nil
+}
+
+// storeBatch creates a Batch, then its Jobs (named as the controller names
+// them, so either may create them first), and answers once the cache has them.
+// parents are the ids of the jobs the inline jobs were copied from (rebatch).
+func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, parents []string) (*batchOut, error) {
+	if err := h.Client.Create(ctx, b); err != nil {
+		return nil, writeErr(err, "body")
+	}
+	jobs := make([]*quantumv1alpha1.Job, len(b.Spec.Jobs))
+	for i, ij := range b.Spec.Jobs {
+		parent := ""
+		if parents != nil {
+			parent = parents[i]
+		}
+		j, err := h.newJob(b, quantumv1alpha1.InlineJobName(b.UID, i), int32(i+1), ij, parent)
+		if err != nil {
+			return nil, internal(err)
+		}
+		jobs[i] = j
+	}
+	if err := h.createJobs(ctx, jobs); err != nil {
+		return nil, err
+	}
+	h.await(ctx, b)
+	doc, err := h.batchWithJobs(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+// newJob builds a Job of batch b.
+func (h *Handlers) newJob(b *quantumv1alpha1.Batch, name string, order int32, ij quantumv1alpha1.InlineJob, parentID string) (*quantumv1alpha1.Job, error) {
+	j := &quantumv1alpha1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: b.Namespace,
+			Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
+		},
+		Spec: quantumv1alpha1.JobSpec{
+			BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables,
+			CreationOrder: order, ParentID: parentID, UserID: b.Spec.UserID,
+		},
+	}
+	if err := controllerutil.SetControllerReference(b, j, h.Scheme); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// createJobs creates jobs a few at a time (an existing one is fine: the
+// controller made it) and waits until the cache holds them all.
+func (h *Handlers) createJobs(ctx context.Context, jobs []*quantumv1alpha1.Job) error {
+	const workers = 8
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, workers)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range jobs {
+			sem <- struct{}{}
+			go func(i int) {
+				defer func() { <-sem }()
+				err := h.Client.Create(ctx, jobs[i])
+				if apierrors.IsAlreadyExists(err) {
+					err = h.Client.Get(ctx, client.ObjectKeyFromObject(jobs[i]), jobs[i])
+				}
+				errs[i] = err
+			}(i)
+		}
+		for range workers {
+			sem <- struct{}{}
+		}
+	}()
+	<-done
+	for _, err := range errs {
+		if err != nil {
+			return writeErr(err, "body", "jobs")
+		}
+	}
+	for _, j := range jobs {
+		h.await(ctx, j)
+	}
+	return nil
+}
+
+func (h *Handlers) cancelBatch(ctx context.Context, in *batchIDPath) (*batchOut, error) {
+	b, err := h.batchFor(ctx, in.BatchID, "update", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := h.cancel(ctx, b); err != nil {
+		return nil, err
+	}
+	doc, err := h.batchWithJobs(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+// cancel asks the controllers to cancel a batch and marks what has not
+// started CANCELED at once. b is refreshed in place.
+func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) error {
+	phase := quantumv1alpha1.BatchStatus(mapping.BatchPhase(cached))
+	if phase.Terminal() {
+		return envelope.Errorf(http.StatusConflict, "batch %s is already %s", cached.Name, phase)
+	}
+	b := cached.DeepCopy()
+	if !b.Spec.Canceled {
+		orig := b.DeepCopy()
+		b.Spec.Canceled = true
+		if err := h.Client.Patch(ctx, b, client.MergeFrom(orig)); err != nil {
+			return writeErr(err)
+		}
+	}
+	jobs, err := h.batchJobs(ctx, b)
+	if err != nil {
+		return internal(err)
+	}
+	now := metav1.Now()
+	for _, cj := range jobs {
+		if mapping.JobPhase(cj) != string(quantumv1alpha1.JobPending) {
+			continue
+		}
+		j := cj.DeepCopy()
+		orig := j.DeepCopy()
+		j.Status.Phase = quantumv1alpha1.JobCanceled
+		j.Status.EndTime = &now
+		if err := h.Client.Status().Patch(ctx, j, client.MergeFrom(orig)); err != nil {
+			return writeErr(err)
+		}
+		h.await(ctx, j)
+	}
+	if phase == quantumv1alpha1.BatchPending || phase == quantumv1alpha1.BatchPaused {
+		orig := b.DeepCopy()
+		b.Status.Phase = quantumv1alpha1.BatchCanceled
+		b.Status.EndTime = &now
+		if err := h.Client.Status().Patch(ctx, b, client.MergeFrom(orig)); err != nil {
+			return writeErr(err)
+		}
+	}
+	h.await(ctx, b)
+	*cached = *b
+	return nil
+}
+
+type cancelBatchesIn struct {
+	Body CancelBatchesBody
+}
+
+type cancelBatchesOut struct {
+	Body envelope.Envelope[CanceledBatches]
+}
+
+func (h *Handlers) cancelBatches(ctx context.Context, in *cancelBatchesIn) (*cancelBatchesOut, error) {
+	out := CanceledBatches{Batches: []mapping.Batch{}, Errors: map[string]string{}}
+	for _, id := range in.Body.BatchIDs {
+		b, err := h.batchFor(ctx, id, "update", "")
+		if err == nil {
+			b = b.DeepCopy()
+			err = h.cancel(ctx, b)
+		}
+		if err != nil {
+			out.Errors[id] = err.Error()
+			continue
+		}
+		doc, err := h.batchWithJobs(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		out.Batches = append(out.Batches, doc.Batch)
+	}
+	return &cancelBatchesOut{Body: envelope.OK(out)}, nil
+}
+
+func (h *Handlers) closeBatch(ctx context.Context, in *batchIDPath) (*batchOut, error) {
+	cached, err := h.batchFor(ctx, in.BatchID, "update", "")
+	if err != nil {
+		return nil, err
+	}
+	b := cached.DeepCopy()
+	if b.Spec.Open {
+		orig := b.DeepCopy()
+		b.Spec.Open = false
+		if err := h.Client.Patch(ctx, b, client.MergeFrom(orig)); err != nil {
+			return nil, writeErr(err)
+		}
+		h.await(ctx, b)
+	}
+	doc, err := h.batchWithJobs(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+type addJobsIn struct {
+	batchIDPath
+	Body []JobInput `minItems:"1" maxItems:"1000"`
+}
+
+func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error) {
+	cached, err := h.batchFor(ctx, in.BatchID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := h.access(ctx, cached.Namespace, "create", "jobs", "", envelope.NotFound("batch", in.BatchID)); err != nil {
+		return nil, err
+	}
+	b := cached.DeepCopy()
+	if !b.Spec.Open {
+		return nil, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
+	}
+	if phase := quantumv1alpha1.BatchStatus(mapping.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
+		return nil, envelope.Errorf(http.StatusConflict, "batch %s is %s: it accepts no more jobs", b.Name, phase)
+	}
+	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
+	for i, j := range in.Body {
+		if inline[i], err = inlineJob(j, "body", i); err != nil {
+			return nil, err
+		}
+	}
+	unlock := h.lockBatch(b.Namespace + "/" + b.Name)
+	defer unlock()
+	existing, err := h.batchJobs(ctx, b)
+	if err != nil {
+		return nil, internal(err)
+	}
+	next := int32(len(b.Spec.Jobs))
+	for _, j := range existing {
+		next = max(next, j.Spec.CreationOrder)
+	}
+	jobs := make([]*quantumv1alpha1.Job, len(inline))
+	for i, ij := range inline {
+		j, err := h.newJob(b, uuid.NewString(), next+int32(i)+1, ij, "")
+		if err != nil {
+			return nil, internal(err)
+		}
+		j.Spec.UserID = user(ctx).Name
+		if err := h.fits(j, "job"); err != nil {
+			return nil, err
+		}
+		jobs[i] = j
+	}
+	if err := h.createJobs(ctx, jobs); err != nil {
+		return nil, err
+	}
+	doc, err := h.batchWithJobs(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+type batchJobsIn struct {
+	batchIDPath
+	JobFilterParams
+}
+
+// matchingJobs returns the batch's jobs that pass the job filters, in creation order.
+func (h *Handlers) matchingJobs(ctx context.Context, b *quantumv1alpha1.Batch, in *JobFilterParams) ([]*quantumv1alpha1.Job, error) {
+	f, err := parseJobFilter(in)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := h.batchJobs(ctx, b)
+	if err != nil {
+		return nil, internal(err)
+	}
+	pid := h.projectID(ctx, b.Namespace)
+	var out []*quantumv1alpha1.Job
+	for _, j := range jobs {
+		doc := mapping.JobFrom(j, pid)
+		if f.Match(&doc) {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, error) {
+	parent, err := h.batchFor(ctx, in.batchIDPath.BatchID, "create", "")
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := h.allowed(ctx, parent.Namespace, "create", "jobs", ""); err != nil {
+		return nil, internal(err)
+	} else if !ok {
+		return nil, envelope.Errorf(http.StatusForbidden, "%s may not create jobs in project %s", user(ctx).Name, parent.Namespace)
+	}
+	jobs, err := h.matchingJobs(ctx, parent, &in.JobFilterParams)
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, envelope.Invalid("no job of batch "+parent.Name+" matches the filters", "query")
+	}
+	b := &quantumv1alpha1.Batch{
+		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: parent.Namespace},
+		Spec: quantumv1alpha1.BatchSpec{
+			SequenceBuilder:      parent.Spec.SequenceBuilder,
+			DeviceType:           parent.Spec.DeviceType,
+			UserID:               user(ctx).Name,
+			ParentID:             parent.Name,
+			Configuration:        parent.Spec.Configuration.DeepCopy(),
+			BackendConfiguration: parent.Spec.BackendConfiguration,
+			Priority:             parent.Spec.Priority,
+			QueuePriority:        parent.Spec.QueuePriority,
+			Tags:                 slices.Clone(parent.Spec.Tags),
+			Webhook:              parent.Spec.Webhook,
+			TimeLimit:            parent.Spec.TimeLimit.DeepCopy(),
+		},
+	}
+	parents := make([]string, len(jobs))
+	for i, j := range jobs {
+		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy()})
+		parents[i] = j.Name
+	}
+	if err := h.fits(b, "batch"); err != nil {
+		return nil, err
+	}
+	return h.storeBatch(ctx, b, parents)
+}
+
+type cancelJobsOut struct {
+	Body envelope.Envelope[CanceledJobs]
+}
+
+func (h *Handlers) cancelBatchJobs(ctx context.Context, in *batchJobsIn) (*cancelJobsOut, error) {
+	b, err := h.batchFor(ctx, in.batchIDPath.BatchID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := h.access(ctx, b.Namespace, "update", "jobs", "", envelope.NotFound("batch", in.batchIDPath.BatchID)); err != nil {
+		return nil, err
+	}
+	jobs, err := h.matchingJobs(ctx, b, &in.JobFilterParams)
+	if err != nil {
+		return nil, err
+	}
+	pid := h.projectID(ctx, b.Namespace)
+	out := CanceledJobs{Jobs: []mapping.Job{}, Errors: map[string]string{}}
+	for _, cj := range jobs {
+		j := cj.DeepCopy()
+		if err := h.cancelJob(ctx, j); err != nil {
+			out.Errors[j.Name] = err.Error()
+			continue
+		}
+		out.Jobs = append(out.Jobs, mapping.JobFrom(j, pid))
+	}
+	return &cancelJobsOut{Body: envelope.OK(out)}, nil
+}
+
+type resultLinksIn struct {
+	batchIDPath
+	ID        []string `query:"id,explode"`
+	StartDate string   `query:"start_date"`
+	EndDate   string   `query:"end_date"`
+}
+
+type resultLinksOut struct {
+	Body envelope.Envelope[ResultLinks]
+}
+
+func (h *Handlers) batchResultsLinks(ctx context.Context, in *resultLinksIn) (*resultLinksOut, error) {
+	b, err := h.batchFor(ctx, in.BatchID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := h.matchingJobs(ctx, b, &JobFilterParams{ID: in.ID, StartDate: in.StartDate, EndDate: in.EndDate})
+	if err != nil {
+		return nil, err
+	}
+	out := ResultLinks{Data: map[string]string{}, Errors: map[string]string{}}
+	for _, j := range jobs {
+		if link, ok := h.resultsLink(ctx, j); ok {
+			out.Data[j.Name] = link
+		} else {
+			out.Errors[j.Name] = "job has no result yet (status " + mapping.JobPhase(j) + ")"
+		}
+	}
+	return &resultLinksOut{Body: envelope.OK(out)}, nil
+}
+
+type setTagsIn struct {
+	batchIDPath
+	Body TagsBody
+}
+
+func (h *Handlers) setTags(ctx context.Context, in *setTagsIn) (*batchOut, error) {
+	cached, err := h.batchFor(ctx, in.BatchID, "update", "")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for i, t := range in.Body.Tags {
+		if seen[t] {
+			return nil, envelope.Invalid("duplicate tag "+t, "body", "tags", i)
+		}
+		if len(t) > 256 {
+			return nil, envelope.Invalid("a tag is at most 256 characters", "body", "tags", i)
+		}
+		seen[t] = true
+	}
+	if len(in.Body.Tags) > 64 {
+		return nil, envelope.Invalid("at most 64 tags", "body", "tags")
+	}
+	b := cached.DeepCopy()
+	orig := b.DeepCopy()
+	b.Spec.Tags = in.Body.Tags
+	if err := h.Client.Patch(ctx, b, client.MergeFrom(orig)); err != nil {
+		return nil, writeErr(err, "body", "tags")
+	}
+	h.await(ctx, b)
+	doc, err := h.batchWithJobs(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+type lastActivityIn struct {
+	ProjectID []string `query:"project_id,explode"`
+}
+
+type lastActivityOut struct {
+	Body envelope.Envelope[[]LastActivity]
+}
+
+func (h *Handlers) lastActivity(ctx context.Context, in *lastActivityIn) (*lastActivityOut, error) {
+	if ok, err := h.allowed(ctx, "", "list", "batches", ""); err != nil {
+		return nil, internal(err)
+	} else if !ok {
+		return nil, envelope.Errorf(http.StatusForbidden, "%s is not a superuser (may not list batches cluster-wide)", user(ctx).Name)
+	}
+	projects, err := h.projects(ctx, "list", "batches")
+	if err != nil {
+		return nil, internal(err)
+	}
+	ids := in.ProjectID
+	if len(ids) == 0 {
+		for _, p := range projects {
+			ids = append(ids, p.id)
+		}
+		slices.Sort(ids)
+	}
+	out := make([]LastActivity, 0, len(ids))
+	for _, id := range ids {
+		la := LastActivity{ProjectID: id}
+		var list quantumv1alpha1.BatchList
+		if err := h.Cache.List(ctx, &list, client.InNamespace(id), client.UnsafeDisableDeepCopy); err != nil {
+			return nil, internal(err)
+		}
+		var last time.Time
+		for i := range list.Items {
+			if t := mapping.UpdatedAt(&list.Items[i].ObjectMeta); t.After(last) {
+				last = t
+			}
+		}
+		if !last.IsZero() {
+			s := mapping.Time(last)
+			la.LastActivityDate = &s
+		}
+		out = append(out, la)
+	}
+	return &lastActivityOut{Body: envelope.OK(out)}, nil
+}

@@ -1,0 +1,305 @@
+package handlers
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/envelope"
+	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/apiserver/query"
+)
+
+type jobIDPath struct {
+	JobID string `path:"job_id" doc:"Job id."`
+}
+
+type jobListIn struct {
+	PageParams
+	JobFilterParams
+}
+
+type jobListV1Out struct {
+	Body envelope.Page[mapping.JobWithResult]
+}
+
+type jobListOut struct {
+	Body envelope.Page[mapping.Job]
+}
+
+type jobOut struct {
+	Body envelope.Envelope[mapping.Job]
+}
+
+type jobV1Out struct {
+	Body envelope.Envelope[mapping.JobWithResult]
+}
+
+// ResultsLink is where a job's full result can be downloaded.
+type ResultsLink struct {
+	ResultsLink *string `json:"results_link" doc:"Signed URL of GET /api/v1/jobs/{job_id}/results; fetchable without a token until it expires. Null when the job has no result."`
+}
+
+type resultsLinkOut struct {
+	Body envelope.Envelope[ResultsLink]
+}
+
+type resultsIn struct {
+	jobIDPath
+	Expires   string `query:"expires" doc:"Unix time the link expires at (signed links)."`
+	Signature string `query:"signature" doc:"HMAC of the job id and expiry (signed links)."`
+}
+
+type resultsOut struct {
+	Body any `doc:"{\"counter\": {\"0101\": n, ...}, \"raw\": [...]}"`
+}
+
+func (h *Handlers) registerJobs(api huma.API) {
+	huma.Register(api, h.op("list-jobs-v1", http.MethodGet, "/api/v1/jobs", "jobs", "List jobs with their results"), h.listJobsV1)
+	huma.Register(api, h.op("list-jobs", http.MethodGet, "/api/v2/jobs", "jobs", "List jobs"), h.listJobs)
+	huma.Register(api, h.op("get-job-v1", http.MethodGet, "/api/v1/jobs/{job_id}", "jobs", "Get a job with its result and full result"), h.getJobV1)
+	huma.Register(api, h.op("get-job", http.MethodGet, "/api/v2/jobs/{job_id}", "jobs", "Get a job"), h.getJob)
+	huma.Register(api, h.op("cancel-job-v1", http.MethodPut, "/api/v1/jobs/{job_id}/cancel", "jobs", "Cancel a job"), h.cancelJobRoute)
+	huma.Register(api, h.op("cancel-job", http.MethodPatch, "/api/v2/jobs/{job_id}/cancel", "jobs", "Cancel a job"), h.cancelJobRoute)
+	huma.Register(api, h.op("job-results-link", http.MethodGet, "/api/v1/jobs/{job_id}/results_link", "jobs", "A link to the job's full result"), h.jobResultsLink)
+	results := h.op("job-results", http.MethodGet, "/api/v1/jobs/{job_id}/results", "jobs", "The job's full result (a signed link, or a bearer token)")
+	results.Metadata = map[string]any{MetaAuth: "optional"}
+	results.Security = []map[string][]string{{"bearer": {}}, {}}
+	huma.Register(api, results, h.jobResults)
+}
+
+// listJobDocs returns the visible jobs matching the filters, ordered, and the
+// objects they came from.
+func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]mapping.Job, map[string]*quantumv1alpha1.Job, error) {
+	f, err := parseJobFilter(&in.JobFilterParams)
+	if err != nil {
+		return nil, nil, err
+	}
+	desc, err := query.Direction(in.OrderDirection)
+	if err != nil {
+		return nil, nil, envelope.Invalid(err.Error(), "query", "order_by_direction")
+	}
+	projects, err := h.projects(ctx, "list", "jobs")
+	if err != nil {
+		return nil, nil, internal(err)
+	}
+	var lists []quantumv1alpha1.JobList
+	get := func(opts ...client.ListOption) error {
+		var list quantumv1alpha1.JobList
+		if err := h.Cache.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+			return err
+		}
+		lists = append(lists, list)
+		return nil
+	}
+	switch {
+	case len(f.IDs) > 0:
+		for _, id := range f.IDs {
+			if err := get(client.MatchingFields{IndexName: id}); err != nil {
+				return nil, nil, internal(err)
+			}
+		}
+	case len(f.BatchIDs) > 0:
+		for _, id := range f.BatchIDs {
+			if err := get(client.MatchingFields{IndexBatch: id}); err != nil {
+				return nil, nil, internal(err)
+			}
+		}
+	case len(f.Statuses) > 0:
+		for _, s := range f.Statuses {
+			if err := get(client.MatchingFields{IndexPhase: s}); err != nil {
+				return nil, nil, internal(err)
+			}
+		}
+	default:
+		for ns := range projects {
+			if err := get(client.InNamespace(ns)); err != nil {
+				return nil, nil, internal(err)
+			}
+		}
+	}
+	var docs []mapping.Job
+	objs := map[string]*quantumv1alpha1.Job{}
+	for li := range lists {
+		for i := range lists[li].Items {
+			j := &lists[li].Items[i]
+			p, ok := projects[j.Namespace]
+			if !ok {
+				continue
+			}
+			doc := mapping.JobFrom(j, p.id)
+			if f.Match(&doc) {
+				docs = append(docs, doc)
+				objs[jobKey(&doc)] = j
+			}
+		}
+	}
+	if err := query.SortJobs(docs, in.OrderBy, desc); err != nil {
+		return nil, nil, envelope.Invalid(err.Error(), "query", "order_by")
+	}
+	return docs, objs, nil
+}
+
+func (h *Handlers) listJobs(ctx context.Context, in *jobListIn) (*jobListOut, error) {
+	docs, _, err := h.listJobDocs(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return &jobListOut{Body: envelope.NewPage(query.Window(docs, in.Offset, in.Limit), in.Offset, len(docs))}, nil
+}
+
+func (h *Handlers) listJobsV1(ctx context.Context, in *jobListIn) (*jobListV1Out, error) {
+	docs, objs, err := h.listJobDocs(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	page := query.Window(docs, in.Offset, in.Limit)
+	out := make([]mapping.JobWithResult, len(page))
+	for i, d := range page {
+		j := objs[jobKey(&d)]
+		out[i] = mapping.JobWithResult{Job: d, Result: mapping.Counter(j), FullResult: mapping.FullResult(j, nil)}
+	}
+	return &jobListV1Out{Body: envelope.NewPage(out, in.Offset, len(docs))}, nil
+}
+
+// jobKey identifies a job document among the objects it came from.
+func jobKey(d *mapping.Job) string { return d.ProjectID + "/" + d.BatchID + "/" + d.ID }
+
+func (h *Handlers) getJob(ctx context.Context, in *jobIDPath) (*jobOut, error) {
+	j, err := h.jobFor(ctx, in.JobID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	return &jobOut{Body: envelope.OK(mapping.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+}
+
+func (h *Handlers) getJobV1(ctx context.Context, in *jobIDPath) (*jobV1Out, error) {
+	j, err := h.jobFor(ctx, in.JobID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	stored, err := h.storedResult(ctx, j)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return &jobV1Out{Body: envelope.OK(mapping.WithResult(j, h.projectID(ctx, j.Namespace), stored))}, nil
+}
+
+func (h *Handlers) cancelJobRoute(ctx context.Context, in *jobIDPath) (*jobOut, error) {
+	cached, err := h.jobFor(ctx, in.JobID, "update", "")
+	if err != nil {
+		return nil, err
+	}
+	j := cached.DeepCopy()
+	if err := h.cancelJob(ctx, j); err != nil {
+		return nil, err
+	}
+	return &jobOut{Body: envelope.OK(mapping.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+}
+
+// cancelJob asks the runner to stop a job and marks it CANCELED at once when
+// it has not started. j is updated in place.
+func (h *Handlers) cancelJob(ctx context.Context, j *quantumv1alpha1.Job) error {
+	phase := quantumv1alpha1.JobStatus(mapping.JobPhase(j))
+	if phase.Terminal() {
+		return envelope.Errorf(http.StatusConflict, "job %s is already %s", j.Name, phase)
+	}
+	if !j.Spec.Canceled {
+		orig := j.DeepCopy()
+		j.Spec.Canceled = true
+		if err := h.Client.Patch(ctx, j, client.MergeFrom(orig)); err != nil {
+			return writeErr(err)
+		}
+	}
+	if phase == quantumv1alpha1.JobPending {
+		orig := j.DeepCopy()
+		now := metav1.Now()
+		j.Status.Phase = quantumv1alpha1.JobCanceled
+		j.Status.EndTime = &now
+		if err := h.Client.Status().Patch(ctx, j, client.MergeFrom(orig)); err != nil {
+			return writeErr(err)
+		}
+	}
+	h.await(ctx, j)
+	return nil
+}
+
+func (h *Handlers) jobResultsLink(ctx context.Context, in *jobIDPath) (*resultsLinkOut, error) {
+	j, err := h.jobFor(ctx, in.JobID, "get", "")
+	if err != nil {
+		return nil, err
+	}
+	var out ResultsLink
+	if link, ok := h.resultsLink(ctx, j); ok {
+		out.ResultsLink = &link
+	}
+	return &resultsLinkOut{Body: envelope.OK(out)}, nil
+}
+
+// resultsLink signs a link to the job's results; false when it has none.
+func (h *Handlers) resultsLink(ctx context.Context, j *quantumv1alpha1.Job) (string, bool) {
+	if j.Status.Counter == nil && j.Status.ResultRef == "" {
+		return "", false
+	}
+	expires := strconv.FormatInt(time.Now().Add(h.ResultsLinkTTL).Unix(), 10)
+	q := url.Values{"expires": {expires}, "signature": {h.sign(j.Name, expires)}}
+	return h.baseURL(ctx) + "/api/v1/jobs/" + url.PathEscape(j.Name) + "/results?" + q.Encode(), true
+}
+
+func (h *Handlers) sign(jobID, expires string) string {
+	m := hmac.New(sha256.New, h.ResultsKey)
+	m.Write([]byte(jobID + "\n" + expires))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (h *Handlers) validSignature(jobID, expires, sig string) bool {
+	if expires == "" || sig == "" {
+		return false
+	}
+	exp, err := strconv.ParseInt(expires, 10, 64)
+	if err != nil || time.Now().Unix() > exp {
+		return false
+	}
+	return hmac.Equal([]byte(sig), []byte(h.sign(jobID, expires)))
+}
+
+func (h *Handlers) jobResults(ctx context.Context, in *resultsIn) (*resultsOut, error) {
+	var j *quantumv1alpha1.Job
+	var err error
+	switch {
+	case h.validSignature(in.JobID, in.Expires, in.Signature):
+		if j, err = h.findJob(ctx, in.JobID); err != nil {
+			return nil, internal(err)
+		}
+		if j == nil {
+			return nil, envelope.NotFound("job", in.JobID)
+		}
+	case user(ctx) != nil:
+		if j, err = h.jobFor(ctx, in.JobID, "get", ""); err != nil {
+			return nil, err
+		}
+	case in.Signature != "":
+		return nil, envelope.New(http.StatusUnauthorized, "the results link is invalid or has expired")
+	default:
+		return nil, envelope.New(http.StatusUnauthorized, "a bearer token or a signed link is required")
+	}
+	stored, err := h.storedResult(ctx, j)
+	if err != nil {
+		return nil, internal(err)
+	}
+	res := mapping.FullResult(j, stored)
+	if res == nil {
+		return nil, envelope.Errorf(http.StatusNotFound, "job %s has no result yet (status %s)", j.Name, mapping.JobPhase(j))
+	}
+	return &resultsOut{Body: res}, nil
+}

@@ -1,0 +1,231 @@
+package handlers
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/envelope"
+	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/runners/devices"
+)
+
+// findBatch returns the cached batch with this id in any namespace, or nil.
+func (h *Handlers) findBatch(ctx context.Context, id string) (*quantumv1alpha1.Batch, error) {
+	var list quantumv1alpha1.BatchList
+	if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexName: id}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// findJob returns the cached job with this id in any namespace, or nil.
+func (h *Handlers) findJob(ctx context.Context, id string) (*quantumv1alpha1.Job, error) {
+	var list quantumv1alpha1.JobList
+	if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexName: id}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// batchFor finds a batch and checks the caller may do verb (on sub) to it.
+// The returned object is shared with the cache: copy it before changing it.
+func (h *Handlers) batchFor(ctx context.Context, id, verb, sub string) (*quantumv1alpha1.Batch, error) {
+	b, err := h.findBatch(ctx, id)
+	if err != nil {
+		return nil, internal(err)
+	}
+	notFound := envelope.NotFound("batch", id)
+	if b == nil {
+		return nil, notFound
+	}
+	if err := h.access(ctx, b.Namespace, verb, "batches", sub, notFound); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// jobFor finds a job and checks the caller may do verb (on sub) to it.
+// The returned object is shared with the cache: copy it before changing it.
+func (h *Handlers) jobFor(ctx context.Context, id, verb, sub string) (*quantumv1alpha1.Job, error) {
+	j, err := h.findJob(ctx, id)
+	if err != nil {
+		return nil, internal(err)
+	}
+	notFound := envelope.NotFound("job", id)
+	if j == nil {
+		return nil, notFound
+	}
+	if err := h.access(ctx, j.Namespace, verb, "jobs", sub, notFound); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// batchJobs returns the cached jobs of a batch in creation order.
+func (h *Handlers) batchJobs(ctx context.Context, b *quantumv1alpha1.Batch) ([]*quantumv1alpha1.Job, error) {
+	var list quantumv1alpha1.JobList
+	if err := h.Cache.List(ctx, &list, client.InNamespace(b.Namespace), client.MatchingFields{IndexBatch: b.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make([]*quantumv1alpha1.Job, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	slices.SortFunc(out, func(a, b *quantumv1alpha1.Job) int {
+		if a.Spec.CreationOrder != b.Spec.CreationOrder {
+			return int(a.Spec.CreationOrder) - int(b.Spec.CreationOrder)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+// childIDs are the batches rebatched from b.
+func (h *Handlers) childIDs(ctx context.Context, b *quantumv1alpha1.Batch) ([]string, error) {
+	var list quantumv1alpha1.BatchList
+	if err := h.Cache.List(ctx, &list, client.InNamespace(b.Namespace), client.MatchingFields{IndexParent: b.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, list.Items[i].Name)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// deviceStatuses gives, per device type, the availability of its devices:
+// UP when an active device of the type is UP, else DOWN when there is one.
+type deviceStatuses struct {
+	byName map[string]string
+	byType map[string]string
+}
+
+func (h *Handlers) deviceStatuses(ctx context.Context) (*deviceStatuses, error) {
+	var list quantumv1alpha1.DeviceList
+	if err := h.Cache.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	ds := &deviceStatuses{byName: map[string]string{}, byType: map[string]string{}}
+	for i := range list.Items {
+		d := &list.Items[i]
+		st := string(d.Spec.Availability)
+		if st == "" {
+			st = string(quantumv1alpha1.DeviceUp)
+		}
+		ds.byName[d.Name] = st
+		if !d.IsActive() {
+			continue
+		}
+		if ds.byType[string(d.Spec.DeviceType)] != string(quantumv1alpha1.DeviceUp) {
+			ds.byType[string(d.Spec.DeviceType)] = st
+		}
+	}
+	return ds, nil
+}
+
+func (ds *deviceStatuses) of(b *quantumv1alpha1.Batch) string {
+	if st, ok := ds.byName[b.Status.DeviceID]; ok {
+		return st
+	}
+	return ds.byType[string(b.Spec.DeviceType)]
+}
+
+// batchDoc maps a batch with its jobs counted.
+func (h *Handlers) batchDoc(ctx context.Context, b *quantumv1alpha1.Batch, projectID string, ds *deviceStatuses) (mapping.Batch, []*quantumv1alpha1.Job, error) {
+	jobs, err := h.batchJobs(ctx, b)
+	if err != nil {
+		return mapping.Batch{}, nil, err
+	}
+	return mapping.BatchFrom(b, projectID, jobs, ds.of(b)), jobs, nil
+}
+
+// batchWithJobs is the v2 document of a batch (jobs without results).
+func (h *Handlers) batchWithJobs(ctx context.Context, b *quantumv1alpha1.Batch) (mapping.BatchWithJobs, error) {
+	ds, err := h.deviceStatuses(ctx)
+	if err != nil {
+		return mapping.BatchWithJobs{}, internal(err)
+	}
+	pid := h.projectID(ctx, b.Namespace)
+	doc, jobs, err := h.batchDoc(ctx, b, pid, ds)
+	if err != nil {
+		return mapping.BatchWithJobs{}, internal(err)
+	}
+	out := mapping.BatchWithJobs{Batch: doc, Jobs: make([]mapping.Job, len(jobs))}
+	for i, j := range jobs {
+		out.Jobs[i] = mapping.JobFrom(j, pid)
+	}
+	return out, nil
+}
+
+// storedResult reads a job's full-result document from its ConfigMap (nil when none).
+func (h *Handlers) storedResult(ctx context.Context, j *quantumv1alpha1.Job) ([]byte, error) {
+	if j.Status.ResultRef == "" {
+		return nil, nil
+	}
+	var cm corev1.ConfigMap
+	if err := h.Client.Get(ctx, client.ObjectKey{Namespace: j.Namespace, Name: j.Status.ResultRef}, &cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if s, ok := cm.Data[quantumv1alpha1.ResultKey]; ok {
+		return []byte(s), nil
+	}
+	return cm.BinaryData[quantumv1alpha1.ResultKey], nil
+}
+
+// specsOf is what a device serves as specs: its own, else the built-in catalog's.
+func specsOf(d *quantumv1alpha1.Device) string {
+	if d.Spec.Specs != "" {
+		return d.Spec.Specs
+	}
+	s, _ := devices.Specs(string(d.Spec.DeviceType))
+	return s
+}
+
+// parseJobFilter reads the job filters shared by list, rebatch and cancel.
+func parseJobFilter(in *JobFilterParams) (*query.JobFilter, error) {
+	f := &query.JobFilter{
+		IDs: in.ID, IDPrefix: in.IDStartsWith, BatchIDs: in.BatchID, ProjectIDs: in.ProjectID,
+		UserIDs: in.UserID, Statuses: in.Status, Origins: in.Origin,
+	}
+	for _, s := range in.Status {
+		if !slices.Contains(quantumv1alpha1.JobStatuses, quantumv1alpha1.JobStatus(s)) {
+			return nil, envelope.Invalid("not a job status: "+s, "query", "status")
+		}
+	}
+	for _, o := range in.Origin {
+		if o != "CLIENT" && o != "AZURE" && o != "UNKNOWN" {
+			return nil, envelope.Invalid("must be CLIENT, AZURE or UNKNOWN, not "+o, "query", "origin")
+		}
+	}
+	var err error
+	if f.MinRuns, err = optInt(in.MinRuns, "min_runs"); err != nil {
+		return nil, err
+	}
+	if f.MaxRuns, err = optInt(in.MaxRuns, "max_runs"); err != nil {
+		return nil, err
+	}
+	if f.Errors, err = optBool(in.Errors, "errors"); err != nil {
+		return nil, err
+	}
+	if f.Start, f.End, err = dates(in.StartDate, in.EndDate); err != nil {
+		return nil, err
+	}
+	return f, nil
+}

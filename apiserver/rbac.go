@@ -1,0 +1,23 @@
+// Package apiserver is the REST facade of Tweezer: the cloud API that
+// existing clients (the pasqal-cloud SDK among them) speak, served from the
+// Batch, Job and Device custom resources. See README.md for its roles.
+//
+// The sub-packages each hold one idea: envelope (JSend and errors), auth
+// (TokenReview and SubjectAccessReview), mapping (resources to API JSON),
+// query (filters, order, pages), handlers (the routes) and server (wiring).
+//
+// The markers below are the least RBAC the facade's own service account needs.
+package apiserver
+
+// Reads through informers, writes of specs and of statuses (cancel, workers).
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;jobs;devices,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches/status;jobs/status,verbs=get;patch
+// Jobs carry a blocking owner reference to their Batch.
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches/finalizers,verbs=update
+// Projects are labelled namespaces.
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// Full results live in ConfigMaps owned by their job.
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// Authentication and authorization of callers.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create

@@ -1,0 +1,330 @@
+// Package server wires the facade: an informer cache with the field indexes
+// the handlers query, a direct client for writes, the huma API on a chi
+// router, bearer authentication, gzip bodies with a decompressed cap, and
+// server timeouts.
+package server
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+	"github.com/go-chi/chi/v5"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/auth"
+	"github.com/tweezer-dev/tweezer/apiserver/envelope"
+	"github.com/tweezer-dev/tweezer/apiserver/handlers"
+	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+)
+
+// Config tunes the facade.
+type Config struct {
+	// Addr is the listen address, e.g. ":8080".
+	Addr string
+	// MaxBodyBytes caps a request body after decompression.
+	MaxBodyBytes int64
+	// MaxObjectBytes caps one object sent to the API server (etcd refuses ~1.5 MiB).
+	MaxObjectBytes int
+	// AuthCacheTTL is how long TokenReview and SubjectAccessReview answers are reused.
+	AuthCacheTTL time.Duration
+	// ReadTimeout bounds reading a whole request (slow clients time out).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a whole request, handler included.
+	WriteTimeout time.Duration
+	// ResultsKey signs results links; random when empty (links then die with the process).
+	ResultsKey []byte
+	// ResultsLinkTTL is how long a results link stays valid.
+	ResultsLinkTTL time.Duration
+	// PublicURL is the base URL in results links; empty uses the request's host.
+	PublicURL string
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Addr:           ":8080",
+		MaxBodyBytes:   quantumv1alpha1.MaxSequenceBytes + 256<<10,
+		MaxObjectBytes: 1400 << 10,
+		AuthCacheTTL:   10 * time.Second,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		ResultsLinkTTL: time.Hour,
+	}
+}
+
+// Server is the facade.
+type Server struct {
+	cfg     Config
+	cache   cache.Cache
+	handler http.Handler
+	api     huma.API
+}
+
+// Scheme knows the kinds the facade reads and writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, quantumv1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// New builds the facade for the cluster of restCfg. Call Start to run it.
+func New(restCfg *rest.Config, cfg Config) (*Server, error) {
+	restCfg = rest.CopyConfig(restCfg)
+	// The facade's own traffic is bounded by its clients; the API server's
+	// priority and fairness protects the cluster.
+	restCfg.QPS, restCfg.Burst = -1, 0
+	scheme := Scheme()
+	projects, err := labels.NewRequirement(quantumv1alpha1.ProjectIDLabel, selection.Exists, nil)
+	if err != nil {
+		return nil, err
+	}
+	c, err := cache.New(restCfg, cache.Options{
+		Scheme: scheme,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Namespace{}: {Label: labels.NewSelector().Add(*projects)},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := Indexes(context.Background(), c); err != nil {
+		return nil, err
+	}
+	direct, err := client.New(restCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.ResultsKey) == 0 {
+		cfg.ResultsKey = make([]byte, 32)
+		if _, err := rand.Read(cfg.ResultsKey); err != nil {
+			return nil, err
+		}
+	}
+	h := &handlers.Handlers{
+		Cache: c, Client: direct, Scheme: scheme,
+		Auth:           auth.NewReviewer(direct, cfg.AuthCacheTTL),
+		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes},
+		ResultsKey:     cfg.ResultsKey,
+		ResultsLinkTTL: cfg.ResultsLinkTTL,
+		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
+	}
+	s := &Server{cfg: cfg, cache: c}
+	s.api, s.handler = NewAPI(h)
+	return s, nil
+}
+
+// Indexes registers the field indexes the handlers query.
+func Indexes(ctx context.Context, c cache.Cache) error {
+	name := func(o client.Object) []string { return []string{o.GetName()} }
+	for _, ix := range []struct {
+		obj   client.Object
+		field string
+		fn    client.IndexerFunc
+	}{
+		{&quantumv1alpha1.Batch{}, handlers.IndexName, name},
+		{&quantumv1alpha1.Batch{}, handlers.IndexPhase, func(o client.Object) []string {
+			return []string{mapping.BatchPhase(o.(*quantumv1alpha1.Batch))}
+		}},
+		{&quantumv1alpha1.Batch{}, handlers.IndexParent, func(o client.Object) []string {
+			if p := o.(*quantumv1alpha1.Batch).Spec.ParentID; p != "" {
+				return []string{p}
+			}
+			return nil
+		}},
+		{&quantumv1alpha1.Job{}, handlers.IndexName, name},
+		{&quantumv1alpha1.Job{}, handlers.IndexPhase, func(o client.Object) []string {
+			return []string{mapping.JobPhase(o.(*quantumv1alpha1.Job))}
+		}},
+		{&quantumv1alpha1.Job{}, handlers.IndexBatch, func(o client.Object) []string {
+			return []string{o.(*quantumv1alpha1.Job).Spec.BatchName}
+		}},
+	} {
+		if err := c.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
+			return fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
+		}
+	}
+	return nil
+}
+
+// NewAPI builds the huma API and the HTTP handler (router plus middleware) of h.
+func NewAPI(h *handlers.Handlers) (huma.API, http.Handler) {
+	huma.NewError = envelope.FromHuma
+	router := chi.NewRouter()
+	config := huma.DefaultConfig("Tweezer REST facade", "v1")
+	config.Info.Description = "The cloud API of neutral-atom batches, jobs and devices, served from Kubernetes custom resources. " +
+		"Authenticate with `Authorization: Bearer <token>` (any token the cluster accepts)."
+	// No $schema links in bodies: responses keep exactly the documented keys.
+	config.CreateHooks = nil
+	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "A service-account or OIDC token the cluster accepts (checked with a TokenReview)."},
+	}
+	api := humachi.New(router, config)
+	api.UseMiddleware(authenticate(api, h))
+	h.Register(api)
+	return api, gunzip(h.Limits.MaxBodyBytes, router)
+}
+
+// authenticate checks the bearer token of every operation that needs one.
+func authenticate(api huma.API, h *handlers.Handlers) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		scheme := "http"
+		if ctx.TLS() != nil || strings.EqualFold(ctx.Header("X-Forwarded-Proto"), "https") {
+			scheme = "https"
+		}
+		ctx = huma.WithContext(ctx, handlers.WithBaseURL(ctx.Context(), scheme+"://"+ctx.Host()))
+		mode, _ := ctx.Operation().Metadata[handlers.MetaAuth].(string)
+		if mode == "none" {
+			next(ctx)
+			return
+		}
+		token, ok := bearer(ctx.Header("Authorization"))
+		if !ok {
+			if mode == "optional" {
+				next(ctx)
+				return
+			}
+			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer <token>)")
+			return
+		}
+		u, err := h.Auth.Authenticate(ctx.Context(), token)
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "the bearer token is invalid or expired")
+			return
+		}
+		if err != nil {
+			_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		next(huma.WithContext(ctx, auth.WithUser(ctx.Context(), u)))
+	}
+}
+
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// gunzip decompresses gzip request bodies; huma's body limit then caps the
+// decompressed size, and this caps the compressed one.
+func gunzip(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		if !strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			writeEnvelope(w, envelope.Errorf(http.StatusBadRequest, "the body is not valid gzip: %v", err))
+			return
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{gzipErrors{zr}, r.Body}
+		r.Header.Del("Content-Encoding")
+		r.ContentLength = -1
+		next.ServeHTTP(w, r)
+	})
+}
+
+// gzipErrors reports corrupt gzip data as a client error rather than an
+// internal one (huma answers 500 to read errors that carry no status).
+type gzipErrors struct{ zr *gzip.Reader }
+
+func (g gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.zr.Read(p)
+	if err != nil && err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return n, envelope.Errorf(http.StatusRequestEntityTooLarge, "request body is too large limit=%d bytes", mbe.Limit)
+		}
+		return n, envelope.Errorf(http.StatusBadRequest, "the gzip body is corrupt: %v", err)
+	}
+	return n, err
+}
+
+func writeEnvelope(w http.ResponseWriter, e *envelope.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.GetStatus())
+	_, _ = fmt.Fprintf(w, `{"status":%q,"message":%q,"code":%q,"data":{"description":%q}}`, e.Status, e.Message, e.Code, e.Data.Description)
+}
+
+// Handler is the facade's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// API is the huma API (its OpenAPI document).
+func (s *Server) API() huma.API { return s.api }
+
+// Cache is the informer cache; Start runs it.
+func (s *Server) Cache() cache.Cache { return s.cache }
+
+// StartCache runs the informers and waits until they have synced.
+func (s *Server) StartCache(ctx context.Context) error {
+	go func() { _ = s.cache.Start(ctx) }()
+	if !s.cache.WaitForCacheSync(ctx) {
+		return errors.New("the informer cache did not sync")
+	}
+	// Informers start lazily on first use: touch every kind the handlers read.
+	for _, l := range []client.ObjectList{&quantumv1alpha1.BatchList{}, &quantumv1alpha1.JobList{}, &quantumv1alpha1.DeviceList{}, &corev1.NamespaceList{}} {
+		if err := s.cache.List(ctx, l, client.Limit(1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Serve runs the cache and serves HTTP until ctx ends.
+func (s *Server) Serve(ctx context.Context) error {
+	if err := s.StartCache(ctx); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              s.cfg.Addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	}
+}

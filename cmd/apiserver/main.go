@@ -1,0 +1,57 @@
+// Command apiserver runs Tweezer's REST facade.
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/tweezer-dev/tweezer/apiserver/server"
+)
+
+func main() {
+	cfg := server.Defaults()
+	var resultsKey string
+	flag.StringVar(&cfg.Addr, "listen", cfg.Addr, "listen address")
+	flag.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body, after gzip decompression")
+	flag.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object sent to the API server")
+	flag.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long token and access reviews are reused")
+	flag.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "longest time to read a request")
+	flag.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest time to serve a request")
+	flag.DurationVar(&cfg.ResultsLinkTTL, "results-link-ttl", cfg.ResultsLinkTTL, "how long a results link stays valid")
+	flag.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the facade in results links (default: the request's host)")
+	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key signing results links (default: random per process; env TWEEZER_RESULTS_KEY)")
+	// --kubeconfig is registered by controller-runtime's config loader.
+	flag.Parse()
+	if resultsKey != "" {
+		key, err := hex.DecodeString(resultsKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "--results-key: not hex:", err)
+			os.Exit(2)
+		}
+		cfg.ResultsKey = key
+	}
+	restCfg, err := ctrl.GetConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kubeconfig:", err)
+		os.Exit(1)
+	}
+	s, err := server.New(restCfg, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(os.Stderr, "tweezer facade listening on %s (OpenAPI at /openapi.json, docs at /docs)\n", cfg.Addr)
+	if err := s.Serve(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
