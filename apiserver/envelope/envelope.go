@@ -117,6 +117,11 @@ func NotFound(kind, id string) *Error {
 // FromHuma converts huma's errors (validation, body limits, timeouts) into
 // the envelope. It is installed as huma.NewError.
 func FromHuma(status int, msg string, errs ...error) huma.StatusError {
+	if status == http.StatusBadRequest {
+		// huma's 400s are bodies that are not JSON or missing: input errors,
+		// which the contract reports as 422.
+		status = http.StatusUnprocessableEntity
+	}
 	var details []Detail
 	var parts []string
 	for _, err := range errs {
@@ -127,6 +132,9 @@ func FromHuma(status int, msg string, errs ...error) huma.StatusError {
 		if errors.As(err, &d) {
 			ed := d.ErrorDetail()
 			loc := ParseLocation(ed.Location)
+			if name, ok := strings.CutPrefix(ed.Message, "expected required property "); ok {
+				loc = append(loc, strings.TrimSuffix(name, " to be present"))
+			}
 			details = append(details, Detail{Loc: loc, Msg: ed.Message, Type: detailType(status)})
 			if ed.Location != "" {
 				parts = append(parts, locString(loc)+": "+ed.Message)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -47,7 +47,8 @@ type CreateBatchBody struct {
 	QueuePriority        string         `json:"queue_priority,omitempty" enum:"LOW,MEDIUM,HIGH" doc:"At most the project's maximum (a namespace setting, MEDIUM by default), which is also the default."`
 }
 
-type batchIDPath struct {
+// BatchIDPath is the batch id of a route.
+type BatchIDPath struct {
 	BatchID string `path:"batch_id" doc:"Batch id."`
 }
 
@@ -119,14 +120,12 @@ func (t *TagsBody) UnmarshalJSON(b []byte) error {
 
 // Schema documents both forms.
 func (t *TagsBody) Schema(r huma.Registry) *huma.Schema {
-	list := &huma.Schema{Type: huma.TypeArray, Items: &huma.Schema{Type: huma.TypeString, MaxLength: ptr(256)}, UniqueItems: true, MaxItems: ptr(64)}
+	list := &huma.Schema{Type: huma.TypeArray, Items: &huma.Schema{Type: huma.TypeString}, Description: "Unique tags of at most 256 characters; at most 64."}
 	return &huma.Schema{OneOf: []*huma.Schema{
 		{Type: huma.TypeObject, Properties: map[string]*huma.Schema{"tags": list}, Required: []string{"tags"}},
 		list,
 	}}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func (h *Handlers) registerBatches(api huma.API) {
 	huma.Register(api, h.op("list-batches", http.MethodGet, "/api/v1/batches", "batches", "List batches (without jobs)"), h.listBatches)
@@ -256,7 +255,7 @@ func (h *Handlers) candidateBatches(ctx context.Context, projects map[string]pro
 	return out, nil
 }
 
-func (h *Handlers) getBatch(ctx context.Context, in *batchIDPath) (*batchOut, error) {
+func (h *Handlers) getBatch(ctx context.Context, in *BatchIDPath) (*batchOut, error) {
 	b, err := h.batchFor(ctx, in.BatchID, "get", "")
 	if err != nil {
 		return nil, err
@@ -268,7 +267,7 @@ func (h *Handlers) getBatch(ctx context.Context, in *batchIDPath) (*batchOut, er
 	return &batchOut{Body: envelope.OK(doc)}, nil
 }
 
-func (h *Handlers) getBatchV1(ctx context.Context, in *batchIDPath) (*batchV1Out, error) {
+func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out, error) {
 	b, err := h.batchFor(ctx, in.BatchID, "get", "")
 	if err != nil {
 		return nil, err
@@ -498,7 +497,7 @@ func (h *Handlers) createJobs(ctx context.Context, jobs []*quantumv1alpha1.Job) 
 	return nil
 }
 
-func (h *Handlers) cancelBatch(ctx context.Context, in *batchIDPath) (*batchOut, error) {
+func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut, error) {
 	b, err := h.batchFor(ctx, in.BatchID, "update", "")
 	if err != nil {
 		return nil, err
@@ -588,7 +587,7 @@ func (h *Handlers) cancelBatches(ctx context.Context, in *cancelBatchesIn) (*can
 	return &cancelBatchesOut{Body: envelope.OK(out)}, nil
 }
 
-func (h *Handlers) closeBatch(ctx context.Context, in *batchIDPath) (*batchOut, error) {
+func (h *Handlers) closeBatch(ctx context.Context, in *BatchIDPath) (*batchOut, error) {
 	cached, err := h.batchFor(ctx, in.BatchID, "update", "")
 	if err != nil {
 		return nil, err
@@ -610,7 +609,7 @@ func (h *Handlers) closeBatch(ctx context.Context, in *batchIDPath) (*batchOut, 
 }
 
 type addJobsIn struct {
-	batchIDPath
+	BatchIDPath
 	Body []JobInput `minItems:"1" maxItems:"1000"`
 }
 
@@ -668,7 +667,7 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 }
 
 type batchJobsIn struct {
-	batchIDPath
+	BatchIDPath
 	JobFilterParams
 }
 
@@ -694,7 +693,7 @@ func (h *Handlers) matchingJobs(ctx context.Context, b *quantumv1alpha1.Batch, i
 }
 
 func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, error) {
-	parent, err := h.batchFor(ctx, in.batchIDPath.BatchID, "create", "")
+	parent, err := h.batchFor(ctx, in.BatchIDPath.BatchID, "create", "")
 	if err != nil {
 		return nil, err
 	}
@@ -742,11 +741,11 @@ type cancelJobsOut struct {
 }
 
 func (h *Handlers) cancelBatchJobs(ctx context.Context, in *batchJobsIn) (*cancelJobsOut, error) {
-	b, err := h.batchFor(ctx, in.batchIDPath.BatchID, "get", "")
+	b, err := h.batchFor(ctx, in.BatchIDPath.BatchID, "get", "")
 	if err != nil {
 		return nil, err
 	}
-	if err := h.access(ctx, b.Namespace, "update", "jobs", "", envelope.NotFound("batch", in.batchIDPath.BatchID)); err != nil {
+	if err := h.access(ctx, b.Namespace, "update", "jobs", "", envelope.NotFound("batch", in.BatchIDPath.BatchID)); err != nil {
 		return nil, err
 	}
 	jobs, err := h.matchingJobs(ctx, b, &in.JobFilterParams)
@@ -767,7 +766,7 @@ func (h *Handlers) cancelBatchJobs(ctx context.Context, in *batchJobsIn) (*cance
 }
 
 type resultLinksIn struct {
-	batchIDPath
+	BatchIDPath
 	ID        []string `query:"id,explode"`
 	StartDate string   `query:"start_date"`
 	EndDate   string   `query:"end_date"`
@@ -798,7 +797,7 @@ func (h *Handlers) batchResultsLinks(ctx context.Context, in *resultLinksIn) (*r
 }
 
 type setTagsIn struct {
-	batchIDPath
+	BatchIDPath
 	Body TagsBody
 }
 

@@ -251,7 +251,8 @@ func (h *Handlers) setDevicesStatus(ctx context.Context, in *devicesStatusIn) (*
 	return &devicesOut{Body: envelope.OK(out)}, nil
 }
 
-type deviceTypePath struct {
+// DeviceTypePath is the device type of a route.
+type DeviceTypePath struct {
 	DeviceType string `path:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
 }
 
@@ -359,7 +360,7 @@ type specsOut struct {
 	Body envelope.Envelope[DeviceSpecs]
 }
 
-func (h *Handlers) deviceTypeSpecs(ctx context.Context, in *deviceTypePath) (*specsOut, error) {
+func (h *Handlers) deviceTypeSpecs(ctx context.Context, in *DeviceTypePath) (*specsOut, error) {
 	if err := h.canReadDevices(ctx); err != nil {
 		return nil, err
 	}
@@ -376,7 +377,7 @@ func (h *Handlers) deviceTypeSpecs(ctx context.Context, in *deviceTypePath) (*sp
 }
 
 type setSpecsIn struct {
-	deviceTypePath
+	DeviceTypePath
 	Body SpecsBody
 }
 

@@ -20,7 +20,8 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 )
 
-type jobIDPath struct {
+// JobIDPath is the job id of a route.
+type JobIDPath struct {
 	JobID string `path:"job_id" doc:"Job id."`
 }
 
@@ -55,7 +56,7 @@ type resultsLinkOut struct {
 }
 
 type resultsIn struct {
-	jobIDPath
+	JobIDPath
 	Expires   string `query:"expires" doc:"Unix time the link expires at (signed links)."`
 	Signature string `query:"signature" doc:"HMAC of the job id and expiry (signed links)."`
 }
@@ -175,7 +176,7 @@ func (h *Handlers) listJobsV1(ctx context.Context, in *jobListIn) (*jobListV1Out
 // jobKey identifies a job document among the objects it came from.
 func jobKey(d *mapping.Job) string { return d.ProjectID + "/" + d.BatchID + "/" + d.ID }
 
-func (h *Handlers) getJob(ctx context.Context, in *jobIDPath) (*jobOut, error) {
+func (h *Handlers) getJob(ctx context.Context, in *JobIDPath) (*jobOut, error) {
 	j, err := h.jobFor(ctx, in.JobID, "get", "")
 	if err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func (h *Handlers) getJob(ctx context.Context, in *jobIDPath) (*jobOut, error) {
 	return &jobOut{Body: envelope.OK(mapping.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
 }
 
-func (h *Handlers) getJobV1(ctx context.Context, in *jobIDPath) (*jobV1Out, error) {
+func (h *Handlers) getJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, error) {
 	j, err := h.jobFor(ctx, in.JobID, "get", "")
 	if err != nil {
 		return nil, err
@@ -195,7 +196,7 @@ func (h *Handlers) getJobV1(ctx context.Context, in *jobIDPath) (*jobV1Out, erro
 	return &jobV1Out{Body: envelope.OK(mapping.WithResult(j, h.projectID(ctx, j.Namespace), stored))}, nil
 }
 
-func (h *Handlers) cancelJobRoute(ctx context.Context, in *jobIDPath) (*jobOut, error) {
+func (h *Handlers) cancelJobRoute(ctx context.Context, in *JobIDPath) (*jobOut, error) {
 	cached, err := h.jobFor(ctx, in.JobID, "update", "")
 	if err != nil {
 		return nil, err
@@ -234,7 +235,7 @@ func (h *Handlers) cancelJob(ctx context.Context, j *quantumv1alpha1.Job) error 
 	return nil
 }
 
-func (h *Handlers) jobResultsLink(ctx context.Context, in *jobIDPath) (*resultsLinkOut, error) {
+func (h *Handlers) jobResultsLink(ctx context.Context, in *JobIDPath) (*resultsLinkOut, error) {
 	j, err := h.jobFor(ctx, in.JobID, "get", "")
 	if err != nil {
 		return nil, err

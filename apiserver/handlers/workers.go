@@ -63,7 +63,7 @@ func parseTime(s string, loc ...any) (*metav1.Time, error) {
 }
 
 type batchStatusIn struct {
-	batchIDPath
+	BatchIDPath
 	Body BatchStatusBody
 }
 
@@ -104,7 +104,7 @@ func (h *Handlers) setBatchStatus(ctx context.Context, in *batchStatusIn) (*batc
 }
 
 type jobStatusIn struct {
-	jobIDPath
+	JobIDPath
 	Body JobStatusBody
 }
 
@@ -113,7 +113,7 @@ func (h *Handlers) setJobStatus(ctx context.Context, in *jobStatusIn) (*jobOut, 
 }
 
 type jobUpdateIn struct {
-	jobIDPath
+	JobIDPath
 	Body JobUpdateBody
 }
 
@@ -154,7 +154,7 @@ func (h *Handlers) patchJobStatus(ctx context.Context, id string, body *JobUpdat
 }
 
 type jobErrorsIn struct {
-	jobIDPath
+	JobIDPath
 	Body JobErrorsBody
 }
 
