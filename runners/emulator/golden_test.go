@@ -47,7 +47,7 @@ func tvd(p, q map[string]float64) float64 {
 // hack/pulser-reference/make_goldens.py).
 func TestGoldensAgainstPulser(t *testing.T) {
 	files, _ := filepath.Glob("testdata/golden_*.json")
-	if len(files) < 7 {
+	if len(files) < 9 {
 		t.Fatalf("expected the golden files, found %d", len(files))
 	}
 	for _, f := range files {

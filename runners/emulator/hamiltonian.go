@@ -26,6 +26,8 @@ type hamiltonian struct {
 	driven     uint64       // bit positions with a non-zero drive
 	global     bool         // every driven bit has the same drive
 	gDrive     complex128
+	uniformDet bool    // every atom has the same detuning
+	gDet       float64 // that detuning
 }
 
 func bitOf(n, atom int) uint { return uint(n - 1 - atom) }
@@ -89,6 +91,12 @@ func (h *hamiltonian) setStep(drive []complex128, det []float64) {
 			}
 		}
 	}
+	h.uniformDet, h.gDet = true, det[0]
+	for _, d := range det {
+		if d != h.gDet {
+			h.uniformDet = false
+		}
+	}
 	fill := func(tab []float64, offset int) {
 		for pat := range tab {
 			e := 0.0
@@ -118,5 +126,8 @@ func (h *hamiltonian) spectrum(det []float64) (lo, hi float64) {
 }
 
 func (h *hamiltonian) diag(s int) float64 {
+	if h.uniformDet {
+		return h.inter[s] - h.gDet*float64(bits.OnesCount64(uint64(s)))
+	}
 	return h.inter[s] + h.detLo[s&(len(h.detLo)-1)] + h.detHi[s>>h.loBits]
 }

@@ -30,54 +30,96 @@ func sweep(dim int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// flipSum returns Σ_a ⟨s|H_drive|s^m_a⟩ v[s^m_a] for the loaded drive.
-func (h *hamiltonian) flipSum(v []complex128, s int) complex128 {
-	if h.global {
-		var up, down complex128
-		for r := uint64(s) & h.driven; r != 0; r &= r - 1 {
-			down += v[s^int(r&-r)]
-		}
-		for r := ^uint64(s) & h.driven; r != 0; r &= r - 1 {
-			up += v[s^int(r&-r)]
-		}
-		// s has atom a in |r⟩: the partner is |g⟩ and the element ⟨r|H|g⟩ = c.
-		c := h.gDrive
-		return c*down + complex(real(c), -imag(c))*up
+// chebStep is one Chebyshev sweep with X = (H - center)/half:
+//
+//	first: out = X·in,             acc = c0·in + c1·out
+//	next:  out = 2X·in - out (in place), acc += c1·out
+func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, first bool, c0, c1 complex128) {
+	scale := 2 / half
+	if first {
+		scale = 1 / half
 	}
-	var acc complex128
-	for r := uint64(s) & h.driven; r != 0; r &= r - 1 {
-		b := bits.TrailingZeros64(r)
-		acc += h.driveAtBit[b] * v[s^(1<<b)]
-	}
-	for r := ^uint64(s) & h.driven; r != 0; r &= r - 1 {
-		b := bits.TrailingZeros64(r)
-		c := h.driveAtBit[b]
-		acc += complex(real(c), -imag(c)) * v[s^(1<<b)]
-	}
-	return acc
-}
-
-// chebFirst computes t1 = X·t0 with X = (H - center)/half and starts the
-// sum acc = c0·t0 + c1·t1.
-func (h *hamiltonian) chebFirst(t0, t1, acc []complex128, center, half float64, c0, c1 complex128) {
-	inv := 1 / half
 	sweep(h.dim, func(lo, hi int) {
-		for s := lo; s < hi; s++ {
-			x := complex(inv, 0) * (complex(h.diag(s)-center, 0)*t0[s] + h.flipSum(t0, s))
-			t1[s] = x
-			acc[s] = c0*t0[s] + c1*x
+		if h.global && h.uniformDet {
+			h.chebGlobal(in, out, acc, lo, hi, center, scale, first, c0, c1)
+		} else {
+			h.chebGeneral(in, out, acc, lo, hi, center, scale, first, c0, c1)
 		}
 	})
 }
 
-// chebNext computes prev ← 2X·cur − prev in place and adds coef·prev to acc.
-func (h *hamiltonian) chebNext(cur, prev, acc []complex128, center, half float64, coef complex128) {
-	two := 2 / half
-	sweep(h.dim, func(lo, hi int) {
-		for s := lo; s < hi; s++ {
-			x := complex(two, 0)*(complex(h.diag(s)-center, 0)*cur[s]+h.flipSum(cur, s)) - prev[s]
-			prev[s] = x
-			acc[s] += coef * x
+// chebGlobal is chebStep's kernel when every atom has the same drive and
+// detuning: flips need no per-atom coefficient and the detuning is a
+// popcount.
+func (h *hamiltonian) chebGlobal(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	inter := h.inter[:len(in)]
+	out = out[:len(in)]
+	acc = acc[:len(in)]
+	driven := h.driven
+	c := h.gDrive
+	cc := complex(real(c), -imag(c))
+	det := h.gDet
+	sc := complex(scale, 0)
+	allDriven := driven == uint64(len(in)-1)
+	realDrive := imag(c) == 0
+	n := bits.Len(uint(len(in) - 1))
+	for s := lo; s < hi; s++ {
+		var f complex128
+		if realDrive && allDriven {
+			// Ω·cos φ σx only: every flip has the same real element.
+			var sum complex128
+			for b := 0; b < n; b++ {
+				sum += in[s^(1<<b)]
+			}
+			f = c * sum
+		} else {
+			var down, up complex128
+			for r := uint64(s) & driven; r != 0; r &= r - 1 {
+				down += in[s^int(r&-r)]
+			}
+			for r := ^uint64(s) & driven; r != 0; r &= r - 1 {
+				up += in[s^int(r&-r)]
+			}
+			f = c*down + cc*up
 		}
-	})
+		d := inter[s] - det*float64(bits.OnesCount64(uint64(s))) - center
+		x := sc * (complex(d, 0)*in[s] + f)
+		if first {
+			out[s] = x
+			acc[s] = c0*in[s] + c1*x
+		} else {
+			x -= out[s]
+			out[s] = x
+			acc[s] += c1 * x
+		}
+	}
+}
+
+func (h *hamiltonian) chebGeneral(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	out = out[:len(in)]
+	acc = acc[:len(in)]
+	driven := h.driven
+	coef := h.driveAtBit
+	sc := complex(scale, 0)
+	for s := lo; s < hi; s++ {
+		var f complex128
+		for r := uint64(s) & driven; r != 0; r &= r - 1 {
+			b := bits.TrailingZeros64(r)
+			f += coef[b] * in[s^(1<<b)]
+		}
+		for r := ^uint64(s) & driven; r != 0; r &= r - 1 {
+			b := bits.TrailingZeros64(r)
+			k := coef[b]
+			f += complex(real(k), -imag(k)) * in[s^(1<<b)]
+		}
+		x := sc * (complex(h.diag(s)-center, 0)*in[s] + f)
+		if first {
+			out[s] = x
+			acc[s] = c0*in[s] + c1*x
+		} else {
+			x -= out[s]
+			out[s] = x
+			acc[s] += c1 * x
+		}
+	}
 }

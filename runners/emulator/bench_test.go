@@ -1,0 +1,91 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkAdiabaticRing times the 3 µs adiabatic ring at N = 4..20 atoms
+// and reports, besides ns/op: the time per ns of evolution, the peak heap
+// growth during the run relative to one state vector, and the speed-up over
+// Pulser's QutipEmulator measured on this machine (testdata/pulser_timings.json).
+func BenchmarkAdiabaticRing(b *testing.B) {
+	var pulser struct {
+		Seconds map[string]float64 `json:"seconds"`
+	}
+	if data, err := os.ReadFile("testdata/pulser_timings.json"); err == nil {
+		_ = json.Unmarshal(data, &pulser)
+	}
+	for _, n := range []int{4, 8, 12, 16, 20} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			seq := ringSequence(n)
+			var peak uint64
+			var evo *evolution
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				p, base := watchHeap()
+				sim, err := simulate(context.Background(), Request{Sequence: seq, DeviceType: "EMU_FREE"}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				evo = sim.evo
+				peak = max(peak, p()-base)
+			}
+			per := time.Since(start).Seconds() / float64(b.N)
+			stateBytes := float64(uint64(16) << n)
+			b.ReportMetric(per*1e9/3000/1e3, "µs/evolved-ns")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+			b.ReportMetric(float64(peak)/stateBytes, "peak/state")
+			b.ReportMetric(float64(evo.MatVecs), "matvecs")
+			b.ReportMetric(evo.MagnusErr+evo.ChebErr, "err-bound")
+			if ref, ok := pulser.Seconds[fmt.Sprint(n)]; ok {
+				b.ReportMetric(ref/per, "x-vs-pulser")
+			}
+		})
+	}
+}
+
+// watchHeap samples the live heap every millisecond until the returned
+// function is called; it returns the peak and the starting heap.
+func watchHeap() (stop func() uint64, base uint64) {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	base = read()
+	var peak atomic.Uint64
+	peak.Store(base)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if v := read(); v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak.Load()
+	}, base
+}

@@ -1,0 +1,107 @@
+package emulator
+
+import (
+	"context"
+	"math"
+	"math/cmplx"
+	"testing"
+
+	"github.com/tweezer-dev/tweezer/runners/sequence"
+)
+
+func compile(t testing.TB, seq []byte) *sequence.Program {
+	t.Helper()
+	p, err := sequence.Compile(seq, sequence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestErrorBoundHolds checks the propagator's reported error bound against
+// the actual error, measured against a run that steps every ns exactly
+// (no Magnus truncation).
+func TestErrorBoundHolds(t *testing.T) {
+	p := compile(t, ringSequence(7))
+	exact := newEvolution(p, 0)
+	if err := exact.run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if exact.MagnusErr != 0 {
+		t.Fatalf("a zero tolerance must step every ns, got Magnus error %g", exact.MagnusErr)
+	}
+	for _, tol := range []float64{1e-2, defaultMagnusTol, 1e-4} {
+		e := newEvolution(p, tol)
+		if err := e.run(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		diff := 0.0
+		for i := range e.psi {
+			d := e.psi[i] - exact.psi[i]
+			diff += real(d)*real(d) + imag(d)*imag(d)
+		}
+		diff = math.Sqrt(diff)
+		bound := e.MagnusErr + e.ChebErr + exact.ChebErr
+		t.Logf("tol %g: blocks %d, sweeps %d (exact: %d), bound %.2e, actual %.2e", tol, e.Blocks, e.MatVecs, exact.MatVecs, bound, diff)
+		if diff > bound {
+			t.Errorf("tol %g: actual error %.3e exceeds the reported bound %.3e", tol, diff, bound)
+		}
+		if e.MagnusErr > tol*1.0001 {
+			t.Errorf("tol %g: Magnus estimate %.3e above tolerance", tol, e.MagnusErr)
+		}
+	}
+}
+
+func TestStaysNormalised(t *testing.T) {
+	e := newEvolution(compile(t, ringSequence(9)), defaultMagnusTol)
+	if err := e.run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, a := range e.psi {
+		n += real(a)*real(a) + imag(a)*imag(a)
+	}
+	if math.Abs(n-1) > 1e-6 {
+		t.Errorf("norm² = %.9f", n)
+	}
+}
+
+func TestBesselSeries(t *testing.T) {
+	for _, x := range []float64{0.3, 2, 17.5, 240} {
+		j, tail := besselSeries(x, 1e-12)
+		if math.Abs(j[0]-math.J0(x)) > 1e-12 || math.Abs(j[1]-math.J1(x)) > 1e-12 {
+			t.Errorf("x=%g: J0 %g vs %g, J1 %g vs %g", x, j[0], math.J0(x), j[1], math.J1(x))
+		}
+		k := len(j) - 1
+		if math.Abs(j[k]-math.Jn(k, x)) > 1e-12 {
+			t.Errorf("x=%g: J%d %g vs %g", x, k, j[k], math.Jn(k, x))
+		}
+		if tail > 1e-12 {
+			t.Errorf("x=%g: tail %g", x, tail)
+		}
+	}
+}
+
+// A Chebyshev step on a random-ish diagonal-plus-drive Hamiltonian must
+// match the exact exponential of a single atom.
+func TestSingleAtomStepIsExact(t *testing.T) {
+	// H = [[-δ, c],[c*, 0]] in (|r⟩,|g⟩); |g⟩ is index 0, |r⟩ index 1.
+	p := &sequence.Program{QubitIDs: []string{"a"}, Positions: [][3]float64{{0, 0, 0}}, C6: 1, Duration: 1,
+		Drive: [][]complex128{{complex(3, 4)}}, Det: [][]float64{{-2.5}}}
+	e := newEvolution(p, 0)
+	e.loadAverage(0, 1)
+	tau := 0.37
+	e.expStep(tau)
+	// Exact: eigen-decomposition of the 2x2 Hermitian matrix.
+	c := complex(3, 4) / 2
+	hgg, hrr := 0.0, 2.5 // diag in |g⟩,|r⟩: -δ n = 2.5 for |r⟩
+	mean := (hgg + hrr) / 2
+	w := math.Sqrt((hrr-hgg)*(hrr-hgg)/4 + real(c*cmplx.Conj(c)))
+	// U = e^{-i mean τ}(cos wτ I - i sin wτ (H-mean)/w); ψ0 = |g⟩.
+	ph := cmplx.Exp(complex(0, -mean*tau))
+	g := ph * complex(math.Cos(w*tau), -math.Sin(w*tau)*(hgg-mean)/w)
+	r := ph * complex(0, -math.Sin(w*tau)/w) * c
+	if cmplx.Abs(e.psi[0]-g) > 1e-8 || cmplx.Abs(e.psi[1]-r) > 1e-8 {
+		t.Errorf("got (%v, %v), want (%v, %v)", e.psi[0], e.psi[1], g, r)
+	}
+}
