@@ -118,7 +118,7 @@ func run(m *testing.M) (int, error) {
 	}
 	readOnly := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "read-only", Namespace: projA},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{quantumv1alpha1.GroupVersion.Group}, Resources: []string{"batches", "jobs", "devices"}, Verbs: []string{"get", "list", "watch"}}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{quantumv1alpha1.GroupVersion.Group}, Resources: []string{"batches", "jobs", "devices"}, Verbs: []string{"get", "list", "watch"}}},
 	}
 	if err := must(
 		binding(projA, "tweezer-user", "ClusterRole", sa("alice")),
