@@ -1,0 +1,155 @@
+// Command manager runs Tweezer's controllers: it turns Batches into Jobs,
+// queues them per device type, starts their runners (Pods or local
+// processes), watches the runners, and derives batch and device status.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/webhook"
+	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/runners/emulator"
+	"github.com/tweezer-dev/tweezer/runners/qpu"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		execKind        = flag.String("executor", "pod", "how runners run: pod (in a cluster) or process (local mode)")
+		runnerBinary    = flag.String("runner-binary", "bin/runner", "runner binary for the process executor")
+		runnerKubecfg   = flag.String("runner-kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig passed to process runners")
+		runnerImage     = flag.String("runner-image", "", "default runner image for devices that name none (pod executor)")
+		namespace       = flag.String("namespace", envOr("POD_NAMESPACE", "tweezer-system"), "the manager's namespace: QPU leases and gateway credential Secrets")
+		leaseDuration   = flag.Duration("lease-duration", 15*time.Second, "runner lease duration: a dead runner is noticed this long after its last renewal")
+		resync          = flag.Duration("resync-interval", 0, "how often running batches are checked without events (default: half the lease duration)")
+		maxAttempts     = flag.Int("max-attempts", 3, "runner starts a job gets before it is ERROR")
+		timeLimit       = flag.Duration("default-time-limit", 0, "time limit of batches whose device sets none (0: none)")
+		workers         = flag.Int("batch-workers", 4, "concurrent batch reconciliations")
+		allowPrivate    = flag.Bool("allow-private-webhooks", false, "allow webhooks to loopback, link-local, private and cluster-internal targets")
+		webhookAttempts = flag.Int("webhook-attempts", 5, "deliveries of a terminal batch's webhook before giving up")
+		metricsAddr     = flag.String("metrics-bind-address", ":8080", "metrics endpoint address (0 disables it)")
+		probeAddr       = flag.String("health-probe-bind-address", ":8081", "health probe address (0 disables it)")
+		leaderElect     = flag.Bool("leader-elect", false, "elect a leader so that only one manager replica is active")
+		gatewayAddr     = flag.String("qpu-gateway-address", "", "serve the built-in emulated Fresnel QPU gateway on this address (local mode), e.g. 127.0.0.1:8090")
+		gatewayToken    = flag.String("qpu-gateway-token", "", "bearer token the built-in gateway requires")
+		gatewayShotTime = flag.Duration("qpu-gateway-shot-time", 0, "time per shot of the built-in gateway's emulated QPU")
+	)
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := quantumv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   controllers.CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:  *probeAddr,
+		LeaderElection:          *leaderElect,
+		LeaderElectionID:        "tweezer-manager.quantum.tweezer.dev",
+		LeaderElectionNamespace: *namespace,
+	})
+	if err != nil {
+		return err
+	}
+	var exec executor.Executor
+	switch *execKind {
+	case "pod":
+		exec = &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), LeaseNamespace: *namespace, DefaultImage: *runnerImage}
+	case "process":
+		exec = executor.NewProcess(*runnerBinary, *runnerKubecfg, os.Stderr)
+	default:
+		return fmt.Errorf("--executor must be pod or process, not %q", *execKind)
+	}
+	sender := webhook.NewSender(webhook.Policy{AllowPrivate: *allowPrivate})
+	sender.MaxAttempts = *webhookAttempts
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.Setup(ctx, mgr, controllers.Config{
+		Options: controllers.Options{
+			Namespace: *namespace, LeaseDuration: *leaseDuration, ResyncInterval: *resync,
+			MaxAttempts: *maxAttempts, DefaultTimeLimit: *timeLimit, MaxConcurrentReconciles: *workers,
+		},
+		Executor: exec,
+		Webhooks: sender,
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	if *gatewayAddr != "" {
+		if err := serveGateway(ctx, *gatewayAddr, *gatewayToken, *gatewayShotTime); err != nil {
+			return err
+		}
+	}
+	return mgr.Start(ctx)
+}
+
+// serveGateway serves the built-in emulated Fresnel QPU gateway.
+func serveGateway(ctx context.Context, addr, token string, shot time.Duration) error {
+	specs, _ := devices.Specs(string(quantumv1alpha1.DeviceTypeFresnel))
+	gw := &qpu.Gateway{Engine: FresnelEngine, Specs: specs, Token: token, ShotTime: shot}
+	gw.Start(ctx)
+	srv := &http.Server{Addr: addr, Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			ctrl.Log.Error(err, "qpu gateway stopped")
+		}
+	}()
+	return nil
+}
+
+// FresnelEngine runs a gateway job on the emulator with Fresnel's specs and
+// noise (device type EMU_FRESNEL).
+func FresnelEngine(ctx context.Context, j qpu.Job, progress func(int)) (*qpu.Result, error) {
+	res, err := emulator.Run(ctx, emulator.Request{
+		Sequence: []byte(j.Sequence), Variables: j.Variables, Runs: j.Runs, Seed: j.Seed,
+		DeviceType: string(quantumv1alpha1.DeviceTypeEmuFresnel), Configuration: j.Configuration,
+	}, progress)
+	if err != nil {
+		return nil, err
+	}
+	return &qpu.Result{Counter: res.Counter, Raw: res.Raw}, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/runners/batchrunner"
+	"github.com/tweezer-dev/tweezer/runners/emulator"
+	"github.com/tweezer-dev/tweezer/runners/qpu"
+)
+
+func init() {
+	register("batch", subcommand{
+		summary: "run the jobs of one Batch (emulator or QPU gateway) while holding its lease",
+		run:     runBatch,
+	})
+}
+
+// gatewayTokenEnv carries the QPU gateway's bearer token (never a flag, so
+// it does not show in the process list).
+const gatewayTokenEnv = "TWEEZER_GATEWAY_TOKEN"
+
+func runBatch(args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ns := fs.String("namespace", "", "namespace of the Batch")
+	name := fs.String("name", "", "name of the Batch")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
+	runnerID := fs.String("runner-id", "", "this runner's identity, the holder of its lease")
+	leaseNS := fs.String("lease-namespace", "", "namespace of the runner's lease (default: the batch's)")
+	leaseName := fs.String("lease-name", "", "name of the runner's lease (default: the batch's name)")
+	leaseDuration := fs.Duration("lease-duration", 15*time.Second, "validity of the lease; it is renewed every quarter of it")
+	gatewayURL := fs.String("gateway-url", "", "QPU gateway URL: run the jobs on the QPU instead of the emulator")
+	progressEvery := fs.Duration("progress-interval", time.Second, "least time between two progress writes of a job")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *ns == "" || *name == "" || *runnerID == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "batch: --namespace, --name and --runner-id are required (and no positional arguments)")
+		fs.Usage()
+		return 2
+	}
+	if *leaseName == "" {
+		*leaseName = *name
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = *kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "batch: loading the cluster configuration: %v\n", err)
+		return 1
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{quantumv1alpha1.AddToScheme, corev1.AddToScheme, coordinationv1.AddToScheme} {
+		if err := add(s); err != nil {
+			fmt.Fprintf(stderr, "batch: %v\n", err)
+			return 1
+		}
+	}
+	var engine batchrunner.Engine = emulatorEngine{}
+	if *gatewayURL != "" {
+		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: *gatewayURL, Token: os.Getenv(gatewayTokenEnv)}}
+	}
+	log := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})).
+		WithValues("batch", *ns+"/"+*name, "runner", *runnerID)
+	r, err := batchrunner.New(cfg, s, batchrunner.Config{
+		Namespace: *ns, Batch: *name, RunnerID: *runnerID,
+		LeaseNamespace: *leaseNS, LeaseName: *leaseName, LeaseDuration: *leaseDuration,
+		Engine: engine, ProgressInterval: *progressEvery, Log: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "batch: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := r.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "batch: %v\n", err)
+		if errors.Is(err, batchrunner.ErrLeaseLost) {
+			return 3
+		}
+		return 1
+	}
+	return 0
+}
+
+// emulatorEngine runs jobs with the emulator.
+type emulatorEngine struct{}
+
+func (emulatorEngine) Run(ctx context.Context, t batchrunner.Task, progress func(int)) (*batchrunner.Result, error) {
+	res, err := emulator.Run(ctx, emulator.Request{
+		Sequence: t.Sequence, Variables: t.Variables, Runs: t.Runs, Seed: t.Seed,
+		DeviceType: t.DeviceType, Configuration: t.Configuration,
+	}, progress)
+	if err != nil {
+		return nil, err
+	}
+	return &batchrunner.Result{Counter: res.Counter, Raw: res.Raw}, nil
+}
+
+// qpuEngine runs jobs on a QPU through its gateway.
+type qpuEngine struct{ driver qpu.Driver }
+
+func (e qpuEngine) Run(ctx context.Context, t batchrunner.Task, progress func(int)) (*batchrunner.Result, error) {
+	res, err := e.driver.Run(ctx, qpu.Job{
+		Sequence: string(t.Sequence), Variables: t.Variables, Runs: t.Runs, Seed: t.Seed,
+		Configuration: t.Configuration,
+	}, progress)
+	if err != nil {
+		return nil, err
+	}
+	return &batchrunner.Result{Counter: res.Counter, Raw: res.Raw}, nil
+}

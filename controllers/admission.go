@@ -1,0 +1,263 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/metrics"
+	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+)
+
+// Queue admits pending batches onto devices, one decision at a time, in the
+// order of package scheduler. It reads the manager's cache and remembers the
+// admissions that the cache does not show yet, so that two decisions never
+// give the same room twice.
+type Queue struct {
+	client         client.Client
+	leaseNamespace string
+	leaseDuration  time.Duration
+
+	mu     sync.Mutex
+	expect map[client.ObjectKey]string // batch → device, until the cache shows it
+	events chan event.GenericEvent
+}
+
+// NewQueue returns a queue reading and writing through c.
+func NewQueue(c client.Client, leaseNamespace string, leaseDuration time.Duration) *Queue {
+	return &Queue{
+		client: c, leaseNamespace: leaseNamespace, leaseDuration: leaseDuration,
+		expect: map[client.ObjectKey]string{},
+		events: make(chan event.GenericEvent, 4096),
+	}
+}
+
+// admission is the queue's answer for one batch.
+type admission struct {
+	// Device is set when the batch starts now on that device.
+	Device *quantumv1alpha1.Device
+	// Waiting tells why it does not start.
+	Waiting scheduler.Waiting
+	// Retry asks to look again after this long (a QPU Lease not yet expired).
+	Retry time.Duration
+}
+
+// Admit decides whether batch b starts now. On success the batch is
+// expected on the device until the cache shows it (or Forget is called).
+func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch) (admission, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	devices, items, slots, err := q.snapshot(ctx, b.Spec.DeviceType, b)
+	if err != nil {
+		return admission{}, err
+	}
+	why := scheduler.Why(devices)
+	key := client.ObjectKeyFromObject(b)
+	var out admission
+	out.Waiting = why
+	for _, a := range scheduler.Plan(items, slots) {
+		if a.Key != key.String() {
+			q.kick(a.Key)
+			continue
+		}
+		dev := deviceNamed(devices, a.Device)
+		if scheduler.IsQPU(dev) {
+			ok, retry, err := q.reserveQPU(ctx, b, dev)
+			if err != nil {
+				return admission{}, err
+			}
+			if !ok {
+				out.Retry = retry
+				continue
+			}
+		}
+		q.expect[key] = dev.Name
+		out.Device = dev
+	}
+	return out, nil
+}
+
+// Forget drops an admission that was not written.
+func (q *Queue) Forget(key client.ObjectKey) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.expect, key)
+}
+
+// Kick makes the batches of a device type that can start now reconcile.
+func (q *Queue) Kick(ctx context.Context, deviceType quantumv1alpha1.DeviceType) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, items, slots, err := q.snapshot(ctx, deviceType, nil)
+	if err != nil {
+		return err
+	}
+	for _, a := range scheduler.Plan(items, slots) {
+		q.kick(a.Key)
+	}
+	return nil
+}
+
+func (q *Queue) kick(key string) {
+	ns, name, _ := cutKey(key)
+	ev := event.GenericEvent{Object: &quantumv1alpha1.Batch{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}
+	select {
+	case q.events <- ev:
+	default:
+		go func() { q.events <- ev }()
+	}
+}
+
+// snapshot reads the devices and batches of a type: the pending queue, and
+// each device's room. self, when given, replaces its cached copy.
+func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceType, self *quantumv1alpha1.Batch) (
+	[]quantumv1alpha1.Device, []scheduler.Item, []scheduler.Slot, error) {
+	devices := &quantumv1alpha1.DeviceList{}
+	if err := q.client.List(ctx, devices, client.MatchingFields{deviceTypeIndex: string(deviceType)}); err != nil {
+		return nil, nil, nil, err
+	}
+	batches := &quantumv1alpha1.BatchList{}
+	if err := q.client.List(ctx, batches, client.MatchingFields{batchDeviceTypeIndex: string(deviceType)}); err != nil {
+		return nil, nil, nil, err
+	}
+	list := batches.Items
+	if self != nil {
+		found := false
+		for i := range list {
+			if list[i].Namespace == self.Namespace && list[i].Name == self.Name {
+				list[i], found = *self, true
+			}
+		}
+		if !found {
+			list = append(list, *self)
+		}
+	}
+	running := map[string]int{}
+	seen := map[client.ObjectKey]bool{}
+	depth := map[quantumv1alpha1.QueuePriority]int{}
+	var items []scheduler.Item
+	for i := range list {
+		b := &list[i]
+		key := client.ObjectKeyFromObject(b)
+		seen[key] = true
+		if b.Status.Phase.Terminal() || b.DeletionTimestamp != nil {
+			delete(q.expect, key)
+			continue
+		}
+		dev := b.Status.DeviceID
+		if dev != "" {
+			delete(q.expect, key)
+		} else {
+			dev = q.expect[key]
+		}
+		if dev != "" {
+			running[dev]++
+			continue
+		}
+		depth[queuePriority(b)]++
+		if !b.Spec.Canceled && meta.IsStatusConditionTrue(b.Status.Conditions, quantumv1alpha1.ConditionJobsCreated) {
+			items = append(items, scheduler.Item{
+				Key: key.String(), QueuePriority: queuePriority(b),
+				Priority: b.Spec.Priority, Created: b.CreationTimestamp.Time,
+			})
+		}
+	}
+	for key := range q.expect {
+		if !seen[key] {
+			delete(q.expect, key)
+		}
+	}
+	for _, p := range []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityHigh, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityLow} {
+		metrics.QueueDepth.WithLabelValues(string(deviceType), string(p)).Set(float64(depth[p]))
+	}
+	slots := make([]scheduler.Slot, 0, len(devices.Items))
+	for i := range devices.Items {
+		d := &devices.Items[i]
+		slots = append(slots, scheduler.Slot{
+			Device: d.Name, Usable: scheduler.Usable(d),
+			Capacity: scheduler.Capacity(d), Running: running[d.Name],
+		})
+	}
+	return devices.Items, items, slots, nil
+}
+
+// reserveQPU takes the QPU's Lease for the batch (runner generation 0) when
+// it is free: absent, released, expired, or already the batch's.
+func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device) (bool, time.Duration, error) {
+	key := leaseKey(b, d, q.leaseNamespace)
+	now := time.Now()
+	lease := &coordinationv1.Lease{}
+	err := q.client.Get(ctx, key, lease)
+	if apierrors.IsNotFound(err) {
+		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: leaseLabels()}}
+		q.hold(lease, b, now)
+		err = q.client.Create(ctx, lease)
+		if apierrors.IsAlreadyExists(err) {
+			return false, time.Second, nil
+		}
+		return err == nil, 0, err
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	holder := leaseHolder(lease)
+	owner, _, ours := parseHolder(holder)
+	ours = ours && owner == client.ObjectKeyFromObject(b)
+	if holder != "" && !ours && !leaseExpired(lease, now) {
+		left := lease.Spec.RenewTime.Add(time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second).Sub(now) + 100*time.Millisecond
+		return false, left, nil
+	}
+	q.hold(lease, b, now)
+	if err := q.client.Update(ctx, lease); err != nil {
+		if apierrors.IsConflict(err) {
+			return false, time.Second, nil
+		}
+		return false, 0, err
+	}
+	return true, 0, nil
+}
+
+func (q *Queue) hold(lease *coordinationv1.Lease, b *quantumv1alpha1.Batch, now time.Time) {
+	t := metav1.NewMicroTime(now)
+	lease.Spec.HolderIdentity = ptr.To(holderID(b.Namespace, b.Name, 0))
+	lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(q.leaseDuration))
+	lease.Spec.AcquireTime = &t
+	lease.Spec.RenewTime = &t
+	lease.Spec.LeaseTransitions = ptr.To(ptr.Deref(lease.Spec.LeaseTransitions, 0) + 1)
+	setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, 0)
+	setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, 0)
+}
+
+func queuePriority(b *quantumv1alpha1.Batch) quantumv1alpha1.QueuePriority {
+	if b.Spec.QueuePriority == "" {
+		return quantumv1alpha1.QueuePriorityMedium
+	}
+	return b.Spec.QueuePriority
+}
+
+func deviceNamed(devices []quantumv1alpha1.Device, name string) *quantumv1alpha1.Device {
+	for i := range devices {
+		if devices[i].Name == name {
+			return &devices[i]
+		}
+	}
+	return nil
+}
+
+func cutKey(key string) (string, string, bool) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return "", key, false
+}

@@ -1,0 +1,318 @@
+// Package controllers holds Tweezer's reconcilers: the Batch reconciler
+// (jobs, queue admission, runners, faults, status, webhook) and the Device
+// reconciler (device status and queue size). The queueing rules live in
+// package scheduler, runner start/stop in package executor.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/metrics"
+	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+	"github.com/tweezer-dev/tweezer/controllers/webhook"
+)
+
+// Options tune the Batch reconciler.
+type Options struct {
+	// Namespace is the manager's namespace: it holds the QPU Leases and the
+	// gateway credentials Secrets.
+	Namespace string
+	// LeaseDuration is how long a runner's Lease lasts without renewal; a
+	// dead runner is noticed about this long after its last renewal.
+	LeaseDuration time.Duration
+	// ResyncInterval is how often a running batch is checked (liveness, time
+	// limit) without any event; default half the lease duration.
+	ResyncInterval time.Duration
+	// MaxAttempts is how many runner starts a job gets before it is ERROR
+	// (default 3).
+	MaxAttempts int
+	// DefaultTimeLimit applies when neither the batch nor its device sets one;
+	// zero means no limit.
+	DefaultTimeLimit time.Duration
+	// MaxConcurrentReconciles is the number of batch workers (default 4).
+	MaxConcurrentReconciles int
+}
+
+func (o *Options) defaults() {
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = 15 * time.Second
+	}
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = o.LeaseDuration / 2
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 4
+	}
+}
+
+// BatchReconciler turns a Batch into Jobs, queues it, starts its runner,
+// watches the runner, and derives the batch's status (see batch_status.go).
+type BatchReconciler struct {
+	Client    client.Client
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Executor  executor.Executor
+	Queue     *Queue
+	Webhooks  *webhook.Sender
+	Options   Options
+
+	webhookMu       sync.Mutex
+	webhookAttempts map[client.ObjectKey]int
+}
+
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches,verbs=get;list;watch
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=jobs,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=jobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=devices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets;serviceaccounts,verbs=create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tweezer-runner;tweezer-runner-lease
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the reconciler; call SetupIndexes first.
+func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.Options.defaults()
+	r.webhookAttempts = map[client.ObjectKey]int{}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&quantumv1alpha1.Batch{}).
+		Watches(&quantumv1alpha1.Job{}, handler.EnqueueRequestsFromMapFunc(jobToBatch)).
+		Watches(&quantumv1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(r.deviceToWaitingBatches)).
+		WatchesRawSource(source.Channel(r.Queue.events, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles})
+	return r.Executor.Watch(b).Named("batch").Complete(r)
+}
+
+func jobToBatch(_ context.Context, o client.Object) []ctrl.Request {
+	j := o.(*quantumv1alpha1.Job)
+	if j.Spec.BatchName == "" {
+		return nil
+	}
+	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: j.Namespace, Name: j.Spec.BatchName}}}
+}
+
+// deviceToWaitingBatches re-examines the batches that wait for a device's
+// type (they may start, pause or resume) and the ones running on it.
+func (r *BatchReconciler) deviceToWaitingBatches(ctx context.Context, o client.Object) []ctrl.Request {
+	d := o.(*quantumv1alpha1.Device)
+	batches := &quantumv1alpha1.BatchList{}
+	if err := r.Client.List(ctx, batches, client.MatchingFields{batchDeviceTypeIndex: string(d.Spec.DeviceType)}); err != nil {
+		return nil
+	}
+	var out []ctrl.Request
+	for i := range batches.Items {
+		if !batches.Items[i].Status.Phase.Terminal() {
+			out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&batches.Items[i])})
+		}
+	}
+	return out
+}
+
+// batchScope carries one reconciliation: the batch, what was read, and what
+// to do once its status is written.
+type batchScope struct {
+	batch    *quantumv1alpha1.Batch
+	orig     *quantumv1alpha1.Batch
+	jobs     []quantumv1alpha1.Job
+	device   *quantumv1alpha1.Device
+	admitted bool
+	requeue  time.Duration
+	// after runs once the status is written: events and metrics.
+	after []func()
+}
+
+func (s *batchScope) requeueAfter(d time.Duration) {
+	if d > 0 && (s.requeue == 0 || d < s.requeue) {
+		s.requeue = d
+	}
+}
+
+func (s *batchScope) setCondition(t string, st metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&s.batch.Status.Conditions, metav1.Condition{
+		Type: t, Status: st, Reason: reason, Message: msg, ObservedGeneration: s.batch.Generation,
+	})
+}
+
+// Reconcile runs the phases of a batch and writes its status once.
+func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	b := &quantumv1alpha1.Batch{}
+	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Queue.Forget(req.NamespacedName)
+			r.forgetWebhook(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if b.DeletionTimestamp != nil {
+		// Owner references remove jobs, results and pods; the runner stops
+		// when it sees the batch go.
+		return ctrl.Result{}, nil
+	}
+	s := &batchScope{batch: b, orig: b.DeepCopy()}
+	defer func() {
+		if err := r.patchStatus(ctx, s); err != nil {
+			if s.admitted {
+				r.Queue.Forget(req.NamespacedName)
+			}
+			if apierrors.IsConflict(err) {
+				res = ctrl.Result{Requeue: true}
+				return
+			}
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+			return
+		}
+		for _, f := range s.after {
+			f()
+		}
+		if retErr == nil && s.requeue > 0 {
+			res.RequeueAfter = s.requeue
+		}
+	}()
+
+	if b.Status.Phase.Terminal() {
+		return ctrl.Result{}, r.reconcileTerminal(ctx, s)
+	}
+	phases := []func(context.Context, *batchScope) error{
+		r.reconcileJobs,
+		r.reconcileQueue,
+		r.reconcileRunner,
+		r.reconcileStatus,
+	}
+	for _, phase := range phases {
+		if err := phase(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		if s.batch.Status.Phase.Terminal() {
+			break
+		}
+	}
+	if s.batch.Status.Phase.Terminal() {
+		return ctrl.Result{}, r.reconcileTerminal(ctx, s)
+	}
+	return ctrl.Result{}, nil
+}
+
+// patchStatus writes the status when it changed, with optimistic locking so
+// that a stale cache read never overwrites a newer status.
+func (r *BatchReconciler) patchStatus(ctx context.Context, s *batchScope) error {
+	if equality.Semantic.DeepEqual(s.orig.Status, s.batch.Status) {
+		return nil
+	}
+	s.batch.Status.ObservedGeneration = s.batch.Generation
+	return r.Client.Status().Patch(ctx, s.batch, client.MergeFromWithOptions(s.orig, client.MergeFromWithOptimisticLock{}))
+}
+
+func (r *BatchReconciler) event(s *batchScope, eventType, reason, note string, args ...any) {
+	b := s.batch
+	s.after = append(s.after, func() {
+		if r.Recorder != nil {
+			r.Recorder.Eventf(b, nil, eventType, reason, reason, note, args...)
+		}
+	})
+}
+
+// reconcileStatus counts jobs and derives the phase (batch_status.go).
+func (r *BatchReconciler) reconcileStatus(_ context.Context, s *batchScope) error {
+	b := s.batch
+	counts := jobCounts(s.jobs)
+	b.Status.JobsCount = int32(len(s.jobs))
+	b.Status.JobsCountPerStatus = counts
+	waiting := waitingReason(b)
+	phase := derivePhase(b, s.jobs, waiting)
+	if phase != b.Status.Phase {
+		b.Status.Phase = phase
+		if phase.Terminal() {
+			r.finish(s, phase, "")
+		}
+	}
+	return nil
+}
+
+// finish records a terminal transition: end time, event and metrics.
+func (r *BatchReconciler) finish(s *batchScope, phase quantumv1alpha1.BatchStatus, why string) {
+	b := s.batch
+	b.Status.Phase = phase
+	now := metav1.Now()
+	b.Status.EndTime = &now
+	counts := jobCounts(s.jobs)
+	b.Status.JobsCount = int32(len(s.jobs))
+	b.Status.JobsCountPerStatus = counts
+	eventType := corev1.EventTypeNormal
+	if phase == quantumv1alpha1.BatchError || phase == quantumv1alpha1.BatchTimedOut {
+		eventType = corev1.EventTypeWarning
+	}
+	msg := fmt.Sprintf("batch is %s: %d done, %d error, %d canceled", phase,
+		counts[quantumv1alpha1.JobDone], counts[quantumv1alpha1.JobError], counts[quantumv1alpha1.JobCanceled])
+	if why != "" {
+		msg += ": " + why
+	}
+	r.event(s, eventType, "Finished", "%s", msg)
+	dt := string(b.Spec.DeviceType)
+	started := 0
+	for i := range s.jobs {
+		if s.jobs[i].Status.StartTime != nil {
+			started++
+		}
+	}
+	s.after = append(s.after, func() {
+		metrics.BatchesFinished.WithLabelValues(dt, string(phase)).Inc()
+		metrics.JobsStarted.WithLabelValues(dt).Add(float64(started))
+		for st, n := range counts {
+			if st.Terminal() && n > 0 {
+				metrics.JobsFinished.WithLabelValues(dt, string(st)).Add(float64(n))
+			}
+		}
+	})
+}
+
+// reconcileTerminal stops what still runs for a finished batch, frees its
+// device, and delivers its webhook.
+func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) error {
+	b := s.batch
+	if b.Status.DeviceID != "" && !meta.IsStatusConditionFalse(b.Status.Conditions, quantumv1alpha1.ConditionRunner) {
+		if err := r.stopRunner(ctx, s); err != nil {
+			return err
+		}
+		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Finished", "the batch is "+string(b.Status.Phase))
+		dt := b.Spec.DeviceType
+		s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt) })
+	}
+	return r.reconcileWebhook(ctx, s)
+}
+
+// waitingReason reads why the batch waits from its Scheduled condition.
+func waitingReason(b *quantumv1alpha1.Batch) scheduler.Waiting {
+	c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionScheduled)
+	if c == nil || c.Status == metav1.ConditionTrue {
+		return ""
+	}
+	return scheduler.Waiting(c.Reason)
+}

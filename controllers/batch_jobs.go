@@ -1,0 +1,145 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+)
+
+// reconcileJobs makes the batch's Jobs what its spec says: one Job per inline
+// entry (created once, by deterministic name), every Job of the batch owned
+// by it, every new Job PENDING, and pending Jobs of a canceled batch (or
+// canceled themselves) CANCELED.
+func (r *BatchReconciler) reconcileJobs(ctx context.Context, s *batchScope) error {
+	b := s.batch
+	list := &quantumv1alpha1.JobList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(b.Namespace), client.MatchingFields{jobBatchIndex: b.Name}); err != nil {
+		return err
+	}
+	s.jobs = list.Items
+	if err := r.createInlineJobs(ctx, s); err != nil {
+		return err
+	}
+	var errs []error
+	for i := range s.jobs {
+		j := &s.jobs[i]
+		if err := r.adopt(ctx, b, j); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.settlePending(ctx, b, j); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("reconciling the jobs of batch %s: %v", b.Name, errs)
+	}
+	return nil
+}
+
+// createInlineJobs creates the Jobs of spec.jobs that do not exist. The REST
+// facade creates the same Jobs (same names), so AlreadyExists is success.
+func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) error {
+	b := s.batch
+	if meta.IsStatusConditionTrue(b.Status.Conditions, quantumv1alpha1.ConditionJobsCreated) {
+		return nil
+	}
+	have := map[string]bool{}
+	for i := range s.jobs {
+		have[s.jobs[i].Name] = true
+	}
+	created := 0
+	for i, ij := range b.Spec.Jobs {
+		name := quantumv1alpha1.InlineJobName(b.UID, i)
+		if have[name] {
+			continue
+		}
+		j := &quantumv1alpha1.Job{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: b.Namespace, Name: name,
+				Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
+			},
+			Spec: quantumv1alpha1.JobSpec{
+				BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables.DeepCopy(),
+				CreationOrder: int32(i + 1), UserID: b.Spec.UserID,
+			},
+		}
+		if err := controllerutil.SetControllerReference(b, j, r.Scheme); err != nil {
+			return err
+		}
+		if err := r.Client.Create(ctx, j); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				continue // the facade made it; the Job watch brings it back for adoption
+			}
+			s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionFalse, "CreateFailed",
+				fmt.Sprintf("creating job %d of %d: %v", i+1, len(b.Spec.Jobs), err))
+			return err
+		}
+		created++
+		s.jobs = append(s.jobs, *j)
+	}
+	msg := fmt.Sprintf("%d inline jobs exist", len(b.Spec.Jobs))
+	s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionTrue, "Created", msg)
+	if created > 0 {
+		r.event(s, "Normal", "JobsCreated", "created %d of %d inline jobs", created, len(b.Spec.Jobs))
+	}
+	return nil
+}
+
+// adopt makes the batch the controller owner of a Job that names it (the
+// facade adds jobs to open batches without an owner reference).
+func (r *BatchReconciler) adopt(ctx context.Context, b *quantumv1alpha1.Batch, j *quantumv1alpha1.Job) error {
+	if metav1.GetControllerOf(j) != nil && j.Labels[quantumv1alpha1.BatchLabel] == b.Name {
+		return nil
+	}
+	if c := metav1.GetControllerOf(j); c != nil && c.UID != b.UID {
+		return nil // another controller owns it; leave it
+	}
+	orig := j.DeepCopy()
+	if metav1.GetControllerOf(j) == nil {
+		if err := controllerutil.SetControllerReference(b, j, r.Scheme); err != nil {
+			return err
+		}
+	}
+	if j.Labels == nil {
+		j.Labels = map[string]string{}
+	}
+	j.Labels[quantumv1alpha1.BatchLabel] = b.Name
+	return client.IgnoreNotFound(r.Client.Patch(ctx, j, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})))
+}
+
+// settlePending sets a new Job PENDING, and a pending Job CANCELED when it or
+// its batch is canceled. It never touches a RUNNING job: the runner owns it.
+func (r *BatchReconciler) settlePending(ctx context.Context, b *quantumv1alpha1.Batch, j *quantumv1alpha1.Job) error {
+	if j.Status.Phase != "" && j.Status.Phase != quantumv1alpha1.JobPending {
+		return nil
+	}
+	cancel := b.Spec.Canceled || j.Spec.Canceled
+	if !cancel && j.Status.Phase == quantumv1alpha1.JobPending {
+		return nil
+	}
+	if j.ResourceVersion == "" {
+		return nil // just created: the next reconciliation sees it
+	}
+	next := j.DeepCopy()
+	next.Status.Phase = quantumv1alpha1.JobPending
+	if cancel {
+		now := metav1.Now()
+		next.Status.Phase = quantumv1alpha1.JobCanceled
+		next.Status.EndTime = &now
+	}
+	if err := r.Client.Status().Update(ctx, next); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return nil // a newer version brings us back
+		}
+		return err
+	}
+	*j = *next
+	return nil
+}

@@ -1,0 +1,390 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/metrics"
+	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+)
+
+// runnerState is what the manager knows of a started batch's runner.
+type runnerState int
+
+const (
+	// runnerNone: no runner was started for the batch yet.
+	runnerNone runnerState = iota
+	// runnerAlive: the runner renews its Lease and its executor sees it running.
+	runnerAlive
+	// runnerEnded: the runner exited, was removed, or stopped renewing its Lease.
+	runnerEnded
+	// runnerLost: the QPU's Lease went to another batch.
+	runnerLost
+)
+
+type runnerView struct {
+	state  runnerState
+	lease  *coordinationv1.Lease
+	gen    int
+	reason string
+}
+
+// reconcileRunner keeps a live runner on a started batch: it starts the
+// first one, notices a dead one (process exited, pod failed or deleted, Lease
+// not renewed), retries or fails the job it was running and starts the next
+// runner, and stops the batch at its time limit.
+func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) error {
+	b := s.batch
+	if b.Status.DeviceID == "" || b.Status.Phase.Terminal() {
+		return nil
+	}
+	s.requeueAfter(r.Options.ResyncInterval)
+	if s.device == nil {
+		d := &quantumv1alpha1.Device{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: b.Status.DeviceID}, d); err != nil {
+			if apierrors.IsNotFound(err) {
+				return r.failBatch(ctx, s, quantumv1alpha1.BatchError, "device "+b.Status.DeviceID+" was deleted while the batch ran")
+			}
+			return err
+		}
+		s.device = d
+	}
+	if limit := r.timeLimit(b, s.device); limit > 0 && b.Status.StartTime != nil {
+		left := time.Until(b.Status.StartTime.Add(limit))
+		if left <= 0 {
+			s.setCondition(quantumv1alpha1.ConditionTimeLimit, metav1.ConditionTrue, "TimedOut",
+				fmt.Sprintf("the batch ran longer than its time limit of %s", limit))
+			return r.failBatch(ctx, s, quantumv1alpha1.BatchTimedOut, fmt.Sprintf("batch exceeded its time limit of %s", limit))
+		}
+		s.requeueAfter(left + 50*time.Millisecond)
+	}
+	v, err := r.observeRunner(ctx, s)
+	if err != nil {
+		return err
+	}
+	switch v.state {
+	case runnerAlive:
+		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Running", fmt.Sprintf("runner %d is alive", v.gen))
+		return nil
+	case runnerLost:
+		// Another batch holds the QPU: give the device back and queue again.
+		b.Status.DeviceID = ""
+		s.setCondition(quantumv1alpha1.ConditionScheduled, metav1.ConditionFalse, string(scheduler.WaitingQueued), v.reason)
+		r.event(s, corev1.EventTypeWarning, "DeviceLost", "%s; back to the queue", v.reason)
+		return nil
+	case runnerNone:
+		if b.Spec.Canceled {
+			return nil
+		}
+		return r.startRunner(ctx, s, v, 0)
+	default:
+		return r.runnerEnded(ctx, s, v)
+	}
+}
+
+func (r *BatchReconciler) timeLimit(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device) time.Duration {
+	switch {
+	case b.Spec.TimeLimit != nil:
+		return b.Spec.TimeLimit.Duration
+	case d != nil && d.Spec.TimeLimit != nil:
+		return d.Spec.TimeLimit.Duration
+	}
+	return r.Options.DefaultTimeLimit
+}
+
+// observeRunner reads the batch's Lease and asks the executor.
+func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (runnerView, error) {
+	b := s.batch
+	key := leaseKey(b, s.device, r.Options.Namespace)
+	lease := &coordinationv1.Lease{}
+	if err := r.Client.Get(ctx, key, lease); err != nil {
+		if apierrors.IsNotFound(err) {
+			return runnerView{state: runnerNone}, nil
+		}
+		return runnerView{}, err
+	}
+	v := runnerView{lease: lease}
+	owner, gen, ok := parseHolder(leaseHolder(lease))
+	if !ok || owner != client.ObjectKeyFromObject(b) {
+		if scheduler.IsQPU(s.device) && leaseHolder(lease) != "" {
+			v.state, v.reason = runnerLost, describeLease(lease)
+			return v, nil
+		}
+		v.state = runnerNone
+		return v, nil
+	}
+	v.gen = gen
+	if gen == 0 {
+		v.state = runnerNone
+		return v, nil
+	}
+	obs, err := r.Executor.Observe(ctx, r.runnerFor(b, s.device, gen, ""))
+	if err != nil {
+		return runnerView{}, err
+	}
+	switch {
+	case obs.Ended():
+		v.state, v.reason = runnerEnded, obs.Reason
+	case leaseExpired(lease, time.Now()):
+		v.state = runnerEnded
+		v.reason = fmt.Sprintf("runner %d stopped renewing its lease (last renewal %s)", gen, lease.Spec.RenewTime.UTC().Format(time.RFC3339Nano))
+	default:
+		v.state = runnerAlive
+	}
+	return v, nil
+}
+
+func (r *BatchReconciler) runnerFor(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device, gen int, token string) executor.Runner {
+	key := leaseKey(b, d, r.Options.Namespace)
+	return executor.Runner{
+		Namespace: b.Namespace, Batch: b.Name, BatchUID: b.UID,
+		Generation: gen, ID: holderID(b.Namespace, b.Name, gen), Device: d,
+		LeaseNamespace: key.Namespace, LeaseName: key.Name,
+		LeaseDuration: r.Options.LeaseDuration, GatewayToken: token,
+	}
+}
+
+// startRunner takes the batch's Lease for a new runner generation and starts it.
+func (r *BatchReconciler) startRunner(ctx context.Context, s *batchScope, v runnerView, failures int) error {
+	b, d := s.batch, s.device
+	key := leaseKey(b, d, r.Options.Namespace)
+	lease := v.lease
+	create := lease == nil
+	if create {
+		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: leaseLabels()}}
+		if !scheduler.IsQPU(d) {
+			if err := controllerutil.SetControllerReference(b, lease, r.Scheme); err != nil {
+				return err
+			}
+		}
+	} else {
+		lease = lease.DeepCopy()
+	}
+	gen := int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
+	now := metav1.NewMicroTime(time.Now())
+	lease.Spec.HolderIdentity = ptr.To(holderID(b.Namespace, b.Name, gen))
+	lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(r.Options.LeaseDuration))
+	lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
+	lease.Spec.LeaseTransitions = ptr.To(int32(gen))
+	setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
+	setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
+	var err error
+	if create {
+		err = r.Client.Create(ctx, lease)
+	} else {
+		err = r.Client.Update(ctx, lease)
+	}
+	if err != nil {
+		return fmt.Errorf("taking lease %s for runner %d: %w", key, gen, err)
+	}
+	token, err := r.gatewayToken(ctx, d)
+	if err != nil {
+		return err
+	}
+	if err := r.Executor.Start(ctx, r.runnerFor(b, d, gen, token)); err != nil {
+		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "StartFailed", err.Error())
+		return err
+	}
+	s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Started", fmt.Sprintf("runner %d started", gen))
+	r.event(s, corev1.EventTypeNormal, "RunnerStarted", "runner %d started", gen)
+	return nil
+}
+
+// gatewayToken reads a QPU gateway's bearer token from the Secret its device names.
+func (r *BatchReconciler) gatewayToken(ctx context.Context, d *quantumv1alpha1.Device) (string, error) {
+	if d.Spec.IsEmulator || d.Spec.Gateway == nil || d.Spec.Gateway.CredentialsSecret == "" {
+		return "", nil
+	}
+	sec := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: r.Options.Namespace, Name: d.Spec.Gateway.CredentialsSecret}
+	if err := r.APIReader.Get(ctx, key, sec); err != nil {
+		return "", fmt.Errorf("reading the gateway credentials of device %s: %w", d.Name, err)
+	}
+	return string(sec.Data["token"]), nil
+}
+
+// runnerEnded handles a runner that is no longer running. When the batch is
+// complete (or canceled) nothing more is needed. Otherwise the runner died:
+// the job it was running is retried (back to PENDING) until it has had
+// MaxAttempts runner starts, then it is ERROR with the reason, and a new
+// runner starts. A runner that keeps dying before it runs any job fails the
+// batch after MaxAttempts starts.
+func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runnerView) error {
+	b := s.batch
+	if err := r.Executor.Stop(ctx, r.runnerFor(b, s.device, v.gen, "")); err != nil {
+		return err
+	}
+	fresh := &quantumv1alpha1.JobList{}
+	if err := r.APIReader.List(ctx, fresh, client.InNamespace(b.Namespace),
+		client.MatchingLabels{quantumv1alpha1.BatchLabel: b.Name}); err != nil {
+		return err
+	}
+	s.jobs = fresh.Items
+	reason := v.reason
+	if reason == "" {
+		reason = fmt.Sprintf("runner %d ended", v.gen)
+	}
+	var running int
+	for i := range s.jobs {
+		j := &s.jobs[i]
+		if j.Status.Phase != quantumv1alpha1.JobRunning {
+			continue
+		}
+		running++
+		if err := r.settleOrphan(ctx, s, j, reason); err != nil {
+			return err
+		}
+	}
+	if b.Spec.Canceled || derivePhase(b, s.jobs, "").Terminal() {
+		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Ended", reason)
+		return nil
+	}
+	failures := 0
+	if running == 0 {
+		failures = leaseFailures(v.lease) + 1
+	}
+	if failures >= r.Options.MaxAttempts {
+		return r.failBatch(ctx, s, quantumv1alpha1.BatchError,
+			fmt.Sprintf("the runner failed %d times in a row before running a job; last: %s", failures, reason))
+	}
+	r.event(s, corev1.EventTypeWarning, "RunnerDied", "%s; starting a new runner", reason)
+	dt := string(b.Spec.DeviceType)
+	s.after = append(s.after, func() { metrics.RunnerRestarts.WithLabelValues(dt).Inc() })
+	return r.startRunner(ctx, s, v, failures)
+}
+
+// settleOrphan decides the fate of a job left RUNNING by a dead runner:
+// CANCELED when it or its batch is canceled, ERROR when it used its
+// attempts, else PENDING for the next runner.
+func (r *BatchReconciler) settleOrphan(ctx context.Context, s *batchScope, j *quantumv1alpha1.Job, reason string) error {
+	b := s.batch
+	next := j.DeepCopy()
+	now := metav1.Now()
+	switch {
+	case b.Spec.Canceled || j.Spec.Canceled:
+		next.Status.Phase = quantumv1alpha1.JobCanceled
+		next.Status.EndTime = &now
+	case int(j.Status.Attempts) >= r.Options.MaxAttempts:
+		next.Status.Phase = quantumv1alpha1.JobError
+		next.Status.EndTime = &now
+		next.Status.Errors = append(next.Status.Errors,
+			fmt.Sprintf("the runner died while running the job, %d times (the limit): %s", j.Status.Attempts, reason))
+		r.event(s, corev1.EventTypeWarning, "JobFailed", "job %s failed after %d attempts: %s", j.Name, j.Status.Attempts, reason)
+	default:
+		next.Status.Phase = quantumv1alpha1.JobPending
+		next.Status.Progress = 0
+		next.Status.StartTime = nil
+		r.event(s, corev1.EventTypeWarning, "JobRetried", "job %s goes back to the queue after attempt %d: %s", j.Name, j.Status.Attempts, reason)
+	}
+	if err := r.Client.Status().Update(ctx, next); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	*j = *next
+	return nil
+}
+
+// failBatch ends a started batch that cannot go on: it stops the runner,
+// finishes its unfinished jobs (CANCELED on a time-out, ERROR otherwise) with
+// the reason, and sets the batch's terminal phase.
+func (r *BatchReconciler) failBatch(ctx context.Context, s *batchScope, phase quantumv1alpha1.BatchStatus, why string) error {
+	if err := r.stopRunner(ctx, s); err != nil {
+		return err
+	}
+	b := s.batch
+	fresh := &quantumv1alpha1.JobList{}
+	if err := r.APIReader.List(ctx, fresh, client.InNamespace(b.Namespace),
+		client.MatchingLabels{quantumv1alpha1.BatchLabel: b.Name}); err != nil {
+		return err
+	}
+	s.jobs = fresh.Items
+	jobPhase := quantumv1alpha1.JobError
+	if phase == quantumv1alpha1.BatchTimedOut {
+		jobPhase = quantumv1alpha1.JobCanceled
+	}
+	for i := range s.jobs {
+		j := &s.jobs[i]
+		if j.Status.Phase.Terminal() {
+			continue
+		}
+		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			cur := &quantumv1alpha1.Job{}
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(j), cur); err != nil {
+				return err
+			}
+			if cur.Status.Phase.Terminal() {
+				*j = *cur
+				return nil
+			}
+			now := metav1.Now()
+			cur.Status.Phase = jobPhase
+			cur.Status.EndTime = &now
+			cur.Status.Errors = append(cur.Status.Errors, why)
+			if err := r.Client.Status().Update(ctx, cur); err != nil {
+				return err
+			}
+			*j = *cur
+			return nil
+		})
+		if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Stopped", why)
+	r.finish(s, phase, why)
+	return nil
+}
+
+// stopRunner fences the batch's runner (its Lease loses its holder, so the
+// runner stops at its next renewal and a QPU is free) and asks the executor
+// to stop it.
+func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
+	b := s.batch
+	if b.Status.DeviceID == "" {
+		return nil
+	}
+	d := s.device
+	if d == nil {
+		d = &quantumv1alpha1.Device{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: b.Status.DeviceID}, d); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return err
+			}
+			// The device is gone: its QPU lease (if any) expires by itself.
+			d.Name, d.Spec.IsEmulator = b.Status.DeviceID, true
+		}
+	}
+	key := leaseKey(b, d, r.Options.Namespace)
+	gen := 0
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		lease := &coordinationv1.Lease{}
+		if err := r.APIReader.Get(ctx, key, lease); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		owner, g, ok := parseHolder(leaseHolder(lease))
+		if !ok || owner != client.ObjectKeyFromObject(b) {
+			return nil
+		}
+		gen = g
+		lease.Spec.HolderIdentity = nil
+		return r.Client.Update(ctx, lease)
+	})
+	if err != nil {
+		return fmt.Errorf("releasing lease %s: %w", key, err)
+	}
+	if gen > 0 {
+		return r.Executor.Stop(ctx, r.runnerFor(b, d, gen, ""))
+	}
+	return nil
+}

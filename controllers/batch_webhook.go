@@ -1,0 +1,88 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/metrics"
+	"github.com/tweezer-dev/tweezer/controllers/webhook"
+)
+
+// reconcileWebhook POSTs a terminal batch to its webhook, once it succeeds,
+// retrying with backoff up to the sender's MaxAttempts. The WebhookDelivered
+// condition records the outcome: True (Delivered), Unknown (Retrying) or
+// False (Failed, Refused by the target policy). Attempts are counted in
+// memory: a manager restart grants a batch a fresh set of retries.
+func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) error {
+	b := s.batch
+	if b.Spec.Webhook == "" || r.Webhooks == nil {
+		return nil
+	}
+	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionWebhookDelivered); c != nil && c.Status != metav1.ConditionUnknown {
+		return nil
+	}
+	projectID := b.Namespace
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: b.Namespace}, ns); err == nil && ns.Labels[quantumv1alpha1.ProjectIDLabel] != "" {
+		projectID = ns.Labels[quantumv1alpha1.ProjectIDLabel]
+	}
+	deviceStatus := ""
+	if b.Status.DeviceID != "" {
+		d := &quantumv1alpha1.Device{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: b.Status.DeviceID}, d); err == nil {
+			deviceStatus = string(d.Spec.Availability)
+		}
+	}
+	updated := time.Now()
+	if b.Status.EndTime != nil {
+		updated = b.Status.EndTime.Time
+	}
+	body, err := webhook.Payload(b, projectID, deviceStatus, updated)
+	if err != nil {
+		return err
+	}
+	key := client.ObjectKeyFromObject(b)
+	err = r.Webhooks.Deliver(ctx, b.Spec.Webhook, body)
+	switch {
+	case err == nil:
+		r.forgetWebhook(key)
+		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionTrue, "Delivered", "POST "+b.Spec.Webhook+" succeeded")
+		r.event(s, corev1.EventTypeNormal, "WebhookDelivered", "delivered the batch to its webhook")
+		s.after = append(s.after, func() { metrics.WebhookDeliveries.WithLabelValues("delivered").Inc() })
+	case errors.Is(err, webhook.ErrRefused):
+		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionFalse, "Refused", err.Error())
+		r.event(s, corev1.EventTypeWarning, "WebhookRefused", "%s", err.Error())
+		s.after = append(s.after, func() { metrics.WebhookDeliveries.WithLabelValues("refused").Inc() })
+	default:
+		r.webhookMu.Lock()
+		r.webhookAttempts[key]++
+		n := r.webhookAttempts[key]
+		r.webhookMu.Unlock()
+		s.after = append(s.after, func() { metrics.WebhookDeliveries.WithLabelValues("failed").Inc() })
+		if n >= r.Webhooks.MaxAttempts {
+			r.forgetWebhook(key)
+			s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionFalse, "Failed",
+				fmt.Sprintf("gave up after %d attempts: %v", n, err))
+			r.event(s, corev1.EventTypeWarning, "WebhookFailed", "gave up after %d attempts: %v", n, err)
+			return nil
+		}
+		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionUnknown, "Retrying",
+			fmt.Sprintf("attempt %d of %d failed: %v", n, r.Webhooks.MaxAttempts, err))
+		s.requeueAfter(r.Webhooks.Backoff(n))
+	}
+	return nil
+}
+
+func (r *BatchReconciler) forgetWebhook(key client.ObjectKey) {
+	r.webhookMu.Lock()
+	defer r.webhookMu.Unlock()
+	delete(r.webhookAttempts, key)
+}

@@ -1,0 +1,461 @@
+// Package batchrunner is the loop a runner runs for one batch: it holds the
+// batch's Lease, executes the batch's jobs one at a time in creation order
+// with an Engine (the emulator or a QPU driver), writes RUNNING, progress,
+// results and errors to each Job, waits for more jobs while the batch is
+// open, and stops a job promptly when it or its batch is canceled.
+//
+// The runner writes only:
+//   - the status of the job it runs (PENDING → RUNNING → DONE | ERROR | CANCELED),
+//   - the job's result ConfigMap (v1alpha1.ResultConfigMapName, owned by the job),
+//   - the renew time of its Lease.
+//
+// Everything else (batch status, retries after a runner died, time limits,
+// canceling jobs that never started) is the manager's.
+package batchrunner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+)
+
+// Task is one job for an Engine.
+type Task struct {
+	// Sequence is the batch's serialized Pulser sequence.
+	Sequence []byte
+	// Variables are the job's variable values (JSON object), or nil.
+	Variables json.RawMessage
+	// Runs is the number of shots.
+	Runs int
+	// Seed makes sampling reproducible per job.
+	Seed int64
+	// DeviceType is the batch's device type.
+	DeviceType string
+	// Configuration is the batch's configuration (JSON object), or nil.
+	Configuration json.RawMessage
+}
+
+// Result is a job's outcome: the counter of measured bitstrings and the raw shots.
+type Result struct {
+	Counter map[string]int64 `json:"counter"`
+	Raw     []string         `json:"raw"`
+}
+
+// Engine executes tasks. Run returns when the task is done, failed, or ctx is
+// canceled; progress may be called from any goroutine with 0..100.
+type Engine interface {
+	Run(ctx context.Context, task Task, progress func(percent int)) (*Result, error)
+}
+
+// Config says what a runner runs and how.
+type Config struct {
+	// Namespace and Batch name the batch.
+	Namespace string
+	Batch     string
+	// RunnerID is this runner's identity, the holder of its Lease.
+	RunnerID string
+	// LeaseNamespace and LeaseName name the Lease the manager gave the runner.
+	LeaseNamespace string
+	LeaseName      string
+	// LeaseDuration is the Lease's validity; the runner renews every quarter of it.
+	LeaseDuration time.Duration
+	// Engine executes the jobs.
+	Engine Engine
+	// ProgressInterval is the least time between two progress writes of a job
+	// (default 1 s).
+	ProgressInterval time.Duration
+	// Log receives the runner's log.
+	Log logr.Logger
+}
+
+// Runner runs one batch.
+type Runner struct {
+	cfg    Config
+	rest   *rest.Config
+	scheme *runtime.Scheme
+	c      client.Client
+	cache  cache.Cache
+	lease  *leaseKeeper
+	wake   chan struct{}
+
+	mu      sync.Mutex
+	current string                  // the job being run
+	cancel  context.CancelCauseFunc // stops the current job
+}
+
+// Reasons a job's execution stops early.
+var (
+	errJobCanceled   = errors.New("job canceled")
+	errBatchCanceled = errors.New("batch canceled")
+	errBatchGone     = errors.New("batch deleted or finished")
+)
+
+// New prepares a runner; Run runs it.
+func New(cfg *rest.Config, scheme *runtime.Scheme, c Config) (*Runner, error) {
+	if c.Engine == nil || c.Namespace == "" || c.Batch == "" || c.RunnerID == "" || c.LeaseName == "" {
+		return nil, errors.New("batchrunner: namespace, batch, runner id, lease and engine are required")
+	}
+	if c.LeaseDuration <= 0 {
+		return nil, errors.New("batchrunner: lease duration must be positive")
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = time.Second
+	}
+	if c.LeaseNamespace == "" {
+		c.LeaseNamespace = c.Namespace
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{
+		cfg: c, rest: cfg, scheme: scheme, c: cl,
+		lease: &leaseKeeper{
+			c: cl, key: client.ObjectKey{Namespace: c.LeaseNamespace, Name: c.LeaseName},
+			holder: c.RunnerID, duration: c.LeaseDuration, now: time.Now,
+		},
+		wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// Run executes the batch until it is complete, canceled, finished by the
+// manager, deleted, or the Lease is lost (ErrLeaseLost).
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.lease.renew(ctx); err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go r.lease.keep(ctx, func(err error) {
+		r.cfg.Log.Info("lost the lease, stopping", "reason", err.Error())
+		stop(err)
+	})
+	if err := r.startCache(ctx); err != nil {
+		return err
+	}
+	err := r.loop(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) {
+		return cause
+	}
+	if err != nil {
+		return err
+	}
+	return r.lease.release(context.WithoutCancel(ctx))
+}
+
+func (r *Runner) startCache(ctx context.Context) error {
+	ca, err := cache.New(r.rest, cache.Options{
+		Scheme:            r.scheme,
+		DefaultNamespaces: map[string]cache.Config{r.cfg.Namespace: {}},
+		ByObject: map[client.Object]cache.ByObject{
+			&quantumv1alpha1.Batch{}: {Field: fields.OneTermEqualSelector("metadata.name", r.cfg.Batch)},
+			&quantumv1alpha1.Job{}:   {Label: labels.SelectorFromSet(labels.Set{quantumv1alpha1.BatchLabel: r.cfg.Batch})},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	r.cache = ca
+	handler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { r.observe(obj, false) },
+		UpdateFunc: func(_, obj any) { r.observe(obj, false) },
+		DeleteFunc: func(obj any) { r.observe(obj, true) },
+	}
+	for _, obj := range []client.Object{&quantumv1alpha1.Batch{}, &quantumv1alpha1.Job{}} {
+		inf, err := ca.GetInformer(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			return err
+		}
+	}
+	go func() { _ = ca.Start(ctx) }()
+	if !ca.WaitForCacheSync(ctx) {
+		return fmt.Errorf("batchrunner: cache did not sync: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+// observe wakes the loop on every change and stops the current job at once
+// when it or its batch is canceled or the batch goes away.
+func (r *Runner) observe(obj any, deleted bool) {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel == nil {
+		return
+	}
+	switch o := obj.(type) {
+	case *quantumv1alpha1.Batch:
+		switch {
+		case deleted || o.DeletionTimestamp != nil || o.Status.Phase.Terminal():
+			r.cancel(errBatchGone)
+		case o.Spec.Canceled:
+			r.cancel(errBatchCanceled)
+		}
+	case *quantumv1alpha1.Job:
+		if o.Name == r.current && (deleted || o.Spec.Canceled) {
+			r.cancel(errJobCanceled)
+		}
+	}
+}
+
+func (r *Runner) loop(ctx context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		batch := &quantumv1alpha1.Batch{}
+		err := r.cache.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: r.cfg.Batch}, batch)
+		if apierrors.IsNotFound(err) {
+			r.cfg.Log.Info("batch is gone, stopping")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if batch.DeletionTimestamp != nil || batch.Status.Phase.Terminal() || batch.Spec.Canceled {
+			r.cfg.Log.Info("batch is finished or canceled, stopping", "phase", batch.Status.Phase)
+			return nil
+		}
+		jobs := &quantumv1alpha1.JobList{}
+		if err := r.cache.List(ctx, jobs); err != nil {
+			return err
+		}
+		next, complete := pick(batch, jobs.Items)
+		if next != nil {
+			if err := r.runJob(ctx, batch, next); err != nil {
+				return err
+			}
+			continue
+		}
+		if complete {
+			r.cfg.Log.Info("batch complete")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
+// pick returns the next job to run (the first unfinished, uncanceled job in
+// creation order) and whether the batch is complete for the runner: closed,
+// every inline job created, and nothing left to run.
+func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) (*quantumv1alpha1.Job, bool) {
+	sort.Slice(jobs, func(i, j int) bool {
+		if jobs[i].Spec.CreationOrder != jobs[j].Spec.CreationOrder {
+			return jobs[i].Spec.CreationOrder < jobs[j].Spec.CreationOrder
+		}
+		return jobs[i].CreationTimestamp.Before(&jobs[j].CreationTimestamp)
+	})
+	for i := range jobs {
+		j := &jobs[i]
+		if j.Spec.BatchName != batch.Name || j.DeletionTimestamp != nil || j.Spec.Canceled {
+			continue
+		}
+		if j.Status.Phase == "" || j.Status.Phase == quantumv1alpha1.JobPending {
+			return j, false
+		}
+	}
+	return nil, !batch.Spec.Open && len(jobs) >= len(batch.Spec.Jobs)
+}
+
+// runJob marks the job RUNNING, executes it and writes its outcome.
+func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *quantumv1alpha1.Job) error {
+	log := r.cfg.Log.WithValues("job", job.Name, "order", job.Spec.CreationOrder)
+	job = job.DeepCopy()
+	now := metav1.Now()
+	job.Status.Phase = quantumv1alpha1.JobRunning
+	job.Status.Attempts++
+	job.Status.Progress = 0
+	job.Status.StartTime = &now
+	job.Status.EndTime = nil
+	if err := r.c.Status().Update(ctx, job); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			// Someone else (the manager canceling it) changed the job: look again.
+			return nil
+		}
+		return fmt.Errorf("marking job %s RUNNING: %w", job.Name, err)
+	}
+	log.Info("job running", "attempt", job.Status.Attempts)
+
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.mu.Lock()
+	r.current, r.cancel = job.Name, cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.current, r.cancel = "", nil
+		r.mu.Unlock()
+	}()
+	// The job or its batch may have been canceled before the handler was armed.
+	if cur := (&quantumv1alpha1.Batch{}); r.cache.Get(ctx, client.ObjectKeyFromObject(batch), cur) == nil && cur.Spec.Canceled {
+		cancel(errBatchCanceled)
+	}
+	if cur := (&quantumv1alpha1.Job{}); r.cache.Get(ctx, client.ObjectKeyFromObject(job), cur) == nil && cur.Spec.Canceled {
+		cancel(errJobCanceled)
+	}
+
+	progress := newProgressWriter(r.c, job, r.cfg.ProgressInterval)
+	go progress.run(jobCtx)
+	task := Task{
+		Sequence:   []byte(batch.Spec.SequenceBuilder),
+		Runs:       int(job.Spec.Runs),
+		Seed:       seed(job),
+		DeviceType: string(batch.Spec.DeviceType),
+	}
+	if job.Spec.Variables != nil {
+		task.Variables = job.Spec.Variables.Raw
+	}
+	if batch.Spec.Configuration != nil {
+		task.Configuration = batch.Spec.Configuration.Raw
+	}
+	res, runErr := r.cfg.Engine.Run(jobCtx, task, progress.set)
+	cause := context.Cause(jobCtx)
+	cancel(nil)
+	progress.stop()
+
+	switch {
+	case errors.Is(context.Cause(ctx), ErrLeaseLost):
+		return nil // another runner may own the job now: write nothing
+	case errors.Is(cause, errBatchGone):
+		return nil // the manager finishes the batch's jobs
+	case errors.Is(cause, errJobCanceled) || errors.Is(cause, errBatchCanceled):
+		log.Info("job canceled")
+		return r.finish(ctx, job, func(s *quantumv1alpha1.JobStatusFields) {
+			s.Phase = quantumv1alpha1.JobCanceled
+		})
+	case ctx.Err() != nil:
+		return nil
+	case runErr != nil:
+		log.Info("job failed", "error", runErr.Error())
+		return r.finish(ctx, job, func(s *quantumv1alpha1.JobStatusFields) {
+			s.Phase = quantumv1alpha1.JobError
+			s.Errors = appendError(s.Errors, runErr.Error())
+		})
+	}
+	ref, err := r.writeResult(ctx, job, res)
+	if err != nil {
+		return err
+	}
+	log.Info("job done")
+	return r.finish(ctx, job, func(s *quantumv1alpha1.JobStatusFields) {
+		s.Phase = quantumv1alpha1.JobDone
+		s.Progress = 100
+		s.Counter = res.Counter
+		s.ResultRef = ref
+	})
+}
+
+// finish writes a terminal status on a job this runner holds RUNNING; when
+// the job is no longer RUNNING (the manager finished it) it leaves it alone.
+func (r *Runner) finish(ctx context.Context, job *quantumv1alpha1.Job, set func(*quantumv1alpha1.JobStatusFields)) error {
+	attempt := job.Status.Attempts
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		cur := &quantumv1alpha1.Job{}
+		if err := r.c.Get(ctx, client.ObjectKeyFromObject(job), cur); err != nil {
+			return err
+		}
+		if cur.Status.Phase != quantumv1alpha1.JobRunning || cur.Status.Attempts != attempt {
+			return nil
+		}
+		set(&cur.Status)
+		now := metav1.Now()
+		cur.Status.EndTime = &now
+		return r.c.Status().Update(ctx, cur)
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// writeResult stores the full result in the job's ConfigMap and returns its name.
+func (r *Runner) writeResult(ctx context.Context, job *quantumv1alpha1.Job, res *Result) (string, error) {
+	if res == nil {
+		res = &Result{}
+	}
+	if res.Counter == nil {
+		res.Counter = map[string]int64{}
+	}
+	if res.Raw == nil {
+		res.Raw = []string{}
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return "", err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+		Namespace: job.Namespace, Name: quantumv1alpha1.ResultConfigMapName(job.Name),
+		Labels: map[string]string{quantumv1alpha1.BatchLabel: job.Spec.BatchName},
+	}}
+	if err := controllerutil.SetControllerReference(job, cm, r.scheme); err != nil {
+		return "", err
+	}
+	cm.Data = map[string]string{quantumv1alpha1.ResultKey: string(data)}
+	err = r.c.Create(ctx, cm)
+	if apierrors.IsAlreadyExists(err) {
+		// A previous attempt stored a result; this attempt's replaces it.
+		err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			cur := &corev1.ConfigMap{}
+			if err := r.c.Get(ctx, client.ObjectKeyFromObject(cm), cur); err != nil {
+				return err
+			}
+			cur.Data = cm.Data
+			return r.c.Update(ctx, cur)
+		})
+	}
+	if err != nil {
+		return "", fmt.Errorf("storing the result of job %s: %w", job.Name, err)
+	}
+	return cm.Name, nil
+}
+
+func seed(job *quantumv1alpha1.Job) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(job.UID))
+	return int64(h.Sum64() >> 1)
+}
+
+// maxErrors mirrors the API's cap on a job's errors.
+const maxErrors = 100
+
+func appendError(errs []string, msg string) []string {
+	if len(errs) >= maxErrors {
+		return errs
+	}
+	return append(errs, msg)
+}
