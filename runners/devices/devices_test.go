@@ -22,8 +22,8 @@ func TestCatalogDevicesMatchDesign(t *testing.T) {
 		}
 	}
 	var fr struct {
-		RydbergLevel int     `json:"rydberg_level"`
-		MaxAtomNum   int     `json:"max_atom_num"`
+		RydbergLevel int `json:"rydberg_level"`
+		MaxAtomNum   int `json:"max_atom_num"`
 		Channels     []struct {
 			ID     string  `json:"id"`
 			MaxAmp float64 `json:"max_amp"`

@@ -566,16 +566,16 @@ func addPulseOp(op node, ev *evaluator, sch *scheduler) error {
 			return errAt(an.path, "the amplitude goes negative (%v rad/µs at %d ns)", a, i)
 		}
 		if a > c.ch.MaxAmp {
-			return errAt(an.path, "the amplitude %v rad/µs exceeds channel %q's maximum of %v rad/µs", a, c.ch.ID, c.ch.MaxAmp)
+			return errAt(an.path, "the amplitude %v rad/µs exceeds the maximum of %v rad/µs of channel %q on %s", a, c.ch.MaxAmp, c.ch.ID, sch.dev.Name)
 		}
 		sum += a
 	}
 	if avg := sum / float64(len(as)); avg > 0 && avg < c.ch.MinAvgAmp {
-		return errAt(an.path, "the average amplitude %v rad/µs is below channel %q's minimum of %v", avg, c.ch.ID, c.ch.MinAvgAmp)
+		return errAt(an.path, "the average amplitude %v rad/µs is below the minimum of %v of channel %q on %s", avg, c.ch.MinAvgAmp, c.ch.ID, sch.dev.Name)
 	}
 	for _, d := range ds {
 		if math.RoundToEven(math.Abs(d)*1e6)/1e6 > c.ch.MaxAbsDetuning {
-			return errAt(dn.path, "the detuning %v rad/µs exceeds channel %q's limit of ±%v rad/µs", d, c.ch.ID, c.ch.MaxAbsDetuning)
+			return errAt(dn.path, "the detuning %v rad/µs exceeds the limit of ±%v rad/µs of channel %q on %s", d, c.ch.MaxAbsDetuning, c.ch.ID, sch.dev.Name)
 		}
 	}
 	dur, err := validateDuration(c.ch, amp.duration(), op.path)
