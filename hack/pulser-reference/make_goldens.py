@@ -111,12 +111,13 @@ def parametrized():
     seq = Sequence(Register({"a": (0, 0), "b": (9, 0), "c": (4.5, 7)}), AnalogDevice)
     seq.declare_channel("g", "rydberg_global")
     t = seq.declare_variable("t", dtype=int)
-    amps = seq.declare_variable("amps", size=2)
+    area = seq.declare_variable("area")
+    shape = seq.declare_variable("shape", size=4)
     det = seq.declare_variable("det")
-    seq.add(Pulse.ConstantDetuning(BlackmanWaveform(t, amps[0]), det, 0.0), "g")
+    seq.add(Pulse.ConstantDetuning(BlackmanWaveform(t, area), det, 0.0), "g")
     seq.add(
         Pulse(
-            InterpolatedWaveform(t * 2, [0.0, amps[1], amps[1] / 2, 0.0]),
+            InterpolatedWaveform(t * 2, shape),
             RampWaveform(t * 2, det, -det),
             np.pi / 3,
         ),
@@ -169,10 +170,17 @@ def waveforms():
             ConstantWaveform(20, 1.0), RampWaveform(30, 1.0, 0.0)
         ),
     }
+    # The *_max constructors serialize as the waveform they resolve to; keep
+    # their own abstract representation so that the duration search is tested.
+    inputs = {
+        "blackman_max": {"kind": "blackman_max", "max_val": TWO_PI * 1.3, "area": np.pi},
+        "kaiser_max": {"kind": "kaiser_max", "max_val": TWO_PI * 0.9, "area": 2.5, "beta": 14.0},
+        "kaiser_max_short": {"kind": "kaiser_max", "max_val": 100.0, "area": 0.3, "beta": 14.0},
+    }
     out = {}
     for name, wf in wfs.items():
         repr_ = json.loads(json.dumps(wf._to_abstract_repr(), default=_jsonable))
-        out[name] = {"waveform": repr_, "samples": wf.samples.tolist()}
+        out[name] = {"waveform": inputs.get(name, repr_), "samples": wf.samples.tolist()}
     return out
 
 
@@ -216,10 +224,12 @@ def main(out):
             },
         )
         print("wrote", name, flush=True)
+    if only and "parametrized" not in only:
+        return finish(out, only)
     pseq = parametrized()
     var_sets = [
-        {"t": 640, "amps": [np.pi, 6.0], "det": 2.0},
-        {"t": 800, "amps": [np.pi / 2, 9.0], "det": -4.5},
+        {"t": 640, "area": np.pi, "shape": [0.0, 6.0, 3.0, 0.0], "det": 2.0},
+        {"t": 800, "area": np.pi / 2, "shape": [0.5, 9.0, 4.0, 0.0], "det": -4.5},
     ]
     pseq_json = json.loads(pseq.to_abstract_repr(**var_sets[0]))
     for i, vars_ in enumerate(var_sets):
@@ -232,7 +242,14 @@ def main(out):
             },
         )
         print("wrote parametrized", i + 1, flush=True)
-    write(f"{out}/waveforms.json", waveforms())
+    finish(out, only)
+
+
+def finish(out, only):
+    if not only or "waveforms" in only:
+        write(f"{out}/waveforms.json", waveforms())
+    if only and "timings" not in only:
+        return
     timings = {}
     for n in (4, 8, 10, 12):
         seq = adiabatic_ring(n)

@@ -99,7 +99,7 @@ func Compile(seqJSON []byte, opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev := &evaluator{vars: vals}
+	ev := &evaluator{vars: vals, maxDuration: maxT}
 
 	opsN, err := root.get("operations")
 	if err != nil {

@@ -20,7 +20,8 @@ const maxArrayLen = 1 << 20
 // evaluator evaluates parameters (literals, variable references and
 // expressions) once the job's variables have been substituted.
 type evaluator struct {
-	vars map[string]value
+	vars        map[string]value
+	maxDuration int // longest waveform accepted (ns)
 }
 
 func (e *evaluator) eval(n node) (value, error) {

@@ -5,10 +5,6 @@ import (
 	"sort"
 )
 
-// MaxWaveformDuration bounds any single waveform (ns), so that a malformed
-// sequence cannot make the parser allocate without limit.
-const MaxWaveformDuration = 10_000_000
-
 // waveform is a sampled-once-per-ns function of time, in rad/µs.
 type waveform interface {
 	duration() int
@@ -103,7 +99,7 @@ func maxOf(s []float64) float64 {
 
 // blackmanFromMax picks the duration of a Blackman pulse of the given area
 // whose peak approaches maxVal without exceeding it (Pulser's rule).
-func blackmanFromMax(maxVal, area float64, path string) (waveform, error) {
+func blackmanFromMax(maxVal, area float64, limit int, path string) (waveform, error) {
 	if math.Signbit(maxVal) != math.Signbit(area) || maxVal == 0 || area == 0 {
 		return nil, errAt(path, "max_val and area must be non-zero with matching signs")
 	}
@@ -112,8 +108,8 @@ func blackmanFromMax(maxVal, area float64, path string) (waveform, error) {
 		sign, area, maxVal = -1, -area, -maxVal
 	}
 	d := math.Ceil(area / (0.42 * maxVal) * 1e3)
-	if d > MaxWaveformDuration {
-		return nil, errAt(path, "the resulting duration exceeds %d ns", MaxWaveformDuration)
+	if d > float64(limit) {
+		return nil, errAt(path, "the resulting duration exceeds the limit of %d ns", limit)
 	}
 	dur := int(d)
 	scaling := func(d int) float64 {
@@ -198,7 +194,7 @@ func (w kaiserWF) withDuration(d int) (waveform, error) { return kaiserWF{d, w.a
 
 // kaiserFromMax follows Pulser's search for the duration of a Kaiser pulse
 // of a given area whose peak approaches maxVal.
-func kaiserFromMax(maxVal, area, beta float64, path string) (waveform, error) {
+func kaiserFromMax(maxVal, area, beta float64, limit int, path string) (waveform, error) {
 	if math.Signbit(maxVal) != math.Signbit(area) || maxVal == 0 || area == 0 {
 		return nil, errAt(path, "max_val and area must be non-zero with matching signs")
 	}
@@ -223,8 +219,8 @@ func kaiserFromMax(maxVal, area, beta float64, path string) (waveform, error) {
 	}
 	ratio := maxVal * sum100 / 100
 	guess := area * 1000 / ratio
-	if guess > MaxWaveformDuration {
-		return nil, errAt(path, "the resulting duration exceeds %d ns", MaxWaveformDuration)
+	if guess > float64(limit) {
+		return nil, errAt(path, "the resulting duration exceeds the limit of %d ns", limit)
 	}
 	best := 0
 	if int(guess) < 11 {
@@ -243,7 +239,7 @@ func kaiserFromMax(maxVal, area, beta float64, path string) (waveform, error) {
 		}
 		for sign(v-maxVal) == step {
 			d += step
-			if d < 1 || d > MaxWaveformDuration {
+			if d < 1 || d > limit {
 				return nil, errAt(path, "no suitable duration found")
 			}
 			v = peak(d)
@@ -449,8 +445,8 @@ func (e *evaluator) parseWaveform(n node) (waveform, error) {
 		if d <= 0 {
 			return 0, errAt(c.path, "a waveform must have a positive duration, not %d", d)
 		}
-		if d > MaxWaveformDuration {
-			return 0, errAt(c.path, "duration %d ns exceeds the limit of %d ns", d, MaxWaveformDuration)
+		if d > e.maxDuration {
+			return 0, errAt(c.path, "duration %d ns exceeds the limit of %d ns", d, e.maxDuration)
 		}
 		return d, nil
 	}
@@ -500,7 +496,7 @@ func (e *evaluator) parseWaveform(n node) (waveform, error) {
 		if err != nil {
 			return nil, err
 		}
-		return blackmanFromMax(m, a, n.path)
+		return blackmanFromMax(m, a, e.maxDuration, n.path)
 	case "kaiser":
 		d, err := dur()
 		if err != nil {
@@ -525,7 +521,7 @@ func (e *evaluator) parseWaveform(n node) (waveform, error) {
 		if err != nil {
 			return nil, err
 		}
-		return kaiserFromMax(m, a, b, n.path)
+		return kaiserFromMax(m, a, b, e.maxDuration, n.path)
 	case "interpolated":
 		d, err := dur()
 		if err != nil {
@@ -566,8 +562,8 @@ func (e *evaluator) parseWaveform(n node) (waveform, error) {
 				return nil, err
 			}
 			total += w.duration()
-			if total > MaxWaveformDuration {
-				return nil, errAt(wn.path, "total duration exceeds %d ns", MaxWaveformDuration)
+			if total > e.maxDuration {
+				return nil, errAt(wn.path, "total duration exceeds the limit of %d ns", e.maxDuration)
 			}
 			c.parts = append(c.parts, w)
 		}
@@ -581,8 +577,8 @@ func (e *evaluator) parseWaveform(n node) (waveform, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(s) == 0 {
-			return nil, errAt(sn.path, "a custom waveform needs at least one sample")
+		if len(s) == 0 || len(s) > e.maxDuration {
+			return nil, errAt(sn.path, "a custom waveform needs between 1 and %d samples", e.maxDuration)
 		}
 		return customWF{s}, nil
 	}

@@ -6,8 +6,9 @@
 //
 // The runner writes only the Workload's status: RUNNING with its start time,
 // then DONE with {"counter": {...}} or ERROR with the errors, and the end
-// time. A workload canceled while it runs is left to the manager, which marks
-// it CANCELED; the runner stops its emulation and writes nothing more.
+// time. A workload canceled (or finished by a worker through the API) while it
+// runs is left as it is: the runner stops its emulation and writes nothing
+// more; the manager marks a canceled workload CANCELED.
 package workloadrunner
 
 import (
@@ -149,7 +150,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	go r.watchCancel(runCtx, key, wl.ResourceVersion, cancel)
 	res, err := emulator.Run(runCtx, req, nil)
 	if cause := context.Cause(runCtx); cause != nil && errors.Is(cause, errCanceled) {
-		r.Log.Info("workload canceled, emulation stopped")
+		r.Log.Info("emulation stopped", "reason", errCanceled.Error())
 		return nil
 	}
 	if err != nil {
@@ -169,10 +170,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	return r.finish(ctx, key, result, nil)
 }
 
-var errCanceled = errors.New("workload canceled")
+var errCanceled = errors.New("workload canceled, deleted or finished elsewhere")
 
 // watchCancel cancels the emulation when the workload is canceled, deleted or
-// finished by someone else.
+// finished by someone else (a worker may set its status through the API).
 func (r *Runner) watchCancel(ctx context.Context, key client.ObjectKey, rv string, cancel context.CancelCauseFunc) {
 	for ctx.Err() == nil {
 		w, err := r.Client.Watch(ctx, &quantumv1alpha1.WorkloadList{}, client.InNamespace(key.Namespace),
@@ -195,7 +196,7 @@ func (r *Runner) watchCancel(ctx context.Context, key client.ObjectKey, rv strin
 				continue
 			}
 			rv = wl.ResourceVersion
-			if wl.Spec.Canceled || wl.Status.Phase == quantumv1alpha1.BatchCanceled {
+			if wl.Spec.Canceled || wl.Status.Phase.Terminal() {
 				cancel(errCanceled)
 			}
 		}
