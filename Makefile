@@ -48,3 +48,7 @@ run: ## Run the platform locally.
 .PHONY: help
 help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+.PHONY: bench-emulator
+bench-emulator: ## Benchmark the emulator: adiabatic ring, 3 µs, N = 4..20 (wall time, per-ns time, peak memory).
+	hack/bench-emulator.sh
