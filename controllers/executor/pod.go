@@ -148,7 +148,7 @@ func (p *Pod) ensureRBAC(ctx context.Context, r Runner) error {
 	if err := create(ctx, p.Client, rb); err != nil {
 		return err
 	}
-	if r.LeaseNamespace == r.Namespace {
+	if r.LeaseNamespace == "" || r.LeaseNamespace == r.Namespace { // workload runners hold no Lease
 		return nil
 	}
 	lrb := &rbacv1.RoleBinding{
