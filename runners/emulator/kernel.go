@@ -66,21 +66,41 @@ func (h *hamiltonian) chebGlobal(in, out, acc []complex128, lo, hi int, center, 
 	for s := lo; s < hi; s++ {
 		var f complex128
 		if realDrive && allDriven {
-			// Ω·cos φ σx only: every flip has the same real element.
-			var sum complex128
-			for b := 0; b < n; b++ {
-				sum += in[s^(1<<b)]
+			// Ω·cos φ σx only: every flip has the same real element. Four
+			// accumulators break the floating-point add dependency chain.
+			var s0, s1, s2, s3 complex128
+			b := 0
+			for ; b+4 <= n; b += 4 {
+				s0 += in[s^(1<<b)]
+				s1 += in[s^(2<<b)]
+				s2 += in[s^(4<<b)]
+				s3 += in[s^(8<<b)]
 			}
-			f = c * sum
+			for ; b < n; b++ {
+				s0 += in[s^(1<<b)]
+			}
+			f = c * ((s0 + s1) + (s2 + s3))
 		} else {
-			var down, up complex128
-			for r := uint64(s) & driven; r != 0; r &= r - 1 {
-				down += in[s^int(r&-r)]
+			var d0, d1, u0, u1 complex128
+			r := uint64(s) & driven
+			for ; r&(r-1) != 0; r &= r - 1 {
+				d0 += in[s^int(r&-r)]
+				r &= r - 1
+				d1 += in[s^int(r&-r)]
 			}
-			for r := ^uint64(s) & driven; r != 0; r &= r - 1 {
-				up += in[s^int(r&-r)]
+			if r != 0 {
+				d0 += in[s^int(r)]
 			}
-			f = c*down + cc*up
+			r = ^uint64(s) & driven
+			for ; r&(r-1) != 0; r &= r - 1 {
+				u0 += in[s^int(r&-r)]
+				r &= r - 1
+				u1 += in[s^int(r&-r)]
+			}
+			if r != 0 {
+				u0 += in[s^int(r)]
+			}
+			f = c*(d0+d1) + cc*(u0+u1)
 		}
 		d := inter[s] - det*float64(bits.OnesCount64(uint64(s))) - center
 		x := sc * (complex(d, 0)*in[s] + f)
