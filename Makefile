@@ -42,8 +42,11 @@ build: ## Build the binaries into bin/.
 	go build -o bin/ ./cmd/...
 
 .PHONY: run
-run: ## Run the platform locally.
-	@echo "make run: local mode is not yet implemented (see issue 'Local mode'); use 'make test'."
+run: ## Run the platform locally: control plane, manager, facade, demo project, example batch.
+	@hack/envtest-bins.sh >/dev/null
+	@echo "==> building the binaries into bin/"
+	@go build -o bin/ ./cmd/...
+	@bin/local --data-dir .tweezer
 
 .PHONY: help
 help:

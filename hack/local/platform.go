@@ -1,0 +1,272 @@
+// Package local runs the whole platform on one machine: a private control
+// plane (the etcd and kube-apiserver that the tests use), the CRDs, RBAC and
+// default devices, the manager with the Process executor and the built-in
+// emulated QPU gateway, the REST facade, and a demo project with a token.
+// `make run` (cmd/local) and the end-to-end test start it the same way.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tweezer-dev/tweezer/hack/testenv"
+)
+
+// SystemNamespace holds the manager's QPU leases, as tweezer-system does in a cluster.
+const SystemNamespace = "tweezer-system"
+
+// Options say where the platform keeps its data, finds its binaries and listens.
+type Options struct {
+	// DataDir holds etcd's data, the kubeconfig, the results-link key and logs.
+	DataDir string
+	// BinDir holds the manager, apiserver and runner binaries.
+	BinDir string
+	// FacadeAddr is the REST facade's listen address, e.g. 127.0.0.1:8000.
+	FacadeAddr string
+	// GatewayAddr is the emulated QPU gateway's listen address.
+	GatewayAddr string
+	// Progress receives one line per step.
+	Progress io.Writer
+}
+
+// Platform is a running local platform.
+type Platform struct {
+	opts Options
+	env  *envtest.Environment
+
+	// Admin is a client with cluster-admin rights on the private control plane.
+	Admin client.Client
+	// Kubeconfig is the path of an admin kubeconfig for kubectl.
+	Kubeconfig string
+	// FacadeURL is the base URL of the REST facade (the SDK's `core`).
+	FacadeURL string
+	// ProjectID is the demo project's id.
+	ProjectID string
+	// Token is a bearer token of the demo project's user.
+	Token string
+
+	manager *process
+	facade  *process
+}
+
+// Start brings the platform up. On error, everything already started is stopped.
+func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	p := &Platform{opts: opts, FacadeURL: "http://" + opts.FacadeAddr, ProjectID: DemoProjectID}
+	defer func() {
+		if err != nil {
+			p.Stop()
+		}
+	}()
+
+	p.step("starting etcd and kube-apiserver (data in %s)", filepath.Join(opts.DataDir, "etcd"))
+	var cfg *rest.Config
+	p.env, cfg, p.Kubeconfig, err = startControlPlane(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if p.Admin, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	p.step("installing RBAC roles and the default devices")
+	if err := createIfMissing(ctx, p.Admin, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil {
+		return nil, err
+	}
+	root := testenv.RepoRoot()
+	for _, dir := range []string{filepath.Join(root, "config", "rbac", "roles"), filepath.Join(root, "config", "rbac")} {
+		if err := applyDir(ctx, p.Admin, dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := ensureDevices(ctx, p.Admin, "http://"+opts.GatewayAddr, ""); err != nil {
+		return nil, err
+	}
+
+	p.step("creating the demo project %s", p.ProjectID)
+	if p.Token, err = ensureProject(ctx, p.Admin, cs, p.ProjectID); err != nil {
+		return nil, err
+	}
+
+	if err := p.StartManager(); err != nil {
+		return nil, err
+	}
+	if err := p.StartFacade(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Platform) step(format string, args ...any) {
+	if p.opts.Progress != nil {
+		fmt.Fprintf(p.opts.Progress, "==> "+format+"\n", args...)
+	}
+}
+
+// StartManager starts the manager process with the Process executor and the
+// built-in emulated QPU gateway.
+func (p *Platform) StartManager() error {
+	p.step("starting the manager (Process executor, emulated QPU gateway on %s)", p.opts.GatewayAddr)
+	m, err := p.spawn("manager",
+		"--kubeconfig", p.Kubeconfig,
+		"--executor", "process",
+		"--runner-binary", filepath.Join(p.opts.BinDir, "runner"),
+		"--runner-kubeconfig", p.Kubeconfig,
+		"--namespace", SystemNamespace,
+		"--qpu-gateway-address", p.opts.GatewayAddr,
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", "0",
+	)
+	p.manager = m
+	return err
+}
+
+// StopManager stops the manager process (its runners go on until their lease
+// lapses or their batch ends).
+func (p *Platform) StopManager() { p.manager.stop() }
+
+// StartFacade starts the REST facade and waits until it answers.
+func (p *Platform) StartFacade(ctx context.Context) error {
+	key, err := p.resultsKey()
+	if err != nil {
+		return err
+	}
+	p.step("starting the REST facade on %s", p.FacadeURL)
+	f, err := p.spawn("apiserver",
+		"--kubeconfig", p.Kubeconfig,
+		"--listen", p.opts.FacadeAddr,
+		"--public-url", p.FacadeURL,
+		"--results-key", key,
+	)
+	p.facade = f
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, p.FacadeURL+"/openapi.json", f)
+}
+
+// StopFacade stops the REST facade process.
+func (p *Platform) StopFacade() { p.facade.stop() }
+
+// Stop stops the facade, the manager and the control plane; data stays in DataDir.
+func (p *Platform) Stop() {
+	p.facade.stop()
+	p.manager.stop()
+	if p.env != nil {
+		_ = p.env.Stop()
+		p.env = nil
+	}
+}
+
+// resultsKey is the key that signs results links, kept in DataDir so that
+// links survive a restart of the facade.
+func (p *Platform) resultsKey() (string, error) {
+	path := filepath.Join(p.opts.DataDir, "results.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(buf)
+	return key, os.WriteFile(path, []byte(key+"\n"), 0o600)
+}
+
+// process is a child process of the platform with its log file.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// spawn starts BinDir/name with args, logging to DataDir/logs/name.log.
+func (p *Platform) spawn(name string, args ...string) (*process, error) {
+	logDir := filepath.Join(p.opts.DataDir, "logs")
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return nil, err
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(p.opts.BinDir, name), args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	pr := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		pr.err = cmd.Wait()
+		_ = logFile.Close()
+		close(pr.done)
+	}()
+	return pr, nil
+}
+
+// stop asks the process to end (SIGTERM), and kills it after ten seconds.
+func (pr *process) stop() {
+	if pr == nil {
+		return
+	}
+	select {
+	case <-pr.done:
+		return
+	default:
+	}
+	_ = pr.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-pr.done:
+	case <-time.After(10 * time.Second):
+		_ = pr.cmd.Process.Kill()
+		<-pr.done
+	}
+}
+
+// waitHTTP polls url until it answers 200, the process exits, or a minute passes.
+func waitHTTP(ctx context.Context, url string, pr *process) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-pr.done:
+			return fmt.Errorf("%s exited before answering: %v (see its log)", pr.cmd.Path, pr.err)
+		case <-ctx.Done():
+			return errors.New("timed out waiting for " + url)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
