@@ -196,14 +196,14 @@ func (h *Handlers) listBatches(ctx context.Context, in *batchListIn) (*batchList
 	if err != nil {
 		return nil, internal(err)
 	}
-	docs := make([]mapping.Batch, 0, len(candidates))
+	docs := make([]*mapping.Batch, 0, len(candidates))
 	for _, b := range candidates {
 		doc, _, err := h.batchDoc(ctx, b, projects[b.Namespace].id, ds)
 		if err != nil {
 			return nil, internal(err)
 		}
 		if f.Match(&doc) {
-			docs = append(docs, doc)
+			docs = append(docs, &doc)
 		}
 	}
 	if err := query.SortBatches(docs, in.OrderBy, desc); err != nil {

@@ -149,10 +149,11 @@ func (h *Handlers) listDevices(ctx context.Context, in *deviceListIn) (*devicePa
 	if err != nil {
 		return nil, internal(err)
 	}
-	var docs []mapping.Device
+	var docs []*mapping.Device
 	for i := range all {
 		if all[i].IsActive() || in.IncludeLegacy {
-			docs = append(docs, mapping.DeviceFrom(&all[i], specsOf(&all[i])))
+			d := mapping.DeviceFrom(&all[i], specsOf(&all[i]))
+			docs = append(docs, &d)
 		}
 	}
 	return &devicePage{Body: envelope.NewPage(query.Window(docs, in.Offset, in.Limit), in.Offset, len(docs))}, nil

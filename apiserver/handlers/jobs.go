@@ -81,18 +81,18 @@ func (h *Handlers) registerJobs(api huma.API) {
 
 // listJobDocs returns the visible jobs matching the filters, ordered, and the
 // objects they came from.
-func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]mapping.Job, map[string]*quantumv1alpha1.Job, error) {
+func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*mapping.Job, error) {
 	f, err := parseJobFilter(&in.JobFilterParams)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	desc, err := query.Direction(in.OrderDirection)
 	if err != nil {
-		return nil, nil, envelope.Invalid(err.Error(), "query", "order_by_direction")
+		return nil, envelope.Invalid(err.Error(), "query", "order_by_direction")
 	}
 	projects, err := h.projects(ctx, "list", "jobs")
 	if err != nil {
-		return nil, nil, internal(err)
+		return nil, internal(err)
 	}
 	var lists []quantumv1alpha1.JobList
 	get := func(opts ...client.ListOption) error {
@@ -107,30 +107,29 @@ func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]mapping.Jo
 	case len(f.IDs) > 0:
 		for _, id := range f.IDs {
 			if err := get(client.MatchingFields{IndexName: id}); err != nil {
-				return nil, nil, internal(err)
+				return nil, internal(err)
 			}
 		}
 	case len(f.BatchIDs) > 0:
 		for _, id := range f.BatchIDs {
 			if err := get(client.MatchingFields{IndexBatch: id}); err != nil {
-				return nil, nil, internal(err)
+				return nil, internal(err)
 			}
 		}
 	case len(f.Statuses) > 0:
 		for _, s := range f.Statuses {
 			if err := get(client.MatchingFields{IndexPhase: s}); err != nil {
-				return nil, nil, internal(err)
+				return nil, internal(err)
 			}
 		}
 	default:
 		for ns := range projects {
 			if err := get(client.InNamespace(ns)); err != nil {
-				return nil, nil, internal(err)
+				return nil, internal(err)
 			}
 		}
 	}
-	var docs []mapping.Job
-	objs := map[string]*quantumv1alpha1.Job{}
+	var docs []*mapping.Job
 	for li := range lists {
 		for i := range lists[li].Items {
 			j := &lists[li].Items[i]
@@ -140,19 +139,18 @@ func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]mapping.Jo
 			}
 			doc := mapping.JobFrom(j, p.id)
 			if f.Match(&doc) {
-				docs = append(docs, doc)
-				objs[jobKey(&doc)] = j
+				docs = append(docs, &doc)
 			}
 		}
 	}
 	if err := query.SortJobs(docs, in.OrderBy, desc); err != nil {
-		return nil, nil, envelope.Invalid(err.Error(), "query", "order_by")
+		return nil, envelope.Invalid(err.Error(), "query", "order_by")
 	}
-	return docs, objs, nil
+	return docs, nil
 }
 
 func (h *Handlers) listJobs(ctx context.Context, in *jobListIn) (*jobListOut, error) {
-	docs, _, err := h.listJobDocs(ctx, in)
+	docs, err := h.listJobDocs(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -160,21 +158,17 @@ func (h *Handlers) listJobs(ctx context.Context, in *jobListIn) (*jobListOut, er
 }
 
 func (h *Handlers) listJobsV1(ctx context.Context, in *jobListIn) (*jobListV1Out, error) {
-	docs, objs, err := h.listJobDocs(ctx, in)
+	docs, err := h.listJobDocs(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	page := query.Window(docs, in.Offset, in.Limit)
 	out := make([]mapping.JobWithResult, len(page))
 	for i, d := range page {
-		j := objs[jobKey(&d)]
-		out[i] = mapping.JobWithResult{Job: d, Result: mapping.Counter(j), FullResult: mapping.FullResult(j, nil)}
+		out[i] = d.WithResult(nil)
 	}
 	return &jobListV1Out{Body: envelope.NewPage(out, in.Offset, len(docs))}, nil
 }
-
-// jobKey identifies a job document among the objects it came from.
-func jobKey(d *mapping.Job) string { return d.ProjectID + "/" + d.BatchID + "/" + d.ID }
 
 func (h *Handlers) getJob(ctx context.Context, in *JobIDPath) (*jobOut, error) {
 	j, err := h.jobFor(ctx, in.JobID, "get", "")

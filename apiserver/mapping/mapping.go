@@ -14,28 +14,28 @@ import (
 
 // Batch is a batch of the REST API.
 type Batch struct {
-	ID                   string         `json:"id" format:"uuid"`
-	ParentID             *string        `json:"parent_id"`
-	Status               string         `json:"status" enum:"PENDING,RUNNING,DONE,CANCELED,TIMED_OUT,ERROR,PAUSED"`
-	Complete             bool           `json:"complete" doc:"Legacy inverse of open."`
-	Open                 bool           `json:"open" doc:"An open batch accepts more jobs until it is closed."`
-	Priority             int32          `json:"priority"`
-	DeviceType           string         `json:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
-	UserID               string         `json:"user_id"`
-	ProjectID            string         `json:"project_id" format:"uuid"`
-	CreatedAt            string         `json:"created_at" format:"date-time"`
-	UpdatedAt            string         `json:"updated_at" format:"date-time"`
-	SequenceBuilder      string         `json:"sequence_builder"`
-	JobsCount            int            `json:"jobs_count"`
-	JobsCountPerStatus   map[string]int `json:"jobs_count_per_status"`
-	Tags                 []string       `json:"tags"`
-	Configuration        any            `json:"configuration"`
-	BackendConfiguration *string        `json:"backend_configuration"`
-	Webhook              *string        `json:"webhook"`
-	StartDatetime        *string        `json:"start_datetime" format:"date-time"`
-	EndDatetime          *string        `json:"end_datetime" format:"date-time"`
-	DeviceStatus         *string        `json:"device_status" enum:"UP,DOWN"`
-	QueuePriority        string         `json:"queue_priority" enum:"LOW,MEDIUM,HIGH"`
+	ID                   string          `json:"id" format:"uuid"`
+	ParentID             *string         `json:"parent_id"`
+	Status               string          `json:"status" enum:"PENDING,RUNNING,DONE,CANCELED,TIMED_OUT,ERROR,PAUSED"`
+	Complete             bool            `json:"complete" doc:"Legacy inverse of open."`
+	Open                 bool            `json:"open" doc:"An open batch accepts more jobs until it is closed."`
+	Priority             int32           `json:"priority"`
+	DeviceType           string          `json:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
+	UserID               string          `json:"user_id"`
+	ProjectID            string          `json:"project_id" format:"uuid"`
+	CreatedAt            string          `json:"created_at" format:"date-time"`
+	UpdatedAt            string          `json:"updated_at" format:"date-time"`
+	SequenceBuilder      string          `json:"sequence_builder"`
+	JobsCount            int             `json:"jobs_count"`
+	JobsCountPerStatus   map[string]int  `json:"jobs_count_per_status"`
+	Tags                 []string        `json:"tags"`
+	Configuration        json.RawMessage `json:"configuration" doc:"Free-form object, or null."`
+	BackendConfiguration *string         `json:"backend_configuration"`
+	Webhook              *string         `json:"webhook"`
+	StartDatetime        *string         `json:"start_datetime" format:"date-time"`
+	EndDatetime          *string         `json:"end_datetime" format:"date-time"`
+	DeviceStatus         *string         `json:"device_status" enum:"UP,DOWN"`
+	QueuePriority        string          `json:"queue_priority" enum:"LOW,MEDIUM,HIGH"`
 
 	// created is the exact creation time, for ordering.
 	created time.Time
@@ -64,6 +64,7 @@ type Job struct {
 
 	userID  string
 	created time.Time
+	counter map[string]int64
 }
 
 // UserID is the id of the user who created the job.
@@ -95,7 +96,13 @@ type JobWithResult struct {
 
 // WithResult adds a job's result; stored is its full-result document (nil when not read).
 func WithResult(j *quantumv1alpha1.Job, projectID string, stored []byte) JobWithResult {
-	return JobWithResult{Job: JobFrom(j, projectID), Result: Counter(j), FullResult: FullResult(j, stored)}
+	return JobFrom(j, projectID).WithResult(stored)
+}
+
+// WithResult adds the job's counter, and its full result from stored (the
+// counter alone when stored is nil).
+func (j Job) WithResult(stored []byte) JobWithResult {
+	return JobWithResult{Job: j, Result: counterDoc(j.counter), FullResult: fullResult(j.counter, stored)}
 }
 
 // Device is a device of the REST API.
@@ -188,9 +195,9 @@ func BatchFrom(b *quantumv1alpha1.Batch, projectID string, jobs []*quantumv1alph
 	for _, j := range jobs {
 		perStatus[JobPhase(j)]++
 	}
-	var cfg any
+	var cfg json.RawMessage
 	if b.Spec.Configuration != nil {
-		cfg = RawJSON(b.Spec.Configuration.Raw)
+		cfg = b.Spec.Configuration.Raw
 	}
 	qp := string(b.Spec.QueuePriority)
 	if qp == "" {
@@ -229,9 +236,9 @@ func BatchFrom(b *quantumv1alpha1.Batch, projectID string, jobs []*quantumv1alph
 
 // JobFrom maps a Job without its results.
 func JobFrom(j *quantumv1alpha1.Job, projectID string) Job {
-	var vars any
+	var vars json.RawMessage
 	if j.Spec.Variables != nil {
-		vars = RawJSON(j.Spec.Variables.Raw)
+		vars = j.Spec.Variables.Raw
 	}
 	errs := j.Status.Errors
 	if errs == nil {
@@ -254,16 +261,17 @@ func JobFrom(j *quantumv1alpha1.Job, projectID string) Job {
 		CreationOrder:  j.Spec.CreationOrder,
 		userID:         j.Spec.UserID,
 		created:        j.CreationTimestamp.Time,
+		counter:        j.Status.Counter,
 	}
 }
 
-// Counter is a job's counter as the `result` of v1 responses (nil when none).
-func Counter(j *quantumv1alpha1.Job) map[string]any {
-	if j.Status.Counter == nil {
+// counterDoc is a counter as the `result` of v1 responses (nil when none).
+func counterDoc(c map[string]int64) map[string]any {
+	if c == nil {
 		return nil
 	}
-	out := make(map[string]any, len(j.Status.Counter))
-	for k, v := range j.Status.Counter {
+	out := make(map[string]any, len(c))
+	for k, v := range c {
 		out[k] = v
 	}
 	return out
@@ -272,13 +280,17 @@ func Counter(j *quantumv1alpha1.Job) map[string]any {
 // FullResult is the `full_result` of a job: the stored document with raw shots
 // when there is one, else the counter alone (nil when the job has no result).
 func FullResult(j *quantumv1alpha1.Job, stored []byte) any {
+	return fullResult(j.Status.Counter, stored)
+}
+
+func fullResult(c map[string]int64, stored []byte) any {
 	if v := RawJSON(stored); v != nil {
 		return v
 	}
-	if j.Status.Counter == nil {
+	if c == nil {
 		return nil
 	}
-	return map[string]any{"counter": Counter(j), "raw": nil}
+	return map[string]any{"counter": counterDoc(c), "raw": nil}
 }
 
 // DeviceFrom maps a Device; specs is what the device serves (its own, or the

@@ -12,13 +12,17 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 )
 
-// Window returns items[offset : offset+limit] (clamped).
-func Window[T any](items []T, offset, limit int) []T {
+// Window returns copies of *items[offset : offset+limit] (clamped).
+func Window[T any](items []*T, offset, limit int) []T {
 	if offset >= len(items) {
 		return []T{}
 	}
 	end := min(offset+limit, len(items))
-	return items[offset:end]
+	out := make([]T, 0, end-offset)
+	for _, it := range items[offset:end] {
+		out = append(out, *it)
+	}
+	return out
 }
 
 // ParseTime reads a date filter: RFC 3339, or an ISO 8601 date-time without a
@@ -148,13 +152,13 @@ var (
 
 // SortBatches orders batches by a field, ties broken by id in the same
 // direction, so that pages never overlap or skip.
-func SortBatches(items []mapping.Batch, orderBy string, desc bool) error {
+func SortBatches(items []*mapping.Batch, orderBy string, desc bool) error {
 	by, ok := batchOrder[orderBy]
 	if !ok {
 		return fmt.Errorf("must be one of %s", strings.Join(BatchOrderKeys, ", "))
 	}
-	slices.SortFunc(items, func(a, b mapping.Batch) int {
-		c := by(&a, &b)
+	slices.SortFunc(items, func(a, b *mapping.Batch) int {
+		c := by(a, b)
 		if c == 0 {
 			c = cmp.Compare(a.ID, b.ID)
 		}
@@ -168,13 +172,13 @@ func SortBatches(items []mapping.Batch, orderBy string, desc bool) error {
 
 // SortJobs orders jobs by a field, ties broken by batch, creation order and id
 // in the same direction.
-func SortJobs(items []mapping.Job, orderBy string, desc bool) error {
+func SortJobs(items []*mapping.Job, orderBy string, desc bool) error {
 	by, ok := jobOrder[orderBy]
 	if !ok {
 		return fmt.Errorf("must be one of %s", strings.Join(JobOrderKeys, ", "))
 	}
-	slices.SortFunc(items, func(a, b mapping.Job) int {
-		c := by(&a, &b)
+	slices.SortFunc(items, func(a, b *mapping.Job) int {
+		c := by(a, b)
 		if c == 0 {
 			c = cmp.Or(cmp.Compare(a.BatchID, b.BatchID), cmp.Compare(a.CreationOrder, b.CreationOrder), cmp.Compare(a.ID, b.ID))
 		}
