@@ -1,10 +1,15 @@
 package controllers_test
 
 import (
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -87,3 +92,151 @@ func rawOf(cm *corev1.ConfigMap) []string {
 	return res.Raw
 }
 
+var _ = Describe("An open batch", func() {
+	It("runs jobs added later, adopting them, and ends DONE once closed", func() {
+		startManager()
+		ns := project()
+		device(quantumv1alpha1.DeviceTypeEmuFree)
+		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 40)
+		b.Spec.Open = true
+		create(b)
+
+		Eventually(jobPhases(b)).Should(Equal([]quantumv1alpha1.JobStatus{quantumv1alpha1.JobDone}))
+		Consistently(phaseOf(b), "1s").Should(Equal(quantumv1alpha1.BatchRunning))
+
+		By("adding jobs as the REST facade does: UUID names, next creation order, no owner")
+		for i, runs := range []int32{60, 80} {
+			create(&quantumv1alpha1.Job{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: uuid.NewString(),
+					Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name}},
+				Spec: quantumv1alpha1.JobSpec{BatchName: b.Name, Runs: runs, CreationOrder: int32(i + 2), Variables: vars(500)},
+			})
+		}
+		Eventually(jobPhases(b)).Should(Equal([]quantumv1alpha1.JobStatus{
+			quantumv1alpha1.JobDone, quantumv1alpha1.JobDone, quantumv1alpha1.JobDone}))
+		b = get(b)
+		for _, j := range jobsOf(b) {
+			Expect(metav1.GetControllerOf(&j)).NotTo(BeNil(), "job %s is adopted", j.Name)
+			Expect(metav1.GetControllerOf(&j).UID).To(Equal(b.UID))
+			Expect(total(j.Status.Counter)).To(Equal(int64(j.Spec.Runs)))
+		}
+		Expect(b.Status.Phase).To(Equal(quantumv1alpha1.BatchRunning))
+
+		By("closing it")
+		updateBatch(b, func(cur *quantumv1alpha1.Batch) { cur.Spec.Open = false })
+		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
+		Expect(get(b).Status.JobsCount).To(Equal(int32(3)))
+	})
+})
+
+var _ = Describe("The queue", func() {
+	It("keeps batches PAUSED while their device is DOWN, then starts them by queue priority, priority and age", func() {
+		startManager()
+		ns := project()
+		d := device(quantumv1alpha1.DeviceTypeEmuSV, func(d *quantumv1alpha1.Device) {
+			d.Spec.Concurrency = 1
+			d.Spec.Availability = quantumv1alpha1.DeviceDown
+		})
+		type entry struct {
+			qp       quantumv1alpha1.QueuePriority
+			priority int32
+		}
+		entries := []entry{
+			{quantumv1alpha1.QueuePriorityLow, 100},
+			{quantumv1alpha1.QueuePriorityMedium, 1},
+			{quantumv1alpha1.QueuePriorityHigh, 0},
+			{quantumv1alpha1.QueuePriorityMedium, 5},
+			{quantumv1alpha1.QueuePriorityHigh, 3},
+			{quantumv1alpha1.QueuePriorityMedium, 5}, // same as the 4th, younger
+		}
+		var batches []*quantumv1alpha1.Batch
+		for i, e := range entries {
+			if i == 5 {
+				// Age counts in creationTimestamp's whole seconds: make the
+				// younger twin of entry 3 visibly younger.
+				Eventually(func() bool {
+					return time.Now().After(get(batches[3]).CreationTimestamp.Add(time.Second))
+				}).Should(BeTrue())
+			}
+			b := batch(ns, quantumv1alpha1.DeviceTypeEmuSV, 20)
+			b.Spec.QueuePriority, b.Spec.Priority = e.qp, e.priority
+			create(b)
+			batches = append(batches, b)
+			Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchPaused))
+		}
+		for _, b := range batches {
+			c := condition(b, quantumv1alpha1.ConditionScheduled)
+			Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			Expect(c.Reason).To(Equal("DeviceDown"))
+		}
+		Eventually(func() int32 { return get(d).Status.PendingBatches }).Should(Equal(int32(len(entries))))
+		Eventually(func() int32 { return get(d).Status.PendingJobs }).Should(Equal(int32(len(entries))))
+		Expect(get(d).Status.RunningBatches).To(Equal(int32(0)))
+		Expect(meta.IsStatusConditionFalse(get(d).Status.Conditions, quantumv1alpha1.ConditionReady)).To(BeTrue())
+
+		By("recording the order in which batches get their device")
+		order := watchStarts(ns)
+		updateDevice(d, func(cur *quantumv1alpha1.Device) { cur.Spec.Availability = quantumv1alpha1.DeviceUp })
+		for _, b := range batches {
+			Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
+		}
+		want := []string{batches[4].Name, batches[2].Name, batches[3].Name, batches[5].Name, batches[1].Name, batches[0].Name}
+		Expect(order()).To(Equal(want))
+		Eventually(func() int32 { return get(d).Status.PendingBatches }).Should(Equal(int32(0)))
+	})
+
+	It("keeps a batch PENDING with the reason while its device type has no device", func() {
+		startManager()
+		ns := project()
+		b := batch(ns, quantumv1alpha1.DeviceTypeEmuTN, 10)
+		create(b)
+		Eventually(func() string {
+			c := condition(b, quantumv1alpha1.ConditionScheduled)
+			if c == nil {
+				return ""
+			}
+			return c.Reason
+		}).Should(Equal("NoDevice"))
+		Expect(get(b).Status.Phase).To(Equal(quantumv1alpha1.BatchPending))
+		Expect(condition(b, quantumv1alpha1.ConditionScheduled).Message).To(ContainSubstring("no device of type EMU_TN"))
+
+		By("an inactive device starts nothing either")
+		d := device(quantumv1alpha1.DeviceTypeEmuTN, func(d *quantumv1alpha1.Device) { d.Spec.Active = ptrTo(false) })
+		Eventually(func() string { return condition(b, quantumv1alpha1.ConditionScheduled).Reason }).Should(Equal("NoActiveDevice"))
+		Expect(get(b).Status.Phase).To(Equal(quantumv1alpha1.BatchPending))
+
+		updateDevice(d, func(cur *quantumv1alpha1.Device) { cur.Spec.Active = ptrTo(true) })
+		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
+	})
+})
+
+// watchStarts records, from a watch, the order in which the namespace's
+// batches get a device.
+func watchStarts(ns string) func() []string {
+	GinkgoHelper()
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: k8s.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	w, err := wc.Watch(ctx, &quantumv1alpha1.BatchList{}, client.InNamespace(ns))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(w.Stop)
+	var mu sync.Mutex
+	var order []string
+	seen := map[string]bool{}
+	go func() {
+		for ev := range w.ResultChan() {
+			b, ok := ev.Object.(*quantumv1alpha1.Batch)
+			if !ok || b.Status.DeviceID == "" || seen[b.Name] {
+				continue
+			}
+			mu.Lock()
+			seen[b.Name] = true
+			order = append(order, b.Name)
+			mu.Unlock()
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), order...)
+	}
+}
