@@ -1,0 +1,382 @@
+package learner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/hack/testenv"
+)
+
+// No kubelet runs in envtest: the tests set the notebook pods' phases, and a
+// settable clock stands in for waiting out the idle timeout.
+
+const idle = 30 * time.Minute
+
+var (
+	ctx   = context.Background()
+	k8s   client.Client
+	ns    string
+	clock = &testClock{t: time.Now()}
+)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	os.Exit(func() int {
+		env, err := testenv.New()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		cfg, err := env.Start()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer func() { _ = env.Stop() }()
+		if k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		pns := testenv.ProjectNamespace("p-" + rand.String(8))
+		if err := k8s.Create(ctx, pns); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		ns = pns.Name
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		r := &Reconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("learner"), Now: clock.Now,
+			Settings: Settings{
+				Image:       "jupyter/scipy-notebook:2026-01",
+				Resources:   corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}},
+				IdleTimeout: idle,
+				PublicURL:   "https://learn.example.com/",
+			},
+		}
+		if err := r.SetupWithManager(mgr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() { _ = mgr.Start(mctx) }()
+		return m.Run()
+	}())
+}
+
+func eventually(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) { return cond() }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func newLearner(t *testing.T, user string, notebooks ...string) *v1.Learner {
+	t.Helper()
+	l := &v1.Learner{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.LearnerName(user, "LEARN_BY_CODING")},
+		Spec:       v1.LearnerSpec{UserID: user, Package: "LEARN_BY_CODING"},
+	}
+	for _, n := range notebooks {
+		l.Spec.Notebooks = append(l.Spec.Notebooks, v1.LearnerNotebook{Name: n, RequestTime: metav1.NewTime(clock.Now())})
+	}
+	if err := k8s.Create(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// request asks for a notebook again, as the facade does.
+func request(t *testing.T, l *v1.Learner, notebook string) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l); err != nil {
+			return err
+		}
+		for i := range l.Spec.Notebooks {
+			if l.Spec.Notebooks[i].Name == notebook {
+				l.Spec.Notebooks[i].RequestTime = metav1.NewTime(clock.Now())
+			}
+		}
+		return k8s.Update(ctx, l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitState(t *testing.T, l *v1.Learner, notebook string, state v1.NotebookState) v1.NotebookStatus {
+	t.Helper()
+	var got v1.NotebookStatus
+	eventually(t, notebook+" "+string(state), func() (bool, error) {
+		cur := &v1.Learner{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(l), cur); err != nil {
+			return false, err
+		}
+		for _, st := range cur.Status.Notebooks {
+			if st.Name == notebook && st.State == state {
+				got = st
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return got
+}
+
+func getPod(t *testing.T, l *v1.Learner, notebook string) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{}
+	eventually(t, "the pod of "+notebook, func() (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: ServerName(l.Name, notebook)}, pod)
+		return err == nil && pod.DeletionTimestamp == nil, client.IgnoreNotFound(err)
+	})
+	return pod
+}
+
+func setPod(t *testing.T, pod *corev1.Pod, phase corev1.PodPhase, ready bool) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return err
+		}
+		pod.Status.Phase = phase
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
+		if phase == corev1.PodFailed {
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "notebook", State: corev1.ContainerState{
+				Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}}}
+		}
+		return k8s.Status().Update(ctx, pod)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func expectGone(t *testing.T, name string) {
+	t.Helper()
+	for _, obj := range []client.Object{&corev1.Pod{}, &corev1.Service{}, &corev1.Secret{}} {
+		eventually(t, fmt.Sprintf("%T %s to go", obj, name), func() (bool, error) {
+			err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
+			return apierrors.IsNotFound(err) || (err == nil && obj.GetDeletionTimestamp() != nil), client.IgnoreNotFound(err)
+		})
+	}
+}
+
+// poke changes the learner without asking for a notebook, so that it is reconciled.
+func poke(t *testing.T, l *v1.Learner, v string) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l); err != nil {
+			return err
+		}
+		l.Labels = map[string]string{"poke": v}
+		return k8s.Update(ctx, l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitGeneration waits until the reconciler has seen the learner's spec.
+func waitGeneration(t *testing.T, l *v1.Learner) {
+	t.Helper()
+	eventually(t, "the status to observe the spec", func() (bool, error) {
+		cur := &v1.Learner{}
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(l), cur)
+		return err == nil && cur.Status.ObservedGeneration == cur.Generation, err
+	})
+}
+
+func TestNotebookPodServiceAndSecretSpecs(t *testing.T) {
+	l := newLearner(t, "ada", "intro")
+	name := ServerName(l.Name, "intro")
+	pod := getPod(t, l, "intro")
+	st := waitState(t, l, "intro", v1.NotebookStarting)
+	base := "/notebooks/" + ns + "/" + name + "/"
+	if st.URL != "https://learn.example.com"+base || st.Pod != name || st.Service != name || st.StartTime == nil {
+		t.Fatalf("status %+v", st)
+	}
+
+	c := pod.Spec.Containers[0]
+	if c.Image != "jupyter/scipy-notebook:2026-01" || c.Resources.Limits.Memory().String() != "2Gi" {
+		t.Errorf("image %q resources %v", c.Image, c.Resources)
+	}
+	for _, want := range []string{"jupyter notebook ", "--ServerApp.base_url=" + base, "--ServerApp.shutdown_no_activity_timeout=1800", "--MappingKernelManager.cull_idle_timeout=1800", "--ip=0.0.0.0", "--port=8888"} {
+		if !strings.Contains(strings.Join(c.Command, " "), want) {
+			t.Errorf("command %q lacks %q", c.Command, want)
+		}
+	}
+	if len(c.Env) == 0 || c.Env[0].Name != "JUPYTER_TOKEN" || c.Env[0].ValueFrom.SecretKeyRef.Name != name || c.Env[0].ValueFrom.SecretKeyRef.Key != TokenKey {
+		t.Errorf("env %+v", c.Env)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != base+"api" {
+		t.Errorf("readiness probe %+v", c.ReadinessProbe)
+	}
+	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever || *pod.Spec.AutomountServiceAccountToken || !*pod.Spec.SecurityContext.RunAsNonRoot {
+		t.Errorf("pod spec %+v", pod.Spec)
+	}
+	wantLabels := map[string]string{executor.ManagedByLabel: executor.ManagedBy, LearnerLabel: l.Name, NotebookLabel: "intro"}
+	svc, sec := &corev1.Service{}, &corev1.Secret{}
+	for _, obj := range []client.Object{pod, svc, sec} {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+			t.Fatal(err)
+		}
+		if o := metav1.GetControllerOf(obj); o == nil || o.Kind != "Learner" || o.UID != l.UID {
+			t.Errorf("%T owner %+v", obj, o)
+		}
+		for k, v := range wantLabels {
+			if obj.GetLabels()[k] != v {
+				t.Errorf("%T labels %v", obj, obj.GetLabels())
+			}
+		}
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != Port || svc.Spec.Ports[0].TargetPort.IntValue() != Port || svc.Spec.Selector[LearnerLabel] != l.Name || svc.Spec.Selector[NotebookLabel] != "intro" {
+		t.Errorf("service %+v", svc.Spec)
+	}
+	if len(sec.Data[TokenKey]) != 48 {
+		t.Errorf("token %q", sec.Data[TokenKey])
+	}
+}
+
+func TestARunningNotebookIsReusedAndAnIdleOneCulled(t *testing.T) {
+	l := newLearner(t, "grace", "vqe")
+	pod := getPod(t, l, "vqe")
+	setPod(t, pod, corev1.PodRunning, true)
+	waitState(t, l, "vqe", v1.NotebookRunning)
+	eventually(t, "NotebooksReady", func() (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l)
+		c := meta.FindStatusCondition(l.Status.Conditions, v1.ConditionNotebooksReady)
+		return err == nil && c != nil && c.Status == metav1.ConditionTrue, err
+	})
+
+	clock.Advance(time.Minute)
+	request(t, l, "vqe")
+	again := getPod(t, l, "vqe")
+	if again.UID != pod.UID {
+		t.Fatal("asking again for a running notebook started a new server")
+	}
+	waitState(t, l, "vqe", v1.NotebookRunning)
+
+	// Jupyter shuts itself down after the idle timeout: the pod succeeds.
+	setPod(t, pod, corev1.PodSucceeded, false)
+	st := waitState(t, l, "vqe", v1.NotebookCulled)
+	if st.CullTime == nil || st.Pod != "" || st.URL != "" || st.Message != "the server shut down after 30m0s without activity" {
+		t.Fatalf("status %+v", st)
+	}
+	expectGone(t, ServerName(l.Name, "vqe"))
+
+	// Asked for again after the cull: a new server.
+	clock.Advance(time.Second)
+	request(t, l, "vqe")
+	fresh := getPod(t, l, "vqe")
+	if fresh.UID == pod.UID {
+		t.Fatal("no new server")
+	}
+	waitState(t, l, "vqe", v1.NotebookStarting)
+}
+
+func TestANotebookThatNeverGetsReadyIsCulledAfterTheIdleTimeout(t *testing.T) {
+	l := newLearner(t, "hopper", "stuck")
+	getPod(t, l, "stuck")
+	waitState(t, l, "stuck", v1.NotebookStarting)
+	clock.Advance(idle - time.Minute)
+	request(t, l, "stuck") // asking again gives it another idle timeout
+	clock.Advance(idle - time.Minute)
+	poke(t, l, "1")
+	waitGeneration(t, l)
+	if st := waitState(t, l, "stuck", v1.NotebookStarting); st.Pod == "" {
+		t.Fatalf("status %+v", st)
+	}
+	clock.Advance(2 * time.Minute)
+	poke(t, l, "2")
+	st := waitState(t, l, "stuck", v1.NotebookCulled)
+	if st.Message != "the server did not become ready within 30m0s" {
+		t.Fatalf("message %q", st.Message)
+	}
+	expectGone(t, ServerName(l.Name, "stuck"))
+}
+
+func TestAFailedNotebookStaysFailedUntilAskedAgainAndAnUnwantedOneIsRemoved(t *testing.T) {
+	l := newLearner(t, "turing", "a", "b")
+	setPod(t, getPod(t, l, "a"), corev1.PodFailed, false)
+	st := waitState(t, l, "a", v1.NotebookFailed)
+	if st.Message != "the server failed: exit code 137 OOMKilled " {
+		t.Fatalf("message %q", st.Message)
+	}
+	expectGone(t, ServerName(l.Name, "a"))
+	eventually(t, "NotebooksReady false", func() (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l)
+		c := meta.FindStatusCondition(l.Status.Conditions, v1.ConditionNotebooksReady)
+		return err == nil && c != nil && c.Status == metav1.ConditionFalse && c.Reason == "NotebookFailed", err
+	})
+
+	getPod(t, l, "b")
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l); err != nil {
+			return err
+		}
+		l.Spec.Notebooks = l.Spec.Notebooks[:1]
+		return k8s.Update(ctx, l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectGone(t, ServerName(l.Name, "b"))
+	eventually(t, "b to leave the status", func() (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l)
+		return err == nil && len(l.Status.Notebooks) == 1 && l.Status.Notebooks[0].Name == "a" && l.Status.Notebooks[0].State == v1.NotebookFailed, err
+	})
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: ServerName(l.Name, "a")}, &corev1.Pod{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a failed notebook was restarted without a request: %v", err)
+	}
+}
+
+func TestServerNamesAreValidAndDistinct(t *testing.T) {
+	a, b := ServerName(v1.LearnerName("u", "VQPU"), "n"), ServerName(v1.LearnerName("v", "VQPU"), "n")
+	long := ServerName(v1.LearnerName("u", "VQPU"), strings.Repeat("x", 40))
+	if a == b || len(long) > 63 || !strings.HasPrefix(a, "nb-n-") {
+		t.Fatalf("%q %q %q", a, b, long)
+	}
+}
