@@ -113,7 +113,9 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 			e.MagnusErr += est
 		}
 		e.loadAverage(t, b)
-		e.expStep(float64(b) * dtMicros)
+		if err := e.expStep(ctx, float64(b)*dtMicros); err != nil {
+			return err
+		}
 		e.Blocks++
 		t += b
 		if progress != nil {
@@ -141,8 +143,9 @@ func (e *evolution) loadAverage(t, b int) {
 	e.h.setStep(e.avgDrive, e.avgDet)
 }
 
-// expStep applies exp(-iHτ) to psi with a Chebyshev expansion.
-func (e *evolution) expStep(tau float64) {
+// expStep applies exp(-iHτ) to psi with a Chebyshev expansion. A long
+// step checks ctx every few sweeps; once cancelled the state is abandoned.
+func (e *evolution) expStep(ctx context.Context, tau float64) error {
 	lo, hi := e.h.spectrum(e.avgDet)
 	center, half := (hi+lo)/2, (hi-lo)/2+1e-9
 	x := half * tau
@@ -168,6 +171,11 @@ func (e *evolution) expStep(tau float64) {
 	e.h.chebStep(prev, cur, acc, center, half, true, coef(0), coef(1))
 	e.MatVecs++
 	for k := 2; k < len(j); k++ {
+		if k%16 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		e.h.chebStep(cur, prev, acc, center, half, false, 0, coef(k))
 		prev, cur = cur, prev
 		e.MatVecs++
@@ -175,6 +183,7 @@ func (e *evolution) expStep(tau float64) {
 	// acc is the new state; the two others become work vectors.
 	e.psi, e.work1, e.work2 = acc, prev, cur
 	e.ChebErr += tail
+	return nil
 }
 
 // besselSeries returns J_0(x)..J_K(x) with K the first order past x at

@@ -91,7 +91,9 @@ func TestSingleAtomStepIsExact(t *testing.T) {
 	e := newEvolution(p, 0)
 	e.loadAverage(0, 1)
 	tau := 0.37
-	e.expStep(tau)
+	if err := e.expStep(context.Background(), tau); err != nil {
+		t.Fatal(err)
+	}
 	// Exact: eigen-decomposition of the 2x2 Hermitian matrix.
 	c := complex(3, 4) / 2
 	hgg, hrr := 0.0, 2.5 // diag in |g⟩,|r⟩: -δ n = 2.5 for |r⟩
