@@ -1,0 +1,228 @@
+package local_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/hack/local"
+	"github.com/tweezer-dev/tweezer/hack/testenv"
+)
+
+// The end-to-end proof of local mode: the platform is started exactly as
+// `make run` starts it (binaries, control plane, manager, facade, demo project)
+// and driven only through HTTP and Kubernetes API calls.
+
+func TestLocalPlatform(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Local platform end-to-end suite")
+}
+
+var (
+	ctx      = context.Background()
+	platform *local.Platform
+	opts     local.Options
+	api      *local.Client
+)
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+func startPlatform() {
+	var err error
+	platform, err = local.Start(ctx, opts)
+	Expect(err).NotTo(HaveOccurred())
+	api = &local.Client{BaseURL: platform.FacadeURL, Token: platform.Token}
+}
+
+var _ = BeforeSuite(func() {
+	binDir := GinkgoT().TempDir()
+	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/manager", "./cmd/apiserver", "./cmd/runner")
+	build.Dir = testenv.RepoRoot()
+	out, err := build.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), string(out))
+
+	opts = local.Options{
+		DataDir:     GinkgoT().TempDir(),
+		BinDir:      binDir,
+		FacadeAddr:  freeAddr(),
+		GatewayAddr: freeAddr(),
+		Progress:    GinkgoWriter,
+	}
+	startPlatform()
+})
+
+// On a failure, show the tail of the manager's and the facade's logs.
+var _ = ReportAfterEach(func(r SpecReport) {
+	if !r.Failed() {
+		return
+	}
+	for _, name := range []string{"manager", "apiserver"} {
+		raw, err := os.ReadFile(filepath.Join(opts.DataDir, "logs", name+".log"))
+		if err != nil {
+			continue
+		}
+		if len(raw) > 8000 {
+			raw = raw[len(raw)-8000:]
+		}
+		AddReportEntry(name+".log", string(raw))
+	}
+})
+
+var _ = AfterSuite(func() {
+	if platform != nil {
+		platform.Stop()
+	}
+})
+
+// expectCountersSumToRuns checks every job of a finished batch.
+func expectCountersSumToRuns(b *local.Batch) {
+	GinkgoHelper()
+	Expect(b.Jobs).NotTo(BeEmpty())
+	for _, j := range b.Jobs {
+		Expect(j.Status).To(Equal("DONE"), "job %s: %v", j.ID, j.Errors)
+		var total int64
+		for bits, n := range j.Result {
+			Expect(bits).To(MatchRegexp(`^[01]+$`))
+			total += n
+		}
+		Expect(total).To(Equal(int64(j.Runs)), "job %s", j.ID)
+	}
+}
+
+func waitDone(id string) *local.Batch {
+	GinkgoHelper()
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	b, err := api.WaitBatch(wctx, id, nil)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+var _ = Describe("Local mode", Ordered, func() {
+	var example *local.Batch
+
+	It("runs the example batch submitted through the REST facade to DONE", func() {
+		b, err := api.SubmitExample(ctx, platform.ProjectID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(b.Jobs).To(HaveLen(3))
+		example = waitDone(b.ID)
+		Expect(example.Status).To(Equal("DONE"))
+		expectCountersSumToRuns(example)
+		for _, j := range example.Jobs {
+			Expect(j.Runs).To(Equal(local.ExampleRuns))
+		}
+	})
+
+	It("runs a batch applied as YAML (the GitOps path) and shows it through the facade", func() {
+		raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "quantum_v1alpha1_batch.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		obj := &unstructured.Unstructured{}
+		Expect(utilyaml.Unmarshal(raw, &obj.Object)).To(Succeed())
+		obj.SetNamespace(platform.ProjectID)
+		Expect(platform.Admin.Patch(ctx, obj, client.Apply, client.FieldOwner("gitops"))).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			b := &v1.Batch{}
+			g.Expect(platform.Admin.Get(ctx, client.ObjectKeyFromObject(obj), b)).To(Succeed())
+			g.Expect(b.Status.Phase).To(Equal(v1.BatchDone))
+		}, 3*time.Minute, 250*time.Millisecond).Should(Succeed())
+
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodGet, "/api/v1/batches/"+obj.GetName(), nil, b)).To(Succeed())
+		Expect(b.Jobs).To(HaveLen(2))
+		expectCountersSumToRuns(b)
+	})
+
+	It("keeps batches and results links across a facade restart", func() {
+		link := struct {
+			ResultsLink string `json:"results_link"`
+		}{}
+		job := example.Jobs[0]
+		Expect(api.Do(ctx, http.MethodGet, "/api/v1/jobs/"+job.ID+"/results_link", nil, &link)).To(Succeed())
+		Expect(link.ResultsLink).NotTo(BeEmpty())
+
+		platform.StopFacade()
+		_, err := http.Get(platform.FacadeURL + "/openapi.json")
+		Expect(err).To(HaveOccurred(), "the facade is down")
+		Expect(platform.StartFacade(ctx)).To(Succeed())
+
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodGet, "/api/v1/batches/"+example.ID, nil, b)).To(Succeed())
+		Expect(b.Status).To(Equal("DONE"))
+		expectCountersSumToRuns(b)
+
+		resp, err := http.Get(link.ResultsLink)
+		Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK), "a link issued before the restart still works")
+		var full struct {
+			Data struct {
+				Counter map[string]int64 `json:"counter"`
+				Raw     []string         `json:"raw"`
+			} `json:"data"`
+			Counter map[string]int64 `json:"counter"`
+			Raw     []string         `json:"raw"`
+		}
+		Expect(json.NewDecoder(resp.Body).Decode(&full)).To(Succeed())
+		raw := full.Raw
+		if raw == nil {
+			raw = full.Data.Raw
+		}
+		Expect(raw).To(HaveLen(job.Runs))
+	})
+
+	It("finishes every job exactly once when the manager restarts mid-batch", func() {
+		var jobs []map[string]any
+		for i := 0; i < 8; i++ {
+			jobs = append(jobs, map[string]any{"runs": 50, "variables": map[string]any{"t": []int{2000 + 100*i}}})
+		}
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
+			"project_id": platform.ProjectID, "sequence_builder": local.ExampleSequence,
+			"device_type": "EMU_SV", "jobs": jobs,
+		}, b)).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			got := &local.Batch{}
+			g.Expect(api.Do(ctx, http.MethodGet, "/api/v2/batches/"+b.ID, nil, got)).To(Succeed())
+			g.Expect(got.Status).To(Or(Equal("RUNNING"), Equal("DONE")))
+		}, time.Minute, 100*time.Millisecond).Should(Succeed())
+		platform.StopManager()
+		time.Sleep(time.Second)
+		Expect(platform.StartManager()).To(Succeed())
+
+		final := waitDone(b.ID)
+		Expect(final.Status).To(Equal("DONE"))
+		Expect(final.Jobs).To(HaveLen(8), "no job lost or duplicated")
+		expectCountersSumToRuns(final)
+	})
+
+	It("keeps batches when the whole platform stops and starts again on the same data", func() {
+		platform.Stop()
+		startPlatform()
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodGet, "/api/v1/batches/"+example.ID, nil, b)).To(Succeed())
+		Expect(b.Status).To(Equal("DONE"))
+		expectCountersSumToRuns(b)
+		Expect(fmt.Sprint(len(b.Jobs))).To(Equal("3"))
+	})
+})
