@@ -110,6 +110,7 @@ func eventually(t *testing.T, what string, cond func() (bool, error)) {
 
 func newLearner(t *testing.T, user string, notebooks ...string) *v1.Learner {
 	t.Helper()
+	user += "-" + rand.String(6)
 	l := &v1.Learner{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.LearnerName(user, "LEARN_BY_CODING")},
 		Spec:       v1.LearnerSpec{UserID: user, Package: "LEARN_BY_CODING"},
