@@ -188,7 +188,7 @@ func (h *Handlers) listBatches(ctx context.Context, in *batchListIn) (*batchList
 	if err != nil {
 		return nil, internal(err)
 	}
-	candidates, err := h.candidateBatches(ctx, projects, f)
+	candidates, err := h.candidateBatches(projects, f)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -214,42 +214,32 @@ func (h *Handlers) listBatches(ctx context.Context, in *batchListIn) (*batchList
 
 // candidateBatches reads from the cache the batches of visible projects that
 // may match f, through the most selective index.
-func (h *Handlers) candidateBatches(ctx context.Context, projects map[string]project, f *query.BatchFilter) ([]*quantumv1alpha1.Batch, error) {
-	var out []*quantumv1alpha1.Batch
-	keep := func(list *quantumv1alpha1.BatchList) {
-		for i := range list.Items {
-			if _, ok := projects[list.Items[i].Namespace]; ok {
-				out = append(out, &list.Items[i])
+func (h *Handlers) candidateBatches(projects map[string]project, f *query.BatchFilter) ([]*quantumv1alpha1.Batch, error) {
+	var index string
+	var keys []string
+	switch {
+	case len(f.IDs) > 0:
+		index, keys = IndexName, f.IDs
+	case len(f.Statuses) > 0:
+		index, keys = IndexPhase, f.Statuses
+	default:
+		index = IndexNamespace
+		for ns, p := range projects {
+			if len(f.ProjectIDs) == 0 || slices.Contains(f.ProjectIDs, p.id) {
+				keys = append(keys, ns)
 			}
 		}
 	}
-	switch {
-	case len(f.IDs) > 0:
-		for _, id := range f.IDs {
-			var list quantumv1alpha1.BatchList
-			if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexName: id}, client.UnsafeDisableDeepCopy); err != nil {
-				return nil, err
-			}
-			keep(&list)
+	var out []*quantumv1alpha1.Batch
+	for _, key := range dedupe(keys) {
+		list, err := h.batchesBy(index, key)
+		if err != nil {
+			return nil, err
 		}
-	case len(f.Statuses) > 0:
-		for _, s := range f.Statuses {
-			var list quantumv1alpha1.BatchList
-			if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexPhase: s}, client.UnsafeDisableDeepCopy); err != nil {
-				return nil, err
+		for _, b := range list {
+			if _, ok := projects[b.Namespace]; ok {
+				out = append(out, b)
 			}
-			keep(&list)
-		}
-	default:
-		for ns, p := range projects {
-			if len(f.ProjectIDs) > 0 && !slices.Contains(f.ProjectIDs, p.id) {
-				continue
-			}
-			var list quantumv1alpha1.BatchList
-			if err := h.Cache.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-				return nil, err
-			}
-			keep(&list)
 		}
 	}
 	return out, nil
@@ -281,7 +271,7 @@ func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out
 	if err != nil {
 		return nil, internal(err)
 	}
-	children, err := h.childIDs(ctx, b)
+	children, err := h.childIDs(b)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -527,7 +517,7 @@ func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) er
 			return writeErr(err)
 		}
 	}
-	jobs, err := h.batchJobs(ctx, b)
+	jobs, err := h.batchJobs(b)
 	if err != nil {
 		return internal(err)
 	}
@@ -636,7 +626,7 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	}
 	unlock := h.lockBatch(b.Namespace + "/" + b.Name)
 	defer unlock()
-	existing, err := h.batchJobs(ctx, b)
+	existing, err := h.batchJobs(b)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -677,7 +667,7 @@ func (h *Handlers) matchingJobs(ctx context.Context, b *quantumv1alpha1.Batch, i
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := h.batchJobs(ctx, b)
+	jobs, err := h.batchJobs(b)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -861,13 +851,13 @@ func (h *Handlers) lastActivity(ctx context.Context, in *lastActivityIn) (*lastA
 	out := make([]LastActivity, 0, len(ids))
 	for _, id := range ids {
 		la := LastActivity{ProjectID: id}
-		var list quantumv1alpha1.BatchList
-		if err := h.Cache.List(ctx, &list, client.InNamespace(id), client.UnsafeDisableDeepCopy); err != nil {
+		list, err := h.batchesBy(IndexNamespace, id)
+		if err != nil {
 			return nil, internal(err)
 		}
 		var last time.Time
-		for i := range list.Items {
-			if t := mapping.UpdatedAt(&list.Items[i].ObjectMeta); t.After(last) {
+		for _, b := range list {
+			if t := mapping.UpdatedAt(&b.ObjectMeta); t.After(last) {
 				last = t
 			}
 		}
@@ -878,4 +868,17 @@ func (h *Handlers) lastActivity(ctx context.Context, in *lastActivityIn) (*lastA
 		out = append(out, la)
 	}
 	return &lastActivityOut{Body: envelope.OK(out)}, nil
+}
+
+// dedupe drops repeated keys, keeping the first of each.
+func dedupe(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
 }

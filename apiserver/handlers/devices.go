@@ -269,8 +269,8 @@ func (h *Handlers) deviceQueue(ctx context.Context, in *queueIn) (*queueOut, err
 	if err := h.canReadDevices(ctx); err != nil {
 		return nil, err
 	}
-	var list quantumv1alpha1.BatchList
-	if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexPhase: string(quantumv1alpha1.BatchPending)}, client.UnsafeDisableDeepCopy); err != nil {
+	pending, err := h.batchesBy(IndexPhase, string(quantumv1alpha1.BatchPending))
+	if err != nil {
 		return nil, internal(err)
 	}
 	q := Queue{DeviceType: in.DeviceType, PendingBatches: map[string]int{}, PendingJobs: map[string]int{}}
@@ -278,8 +278,7 @@ func (h *Handlers) deviceQueue(ctx context.Context, in *queueIn) (*queueOut, err
 		q.PendingBatches[string(p)] = 0
 		q.PendingJobs[string(p)] = 0
 	}
-	for i := range list.Items {
-		b := &list.Items[i]
+	for _, b := range pending {
 		if string(b.Spec.DeviceType) != in.DeviceType || b.Spec.Canceled {
 			continue
 		}
@@ -287,7 +286,7 @@ func (h *Handlers) deviceQueue(ctx context.Context, in *queueIn) (*queueOut, err
 		if qp == "" {
 			qp = string(quantumv1alpha1.QueuePriorityMedium)
 		}
-		jobs, err := h.batchJobs(ctx, b)
+		jobs, err := h.batchJobs(b)
 		if err != nil {
 			return nil, internal(err)
 		}

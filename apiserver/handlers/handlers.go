@@ -15,23 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/auth"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-)
-
-// Field indexes the handlers query the cache with; the server registers them.
-const (
-	// IndexName indexes Batches and Jobs by name, to find an id in any namespace.
-	IndexName = "metadata.name"
-	// IndexPhase indexes Batches and Jobs by their API status (empty phase = PENDING).
-	IndexPhase = "status.phase"
-	// IndexBatch indexes Jobs by the name of their Batch.
-	IndexBatch = "spec.batchName"
-	// IndexParent indexes Batches by the batch they were rebatched from.
-	IndexParent = "spec.parentID"
 )
 
 // Limits bound what a request may store.
@@ -44,8 +33,10 @@ type Limits struct {
 
 // Handlers holds what every route needs.
 type Handlers struct {
-	// Cache serves reads (informers with the field indexes above).
+	// Cache serves reads of namespaces and devices, and of single objects.
 	Cache client.Reader
+	// Batches and Jobs are the informers' stores with the indexers of index.go.
+	Batches, Jobs toolscache.Indexer
 	// Client writes straight to the API server (and reads result ConfigMaps).
 	Client client.Client
 	Scheme *runtime.Scheme

@@ -94,45 +94,28 @@ func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*mapping.J
 	if err != nil {
 		return nil, internal(err)
 	}
-	var lists []quantumv1alpha1.JobList
-	get := func(opts ...client.ListOption) error {
-		var list quantumv1alpha1.JobList
-		if err := h.Cache.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
-			return err
-		}
-		lists = append(lists, list)
-		return nil
-	}
+	var index string
+	var keys []string
 	switch {
 	case len(f.IDs) > 0:
-		for _, id := range f.IDs {
-			if err := get(client.MatchingFields{IndexName: id}); err != nil {
-				return nil, internal(err)
-			}
-		}
+		index, keys = IndexName, f.IDs
 	case len(f.BatchIDs) > 0:
-		for _, id := range f.BatchIDs {
-			if err := get(client.MatchingFields{IndexBatch: id}); err != nil {
-				return nil, internal(err)
-			}
-		}
+		index, keys = IndexBatchName, f.BatchIDs
 	case len(f.Statuses) > 0:
-		for _, s := range f.Statuses {
-			if err := get(client.MatchingFields{IndexPhase: s}); err != nil {
-				return nil, internal(err)
-			}
-		}
+		index, keys = IndexPhase, f.Statuses
 	default:
+		index = IndexNamespace
 		for ns := range projects {
-			if err := get(client.InNamespace(ns)); err != nil {
-				return nil, internal(err)
-			}
+			keys = append(keys, ns)
 		}
 	}
 	var docs []*mapping.Job
-	for li := range lists {
-		for i := range lists[li].Items {
-			j := &lists[li].Items[i]
+	for _, key := range dedupe(keys) {
+		list, err := h.jobsBy(index, key)
+		if err != nil {
+			return nil, internal(err)
+		}
+		for _, j := range list {
 			p, ok := projects[j.Namespace]
 			if !ok {
 				continue
@@ -273,7 +256,7 @@ func (h *Handlers) jobResults(ctx context.Context, in *resultsIn) (*resultsOut, 
 	var err error
 	switch {
 	case h.validSignature(in.JobID, in.Expires, in.Signature):
-		if j, err = h.findJob(ctx, in.JobID); err != nil {
+		if j, err = h.findJob(in.JobID); err != nil {
 			return nil, internal(err)
 		}
 		if j == nil {

@@ -17,33 +17,27 @@ import (
 )
 
 // findBatch returns the cached batch with this id in any namespace, or nil.
-func (h *Handlers) findBatch(ctx context.Context, id string) (*quantumv1alpha1.Batch, error) {
-	var list quantumv1alpha1.BatchList
-	if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexName: id}, client.UnsafeDisableDeepCopy); err != nil {
+func (h *Handlers) findBatch(id string) (*quantumv1alpha1.Batch, error) {
+	list, err := h.batchesBy(IndexName, id)
+	if err != nil || len(list) == 0 {
 		return nil, err
 	}
-	if len(list.Items) == 0 {
-		return nil, nil
-	}
-	return &list.Items[0], nil
+	return list[0], nil
 }
 
 // findJob returns the cached job with this id in any namespace, or nil.
-func (h *Handlers) findJob(ctx context.Context, id string) (*quantumv1alpha1.Job, error) {
-	var list quantumv1alpha1.JobList
-	if err := h.Cache.List(ctx, &list, client.MatchingFields{IndexName: id}, client.UnsafeDisableDeepCopy); err != nil {
+func (h *Handlers) findJob(id string) (*quantumv1alpha1.Job, error) {
+	list, err := h.jobsBy(IndexName, id)
+	if err != nil || len(list) == 0 {
 		return nil, err
 	}
-	if len(list.Items) == 0 {
-		return nil, nil
-	}
-	return &list.Items[0], nil
+	return list[0], nil
 }
 
 // batchFor finds a batch and checks the caller may do verb (on sub) to it.
 // The returned object is shared with the cache: copy it before changing it.
 func (h *Handlers) batchFor(ctx context.Context, id, verb, sub string) (*quantumv1alpha1.Batch, error) {
-	b, err := h.findBatch(ctx, id)
+	b, err := h.findBatch(id)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -60,7 +54,7 @@ func (h *Handlers) batchFor(ctx context.Context, id, verb, sub string) (*quantum
 // jobFor finds a job and checks the caller may do verb (on sub) to it.
 // The returned object is shared with the cache: copy it before changing it.
 func (h *Handlers) jobFor(ctx context.Context, id, verb, sub string) (*quantumv1alpha1.Job, error) {
-	j, err := h.findJob(ctx, id)
+	j, err := h.findJob(id)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -75,14 +69,10 @@ func (h *Handlers) jobFor(ctx context.Context, id, verb, sub string) (*quantumv1
 }
 
 // batchJobs returns the cached jobs of a batch in creation order.
-func (h *Handlers) batchJobs(ctx context.Context, b *quantumv1alpha1.Batch) ([]*quantumv1alpha1.Job, error) {
-	var list quantumv1alpha1.JobList
-	if err := h.Cache.List(ctx, &list, client.InNamespace(b.Namespace), client.MatchingFields{IndexBatch: b.Name}, client.UnsafeDisableDeepCopy); err != nil {
+func (h *Handlers) batchJobs(b *quantumv1alpha1.Batch) ([]*quantumv1alpha1.Job, error) {
+	out, err := h.jobsBy(IndexBatch, b.Namespace+"/"+b.Name)
+	if err != nil {
 		return nil, err
-	}
-	out := make([]*quantumv1alpha1.Job, len(list.Items))
-	for i := range list.Items {
-		out[i] = &list.Items[i]
 	}
 	slices.SortFunc(out, func(a, b *quantumv1alpha1.Job) int {
 		if a.Spec.CreationOrder != b.Spec.CreationOrder {
@@ -94,14 +84,14 @@ func (h *Handlers) batchJobs(ctx context.Context, b *quantumv1alpha1.Batch) ([]*
 }
 
 // childIDs are the batches rebatched from b.
-func (h *Handlers) childIDs(ctx context.Context, b *quantumv1alpha1.Batch) ([]string, error) {
-	var list quantumv1alpha1.BatchList
-	if err := h.Cache.List(ctx, &list, client.InNamespace(b.Namespace), client.MatchingFields{IndexParent: b.Name}, client.UnsafeDisableDeepCopy); err != nil {
+func (h *Handlers) childIDs(b *quantumv1alpha1.Batch) ([]string, error) {
+	list, err := h.batchesBy(IndexParent, b.Namespace+"/"+b.Name)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, list.Items[i].Name)
+	out := make([]string, 0, len(list))
+	for _, c := range list {
+		out = append(out, c.Name)
 	}
 	slices.Sort(out)
 	return out, nil
@@ -146,7 +136,7 @@ func (ds *deviceStatuses) of(b *quantumv1alpha1.Batch) string {
 
 // batchDoc maps a batch with its jobs counted.
 func (h *Handlers) batchDoc(ctx context.Context, b *quantumv1alpha1.Batch, projectID string, ds *deviceStatuses) (mapping.Batch, []*quantumv1alpha1.Job, error) {
-	jobs, err := h.batchJobs(ctx, b)
+	jobs, err := h.batchJobs(b)
 	if err != nil {
 		return mapping.Batch{}, nil, err
 	}

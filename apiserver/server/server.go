@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,7 +33,6 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/auth"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/handlers"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 )
 
 // Config tunes the facade.
@@ -109,7 +109,8 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Indexes(context.Background(), c); err != nil {
+	batches, jobs, err := Indexed(context.Background(), c)
+	if err != nil {
 		return nil, err
 	}
 	direct, err := client.New(restCfg, client.Options{Scheme: scheme})
@@ -123,7 +124,7 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 		}
 	}
 	h := &handlers.Handlers{
-		Cache: c, Client: direct, Scheme: scheme,
+		Cache: c, Batches: batches, Jobs: jobs, Client: direct, Scheme: scheme,
 		Auth:           auth.NewReviewer(direct, cfg.AuthCacheTTL),
 		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes},
 		ResultsKey:     cfg.ResultsKey,
@@ -135,37 +136,30 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Indexes registers the field indexes the handlers query.
-func Indexes(ctx context.Context, c cache.Cache) error {
-	name := func(o client.Object) []string { return []string{o.GetName()} }
-	for _, ix := range []struct {
-		obj   client.Object
-		field string
-		fn    client.IndexerFunc
-	}{
-		{&quantumv1alpha1.Batch{}, handlers.IndexName, name},
-		{&quantumv1alpha1.Batch{}, handlers.IndexPhase, func(o client.Object) []string {
-			return []string{mapping.BatchPhase(o.(*quantumv1alpha1.Batch))}
-		}},
-		{&quantumv1alpha1.Batch{}, handlers.IndexParent, func(o client.Object) []string {
-			if p := o.(*quantumv1alpha1.Batch).Spec.ParentID; p != "" {
-				return []string{p}
-			}
-			return nil
-		}},
-		{&quantumv1alpha1.Job{}, handlers.IndexName, name},
-		{&quantumv1alpha1.Job{}, handlers.IndexPhase, func(o client.Object) []string {
-			return []string{mapping.JobPhase(o.(*quantumv1alpha1.Job))}
-		}},
-		{&quantumv1alpha1.Job{}, handlers.IndexBatch, func(o client.Object) []string {
-			return []string{o.(*quantumv1alpha1.Job).Spec.BatchName}
-		}},
-	} {
-		if err := c.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
-			return fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
+// Indexed adds the handlers' indexers to the Batch and Job informers of c and
+// returns their stores, which the handlers read without copying objects.
+func Indexed(ctx context.Context, c cache.Cache) (batches, jobs toolscache.Indexer, err error) {
+	store := func(obj client.Object, ix toolscache.Indexers) (toolscache.Indexer, error) {
+		inf, err := c.GetInformer(ctx, obj)
+		if err != nil {
+			return nil, err
 		}
+		if err := inf.AddIndexers(ix); err != nil {
+			return nil, fmt.Errorf("indexing %T: %w", obj, err)
+		}
+		si, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
+		if !ok {
+			return nil, fmt.Errorf("the informer of %T exposes no indexer", obj)
+		}
+		return si.GetIndexer(), nil
 	}
-	return nil
+	if batches, err = store(&quantumv1alpha1.Batch{}, handlers.BatchIndexers()); err != nil {
+		return nil, nil, err
+	}
+	if jobs, err = store(&quantumv1alpha1.Job{}, handlers.JobIndexers()); err != nil {
+		return nil, nil, err
+	}
+	return batches, jobs, nil
 }
 
 // NewAPI builds the huma API and the HTTP handler (router plus middleware) of h.
