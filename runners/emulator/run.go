@@ -59,7 +59,10 @@ func Run(ctx context.Context, req Request, progress func(percent int)) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	res := sim.sample(req.Runs, newRNG(req.Seed))
+	res, err := sim.sample(ctx, req.Runs, newRNG(req.Seed))
+	if err != nil {
+		return nil, err
+	}
 	if progress != nil {
 		progress(100)
 	}

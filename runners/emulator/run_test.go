@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
 func rabiSeq(dur int) []byte {
@@ -212,5 +214,35 @@ func TestCancelStopsPromptly(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not stop after cancel")
+	}
+}
+
+// A missing atom does not blockade its neighbour: with state-preparation
+// errors, shots where one atom of a blockaded pair is missing follow the
+// single-atom Rabi oscillation of the other.
+func TestStatePrepErrorsRemoveAtoms(t *testing.T) {
+	omega := 2 * math.Pi
+	dur := int(math.Round(math.Pi / (math.Sqrt2 * omega) * 1000))
+	seq := build("MockDevice", [][2]float64{{0, 0}, {3, 0}}, nil,
+		pulseOp(constWF(dur, omega), constWF(dur, 0), 0))
+	sim, err := simulate(context.Background(), Request{Sequence: seq}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.noise = &sequence.Noise{StatePrepError: 0.5}
+	const runs = 20000
+	res, err := sim.sample(context.Background(), runs, newRNG(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := math.Pow(math.Sin(omega*float64(dur)/1000/2), 2)
+	blockaded := math.Pow(math.Sin(math.Sqrt2*omega*float64(dur)/1000/2), 2) / 2
+	want := 0.25*blockaded + 0.25*single
+	got := float64(res.Counter["01"]) / runs
+	if sd := math.Sqrt(want * (1 - want) / runs); math.Abs(got-want) > 5*sd {
+		t.Errorf("P(01) = %.4f, want %.4f", got, want)
+	}
+	if res.Counter["11"] > runs/200 {
+		t.Errorf("blockade broken: %d shots of 11", res.Counter["11"])
 	}
 }
