@@ -30,6 +30,7 @@ func CacheOptions() cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&coordinationv1.Lease{}: {Label: sel},
 		&corev1.Pod{}:           {Label: sel},
+		&corev1.Service{}:       {Label: sel}, // notebook servers (controllers/learner)
 	}}
 }
 

@@ -102,6 +102,9 @@ func run() error {
 	}); err != nil {
 		return err
 	}
+	if err := setupWorkloadsAndLearners(mgr, *execKind, *runnerBinary, *runnerKubecfg, *namespace); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

@@ -110,7 +110,8 @@ type Reconciler struct {
 
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=learners,verbs=get;list;watch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=learners/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=pods;services;secrets,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods;services,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler.
