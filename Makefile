@@ -48,6 +48,11 @@ run: ## Run the platform locally: control plane, manager, facade, demo project, 
 	@go build -o bin/ ./cmd/...
 	@bin/local --data-dir .tweezer
 
+.PHONY: deploy
+deploy: ## Deploy to the cluster of the current kubeconfig: make deploy IMG=registry/tweezer:tag
+	@test -n "$(IMG)" || { echo "usage: make deploy IMG=<image>"; exit 2; }
+	kubectl kustomize config/default | sed 's#ghcr.io/tweezer-dev/tweezer:latest#$(IMG)#g' | kubectl apply --server-side -f -
+
 .PHONY: help
 help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
