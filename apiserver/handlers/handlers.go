@@ -29,6 +29,8 @@ type Limits struct {
 	MaxBodyBytes int64
 	// MaxObjectBytes caps the serialized size of one object sent to the API server.
 	MaxObjectBytes int
+	// BodyReadTimeout bounds reading a request body: slow clients get 408.
+	BodyReadTimeout time.Duration
 }
 
 // Handlers holds what every route needs.
@@ -89,9 +91,10 @@ func (h *Handlers) Register(api huma.API) {
 func (h *Handlers) op(id, method, path, tag, summary string) huma.Operation {
 	return huma.Operation{
 		OperationID: id, Method: method, Path: path, Tags: []string{tag}, Summary: summary,
-		Security:     []map[string][]string{{"bearer": {}}},
-		MaxBodyBytes: h.Limits.MaxBodyBytes,
-		Errors:       []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
+		Security:        []map[string][]string{{"bearer": {}}},
+		MaxBodyBytes:    h.Limits.MaxBodyBytes,
+		BodyReadTimeout: h.Limits.BodyReadTimeout,
+		Errors:          []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}
 }
 

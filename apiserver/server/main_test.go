@@ -135,6 +135,7 @@ func run(m *testing.M) (int, error) {
 
 	c := server.Defaults()
 	c.AuthCacheTTL = time.Second
+	c.BodyReadTimeout = time.Second
 	s, err := server.New(facadeUser.Config(), c)
 	if err != nil {
 		return 0, err

@@ -45,7 +45,9 @@ type Config struct {
 	MaxObjectBytes int
 	// AuthCacheTTL is how long TokenReview and SubjectAccessReview answers are reused.
 	AuthCacheTTL time.Duration
-	// ReadTimeout bounds reading a whole request (slow clients time out).
+	// BodyReadTimeout bounds reading a request body (slow clients get 408).
+	BodyReadTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, at the connection level.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds a whole request, handler included.
 	WriteTimeout time.Duration
@@ -60,13 +62,14 @@ type Config struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Addr:           ":8080",
-		MaxBodyBytes:   quantumv1alpha1.MaxSequenceBytes + 256<<10,
-		MaxObjectBytes: 1400 << 10,
-		AuthCacheTTL:   10 * time.Second,
-		ReadTimeout:    30 * time.Second,
-		WriteTimeout:   60 * time.Second,
-		ResultsLinkTTL: time.Hour,
+		Addr:            ":8080",
+		MaxBodyBytes:    quantumv1alpha1.MaxSequenceBytes + 256<<10,
+		MaxObjectBytes:  1400 << 10,
+		AuthCacheTTL:    10 * time.Second,
+		BodyReadTimeout: 10 * time.Second,
+		ReadTimeout:     30 * time.Second,
+		WriteTimeout:    60 * time.Second,
+		ResultsLinkTTL:  time.Hour,
 	}
 }
 
@@ -126,7 +129,7 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	h := &handlers.Handlers{
 		Cache: c, Batches: batches, Jobs: jobs, Client: direct, Scheme: scheme,
 		Auth:           auth.NewReviewer(direct, cfg.AuthCacheTTL),
-		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes},
+		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout},
 		ResultsKey:     cfg.ResultsKey,
 		ResultsLinkTTL: cfg.ResultsLinkTTL,
 		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
