@@ -85,6 +85,7 @@ func (h *Handlers) Register(api huma.API) {
 	h.registerDevices(api)
 	h.registerProjects(api)
 	h.registerWorkers(api)
+	h.registerStatistics(api)
 }
 
 // op builds an operation; bodies of write routes get the body limit.

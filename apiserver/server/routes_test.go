@@ -577,3 +577,24 @@ func TestSlowClientTimesOut(t *testing.T) {
 		t.Errorf("status %d, want 408", resp.StatusCode)
 	}
 }
+
+func TestJobsFrequency(t *testing.T) {
+	createBatch(t, tokens["bob"], newBatch(projB, 2, map[string]any{"device_type": "EMU_SV"}))
+	r := expect(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=DAY&project_id="+projB, tokens["bob"], nil, false), 200)
+	day := time.Now().UTC().Format("2006-01-02") + "T00:00:00Z"
+	found := false
+	for _, it := range r.list() {
+		m := it.(map[string]any)
+		if m["device_type"] == "EMU_SV" && m["date"] == day {
+			found = m["count"].(float64) >= 2
+		}
+		if m["device_type"] == "EMU_TN" {
+			t.Errorf("alice's EMU_TN jobs are counted for bob: %v", m)
+		}
+	}
+	if !found {
+		t.Errorf("frequency: %s", r.raw)
+	}
+	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=WEEK", tokens["bob"], nil, false), 422, "scope")
+	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency", tokens["bob"], nil, false), 422, "scope")
+}

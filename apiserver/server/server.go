@@ -116,6 +116,9 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := handlers.IndexLearning(context.Background(), c); err != nil {
+		return nil, err
+	}
 	direct, err := client.New(restCfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
