@@ -293,15 +293,19 @@ func (r *BatchReconciler) finish(s *batchScope, phase quantumv1alpha1.BatchStatu
 	})
 }
 
+// reasonFinished on the Runner condition says the terminal batch's runner
+// was stopped and its device freed.
+const reasonFinished = "Finished"
+
 // reconcileTerminal stops what still runs for a finished batch, frees its
 // device, and delivers its webhook.
 func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) error {
 	b := s.batch
-	if b.Status.DeviceID != "" && !meta.IsStatusConditionFalse(b.Status.Conditions, quantumv1alpha1.ConditionRunner) {
+	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionRunner); b.Status.DeviceID != "" && (c == nil || c.Reason != reasonFinished) {
 		if err := r.stopRunner(ctx, s); err != nil {
 			return err
 		}
-		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Finished", "the batch is "+string(b.Status.Phase))
+		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, reasonFinished, "the batch is "+string(b.Status.Phase))
 		dt := b.Spec.DeviceType
 		s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt) })
 	}

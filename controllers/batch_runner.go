@@ -223,15 +223,26 @@ func (r *BatchReconciler) gatewayToken(ctx context.Context, d *quantumv1alpha1.D
 // batch after MaxAttempts starts.
 func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runnerView) error {
 	b := s.batch
+	// The cache may lag behind a runner start of our own: only a Lease still
+	// held by the ended runner proves that no newer runner exists.
+	fresh := &coordinationv1.Lease{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(v.lease), fresh); err != nil {
+		return err
+	}
+	if leaseHolder(fresh) != holderID(b.Namespace, b.Name, v.gen) {
+		s.requeueAfter(100 * time.Millisecond)
+		return nil
+	}
+	v.lease = fresh
 	if err := r.Executor.Stop(ctx, r.runnerFor(b, s.device, v.gen, "")); err != nil {
 		return err
 	}
-	fresh := &quantumv1alpha1.JobList{}
-	if err := r.APIReader.List(ctx, fresh, client.InNamespace(b.Namespace),
+	jobs := &quantumv1alpha1.JobList{}
+	if err := r.APIReader.List(ctx, jobs, client.InNamespace(b.Namespace),
 		client.MatchingLabels{quantumv1alpha1.BatchLabel: b.Name}); err != nil {
 		return err
 	}
-	s.jobs = fresh.Items
+	s.jobs = jobs.Items
 	reason := v.reason
 	if reason == "" {
 		reason = fmt.Sprintf("runner %d ended", v.gen)

@@ -29,7 +29,6 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/devices"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
-
 )
 
 // These specs run the manager against a real kube-apiserver and etcd, with
@@ -169,4 +168,3 @@ func fresnelEngine(ctx context.Context, j qpu.Job, progress func(int)) (*qpu.Res
 }
 
 func ptrTo[T any](v T) *T { return &v }
-

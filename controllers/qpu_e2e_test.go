@@ -1,0 +1,153 @@
+package controllers_test
+
+import (
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
+)
+
+// qpuDevice creates a FRESNEL device whose gateway takes shotTime per shot.
+func qpuDevice(shotTime time.Duration, mutate ...func(*quantumv1alpha1.Device)) *quantumv1alpha1.Device {
+	GinkgoHelper()
+	url := gateway(shotTime)
+	return device(quantumv1alpha1.DeviceTypeFresnel, append([]func(*quantumv1alpha1.Device){func(d *quantumv1alpha1.Device) {
+		d.Spec.IsEmulator = false
+		d.Spec.Concurrency = 5 // a QPU runs one batch whatever this says
+		d.Spec.Gateway = &quantumv1alpha1.QPUGateway{URL: url}
+	}}, mutate...)...)
+}
+
+func qpuLease(d *quantumv1alpha1.Device) func() string {
+	return func() string { return holder(lease(managerNamespace, "tweezer-qpu-"+d.Name)) }
+}
+
+// jobRunning waits until the batch's job at index i is RUNNING and returns it.
+func jobRunning(b *quantumv1alpha1.Batch, i int, attempt int32) *quantumv1alpha1.Job {
+	GinkgoHelper()
+	var out *quantumv1alpha1.Job
+	Eventually(func() bool {
+		jobs := jobsOf(b)
+		if len(jobs) <= i {
+			return false
+		}
+		j := jobs[i]
+		out = &j
+		return j.Status.Phase == quantumv1alpha1.JobRunning && j.Status.Attempts == attempt
+	}).Should(BeTrue(), "job %d of batch %s RUNNING in attempt %d", i, b.Name, attempt)
+	return out
+}
+
+// runnerPID finds the process of the batch's current runner.
+func runnerPID(m *manager, d *quantumv1alpha1.Device) int {
+	GinkgoHelper()
+	p := m.exec.(*executor.Process)
+	var pid int
+	Eventually(func() bool {
+		var ok bool
+		pid, ok = p.PID(executor.Runner{ID: qpuLease(d)()})
+		return ok
+	}).Should(BeTrue())
+	return pid
+}
+
+var _ = Describe("A QPU", func() {
+	It("runs one batch at a time, held through its Lease, then the next", func() {
+		startManager()
+		ns := project()
+		d := qpuDevice(5 * time.Millisecond)
+		first := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 40, 40)
+		second := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 40, 40)
+		first.Spec.QueuePriority = quantumv1alpha1.QueuePriorityHigh
+
+		var mu sync.Mutex
+		running, maxRunning := map[string]bool{}, 0
+		holders := map[string]bool{}
+		stopWatch := watchBatches(ns, func(b *quantumv1alpha1.Batch) {
+			mu.Lock()
+			defer mu.Unlock()
+			running[b.Name] = b.Status.Phase == quantumv1alpha1.BatchRunning
+			n := 0
+			for _, r := range running {
+				if r {
+					n++
+				}
+			}
+			maxRunning = max(maxRunning, n)
+			if h := qpuLease(d)(); h != "" {
+				holders[h] = true
+			}
+		})
+		defer stopWatch()
+		create(first)
+		create(second)
+
+		Eventually(phaseOf(first)).Should(Equal(quantumv1alpha1.BatchDone))
+		Eventually(phaseOf(second)).Should(Equal(quantumv1alpha1.BatchDone))
+		Expect(get(first).Status.EndTime.Time).NotTo(BeTemporally(">", get(second).Status.StartTime.Time.Add(time.Second)))
+		mu.Lock()
+		Expect(maxRunning).To(Equal(1), "never two batches RUNNING on the QPU")
+		Expect(holders).To(HaveKey(HavePrefix(ns + "/" + first.Name + "#")))
+		Expect(holders).To(HaveKey(HavePrefix(ns + "/" + second.Name + "#")))
+		mu.Unlock()
+		for _, b := range []*quantumv1alpha1.Batch{first, second} {
+			for _, j := range jobsOf(b) {
+				Expect(total(j.Status.Counter)).To(Equal(int64(40)))
+			}
+		}
+		Expect(get(d).Status.RunningBatches).To(BeNumerically("<=", 1))
+	})
+
+	It("gives the QPU to the next batch once the Lease of a dead holder expires", func() {
+		startManager()
+		ns := project()
+		d := qpuDevice(5 * time.Millisecond)
+		now := metav1.NewMicroTime(time.Now())
+		create(&coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: managerNamespace, Name: "tweezer-qpu-" + d.Name,
+				Labels: map[string]string{executor.ManagedByLabel: executor.ManagedBy}},
+			Spec: coordinationv1.LeaseSpec{
+				HolderIdentity: ptrTo(ns + "/ghost#1"), LeaseDurationSeconds: ptrTo(int32(2)),
+				AcquireTime: &now, RenewTime: &now, LeaseTransitions: ptrTo(int32(1)),
+			},
+		})
+		b := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 30)
+		create(b)
+		Eventually(func() string {
+			c := condition(b, quantumv1alpha1.ConditionScheduled)
+			if c == nil {
+				return ""
+			}
+			return c.Reason
+		}).Should(Equal("Queued"))
+		Expect(get(b).Status.Phase).To(Equal(quantumv1alpha1.BatchPending))
+		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
+		Expect(qpuLease(d)()).To(BeEmpty(), "the finished batch gave the QPU back")
+	})
+})
+
+// watchBatches calls f for every change of the namespace's batches.
+func watchBatches(ns string, f func(*quantumv1alpha1.Batch)) func() {
+	GinkgoHelper()
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: k8s.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	w, err := wc.Watch(ctx, &quantumv1alpha1.BatchList{}, client.InNamespace(ns))
+	Expect(err).NotTo(HaveOccurred())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if b, ok := ev.Object.(*quantumv1alpha1.Batch); ok {
+				f(b)
+			}
+		}
+	}()
+	return func() { w.Stop(); <-done }
+}
