@@ -185,4 +185,3 @@ func eventReasons(ns, name string) []string {
 	}
 	return reasons
 }
-
