@@ -86,6 +86,7 @@ func (h *Handlers) Register(api huma.API) {
 	h.registerProjects(api)
 	h.registerWorkers(api)
 	h.registerStatistics(api)
+	h.registerLearning(api)
 }
 
 // op builds an operation; bodies of write routes get the body limit.

@@ -84,3 +84,11 @@ func (h *Handlers) callerProject(ctx context.Context, projectID, verb, resource 
 	}
 	return "", envelope.Invalid("required: you belong to several projects", "query", "project_id")
 }
+
+// window is one page of items: items[offset : offset+limit], clamped.
+func window[T any](items []T, offset, limit int) []T {
+	if offset >= len(items) {
+		return []T{}
+	}
+	return items[offset:min(offset+limit, len(items))]
+}

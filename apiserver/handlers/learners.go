@@ -1,0 +1,251 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/envelope"
+	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/controllers/learner"
+)
+
+// Learner is a user's record for a learning package.
+type Learner struct {
+	ID        string     `json:"id"`
+	UserID    string     `json:"user_id"`
+	ProjectID string     `json:"project_id"`
+	Package   string     `json:"package" enum:"QUANTUM_DISCOVERY,QUANTUM_DISCOVERY_CHEMISTRY,QUANTUM_DISCOVERY_LIGHT,QUANTUM_DISCOVERY_PLAY,QUANTUM_DISCOVERY_ESSENTIAL,LEARN_BY_CODING,VQPU"`
+	Progress  any        `json:"progress"`
+	Notebooks []Notebook `json:"notebooks"`
+	CreatedAt string     `json:"created_at" format:"date-time"`
+	UpdatedAt string     `json:"updated_at" format:"date-time"`
+}
+
+// Notebook is a learner's notebook server.
+type Notebook struct {
+	Name    string  `json:"name"`
+	State   string  `json:"state" enum:"STARTING,RUNNING,CULLED,FAILED"`
+	URL     *string `json:"url" doc:"Where the server is (with its token when returned to its learner); null when it does not run."`
+	Message string  `json:"message,omitempty"`
+}
+
+// ProgressBody replaces a learner's progress.
+type ProgressBody struct {
+	Progress map[string]any `json:"progress"`
+}
+
+type learnerIn struct {
+	PackagePath
+	ProjectQuery
+}
+type learnerOut struct{ Body envelope.Envelope[Learner] }
+type learnerPage struct{ Body envelope.Page[Learner] }
+type progressIn struct {
+	PackagePath
+	ProjectQuery
+	Body ProgressBody
+}
+type notebookIn struct {
+	PackagePath
+	Notebook string `path:"notebook" pattern:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" maxLength:"40" doc:"Notebook name (lower-case letters, digits, dashes)."`
+	ProjectQuery
+}
+type notebookOut struct{ Body envelope.Envelope[Notebook] }
+
+// ProjectIDPath is the project of a route.
+type ProjectIDPath struct {
+	ProjectID string `path:"project_id"`
+}
+type projectLearnersIn struct {
+	ProjectIDPath
+	PageParams
+}
+
+func (h *Handlers) registerLearners(api huma.API) {
+	huma.Register(api, h.op("get-learner", http.MethodGet, "/api/v1/learners/{package}", "learners", "Get (or create) your learner record for a package"), h.getLearner)
+	huma.Register(api, h.op("update-learner", http.MethodPatch, "/api/v1/learners/{package}", "learners", "Replace your progress in a package"), h.updateLearner)
+	huma.Register(api, h.op("spawn-notebook", http.MethodPost, "/api/v1/learners/{package}/notebooks/{notebook}", "learners", "Start (or return the running) notebook server of yours"), h.spawnNotebook)
+	huma.Register(api, h.op("project-learners", http.MethodGet, "/api/v1/projects/{project_id}/learners", "learners", "The learners of a project"), h.projectLearners)
+}
+
+func notebookDoc(st quantumv1alpha1.NotebookStatus) Notebook {
+	n := Notebook{Name: st.Name, State: string(st.State), Message: st.Message}
+	if st.URL != "" && (st.State == quantumv1alpha1.NotebookRunning || st.State == quantumv1alpha1.NotebookStarting) {
+		u := st.URL
+		n.URL = &u
+	}
+	return n
+}
+
+func learnerDoc(l *quantumv1alpha1.Learner, projectID string) Learner {
+	d := Learner{
+		ID: l.Name, UserID: l.Spec.UserID, ProjectID: projectID, Package: string(l.Spec.Package),
+		Notebooks: []Notebook{},
+		CreatedAt: mapping.Time(l.CreationTimestamp.Time), UpdatedAt: mapping.Time(mapping.UpdatedAt(&l.ObjectMeta)),
+	}
+	if l.Spec.Progress != nil {
+		d.Progress = mapping.RawJSON(l.Spec.Progress.Raw)
+	}
+	for _, st := range l.Status.Notebooks {
+		d.Notebooks = append(d.Notebooks, notebookDoc(st))
+	}
+	return d
+}
+
+// ownLearner gets or creates the caller's learner for a package in the resolved project.
+func (h *Handlers) ownLearner(ctx context.Context, projectID, pkg string) (*quantumv1alpha1.Learner, error) {
+	ns, err := h.callerProject(ctx, projectID, "create", "learners")
+	if err != nil {
+		return nil, err
+	}
+	uid := user(ctx).Name
+	l := &quantumv1alpha1.Learner{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: quantumv1alpha1.LearnerName(uid, quantumv1alpha1.ProjectPackage(pkg))},
+		Spec:       quantumv1alpha1.LearnerSpec{UserID: uid, Package: quantumv1alpha1.ProjectPackage(pkg)},
+	}
+	if err := h.getOrCreate(ctx, l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (h *Handlers) getLearner(ctx context.Context, in *learnerIn) (*learnerOut, error) {
+	l, err := h.ownLearner(ctx, in.ProjectID, in.Package)
+	if err != nil {
+		return nil, err
+	}
+	return &learnerOut{Body: envelope.OK(learnerDoc(l, h.projectID(ctx, l.Namespace)))}, nil
+}
+
+// updateOwnLearner applies change to the caller's learner, with retries on conflicts.
+func (h *Handlers) updateOwnLearner(ctx context.Context, projectID, pkg string, change func(*quantumv1alpha1.Learner) error) (*quantumv1alpha1.Learner, error) {
+	l, err := h.ownLearner(ctx, projectID, pkg)
+	if err != nil {
+		return nil, err
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(l), l); err != nil {
+			return err
+		}
+		if err := change(l); err != nil {
+			return err
+		}
+		if err := h.fits(l, "learner"); err != nil {
+			return err
+		}
+		return h.Client.Update(ctx, l)
+	})
+	if err != nil {
+		return nil, writeErr(err, "body")
+	}
+	return l, nil
+}
+
+func (h *Handlers) updateLearner(ctx context.Context, in *progressIn) (*learnerOut, error) {
+	if in.Body.Progress == nil {
+		return nil, envelope.Invalid("required: an object", "body", "progress")
+	}
+	progress, err := jsonOf(in.Body.Progress)
+	if err != nil {
+		return nil, envelope.Invalid(err.Error(), "body", "progress")
+	}
+	l, err := h.updateOwnLearner(ctx, in.ProjectID, in.Package, func(l *quantumv1alpha1.Learner) error {
+		l.Spec.Progress = progress
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &learnerOut{Body: envelope.OK(learnerDoc(l, h.projectID(ctx, l.Namespace)))}, nil
+}
+
+// maxNotebooks is how many notebooks a learner may ask for (the CRD's limit).
+const maxNotebooks = 16
+
+func (h *Handlers) spawnNotebook(ctx context.Context, in *notebookIn) (*notebookOut, error) {
+	now := metav1.NewTime(time.Now())
+	l, err := h.updateOwnLearner(ctx, in.ProjectID, in.Package, func(l *quantumv1alpha1.Learner) error {
+		for i := range l.Spec.Notebooks {
+			if l.Spec.Notebooks[i].Name == in.Notebook {
+				l.Spec.Notebooks[i].RequestTime = now
+				return nil
+			}
+		}
+		if len(l.Spec.Notebooks) >= maxNotebooks {
+			return envelope.Errorf(http.StatusConflict, "you already have %d notebooks in %s, the most a learner may have", maxNotebooks, in.Package)
+		}
+		l.Spec.Notebooks = append(l.Spec.Notebooks, quantumv1alpha1.LearnerNotebook{Name: in.Notebook, RequestTime: now})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc := Notebook{Name: in.Notebook, State: string(quantumv1alpha1.NotebookStarting)}
+	for _, st := range l.Status.Notebooks {
+		if st.Name != in.Notebook {
+			continue
+		}
+		// A culled or failed server asked for again is being started anew.
+		if st.CullTime == nil || !now.After(st.CullTime.Time) {
+			doc = notebookDoc(st)
+		}
+	}
+	if doc.URL != nil {
+		link, err := h.withToken(ctx, l, in.Notebook, *doc.URL)
+		if err != nil {
+			return nil, err
+		}
+		doc.URL = &link
+	}
+	return &notebookOut{Body: envelope.OK(doc)}, nil
+}
+
+// withToken appends the server's token to its URL, for its learner only.
+// Without the token Secret (the server is being started) the URL is bare.
+func (h *Handlers) withToken(ctx context.Context, l *quantumv1alpha1.Learner, notebook, u string) (string, error) {
+	sec := &corev1.Secret{}
+	err := h.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: learner.ServerName(l.Name, notebook)}, sec)
+	if apierrors.IsNotFound(err) {
+		return u, nil
+	}
+	if err != nil {
+		return "", internal(err)
+	}
+	return u + "?token=" + url.QueryEscape(string(sec.Data[learner.TokenKey])), nil
+}
+
+func (h *Handlers) projectLearners(ctx context.Context, in *projectLearnersIn) (*learnerPage, error) {
+	ns, err := h.projectByID(ctx, in.ProjectID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	notFound := envelope.NotFound("project", in.ProjectID)
+	if ns == nil {
+		return nil, notFound
+	}
+	if err := h.access(ctx, ns.Name, "list", "learners", "", notFound); err != nil {
+		return nil, err
+	}
+	var list quantumv1alpha1.LearnerList
+	if err := h.Cache.List(ctx, &list, client.InNamespace(ns.Name)); err != nil {
+		return nil, internal(err)
+	}
+	items := make([]Learner, 0, len(list.Items))
+	for i := range list.Items {
+		items = append(items, learnerDoc(&list.Items[i], in.ProjectID))
+	}
+	if err := sortPage(items, &in.PageParams, func(l Learner) string { return l.CreatedAt }, func(l Learner) string { return l.ID }); err != nil {
+		return nil, err
+	}
+	return &learnerPage{Body: envelope.NewPage(window(items, in.Offset, in.Limit), in.Offset, len(items))}, nil
+}

@@ -1,0 +1,123 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/envelope"
+	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+)
+
+// Quiz is a user's response to a quiz.
+type Quiz struct {
+	ID        string `json:"id"`
+	QuizID    string `json:"quiz_id" doc:"The quiz's id in the portal's content system (Strapi)."`
+	UserID    string `json:"user_id"`
+	ProjectID string `json:"project_id"`
+	Data      any    `json:"data"`
+	CreatedAt string `json:"created_at" format:"date-time"`
+	UpdatedAt string `json:"updated_at" format:"date-time"`
+}
+
+// QuizBody is a quiz response: an object or an array.
+type QuizBody struct {
+	Data any `json:"data" doc:"The response: an object or an array."`
+}
+
+type createQuizIn struct {
+	QuizID string `path:"strapi_quiz_id" maxLength:"256"`
+	ProjectQuery
+	Body QuizBody
+}
+type updateQuizIn struct {
+	QuizID string `path:"quiz_id" maxLength:"256" doc:"The Strapi quiz id (as when it was created)."`
+	ProjectQuery
+	Body QuizBody
+}
+type quizOut struct{ Body envelope.Envelope[Quiz] }
+
+func (h *Handlers) registerQuizzes(api huma.API) {
+	huma.Register(api, h.op("create-quiz", http.MethodPost, "/api/v1/quizzes/{strapi_quiz_id}", "quizzes", "Create your response to a quiz"), h.createQuiz)
+	huma.Register(api, h.op("update-quiz", http.MethodPatch, "/api/v1/quizzes/{quiz_id}", "quizzes", "Replace your response to a quiz"), h.updateQuiz)
+}
+
+func quizDoc(q *quantumv1alpha1.Quiz, projectID string) Quiz {
+	return Quiz{
+		ID: q.Name, QuizID: q.Spec.QuizID, UserID: q.Spec.UserID, ProjectID: projectID, Data: mapping.RawJSON(q.Spec.Data.Raw),
+		CreatedAt: mapping.Time(q.CreationTimestamp.Time), UpdatedAt: mapping.Time(mapping.UpdatedAt(&q.ObjectMeta)),
+	}
+}
+
+func quizData(b *QuizBody) (*quantumv1alpha1.Quiz, error) {
+	switch b.Data.(type) {
+	case map[string]any, []any:
+	default:
+		return nil, envelope.Invalid("required: an object or an array", "body", "data")
+	}
+	data, err := jsonOf(b.Data)
+	if err != nil {
+		return nil, envelope.Invalid(err.Error(), "body", "data")
+	}
+	return &quantumv1alpha1.Quiz{Spec: quantumv1alpha1.QuizSpec{Data: *data}}, nil
+}
+
+func (h *Handlers) createQuiz(ctx context.Context, in *createQuizIn) (*quizOut, error) {
+	q, err := quizData(&in.Body)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := h.callerProject(ctx, in.ProjectID, "create", "quizzes")
+	if err != nil {
+		return nil, err
+	}
+	me := user(ctx).Name
+	q.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: quantumv1alpha1.QuizName(me, in.QuizID)}
+	q.Spec.UserID, q.Spec.QuizID = me, in.QuizID
+	if err := h.fits(q, "quiz response"); err != nil {
+		return nil, err
+	}
+	if err := h.Client.Create(ctx, q); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return nil, envelope.Errorf(http.StatusBadRequest, "you already answered quiz %s: PATCH /api/v1/quizzes/%s to change your response", in.QuizID, in.QuizID)
+		}
+		return nil, writeErr(err, "body")
+	}
+	return &quizOut{Body: envelope.OK(quizDoc(q, h.projectID(ctx, ns)))}, nil
+}
+
+func (h *Handlers) updateQuiz(ctx context.Context, in *updateQuizIn) (*quizOut, error) {
+	next, err := quizData(&in.Body)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := h.callerProject(ctx, in.ProjectID, "update", "quizzes")
+	if err != nil {
+		return nil, err
+	}
+	q := &quantumv1alpha1.Quiz{}
+	key := client.ObjectKey{Namespace: ns, Name: quantumv1alpha1.QuizName(user(ctx).Name, in.QuizID)}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := h.Client.Get(ctx, key, q); err != nil {
+			return err
+		}
+		q.Spec.Data = next.Spec.Data
+		if err := h.fits(q, "quiz response"); err != nil {
+			return err
+		}
+		return h.Client.Update(ctx, q)
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, envelope.Errorf(http.StatusNotFound, "you have no response to quiz %s: POST it first", in.QuizID)
+	}
+	if err != nil {
+		return nil, writeErr(err, "body")
+	}
+	return &quizOut{Body: envelope.OK(quizDoc(q, h.projectID(ctx, ns)))}, nil
+}
