@@ -25,7 +25,7 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 	if data, err := os.ReadFile("testdata/pulser_timings.json"); err == nil {
 		_ = json.Unmarshal(data, &pulser)
 	}
-	for _, n := range []int{4, 8, 12, 16, 20} {
+	for _, n := range []int{4, 8, 10, 12, 16, 20} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			seq := ringSequence(n)
 			var peak uint64
