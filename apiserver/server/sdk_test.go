@@ -1,9 +1,15 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 )
 
 // TestSDKCallSequence replays, request by request, what the pasqal-cloud SDK's
@@ -76,6 +82,23 @@ func TestSDKCallSequence(t *testing.T) {
 	link := expect(t, call(t, "GET", "/api/v1/jobs/"+jobIDs[0]+"/results_link", tok, nil, false), 200).data()
 	if link["results_link"] != nil {
 		t.Errorf("a pending job has a results link: %v", link)
+	}
+	// A worker reports the job DONE with its counter; the link then serves it.
+	ctx := context.Background()
+	var job quantumv1alpha1.Job
+	if err := admin.Get(ctx, client.ObjectKey{Namespace: projA, Name: jobIDs[0]}, &job); err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Counter = map[string]int64{"00": 30, "11": 20}
+	if err := admin.Status().Update(ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, call(t, "PATCH", "/api/v1/jobs/"+jobIDs[0], tokens["worker"], map[string]any{"status": "DONE", "progress": 100}, false), 200)
+	link = expect(t, call(t, "GET", "/api/v1/jobs/"+jobIDs[0]+"/results_link", tok, nil, false), 200).data()
+	full := fetchLink(t, link["results_link"].(string))
+	expect(t, full, 200)
+	if fmt.Sprint(full.body["counter"]) != "map[00:30 11:20]" {
+		t.Errorf("downloaded result: %s", full.raw)
 	}
 	// sdk.rebatch(id, RebatchFilters(status=[CANCELED])) → POST with params, no body.
 	child := expect(t, call(t, "POST", "/api/v1/batches/"+id+"/rebatch?status=CANCELED", tok, nil, false), 200).data()
