@@ -1,0 +1,356 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/learner"
+)
+
+// Tests of the workload, learner, use-case and quiz routes. carol is a
+// second member of project A, to tell owners from other members.
+
+var (
+	carolOnce sync.Once
+	carol     string
+)
+
+func userID(name string) string { return "system:serviceaccount:" + usersNS + ":" + name }
+
+func carolToken(t *testing.T) string {
+	t.Helper()
+	carolOnce.Do(func() {
+		ctx := context.Background()
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "carol", Namespace: usersNS}}
+		if err := admin.Create(ctx, sa); err != nil {
+			t.Fatal(err)
+		}
+		tr := &authenticationv1.TokenRequest{}
+		if err := admin.SubResource("token").Create(ctx, sa, tr); err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Create(ctx, binding(projA, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: "carol", Namespace: usersNS})); err != nil {
+			t.Fatal(err)
+		}
+		carol = tr.Status.Token
+	})
+	return carol
+}
+
+var workloadFields = map[string]string{
+	"id": "string", "project_id": "string", "user_id": "string", "workload_type": "string", "backend": "string",
+	"config": "object", "status": "string", "created_at": "string", "updated_at": "string",
+	"start_timestamp": "string|null", "end_timestamp": "string|null", "errors": "array",
+}
+
+func pulserWorkload(project string) map[string]any {
+	return map[string]any{"project_id": project, "workload_type": "qadence_circuit", "backend": "pulser_basic",
+		"config": map[string]any{"sequence_builder": `{"version":"1"}`, "variables": map[string]any{"t": []int{500}}, "runs": 20}}
+}
+
+func TestWorkloadRoutes(t *testing.T) {
+	alice, bob, worker := tokens["alice"], tokens["bob"], tokens["worker"]
+	r := expect(t, call(t, "POST", "/api/v1/workloads", alice, pulserWorkload(projA), false), 200)
+	envelopeOK(t, r)
+	wl := r.data()
+	shape(t, "workload v1", wl, workloadFields, "result_link")
+	id := wl["id"].(string)
+	if wl["status"] != "PENDING" || wl["user_id"] != userID("alice") || wl["project_id"] != projA || wl["result_link"] != nil || wl["config"].(map[string]any)["runs"] != float64(20) {
+		t.Fatalf("created: %v", wl)
+	}
+
+	// Creation errors.
+	bad := pulserWorkload(projA)
+	delete(bad, "config")
+	envelopeFail(t, call(t, "POST", "/api/v1/workloads", alice, bad, false), 422, "config")
+	bad = pulserWorkload(projA)
+	bad["backend"] = "qiskit"
+	envelopeFail(t, call(t, "POST", "/api/v1/workloads", alice, bad, false), 422, "backend")
+	envelopeFail(t, call(t, "POST", "/api/v1/workloads", alice, pulserWorkload(projB), false), 404, "project "+projB+" not found")
+	// reader may read batches and jobs of project A, not workloads: the project looks unknown.
+	envelopeFail(t, call(t, "POST", "/api/v1/workloads", tokens["reader"], pulserWorkload(projA), false), 404, "not found")
+	envelopeFail(t, call(t, "POST", "/api/v1/workloads", "", pulserWorkload(projA), false), 401, "bearer token")
+
+	// Reads.
+	r = expect(t, call(t, "GET", "/api/v2/workloads/"+id, alice, nil, false), 200)
+	shape(t, "workload v2", r.data(), workloadFields, "result")
+	envelopeFail(t, call(t, "GET", "/api/v1/workloads/"+id, bob, nil, false), 404, "workload "+id+" not found")
+	envelopeFail(t, call(t, "GET", "/api/v2/workloads/00000000-0000-0000-0000-000000000000", alice, nil, false), 404, "not found")
+	other := expect(t, call(t, "POST", "/api/v1/workloads", alice, pulserWorkload(projBig), false), 200).data()["id"].(string)
+	r = expect(t, call(t, "GET", "/api/v1/workloads?project_id="+projA+"&status=PENDING&id__starts_with="+id[:8], alice, nil, false), 200)
+	if got := ids(r); len(got) != 1 || got[0] != id {
+		t.Fatalf("filtered list: %v", got)
+	}
+	r = expect(t, call(t, "GET", "/api/v1/workloads?limit=1&order_by_direction=ASC", alice, nil, false), 200)
+	if p := r.body["pagination"].(map[string]any); p["total"] != float64(2) || p["end"] != float64(1) || len(r.list()) != 1 {
+		t.Fatalf("page: %v %v", p, ids(r))
+	}
+	next := expect(t, call(t, "GET", "/api/v1/workloads?limit=1&offset=1&order_by_direction=ASC", alice, nil, false), 200)
+	desc := expect(t, call(t, "GET", "/api/v1/workloads?limit=1", alice, nil, false), 200)
+	if ids(next)[0] == ids(r)[0] || ids(desc)[0] != ids(next)[0] {
+		t.Fatalf("pages: ASC %v then %v, DESC %v", ids(r), ids(next), ids(desc))
+	}
+	if got := ids(expect(t, call(t, "GET", "/api/v1/workloads?id="+other, bob, nil, false), 200)); len(got) != 0 {
+		t.Fatalf("bob sees %v", got)
+	}
+	envelopeFail(t, call(t, "GET", "/api/v1/workloads?order_by=color", alice, nil, false), 422, "order_by")
+	envelopeFail(t, call(t, "GET", "/api/v1/workloads?start_date=yesterday", alice, nil, false), 422, "start_date")
+
+	// Workers.
+	envelopeFail(t, call(t, "PUT", "/api/v1/workloads/"+id+"/status", alice, map[string]any{"status": "RUNNING"}, false), 403, "workloads/status")
+	r = expect(t, call(t, "PUT", "/api/v1/workloads/"+id+"/status", worker, map[string]any{"status": "RUNNING", "start_timestamp": "2026-01-02T03:04:05Z"}, false), 200)
+	if r.data()["status"] != "RUNNING" || r.data()["start_timestamp"] != "2026-01-02T03:04:05Z" {
+		t.Fatalf("status: %v", r.data())
+	}
+	envelopeFail(t, call(t, "PUT", "/api/v1/workloads/"+id+"/status", worker, map[string]any{"status": "FINISHED"}, false), 422, "status")
+	envelopeFail(t, call(t, "PUT", "/api/v1/workloads/"+id+"/status", worker, map[string]any{"status": "DONE", "end_timestamp": "soon"}, false), 422, "end_timestamp")
+	expect(t, call(t, "POST", "/api/v1/workloads/"+id+"/errors", worker, map[string]any{"errors": []string{"warn: slow"}}, false), 200)
+	envelopeFail(t, call(t, "POST", "/api/v1/workloads/"+id+"/result", worker, map[string]any{"result": "x"}, false), 422, "result")
+	r = expect(t, call(t, "POST", "/api/v1/workloads/"+id+"/result", worker, map[string]any{"result": map[string]any{"counter": map[string]int{"1": 20}}}, false), 200)
+	link, _ := r.data()["result_link"].(string)
+	if link == "" || r.data()["errors"].([]any)[0] != "warn: slow" {
+		t.Fatalf("after result: %v", r.data())
+	}
+	r = expect(t, call(t, "GET", "/api/v2/workloads/"+id, alice, nil, false), 200)
+	if c := r.data()["result"].(map[string]any)["counter"].(map[string]any); c["1"] != float64(20) {
+		t.Fatalf("v2 result: %v", r.data()["result"])
+	}
+	got := fetchLink(t, link)
+	if got.status != 200 || got.body["counter"].(map[string]any)["1"] != float64(20) {
+		t.Fatalf("result link: %d %s", got.status, got.raw)
+	}
+	u, _ := url.Parse(link)
+	q := u.Query()
+	q.Set("signature", strings.Repeat("0", 64))
+	u.RawQuery = q.Encode()
+	if r := fetchLink(t, u.String()); r.status != 401 {
+		t.Fatalf("forged link: %d", r.status)
+	}
+	envelopeFail(t, call(t, "GET", "/api/v1/workloads/"+other+"/result", alice, nil, false), 404, "has no result yet")
+
+	// Cancel: the owner only, and not once finished.
+	envelopeFail(t, call(t, "PUT", "/api/v1/workloads/"+id+"/cancel", carolToken(t), nil, false), 403, "only the owner")
+	envelopeFail(t, call(t, "PUT", "/api/v1/workloads/"+id+"/cancel", bob, nil, false), 404, "not found")
+	expect(t, call(t, "PUT", "/api/v1/workloads/"+id+"/cancel", alice, nil, false), 200)
+	stored := &quantumv1alpha1.Workload{}
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, stored); err != nil || !stored.Spec.Canceled {
+		t.Fatalf("cancel not stored: %v %+v", err, stored.Spec)
+	}
+	expect(t, call(t, "PUT", "/api/v1/workloads/"+id+"/status", worker, map[string]any{"status": "CANCELED"}, false), 200)
+	envelopeFail(t, call(t, "PUT", "/api/v1/workloads/"+id+"/cancel", alice, nil, false), 409, "already CANCELED")
+}
+
+var learnerFields = map[string]string{
+	"id": "string", "user_id": "string", "project_id": "string", "package": "string", "progress": "object|null",
+	"notebooks": "array", "created_at": "string", "updated_at": "string",
+}
+
+// setNotebookStatus plays the notebook controller.
+func setNotebookStatus(t *testing.T, id string, st quantumv1alpha1.NotebookStatus) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		l := &quantumv1alpha1.Learner{}
+		if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, l); err != nil {
+			return err
+		}
+		l.Status.Notebooks = []quantumv1alpha1.NotebookStatus{st}
+		return admin.Status().Update(context.Background(), l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLearnerRoutes(t *testing.T) {
+	alice, bob := tokens["alice"], tokens["bob"]
+	envelopeFail(t, call(t, "GET", "/api/v1/learners/VQPU", alice, nil, false), 422, "project_id")
+	r := expect(t, call(t, "GET", "/api/v1/learners/VQPU?project_id="+projA, alice, nil, false), 200)
+	envelopeOK(t, r)
+	shape(t, "learner", r.data(), learnerFields)
+	id := r.data()["id"].(string)
+	if id != quantumv1alpha1.LearnerName(userID("alice"), "VQPU") || r.data()["progress"] != nil || r.data()["project_id"] != projA {
+		t.Fatalf("learner: %v", r.data())
+	}
+	if again := expect(t, call(t, "GET", "/api/v1/learners/VQPU?project_id="+projA, alice, nil, false), 200); again.data()["id"] != id {
+		t.Fatal("get-or-create made a second learner")
+	}
+	if r := expect(t, call(t, "GET", "/api/v1/learners/LEARN_BY_CODING", bob, nil, false), 200); r.data()["project_id"] != projB {
+		t.Fatalf("bob's only project is chosen: %v", r.data())
+	}
+	envelopeFail(t, call(t, "GET", "/api/v1/learners/CHEMISTRY?project_id="+projA, alice, nil, false), 422, "package")
+	envelopeFail(t, call(t, "GET", "/api/v1/learners/VQPU?project_id="+projB, alice, nil, false), 404, "project "+projB+" not found")
+	envelopeFail(t, call(t, "GET", "/api/v1/learners/VQPU", tokens["nobody"], nil, false), 403, "no project")
+
+	r = expect(t, call(t, "PATCH", "/api/v1/learners/VQPU?project_id="+projA, alice, map[string]any{"progress": map[string]any{"chapter": 3}}, false), 200)
+	if r.data()["progress"].(map[string]any)["chapter"] != float64(3) {
+		t.Fatalf("progress: %v", r.data())
+	}
+	envelopeFail(t, call(t, "PATCH", "/api/v1/learners/VQPU?project_id="+projA, alice, map[string]any{"progress": nil}, false), 422, "progress")
+
+	// Notebooks: asked for, then running (the controller's part is played here), then culled and asked again.
+	nbPath := "/api/v1/learners/VQPU/notebooks/intro?project_id=" + projA
+	r = expect(t, call(t, "POST", nbPath, alice, nil, false), 200)
+	if d := r.data(); d["name"] != "intro" || d["state"] != "STARTING" || d["url"] != nil {
+		t.Fatalf("spawned: %v", d)
+	}
+	l := &quantumv1alpha1.Learner{}
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, l); err != nil || len(l.Spec.Notebooks) != 1 || l.Spec.Notebooks[0].Name != "intro" {
+		t.Fatalf("notebook not requested: %v %+v", err, l.Spec)
+	}
+	server := learner.ServerName(id, "intro")
+	if err := admin.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server}, Data: map[string][]byte{learner.TokenKey: []byte("s3cret")}}); err != nil {
+		t.Fatal(err)
+	}
+	setNotebookStatus(t, id, quantumv1alpha1.NotebookStatus{Name: "intro", State: quantumv1alpha1.NotebookRunning, URL: "http://nb/intro/", Pod: server, Service: server})
+	r = expect(t, call(t, "POST", nbPath, alice, nil, false), 200)
+	if d := r.data(); d["state"] != "RUNNING" || d["url"] != "http://nb/intro/?token=s3cret" {
+		t.Fatalf("running: %v", d)
+	}
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, l); err != nil || len(l.Spec.Notebooks) != 1 {
+		t.Fatalf("reuse added a notebook: %+v", l.Spec.Notebooks)
+	}
+	culled := metav1.NewTime(time.Now().Add(-time.Minute))
+	setNotebookStatus(t, id, quantumv1alpha1.NotebookStatus{Name: "intro", State: quantumv1alpha1.NotebookCulled, CullTime: &culled, Message: "idle"})
+	if d := expect(t, call(t, "POST", nbPath, alice, nil, false), 200).data(); d["state"] != "STARTING" || d["url"] != nil {
+		t.Fatalf("asked again after a cull: %v", d)
+	}
+	envelopeFail(t, call(t, "POST", "/api/v1/learners/VQPU/notebooks/Intro_1?project_id="+projA, alice, nil, false), 422, "notebook")
+
+	// A project's learners.
+	expect(t, call(t, "GET", "/api/v1/learners/QUANTUM_DISCOVERY?project_id="+projA, carolToken(t), nil, false), 200)
+	r = expect(t, call(t, "GET", "/api/v1/projects/"+projA+"/learners?limit=1", alice, nil, false), 200)
+	if p := r.body["pagination"].(map[string]any); p["total"] != float64(2) || len(r.list()) != 1 {
+		t.Fatalf("project learners: %v", r.body["pagination"])
+	}
+	shape(t, "listed learner", r.list()[0].(map[string]any), learnerFields)
+	envelopeFail(t, call(t, "GET", "/api/v1/projects/"+projA+"/learners", bob, nil, false), 404, "not found")
+}
+
+var useCaseFields = map[string]string{
+	"id": "string", "user_id": "string", "user_name": "string", "project_id": "string", "project_name": "string",
+	"title": "string", "validation_status": "string", "summary": "string", "questionnaire_id": "string|null",
+	"last_reviewed_at": "string|null", "created_at": "string", "updated_at": "string",
+}
+
+func TestUseCaseRoutes(t *testing.T) {
+	alice, c, super := tokens["alice"], carolToken(t), tokens["super"]
+	body := map[string]any{"title": "Portfolio optimisation", "validation_status": "DRAFT", "project_id": projA,
+		"summary": "QUBO on a Rydberg array", "questionnaire_id": "q1", "answers": map[string]any{"why": "speed"}}
+	r := expect(t, call(t, "POST", "/api/v1/use-cases", alice, body, false), 200)
+	shape(t, "use case", r.data(), useCaseFields, "answers", "review")
+	id := r.data()["id"].(string)
+	if r.data()["answers"].(map[string]any)["why"] != "speed" || r.data()["user_id"] != userID("alice") {
+		t.Fatalf("created: %v", r.data())
+	}
+	body["validation_status"] = "APPROVED"
+	envelopeFail(t, call(t, "POST", "/api/v1/use-cases", alice, body, false), 422, "DRAFT or UNDER_REVIEW")
+	envelopeFail(t, call(t, "POST", "/api/v1/use-cases", alice, map[string]any{"validation_status": "DRAFT", "project_id": projA}, false), 422, "title")
+	envelopeFail(t, call(t, "POST", "/api/v1/use-cases", alice, map[string]any{"title": "t", "validation_status": "DRAFT"}, false), 422, "project_id")
+	carolsID := expect(t, call(t, "POST", "/api/v1/use-cases", c, map[string]any{"title": "Carol's", "validation_status": "UNDER_REVIEW"}, false), 200).data()["id"].(string)
+
+	// Visibility: the author, a superuser; other members only once APPROVED.
+	expect(t, call(t, "GET", "/api/v1/use-cases/"+id, alice, nil, false), 200)
+	envelopeFail(t, call(t, "GET", "/api/v1/use-cases/"+id, c, nil, false), 404, "not found")
+	envelopeFail(t, call(t, "GET", "/api/v1/use-cases/"+id, tokens["bob"], nil, false), 404, "not found")
+	expect(t, call(t, "GET", "/api/v1/use-cases/"+id, super, nil, false), 200)
+
+	// The workflow.
+	patch := func(token string, status string) response {
+		return call(t, "PATCH", "/api/v1/use-cases/"+id, token, map[string]any{"validation_status": status}, false)
+	}
+	envelopeFail(t, patch(alice, "APPROVED"), 422, "a use case in DRAFT cannot move to APPROVED")
+	if r := expect(t, patch(alice, "UNDER_REVIEW"), 200); r.data()["validation_status"] != "UNDER_REVIEW" {
+		t.Fatalf("submitted: %v", r.data())
+	}
+	envelopeFail(t, patch(alice, "APPROVED"), 403, "only a reviewer may move a use case from UNDER_REVIEW to APPROVED")
+	envelopeFail(t, patch(c, "REJECTED"), 404, "not found")
+	expect(t, patch(super, "REQUIRING_UPDATE"), 200)
+	r = expect(t, call(t, "PATCH", "/api/v1/use-cases/"+id, alice, map[string]any{"validation_status": "UPDATED", "summary": "QUBO, 50 atoms"}, false), 200)
+	if r.data()["summary"] != "QUBO, 50 atoms" || r.data()["title"] != "Portfolio optimisation" {
+		t.Fatalf("partial update: %v", r.data())
+	}
+
+	// Review by a superuser only.
+	envelopeFail(t, call(t, "POST", "/api/v1/use-cases/"+id+"/review", alice, map[string]any{"feasible": "yes"}, false), 403, "not a reviewer")
+	r = expect(t, call(t, "POST", "/api/v1/use-cases/"+id+"/review", super, map[string]any{"feasible": "yes", "notes": map[string]any{"atoms": 50}}, false), 200)
+	if r.data()["last_reviewed_at"] == nil || r.data()["review"].(map[string]any)["feasible"] != "yes" {
+		t.Fatalf("reviewed: %v", r.data())
+	}
+	expect(t, patch(super, "APPROVED"), 200)
+	envelopeFail(t, patch(super, "DRAFT"), 422, "final")
+
+	// Lists.
+	mine := "/api/v1/projects/" + projA + "/use-cases/mine"
+	if got := ids(expect(t, call(t, "GET", mine+"?search=qubo+atoms", alice, nil, false), 200)); len(got) != 1 || got[0] != id {
+		t.Fatalf("mine, searched: %v", got)
+	}
+	if got := ids(expect(t, call(t, "GET", mine+"?status=DRAFT", alice, nil, false), 200)); len(got) != 0 {
+		t.Fatalf("mine, DRAFT: %v", got)
+	}
+	envelopeFail(t, call(t, "GET", mine+"?status=DONE", alice, nil, false), 422, "status")
+	team := "/api/v1/projects/" + projA + "/use-cases/team"
+	if got := ids(expect(t, call(t, "GET", team, c, nil, false), 200)); len(got) != 1 || got[0] != id {
+		t.Fatalf("carol's team view (alice's approved one only): %v", got)
+	}
+	if got := ids(expect(t, call(t, "GET", team, alice, nil, false), 200)); len(got) != 0 {
+		t.Fatalf("alice's team view (carol's is not approved): %v", got)
+	}
+	envelopeFail(t, call(t, "GET", team+"?status=UNDER_REVIEW", alice, nil, false), 403, "superuser")
+	if got := ids(expect(t, call(t, "GET", team+"?status=UNDER_REVIEW", super, nil, false), 200)); len(got) != 1 || got[0] != carolsID {
+		t.Fatalf("superuser's team view: %v", got)
+	}
+	envelopeFail(t, call(t, "GET", team, tokens["bob"], nil, false), 404, "not found")
+
+	// Examples shipped with the platform are visible to everyone.
+	ex := &quantumv1alpha1.UseCase{ObjectMeta: metav1.ObjectMeta{Namespace: usersNS, Name: "11111111-2222-3333-4444-555555555555"},
+		Spec: quantumv1alpha1.UseCaseSpec{UserID: "platform", Title: "Example: MIS", ValidationStatus: "APPROVED", Example: true,
+			Answers: &apiextensionsv1.JSON{Raw: []byte(`{"a":1}`)}}}
+	if err := admin.Create(context.Background(), ex); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = expect(t, call(t, "GET", "/api/v1/use-cases/examples?search=mis", tokens["bob"], nil, false), 200)
+		if len(ids(r)) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := ids(r); len(got) != 1 || got[0] != ex.Name {
+		t.Fatalf("examples: %v", got)
+	}
+	expect(t, call(t, "GET", "/api/v1/use-cases/"+ex.Name, tokens["bob"], nil, false), 200)
+}
+
+func TestQuizRoutes(t *testing.T) {
+	bob := tokens["bob"]
+	r := expect(t, call(t, "POST", "/api/v1/quizzes/42", bob, map[string]any{"data": []any{1, "b"}}, false), 200)
+	shape(t, "quiz", r.data(), map[string]string{"id": "string", "quiz_id": "string", "user_id": "string", "project_id": "string", "data": "array", "created_at": "string", "updated_at": "string"})
+	envelopeFail(t, call(t, "POST", "/api/v1/quizzes/42", bob, map[string]any{"data": map[string]any{}}, false), 400, "already answered quiz 42")
+	r = expect(t, call(t, "PATCH", "/api/v1/quizzes/42", bob, map[string]any{"data": map[string]any{"q1": "c"}}, false), 200)
+	if r.data()["data"].(map[string]any)["q1"] != "c" {
+		t.Fatalf("updated: %v", r.data())
+	}
+	envelopeFail(t, call(t, "PATCH", "/api/v1/quizzes/43", bob, map[string]any{"data": map[string]any{}}, false), 404, "no response to quiz 43")
+	envelopeFail(t, call(t, "POST", "/api/v1/quizzes/44", bob, map[string]any{"data": "yes"}, false), 422, "data")
+	envelopeFail(t, call(t, "POST", "/api/v1/quizzes/44", tokens["alice"], map[string]any{"data": []any{}}, false), 422, "project_id")
+	expect(t, call(t, "POST", "/api/v1/quizzes/42?project_id="+projA, tokens["alice"], map[string]any{"data": []any{}}, false), 200)
+	envelopeFail(t, call(t, "POST", "/api/v1/quizzes/45", tokens["nobody"], map[string]any{"data": []any{}}, false), 403, "no project")
+	if r := call(t, http.MethodPost, "/api/v1/quizzes/46", "", map[string]any{"data": []any{}}, false); r.status != 401 {
+		t.Fatalf("no token: %d", r.status)
+	}
+}
