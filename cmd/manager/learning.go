@@ -21,6 +21,7 @@ var (
 	notebookCPU       = flag.String("notebook-cpu", "100m:1", "CPU request:limit of a notebook server")
 	notebookMemory    = flag.String("notebook-memory", "256Mi:1Gi", "memory request:limit of a notebook server")
 	notebookIdle      = flag.Duration("notebook-idle-timeout", learner.DefaultSettings().IdleTimeout, "a notebook server idle this long is culled")
+	notebookJupyter   = flag.String("notebook-jupyter", "jupyter", "jupyter command of local notebook servers (process executor)")
 	notebookPublicURL = flag.String("notebook-public-url", "", "base URL of the ingress serving /notebooks/<namespace>/<server>/ (default: the Service's in-cluster URL)")
 )
 
@@ -48,10 +49,14 @@ func setupWorkloadsAndLearners(mgr ctrl.Manager, execKind, runnerBinary, runnerK
 			return err
 		}
 	}
-	return (&learner.Reconciler{
+	nr := &learner.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tweezer-notebooks"),
 		Settings: learner.Settings{Image: *notebookImage, Resources: res, IdleTimeout: *notebookIdle, PublicURL: *notebookPublicURL},
-	}).SetupWithManager(mgr)
+	}
+	if execKind == "process" {
+		nr.Local = learner.NewLocal(*notebookJupyter) // local mode: `jupyter notebook` processes
+	}
+	return nr.SetupWithManager(mgr)
 }
 
 // requestLimit reads "request:limit" (either may be empty) into res.

@@ -2,9 +2,11 @@
 // learner asks for runs as a Jupyter server in a Pod, reachable through a
 // Service, with a per-server token in a Secret. A server that is idle culls
 // itself (Jupyter's own idle shutdown, which knows real activity); the
-// reconciler then removes its Pod, Service and Secret and records CULLED. A
+// reconciler then records CULLED and removes its Pod, Service and Secret. A
 // server that never became ready within the idle timeout of its request is
 // culled by the reconciler. Asking for a culled notebook again starts a new one.
+// In local mode (Reconciler.Local, no kubelet) servers are `jupyter notebook`
+// processes instead, and a machine without jupyter gets FAILED saying so.
 package learner
 
 import (
@@ -28,6 +30,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
@@ -106,6 +110,8 @@ type Reconciler struct {
 	Settings  Settings
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Local, when set, runs servers as local jupyter processes instead of Pods.
+	Local *Local
 }
 
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=learners,verbs=get;list;watch
@@ -120,12 +126,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&quantumv1alpha1.Learner{}).
 		Owns(&corev1.Pod{}).
 		Owns(&corev1.Service{}).
-		Named("learner-notebooks").
-		Complete(r)
+		Named("learner-notebooks")
+	if r.Local != nil {
+		b = b.WatchesRawSource(source.Channel(r.Local.events, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 // Reconcile brings each requested notebook to its state and records it.
@@ -191,6 +200,9 @@ func (r *Reconciler) notebook(ctx context.Context, l *quantumv1alpha1.Learner, n
 		st.CullTime != nil && !nb.RequestTime.After(st.CullTime.Time) {
 		return st, 0, r.removeLeftovers(ctx, l.Namespace, name)
 	}
+	if r.Local != nil {
+		return r.localNotebook(ctx, l, nb, st, name)
+	}
 	pod := &corev1.Pod{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: name}, pod)
 	if apierrors.IsNotFound(err) {
@@ -216,9 +228,9 @@ func (r *Reconciler) notebook(ctx context.Context, l *quantumv1alpha1.Learner, n
 	}
 	switch {
 	case pod.Status.Phase == corev1.PodSucceeded:
-		return r.cull(ctx, l, st, quantumv1alpha1.NotebookCulled, "the server shut down after "+r.Settings.IdleTimeout.String()+" without activity")
+		return r.cull(l, st, quantumv1alpha1.NotebookCulled, "the server shut down after "+r.Settings.IdleTimeout.String()+" without activity")
 	case pod.Status.Phase == corev1.PodFailed:
-		return r.cull(ctx, l, st, quantumv1alpha1.NotebookFailed, "the server failed: "+podReason(pod))
+		return r.cull(l, st, quantumv1alpha1.NotebookFailed, "the server failed: "+podReason(pod))
 	case pod.Status.Phase == corev1.PodRunning && podReady(pod):
 		st.State, st.Message = quantumv1alpha1.NotebookRunning, ""
 		return st, 0, nil
@@ -230,16 +242,16 @@ func (r *Reconciler) notebook(ctx context.Context, l *quantumv1alpha1.Learner, n
 	}
 	left := since.Add(r.Settings.IdleTimeout).Sub(r.Now())
 	if left <= 0 {
-		return r.cull(ctx, l, st, quantumv1alpha1.NotebookCulled, "the server did not become ready within "+r.Settings.IdleTimeout.String())
+		return r.cull(l, st, quantumv1alpha1.NotebookCulled, "the server did not become ready within "+r.Settings.IdleTimeout.String())
 	}
 	st.State, st.Message = quantumv1alpha1.NotebookStarting, podReason(pod)
 	return st, left, nil
 }
 
-func (r *Reconciler) cull(ctx context.Context, l *quantumv1alpha1.Learner, st quantumv1alpha1.NotebookStatus, state quantumv1alpha1.NotebookState, msg string) (quantumv1alpha1.NotebookStatus, time.Duration, error) {
-	if err := r.remove(ctx, l.Namespace, st.Pod); err != nil {
-		return st, 0, err
-	}
+// cull records that a server is gone (or must go). Its objects are removed
+// once that is recorded (the "stays so" path of notebook), so that a failed
+// status write never leaves a culled server to be started again.
+func (r *Reconciler) cull(l *quantumv1alpha1.Learner, st quantumv1alpha1.NotebookStatus, state quantumv1alpha1.NotebookState, msg string) (quantumv1alpha1.NotebookStatus, time.Duration, error) {
 	now := metav1.NewTime(r.Now())
 	kind := corev1.EventTypeNormal
 	if state == quantumv1alpha1.NotebookFailed {
@@ -271,10 +283,17 @@ func (r *Reconciler) staleCache(ctx context.Context, l *quantumv1alpha1.Learner,
 		!equality.Semantic.DeepEqual(findStatus(fresh.Status.Notebooks, notebook), findStatus(l.Status.Notebooks, notebook)), nil
 }
 
-// removeLeftovers removes the objects of a culled server that a reconcile
-// on a stale cache may have recreated.
+// removeLeftovers removes what remains of a culled server: its Pod, Service
+// and Secret (or its local process and Secret).
 func (r *Reconciler) removeLeftovers(ctx context.Context, ns, name string) error {
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Service{})
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	var err error
+	if r.Local != nil {
+		r.Local.stop(ns + "/" + name)
+		err = r.APIReader.Get(ctx, key, &corev1.Secret{})
+	} else if err = r.Client.Get(ctx, key, &corev1.Service{}); apierrors.IsNotFound(err) {
+		err = r.Client.Get(ctx, key, &corev1.Pod{})
+	}
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -286,6 +305,9 @@ func (r *Reconciler) removeLeftovers(ctx context.Context, ns, name string) error
 
 // remove deletes a server's Pod, Service and Secret; missing ones are fine.
 func (r *Reconciler) remove(ctx context.Context, ns, name string) error {
+	if r.Local != nil {
+		r.Local.stop(ns + "/" + name)
+	}
 	om := metav1.ObjectMeta{Namespace: ns, Name: name}
 	for _, obj := range []client.Object{&corev1.Pod{ObjectMeta: om}, &corev1.Service{ObjectMeta: om}, &corev1.Secret{ObjectMeta: om}} {
 		if err := r.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {

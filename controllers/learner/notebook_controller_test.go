@@ -17,8 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -34,10 +36,11 @@ import (
 const idle = 30 * time.Minute
 
 var (
-	ctx   = context.Background()
-	k8s   client.Client
-	ns    string
-	clock = &testClock{t: time.Now()}
+	ctx      = context.Background()
+	k8s      client.Client
+	recorder events.EventRecorder
+	ns       string
+	clock    = &testClock{t: time.Now()}
 )
 
 type testClock struct {
@@ -76,13 +79,17 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		ns = pns.Name
-		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+		// The manager watches the pod-based tests' namespace only; local.go's
+		// tests reconcile by hand in their own.
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+			Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		recorder = mgr.GetEventRecorder("learner")
 		r := &Reconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("learner"), Now: clock.Now,
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Now: clock.Now,
 			Settings: Settings{
 				Image:       "jupyter/scipy-notebook:2026-01",
 				Resources:   corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}},
