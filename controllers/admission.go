@@ -51,9 +51,10 @@ type admission struct {
 	Retry time.Duration
 }
 
-// Admit decides whether batch b starts now. On success the batch is
+// Admit decides whether batch b starts now. fresh confirms that b is not a
+// stale copy before anything is reserved for it. On success the batch is
 // expected on the device until the cache shows it (or Forget is called).
-func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch) (admission, error) {
+func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch, fresh func() (bool, error)) (admission, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	devices, items, slots, err := q.snapshot(ctx, b.Spec.DeviceType, b)
@@ -70,6 +71,9 @@ func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch) (admission,
 			continue
 		}
 		dev := deviceNamed(devices, a.Device)
+		if ok, err := fresh(); err != nil || !ok {
+			return admission{Waiting: why}, err
+		}
 		if scheduler.IsQPU(dev) {
 			ok, retry, err := q.reserveQPU(ctx, b, dev)
 			if err != nil {

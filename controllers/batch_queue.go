@@ -27,7 +27,7 @@ func (r *BatchReconciler) reconcileQueue(ctx context.Context, s *batchScope) err
 	if b.Spec.Canceled || derivePhase(b, s.jobs, "").Terminal() {
 		return nil // nothing to run: the status phase finishes it
 	}
-	adm, err := r.Queue.Admit(ctx, b)
+	adm, err := r.Queue.Admit(ctx, b, func() (bool, error) { return r.isFresh(ctx, s) })
 	if err != nil {
 		return err
 	}

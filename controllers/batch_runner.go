@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -73,6 +74,12 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 	v, err := r.observeRunner(ctx, s)
 	if err != nil {
 		return err
+	}
+	if v.state == runnerNone || v.state == runnerEnded {
+		// Starting or replacing a runner must not act on a stale copy of the batch.
+		if fresh, err := r.isFresh(ctx, s); err != nil || !fresh {
+			return err
+		}
 	}
 	switch v.state {
 	case runnerAlive:
@@ -158,42 +165,72 @@ func (r *BatchReconciler) runnerFor(b *quantumv1alpha1.Batch, d *quantumv1alpha1
 
 // startRunner takes the batch's Lease for a new runner generation and starts it.
 func (r *BatchReconciler) startRunner(ctx context.Context, s *batchScope, v runnerView, failures int) error {
-	b, d := s.batch, s.device
-	key := leaseKey(b, d, r.Options.Namespace)
-	lease := v.lease
-	create := lease == nil
-	if create {
-		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: leaseLabels()}}
-		if !scheduler.IsQPU(d) {
-			if err := controllerutil.SetControllerReference(b, lease, r.Scheme); err != nil {
-				return err
-			}
-		}
-	} else {
-		lease = lease.DeepCopy()
-	}
-	gen := int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
-	now := metav1.NewMicroTime(time.Now())
-	lease.Spec.HolderIdentity = ptr.To(holderID(b.Namespace, b.Name, gen))
-	lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(r.Options.LeaseDuration))
-	lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
-	lease.Spec.LeaseTransitions = ptr.To(int32(gen))
-	setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
-	setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
-	var err error
-	if create {
-		err = r.Client.Create(ctx, lease)
-	} else {
-		err = r.Client.Update(ctx, lease)
-	}
-	if err != nil {
-		return fmt.Errorf("taking lease %s for runner %d: %w", key, gen, err)
-	}
-	token, err := r.gatewayToken(ctx, d)
+	gen, err := r.takeLease(ctx, s, v, failures)
 	if err != nil {
 		return err
 	}
-	if err := r.Executor.Start(ctx, r.runnerFor(b, d, gen, token)); err != nil {
+	return r.launch(ctx, s, gen)
+}
+
+// errLeaseMoved means the Lease changed holder since it was observed.
+var errLeaseMoved = errors.New("the runner lease changed holder meanwhile")
+
+// takeLease moves the batch's Lease to the next runner generation, as long
+// as it still has the holder observed in v; it returns the generation. This
+// is the fence: a runner of an older generation stops writing.
+func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runnerView, failures int) (int, error) {
+	b, d := s.batch, s.device
+	key := leaseKey(b, d, r.Options.Namespace)
+	var gen int
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		lease := &coordinationv1.Lease{}
+		err := r.APIReader.Get(ctx, key, lease)
+		create := apierrors.IsNotFound(err)
+		switch {
+		case create && v.lease != nil:
+			return errLeaseMoved
+		case create:
+			lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: leaseLabels()}}
+			if !scheduler.IsQPU(d) {
+				if err := controllerutil.SetControllerReference(b, lease, r.Scheme); err != nil {
+					return err
+				}
+			}
+		case err != nil:
+			return err
+		case v.lease == nil || leaseHolder(lease) != leaseHolder(v.lease):
+			return errLeaseMoved
+		}
+		gen = int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
+		now := metav1.NewMicroTime(time.Now())
+		lease.Spec.HolderIdentity = ptr.To(holderID(b.Namespace, b.Name, gen))
+		lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(r.Options.LeaseDuration))
+		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
+		lease.Spec.LeaseTransitions = ptr.To(int32(gen))
+		setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
+		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
+		if create {
+			return r.Client.Create(ctx, lease)
+		}
+		return r.Client.Update(ctx, lease)
+	})
+	if errors.Is(err, errLeaseMoved) {
+		s.requeueAfter(100 * time.Millisecond)
+		return 0, fmt.Errorf("taking lease %s: %w", key, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("taking lease %s: %w", key, err)
+	}
+	return gen, nil
+}
+
+// launch starts the runner of a generation whose Lease is taken.
+func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) error {
+	token, err := r.gatewayToken(ctx, s.device)
+	if err != nil {
+		return err
+	}
+	if err := r.Executor.Start(ctx, r.runnerFor(s.batch, s.device, gen, token)); err != nil {
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "StartFailed", err.Error())
 		return err
 	}
@@ -217,10 +254,12 @@ func (r *BatchReconciler) gatewayToken(ctx context.Context, d *quantumv1alpha1.D
 
 // runnerEnded handles a runner that is no longer running. When the batch is
 // complete (or canceled) nothing more is needed. Otherwise the runner died:
-// the job it was running is retried (back to PENDING) until it has had
-// MaxAttempts runner starts, then it is ERROR with the reason, and a new
-// runner starts. A runner that keeps dying before it runs any job fails the
-// batch after MaxAttempts starts.
+// the next generation takes the Lease first (so that a retry of this step
+// after a partial failure counts nothing twice), then the job the dead
+// runner was running is retried (back to PENDING) until it has had
+// MaxAttempts runner starts, or ERROR with the reason, and the new runner
+// starts. A runner that keeps dying before it runs any job fails the batch
+// after MaxAttempts starts.
 func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runnerView) error {
 	b := s.batch
 	// The cache may lag behind a runner start of our own: only a Lease still
@@ -247,33 +286,45 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 	if reason == "" {
 		reason = fmt.Sprintf("runner %d ended", v.gen)
 	}
-	var running int
+	var orphans []*quantumv1alpha1.Job
 	for i := range s.jobs {
-		j := &s.jobs[i]
-		if j.Status.Phase != quantumv1alpha1.JobRunning {
-			continue
-		}
-		running++
-		if err := r.settleOrphan(ctx, s, j, reason); err != nil {
-			return err
+		if s.jobs[i].Status.Phase == quantumv1alpha1.JobRunning {
+			orphans = append(orphans, &s.jobs[i])
 		}
 	}
-	if b.Spec.Canceled || derivePhase(b, s.jobs, "").Terminal() {
+	if b.Spec.Canceled || (len(orphans) == 0 && derivePhase(b, s.jobs, "").Terminal()) {
+		for _, j := range orphans {
+			if err := r.settleOrphan(ctx, s, j, reason); err != nil {
+				return err
+			}
+		}
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Ended", reason)
 		return nil
 	}
 	failures := 0
-	if running == 0 {
+	if len(orphans) == 0 {
 		failures = leaseFailures(v.lease) + 1
 	}
 	if failures >= r.Options.MaxAttempts {
 		return r.failBatch(ctx, s, quantumv1alpha1.BatchError,
 			fmt.Sprintf("the runner failed %d times in a row before running a job; last: %s", failures, reason))
 	}
+	gen, err := r.takeLease(ctx, s, v, failures)
+	if err != nil {
+		return err
+	}
+	for _, j := range orphans {
+		if err := r.settleOrphan(ctx, s, j, reason); err != nil {
+			return err
+		}
+	}
 	r.event(s, corev1.EventTypeWarning, "RunnerDied", "%s; starting a new runner", reason)
 	dt := string(b.Spec.DeviceType)
 	s.after = append(s.after, func() { metrics.RunnerRestarts.WithLabelValues(dt).Inc() })
-	return r.startRunner(ctx, s, v, failures)
+	if derivePhase(b, s.jobs, "").Terminal() {
+		return nil // the orphan was the last job: nothing left to run
+	}
+	return r.launch(ctx, s, gen)
 }
 
 // settleOrphan decides the fate of a job left RUNNING by a dead runner:
@@ -398,4 +449,19 @@ func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 		return r.Executor.Stop(ctx, r.runnerFor(b, d, gen, ""))
 	}
 	return nil
+}
+
+// isFresh reports whether the batch read from the cache is the latest
+// version; when it is not, it asks to look again soon. Side effects (runner
+// starts, QPU reservations) are taken on fresh batches only.
+func (r *BatchReconciler) isFresh(ctx context.Context, s *batchScope) (bool, error) {
+	cur := &quantumv1alpha1.Batch{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.orig), cur); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if cur.ResourceVersion != s.orig.ResourceVersion {
+		s.requeueAfter(50 * time.Millisecond)
+		return false, nil
+	}
+	return true, nil
 }

@@ -123,7 +123,7 @@ var _ = Describe("A runner that dies", func() {
 		Expect(j.Status.Phase).To(Equal(quantumv1alpha1.JobError))
 		Expect(j.Status.Attempts).To(Equal(int32(maxAttempts)))
 		Expect(j.Status.Errors).To(ContainElement(And(ContainSubstring("runner died"), ContainSubstring("killed"))))
-		Expect(eventReasons(ns, b.Name)).To(ContainElements("RunnerDied", "JobRetried", "JobFailed"))
+		Eventually(func() []string { return eventReasons(ns, b.Name) }).Should(ContainElements("RunnerDied", "JobRetried", "JobFailed"))
 		Expect(qpuLease(d)()).To(BeEmpty(), "the QPU is free again")
 	})
 

@@ -49,17 +49,18 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	if p.AllowPrivate {
 		return u, nil
 	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if err := p.CheckIP(ip); err != nil {
+			return nil, err
+		}
+		return u, nil
+	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") || !strings.Contains(host, ".") {
 		return nil, fmt.Errorf("%w: %s is a local or cluster-internal name", ErrRefused, host)
 	}
 	for _, s := range internalSuffixes {
 		if strings.HasSuffix(host, s) {
 			return nil, fmt.Errorf("%w: %s is a cluster-internal name", ErrRefused, host)
-		}
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if err := p.CheckIP(ip); err != nil {
-			return nil, err
 		}
 	}
 	return u, nil

@@ -1,0 +1,127 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+)
+
+func TestPolicyRefusesInternalTargets(t *testing.T) {
+	p := Policy{}
+	for _, u := range []string{
+		"http://127.0.0.1/hook", "http://[::1]:8080/", "http://localhost/x", "http://api.localhost/",
+		"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/", "http://10.0.0.7/", "http://192.168.1.1/",
+		"http://172.16.3.4/", "http://100.64.1.1/", "http://[fd00::1]/", "http://0.0.0.0/",
+		"http://tweezer-apiserver.tweezer-system.svc/", "http://x.default.svc.cluster.local/", "http://kubernetes/",
+		"ftp://example.com/", "http:///nohost",
+	} {
+		if _, err := p.CheckURL(u); !errors.Is(err, ErrRefused) {
+			t.Errorf("CheckURL(%s) = %v, want refused", u, err)
+		}
+	}
+	for _, u := range []string{"https://hooks.example.com/tweezer", "http://203.0.113.7:8080/x", "https://[2001:db8::1]/"} {
+		if _, err := p.CheckURL(u); err != nil {
+			t.Errorf("CheckURL(%s) = %v, want allowed", u, err)
+		}
+	}
+	if _, err := (Policy{AllowPrivate: true}).CheckURL("http://127.0.0.1:9/x"); err != nil {
+		t.Errorf("AllowPrivate refused loopback: %v", err)
+	}
+}
+
+func TestClientRefusesInternalAddressesAtDialTime(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer srv.Close()
+	// A public-looking name could resolve to an internal address: the dialer
+	// checks the address it connects to.
+	_, err := Policy{}.Client(time.Second).Get(srv.URL)
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("GET %s = %v, want refused", srv.URL, err)
+	}
+}
+
+func TestDeliver(t *testing.T) {
+	var calls atomic.Int32
+	var got []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		got, _ = io.ReadAll(r.Body)
+	}))
+	defer srv.Close()
+	s := NewSender(Policy{AllowPrivate: true})
+	err := s.Deliver(context.Background(), srv.URL, []byte(`{"id":"b"}`))
+	if err == nil || errors.Is(err, ErrRefused) {
+		t.Fatalf("first delivery = %v, want a retryable failure", err)
+	}
+	if err := s.Deliver(context.Background(), srv.URL, []byte(`{"id":"b"}`)); err != nil {
+		t.Fatalf("second delivery: %v", err)
+	}
+	if string(got) != `{"id":"b"}` {
+		t.Fatalf("body = %s", got)
+	}
+	if err := NewSender(Policy{}).Deliver(context.Background(), srv.URL, nil); !errors.Is(err, ErrRefused) {
+		t.Fatalf("delivery to loopback without AllowPrivate = %v, want refused", err)
+	}
+}
+
+func TestBackoffDoublesUpToAMinute(t *testing.T) {
+	s := &Sender{BaseBackoff: time.Second}
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 10: time.Minute} {
+		if got := s.Backoff(n); got != want {
+			t.Errorf("Backoff(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+func TestPayloadIsTheAPIBatchShape(t *testing.T) {
+	start := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	b := &quantumv1alpha1.Batch{
+		ObjectMeta: metav1.ObjectMeta{Name: "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f", Namespace: "ns", CreationTimestamp: start},
+		Spec: quantumv1alpha1.BatchSpec{
+			SequenceBuilder: "{}", DeviceType: quantumv1alpha1.DeviceTypeEmuFree, Priority: 3,
+			QueuePriority: quantumv1alpha1.QueuePriorityHigh, Webhook: "https://h.example.com/",
+			Configuration: &apiextensionsv1.JSON{Raw: []byte(`{"dt":10}`)},
+		},
+		Status: quantumv1alpha1.BatchStatusFields{
+			Phase: quantumv1alpha1.BatchDone, JobsCount: 2, StartTime: &start, EndTime: &start,
+			JobsCountPerStatus: map[quantumv1alpha1.JobStatus]int32{quantumv1alpha1.JobDone: 2},
+		},
+	}
+	data, err := Payload(b, "proj", "UP", start.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"id", "parent_id", "status", "complete", "open", "priority", "device_type", "user_id",
+		"project_id", "created_at", "updated_at", "sequence_builder", "jobs_count", "jobs_count_per_status", "tags",
+		"configuration", "backend_configuration", "webhook", "start_datetime", "end_datetime", "device_status", "queue_priority"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("payload lacks %q", k)
+		}
+	}
+	if m["status"] != "DONE" || m["project_id"] != "proj" || m["complete"] != true || m["start_datetime"] != "2026-01-02T03:04:05Z" ||
+		m["jobs_count_per_status"].(map[string]any)["DONE"] != 2.0 || m["configuration"].(map[string]any)["dt"] != 10.0 {
+		t.Errorf("payload = %s", data)
+	}
+}
