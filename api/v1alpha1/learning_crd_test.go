@@ -2,20 +2,56 @@ package v1alpha1_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/rand"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/usecase"
+	"github.com/tweezer-dev/tweezer/hack/testenv"
 )
 
 var _ = Describe("Learning resources", func() {
+	It("applies the shipped example use cases and the workload image mapping", func() {
+		sys := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tweezer-system"}}
+		if err := k8s.Create(ctx, sys); err != nil {
+			Expect(apierrors.IsAlreadyExists(err)).To(BeTrue(), "%v", err)
+		}
+		for _, f := range []string{"config/usecases/examples.yaml", "config/workloads/images.yaml"} {
+			raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), f))
+			Expect(err).NotTo(HaveOccurred())
+			for _, doc := range strings.Split(string(raw), "\n---\n") {
+				obj := &unstructured.Unstructured{}
+				Expect(utilyaml.Unmarshal([]byte(doc), &obj.Object)).To(Succeed(), f)
+				Expect(k8s.Patch(ctx, obj, client.Apply, client.FieldOwner("learning-test"))).To(Succeed(), f)
+			}
+		}
+		examples := &v1.UseCaseList{}
+		Expect(k8s.List(ctx, examples, client.InNamespace("tweezer-system"))).To(Succeed())
+		Expect(examples.Items).To(HaveLen(2))
+		for _, u := range examples.Items {
+			Expect(u.Spec.Example).To(BeTrue())
+			Expect(u.Spec.ValidationStatus).To(Equal(v1.ValidationApproved))
+		}
+		images := &corev1.ConfigMap{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "tweezer-system", Name: "tweezer-workload-images"}, images)).To(Succeed())
+		for _, wt := range []string{"algorithm_dqgm", "qadence_circuit", "algorithm_pde_basf", "algorithm_pde_equality", "algorithm_qel_posco"} {
+			Expect(images.Data).To(HaveKey(wt + ".pulser_basic"))
+		}
+	})
+
 	It("moves a UseCase only along the review workflow, exactly as the usecase package says", func() {
 		ns := newNamespace()
 		for _, from := range v1.ValidationStatuses {
