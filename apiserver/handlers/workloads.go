@@ -22,6 +22,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/runners/workloadrunner"
 )
 
 // Workload is a workload of the REST API.
@@ -190,6 +191,12 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 	raw, err := json.Marshal(in.Body.Config)
 	if err != nil {
 		return nil, envelope.Invalid(err.Error(), "body", "config")
+	}
+	// The built-in backend's config is checked now rather than by its runner.
+	if in.Body.Backend == string(quantumv1alpha1.BackendPulserBasic) {
+		if _, err := workloadrunner.ParseConfig(raw); err != nil {
+			return nil, envelope.Invalid(err.Error(), "body", "config")
+		}
 	}
 	w := &quantumv1alpha1.Workload{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: uuid.NewString()},

@@ -80,6 +80,11 @@ func TestWorkloadRoutes(t *testing.T) {
 	bad = pulserWorkload(projA)
 	bad["backend"] = "qiskit"
 	envelopeFail(t, call(t, "POST", "/api/v1/workloads", alice, bad, false), 422, "backend")
+	bad = pulserWorkload(projA)
+	bad["config"] = map[string]any{"sequence_builder": `{"version":"1"}`, "runs": 0}
+	envelopeFail(t, call(t, "POST", "/api/v1/workloads", alice, bad, false), 422, "config.runs: must be between 1 and")
+	bad["backend"] = "pyqtorch" // other backends' configs are their runners' business
+	expect(t, call(t, "POST", "/api/v1/workloads", alice, bad, false), 200)
 	envelopeFail(t, call(t, "POST", "/api/v1/workloads", alice, pulserWorkload(projB), false), 404, "project "+projB+" not found")
 	// reader may read batches and jobs of project A, not workloads: the project looks unknown.
 	envelopeFail(t, call(t, "POST", "/api/v1/workloads", tokens["reader"], pulserWorkload(projA), false), 404, "not found")
@@ -96,12 +101,15 @@ func TestWorkloadRoutes(t *testing.T) {
 		t.Fatalf("filtered list: %v", got)
 	}
 	r = expect(t, call(t, "GET", "/api/v1/workloads?limit=1&order_by_direction=ASC", alice, nil, false), 200)
-	if p := r.body["pagination"].(map[string]any); p["total"] != float64(2) || p["end"] != float64(1) || len(r.list()) != 1 {
+	if p := r.body["pagination"].(map[string]any); p["total"] != float64(3) || p["end"] != float64(1) || len(r.list()) != 1 {
 		t.Fatalf("page: %v %v", p, ids(r))
 	}
-	next := expect(t, call(t, "GET", "/api/v1/workloads?limit=1&offset=1&order_by_direction=ASC", alice, nil, false), 200)
+	next := expect(t, call(t, "GET", "/api/v1/workloads?limit=2&offset=1&order_by_direction=ASC", alice, nil, false), 200)
 	desc := expect(t, call(t, "GET", "/api/v1/workloads?limit=1", alice, nil, false), 200)
-	if ids(next)[0] == ids(r)[0] || ids(desc)[0] != ids(next)[0] {
+	if p := next.body["pagination"].(map[string]any); p["start"] != float64(1) || p["end"] != float64(3) {
+		t.Fatalf("second page: %v", p)
+	}
+	if ids(next)[0] == ids(r)[0] || ids(desc)[0] != ids(next)[1] {
 		t.Fatalf("pages: ASC %v then %v, DESC %v", ids(r), ids(next), ids(desc))
 	}
 	if got := ids(expect(t, call(t, "GET", "/api/v1/workloads?id="+other, bob, nil, false), 200)); len(got) != 0 {
