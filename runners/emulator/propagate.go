@@ -395,30 +395,24 @@ func (e *evolution) gram() [5][5]float64 {
 			for s := lo; s < hi; s++ {
 				// For a set bit (σ=+1) the flip element is ΔC·A - B, for a
 				// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
-				var x [5]complex128
+				// P, Q: ΔC-weighted sums over set and clear bits; R, S: plain sums.
+				var p, q, r, u complex128
 				cs := h.inter[s]
-				sigma := 0.0
-				for r := uint64(s); r != 0; r &= r - 1 {
-					p := s ^ int(r&-r)
-					dC := cs - h.inter[p]
-					v := psi[p]
-					x[0] += complex(dC, 0) * v
-					x[1] += complex(0, dC) * v
-					x[2] -= v
-					x[3] -= 1i * v
-					sigma++
+				ones := bits.OnesCount64(uint64(s))
+				for m := uint64(s); m != 0; m &= m - 1 {
+					j := s ^ int(m&-m)
+					v := psi[j]
+					p += complex(cs-h.inter[j], 0) * v
+					r += v
 				}
-				for r := ^uint64(s) & full; r != 0; r &= r - 1 {
-					p := s ^ int(r&-r)
-					dC := cs - h.inter[p]
-					v := psi[p]
-					x[0] += complex(dC, 0) * v
-					x[1] -= complex(0, dC) * v
-					x[2] += v
-					x[3] -= 1i * v
-					sigma--
+				for m := ^uint64(s) & full; m != 0; m &= m - 1 {
+					j := s ^ int(m&-m)
+					v := psi[j]
+					q += complex(cs-h.inter[j], 0) * v
+					u += v
 				}
-				x[4] = complex(0, sigma) * psi[s]
+				sigma := float64(2*ones - h.n)
+				x := [5]complex128{p + q, 1i * (p - q), u - r, -1i * (r + u), complex(0, sigma) * psi[s]}
 				for i := range x {
 					for j := i; j < 5; j++ {
 						g[i][j] += real(x[i])*real(x[j]) + imag(x[i])*imag(x[j])
