@@ -26,7 +26,7 @@ func (h *Handlers) registerLearning(api huma.API) {
 	h.registerQuizzes(api)
 }
 
-// superuser reports whether the caller may do verb on resource in every project.
+// isSuperuser reports whether the caller may do verb on resource (sub) in every project.
 func (h *Handlers) isSuperuser(ctx context.Context, verb, resource, sub string) (bool, error) {
 	ok, err := h.allowed(ctx, "", verb, resource, sub)
 	if err != nil {
