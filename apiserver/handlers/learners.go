@@ -211,17 +211,17 @@ func (h *Handlers) spawnNotebook(ctx context.Context, in *notebookIn) (*notebook
 }
 
 // withToken appends the server's token to its URL, for its learner only.
-// Without the token Secret (the server is being started) the URL is bare.
+// Without the token ConfigMap (the server is being started) the URL is bare.
 func (h *Handlers) withToken(ctx context.Context, l *quantumv1alpha1.Learner, notebook, u string) (string, error) {
-	sec := &corev1.Secret{}
-	err := h.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: learner.ServerName(l.Name, notebook)}, sec)
+	cm := &corev1.ConfigMap{}
+	err := h.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: learner.ServerName(l.Name, notebook)}, cm)
 	if apierrors.IsNotFound(err) {
 		return u, nil
 	}
 	if err != nil {
 		return "", internal(err)
 	}
-	return u + "?token=" + url.QueryEscape(string(sec.Data[learner.TokenKey])), nil
+	return u + "?token=" + url.QueryEscape(cm.Data[learner.TokenKey]), nil
 }
 
 func (h *Handlers) projectLearners(ctx context.Context, in *projectLearnersIn) (*learnerPage, error) {

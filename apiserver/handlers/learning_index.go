@@ -16,7 +16,6 @@ import (
 //
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=workloads;learners;usecases;quizzes,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=workloads/status;learners/status;usecases/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // IndexOwner indexes Workloads, Learners, UseCases and Quizzes by the user
 // they belong to; IndexName (see index.go) by their name in any namespace.

@@ -220,7 +220,7 @@ func TestLearnerRoutes(t *testing.T) {
 		t.Fatalf("notebook not requested: %v %+v", err, l.Spec)
 	}
 	server := learner.ServerName(id, "intro")
-	if err := admin.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server}, Data: map[string][]byte{learner.TokenKey: []byte("s3cret")}}); err != nil {
+	if err := admin.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server}, Data: map[string]string{learner.TokenKey: "s3cret"}}); err != nil {
 		t.Fatal(err)
 	}
 	setNotebookStatus(t, id, quantumv1alpha1.NotebookStatus{Name: "intro", State: quantumv1alpha1.NotebookRunning, URL: "http://nb/intro/", Pod: server, Service: server})

@@ -26,7 +26,7 @@ import (
 
 // Local runs notebook servers as `jupyter notebook` processes on the
 // manager's machine, for local mode where no kubelet runs Pods. The token
-// still lives in a Secret, so the facade hands out URLs the same way.
+// still lives in a ConfigMap, so the facade hands out URLs the same way.
 type Local struct {
 	// Jupyter is the jupyter command, looked up in PATH when it has no slash.
 	Jupyter string
@@ -167,9 +167,9 @@ func (r *Reconciler) localNotebook(ctx context.Context, l *quantumv1alpha1.Learn
 	if _, err := rand.Read(token); err != nil {
 		return st, 0, err
 	}
-	sec := &corev1.Secret{
+	sec := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: l.Namespace, Name: name, Labels: map[string]string{executor.ManagedByLabel: executor.ManagedBy, LearnerLabel: l.Name, NotebookLabel: nb.Name}},
-		Data:       map[string][]byte{TokenKey: []byte(hex.EncodeToString(token))},
+		Data:       map[string]string{TokenKey: hex.EncodeToString(token)},
 	}
 	if err := controllerutil.SetControllerReference(l, sec, r.Client.Scheme()); err != nil {
 		return st, 0, err
@@ -179,7 +179,7 @@ func (r *Reconciler) localNotebook(ctx context.Context, l *quantumv1alpha1.Learn
 			return st, 0, err
 		}
 	}
-	port, err = r.Local.start(key, l, path, BasePath(l.Namespace, name), string(sec.Data[TokenKey]), r.Settings.IdleTimeout)
+	port, err = r.Local.start(key, l, path, BasePath(l.Namespace, name), sec.Data[TokenKey], r.Settings.IdleTimeout)
 	if err != nil {
 		return st, 0, err
 	}

@@ -104,7 +104,7 @@ exec python3 -m http.server --bind 127.0.0.1 "$p" >/dev/null 2>&1
 	if !strings.HasPrefix(st.URL, "http://127.0.0.1:") || !strings.HasSuffix(st.URL, "/notebooks/"+ns+"/"+name+"/") {
 		t.Fatalf("url %q", st.URL)
 	}
-	sec := &corev1.Secret{}
+	sec := &corev1.ConfigMap{}
 	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sec); err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +112,14 @@ exec python3 -m http.server --bind 127.0.0.1 "$p" >/dev/null 2>&1
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{string(sec.Data[TokenKey]) + " notebook ", "--ServerApp.base_url=/notebooks/" + ns + "/" + name + "/", "--ServerApp.shutdown_no_activity_timeout=600", "--ip=127.0.0.1"} {
+	for _, want := range []string{sec.Data[TokenKey] + " notebook ", "--ServerApp.base_url=/notebooks/" + ns + "/" + name + "/", "--ServerApp.shutdown_no_activity_timeout=600", "--ip=127.0.0.1"} {
 		if !strings.Contains(string(args), want) {
 			t.Errorf("jupyter got %q, want %q in it", args, want)
 		}
 	}
 	port := strings.TrimPrefix(strings.Split(st.URL, "/")[2], "127.0.0.1:")
 
-	// No longer wanted: the process and the Secret go.
+	// No longer wanted: the process and the token ConfigMap go.
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ exec python3 -m http.server --bind 127.0.0.1 "$p" >/dev/null 2>&1
 		return err != nil, nil
 	})
 	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sec); !apierrors.IsNotFound(err) {
-		t.Fatalf("secret: %v", err)
+		t.Fatalf("token ConfigMap: %v", err)
 	}
 	if _, err := strconv.Atoi(port); err != nil {
 		t.Fatalf("port %q", port)

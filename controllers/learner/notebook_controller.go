@@ -1,8 +1,10 @@
 // Package learner holds the notebook reconciler of Learners: each notebook a
 // learner asks for runs as a Jupyter server in a Pod, reachable through a
-// Service, with a per-server token in a Secret. A server that is idle culls
+// Service, with a per-server token in a ConfigMap (not a Secret: the facade,
+// which hands the token to its learner, may read no Secrets; project members
+// may read no ConfigMaps). A server that is idle culls
 // itself (Jupyter's own idle shutdown, which knows real activity); the
-// reconciler then records CULLED and removes its Pod, Service and Secret. A
+// reconciler then records CULLED and removes its Pod, Service and ConfigMap. A
 // server that never became ready within the idle timeout of its request is
 // culled by the reconciler. Asking for a culled notebook again starts a new one.
 // In local mode (Reconciler.Local, no kubelet) servers are `jupyter notebook`
@@ -85,11 +87,11 @@ const (
 	LearnerLabel = "quantum.tweezer.dev/learner"
 	// NotebookLabel names the notebook.
 	NotebookLabel = "quantum.tweezer.dev/notebook"
-	// TokenKey is the key of the server's token in its Secret.
+	// TokenKey is the key of the server's token in its ConfigMap.
 	TokenKey = "token"
 )
 
-// ServerName names the Pod, Service and Secret of a learner's notebook: the
+// ServerName names the Pod, Service and ConfigMap of a learner's notebook: the
 // notebook's name and a hash of both names, a valid DNS label.
 func ServerName(learner, notebook string) string {
 	h := sha256.Sum256([]byte(learner + "/" + notebook))
@@ -117,7 +119,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=learners,verbs=get;list;watch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=learners/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=pods;services,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler.
@@ -284,13 +286,13 @@ func (r *Reconciler) staleCache(ctx context.Context, l *quantumv1alpha1.Learner,
 }
 
 // removeLeftovers removes what remains of a culled server: its Pod, Service
-// and Secret (or its local process and Secret).
+// and ConfigMap (or its local process and ConfigMap).
 func (r *Reconciler) removeLeftovers(ctx context.Context, ns, name string) error {
 	key := client.ObjectKey{Namespace: ns, Name: name}
 	var err error
 	if r.Local != nil {
 		r.Local.stop(ns + "/" + name)
-		err = r.APIReader.Get(ctx, key, &corev1.Secret{})
+		err = r.APIReader.Get(ctx, key, &corev1.ConfigMap{})
 	} else if err = r.Client.Get(ctx, key, &corev1.Service{}); apierrors.IsNotFound(err) {
 		err = r.Client.Get(ctx, key, &corev1.Pod{})
 	}
@@ -303,13 +305,13 @@ func (r *Reconciler) removeLeftovers(ctx context.Context, ns, name string) error
 	return r.remove(ctx, ns, name)
 }
 
-// remove deletes a server's Pod, Service and Secret; missing ones are fine.
+// remove deletes a server's Pod, Service and ConfigMap; missing ones are fine.
 func (r *Reconciler) remove(ctx context.Context, ns, name string) error {
 	if r.Local != nil {
 		r.Local.stop(ns + "/" + name)
 	}
 	om := metav1.ObjectMeta{Namespace: ns, Name: name}
-	for _, obj := range []client.Object{&corev1.Pod{ObjectMeta: om}, &corev1.Service{ObjectMeta: om}, &corev1.Secret{ObjectMeta: om}} {
+	for _, obj := range []client.Object{&corev1.Pod{ObjectMeta: om}, &corev1.Service{ObjectMeta: om}, &corev1.ConfigMap{ObjectMeta: om}} {
 		if err := r.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return err
 		}
@@ -332,7 +334,7 @@ func trimSlash(s string) string {
 	return s
 }
 
-// create makes the server's token Secret, Pod and Service, each unless it exists.
+// create makes the server's token ConfigMap, Pod and Service, each unless it exists.
 func (r *Reconciler) create(ctx context.Context, l *quantumv1alpha1.Learner, notebook, name string) error {
 	lbl := map[string]string{executor.ManagedByLabel: executor.ManagedBy, LearnerLabel: l.Name, NotebookLabel: notebook}
 	om := func() metav1.ObjectMeta {
@@ -342,7 +344,7 @@ func (r *Reconciler) create(ctx context.Context, l *quantumv1alpha1.Learner, not
 	if _, err := rand.Read(token); err != nil {
 		return err
 	}
-	sec := &corev1.Secret{ObjectMeta: om(), Data: map[string][]byte{TokenKey: []byte(hex.EncodeToString(token))}}
+	sec := &corev1.ConfigMap{ObjectMeta: om(), Data: map[string]string{TokenKey: hex.EncodeToString(token)}}
 	svc := &corev1.Service{ObjectMeta: om(), Spec: corev1.ServiceSpec{
 		Selector: lbl,
 		Ports:    []corev1.ServicePort{{Name: "http", Port: Port, TargetPort: intstr.FromInt32(Port)}},
@@ -360,7 +362,7 @@ func (r *Reconciler) create(ctx context.Context, l *quantumv1alpha1.Learner, not
 }
 
 // podSpec runs `jupyter notebook` as the image's unprivileged user, with the
-// token from the Secret, its URL prefix, and Jupyter's own idle culling:
+// token from the ConfigMap, its URL prefix, and Jupyter's own idle culling:
 // idle kernels go after the idle timeout, and the server exits once nothing
 // happened for that long.
 func (r *Reconciler) podSpec(l *quantumv1alpha1.Learner, name string) corev1.PodSpec {
@@ -383,7 +385,7 @@ func (r *Reconciler) podSpec(l *quantumv1alpha1.Learner, name string) corev1.Pod
 				"--MappingKernelManager.cull_interval=60",
 			},
 			Env: []corev1.EnvVar{
-				{Name: "JUPYTER_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				{Name: "JUPYTER_TOKEN", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
 					LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: TokenKey,
 				}}},
 				{Name: "TWEEZER_USER_ID", Value: l.Spec.UserID},

@@ -204,7 +204,7 @@ func setPod(t *testing.T, pod *corev1.Pod, phase corev1.PodPhase, ready bool) {
 
 func expectGone(t *testing.T, name string) {
 	t.Helper()
-	for _, obj := range []client.Object{&corev1.Pod{}, &corev1.Service{}, &corev1.Secret{}} {
+	for _, obj := range []client.Object{&corev1.Pod{}, &corev1.Service{}, &corev1.ConfigMap{}} {
 		eventually(t, fmt.Sprintf("%T %s to go", obj, name), func() (bool, error) {
 			err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
 			return apierrors.IsNotFound(err) || (err == nil && obj.GetDeletionTimestamp() != nil), client.IgnoreNotFound(err)
@@ -237,7 +237,7 @@ func waitGeneration(t *testing.T, l *v1.Learner) {
 	})
 }
 
-func TestNotebookPodServiceAndSecretSpecs(t *testing.T) {
+func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 	l := newLearner(t, "ada", "intro")
 	name := ServerName(l.Name, "intro")
 	pod := getPod(t, l, "intro")
@@ -256,7 +256,7 @@ func TestNotebookPodServiceAndSecretSpecs(t *testing.T) {
 			t.Errorf("command %q lacks %q", c.Command, want)
 		}
 	}
-	if len(c.Env) == 0 || c.Env[0].Name != "JUPYTER_TOKEN" || c.Env[0].ValueFrom.SecretKeyRef.Name != name || c.Env[0].ValueFrom.SecretKeyRef.Key != TokenKey {
+	if len(c.Env) == 0 || c.Env[0].Name != "JUPYTER_TOKEN" || c.Env[0].ValueFrom.ConfigMapKeyRef.Name != name || c.Env[0].ValueFrom.ConfigMapKeyRef.Key != TokenKey {
 		t.Errorf("env %+v", c.Env)
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != base+"api" {
@@ -266,7 +266,7 @@ func TestNotebookPodServiceAndSecretSpecs(t *testing.T) {
 		t.Errorf("pod spec %+v", pod.Spec)
 	}
 	wantLabels := map[string]string{executor.ManagedByLabel: executor.ManagedBy, LearnerLabel: l.Name, NotebookLabel: "intro"}
-	svc, sec := &corev1.Service{}, &corev1.Secret{}
+	svc, sec := &corev1.Service{}, &corev1.ConfigMap{}
 	for _, obj := range []client.Object{pod, svc, sec} {
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
 			t.Fatal(err)
