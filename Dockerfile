@@ -14,4 +14,6 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
 FROM gcr.io/distroless/static:nonroot
 COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
-ENTRYPOINT ["/usr/local/bin/manager"]
+# Runner pods pass only arguments, so the runner is the entry point; the
+# manager and facade Deployments name their command.
+ENTRYPOINT ["/usr/local/bin/runner"]
