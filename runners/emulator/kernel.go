@@ -8,7 +8,7 @@ import (
 
 // parallelMin is the state size from which sweeps are split across cores;
 // below it goroutine hand-offs cost more than they save.
-const parallelMin = 1 << 12
+const parallelMin = 1 << 14
 
 // sweep runs fn over [0, dim) split across the available cores.
 func sweep(dim int, fn func(lo, hi int)) {
@@ -19,7 +19,8 @@ func sweep(dim int, fn func(lo, hi int)) {
 	}
 	var wg sync.WaitGroup
 	chunk := (dim + workers - 1) / workers
-	for lo := 0; lo < dim; lo += chunk {
+	// The calling goroutine takes the first chunk itself.
+	for lo := chunk; lo < dim; lo += chunk {
 		hi := min(lo+chunk, dim)
 		wg.Add(1)
 		go func(lo, hi int) {
@@ -27,6 +28,7 @@ func sweep(dim int, fn func(lo, hi int)) {
 			fn(lo, hi)
 		}(lo, hi)
 	}
+	fn(0, min(chunk, dim))
 	wg.Wait()
 }
 

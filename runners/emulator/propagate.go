@@ -297,7 +297,7 @@ func sweepSum(dim int, fn func(lo, hi int) float64) float64 {
 	parts := make([]float64, workers)
 	var wg sync.WaitGroup
 	chunk := (dim + workers - 1) / workers
-	for w := 0; w < workers; w++ {
+	for w := 1; w < workers; w++ {
 		lo, hi := w*chunk, min((w+1)*chunk, dim)
 		if lo >= hi {
 			continue
@@ -308,6 +308,7 @@ func sweepSum(dim int, fn func(lo, hi int) float64) float64 {
 			parts[w] = fn(lo, hi)
 		}(w, lo, hi)
 	}
+	parts[0] = fn(0, min(chunk, dim))
 	wg.Wait()
 	total := 0.0
 	for _, p := range parts {
@@ -386,42 +387,46 @@ func (e *evolution) gram() [5][5]float64 {
 	chunk := (h.dim + workers - 1) / workers
 	full := uint64(h.dim - 1)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	work := func(w, lo, hi int) {
+		var g [5][5]float64
+		for s := lo; s < hi; s++ {
+			// For a set bit (σ=+1) the flip element is ΔC·A - B, for a
+			// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
+			// P, Q: ΔC-weighted sums over set and clear bits; R, S: plain sums.
+			var p, q, r, u complex128
+			cs := h.inter[s]
+			ones := bits.OnesCount64(uint64(s))
+			for m := uint64(s); m != 0; m &= m - 1 {
+				j := s ^ int(m&-m)
+				v := psi[j]
+				p += complex(cs-h.inter[j], 0) * v
+				r += v
+			}
+			for m := ^uint64(s) & full; m != 0; m &= m - 1 {
+				j := s ^ int(m&-m)
+				v := psi[j]
+				q += complex(cs-h.inter[j], 0) * v
+				u += v
+			}
+			sigma := float64(2*ones - h.n)
+			x := [5]complex128{p + q, 1i * (p - q), u - r, -1i * (r + u), complex(0, sigma) * psi[s]}
+			for i := range x {
+				for j := i; j < 5; j++ {
+					g[i][j] += real(x[i])*real(x[j]) + imag(x[i])*imag(x[j])
+				}
+			}
+		}
+		parts[w] = g
+	}
+	for w := 1; w < workers; w++ {
 		lo, hi := w*chunk, min((w+1)*chunk, h.dim)
 		wg.Add(1)
 		go func(w, lo, hi int) {
 			defer wg.Done()
-			var g [5][5]float64
-			for s := lo; s < hi; s++ {
-				// For a set bit (σ=+1) the flip element is ΔC·A - B, for a
-				// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
-				// P, Q: ΔC-weighted sums over set and clear bits; R, S: plain sums.
-				var p, q, r, u complex128
-				cs := h.inter[s]
-				ones := bits.OnesCount64(uint64(s))
-				for m := uint64(s); m != 0; m &= m - 1 {
-					j := s ^ int(m&-m)
-					v := psi[j]
-					p += complex(cs-h.inter[j], 0) * v
-					r += v
-				}
-				for m := ^uint64(s) & full; m != 0; m &= m - 1 {
-					j := s ^ int(m&-m)
-					v := psi[j]
-					q += complex(cs-h.inter[j], 0) * v
-					u += v
-				}
-				sigma := float64(2*ones - h.n)
-				x := [5]complex128{p + q, 1i * (p - q), u - r, -1i * (r + u), complex(0, sigma) * psi[s]}
-				for i := range x {
-					for j := i; j < 5; j++ {
-						g[i][j] += real(x[i])*real(x[j]) + imag(x[i])*imag(x[j])
-					}
-				}
-			}
-			parts[w] = g
+			work(w, lo, hi)
 		}(w, lo, hi)
 	}
+	work(0, 0, min(chunk, h.dim))
 	wg.Wait()
 	var g [5][5]float64
 	for _, p := range parts {
