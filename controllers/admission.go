@@ -27,16 +27,17 @@ type Queue struct {
 	leaseNamespace string
 	leaseDuration  time.Duration
 
-	mu     sync.Mutex
-	expect map[client.ObjectKey]string // batch → device, until the cache shows it
-	events chan event.GenericEvent
+	mu       sync.Mutex
+	expect   map[client.ObjectKey]string // batch → device, until the cache shows it
+	released map[client.ObjectKey]bool   // finished batches, until the cache shows it
+	events   chan event.GenericEvent
 }
 
 // NewQueue returns a queue reading and writing through c.
 func NewQueue(c client.Client, leaseNamespace string, leaseDuration time.Duration) *Queue {
 	return &Queue{
 		client: c, leaseNamespace: leaseNamespace, leaseDuration: leaseDuration,
-		expect: map[client.ObjectKey]string{},
+		expect: map[client.ObjectKey]string{}, released: map[client.ObjectKey]bool{},
 		events: make(chan event.GenericEvent, 4096),
 	}
 }
@@ -98,9 +99,14 @@ func (q *Queue) Forget(key client.ObjectKey) {
 }
 
 // Kick makes the batches of a device type that can start now reconcile.
-func (q *Queue) Kick(ctx context.Context, deviceType quantumv1alpha1.DeviceType) error {
+// freed are batches that just finished: their room counts as free from now
+// on, even before the cache shows them finished.
+func (q *Queue) Kick(ctx context.Context, deviceType quantumv1alpha1.DeviceType, freed ...*quantumv1alpha1.Batch) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for _, b := range freed {
+		q.released[client.ObjectKeyFromObject(b)] = true
+	}
 	_, items, slots, err := q.snapshot(ctx, deviceType, nil)
 	if err != nil {
 		return err
@@ -155,7 +161,11 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 		seen[key] = true
 		if b.Status.Phase.Terminal() || b.DeletionTimestamp != nil {
 			delete(q.expect, key)
+			delete(q.released, key)
 			continue
+		}
+		if q.released[key] {
+			continue // finished; the cache does not show it yet
 		}
 		dev := b.Status.DeviceID
 		if dev != "" {
@@ -178,6 +188,11 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 	for key := range q.expect {
 		if !seen[key] {
 			delete(q.expect, key)
+		}
+	}
+	for key := range q.released {
+		if !seen[key] {
+			delete(q.released, key)
 		}
 	}
 	for _, p := range []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityHigh, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityLow} {

@@ -19,9 +19,11 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -42,6 +44,9 @@ type Options struct {
 	// ResyncInterval is how often a running batch is checked (liveness, time
 	// limit) without any event; default half the lease duration.
 	ResyncInterval time.Duration
+	// QueueResyncInterval is how often a waiting batch looks at the queue
+	// without any event (default 30 s); kicks normally start it sooner.
+	QueueResyncInterval time.Duration
 	// MaxAttempts is how many runner starts a job gets before it is ERROR
 	// (default 3).
 	MaxAttempts int
@@ -50,6 +55,10 @@ type Options struct {
 	DefaultTimeLimit time.Duration
 	// MaxConcurrentReconciles is the number of batch workers (default 4).
 	MaxConcurrentReconciles int
+	// StatusInterval is the least time between two writes of a running
+	// batch's job counters alone (default 500 ms); phases, conditions and
+	// times are written at once.
+	StatusInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -59,11 +68,17 @@ func (o *Options) defaults() {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = o.LeaseDuration / 2
 	}
+	if o.QueueResyncInterval <= 0 {
+		o.QueueResyncInterval = 30 * time.Second
+	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 3
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
+	}
+	if o.StatusInterval <= 0 {
+		o.StatusInterval = 500 * time.Millisecond
 	}
 }
 
@@ -81,6 +96,9 @@ type BatchReconciler struct {
 
 	webhookMu       sync.Mutex
 	webhookAttempts map[client.ObjectKey]int
+
+	statusMu      sync.Mutex
+	countsWritten map[client.ObjectKey]time.Time
 }
 
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches,verbs=get;list;watch
@@ -101,10 +119,14 @@ type BatchReconciler struct {
 func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options.defaults()
 	r.webhookAttempts = map[client.ObjectKey]int{}
+	r.countsWritten = map[client.ObjectKey]time.Time{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&quantumv1alpha1.Batch{}).
 		Watches(&quantumv1alpha1.Job{}, handler.EnqueueRequestsFromMapFunc(jobToBatch)).
-		Watches(&quantumv1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(r.deviceToWaitingBatches)).
+		// Only a device's spec (UP/DOWN, active, concurrency) matters to its
+		// batches, not its status, which changes with every batch.
+		Watches(&quantumv1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(r.deviceToWaitingBatches),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(source.Channel(r.Queue.events, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles})
 	return r.Executor.Watch(b).Named("batch").Complete(r)
@@ -167,6 +189,9 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		if apierrors.IsNotFound(err) {
 			r.Queue.Forget(req.NamespacedName)
 			r.forgetWebhook(req.NamespacedName)
+			r.statusMu.Lock()
+			delete(r.countsWritten, req.NamespacedName)
+			r.statusMu.Unlock()
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -222,12 +247,52 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 
 // patchStatus writes the status when it changed, with optimistic locking so
 // that a stale cache read never overwrites a newer status.
+//
+// Job counters of a running batch change with every job transition: when
+// they are all that changed, they are written at most once per
+// StatusInterval (a later reconciliation writes the latest counts).
 func (r *BatchReconciler) patchStatus(ctx context.Context, s *batchScope) error {
 	if equality.Semantic.DeepEqual(s.orig.Status, s.batch.Status) {
 		return nil
 	}
+	key := client.ObjectKeyFromObject(s.batch)
+	if countsOnly(&s.orig.Status, &s.batch.Status) {
+		if wait := r.countsWait(key); wait > 0 {
+			s.requeueAfter(wait)
+			return nil
+		}
+	}
 	s.batch.Status.ObservedGeneration = s.batch.Generation
-	return r.Client.Status().Patch(ctx, s.batch, client.MergeFromWithOptions(s.orig, client.MergeFromWithOptimisticLock{}))
+	if err := r.Client.Status().Patch(ctx, s.batch, client.MergeFromWithOptions(s.orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.statusMu.Lock()
+	if s.batch.Status.Phase.Terminal() {
+		delete(r.countsWritten, key)
+	} else {
+		r.countsWritten[key] = time.Now()
+	}
+	r.statusMu.Unlock()
+	return nil
+}
+
+// countsOnly reports whether two statuses differ in their job counters only.
+func countsOnly(a, b *quantumv1alpha1.BatchStatusFields) bool {
+	x, y := a.DeepCopy(), b.DeepCopy()
+	x.JobsCount, x.JobsCountPerStatus = 0, nil
+	y.JobsCount, y.JobsCountPerStatus = 0, nil
+	return equality.Semantic.DeepEqual(x, y)
+}
+
+// countsWait is how long a counters-only write of the batch must wait.
+func (r *BatchReconciler) countsWait(key client.ObjectKey) time.Duration {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	last, ok := r.countsWritten[key]
+	if !ok {
+		return 0
+	}
+	return time.Until(last.Add(r.Options.StatusInterval))
 }
 
 func (r *BatchReconciler) event(s *batchScope, eventType, reason, note string, args ...any) {
@@ -306,8 +371,8 @@ func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) 
 			return err
 		}
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, reasonFinished, "the batch is "+string(b.Status.Phase))
-		dt := b.Spec.DeviceType
-		s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt) })
+		dt, freed := b.Spec.DeviceType, b.DeepCopy()
+		s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt, freed) })
 	}
 	return r.reconcileWebhook(ctx, s)
 }

@@ -72,7 +72,7 @@ var _ = Describe("A batch on an emulator", func() {
 				}
 			}
 			return reasons
-		}).Should(ContainElements("JobsCreated", "Started", "RunnerStarted", "Finished"))
+		}).Should(ContainElements("JobsCreated", "Started", "Finished"))
 
 		By("never duplicating jobs when the batch is applied again")
 		updateBatch(b, func(cur *quantumv1alpha1.Batch) {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -27,16 +28,13 @@ func (r *BatchReconciler) reconcileJobs(ctx context.Context, s *batchScope) erro
 	if err := r.createInlineJobs(ctx, s); err != nil {
 		return err
 	}
-	var errs []error
-	for i := range s.jobs {
+	errs := parallel(len(s.jobs), func(i int) error {
 		j := &s.jobs[i]
 		if err := r.adopt(ctx, b, j); err != nil {
-			errs = append(errs, err)
+			return err
 		}
-		if err := r.settlePending(ctx, b, j); err != nil {
-			errs = append(errs, err)
-		}
-	}
+		return r.settlePending(ctx, b, j)
+	})
 	if len(errs) > 0 {
 		return fmt.Errorf("reconciling the jobs of batch %s: %v", b.Name, errs)
 	}
@@ -54,15 +52,19 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 	for i := range s.jobs {
 		have[s.jobs[i].Name] = true
 	}
-	created := 0
-	for i, ij := range b.Spec.Jobs {
-		name := quantumv1alpha1.InlineJobName(b.UID, i)
-		if have[name] {
-			continue
+	var missing []int
+	for i := range b.Spec.Jobs {
+		if !have[quantumv1alpha1.InlineJobName(b.UID, i)] {
+			missing = append(missing, i)
 		}
+	}
+	made := make([]*quantumv1alpha1.Job, len(missing))
+	errs := parallel(len(missing), func(k int) error {
+		i := missing[k]
+		ij := b.Spec.Jobs[i]
 		j := &quantumv1alpha1.Job{
 			ObjectMeta: metav1.ObjectMeta{
-				Namespace: b.Namespace, Name: name,
+				Namespace: b.Namespace, Name: quantumv1alpha1.InlineJobName(b.UID, i),
 				Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
 			},
 			Spec: quantumv1alpha1.JobSpec{
@@ -75,14 +77,23 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 		}
 		if err := r.Client.Create(ctx, j); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				continue // the facade made it; the Job watch brings it back for adoption
+				return nil // the facade made it; the Job watch brings it back for adoption
 			}
-			s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionFalse, "CreateFailed",
-				fmt.Sprintf("creating job %d of %d: %v", i+1, len(b.Spec.Jobs), err))
-			return err
+			return fmt.Errorf("creating job %d of %d: %w", i+1, len(b.Spec.Jobs), err)
 		}
-		created++
-		s.jobs = append(s.jobs, *j)
+		made[k] = j
+		return nil
+	})
+	created := 0
+	for _, j := range made {
+		if j != nil {
+			created++
+			s.jobs = append(s.jobs, *j)
+		}
+	}
+	if len(errs) > 0 {
+		s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionFalse, "CreateFailed", errs[0].Error())
+		return errs[0]
 	}
 	msg := fmt.Sprintf("%d inline jobs exist", len(b.Spec.Jobs))
 	s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionTrue, "Created", msg)
@@ -142,4 +153,34 @@ func (r *BatchReconciler) settlePending(ctx context.Context, b *quantumv1alpha1.
 	}
 	*j = *next
 	return nil
+}
+
+// parallel runs f for 0..n-1 on a few goroutines and returns the errors.
+func parallel(n int, f func(i int) error) []error {
+	const workers = 8
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	next := make(chan int)
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errs
 }

@@ -34,6 +34,8 @@ func (r *BatchReconciler) reconcileQueue(ctx context.Context, s *batchScope) err
 	if adm.Device == nil {
 		s.setCondition(quantumv1alpha1.ConditionScheduled, metav1.ConditionFalse, string(adm.Waiting), waitingMessage(b, adm.Waiting))
 		s.requeueAfter(adm.Retry)
+		// Kicks start waiting batches; this look is a safety net.
+		s.requeueAfter(r.Options.QueueResyncInterval)
 		return nil
 	}
 	s.admitted = true

@@ -9,6 +9,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -83,11 +84,14 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 	}
 	switch v.state {
 	case runnerAlive:
-		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Running", fmt.Sprintf("runner %d is alive", v.gen))
+		if !meta.IsStatusConditionTrue(b.Status.Conditions, quantumv1alpha1.ConditionRunner) {
+			s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Running", fmt.Sprintf("runner %d is alive", v.gen))
+		}
 		return nil
 	case runnerLost:
 		// Another batch holds the QPU: give the device back and queue again.
 		b.Status.DeviceID = ""
+		r.Queue.Forget(client.ObjectKeyFromObject(b))
 		s.setCondition(quantumv1alpha1.ConditionScheduled, metav1.ConditionFalse, string(scheduler.WaitingQueued), v.reason)
 		r.event(s, corev1.EventTypeWarning, "DeviceLost", "%s; back to the queue", v.reason)
 		return nil
@@ -122,8 +126,18 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 		}
 		return runnerView{}, err
 	}
-	v := runnerView{lease: lease}
 	owner, gen, ok := parseHolder(leaseHolder(lease))
+	if !ok || owner != client.ObjectKeyFromObject(b) {
+		// The cache may not show our own reservation yet: decide on a fresh read.
+		if err := r.APIReader.Get(ctx, key, lease); err != nil {
+			if apierrors.IsNotFound(err) {
+				return runnerView{state: runnerNone}, nil
+			}
+			return runnerView{}, err
+		}
+		owner, gen, ok = parseHolder(leaseHolder(lease))
+	}
+	v := runnerView{lease: lease}
 	if !ok || owner != client.ObjectKeyFromObject(b) {
 		if scheduler.IsQPU(s.device) && leaseHolder(lease) != "" {
 			v.state, v.reason = runnerLost, describeLease(lease)
@@ -235,7 +249,6 @@ func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) er
 		return err
 	}
 	s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Started", fmt.Sprintf("runner %d started", gen))
-	r.event(s, corev1.EventTypeNormal, "RunnerStarted", "runner %d started", gen)
 	return nil
 }
 

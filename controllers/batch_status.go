@@ -16,8 +16,8 @@ import (
 //     runner is stopped and its unfinished jobs become CANCELED with the
 //     reason in their errors.
 //  3. CANCELED: the batch is canceled (spec.canceled) and none of its jobs is
-//     RUNNING any more (the runner stops the running one promptly; pending
-//     ones are canceled by the manager).
+//     PENDING or RUNNING any more (the runner stops the running one
+//     promptly; the manager cancels the pending ones).
 //  4. Complete: the batch is closed (spec.open false), every inline job
 //     exists, and every job is terminal. Then the batch is ERROR if any job
 //     is ERROR, else DONE if any job is DONE, else CANCELED (every job was
@@ -60,7 +60,7 @@ func derivePhase(b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job, waiting s
 		return b.Status.Phase
 	}
 	counts := jobCounts(jobs)
-	if b.Spec.Canceled && counts[quantumv1alpha1.JobRunning] == 0 {
+	if b.Spec.Canceled && counts[quantumv1alpha1.JobRunning] == 0 && counts[quantumv1alpha1.JobPending] == 0 {
 		return quantumv1alpha1.BatchCanceled
 	}
 	unfinished := counts[quantumv1alpha1.JobPending] + counts[quantumv1alpha1.JobRunning]

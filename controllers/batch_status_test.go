@@ -40,6 +40,7 @@ func TestDerivePhase(t *testing.T) {
 		{"terminal is sticky", batchOpts{phase: quantumv1alpha1.BatchTimedOut}, jobsWith(done), "", quantumv1alpha1.BatchTimedOut},
 		{"canceled, nothing running", batchOpts{canceled: true, started: true}, jobsWith(done, canceled), "", quantumv1alpha1.BatchCanceled},
 		{"canceled, a job still running", batchOpts{canceled: true, started: true}, jobsWith(done, running), "", quantumv1alpha1.BatchRunning},
+		{"canceled, a job not yet canceled", batchOpts{canceled: true}, jobsWith(canceled, pending), "", quantumv1alpha1.BatchPending},
 		{"all done", batchOpts{started: true, inline: 2}, jobsWith(done, done), "", quantumv1alpha1.BatchDone},
 		{"done and canceled jobs", batchOpts{started: true}, jobsWith(done, canceled), "", quantumv1alpha1.BatchDone},
 		{"an error among finished jobs", batchOpts{started: true}, jobsWith(done, errored, canceled), "", quantumv1alpha1.BatchError},

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/runners/batchrunner"
@@ -77,8 +78,9 @@ func runBatch(args []string, _, stderr io.Writer) int {
 	if *gatewayURL != "" {
 		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: *gatewayURL, Token: os.Getenv(gatewayTokenEnv)}}
 	}
-	log := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})).
+	log := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true})).
 		WithValues("batch", *ns+"/"+*name, "runner", *runnerID)
+	ctrllog.SetLogger(log)
 	r, err := batchrunner.New(cfg, s, batchrunner.Config{
 		Namespace: *ns, Batch: *name, RunnerID: *runnerID,
 		LeaseNamespace: *leaseNS, LeaseName: *leaseName, LeaseDuration: *leaseDuration,

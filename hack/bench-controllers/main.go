@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -66,6 +67,7 @@ func main() {
 }
 
 func run(batches, jobs, runs, concurrency, freeBatches int) error {
+	ctrl.SetLogger(logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "tweezer-bench-")
@@ -118,7 +120,7 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 	}
 	if err := controllers.Setup(ctx, mgr, controllers.Config{
 		Options:  controllers.Options{Namespace: "tweezer-system", LeaseDuration: 10 * time.Second},
-		Executor: executor.NewProcess(runner, kubeconfig, nil),
+		Executor: executor.NewProcess(runner, kubeconfig, runnerLog()),
 	}); err != nil {
 		return err
 	}
@@ -180,6 +182,9 @@ func submit(ctx context.Context, c client.Client, w *watcher, n, jobs, runs, max
 				Variables: &apiextensionsv1.JSON{Raw: []byte(`{"duration": [1000]}`)}})
 		}
 		w.created(b.Name)
+		if os.Getenv("BENCH_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "%s create %s\n", time.Now().Format("15:04:05.000000"), b.Name)
+		}
 		if err := c.Create(ctx, b); err != nil {
 			return nil, err
 		}
@@ -213,9 +218,15 @@ func newWatcher(ctx context.Context, c client.WithWatch) *watcher {
 			if t != nil {
 				if t.started.IsZero() && b.Status.DeviceID != "" {
 					t.started = now
+					if os.Getenv("BENCH_TRACE") != "" {
+						fmt.Fprintf(os.Stderr, "%s started %s\n", now.Format("15:04:05.000000"), b.Name)
+					}
 				}
 				if t.done.IsZero() && b.Status.Phase.Terminal() {
 					t.done = now
+					if os.Getenv("BENCH_TRACE") != "" {
+						fmt.Fprintf(os.Stderr, "%s done %s\n", now.Format("15:04:05.000000"), b.Name)
+					}
 					if b.Status.Phase != quantumv1alpha1.BatchDone {
 						fmt.Fprintf(os.Stderr, "batch %s ended %s\n", b.Name, b.Status.Phase)
 					}
@@ -283,4 +294,17 @@ func (w *watcher) latencies(names []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "p50 %s, p99 %s, max %s", pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
 	return b.String()
+}
+
+// runnerLog is where runner output goes: $BENCH_RUNNER_LOG, else nowhere.
+func runnerLog() *os.File {
+	path := os.Getenv("BENCH_RUNNER_LOG")
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }

@@ -142,6 +142,7 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, c Config) (*Runner, error) {
 // Run executes the batch until it is complete, canceled, finished by the
 // manager, deleted, or the Lease is lost (ErrLeaseLost).
 func (r *Runner) Run(ctx context.Context) error {
+	r.cfg.Log.Info("runner starting")
 	if err := r.lease.renew(ctx); err != nil {
 		return err
 	}
@@ -154,6 +155,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.startCache(ctx); err != nil {
 		return err
 	}
+	r.cfg.Log.Info("runner ready")
 	err := r.loop(ctx)
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) {
 		return cause
@@ -384,11 +386,18 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 // the job is no longer RUNNING (the manager finished it) it leaves it alone.
 func (r *Runner) finish(ctx context.Context, job *quantumv1alpha1.Job, set func(*quantumv1alpha1.JobStatusFields)) error {
 	attempt := job.Status.Attempts
+	// First try on the version this runner wrote last (it is the only writer
+	// of a RUNNING job's status); read again only after a conflict.
+	cur := job.DeepCopy()
+	first := true
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		cur := &quantumv1alpha1.Job{}
-		if err := r.c.Get(ctx, client.ObjectKeyFromObject(job), cur); err != nil {
-			return err
+		if !first {
+			cur = &quantumv1alpha1.Job{}
+			if err := r.c.Get(ctx, client.ObjectKeyFromObject(job), cur); err != nil {
+				return err
+			}
 		}
+		first = false
 		if cur.Status.Phase != quantumv1alpha1.JobRunning || cur.Status.Attempts != attempt {
 			return nil
 		}
