@@ -64,3 +64,7 @@ bench-emulator: ## Benchmark the emulator: adiabatic ring, 3 µs, N = 4..20 (wal
 .PHONY: bench-apiserver
 bench-apiserver: envtest ## Benchmark the REST facade on the local control plane: 1,000 batches x 10 jobs, req/s and p50/p99 vs direct kube-apiserver reads.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-apiserver
+
+.PHONY: bench-controllers
+bench-controllers: envtest ## Benchmark the execution path: 200 batches x 5 jobs on the local control plane (jobs/s, start latency).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-controllers
