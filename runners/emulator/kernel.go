@@ -4,31 +4,47 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // parallelMin is the state size from which sweeps are split across cores;
 // below it goroutine hand-offs cost more than they save.
 const parallelMin = 1 << 14
 
-// sweep runs fn over [0, dim) split across the available cores.
+// sweepChunks is how many pieces a parallel sweep is cut into: the workers
+// take pieces as they free up, so a core that another process holds back
+// delays the sweep by one piece, not by half the vector.
+const sweepChunks = 16
+
+// sweep runs fn over [0, dim) split across the available cores. The pieces
+// are multiples of 4 long (dim is a power of two).
 func sweep(dim int, fn func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if dim < parallelMin || workers == 1 {
 		fn(0, dim)
 		return
 	}
-	var wg sync.WaitGroup
-	chunk := (dim + workers - 1) / workers
-	// The calling goroutine takes the first chunk itself.
-	for lo := chunk; lo < dim; lo += chunk {
-		hi := min(lo+chunk, dim)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
+	chunk := dim / sweepChunks
+	var next atomic.Int64
+	work := func() {
+		for {
+			lo := int(next.Add(int64(chunk))) - chunk
+			if lo >= dim {
+				return
+			}
+			fn(lo, lo+chunk)
+		}
 	}
-	fn(0, min(chunk, dim))
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
 	wg.Wait()
 }
 
@@ -42,12 +58,90 @@ func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, 
 		scale = 1 / half
 	}
 	sweep(h.dim, func(lo, hi int) {
-		if h.global && h.uniformDet {
+		if h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 4 {
+			h.chebReal(in, out, acc, lo, hi, center, scale, first, c0, c1)
+		} else if h.global && h.uniformDet {
 			h.chebGlobal(in, out, acc, lo, hi, center, scale, first, c0, c1)
 		} else {
 			h.chebGeneral(in, out, acc, lo, hi, center, scale, first, c0, c1)
 		}
 	})
+}
+
+// chebReal is chebStep's kernel when every atom has the same real drive
+// Ω/2 (phase 0) and the same detuning: H·v is Ω/2 times the sum over all
+// single-bit flips plus the diagonal. It works on aligned quads s..s+3: the
+// flips of bits 0 and 1 stay inside the quad, and for every higher bit the
+// four partners are again a contiguous quad, so each bit costs one bounds
+// check and four independent complex adds. lo and hi are multiples of 4.
+func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	inter := h.inter[:len(in)]
+	out = out[:len(in)]
+	acc = acc[:len(in)]
+	drive := real(h.gDrive) * scale
+	det := h.gDet
+	n := bits.Len(uint(len(in) - 1))
+	if len(in) != 1<<n || lo&3 != 0 || hi&3 != 0 || hi > len(in) {
+		panic("emulator: chebReal outside the state vector")
+	}
+	for s := lo; s < hi; s += 4 {
+		q := in[s : s+4 : s+4]
+		v0, v1, v2, v3 := q[0], q[1], q[2], q[3]
+		f0, f1, f2, f3 := quadFlips(in, s, n, v1+v2, v0+v3)
+		base := det * float64(bits.OnesCount64(uint64(s)))
+		e := inter[s : s+4 : s+4]
+		// Bits 0 and 1 add 0, 1, 1, 2 excitations to the quad's base.
+		d0 := (e[0] - base - center) * scale
+		d1 := (e[1] - base - det - center) * scale
+		d2 := (e[2] - base - det - center) * scale
+		d3 := (e[3] - base - 2*det - center) * scale
+		x0 := complex(d0*real(v0)+drive*real(f0), d0*imag(v0)+drive*imag(f0))
+		x1 := complex(d1*real(v1)+drive*real(f1), d1*imag(v1)+drive*imag(f1))
+		x2 := complex(d2*real(v2)+drive*real(f2), d2*imag(v2)+drive*imag(f2))
+		x3 := complex(d3*real(v3)+drive*real(f3), d3*imag(v3)+drive*imag(f3))
+		o := out[s : s+4 : s+4]
+		a := acc[s : s+4 : s+4]
+		if first {
+			o[0], o[1], o[2], o[3] = x0, x1, x2, x3
+			a[0] = c0*v0 + c1*x0
+			a[1] = c0*v1 + c1*x1
+			a[2] = c0*v2 + c1*x2
+			a[3] = c0*v3 + c1*x3
+		} else {
+			x0 -= o[0]
+			x1 -= o[1]
+			x2 -= o[2]
+			x3 -= o[3]
+			o[0], o[1], o[2], o[3] = x0, x1, x2, x3
+			a[0] += c1 * x0
+			a[1] += c1 * x1
+			a[2] += c1 * x2
+			a[3] += c1 * x3
+		}
+	}
+}
+
+// quadFlips returns, for the aligned quad s..s+3, the sums over the flips of
+// bits 2..n-1 added to the in-quad flip sums f0 = v1+v2 and f1 = v0+v3 (the
+// quad's elements 3 and 2 share them). Kept out of chebReal so that the
+// four complex accumulators stay in registers. The partner quad s^(1<<b)
+// lies inside in because len(in) is a power of two above s (chebReal checks
+// it) and s is a multiple of 4, so the loop reads it through a pointer
+// without bounds checks.
+//
+//go:noinline
+func quadFlips(in []complex128, s, n int, f0, f1 complex128) (complex128, complex128, complex128, complex128) {
+	f2, f3 := f1, f0
+	base := unsafe.Pointer(unsafe.SliceData(in))
+	off := uintptr(s) << 4 // bytes
+	for bit := uintptr(4) << 4; bit < uintptr(len(in))<<4; bit <<= 1 {
+		p := (*[4]complex128)(unsafe.Add(base, off^bit))
+		f0 += p[0]
+		f1 += p[1]
+		f2 += p[2]
+		f3 += p[3]
+	}
+	return f0, f1, f2, f3
 }
 
 // chebGlobal is chebStep's kernel when every atom has the same drive and

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
@@ -317,6 +318,35 @@ func sweepSum(dim int, fn func(lo, hi int) float64) float64 {
 	return total
 }
 
+// flipSums returns, for basis state s, the sums of ψ_j and of C_j·ψ_j over
+// the partners j = s^(1<<b) of the bits b set in s (r, rw) and of the bits
+// clear in s (u, uw), for the bits in full = len(psi)-1. The caller ensures
+// s < len(psi) = len(inter), a power of two, so every partner lies inside
+// both slices and the loop reads them through pointers without bounds
+// checks. Kept out of gram so that the accumulators stay in registers.
+//
+//go:noinline
+func flipSums(psi []complex128, inter []float64, s int, full uint64) (r, rw, u, uw complex128) {
+	pp := unsafe.Pointer(unsafe.SliceData(psi))
+	pc := unsafe.Pointer(unsafe.SliceData(inter))
+	us := uintptr(s)
+	for m := uint64(s) & full; m != 0; m &= m - 1 {
+		j := us ^ uintptr(m&-m)
+		v := *(*complex128)(unsafe.Add(pp, j<<4))
+		c := *(*float64)(unsafe.Add(pc, j<<3))
+		r += v
+		rw += complex(c*real(v), c*imag(v))
+	}
+	for m := ^uint64(s) & full; m != 0; m &= m - 1 {
+		j := us ^ uintptr(m&-m)
+		v := *(*complex128)(unsafe.Add(pp, j<<4))
+		c := *(*float64)(unsafe.Add(pc, j<<3))
+		u += v
+		uw += complex(c*real(v), c*imag(v))
+	}
+	return r, rw, u, uw
+}
+
 // globalFrom reports whether every atom has the same drive and detuning
 // over [t, t+b): then the second Magnus term is a combination of five
 // fixed operators and one sweep gives its norm for every block length.
@@ -389,27 +419,23 @@ func (e *evolution) gram() [5][5]float64 {
 	var wg sync.WaitGroup
 	work := func(w, lo, hi int) {
 		var g [5][5]float64
+		if len(psi) != h.dim || len(h.inter) != h.dim || hi > h.dim {
+			panic("emulator: gram outside the state vector")
+		}
 		for s := lo; s < hi; s++ {
 			// For a set bit (σ=+1) the flip element is ΔC·A - B, for a
 			// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
-			// P, Q: ΔC-weighted sums over set and clear bits; R, S: plain sums.
-			var p, q, r, u complex128
+			// P, Q: ΔC-weighted sums over set and clear bits; R, U: plain
+			// sums. ΔC = C_s - C_j, so P = C_s·R - Σ_set C_j·ψ_j.
 			cs := h.inter[s]
-			ones := bits.OnesCount64(uint64(s))
-			for m := uint64(s); m != 0; m &= m - 1 {
-				j := s ^ int(m&-m)
-				v := psi[j]
-				p += complex(cs-h.inter[j], 0) * v
-				r += v
-			}
-			for m := ^uint64(s) & full; m != 0; m &= m - 1 {
-				j := s ^ int(m&-m)
-				v := psi[j]
-				q += complex(cs-h.inter[j], 0) * v
-				u += v
-			}
-			sigma := float64(2*ones - h.n)
-			x := [5]complex128{p + q, 1i * (p - q), u - r, -1i * (r + u), complex(0, sigma) * psi[s]}
+			r, rw, u, uw := flipSums(psi, h.inter, s, full)
+			p := complex(cs*real(r)-real(rw), cs*imag(r)-imag(rw))
+			q := complex(cs*real(u)-real(uw), cs*imag(u)-imag(uw))
+			sigma := float64(2*bits.OnesCount64(uint64(s)) - h.n)
+			pq, pmq, ru := p+q, p-q, r+u
+			v := psi[s]
+			x := [5]complex128{pq, complex(-imag(pmq), real(pmq)), u - r,
+				complex(imag(ru), -real(ru)), complex(-sigma*imag(v), sigma*real(v))}
 			for i := range x {
 				for j := i; j < 5; j++ {
 					g[i][j] += real(x[i])*real(x[j]) + imag(x[i])*imag(x[j])

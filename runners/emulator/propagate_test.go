@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"math"
+	"math/bits"
 	"math/cmplx"
 	"testing"
 
@@ -105,5 +106,80 @@ func TestSingleAtomStepIsExact(t *testing.T) {
 	r := ph * complex(0, -math.Sin(w*tau)/w) * c
 	if cmplx.Abs(e.psi[0]-g) > 1e-8 || cmplx.Abs(e.psi[1]-r) > 1e-8 {
 		t.Errorf("got (%v, %v), want (%v, %v)", e.psi[0], e.psi[1], g, r)
+	}
+}
+
+// The global-drive kernels (real drive by quads, complex drive by bit
+// iteration) and the parallel sweep must give the same Chebyshev step as
+// the general per-atom kernel, for both the first and a later step, at
+// sizes on both sides of parallelMin.
+func TestGlobalKernelsMatchGeneral(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 15} {
+		for _, drive := range []complex128{2.4, complex(1.1, -0.7)} {
+			p := compile(t, ringSequence(max(n, 3)))
+			if n < 3 {
+				p.QubitIDs, p.Positions = p.QubitIDs[:n], p.Positions[:n]
+				p.Drive, p.Det = p.Drive[:n], p.Det[:n]
+			}
+			h := newHamiltonian(p)
+			dr, det := make([]complex128, n), make([]float64, n)
+			for a := range dr {
+				dr[a], det[a] = drive, -3.3
+			}
+			h.setStep(dr, det)
+			in := make([]complex128, h.dim)
+			for i := range in {
+				in[i] = complex(math.Sin(float64(3*i+1)), math.Cos(float64(7*i)))
+			}
+			for _, first := range []bool{true, false} {
+				out, acc := make([]complex128, h.dim), make([]complex128, h.dim)
+				wantOut, wantAcc := make([]complex128, h.dim), make([]complex128, h.dim)
+				for i := range out {
+					out[i] = complex(float64(i%5), 1)
+					acc[i] = complex(0.5, float64(i%3))
+					wantOut[i], wantAcc[i] = out[i], acc[i]
+				}
+				center, half, c0, c1 := 40.0, 900.0, complex(0.3, 0.1), complex(-0.2, 0.6)
+				h.chebStep(in, out, acc, center, half, first, c0, c1)
+				scale := 2 / half
+				if first {
+					scale = 1 / half
+				}
+				h.chebGeneral(in, wantOut, wantAcc, 0, h.dim, center, scale, first, c0, c1)
+				for i := range out {
+					if cmplx.Abs(out[i]-wantOut[i]) > 1e-12 || cmplx.Abs(acc[i]-wantAcc[i]) > 1e-12 {
+						t.Fatalf("n=%d drive=%v first=%v: state %d: got (%v, %v), want (%v, %v)",
+							n, drive, first, i, out[i], acc[i], wantOut[i], wantAcc[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// The Gram-matrix estimate of a global block (one sweep for every block
+// length) must equal the direct second-Magnus-term estimate of that block.
+func TestGlobalBlockMatchesMagnusEstimate(t *testing.T) {
+	for _, n := range []int{4, 15} {
+		e := newEvolution(compile(t, ringSequence(n)), defaultMagnusTol)
+		// A normalised state on at most two excitations, like the early
+		// adiabatic state: a random one would force one-ns blocks.
+		norm := 0.0
+		for i := range e.psi {
+			if bits.OnesCount(uint(i)) <= 2 {
+				e.psi[i] = complex(math.Sin(float64(5*i+2)), math.Cos(float64(3*i)))
+				norm += real(e.psi[i])*real(e.psi[i]) + imag(e.psi[i])*imag(e.psi[i])
+			}
+		}
+		for i := range e.psi {
+			e.psi[i] /= complex(math.Sqrt(norm), 0)
+		}
+		for _, t0 := range []int{10, 1500, 2900} {
+			b, est := e.globalBlock(t0, 50)
+			want := e.magnusEstimate(t0, b)
+			if b < 2 || math.Abs(est-want) > 1e-9*want {
+				t.Errorf("n=%d t=%d: block %d, Gram estimate %.12g, direct %.12g", n, t0, b, est, want)
+			}
+		}
 	}
 }
