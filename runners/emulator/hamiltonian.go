@@ -16,8 +16,8 @@ type hamiltonian struct {
 	n          int
 	dim        int
 	inter      []float64 // interaction energy per basis state (rad/µs)
-	interMin   float64
-	interMax   float64
+	interMin   []float64 // per number of excitations k: min and max of inter
+	interMax   []float64
 	loBits     int // detuning table split: low bits
 	hiBits     int
 	detLo      []float64 // Σ over low-bit atoms of -δ, per low pattern
@@ -53,7 +53,11 @@ func newHamiltonian(p *sequence.Program) *hamiltonian {
 		}
 	}
 	h.inter = make([]float64, h.dim)
-	h.interMin, h.interMax = 0, 0
+	h.interMin, h.interMax = make([]float64, n+1), make([]float64, n+1)
+	for k := range h.interMin {
+		h.interMin[k], h.interMax[k] = math.Inf(1), math.Inf(-1)
+	}
+	h.interMin[0], h.interMax[0] = 0, 0
 	for s := 1; s < h.dim; s++ {
 		i := bits.TrailingZeros(uint(s))
 		rest := s & (s - 1)
@@ -62,8 +66,9 @@ func newHamiltonian(p *sequence.Program) *hamiltonian {
 			e += u[i][bits.TrailingZeros(r)]
 		}
 		h.inter[s] = e
-		h.interMin = math.Min(h.interMin, e)
-		h.interMax = math.Max(h.interMax, e)
+		k := bits.OnesCount(uint(s))
+		h.interMin[k] = math.Min(h.interMin[k], e)
+		h.interMax[k] = math.Max(h.interMax[k], e)
 	}
 	h.loBits = n / 2
 	h.hiBits = n - h.loBits
@@ -111,12 +116,26 @@ func (h *hamiltonian) setStep(drive []complex128, det []float64) {
 	fill(h.detHi, h.loBits)
 }
 
-// spectrum bounds the spectrum of the loaded Hamiltonian (Gershgorin).
+// spectrum bounds the spectrum of the loaded Hamiltonian (Gershgorin: the
+// range of the diagonal widened by the largest off-diagonal row sum). With
+// a uniform detuning δ the diagonal of a state with k excitations is its
+// interaction minus kδ, so the range is exact per k; otherwise each atom's
+// -δ widens the interaction range on its own side.
 func (h *hamiltonian) spectrum(det []float64) (lo, hi float64) {
-	lo, hi = h.interMin, h.interMax
-	for a := 0; a < h.n; a++ {
-		lo += math.Min(0, -det[a])
-		hi += math.Max(0, -det[a])
+	lo, hi = math.Inf(1), math.Inf(-1)
+	if h.uniformDet {
+		for k := range h.interMin {
+			lo = math.Min(lo, h.interMin[k]-h.gDet*float64(k))
+			hi = math.Max(hi, h.interMax[k]-h.gDet*float64(k))
+		}
+	} else {
+		for k := range h.interMin {
+			lo, hi = math.Min(lo, h.interMin[k]), math.Max(hi, h.interMax[k])
+		}
+		for a := 0; a < h.n; a++ {
+			lo += math.Min(0, -det[a])
+			hi += math.Max(0, -det[a])
+		}
 	}
 	r := 0.0
 	for _, c := range h.driveAtBit {
