@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +23,19 @@ import (
 type DeviceReconciler struct {
 	Client client.Client
 	Queue  *Queue
+	// StatusInterval is the least time between two writes of the queue
+	// figures alone (Ready changes are written at once).
+	StatusInterval time.Duration
+
+	mu      sync.Mutex
+	written map[string]time.Time
+}
+
+func deviceCountsOnly(a, b *quantumv1alpha1.DeviceStatusFields) bool {
+	x, y := a.DeepCopy(), b.DeepCopy()
+	x.PendingBatches, x.PendingJobs, x.RunningBatches = 0, 0, 0
+	y.PendingBatches, y.PendingJobs, y.RunningBatches = 0, 0, 0
+	return equality.Semantic.DeepEqual(x, y)
 }
 
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=devices,verbs=get;list;watch
@@ -29,6 +44,7 @@ type DeviceReconciler struct {
 
 // SetupWithManager registers the reconciler; call SetupIndexes first.
 func (r *DeviceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.written = map[string]time.Time{}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&quantumv1alpha1.Device{}).
 		Watches(&quantumv1alpha1.Batch{}, handler.EnqueueRequestsFromMapFunc(r.batchToDevices)).
@@ -65,9 +81,22 @@ func (r *DeviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if equality.Semantic.DeepEqual(orig.Status, d.Status) {
 		return ctrl.Result{}, nil
 	}
+	// The queue figures change with every batch: when they are all that
+	// changed, they are written at most once per StatusInterval.
+	if deviceCountsOnly(&orig.Status, &d.Status) {
+		r.mu.Lock()
+		wait := time.Until(r.written[d.Name].Add(r.StatusInterval))
+		r.mu.Unlock()
+		if wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+	}
 	if err := r.Client.Status().Patch(ctx, d, client.MergeFrom(orig)); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.mu.Lock()
+	r.written[d.Name] = time.Now()
+	r.mu.Unlock()
 	if !wasReady && meta.IsStatusConditionTrue(d.Status.Conditions, quantumv1alpha1.ConditionReady) {
 		return ctrl.Result{}, r.Queue.Kick(ctx, d.Spec.DeviceType)
 	}

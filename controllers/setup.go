@@ -49,5 +49,5 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := br.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	return (&DeviceReconciler{Client: mgr.GetClient(), Queue: q}).SetupWithManager(mgr)
+	return (&DeviceReconciler{Client: mgr.GetClient(), Queue: q, StatusInterval: 2 * cfg.StatusInterval}).SetupWithManager(mgr)
 }
