@@ -96,6 +96,8 @@ type BatchReconciler struct {
 
 	webhookMu       sync.Mutex
 	webhookAttempts map[client.ObjectKey]int
+	// webhookDelivered remembers deliveries until their condition is recorded.
+	webhookDelivered map[client.ObjectKey]bool
 
 	statusMu      sync.Mutex
 	countsWritten map[client.ObjectKey]time.Time
@@ -119,6 +121,7 @@ type BatchReconciler struct {
 func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options.defaults()
 	r.webhookAttempts = map[client.ObjectKey]int{}
+	r.webhookDelivered = map[client.ObjectKey]bool{}
 	r.countsWritten = map[client.ObjectKey]time.Time{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&quantumv1alpha1.Batch{}).

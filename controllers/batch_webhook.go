@@ -19,15 +19,31 @@ import (
 // reconcileWebhook POSTs a terminal batch to its webhook, once it succeeds,
 // retrying with backoff up to the sender's MaxAttempts. The WebhookDelivered
 // condition records the outcome: True (Delivered), Unknown (Retrying) or
-// False (Failed, Refused by the target policy). Attempts are counted in
-// memory: a manager restart grants a batch a fresh set of retries.
+// False (Failed, Refused by the target policy). Delivery is at least once:
+// attempts and successes are remembered in memory until the condition is
+// recorded, so a manager restart in between may POST again and grants a
+// batch a fresh set of retries.
 func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) error {
 	b := s.batch
 	if b.Spec.Webhook == "" || r.Webhooks == nil {
 		return nil
 	}
 	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionWebhookDelivered); c != nil && c.Status != metav1.ConditionUnknown {
+		r.forgetWebhook(client.ObjectKeyFromObject(b))
 		return nil
+	}
+	key := client.ObjectKeyFromObject(b)
+	r.webhookMu.Lock()
+	delivered := r.webhookDelivered[key]
+	r.webhookMu.Unlock()
+	if delivered {
+		// Delivered, but the condition did not reach the cache yet (or its
+		// write failed): record it again without a second POST.
+		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionTrue, "Delivered", "POST "+b.Spec.Webhook+" succeeded")
+		return nil
+	}
+	if fresh, err := r.isFresh(ctx, s); err != nil || !fresh {
+		return err
 	}
 	projectID := b.Namespace
 	ns := &corev1.Namespace{}
@@ -49,11 +65,13 @@ func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) e
 	if err != nil {
 		return err
 	}
-	key := client.ObjectKeyFromObject(b)
 	err = r.Webhooks.Deliver(ctx, b.Spec.Webhook, body)
 	switch {
 	case err == nil:
-		r.forgetWebhook(key)
+		r.webhookMu.Lock()
+		delete(r.webhookAttempts, key)
+		r.webhookDelivered[key] = true
+		r.webhookMu.Unlock()
 		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionTrue, "Delivered", "POST "+b.Spec.Webhook+" succeeded")
 		r.event(s, corev1.EventTypeNormal, "WebhookDelivered", "delivered the batch to its webhook")
 		s.after = append(s.after, func() { metrics.WebhookDeliveries.WithLabelValues("delivered").Inc() })
@@ -85,4 +103,5 @@ func (r *BatchReconciler) forgetWebhook(key client.ObjectKey) {
 	r.webhookMu.Lock()
 	defer r.webhookMu.Unlock()
 	delete(r.webhookAttempts, key)
+	delete(r.webhookDelivered, key)
 }
