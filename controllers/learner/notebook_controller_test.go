@@ -58,21 +58,13 @@ func (c *testClock) Advance(d time.Duration) {
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
 	os.Exit(func() int {
-		env, err := testenv.New()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		cfg, err := env.Start()
+		env, cfg, c, err := testenv.Start()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		defer func() { _ = env.Stop() }()
-		if k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+		k8s = c
 		pns := testenv.ProjectNamespace("p-" + rand.String(8))
 		if err := k8s.Create(ctx, pns); err != nil {
 			fmt.Fprintln(os.Stderr, err)

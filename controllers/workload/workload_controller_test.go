@@ -51,21 +51,13 @@ var (
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
 	os.Exit(func() int {
-		env, err := testenv.New()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		cfg, err := env.Start()
+		env, cfg, c, err := testenv.Start()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		defer func() { _ = env.Stop() }()
-		if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+		k8s = c
 		pns := testenv.ProjectNamespace("p-" + rand.String(8))
 		for _, n := range []*corev1.Namespace{pns, {ObjectMeta: metav1.ObjectMeta{Name: managerNS}}} {
 			if err := k8s.Create(ctx, n); err != nil {

@@ -37,11 +37,7 @@ var (
 
 var _ = BeforeSuite(func() {
 	var err error
-	env, err = testenv.New()
-	Expect(err).NotTo(HaveOccurred())
-	cfg, err := env.Start()
-	Expect(err).NotTo(HaveOccurred())
-	k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	env, _, k8s, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
 })
 

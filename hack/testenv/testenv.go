@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -74,4 +76,23 @@ func ProjectNamespace(projectID string) *corev1.Namespace {
 		Name:   projectID,
 		Labels: map[string]string{quantumv1alpha1.ProjectIDLabel: projectID},
 	}}
+}
+
+// Start starts a control plane with the Tweezer CRDs and returns it with its
+// config and an admin client (that can also watch). Stop the environment when done.
+func Start() (*envtest.Environment, *rest.Config, client.WithWatch, error) {
+	env, err := New()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		_ = env.Stop()
+		return nil, nil, nil, err
+	}
+	return env, cfg, c, nil
 }
