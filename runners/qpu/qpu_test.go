@@ -78,8 +78,8 @@ func TestDriverCancelsTheGatewayJobWhenStopped(t *testing.T) {
 	srv := newGateway(t, gw)
 	d := &HTTPDriver{URL: srv.URL, PollInterval: 5 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
-	if _, err := d.Run(ctx, Job{Sequence: "{}", Runs: 1000}, nil); !errors.Is(err, context.Canceled) {
+	// Cancel once the gateway reports progress, i.e. once the job exists there.
+	if _, err := d.Run(ctx, Job{Sequence: "{}", Runs: 1000}, func(int) { cancel() }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want canceled", err)
 	}
 	var st JobState
