@@ -281,7 +281,7 @@ var _ = Describe("kubectl experience", func() {
 				}
 			}
 		}
-		for _, name := range []string{"batches", "jobs", "devices", "workloads"} {
+		for _, name := range []string{"batches", "jobs", "devices", "workloads", "learners", "usecases", "quizzes"} {
 			Expect(ours).To(HaveKey(name))
 			Expect(ours[name].Categories).To(ContainElement("tweezer"), name)
 			Expect(ours[name].ShortNames).NotTo(BeEmpty(), name)
@@ -290,7 +290,9 @@ var _ = Describe("kubectl experience", func() {
 			}
 		}
 		Expect(ours["devices"].Namespaced).To(BeFalse())
-		Expect(ours["batches"].Namespaced).To(BeTrue())
+		for _, name := range []string{"batches", "jobs", "workloads", "learners", "usecases", "quizzes"} {
+			Expect(ours[name].Namespaced).To(BeTrue(), name)
+		}
 
 		// The same resolution kubectl does: group priority plus short-name expansion.
 		groups, err := restmapper.GetAPIGroupResources(disco)

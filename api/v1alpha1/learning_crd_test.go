@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/rand"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -117,36 +116,6 @@ var _ = Describe("Learning resources", func() {
 		dup := &v1.Quiz{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.QuizName("alice", "42")},
 			Spec: v1.QuizSpec{UserID: "alice", QuizID: "42", Data: apiextensionsv1.JSON{Raw: []byte(`{}`)}}}
 		Expect(apierrors.IsAlreadyExists(k8s.Create(ctx, dup))).To(BeTrue())
-	})
-
-	It("serves short names that clash with no built-in, in the tweezer category", func() {
-		_, lists, err := disco.ServerGroupsAndResources()
-		Expect(err).NotTo(HaveOccurred())
-		ours := map[string]metav1.APIResource{}
-		builtin := map[string]bool{}
-		for _, l := range lists {
-			gv, err := schema.ParseGroupVersion(l.GroupVersion)
-			Expect(err).NotTo(HaveOccurred())
-			for _, r := range l.APIResources {
-				if gv.Group == v1.GroupVersion.Group {
-					ours[r.Name] = r
-					continue
-				}
-				builtin[r.Name], builtin[r.SingularName] = true, true
-				for _, s := range r.ShortNames {
-					builtin[s] = true
-				}
-			}
-		}
-		for _, name := range []string{"learners", "usecases", "quizzes"} {
-			Expect(ours).To(HaveKey(name))
-			Expect(ours[name].Namespaced).To(BeTrue(), name)
-			Expect(ours[name].Categories).To(ContainElement("tweezer"), name)
-			Expect(ours[name].ShortNames).NotTo(BeEmpty(), name)
-			for _, s := range ours[name].ShortNames {
-				Expect(builtin).NotTo(HaveKey(s), "short name %q of %s", s, name)
-			}
-		}
 	})
 
 	It("prints the columns of a use case", func() {
