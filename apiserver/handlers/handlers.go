@@ -190,6 +190,26 @@ func (h *Handlers) projectByID(ctx context.Context, id string) (*corev1.Namespac
 	return &ns, nil
 }
 
+// listInProject lists, from the cache, the objects of list's kind in a project
+// the caller may list resource in: 404 for an unknown or invisible project.
+func (h *Handlers) listInProject(ctx context.Context, projectID, resource string, list client.ObjectList) error {
+	ns, err := h.projectByID(ctx, projectID)
+	if err != nil {
+		return internal(err)
+	}
+	notFound := envelope.NotFound("project", projectID)
+	if ns == nil {
+		return notFound
+	}
+	if err := h.access(ctx, ns.Name, "list", resource, "", notFound); err != nil {
+		return err
+	}
+	if err := h.Cache.List(ctx, list, client.InNamespace(ns.Name)); err != nil {
+		return internal(err)
+	}
+	return nil
+}
+
 // projects returns the project namespaces where the caller may do verb on
 // resource, keyed by namespace name.
 func (h *Handlers) projects(ctx context.Context, verb, resource string) (map[string]project, error) {

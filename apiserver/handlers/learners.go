@@ -225,20 +225,9 @@ func (h *Handlers) withToken(ctx context.Context, l *quantumv1alpha1.Learner, no
 }
 
 func (h *Handlers) projectLearners(ctx context.Context, in *projectLearnersIn) (*learnerPage, error) {
-	ns, err := h.projectByID(ctx, in.ProjectID)
-	if err != nil {
-		return nil, internal(err)
-	}
-	notFound := envelope.NotFound("project", in.ProjectID)
-	if ns == nil {
-		return nil, notFound
-	}
-	if err := h.access(ctx, ns.Name, "list", "learners", "", notFound); err != nil {
-		return nil, err
-	}
 	var list quantumv1alpha1.LearnerList
-	if err := h.Cache.List(ctx, &list, client.InNamespace(ns.Name)); err != nil {
-		return nil, internal(err)
+	if err := h.listInProject(ctx, in.ProjectID, "learners", &list); err != nil {
+		return nil, err
 	}
 	items := make([]Learner, 0, len(list.Items))
 	for i := range list.Items {

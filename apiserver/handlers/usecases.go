@@ -323,20 +323,9 @@ func (h *Handlers) projectUseCases(ctx context.Context, in *useCaseListIn, keep 
 			return nil, envelope.Invalid("must be one of "+validationStatuses+", not "+s, "query", "status")
 		}
 	}
-	ns, err := h.projectByID(ctx, in.ProjectID)
-	if err != nil {
-		return nil, internal(err)
-	}
-	notFound := envelope.NotFound("project", in.ProjectID)
-	if ns == nil {
-		return nil, notFound
-	}
-	if err := h.access(ctx, ns.Name, "list", "usecases", "", notFound); err != nil {
-		return nil, err
-	}
 	var list quantumv1alpha1.UseCaseList
-	if err := h.Cache.List(ctx, &list, client.InNamespace(ns.Name)); err != nil {
-		return nil, internal(err)
+	if err := h.listInProject(ctx, in.ProjectID, "usecases", &list); err != nil {
+		return nil, err
 	}
 	var items []UseCase
 	for i := range list.Items {
