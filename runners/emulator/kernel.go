@@ -74,6 +74,9 @@ func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, 
 // flips of bits 0 and 1 stay inside the quad, and for every higher bit the
 // four partners are again a contiguous quad, so each bit costs one bounds
 // check and four independent complex adds. lo and hi are multiples of 4.
+// With AVX2 the whole loop runs in assembly (chebRealAVX2: two complex
+// amplitudes per register, so a bit costs two vector adds); otherwise the
+// flips are summed with SSE2 on amd64 (quadFlipsSSE2), in Go elsewhere.
 func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
 	inter := h.inter[:len(in)]
 	out = out[:len(in)]
@@ -81,13 +84,28 @@ func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, sc
 	drive := real(h.gDrive) * scale
 	det := h.gDet
 	n := bits.Len(uint(len(in) - 1))
-	if len(in) != 1<<n || lo&3 != 0 || hi&3 != 0 || hi > len(in) {
+	if len(in) != 1<<n || n < 2 || lo&3 != 0 || hi&3 != 0 || lo < 0 || hi > len(in) {
 		panic("emulator: chebReal outside the state vector")
+	}
+	if useAVX2 {
+		k := chebConsts{
+			diag:  [4]float64{center, det + center, det + center, 2*det + center},
+			c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
+			c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
+			c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
+			c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
+			scale: scale, det: det, drive: drive,
+		}
+		if first {
+			k.first = 1
+		}
+		chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], lo, hi, n, &k)
+		return
 	}
 	for s := lo; s < hi; s += 4 {
 		q := in[s : s+4 : s+4]
 		v0, v1, v2, v3 := q[0], q[1], q[2], q[3]
-		f0, f1, f2, f3 := quadFlips(in, s, n, v1+v2, v0+v3)
+		f0, f1, f2, f3 := flipQuad(in, s, n, v1+v2, v0+v3)
 		base := det * float64(bits.OnesCount64(uint64(s)))
 		e := inter[s : s+4 : s+4]
 		// Bits 0 and 1 add 0, 1, 1, 2 excitations to the quad's base.
@@ -142,6 +160,30 @@ func quadFlips(in []complex128, s, n int, f0, f1 complex128) (complex128, comple
 		f3 += p[3]
 	}
 	return f0, f1, f2, f3
+}
+
+// chebConsts are chebReal's constants for one sweep, laid out for
+// chebRealAVX2 (kernel_amd64.s reads them by the offsets in go_asm.h):
+// vectors of four doubles, i.e. two complex lanes.
+type chebConsts struct {
+	diag  [4]float64 // center + det·(0, 1, 1, 2): the quad's own excitations
+	c0re  [4]float64 // real(c0) in every lane
+	c0im  [4]float64 // (-imag(c0), imag(c0)) per lane: multiplies (im, re)
+	c1re  [4]float64
+	c1im  [4]float64
+	scale float64
+	det   float64
+	drive float64 // real drive times scale
+	first int64   // 1 on the first step of an expansion
+}
+
+// flipQuad is the flip summation of chebReal's Go loop: quadFlipsSSE2
+// where there is one, else quadFlips.
+func flipQuad(in []complex128, s, n int, f0, f1 complex128) (complex128, complex128, complex128, complex128) {
+	if useSSE2 {
+		return quadFlipsSSE2(&in[0], s, n, f0, f1)
+	}
+	return quadFlips(in, s, n, f0, f1)
 }
 
 // chebGlobal is chebStep's kernel when every atom has the same drive and

@@ -1,0 +1,28 @@
+//go:build amd64
+
+package emulator
+
+import "golang.org/x/sys/cpu"
+
+// Kernel selection (variables so that tests can run every path): with
+// AVX2, FMA and POPCNT, chebReal runs the assembly kernel of
+// kernel_amd64.s; without them its Go loop sums the flips with SSE2
+// (baseline on amd64: one complex128 per ADDPD instead of two ADDSD).
+var (
+	useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasPOPCNT
+	useSSE2 = true
+)
+
+// chebRealAVX2 is chebReal's loop over the quads of [lo, hi) in AVX2: one
+// ymm register holds two complex amplitudes, so a bit's four partner
+// amplitudes take two adds. The caller checks the bounds: len(in) = 1<<n
+// >= 4, out, acc and inter at least as long, lo and hi multiples of 4 with
+// hi <= len(in).
+//
+//go:noescape
+func chebRealAVX2(in, out, acc *complex128, inter *float64, lo, hi, n int, k *chebConsts)
+
+// quadFlipsSSE2 is quadFlips with SSE2 adds (one complex128 per ADDPD).
+//
+//go:noescape
+func quadFlipsSSE2(in *complex128, s, n int, f0, f1 complex128) (r0, r1, r2, r3 complex128)

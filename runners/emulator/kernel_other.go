@@ -1,0 +1,14 @@
+//go:build !amd64
+
+package emulator
+
+// Off amd64 chebReal runs its Go loop.
+var useAVX2, useSSE2 = false, false
+
+func chebRealAVX2(in, out, acc *complex128, inter *float64, lo, hi, n int, k *chebConsts) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func quadFlipsSSE2(in *complex128, s, n int, f0, f1 complex128) (r0, r1, r2, r3 complex128) {
+	panic("emulator: no SSE2 kernel on this architecture")
+}

@@ -1,0 +1,139 @@
+package emulator
+
+import (
+	"math/cmplx"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/cpu"
+)
+
+// setPaths switches the kernels for the rest of the test.
+func setPaths(t *testing.T, avx2, sse2 bool) {
+	t.Helper()
+	a, s := useAVX2, useSSE2
+	t.Cleanup(func() { useAVX2, useSSE2 = a, s })
+	useAVX2, useSSE2 = avx2, sse2
+}
+
+type kernelPath struct {
+	name       string
+	avx2, sse2 bool
+}
+
+// kernelPaths lists the chebReal paths this machine can run, the pure-Go
+// reference first.
+func kernelPaths() []kernelPath {
+	paths := []kernelPath{{"go", false, false}}
+	if runtime.GOARCH == "amd64" {
+		paths = append(paths, kernelPath{"sse2", false, true})
+		if cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasPOPCNT {
+			paths = append(paths, kernelPath{"avx2", true, true})
+		}
+	}
+	return paths
+}
+
+func randVec(r *rand.Rand, n int, scale float64) []complex128 {
+	v := make([]complex128, n)
+	for i := range v {
+		v[i] = complex(scale*(2*r.Float64()-1), scale*(2*r.Float64()-1))
+	}
+	return v
+}
+
+// randHamiltonian is a global real drive with a uniform detuning on a
+// random interaction diagonal of the size of the ring's (up to 10³ rad/µs).
+func randHamiltonian(r *rand.Rand, n int) *hamiltonian {
+	h := &hamiltonian{n: n, dim: 1 << n, inter: make([]float64, 1<<n),
+		global: true, uniformDet: true, driven: 1<<n - 1,
+		gDrive: complex(5*r.Float64(), 0), gDet: 40 * (2*r.Float64() - 1)}
+	for i := range h.inter {
+		h.inter[i] = 1e3 * r.Float64()
+	}
+	return h
+}
+
+// The SIMD paths pick the machine's best kernel.
+func TestKernelDispatch(t *testing.T) {
+	wantAVX2 := runtime.GOARCH == "amd64" && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasPOPCNT
+	wantSSE2 := runtime.GOARCH == "amd64"
+	if useAVX2 != wantAVX2 || useSSE2 != wantSSE2 {
+		t.Errorf("useAVX2 %v, useSSE2 %v on %s (AVX2 %v, FMA %v, POPCNT %v); want %v, %v", useAVX2, useSSE2,
+			runtime.GOARCH, cpu.X86.HasAVX2, cpu.X86.HasFMA, cpu.X86.HasPOPCNT, wantAVX2, wantSSE2)
+	}
+	t.Logf("kernels on this machine: %v", kernelPaths()[len(kernelPaths())-1].name)
+}
+
+// quadFlipsSSE2 adds in the same order as quadFlips: the sums are equal.
+func TestQuadFlipsSSE2MatchesGo(t *testing.T) {
+	if !useSSE2 {
+		t.Skip("no SSE2 kernel on " + runtime.GOARCH)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := 2; n <= 12; n++ {
+		in := randVec(r, 1<<n, 1)
+		for range 20 {
+			s := 4 * r.IntN(1<<n/4)
+			f0, f1 := complex(r.Float64(), 1), complex(-2, r.Float64())
+			g0, g1, g2, g3 := quadFlips(in, s, n, f0, f1)
+			a0, a1, a2, a3 := quadFlipsSSE2(&in[0], s, n, f0, f1)
+			if a0 != g0 || a1 != g1 || a2 != g2 || a3 != g3 {
+				t.Fatalf("n=%d s=%d: SSE2 (%v %v %v %v), Go (%v %v %v %v)", n, s, a0, a1, a2, a3, g0, g1, g2, g3)
+			}
+		}
+	}
+}
+
+// Every chebReal path gives the pure-Go result to rounding on random
+// vectors, for the first and a later step and random ranges of quads.
+func TestChebRealPathsAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	paths := kernelPaths()
+	for _, n := range []int{2, 3, 4, 5, 6, 7, 8, 9, 12} {
+		h := randHamiltonian(r, n)
+		in := randVec(r, h.dim, 1)
+		out0, acc0 := randVec(r, h.dim, 1), randVec(r, h.dim, 1)
+		for trial := range 6 {
+			first := trial%2 == 0
+			lo := 4 * r.IntN(h.dim/4)
+			hi := lo + 4*(1+r.IntN((h.dim-lo)/4))
+			if trial < 2 {
+				lo, hi = 0, h.dim
+			}
+			half := 500 + 500*r.Float64()
+			center := 500 * r.Float64()
+			scale := 2 / half
+			if first {
+				scale = 1 / half
+			}
+			c0 := complex(2*r.Float64()-1, 2*r.Float64()-1)
+			c1 := complex(2*r.Float64()-1, 2*r.Float64()-1)
+			var wantOut, wantAcc []complex128
+			for _, p := range paths {
+				setPaths(t, p.avx2, p.sse2)
+				out, acc := append([]complex128(nil), out0...), append([]complex128(nil), acc0...)
+				h.chebReal(in, out, acc, lo, hi, center, scale, first, c0, c1)
+				if wantOut == nil {
+					wantOut, wantAcc = out, acc
+					continue
+				}
+				for i := range out {
+					if i < lo || i >= hi {
+						if out[i] != out0[i] || acc[i] != acc0[i] {
+							t.Fatalf("%s n=%d [%d,%d): wrote element %d outside its range", p.name, n, lo, hi, i)
+						}
+						continue
+					}
+					// Relative to the terms' size: |d·v| ≲ 1e3·scale, |drive·f| ≲ n·5·scale.
+					tol := 1e-12 * (1 + cmplx.Abs(wantOut[i]))
+					if cmplx.Abs(out[i]-wantOut[i]) > tol || cmplx.Abs(acc[i]-wantAcc[i]) > tol {
+						t.Fatalf("%s n=%d [%d,%d) first=%v: element %d: out %v acc %v, Go %v %v",
+							p.name, n, lo, hi, first, i, out[i], acc[i], wantOut[i], wantAcc[i])
+					}
+				}
+			}
+		}
+	}
+}
