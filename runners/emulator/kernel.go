@@ -20,12 +20,27 @@ const sweepChunks = 16
 // sweep runs fn over [0, dim) split across the available cores. The pieces
 // are multiples of 4 long (dim is a power of two).
 func sweep(dim int, fn func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if dim < parallelMin || workers == 1 {
+	sweepPieces(dim, sweepSplit(dim), fn)
+}
+
+// sweepSplit is the number of pieces sweep cuts [0, dim) into: one below
+// parallelMin or on one core, else sweepChunks.
+func sweepSplit(dim int) int {
+	if dim < parallelMin || runtime.GOMAXPROCS(0) == 1 {
+		return 1
+	}
+	return sweepChunks
+}
+
+// sweepPieces is sweep with the number of pieces given (a power of two);
+// piece k is [k·dim/pieces, (k+1)·dim/pieces).
+func sweepPieces(dim, pieces int, fn func(lo, hi int)) {
+	if pieces == 1 {
 		fn(0, dim)
 		return
 	}
-	chunk := dim / sweepChunks
+	workers := runtime.GOMAXPROCS(0)
+	chunk := dim / pieces
 	var next atomic.Int64
 	work := func() {
 		for {

@@ -5,9 +5,10 @@ package emulator
 import "golang.org/x/sys/cpu"
 
 // Kernel selection (variables so that tests can run every path): with
-// AVX2, FMA and POPCNT, chebReal runs the assembly kernel of
-// kernel_amd64.s; without them its Go loop sums the flips with SSE2
-// (baseline on amd64: one complex128 per ADDPD instead of two ADDSD).
+// AVX2, FMA and POPCNT, chebReal and gram run the assembly kernels of
+// kernel_amd64.s; without them chebReal's Go loop sums the flips with SSE2
+// (baseline on amd64: one complex128 per ADDPD instead of two ADDSD) and
+// gram runs its Go loop.
 var (
 	useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasPOPCNT
 	useSSE2 = true
@@ -21,6 +22,13 @@ var (
 //
 //go:noescape
 func chebRealAVX2(in, out, acc *complex128, inter *float64, lo, hi, n int, k *chebConsts)
+
+// gramAVX2 is gram's loop over the quads of [lo, hi): it adds, lane by
+// lane, the products of the five vectors to acc[i][j] (i <= j); the lanes
+// of acc[i][j] sum to Re⟨x_i, x_j⟩. Same bounds as chebRealAVX2.
+//
+//go:noescape
+func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]float64)
 
 // quadFlipsSSE2 is quadFlips with SSE2 adds (one complex128 per ADDPD).
 //

@@ -198,3 +198,183 @@ ret:
 	MOVSD  X3, r3_real+104(FP)
 	MOVHPD X3, r3_imag+112(FP)
 	RET
+
+// Constants of gramAVX2, four doubles each.
+DATA gramSign<>+0(SB)/8, $0x8000000000000000 // sign bit in every lane
+DATA gramSign<>+8(SB)/8, $0x8000000000000000
+DATA gramSign<>+16(SB)/8, $0x8000000000000000
+DATA gramSign<>+24(SB)/8, $0x8000000000000000
+DATA gramSign<>+32(SB)/8, $0x8000000000000000 // sign of the real parts: i·z = swap(z) ^ this
+DATA gramSign<>+40(SB)/8, $0
+DATA gramSign<>+48(SB)/8, $0x8000000000000000
+DATA gramSign<>+56(SB)/8, $0
+DATA gramSign<>+64(SB)/8, $0                  // sign of the imaginary parts: -i·z = swap(z) ^ this
+DATA gramSign<>+72(SB)/8, $0x8000000000000000
+DATA gramSign<>+80(SB)/8, $0
+DATA gramSign<>+88(SB)/8, $0x8000000000000000
+DATA gramSign<>+96(SB)/8, $0.0                // 2·(excitations of s+i) - 2·popcount(s), i = 0..3, per lane pair
+DATA gramSign<>+104(SB)/8, $0.0
+DATA gramSign<>+112(SB)/8, $2.0
+DATA gramSign<>+120(SB)/8, $2.0
+DATA gramSign<>+128(SB)/8, $2.0
+DATA gramSign<>+136(SB)/8, $2.0
+DATA gramSign<>+144(SB)/8, $4.0
+DATA gramSign<>+152(SB)/8, $4.0
+GLOBL gramSign<>(SB), RODATA|NOPTR, $160
+
+#define SIGN gramSign<>+0(SB)
+#define NEGRE gramSign<>+32(SB)
+#define NEGIM gramSign<>+64(SB)
+#define SIGMA01 gramSign<>+96(SB)
+#define SIGMA23 gramSign<>+128(SB)
+
+// g[i][j] += x_i·x_j lane by lane over the two halves of the quad.
+#define GRAM(a01, a23, b01, b23, off) \
+	VMULPD      b01, a01, Y10;  \
+	VFMADD231PD b23, a23, Y10;  \
+	VADDPD      off(R9), Y10, Y10; \
+	VMOVUPD     Y10, off(R9)
+
+// gramAVX2 adds, lane by lane, the products x_i·x_j (i <= j) of gram's
+// five vectors over the quads of [lo, hi) to g[i][j]; the real part of
+// ⟨x_i, x_j⟩ is the sum of the four lanes. Per quad it sums the partners
+// of every bit, plain (T) and weighted by their interaction (TW), and the
+// same with the sign σ = +1 for a bit clear in s and -1 for a bit set (D,
+// DW). Bits 0 and 1 are in the quad; bits n-1 down to 2 take the partner
+// quad, with the bit's sign in the sign bit of Y14 (shifted left per bit).
+// Accumulators: T Y0/Y1, TW Y2/Y3, D Y4/Y5, DW Y6/Y7.
+//
+// func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]float64)
+TEXT ·gramAVX2(SB), NOSPLIT, $0-48
+	MOVQ psi+0(FP), SI
+	MOVQ inter+8(FP), R8
+	MOVQ lo+16(FP), AX
+	MOVQ hi+24(FP), BX
+	MOVQ n+32(FP), CX
+	MOVQ acc+40(FP), R9
+	MOVQ $8, R10
+	SHLQ CX, R10                 // 16 << (n-1): bit n-1 in bytes of psi
+	MOVQ $64, DI
+	SUBQ CX, DI                  // 64 - n
+
+gquad:
+	CMPQ AX, BX
+	JGE  gdone
+	MOVQ AX, R12
+	SHLQ $4, R12                 // byte offset in psi
+	MOVQ AX, R11
+	SHLQ $3, R11                 // byte offset in inter
+
+	// Bits 0 and 1. Element 0 has both clear, 1 and 2 one of each, 3
+	// both set: T = (v1+v2, v0+v3, v0+v3, v1+v2), D = (v1+v2, v3-v0,
+	// v3-v0, -(v1+v2)); TW and DW the same with c·v.
+	VMOVUPD    (SI)(R12*1), Y8
+	VMOVUPD    32(SI)(R12*1), Y9
+	VMOVUPD    (R8)(R11*1), Y10
+	VPERMPD    $0x50, Y10, Y11   // (c0, c0, c1, c1)
+	VPERMPD    $0xFA, Y10, Y12   // (c2, c2, c3, c3)
+	VPERM2F128 $1, Y9, Y9, Y13   // (v3, v2)
+	VADDPD     Y13, Y8, Y1       // (v0+v3, v1+v2)
+	VSUBPD     Y8, Y13, Y13      // (v3-v0, v2-v1)
+	VPERM2F128 $1, Y1, Y1, Y0    // (v1+v2, v0+v3)
+	VPERM2F128 $0x20, Y13, Y0, Y4
+	VXORPD     SIGN, Y0, Y14
+	VPERM2F128 $0x20, Y14, Y13, Y5
+	VMULPD     Y11, Y8, Y8
+	VMULPD     Y12, Y9, Y9
+	VPERM2F128 $1, Y9, Y9, Y13
+	VADDPD     Y13, Y8, Y3
+	VSUBPD     Y8, Y13, Y13
+	VPERM2F128 $1, Y3, Y3, Y2
+	VPERM2F128 $0x20, Y13, Y2, Y6
+	VXORPD     SIGN, Y2, Y14
+	VPERM2F128 $0x20, Y14, Y13, Y7
+
+	// Y14 = s << (64-n) in every lane: bit n-1 of s in the sign bit.
+	MOVQ         DI, CX
+	MOVQ         AX, DX
+	SHLQ         CX, DX
+	VMOVQ        DX, X14
+	VPBROADCASTQ X14, Y14
+	MOVQ         R10, R13
+
+gbits:
+	CMPQ        R13, $64
+	JLT         gx
+	MOVQ        R12, CX
+	XORQ        R13, CX          // partner quad in psi
+	MOVQ        CX, DX
+	SHRQ        $1, DX           // and in inter
+	VMOVUPD     (SI)(CX*1), Y8
+	VMOVUPD     32(SI)(CX*1), Y9
+	VMOVUPD     (R8)(DX*1), Y10
+	VPERMPD     $0x50, Y10, Y11
+	VPERMPD     $0xFA, Y10, Y12
+	VANDPD      SIGN, Y14, Y13   // sign bit where the bit is set in s
+	VPSLLQ      $1, Y14, Y14
+	VADDPD      Y8, Y0, Y0
+	VADDPD      Y9, Y1, Y1
+	VFMADD231PD Y11, Y8, Y2
+	VFMADD231PD Y12, Y9, Y3
+	VXORPD      Y13, Y8, Y8
+	VXORPD      Y13, Y9, Y9
+	VADDPD      Y8, Y4, Y4
+	VADDPD      Y9, Y5, Y5
+	VFMADD231PD Y11, Y8, Y6
+	VFMADD231PD Y12, Y9, Y7
+	SHRQ        $1, R13
+	JMP         gbits
+
+gx:
+	// x0 = c·T - TW, x1 = i·(DW - c·D), x2 = D, x3 = -i·T, x4 = i·σ·v
+	// in (Y2, Y3), (Y6, Y7), (Y4, Y5), (Y0, Y1), (Y8, Y9).
+	VMOVUPD      (R8)(R11*1), Y10
+	VPERMPD      $0x50, Y10, Y11
+	VPERMPD      $0xFA, Y10, Y12
+	VFMSUB231PD  Y11, Y0, Y2
+	VFMSUB231PD  Y12, Y1, Y3
+	VFNMADD231PD Y11, Y4, Y6
+	VFNMADD231PD Y12, Y5, Y7
+	VPERMILPD    $5, Y6, Y6
+	VPERMILPD    $5, Y7, Y7
+	VXORPD       NEGRE, Y6, Y6
+	VXORPD       NEGRE, Y7, Y7
+	VPERMILPD    $5, Y0, Y0
+	VPERMILPD    $5, Y1, Y1
+	VXORPD       NEGIM, Y0, Y0
+	VXORPD       NEGIM, Y1, Y1
+	POPCNTQ      AX, CX
+	LEAQ         -64(DI)(CX*2), CX // 2·popcount(s) - n
+	VCVTSI2SDQ   CX, X10, X10
+	VBROADCASTSD X10, Y10
+	VADDPD       SIGMA01, Y10, Y11
+	VADDPD       SIGMA23, Y10, Y12
+	VMULPD       (SI)(R12*1), Y11, Y8
+	VMULPD       32(SI)(R12*1), Y12, Y9
+	VPERMILPD    $5, Y8, Y8
+	VPERMILPD    $5, Y9, Y9
+	VXORPD       NEGRE, Y8, Y8
+	VXORPD       NEGRE, Y9, Y9
+
+	GRAM(Y2, Y3, Y2, Y3, 0)
+	GRAM(Y2, Y3, Y6, Y7, 32)
+	GRAM(Y2, Y3, Y4, Y5, 64)
+	GRAM(Y2, Y3, Y0, Y1, 96)
+	GRAM(Y2, Y3, Y8, Y9, 128)
+	GRAM(Y6, Y7, Y6, Y7, 192)
+	GRAM(Y6, Y7, Y4, Y5, 224)
+	GRAM(Y6, Y7, Y0, Y1, 256)
+	GRAM(Y6, Y7, Y8, Y9, 288)
+	GRAM(Y4, Y5, Y4, Y5, 384)
+	GRAM(Y4, Y5, Y0, Y1, 416)
+	GRAM(Y4, Y5, Y8, Y9, 448)
+	GRAM(Y0, Y1, Y0, Y1, 576)
+	GRAM(Y0, Y1, Y8, Y9, 608)
+	GRAM(Y8, Y9, Y8, Y9, 768)
+
+	ADDQ $4, AX
+	JMP  gquad
+
+gdone:
+	VZEROUPPER
+	RET

@@ -2,10 +2,14 @@
 
 package emulator
 
-// Off amd64 chebReal runs its Go loop.
+// Off amd64 chebReal and gram run their Go loops.
 var useAVX2, useSSE2 = false, false
 
 func chebRealAVX2(in, out, acc *complex128, inter *float64, lo, hi, n int, k *chebConsts) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]float64) {
 	panic("emulator: no AVX2 kernel on this architecture")
 }
 

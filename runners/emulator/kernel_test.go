@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"math"
 	"math/cmplx"
 	"math/rand/v2"
 	"runtime"
@@ -132,6 +133,34 @@ func TestChebRealPathsAgree(t *testing.T) {
 						t.Fatalf("%s n=%d [%d,%d) first=%v: element %d: out %v acc %v, Go %v %v",
 							p.name, n, lo, hi, first, i, out[i], acc[i], wantOut[i], wantAcc[i])
 					}
+				}
+			}
+		}
+	}
+}
+
+// gram's AVX2 kernel gives the Go loop's Gram matrix to rounding, also on
+// a state large enough to be split across cores.
+func TestGramPathsAgree(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 gram kernel on this machine")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{2, 3, 4, 5, 8, 11, 15} {
+		h := randHamiltonian(r, n)
+		e := &evolution{h: h, psi: randVec(r, h.dim, 1/math.Sqrt(float64(h.dim)))}
+		got := e.gram()
+		setPaths(t, false, useSSE2)
+		want := e.gram()
+		setPaths(t, true, useSSE2)
+		scale := 0.0
+		for i := range want {
+			scale = math.Max(scale, math.Abs(want[i][i]))
+		}
+		for i := range want {
+			for j := range want {
+				if math.Abs(got[i][j]-want[i][j]) > 1e-12*scale || got[i][j] != got[j][i] {
+					t.Fatalf("n=%d: g[%d][%d] = %.15g, Go %.15g (scale %g)", n, i, j, got[i][j], want[i][j], scale)
 				}
 			}
 		}

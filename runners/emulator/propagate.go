@@ -323,7 +323,7 @@ func sweepSum(dim int, fn func(lo, hi int) float64) float64 {
 // clear in s (u, uw), for the bits in full = len(psi)-1. The caller ensures
 // s < len(psi) = len(inter), a power of two, so every partner lies inside
 // both slices and the loop reads them through pointers without bounds
-// checks. Kept out of gram so that the accumulators stay in registers.
+// checks. Kept out of gramRange so that the accumulators stay in registers.
 //
 //go:noinline
 func flipSums(psi []complex128, inter []float64, s int, full uint64) (r, rw, u, uw complex128) {
@@ -407,53 +407,31 @@ func (e *evolution) globalBlock(t, bmax int) (int, float64) {
 
 // gram returns Re⟨X_iψ, X_jψ⟩ for the five operators of globalBlock
 // (real parts suffice: the coefficients are real and the norm is real).
+// The sweep's pieces are summed in a fixed order, so the result does not
+// depend on which core took which piece.
 func (e *evolution) gram() [5][5]float64 {
 	h, psi := e.h, e.psi
-	workers := runtime.GOMAXPROCS(0)
-	if h.dim < parallelMin {
-		workers = 1
+	if len(psi) != h.dim || len(h.inter) != h.dim {
+		panic("emulator: gram outside the state vector")
 	}
-	parts := make([][5][5]float64, workers)
-	chunk := (h.dim + workers - 1) / workers
-	full := uint64(h.dim - 1)
-	var wg sync.WaitGroup
-	work := func(w, lo, hi int) {
-		var g [5][5]float64
-		if len(psi) != h.dim || len(h.inter) != h.dim || hi > h.dim {
-			panic("emulator: gram outside the state vector")
-		}
-		for s := lo; s < hi; s++ {
-			// For a set bit (σ=+1) the flip element is ΔC·A - B, for a
-			// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
-			// P, Q: ΔC-weighted sums over set and clear bits; R, U: plain
-			// sums. ΔC = C_s - C_j, so P = C_s·R - Σ_set C_j·ψ_j.
-			cs := h.inter[s]
-			r, rw, u, uw := flipSums(psi, h.inter, s, full)
-			p := complex(cs*real(r)-real(rw), cs*imag(r)-imag(rw))
-			q := complex(cs*real(u)-real(uw), cs*imag(u)-imag(uw))
-			sigma := float64(2*bits.OnesCount64(uint64(s)) - h.n)
-			pq, pmq, ru := p+q, p-q, r+u
-			v := psi[s]
-			x := [5]complex128{pq, complex(-imag(pmq), real(pmq)), u - r,
-				complex(imag(ru), -real(ru)), complex(-sigma*imag(v), sigma*real(v))}
-			for i := range x {
+	pieces := sweepSplit(h.dim)
+	parts := make([][5][5]float64, pieces)
+	piece := h.dim / pieces
+	sweepPieces(h.dim, pieces, func(lo, hi int) {
+		g := &parts[lo/piece]
+		if useAVX2 && h.dim >= 4 {
+			var lanes [5][5][4]float64
+			gramAVX2(&psi[0], &h.inter[0], lo, hi, h.n, &lanes)
+			for i := range g {
 				for j := i; j < 5; j++ {
-					g[i][j] += real(x[i])*real(x[j]) + imag(x[i])*imag(x[j])
+					l := &lanes[i][j]
+					g[i][j] = (l[0] + l[1]) + (l[2] + l[3])
 				}
 			}
+			return
 		}
-		parts[w] = g
-	}
-	for w := 1; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, h.dim)
-		wg.Add(1)
-		go func(w, lo, hi int) {
-			defer wg.Done()
-			work(w, lo, hi)
-		}(w, lo, hi)
-	}
-	work(0, 0, min(chunk, h.dim))
-	wg.Wait()
+		e.gramRange(lo, hi, g)
+	})
 	var g [5][5]float64
 	for _, p := range parts {
 		for i := range g {
@@ -464,4 +442,33 @@ func (e *evolution) gram() [5][5]float64 {
 		}
 	}
 	return g
+}
+
+// gramRange is gram's Go kernel: it sets g[i][j], i <= j, to the sum over
+// [lo, hi) of Re(x_i·conj(x_j)).
+func (e *evolution) gramRange(lo, hi int, out *[5][5]float64) {
+	h, psi := e.h, e.psi
+	full := uint64(h.dim - 1)
+	var g [5][5]float64
+	for s := lo; s < hi; s++ {
+		// For a set bit (σ=+1) the flip element is ΔC·A - B, for a
+		// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
+		// P, Q: ΔC-weighted sums over set and clear bits; R, U: plain
+		// sums. ΔC = C_s - C_j, so P = C_s·R - Σ_set C_j·ψ_j.
+		cs := h.inter[s]
+		r, rw, u, uw := flipSums(psi, h.inter, s, full)
+		p := complex(cs*real(r)-real(rw), cs*imag(r)-imag(rw))
+		q := complex(cs*real(u)-real(uw), cs*imag(u)-imag(uw))
+		sigma := float64(2*bits.OnesCount64(uint64(s)) - h.n)
+		pq, pmq, ru := p+q, p-q, r+u
+		v := psi[s]
+		x := [5]complex128{pq, complex(-imag(pmq), real(pmq)), u - r,
+			complex(imag(ru), -real(ru)), complex(-sigma*imag(v), sigma*real(v))}
+		for i := range x {
+			for j := i; j < 5; j++ {
+				g[i][j] += real(x[i])*real(x[j]) + imag(x[i])*imag(x[j])
+			}
+		}
+	}
+	*out = g
 }
