@@ -89,9 +89,11 @@ func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, 
 // flips of bits 0 and 1 stay inside the quad, and for every higher bit the
 // four partners are again a contiguous quad, so each bit costs one bounds
 // check and four independent complex adds. lo and hi are multiples of 4.
-// With AVX2 the whole loop runs in assembly (chebRealAVX2: two complex
-// amplitudes per register, so a bit costs two vector adds); otherwise the
-// flips are summed with SSE2 on amd64 (quadFlipsSSE2), in Go elsewhere.
+// With AVX2 the loop runs in assembly on aligned octets (chebRealAVX2:
+// two complex amplitudes per register, bit 2 swaps the octet's quads, and
+// every higher bit costs one address and four vector adds per eight
+// amplitudes); otherwise the flips are summed with SSE2 on amd64
+// (quadFlipsSSE2), in Go elsewhere.
 func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
 	inter := h.inter[:len(in)]
 	out = out[:len(in)]
@@ -102,21 +104,42 @@ func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, sc
 	if len(in) != 1<<n || n < 2 || lo&3 != 0 || hi&3 != 0 || lo < 0 || hi > len(in) {
 		panic("emulator: chebReal outside the state vector")
 	}
-	if useAVX2 {
-		k := chebConsts{
-			diag:  [4]float64{center, det + center, det + center, 2*det + center},
-			c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
-			c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
-			c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
-			c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
-			scale: scale, det: det, drive: drive,
+	if useAVX2 && n >= 3 {
+		// The assembly takes whole octets; a quad at either end, if any,
+		// takes the Go loop below.
+		a, b := (lo+7)&^7, hi&^7
+		if a < b {
+			k := chebConsts{
+				diag:  [4]float64{center, det + center, det + center, 2*det + center},
+				diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
+				c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
+				c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
+				c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
+				c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
+				scale: scale, det: det, drive: drive,
+			}
+			if first {
+				k.first = 1
+			}
+			chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], a, b, n, &k)
+			if lo < a {
+				h.chebRealGo(in, out, acc, lo, a, center, scale, first, c0, c1)
+			}
+			lo = b
 		}
-		if first {
-			k.first = 1
-		}
-		chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], lo, hi, n, &k)
-		return
 	}
+	h.chebRealGo(in, out, acc, lo, hi, center, scale, first, c0, c1)
+}
+
+// chebRealGo is chebReal's loop in Go over the quads of [lo, hi); chebReal
+// has checked the bounds that quadFlips relies on.
+func (h *hamiltonian) chebRealGo(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	inter := h.inter[:len(in)]
+	out = out[:len(in)]
+	acc = acc[:len(in)]
+	drive := real(h.gDrive) * scale
+	det := h.gDet
+	n := bits.Len(uint(len(in) - 1))
 	for s := lo; s < hi; s += 4 {
 		q := in[s : s+4 : s+4]
 		v0, v1, v2, v3 := q[0], q[1], q[2], q[3]
@@ -182,6 +205,7 @@ func quadFlips(in []complex128, s, n int, f0, f1 complex128) (complex128, comple
 // vectors of four doubles, i.e. two complex lanes.
 type chebConsts struct {
 	diag  [4]float64 // center + det·(0, 1, 1, 2): the quad's own excitations
+	diagB [4]float64 // center + det·(1, 2, 2, 3): the octet's second quad
 	c0re  [4]float64 // real(c0) in every lane
 	c0im  [4]float64 // (-imag(c0), imag(c0)) per lane: multiplies (im, re)
 	c1re  [4]float64

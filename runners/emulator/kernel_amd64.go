@@ -14,10 +14,10 @@ var (
 	useSSE2 = true
 )
 
-// chebRealAVX2 is chebReal's loop over the quads of [lo, hi) in AVX2: one
-// ymm register holds two complex amplitudes, so a bit's four partner
-// amplitudes take two adds. The caller checks the bounds: len(in) = 1<<n
-// >= 4, out, acc and inter at least as long, lo and hi multiples of 4 with
+// chebRealAVX2 is chebReal's loop over the octets of [lo, hi) in AVX2: one
+// ymm register holds two complex amplitudes, so a bit's eight partner
+// amplitudes take four adds. The caller checks the bounds: len(in) = 1<<n
+// >= 8, out, acc and inter at least as long, lo and hi multiples of 8 with
 // hi <= len(in).
 //
 //go:noescape
@@ -25,7 +25,8 @@ func chebRealAVX2(in, out, acc *complex128, inter *float64, lo, hi, n int, k *ch
 
 // gramAVX2 is gram's loop over the quads of [lo, hi): it adds, lane by
 // lane, the products of the five vectors to acc[i][j] (i <= j); the lanes
-// of acc[i][j] sum to Re⟨x_i, x_j⟩. Same bounds as chebRealAVX2.
+// of acc[i][j] sum to Re⟨x_i, x_j⟩. The caller checks the bounds: len(psi)
+// = len(inter) = 1<<n >= 4, lo and hi multiples of 4 with hi <= len(psi).
 //
 //go:noescape
 func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]float64)

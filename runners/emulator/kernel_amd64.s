@@ -1,13 +1,79 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// One quad s..s+3 of chebReal per round. Two complex128 per ymm register:
-// Y0 = (v0, v1), Y1 = (v2, v3). The flip sums run in four pairs of
-// accumulators (Y2/Y3, Y4/Y5, Y6/Y7, Y8/Y9), one pair per bit of four, so
-// that the adds do not wait on each other. Constants: Y10 drive·scale,
-// Y11/Y12 c1, Y13/Y14 c0 (real part in every lane; imaginary part as
-// (-im, +im) pairs, to multiply the (im, re)-swapped amplitude).
-//
+// One octet s..s+7 (two quads, A and B) of chebReal per round, two
+// complex128 per ymm register: V = (Y8, Y9) for A, (Y10, Y11) for B. The
+// flips of bits 0 and 1 stay in each quad, bit 2 swaps the quads, and for
+// every higher bit the partner octet is contiguous. The flip sums F run in
+// two sets of accumulators, Y0-Y3 (A: Y0/Y1, B: Y2/Y3) and Y4-Y7, for
+// alternate bits. Constants: Y12 drive·scale, Y13/Y14 c1 (real part in
+// every lane; imaginary part as (-im, +im) pairs, to multiply the
+// (im, re)-swapped amplitude).
+
+// X sets F to x = d·v + drive·f for one quad: d = (inter - base - diag)·scale
+// with Y4 = det·popcount(s) in every lane and diag the quad's constants.
+// Temporaries Y5-Y7.
+#define X(F01, F23, V01, V23, IOFF, DIAG) \
+	VADDPD       DIAG(R9), Y4, Y5; \
+	VMOVUPD      IOFF(R8)(AX*8), Y6; \
+	VSUBPD       Y5, Y6, Y6; \
+	VBROADCASTSD chebConsts_scale(R9), Y5; \
+	VMULPD       Y5, Y6, Y6; \
+	VPERMPD      $0x50, Y6, Y5; \
+	VPERMPD      $0xFA, Y6, Y6; \
+	VMULPD       Y12, F01, F01; \
+	VFMADD231PD  Y5, V01, F01; \
+	VMULPD       Y12, F23, F23; \
+	VFMADD231PD  Y6, V23, F23
+
+// NEXT: out = x - out; acc += c1·out. Clobbers F and Y5-Y7.
+#define NEXT(F01, F23, OFF) \
+	VMOVUPD     OFF(DI)(R12*1), Y5; \
+	VMOVUPD     OFF+32(DI)(R12*1), Y6; \
+	VSUBPD      Y5, F01, F01; \
+	VSUBPD      Y6, F23, F23; \
+	VMOVUPD     F01, OFF(DI)(R12*1); \
+	VMOVUPD     F23, OFF+32(DI)(R12*1); \
+	VMOVUPD     OFF(DX)(R12*1), Y5; \
+	VMOVUPD     OFF+32(DX)(R12*1), Y6; \
+	VFMADD231PD Y13, F01, Y5; \
+	VFMADD231PD Y13, F23, Y6; \
+	VPERMILPD   $5, F01, F01; \
+	VPERMILPD   $5, F23, F23; \
+	VFMADD231PD Y14, F01, Y5; \
+	VFMADD231PD Y14, F23, Y6; \
+	VMOVUPD     Y5, OFF(DX)(R12*1); \
+	VMOVUPD     Y6, OFF+32(DX)(R12*1)
+
+// FIRST: out = x; acc = c0·v + c1·x. Clobbers F, V and Y5-Y7.
+#define FIRST(F01, F23, V01, V23, OFF) \
+	VMOVUPD     F01, OFF(DI)(R12*1); \
+	VMOVUPD     F23, OFF+32(DI)(R12*1); \
+	VMULPD      chebConsts_c0re(R9), V01, Y5; \
+	VMULPD      chebConsts_c0re(R9), V23, Y6; \
+	VPERMILPD   $5, V01, V01; \
+	VPERMILPD   $5, V23, V23; \
+	VFMADD231PD chebConsts_c0im(R9), V01, Y5; \
+	VFMADD231PD chebConsts_c0im(R9), V23, Y6; \
+	VFMADD231PD Y13, F01, Y5; \
+	VFMADD231PD Y13, F23, Y6; \
+	VPERMILPD   $5, F01, F01; \
+	VPERMILPD   $5, F23, F23; \
+	VFMADD231PD Y14, F01, Y5; \
+	VFMADD231PD Y14, F23, Y6; \
+	VMOVUPD     Y5, OFF(DX)(R12*1); \
+	VMOVUPD     Y6, OFF+32(DX)(R12*1)
+
+// One partner octet at byte offset R12 ^ R13 into accumulators a-d.
+#define PARTNER(a, b, c, d) \
+	MOVQ   R12, CX; \
+	XORQ   R13, CX; \
+	VADDPD (SI)(CX*1), a, a; \
+	VADDPD 32(SI)(CX*1), b, b; \
+	VADDPD 64(SI)(CX*1), c, c; \
+	VADDPD 96(SI)(CX*1), d, d; \
+	SHLQ   $1, R13
+
 // func chebRealAVX2(in, out, acc *complex128, inter *float64, lo, hi, n int, k *chebConsts)
 TEXT ·chebRealAVX2(SB), NOSPLIT, $0-64
 	MOVQ in+0(FP), SI
@@ -21,134 +87,69 @@ TEXT ·chebRealAVX2(SB), NOSPLIT, $0-64
 	MOVQ $16, R10
 	SHLQ CX, R10 // len(in) in bytes: the highest bit's offset is R10/2
 	MOVQ chebConsts_first(R9), R11
-	VBROADCASTSD chebConsts_drive(R9), Y10
-	VMOVUPD chebConsts_c1re(R9), Y11
-	VMOVUPD chebConsts_c1im(R9), Y12
-	VMOVUPD chebConsts_c0re(R9), Y13
-	VMOVUPD chebConsts_c0im(R9), Y14
+	VBROADCASTSD chebConsts_drive(R9), Y12
+	VMOVUPD chebConsts_c1re(R9), Y13
+	VMOVUPD chebConsts_c1im(R9), Y14
 
-quad:
+octet:
 	CMPQ AX, BX
 	JGE  done
 	MOVQ AX, R12
-	SHLQ $4, R12                 // byte offset of the quad
-	VMOVUPD (SI)(R12*1), Y0
-	VMOVUPD 32(SI)(R12*1), Y1
+	SHLQ $4, R12                 // byte offset of the octet
+	VMOVUPD (SI)(R12*1), Y8
+	VMOVUPD 32(SI)(R12*1), Y9
+	VMOVUPD 64(SI)(R12*1), Y10
+	VMOVUPD 96(SI)(R12*1), Y11
 
-	// Bits 0 and 1: f0 = f3 = v1+v2, f1 = f2 = v0+v3.
-	VPERM2F128 $1, Y1, Y1, Y3    // (v3, v2)
-	VADDPD     Y3, Y0, Y3        // (v0+v3, v1+v2) = (f2, f3)
-	VPERM2F128 $1, Y3, Y3, Y2    // (f0, f1)
-	VXORPD     Y4, Y4, Y4
-	VXORPD     Y5, Y5, Y5
-	VXORPD     Y6, Y6, Y6
-	VXORPD     Y7, Y7, Y7
-	VXORPD     Y8, Y8, Y8
-	VXORPD     Y9, Y9, Y9
+	// Bits 0 and 1: f0 = f3 = v1+v2, f1 = f2 = v0+v3 (and the same in B).
+	VPERM2F128 $1, Y9, Y9, Y1    // (v3, v2)
+	VADDPD     Y1, Y8, Y1        // (v0+v3, v1+v2) = (f2, f3)
+	VPERM2F128 $1, Y1, Y1, Y0    // (f0, f1)
+	VPERM2F128 $1, Y11, Y11, Y3
+	VADDPD     Y3, Y10, Y3
+	VPERM2F128 $1, Y3, Y3, Y2
+	// Bit 2: each quad's partners are the other quad.
+	VMOVAPD    Y10, Y4
+	VMOVAPD    Y11, Y5
+	VMOVAPD    Y8, Y6
+	VMOVAPD    Y9, Y7
 
-	// Bits 2..n-1: the partner quad starts at byte offset R12 ^ R13.
-	MOVQ $64, R13
+	// Bits 3..n-1.
+	MOVQ $128, R13
 
 bits:
-	CMPQ   R13, R10
-	JGE    sum
-	MOVQ   R12, CX
-	XORQ   R13, CX
-	VADDPD (SI)(CX*1), Y2, Y2
-	VADDPD 32(SI)(CX*1), Y3, Y3
-	SHLQ   $1, R13
-	CMPQ   R13, R10
-	JGE    sum
-	MOVQ   R12, CX
-	XORQ   R13, CX
-	VADDPD (SI)(CX*1), Y4, Y4
-	VADDPD 32(SI)(CX*1), Y5, Y5
-	SHLQ   $1, R13
-	CMPQ   R13, R10
-	JGE    sum
-	MOVQ   R12, CX
-	XORQ   R13, CX
-	VADDPD (SI)(CX*1), Y6, Y6
-	VADDPD 32(SI)(CX*1), Y7, Y7
-	SHLQ   $1, R13
-	CMPQ   R13, R10
-	JGE    sum
-	MOVQ   R12, CX
-	XORQ   R13, CX
-	VADDPD (SI)(CX*1), Y8, Y8
-	VADDPD 32(SI)(CX*1), Y9, Y9
-	SHLQ   $1, R13
-	JMP    bits
+	CMPQ R13, R10
+	JGE  sum
+	PARTNER(Y0, Y1, Y2, Y3)
+	CMPQ R13, R10
+	JGE  sum
+	PARTNER(Y4, Y5, Y6, Y7)
+	JMP  bits
 
 sum:
-	VADDPD Y4, Y2, Y2
-	VADDPD Y5, Y3, Y3
-	VADDPD Y8, Y6, Y6
-	VADDPD Y9, Y7, Y7
-	VADDPD Y6, Y2, Y2 // (f0, f1)
-	VADDPD Y7, Y3, Y3 // (f2, f3)
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
 
-	// Diagonal: ((inter - det·popcount(s) - (center + det·(0,1,1,2)))·scale.
 	POPCNTQ      AX, CX
 	VCVTSI2SDQ   CX, X4, X4
 	VMULSD       chebConsts_det(R9), X4, X4
 	VBROADCASTSD X4, Y4
-	VADDPD       chebConsts_diag(R9), Y4, Y4
-	VMOVUPD      (R8)(AX*8), Y5
-	VSUBPD       Y4, Y5, Y5
-	VBROADCASTSD chebConsts_scale(R9), Y4
-	VMULPD       Y4, Y5, Y5      // (d0, d1, d2, d3)
-	VPERMPD      $0x50, Y5, Y6   // (d0, d0, d1, d1)
-	VPERMPD      $0xFA, Y5, Y7   // (d2, d2, d3, d3)
-
-	// x = d·v + drive·f
-	VMULPD      Y10, Y2, Y2
-	VFMADD231PD Y6, Y0, Y2
-	VMULPD      Y10, Y3, Y3
-	VFMADD231PD Y7, Y1, Y3
-	TESTQ       R11, R11
-	JNZ         first
-
-	// out = x - out; acc += c1·out
-	VMOVUPD     (DI)(R12*1), Y4
-	VMOVUPD     32(DI)(R12*1), Y5
-	VSUBPD      Y4, Y2, Y2
-	VSUBPD      Y5, Y3, Y3
-	VMOVUPD     Y2, (DI)(R12*1)
-	VMOVUPD     Y3, 32(DI)(R12*1)
-	VMOVUPD     (DX)(R12*1), Y4
-	VMOVUPD     32(DX)(R12*1), Y5
-	VFMADD231PD Y11, Y2, Y4
-	VFMADD231PD Y11, Y3, Y5
-	VPERMILPD   $5, Y2, Y2
-	VPERMILPD   $5, Y3, Y3
-	VFMADD231PD Y12, Y2, Y4
-	VFMADD231PD Y12, Y3, Y5
-	VMOVUPD     Y4, (DX)(R12*1)
-	VMOVUPD     Y5, 32(DX)(R12*1)
-	ADDQ        $4, AX
-	JMP         quad
+	X(Y0, Y1, Y8, Y9, 0, chebConsts_diag)
+	X(Y2, Y3, Y10, Y11, 32, chebConsts_diagB)
+	TESTQ R11, R11
+	JNZ   first
+	NEXT(Y0, Y1, 0)
+	NEXT(Y2, Y3, 64)
+	ADDQ  $8, AX
+	JMP   octet
 
 first:
-	// out = x; acc = c0·v + c1·x
-	VMOVUPD     Y2, (DI)(R12*1)
-	VMOVUPD     Y3, 32(DI)(R12*1)
-	VMULPD      Y13, Y0, Y4
-	VMULPD      Y13, Y1, Y5
-	VPERMILPD   $5, Y0, Y0
-	VPERMILPD   $5, Y1, Y1
-	VFMADD231PD Y14, Y0, Y4
-	VFMADD231PD Y14, Y1, Y5
-	VFMADD231PD Y11, Y2, Y4
-	VFMADD231PD Y11, Y3, Y5
-	VPERMILPD   $5, Y2, Y2
-	VPERMILPD   $5, Y3, Y3
-	VFMADD231PD Y12, Y2, Y4
-	VFMADD231PD Y12, Y3, Y5
-	VMOVUPD     Y4, (DX)(R12*1)
-	VMOVUPD     Y5, 32(DX)(R12*1)
-	ADDQ        $4, AX
-	JMP         quad
+	FIRST(Y0, Y1, Y8, Y9, 0)
+	FIRST(Y2, Y3, Y10, Y11, 64)
+	ADDQ $8, AX
+	JMP  octet
 
 done:
 	VZEROUPPER

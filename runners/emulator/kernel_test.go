@@ -88,7 +88,9 @@ func TestQuadFlipsSSE2MatchesGo(t *testing.T) {
 }
 
 // Every chebReal path gives the pure-Go result to rounding on random
-// vectors, for the first and a later step and random ranges of quads.
+// vectors, for the first and a later step, on the whole vector, on a range
+// that starts and ends half-way into an octet, and on random ranges of
+// quads.
 func TestChebRealPathsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	paths := kernelPaths()
@@ -100,8 +102,11 @@ func TestChebRealPathsAgree(t *testing.T) {
 			first := trial%2 == 0
 			lo := 4 * r.IntN(h.dim/4)
 			hi := lo + 4*(1+r.IntN((h.dim-lo)/4))
-			if trial < 2 {
+			switch {
+			case trial < 2:
 				lo, hi = 0, h.dim
+			case trial < 4 && h.dim >= 16:
+				lo, hi = 4, h.dim-4 // quads before and after the octets
 			}
 			half := 500 + 500*r.Float64()
 			center := 500 * r.Float64()
