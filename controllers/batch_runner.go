@@ -76,6 +76,13 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 	if err != nil {
 		return err
 	}
+	if v.state == runnerEnded && !b.Spec.Canceled && derivePhase(b, s.jobs, "").Terminal() {
+		// The runner ran out of work: every job is finished even in the
+		// cache (finished jobs never change again), so nothing is left to
+		// retry or restart and no fresh reads are needed.
+		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Ended", v.reason)
+		return nil
+	}
 	if v.state == runnerNone || v.state == runnerEnded {
 		// Starting or replacing a runner must not act on a stale copy of the batch.
 		if fresh, err := r.isFresh(ctx, s); err != nil || !fresh {
