@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,7 +22,8 @@ var _ = Describe("A batch on an emulator", func() {
 		startManager()
 		ns := project()
 		device(quantumv1alpha1.DeviceTypeEmuFree)
-		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 50, 100, 150)
+		// 5000 shots of 4 atoms are 20 kB of raw shots: over InlineRawBytes.
+		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 50, 100, 5000)
 		create(b)
 
 		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
@@ -44,6 +46,17 @@ var _ = Describe("A batch on an emulator", func() {
 				Expect(bits).To(MatchRegexp(`^[01]{4}$`))
 			}
 			cm := &corev1.ConfigMap{}
+			if i < 2 {
+				By("keeping a small result in the job's status, with no ConfigMap")
+				Expect(j.Status.Raw).To(HaveLen(int(j.Spec.Runs)))
+				Expect(tally(j.Status.Raw)).To(Equal(j.Status.Counter))
+				Expect(j.Status.ResultRef).To(BeEmpty())
+				err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: quantumv1alpha1.ResultConfigMapName(j.Name)}, cm)
+				Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no result ConfigMap for a small result: %v", err)
+				continue
+			}
+			By("storing a large result in a ConfigMap owned by the job")
+			Expect(j.Status.Raw).To(BeNil())
 			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: j.Status.ResultRef}, cm)).To(Succeed())
 			Expect(j.Status.ResultRef).To(Equal(quantumv1alpha1.ResultConfigMapName(j.Name)))
 			Expect(metav1.GetControllerOf(cm).UID).To(Equal(j.UID))
@@ -51,6 +64,7 @@ var _ = Describe("A batch on an emulator", func() {
 				"counter": j.Status.Counter, "raw": rawOf(cm),
 			})))
 			Expect(rawOf(cm)).To(HaveLen(int(j.Spec.Runs)))
+			Expect(tally(rawOf(cm))).To(Equal(j.Status.Counter))
 		}
 		Expect(b.Status.JobsCount).To(Equal(int32(3)))
 		Expect(b.Status.JobsCountPerStatus).To(HaveKeyWithValue(quantumv1alpha1.JobDone, int32(3)))
@@ -83,6 +97,15 @@ var _ = Describe("A batch on an emulator", func() {
 		Expect(get(b).Status.Phase).To(Equal(quantumv1alpha1.BatchDone))
 	})
 })
+
+// tally counts shots per bitstring.
+func tally(raw []string) map[string]int64 {
+	out := map[string]int64{}
+	for _, s := range raw {
+		out[s]++
+	}
+	return out
+}
 
 func rawOf(cm *corev1.ConfigMap) []string {
 	var res struct {

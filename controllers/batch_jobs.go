@@ -16,8 +16,8 @@ import (
 
 // reconcileJobs makes the batch's Jobs what its spec says: one Job per inline
 // entry (created once, by deterministic name), every Job of the batch owned
-// by it, every new Job PENDING, and pending Jobs of a canceled batch (or
-// canceled themselves) CANCELED.
+// by it, and pending Jobs of a canceled batch (or canceled themselves)
+// CANCELED.
 func (r *BatchReconciler) reconcileJobs(ctx context.Context, s *batchScope) error {
 	b := s.batch
 	list := &quantumv1alpha1.JobList{}
@@ -125,26 +125,20 @@ func (r *BatchReconciler) adopt(ctx context.Context, b *quantumv1alpha1.Batch, j
 	return client.IgnoreNotFound(r.Client.Patch(ctx, j, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})))
 }
 
-// settlePending sets a new Job PENDING, and a pending Job CANCELED when it or
-// its batch is canceled. It never touches a RUNNING job: the runner owns it.
+// settlePending sets a pending Job CANCELED when it or its batch is
+// canceled. It never touches a RUNNING job: the runner owns it. A new Job
+// needs no write to be PENDING: the CRD defaults its phase.
 func (r *BatchReconciler) settlePending(ctx context.Context, b *quantumv1alpha1.Batch, j *quantumv1alpha1.Job) error {
-	if j.Status.Phase != "" && j.Status.Phase != quantumv1alpha1.JobPending {
-		return nil
-	}
-	cancel := b.Spec.Canceled || j.Spec.Canceled
-	if !cancel && j.Status.Phase == quantumv1alpha1.JobPending {
+	if jobPhase(j) != quantumv1alpha1.JobPending || !(b.Spec.Canceled || j.Spec.Canceled) {
 		return nil
 	}
 	if j.ResourceVersion == "" {
 		return nil // just created: the next reconciliation sees it
 	}
 	next := j.DeepCopy()
-	next.Status.Phase = quantumv1alpha1.JobPending
-	if cancel {
-		now := metav1.Now()
-		next.Status.Phase = quantumv1alpha1.JobCanceled
-		next.Status.EndTime = &now
-	}
+	now := metav1.Now()
+	next.Status.Phase = quantumv1alpha1.JobCanceled
+	next.Status.EndTime = &now
 	if err := r.Client.Status().Update(ctx, next); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return nil // a newer version brings us back

@@ -76,6 +76,13 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 	if err != nil {
 		return err
 	}
+	if v.state == runnerEnded && !b.Spec.Canceled && derivePhase(b, s.jobs, "").Terminal() {
+		// The runner ran out of work: every job is finished even in the
+		// cache (finished jobs never change again), so nothing is left to
+		// retry or restart and no fresh reads are needed.
+		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Ended", v.reason)
+		return nil
+	}
 	if v.state == runnerNone || v.state == runnerEnded {
 		// Starting or replacing a runner must not act on a stale copy of the batch.
 		if fresh, err := r.isFresh(ctx, s); err != nil || !fresh {
@@ -196,9 +203,18 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 	b, d := s.batch, s.device
 	key := leaseKey(b, d, r.Options.Namespace)
 	var gen int
+	first := true
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		lease := &coordinationv1.Lease{}
-		err := r.APIReader.Get(ctx, key, lease)
+		var err error
+		if first && v.lease == nil {
+			// No Lease observed: the only way on is creating it, and
+			// AlreadyExists says the observation was stale.
+			err = apierrors.NewNotFound(coordinationv1.Resource("leases"), key.Name)
+		} else {
+			err = r.APIReader.Get(ctx, key, lease)
+		}
+		first = false
 		create := apierrors.IsNotFound(err)
 		switch {
 		case create && v.lease != nil:
@@ -224,7 +240,12 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
 		if create {
-			return r.Client.Create(ctx, lease)
+			if err := r.Client.Create(ctx, lease); apierrors.IsAlreadyExists(err) {
+				return errLeaseMoved
+			} else if err != nil {
+				return err
+			}
+			return nil
 		}
 		return r.Client.Update(ctx, lease)
 	})
@@ -423,7 +444,9 @@ func (r *BatchReconciler) failBatch(ctx context.Context, s *batchScope, phase qu
 
 // stopRunner fences the batch's runner (its Lease loses its holder, so the
 // runner stops at its next renewal and a QPU is free) and asks the executor
-// to stop it.
+// to stop it. An emulator batch that is DONE needs no fence: its runner ran
+// out of work and stops by itself, its Lease is its own, and the executor's
+// stop is the backstop.
 func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 	b := s.batch
 	if b.Status.DeviceID == "" {
@@ -441,6 +464,16 @@ func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 		}
 	}
 	key := leaseKey(b, d, r.Options.Namespace)
+	if b.Status.Phase == quantumv1alpha1.BatchDone && !scheduler.IsQPU(d) {
+		lease := &coordinationv1.Lease{}
+		if err := r.Client.Get(ctx, key, lease); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if owner, gen, ok := parseHolder(leaseHolder(lease)); ok && owner == client.ObjectKeyFromObject(b) && gen > 0 {
+			return r.Executor.Stop(ctx, r.runnerFor(b, d, gen, ""))
+		}
+		return nil
+	}
 	gen := 0
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		lease := &coordinationv1.Lease{}

@@ -25,14 +25,14 @@ var _ = Describe("Canceling", func() {
 		b := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 5, 1000, 5)
 		create(b)
 		jobRunning(b, 1, 1)
-		pid := runnerPID(m, d)
+		runner := runnerID(m, d)
 
 		updateBatch(b, func(cur *quantumv1alpha1.Batch) { cur.Spec.Canceled = true })
 		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchCanceled))
 		jobs := jobsOf(b)
 		Expect(jobs[0].Status.Phase).To(Equal(quantumv1alpha1.JobDone))
 		Expect(total(jobs[0].Status.Counter)).To(Equal(int64(5)))
-		Expect(jobs[0].Status.ResultRef).NotTo(BeEmpty())
+		Expect(jobs[0].Status.Raw).To(HaveLen(5), "its result is kept")
 		Expect(jobs[1].Status.Phase).To(Equal(quantumv1alpha1.JobCanceled))
 		Expect(jobs[1].Status.Counter).To(BeEmpty())
 		Expect(jobs[2].Status.Phase).To(Equal(quantumv1alpha1.JobCanceled))
@@ -40,7 +40,7 @@ var _ = Describe("Canceling", func() {
 		b = get(b)
 		Expect(b.Status.JobsCountPerStatus).To(HaveKeyWithValue(quantumv1alpha1.JobCanceled, int32(2)))
 		Expect(b.Status.EndTime).NotTo(BeNil())
-		Eventually(func() error { return syscall.Kill(pid, 0) }).Should(HaveOccurred(), "the runner process ended")
+		Eventually(runnerRunning(m, runner)).Should(BeFalse(), "the runner ended")
 		Expect(qpuLease(d)()).To(BeEmpty())
 	})
 
@@ -84,7 +84,7 @@ var _ = Describe("Time limits", func() {
 		own.Spec.TimeLimit = &metav1.Duration{Duration: 3 * time.Second}
 		create(own)
 		jobRunning(own, 1, 1)
-		pid := runnerPID(m, d)
+		runner := runnerID(m, d)
 		Eventually(phaseOf(own)).Should(Equal(quantumv1alpha1.BatchTimedOut))
 		jobs := jobsOf(own)
 		Expect(jobs[0].Status.Phase).To(Equal(quantumv1alpha1.JobDone))
@@ -95,7 +95,7 @@ var _ = Describe("Time limits", func() {
 		c := condition(own, quantumv1alpha1.ConditionTimeLimit)
 		Expect(c).NotTo(BeNil())
 		Expect(c.Status).To(Equal(metav1.ConditionTrue))
-		Eventually(func() error { return syscall.Kill(pid, 0) }).Should(HaveOccurred(), "the runner was stopped")
+		Eventually(runnerRunning(m, runner)).Should(BeFalse(), "the runner was stopped")
 
 		By("the device's default")
 		updateDevice(d, func(cur *quantumv1alpha1.Device) { cur.Spec.TimeLimit = &metav1.Duration{Duration: time.Second} })

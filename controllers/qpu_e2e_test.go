@@ -45,7 +45,20 @@ func jobRunning(b *quantumv1alpha1.Batch, i int, attempt int32) *quantumv1alpha1
 	return out
 }
 
-// runnerPID finds the process of the batch's current runner.
+// runnerID waits for the QPU's current runner to run and returns its ID.
+func runnerID(m *manager, d *quantumv1alpha1.Device) string {
+	GinkgoHelper()
+	runnerPID(m, d)
+	return qpuLease(d)()
+}
+
+// runnerRunning returns a function for Eventually that tells whether a
+// process still runs the runner.
+func runnerRunning(m *manager, id string) func() bool {
+	return func() bool { return m.exec.(*executor.Process).Running(id) }
+}
+
+// runnerPID finds the process of the QPU's current runner.
 func runnerPID(m *manager, d *quantumv1alpha1.Device) int {
 	GinkgoHelper()
 	p := m.exec.(*executor.Process)

@@ -126,6 +126,13 @@ var _ = Describe("Samples", func() {
 		Expect(d.Spec.Availability).To(Equal(v1.DeviceUp))
 		Expect(d.IsActive()).To(BeTrue())
 		Expect(d.Spec.Concurrency).To(Equal(int32(1)))
+
+		j := validJob(ns)
+		Expect(k8s.Create(ctx, j)).To(Succeed())
+		got := &v1.Job{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(j), got)).To(Succeed())
+		Expect(got.Status.Phase).To(Equal(v1.JobPending), "a job nobody wrote a status for reads PENDING")
+		Expect(got.Status.Attempts).To(BeZero())
 	})
 })
 
@@ -229,7 +236,7 @@ var _ = Describe("Validation", func() {
 		j := validJob(ns)
 		j.Status.Phase = v1.JobDone
 		Expect(k8s.Create(ctx, j)).To(Succeed())
-		Expect(j.Status.Phase).To(BeEmpty(), "status is not writable through the main resource")
+		Expect(j.Status.Phase).To(Equal(v1.JobPending), "status is not writable through the main resource: a new job reads PENDING")
 	})
 
 	DescribeTable("refuses a bad Device, naming the field",

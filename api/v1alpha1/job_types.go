@@ -40,7 +40,9 @@ type JobSpec struct {
 
 // JobStatusFields is what the runner observed of a Job.
 type JobStatusFields struct {
-	// Phase is the job status of the cloud API.
+	// Phase is the job status of the cloud API. A Job nobody wrote a status
+	// for yet reads as PENDING (a schema default, so no write is needed).
+	// +kubebuilder:default=PENDING
 	// +optional
 	Phase JobStatus `json:"phase,omitempty"`
 
@@ -69,7 +71,17 @@ type JobStatusFields struct {
 	// +optional
 	Counter map[string]int64 `json:"counter,omitempty"`
 
-	// ResultRef names the ConfigMap, owned by the job, that holds the full result with raw shots.
+	// Raw holds the measured shots, in order, when they fit comfortably in
+	// status (InlineRawBytes); a larger result lives in the ConfigMap that
+	// ResultRef names instead.
+	// +kubebuilder:validation:MaxItems=4096
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=atomic
+	// +optional
+	Raw []string `json:"raw,omitempty"`
+
+	// ResultRef names the ConfigMap, owned by the job, that holds the full
+	// result with raw shots when they do not fit in Raw.
 	// +optional
 	ResultRef string `json:"resultRef,omitempty"`
 
@@ -99,7 +111,8 @@ type Job struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   JobSpec         `json:"spec"`
+	Spec JobSpec `json:"spec"`
+	// +kubebuilder:default={phase: PENDING}
 	Status JobStatusFields `json:"status,omitempty"`
 }
 

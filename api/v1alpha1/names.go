@@ -24,3 +24,27 @@ func ResultConfigMapName(jobName string) string { return jobName + "-result" }
 
 // ResultKey is the ConfigMap key of a job's full result.
 const ResultKey = "result.json"
+
+// InlineRawBytes is the most raw-shot data (the shots' lengths summed) kept
+// in a Job's status.raw; a larger result goes to its result ConfigMap. It
+// keeps a finished Job small enough to list and watch cheaply. The CRD also
+// caps status.raw at InlineRawShots shots of at most 64 atoms.
+const (
+	InlineRawBytes = 16 << 10
+	InlineRawShots = 4096
+)
+
+// FitsInline reports whether raw shots go in a Job's status.raw.
+func FitsInline(raw []string) bool {
+	if len(raw) > InlineRawShots {
+		return false
+	}
+	size := 0
+	for _, s := range raw {
+		if len(s) > 64 {
+			return false
+		}
+		size += len(s)
+	}
+	return size <= InlineRawBytes
+}

@@ -392,6 +392,11 @@ func (in *JobStatusFields) DeepCopyInto(out *JobStatusFields) {
 			(*out)[key] = val
 		}
 	}
+	if in.Raw != nil {
+		in, out := &in.Raw, &out.Raw
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.StartTime != nil {
 		in, out := &in.StartTime, &out.StartTime
 		*out = (*in).DeepCopy()

@@ -148,6 +148,7 @@ func (h *Handlers) updateOwnLearner(ctx context.Context, projectID, pkg string, 
 	if err != nil {
 		return nil, writeErr(err, "body")
 	}
+	h.await(ctx, l)
 	return l, nil
 }
 

@@ -67,7 +67,9 @@ func timeOrNil(t *metav1.Time) *string {
 	return &s
 }
 
-// getOrCreate reads obj (key set) from the API server, creating it as given when missing.
+// getOrCreate reads obj (key set) from the API server, creating it as given
+// when missing; like every write of the facade, it returns once the cache
+// has the object, so the caller's next list shows it.
 func (h *Handlers) getOrCreate(ctx context.Context, obj client.Object) error {
 	key := client.ObjectKeyFromObject(obj)
 	err := h.Client.Create(ctx, obj)
@@ -77,6 +79,7 @@ func (h *Handlers) getOrCreate(ctx context.Context, obj client.Object) error {
 	if err != nil {
 		return writeErr(err)
 	}
+	h.await(ctx, obj)
 	return nil
 }
 

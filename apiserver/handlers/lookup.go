@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -161,10 +162,17 @@ func (h *Handlers) batchWithJobs(ctx context.Context, b *quantumv1alpha1.Batch) 
 	return out, nil
 }
 
-// storedResult reads a job's full-result document from its ConfigMap (nil when none).
+// storedResult returns a job's full-result document: built from its status
+// when the raw shots are inline, else read from its ConfigMap (nil when none).
 func (h *Handlers) storedResult(ctx context.Context, j *quantumv1alpha1.Job) ([]byte, error) {
 	if j.Status.ResultRef == "" {
-		return nil, nil
+		if j.Status.Raw == nil {
+			return nil, nil
+		}
+		return json.Marshal(struct {
+			Counter map[string]int64 `json:"counter"`
+			Raw     []string         `json:"raw"`
+		}{j.Status.Counter, j.Status.Raw})
 	}
 	var cm corev1.ConfigMap
 	if err := h.Client.Get(ctx, client.ObjectKey{Namespace: j.Namespace, Name: j.Status.ResultRef}, &cm); err != nil {

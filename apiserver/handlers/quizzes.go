@@ -89,6 +89,7 @@ func (h *Handlers) createQuiz(ctx context.Context, in *createQuizIn) (*quizOut, 
 		}
 		return nil, writeErr(err, "body")
 	}
+	h.await(ctx, q)
 	return &quizOut{Body: envelope.OK(quizDoc(q, h.projectID(ctx, ns)))}, nil
 }
 
@@ -119,5 +120,6 @@ func (h *Handlers) updateQuiz(ctx context.Context, in *updateQuizIn) (*quizOut, 
 	if err != nil {
 		return nil, writeErr(err, "body")
 	}
+	h.await(ctx, q)
 	return &quizOut{Body: envelope.OK(quizDoc(q, h.projectID(ctx, ns)))}, nil
 }

@@ -438,6 +438,34 @@ func TestWorkerEndpointsAndResults(t *testing.T) {
 	u.RawQuery = q.Encode()
 	envelopeFail(t, fetchLink(t, u.String()), 401, "invalid")
 	envelopeFail(t, call(t, "GET", "/api/v1/jobs/"+j0+"/results", "", nil, false), 401, "signed link")
+
+	// A small result is inline in the job's status, with no ConfigMap: the
+	// job, its full_result and its results link serve it the same way.
+	if err := admin.Get(ctx, client.ObjectKey{Namespace: projA, Name: j0}, &job); err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Counter = map[string]int64{"11": 1, "00": 1}
+	job.Status.Raw, job.Status.ResultRef = []string{"11", "00"}, ""
+	if err := admin.Status().Update(ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Delete(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	// The facade reads from its cache, which sees the admin's write shortly.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r = expect(t, call(t, "GET", "/api/v1/jobs/"+j0, alice, nil, false), 200)
+		if fmt.Sprint(r.data()["full_result"]) == "map[counter:map[00:1 11:1] raw:[11 00]]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("inline full_result: %s", r.raw)
+		}
+	}
+	r = expect(t, call(t, "GET", "/api/v1/jobs/"+j0+"/results_link", alice, nil, false), 200)
+	if res := fetchLink(t, r.data()["results_link"].(string)); fmt.Sprint(res.body) != "map[counter:map[00:1 11:1] raw:[11 00]]" {
+		t.Errorf("inline results: %s", res.raw)
+	}
 	expect(t, call(t, "GET", "/api/v1/jobs/"+j0+"/results", alice, nil, false), 200)
 	envelopeFail(t, call(t, "GET", "/api/v1/jobs/"+j0+"/results", tokens["bob"], nil, false), 404, "not found")
 

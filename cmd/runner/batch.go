@@ -37,6 +37,32 @@ func init() {
 const gatewayTokenEnv = "TWEEZER_GATEWAY_TOKEN"
 
 func runBatch(args []string, _, stderr io.Writer) int {
+	return runBatchWith(args, stderr, os.Getenv(gatewayTokenEnv), connect)
+}
+
+// connect loads a kubeconfig (empty: in-cluster config or $KUBECONFIG) and
+// connects to its API server.
+func connect(kubeconfig string) (*batchrunner.Cluster, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the cluster configuration: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{quantumv1alpha1.AddToScheme, corev1.AddToScheme, coordinationv1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return batchrunner.NewCluster(cfg, s)
+}
+
+// runBatchWith runs one batch: a process of its own (runBatch) or one
+// assignment of a worker (runServe), which passes the gateway token and
+// shares its cluster connections.
+func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster func(kubeconfig string) (*batchrunner.Cluster, error)) int {
 	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ns := fs.String("namespace", "", "namespace of the Batch")
@@ -59,29 +85,19 @@ func runBatch(args []string, _, stderr io.Writer) int {
 	if *leaseName == "" {
 		*leaseName = *name
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = *kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	cl, err := cluster(*kubeconfig)
 	if err != nil {
-		fmt.Fprintf(stderr, "batch: loading the cluster configuration: %v\n", err)
+		fmt.Fprintf(stderr, "batch: %v\n", err)
 		return 1
-	}
-	cfg.QPS, cfg.Burst = 50, 100
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{quantumv1alpha1.AddToScheme, corev1.AddToScheme, coordinationv1.AddToScheme} {
-		if err := add(s); err != nil {
-			fmt.Fprintf(stderr, "batch: %v\n", err)
-			return 1
-		}
 	}
 	var engine batchrunner.Engine = emulatorEngine{}
 	if *gatewayURL != "" {
-		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: *gatewayURL, Token: os.Getenv(gatewayTokenEnv)}}
+		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: *gatewayURL, Token: gatewayToken}}
 	}
-	log := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true})).
-		WithValues("batch", *ns+"/"+*name, "runner", *runnerID)
-	ctrllog.SetLogger(log)
-	r, err := batchrunner.New(cfg, s, batchrunner.Config{
+	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
+	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it
+	log := base.WithValues("batch", *ns+"/"+*name, "runner", *runnerID)
+	r, err := batchrunner.New(cl, batchrunner.Config{
 		Namespace: *ns, Batch: *name, RunnerID: *runnerID,
 		LeaseNamespace: *leaseNS, LeaseName: *leaseName, LeaseDuration: *leaseDuration,
 		Engine: engine, ProgressInterval: *progressEvery, Log: log,

@@ -1,13 +1,18 @@
 package executor
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -16,14 +21,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/runners/workerproto"
 )
 
-// Process runs each runner as a local process of the runner binary. It is for
+// Process runs runners as local processes of the runner binary. It is for
 // local mode and end-to-end tests, where no kubelet runs pods.
 //
+// A batch's runner runs in a worker, a `runner serve` process that runs batch
+// runners one after another (runners/workerproto): a batch does not pay for
+// a process start, a TLS handshake and API discovery. A worker runs one
+// runner at a time, so stopping a runner kills its worker; idle workers wait
+// for the next batch (up to MaxIdle of them). A Workload's runner is a
+// process of its own.
+//
 // Processes run in their own process group and outlive the manager: a manager
-// restart does not stop the work. A restarted manager has no record of them
-// (Observe says Unknown) and relies on their Lease.
+// restart does not stop the work (a worker whose manager went away finishes
+// its runner and exits). A restarted manager has no record of them (Observe
+// says Unknown) and relies on their Lease.
 type Process struct {
 	// Binary is the runner binary.
 	Binary string
@@ -32,17 +46,40 @@ type Process struct {
 	Kubeconfig string
 	// Output receives the runners' stdout and stderr; nil discards them.
 	Output io.Writer
+	// MaxIdle is how many idle workers are kept for the next batches.
+	MaxIdle int
+	// StopGrace is how long Stop lets a worker's runner end on its own
+	// before it kills the worker; 0 kills at once.
+	StopGrace time.Duration
 
 	mu     sync.Mutex
-	procs  map[string]*process
+	procs  map[string]*process // by runner ID, until Stop forgets them
+	live   map[*process]bool   // runners whose process runs them now
+	idle   []*worker
 	events chan event.GenericEvent
 }
 
+// process is one runner: a process of its own or an assignment of a worker.
 type process struct {
-	cmd  *exec.Cmd
+	r    Runner
+	pid  int // the process (group) that runs it
 	done chan struct{}
 	err  error
 }
+
+// worker is a `runner serve` process.
+type worker struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	current *process // the assignment it runs; nil when idle
+	exited  bool
+}
+
+// Defaults of a Process executor.
+const (
+	DefaultMaxIdle   = 8
+	DefaultStopGrace = 2 * time.Second
+)
 
 // NewProcess returns a Process executor for the runner binary.
 func NewProcess(binary, kubeconfig string, output io.Writer) *Process {
@@ -50,52 +87,198 @@ func NewProcess(binary, kubeconfig string, output io.Writer) *Process {
 		Binary:     binary,
 		Kubeconfig: kubeconfig,
 		Output:     output,
+		MaxIdle:    DefaultMaxIdle,
+		StopGrace:  DefaultStopGrace,
 		procs:      map[string]*process{},
+		live:       map[*process]bool{},
 		events:     make(chan event.GenericEvent, 1024),
 	}
 }
 
-// Start starts the runner process unless it already runs.
+func (p *Process) output() io.Writer {
+	if p.Output == nil {
+		return io.Discard
+	}
+	return p.Output
+}
+
+func (p *Process) args(r Runner) []string {
+	args := Args(r)
+	if p.Kubeconfig != "" {
+		args = append(args, "--kubeconfig", p.Kubeconfig)
+	}
+	return args
+}
+
+// Start starts the runner unless it already runs: a batch's on a worker, a
+// Workload's as a process of its own.
 func (p *Process) Start(_ context.Context, r Runner) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.procs[r.ID]; ok {
 		return nil
 	}
-	args := Args(r)
-	if p.Kubeconfig != "" {
-		args = append(args, "--kubeconfig", p.Kubeconfig)
+	proc := &process{r: r, done: make(chan struct{})}
+	var err error
+	if r.Kind == KindWorkload {
+		err = p.startOwn(proc)
+	} else {
+		err = p.assign(proc)
 	}
-	cmd := exec.Command(p.Binary, args...)
-	cmd.Env = os.Environ()
-	if r.GatewayToken != "" {
-		cmd.Env = append(cmd.Env, TokenEnv+"="+r.GatewayToken)
-	}
-	out := p.Output
-	if out == nil {
-		out = io.Discard
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err != nil {
 		return fmt.Errorf("starting runner %s: %w", r, err)
 	}
-	proc := &process{cmd: cmd, done: make(chan struct{})}
 	p.procs[r.ID] = proc
+	p.live[proc] = true
+	return nil
+}
+
+// startOwn runs the runner as a process of its own.
+func (p *Process) startOwn(proc *process) error {
+	cmd := exec.Command(p.Binary, p.args(proc.r)...)
+	cmd.Env = os.Environ()
+	if proc.r.GatewayToken != "" {
+		cmd.Env = append(cmd.Env, TokenEnv+"="+proc.r.GatewayToken)
+	}
+	cmd.Stdout, cmd.Stderr = p.output(), p.output()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	proc.pid = cmd.Process.Pid
 	go func() {
 		err := cmd.Wait()
 		p.mu.Lock()
-		proc.err = err
-		close(proc.done)
+		p.finish(proc, err)
 		p.mu.Unlock()
-		p.events <- event.GenericEvent{Object: &quantumv1alpha1.Batch{
-			ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Batch},
-		}}
 	}()
 	return nil
 }
 
-// Observe reports the process's state; Unknown when this executor did not start it.
+// assign hands the runner to an idle worker, or to a new one. p.mu is held.
+func (p *Process) assign(proc *process) error {
+	line, err := json.Marshal(workerproto.Assignment{ID: proc.r.ID, Args: p.args(proc.r), Token: proc.r.GatewayToken})
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	for len(p.idle) > 0 {
+		w := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if w.exited {
+			continue
+		}
+		// An idle worker blocks reading its stdin: the line fits the pipe.
+		if _, err := w.stdin.Write(line); err == nil {
+			w.current, proc.pid = proc, w.cmd.Process.Pid
+			return nil
+		}
+		_ = w.stdin.Close() // it is going away; its exit is handled by its watcher
+	}
+	w, err := p.startWorker()
+	if err != nil {
+		return err
+	}
+	if _, err := w.stdin.Write(line); err != nil {
+		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+		return err
+	}
+	w.current, proc.pid = proc, w.cmd.Process.Pid
+	return nil
+}
+
+// startWorker starts a `runner serve` process and the goroutines that read
+// its outcomes and wait for its exit. p.mu is held.
+func (p *Process) startWorker() (*worker, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(p.Binary, "serve")
+	cmd.Stdout, cmd.Stderr = p.output(), p.output()
+	cmd.ExtraFiles = make([]*os.File, workerproto.OutcomeFD-2)
+	cmd.ExtraFiles[workerproto.OutcomeFD-3] = outW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		_ = outR.Close()
+		_ = outW.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		_ = outR.Close()
+		_ = outW.Close()
+		return nil, err
+	}
+	_ = outW.Close() // the worker holds its end
+	w := &worker{cmd: cmd, stdin: stdin}
+	outcomes := make(chan struct{})
+	go func() {
+		defer close(outcomes)
+		defer outR.Close()
+		lines := bufio.NewScanner(outR)
+		for lines.Scan() {
+			var o workerproto.Outcome
+			if err := json.Unmarshal(lines.Bytes(), &o); err != nil {
+				continue
+			}
+			p.mu.Lock()
+			p.assignmentEnded(w, o)
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		<-outcomes // every outcome the worker wrote is handled first
+		err := cmd.Wait()
+		p.mu.Lock()
+		w.exited = true
+		if w.current != nil {
+			if err == nil {
+				err = errors.New("worker exited before reporting the outcome")
+			}
+			p.finish(w.current, err)
+			w.current = nil
+		}
+		p.mu.Unlock()
+	}()
+	return w, nil
+}
+
+// assignmentEnded records a worker's outcome and makes the worker idle (or
+// lets it go when enough are idle). p.mu is held.
+func (p *Process) assignmentEnded(w *worker, o workerproto.Outcome) {
+	if w.current == nil || w.current.r.ID != o.ID {
+		return
+	}
+	var err error
+	if o.Code != 0 {
+		err = errors.New("exit status " + strconv.Itoa(o.Code))
+	}
+	p.finish(w.current, err)
+	w.current = nil
+	if len(p.idle) < p.MaxIdle {
+		p.idle = append(p.idle, w)
+	} else {
+		_ = w.stdin.Close()
+	}
+}
+
+// finish records that a runner ended and has its batch reconciled. p.mu is held.
+func (p *Process) finish(proc *process, err error) {
+	select {
+	case <-proc.done:
+		return
+	default:
+	}
+	proc.err = err
+	close(proc.done)
+	delete(p.live, proc)
+	p.events <- event.GenericEvent{Object: &quantumv1alpha1.Batch{
+		ObjectMeta: metav1.ObjectMeta{Namespace: proc.r.Namespace, Name: proc.r.Batch},
+	}}
+}
+
+// Observe reports the runner's state; Unknown when this executor did not start it.
 func (p *Process) Observe(_ context.Context, r Runner) (Observation, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -114,12 +297,18 @@ func (p *Process) Observe(_ context.Context, r Runner) (Observation, error) {
 	}
 }
 
-// Stop kills the runner's process group and forgets it.
+// Stop makes sure the runner stops. A process of its own is killed (its
+// process group) at once. A worker's runner gets StopGrace to end on its own
+// first (a runner stops by itself when its batch ends or its Lease is
+// taken away, and the worker then serves the next batch); after that its
+// worker is killed. The runner is forgotten at once either way. p.mu is held
+// throughout, so a worker that has just finished the runner is not given
+// another one before the kill.
 func (p *Process) Stop(_ context.Context, r Runner) error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	proc, ok := p.procs[r.ID]
 	delete(p.procs, r.ID)
-	p.mu.Unlock()
 	if !ok {
 		return nil
 	}
@@ -128,13 +317,26 @@ func (p *Process) Stop(_ context.Context, r Runner) error {
 		return nil
 	default:
 	}
-	if err := syscall.Kill(-proc.cmd.Process.Pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+	if r.Kind != KindWorkload && p.StopGrace > 0 {
+		time.AfterFunc(p.StopGrace, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			select {
+			case <-proc.done:
+			default:
+				_ = syscall.Kill(-proc.pid, syscall.SIGKILL)
+			}
+		})
+		return nil
+	}
+	if err := syscall.Kill(-proc.pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
 		return fmt.Errorf("killing runner %s: %w", r, err)
 	}
 	return nil
 }
 
-// PID returns the process id of a runner this executor started and that still runs.
+// PID returns the id of the process that runs a runner this executor
+// started, while it runs.
 func (p *Process) PID(r Runner) (int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -146,11 +348,24 @@ func (p *Process) PID(r Runner) (int, bool) {
 	case <-proc.done:
 		return 0, false
 	default:
-		return proc.cmd.Process.Pid, true
+		return proc.pid, true
 	}
 }
 
-// Watch reconciles a batch when one of its runner processes exits.
+// Running reports whether a process still runs the runner with this ID,
+// whether or not Stop has forgotten it.
+func (p *Process) Running(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for proc := range p.live {
+		if proc.r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Watch reconciles a batch when one of its runners ends.
 func (p *Process) Watch(b *builder.Builder) *builder.Builder {
 	return b.WatchesRawSource(source.Channel(p.events, &handler.EnqueueRequestForObject{}))
 }

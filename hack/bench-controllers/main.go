@@ -53,6 +53,10 @@ const sequence = `{"version": "1", "name": "bench", "register": [{"name": "q0", 
    "detuning": {"kind": "constant", "duration": {"expression": "index", "lhs": {"variable": "duration"}, "rhs": 0}, "value": 0.0}}],
  "measurement": "ground-rydberg"}`
 
+// profile, when set, is where a 20 s CPU profile of kube-apiserver taken
+// during the throughput run is written (read it with go tool pprof).
+var profile = flag.String("apiserver-profile", "", "write a CPU profile of kube-apiserver during the throughput run to this file")
+
 func main() {
 	batches := flag.Int("batches", 200, "batches in the throughput run")
 	jobs := flag.Int("jobs", 5, "jobs per batch")
@@ -135,6 +139,11 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 		return err
 	}
 	w := newWatcher(ctx, c)
+	meter := newCPUMeter()
+	if *profile != "" {
+		go captureProfile(ctx, cfg, *profile)
+	}
+	cpu0, req0 := meter.sample(), requestCounts(ctx, cfg)
 
 	fmt.Printf("throughput run: %d batches × %d jobs (%d shots, 4 atoms, 1 µs), device concurrency %d\n", batches, jobs, runs, concurrency)
 	names, err := submit(ctx, c, w, batches, jobs, runs, 0)
@@ -148,6 +157,8 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 	total := float64(batches * jobs)
 	fmt.Printf("  %d jobs DONE in %.2f s: %.1f jobs/s end to end\n", batches*jobs, last.Sub(first).Seconds(), total/last.Sub(first).Seconds())
 	fmt.Printf("  creation to start (with queueing): %s\n", w.latencies(names))
+	fmt.Printf("  CPU per job: %s\n", report(cpu0, meter.sample(), batches*jobs))
+	fmt.Printf("  kube-apiserver requests per batch:\n%s", requestReport(req0, requestCounts(ctx, cfg), batches))
 
 	fmt.Printf("free-device run: %d batches × %d jobs submitted one after another while the device has room\n", freeBatches, jobs)
 	freeNames, err := submit(ctx, c, w, freeBatches, jobs, runs, concurrency/2)

@@ -6,7 +6,8 @@
 //
 // The runner writes only:
 //   - the status of the job it runs (PENDING → RUNNING → DONE | ERROR | CANCELED),
-//   - the job's result ConfigMap (v1alpha1.ResultConfigMapName, owned by the job),
+//   - the job's result ConfigMap (v1alpha1.ResultConfigMapName, owned by the
+//     job) when the raw shots do not fit in its status (v1alpha1.FitsInline),
 //   - the renew time of its Lease.
 //
 // Everything else (batch status, retries after a runner died, time limits,
@@ -29,8 +30,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -91,13 +90,12 @@ type Config struct {
 
 // Runner runs one batch.
 type Runner struct {
-	cfg    Config
-	rest   *rest.Config
-	scheme *runtime.Scheme
-	c      client.Client
-	cache  cache.Cache
-	lease  *leaseKeeper
-	wake   chan struct{}
+	cfg     Config
+	cluster *Cluster
+	c       client.Client
+	cache   cache.Cache
+	lease   *leaseKeeper
+	wake    chan struct{}
 
 	mu      sync.Mutex
 	current string                  // the job being run
@@ -111,8 +109,8 @@ var (
 	errBatchGone     = errors.New("batch deleted or finished")
 )
 
-// New prepares a runner; Run runs it.
-func New(cfg *rest.Config, scheme *runtime.Scheme, c Config) (*Runner, error) {
+// New prepares a runner on a cluster connection; Run runs it.
+func New(cl *Cluster, c Config) (*Runner, error) {
 	if c.Engine == nil || c.Namespace == "" || c.Batch == "" || c.RunnerID == "" || c.LeaseName == "" {
 		return nil, errors.New("batchrunner: namespace, batch, runner id, lease and engine are required")
 	}
@@ -125,14 +123,10 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, c Config) (*Runner, error) {
 	if c.LeaseNamespace == "" {
 		c.LeaseNamespace = c.Namespace
 	}
-	cl, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, err
-	}
 	return &Runner{
-		cfg: c, rest: cfg, scheme: scheme, c: cl,
+		cfg: c, cluster: cl, c: cl.client,
 		lease: &leaseKeeper{
-			c: cl, key: client.ObjectKey{Namespace: c.LeaseNamespace, Name: c.LeaseName},
+			c: cl.client, key: client.ObjectKey{Namespace: c.LeaseNamespace, Name: c.LeaseName},
 			holder: c.RunnerID, duration: c.LeaseDuration, now: time.Now,
 		},
 		wake: make(chan struct{}, 1),
@@ -143,7 +137,7 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, c Config) (*Runner, error) {
 // manager, deleted, or the Lease is lost (ErrLeaseLost).
 func (r *Runner) Run(ctx context.Context) error {
 	r.cfg.Log.Info("runner starting")
-	if err := r.lease.renew(ctx); err != nil {
+	if err := r.lease.acquire(ctx); err != nil {
 		return err
 	}
 	ctx, stop := context.WithCancelCause(ctx)
@@ -167,8 +161,10 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) startCache(ctx context.Context) error {
-	ca, err := cache.New(r.rest, cache.Options{
-		Scheme:            r.scheme,
+	ca, err := cache.New(r.cluster.config, cache.Options{
+		HTTPClient:        r.cluster.httpClient,
+		Mapper:            r.cluster.mapper,
+		Scheme:            r.cluster.scheme,
 		DefaultNamespaces: map[string]cache.Config{r.cfg.Namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
 			&quantumv1alpha1.Batch{}: {Field: fields.OneTermEqualSelector("metadata.name", r.cfg.Batch)},
@@ -369,15 +365,31 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 			s.Errors = appendError(s.Errors, runErr.Error())
 		})
 	}
-	ref, err := r.writeResult(ctx, job, res)
-	if err != nil {
-		return err
+	if res == nil {
+		res = &Result{}
 	}
-	log.Info("job done")
+	if res.Counter == nil {
+		res.Counter = map[string]int64{}
+	}
+	if res.Raw == nil {
+		res.Raw = []string{}
+	}
+	// Small results go in the job's status with the DONE write; larger ones
+	// to a ConfigMap first.
+	raw, ref := res.Raw, ""
+	if !quantumv1alpha1.FitsInline(raw) {
+		var err error
+		if ref, err = r.writeResult(ctx, job, res); err != nil {
+			return err
+		}
+		raw = nil
+	}
+	log.Info("job done", "inline", ref == "")
 	return r.finish(ctx, job, func(s *quantumv1alpha1.JobStatusFields) {
 		s.Phase = quantumv1alpha1.JobDone
 		s.Progress = 100
 		s.Counter = res.Counter
+		s.Raw = raw
 		s.ResultRef = ref
 	})
 }
@@ -414,15 +426,6 @@ func (r *Runner) finish(ctx context.Context, job *quantumv1alpha1.Job, set func(
 
 // writeResult stores the full result in the job's ConfigMap and returns its name.
 func (r *Runner) writeResult(ctx context.Context, job *quantumv1alpha1.Job, res *Result) (string, error) {
-	if res == nil {
-		res = &Result{}
-	}
-	if res.Counter == nil {
-		res.Counter = map[string]int64{}
-	}
-	if res.Raw == nil {
-		res.Raw = []string{}
-	}
 	data, err := json.Marshal(res)
 	if err != nil {
 		return "", err
@@ -431,7 +434,7 @@ func (r *Runner) writeResult(ctx context.Context, job *quantumv1alpha1.Job, res 
 		Namespace: job.Namespace, Name: quantumv1alpha1.ResultConfigMapName(job.Name),
 		Labels: map[string]string{quantumv1alpha1.BatchLabel: job.Spec.BatchName},
 	}}
-	if err := controllerutil.SetControllerReference(job, cm, r.scheme); err != nil {
+	if err := controllerutil.SetControllerReference(job, cm, r.cluster.scheme); err != nil {
 		return "", err
 	}
 	cm.Data = map[string]string{quantumv1alpha1.ResultKey: string(data)}

@@ -1,0 +1,132 @@
+package batchrunner
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tweezer-dev/tweezer/hack/testenv"
+)
+
+// TestLeaseKeeper runs the keeper against a real API server: it renews on
+// the version it wrote last, survives an unrelated write, stops at once when
+// the manager gives the Lease to another runner, and releases by marking
+// the Lease expired while keeping its holder.
+func TestLeaseKeeper(t *testing.T) {
+	env, _, c, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lease"}}); err != nil {
+		t.Fatal(err)
+	}
+	const d = 8 * time.Second
+	take := func(name, holder string, renewed time.Time) *leaseKeeper {
+		t.Helper()
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "lease", Name: name},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), RenewTime: &metav1.MicroTime{Time: renewed}}}
+		if err := c.Create(ctx, lease); err != nil {
+			t.Fatal(err)
+		}
+		return &leaseKeeper{c: c, key: client.ObjectKeyFromObject(lease), holder: "runner-1", duration: d, now: time.Now}
+	}
+	read := func(k *leaseKeeper) *coordinationv1.Lease {
+		t.Helper()
+		lease := &coordinationv1.Lease{}
+		if err := c.Get(ctx, k.key, lease); err != nil {
+			t.Fatal(err)
+		}
+		return lease
+	}
+
+	t.Run("acquire leaves a fresh renewal alone and renews a stale one", func(t *testing.T) {
+		fresh := take("fresh", "runner-1", time.Now())
+		rv := read(fresh).ResourceVersion
+		if err := fresh.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(fresh).ResourceVersion; got != rv {
+			t.Errorf("a lease renewed a moment ago was written again (%s -> %s)", rv, got)
+		}
+		stale := take("stale", "runner-1", time.Now().Add(-d/2))
+		if err := stale.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if age := time.Since(read(stale).Spec.RenewTime.Time); age > d/4 {
+			t.Errorf("a stale lease was not renewed: %s old", age)
+		}
+	})
+
+	t.Run("acquire refuses a lease held by another runner", func(t *testing.T) {
+		other := take("other", "runner-0", time.Now())
+		if err := other.acquire(ctx); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("acquire = %v, want ErrLeaseLost", err)
+		}
+	})
+
+	t.Run("renew survives an unrelated write and stops when the holder changes", func(t *testing.T) {
+		k := take("renew", "runner-1", time.Now())
+		if err := k.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.renew(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Someone labels the Lease: the keeper's version is stale, the holder unchanged.
+		lease := read(k)
+		lease.Labels = map[string]string{"touched": "yes"}
+		if err := c.Update(ctx, lease); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.renew(ctx); err != nil {
+			t.Fatalf("renew after an unrelated write: %v", err)
+		}
+		if read(k).Labels["touched"] != "yes" {
+			t.Error("the renewal overwrote the other write")
+		}
+		// The manager hands the Lease to the next runner.
+		lease = read(k)
+		lease.Spec.HolderIdentity = ptr.To("runner-2")
+		if err := c.Update(ctx, lease); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.renew(ctx); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("renew after the holder changed = %v, want ErrLeaseLost", err)
+		}
+		if h := *read(k).Spec.HolderIdentity; h != "runner-2" {
+			t.Errorf("holder is %q, want runner-2", h)
+		}
+		if err := k.release(ctx); err != nil {
+			t.Fatalf("release of a lost lease: %v", err)
+		}
+		if r := read(k).Spec.RenewTime; time.Since(r.Time) > d {
+			t.Error("a runner released a lease it no longer holds")
+		}
+	})
+
+	t.Run("release marks the lease expired and keeps the holder", func(t *testing.T) {
+		k := take("release", "runner-1", time.Now())
+		if err := k.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lease := read(k)
+		if h := *lease.Spec.HolderIdentity; h != "runner-1" {
+			t.Errorf("holder is %q, want runner-1", h)
+		}
+		if age := time.Since(lease.Spec.RenewTime.Time); age < d {
+			t.Errorf("released lease renewed %s ago, want older than its duration %s", age, d)
+		}
+	})
+}
