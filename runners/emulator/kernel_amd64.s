@@ -31,31 +31,19 @@
 	VMULPD       Y12, F23, F23; \
 	VFMADD231PD  Y6, V23, F23
 
-// NEXT: out = x - out; acc += c1·out. Clobbers F and Y5-Y7.
-#define NEXT(F01, F23, OFF) \
-	VMOVUPD     OFF(DI)(R12*1), Y5; \
-	VMOVUPD     OFF+32(DI)(R12*1), Y6; \
-	VSUBPD      Y5, F01, F01; \
-	VSUBPD      Y6, F23, F23; \
-	VMOVUPD     F01, OFF(DI)(R12*1); \
-	VMOVUPD     F23, OFF+32(DI)(R12*1); \
-	VMOVUPD     OFF(DX)(R12*1), Y5; \
-	VMOVUPD     OFF+32(DX)(R12*1), Y6; \
-	VFMADD231PD Y13, F01, Y5; \
-	VFMADD231PD Y13, F23, Y6; \
-	VPERMILPD   $5, F01, F01; \
-	VPERMILPD   $5, F23, F23; \
-	VFMADD231PD Y14, F01, Y5; \
-	VFMADD231PD Y14, F23, Y6; \
-	VMOVUPD     Y5, OFF(DX)(R12*1); \
-	VMOVUPD     Y6, OFF+32(DX)(R12*1)
+// OUT: out = x - out (F keeps the new out).
+#define OUT(F01, F23, OFF) \
+	VMOVUPD OFF(DI)(R12*1), Y5; \
+	VMOVUPD OFF+32(DI)(R12*1), Y6; \
+	VSUBPD  Y5, F01, F01; \
+	VSUBPD  Y6, F23, F23; \
+	VMOVUPD F01, OFF(DI)(R12*1); \
+	VMOVUPD F23, OFF+32(DI)(R12*1)
 
-// FIRST: out = x; acc = c0·v + c1·x. Clobbers F, V and Y5-Y7.
-#define FIRST(F01, F23, V01, V23, OFF) \
-	VMOVUPD     F01, OFF(DI)(R12*1); \
-	VMOVUPD     F23, OFF+32(DI)(R12*1); \
-	VMULPD      chebConsts_c0re(R9), V01, Y5; \
-	VMULPD      chebConsts_c0re(R9), V23, Y6; \
+// TERMS: (Y5, Y6) += c0·v + c1·F, then stored to acc. Clobbers F and V.
+#define TERMS(F01, F23, V01, V23, OFF) \
+	VFMADD231PD chebConsts_c0re(R9), V01, Y5; \
+	VFMADD231PD chebConsts_c0re(R9), V23, Y6; \
 	VPERMILPD   $5, V01, V01; \
 	VPERMILPD   $5, V23, V23; \
 	VFMADD231PD chebConsts_c0im(R9), V01, Y5; \
@@ -68,6 +56,20 @@
 	VFMADD231PD Y14, F23, Y6; \
 	VMOVUPD     Y5, OFF(DX)(R12*1); \
 	VMOVUPD     Y6, OFF+32(DX)(R12*1)
+
+// ACC: acc += c0·v + c1·F.
+#define ACC(F01, F23, V01, V23, OFF) \
+	VMOVUPD OFF(DX)(R12*1), Y5; \
+	VMOVUPD OFF+32(DX)(R12*1), Y6; \
+	TERMS(F01, F23, V01, V23, OFF)
+
+// FIRST: out = x; acc = c0·v + c1·x.
+#define FIRST(F01, F23, V01, V23, OFF) \
+	VMOVUPD F01, OFF(DI)(R12*1); \
+	VMOVUPD F23, OFF+32(DI)(R12*1); \
+	VXORPD  Y5, Y5, Y5; \
+	VXORPD  Y6, Y6, Y6; \
+	TERMS(F01, F23, V01, V23, OFF)
 
 // One partner octet at byte offset R12 ^ R13 into accumulators a-d.
 #define PARTNER(a, b, c, d) \
@@ -91,7 +93,11 @@ TEXT ·chebRealAVX2(SB), NOSPLIT, $0-64
 	MOVQ k+56(FP), R9
 	MOVQ $16, R10
 	SHLQ CX, R10 // len(in) in bytes: the highest bit's offset is R10/2
-	MOVQ chebConsts_first(R9), R11
+	MOVQ chebConsts_mode(R9), R11
+	TESTQ R11, R11
+	JNZ  loadc
+	MOVQ DI, DX // acc is not touched: prefetch out twice instead
+loadc:
 	VBROADCASTSD chebConsts_drive(R9), Y12
 	VMOVUPD chebConsts_c1re(R9), Y13
 	VMOVUPD chebConsts_c1im(R9), Y14
@@ -152,12 +158,21 @@ sum:
 	VBROADCASTSD X4, Y4
 	X(Y0, Y1, Y8, Y9, 0, chebConsts_diag)
 	X(Y2, Y3, Y10, Y11, 32, chebConsts_diagB)
-	TESTQ R11, R11
-	JNZ   first
-	NEXT(Y0, Y1, 0)
-	NEXT(Y2, Y3, 64)
-	ADDQ  $8, AX
-	JMP   octet
+	CMPQ R11, $1
+	JEQ  accum
+	JGT  first
+	OUT(Y0, Y1, 0)
+	OUT(Y2, Y3, 64)
+	ADDQ $8, AX
+	JMP  octet
+
+accum:
+	OUT(Y0, Y1, 0)
+	OUT(Y2, Y3, 64)
+	ACC(Y0, Y1, Y8, Y9, 0)
+	ACC(Y2, Y3, Y10, Y11, 64)
+	ADDQ $8, AX
+	JMP  octet
 
 first:
 	FIRST(Y0, Y1, Y8, Y9, 0)
