@@ -11,7 +11,7 @@ import (
 )
 
 // setPaths switches the kernels for the rest of the test.
-func setPaths(t *testing.T, avx2, sse2 bool) {
+func setPaths(t testing.TB, avx2, sse2 bool) {
 	t.Helper()
 	a, s := useAVX2, useSSE2
 	t.Cleanup(func() { useAVX2, useSSE2 = a, s })
