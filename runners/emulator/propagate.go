@@ -41,6 +41,7 @@ type evolution struct {
 	// Measured error bounds (2-norm of the state error).
 	MagnusErr, ChebErr float64
 	Blocks, MatVecs    int
+	gramParts          [sweepChunks][5][5]float64 // gram's partial sums, one per piece
 }
 
 func newEvolution(p *sequence.Program, magnusTol float64) *evolution {
@@ -427,7 +428,7 @@ func (e *evolution) gram() [5][5]float64 {
 		panic("emulator: gram outside the state vector")
 	}
 	pieces := sweepSplit(h.dim)
-	parts := make([][5][5]float64, pieces)
+	parts := e.gramParts[:pieces]
 	piece := h.dim / pieces
 	sweepPieces(h.dim, pieces, func(lo, hi int) {
 		g := &parts[lo/piece]
