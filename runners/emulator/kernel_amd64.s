@@ -1,11 +1,6 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// Prefetch distances of chebRealAVX2 in bytes of out and acc (16 octets
-// ahead) and of inter.
-#define PFD 1024
-#define PFI 512
-
 // One octet s..s+7 (two quads, A and B) of chebReal per round, two
 // complex128 per ymm register: V = (Y8, Y9) for A, (Y10, Y11) for B. The
 // flips of bits 0 and 1 stay in each quad, bit 2 swaps the quads, and for
@@ -94,10 +89,6 @@ TEXT ·chebRealAVX2(SB), NOSPLIT, $0-64
 	MOVQ $16, R10
 	SHLQ CX, R10 // len(in) in bytes: the highest bit's offset is R10/2
 	MOVQ chebConsts_mode(R9), R11
-	TESTQ R11, R11
-	JNZ  loadc
-	MOVQ DI, DX // acc is not touched: prefetch out twice instead
-loadc:
 	VBROADCASTSD chebConsts_drive(R9), Y12
 	VMOVUPD chebConsts_c1re(R9), Y13
 	VMOVUPD chebConsts_c1im(R9), Y14
@@ -107,15 +98,6 @@ octet:
 	JGE  done
 	MOVQ AX, R12
 	SHLQ $4, R12                 // byte offset of the octet
-	// out, acc and inter are streamed once per sweep: prefetch them
-	// non-temporally (faster than PREFETCHT0 at N=20, presumably because
-	// they then evict less of in, whose octets are read again as the
-	// partners of other pieces; prefetching in itself was slower).
-	PREFETCHNTA PFD(DI)(R12*1)
-	PREFETCHNTA PFD+64(DI)(R12*1)
-	PREFETCHNTA PFD(DX)(R12*1)
-	PREFETCHNTA PFD+64(DX)(R12*1)
-	PREFETCHNTA PFI(R8)(AX*8)
 	VMOVUPD (SI)(R12*1), Y8
 	VMOVUPD 32(SI)(R12*1), Y9
 	VMOVUPD 64(SI)(R12*1), Y10
