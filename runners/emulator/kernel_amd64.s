@@ -12,7 +12,7 @@
 
 // X sets F to x = d·v + drive·f for one quad: d = (inter - base - diag)·scale
 // with Y4 = det·popcount(s) in every lane and diag the quad's constants.
-// Temporaries Y5-Y7.
+// Temporaries Y5, Y6.
 #define X(F01, F23, V01, V23, IOFF, DIAG) \
 	VADDPD       DIAG(R9), Y4, Y5; \
 	VMOVUPD      IOFF(R8)(AX*8), Y6; \
@@ -140,6 +140,8 @@ sum:
 	VBROADCASTSD X4, Y4
 	X(Y0, Y1, Y8, Y9, 0, chebConsts_diag)
 	X(Y2, Y3, Y10, Y11, 32, chebConsts_diagB)
+	// R11 = chebConsts.mode: 0 writes out only, 1 also adds to acc, 2 is
+	// the first step (out = x, acc set).
 	CMPQ R11, $1
 	JEQ  accum
 	JGT  first
