@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
 // BenchmarkAdiabaticRing times the 3 µs adiabatic ring at N = 4..20 atoms
@@ -52,6 +55,54 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 				b.ReportMetric(ref/per, "x-vs-pulser")
 			}
 		})
+	}
+}
+
+// BenchmarkSweeps times one sweep of the two kernels the ring spends its
+// time in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
+// (chebStep: global real drive) and the Gram matrix that sizes a Magnus
+// block (gram), on every kernel path this machine has. Like expStep, the
+// Chebyshev steps read the vector the previous step wrote and add to acc
+// every other step (a benchmark that kept reading one vector would let it
+// stay in cache at N = 20). It reports the CPU time per amplitude, which
+// moves less than wall time when other work shares the cores.
+func BenchmarkSweeps(b *testing.B) {
+	for _, n := range []int{16, 20} {
+		p, err := sequence.Compile(ringSequence(n), sequence.Options{MaxAtoms: 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := newEvolution(p, defaultMagnusTol)
+		e.loadAverage(1000, 7)
+		for i := range e.psi {
+			e.psi[i] = complex(math.Sin(float64(i)), math.Cos(float64(3*i)))
+		}
+		lo, hi := e.h.spectrum(e.avgDet)
+		perAmp := func(b *testing.B, sweep func()) {
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				sweep()
+			}
+			b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N)/float64(e.h.dim), "cpu-ns/amp")
+		}
+		for _, path := range kernelPaths() {
+			b.Run(fmt.Sprintf("chebStep/N=%d/%s", n, path.name), func(b *testing.B) {
+				setPaths(b, path.avx2, path.sse2)
+				in, out := e.psi, e.work1
+				var c0, c1 complex128
+				perAmp(b, func() {
+					c0, c1 = 0.1-c0, 0.2-c1 // 0 every other step
+					e.h.chebStep(in, out, e.work2, (lo+hi)/2, (hi-lo)/2, false, c0, c1)
+					in, out = out, in
+				})
+			})
+			if path.name != "sse2" {
+				b.Run(fmt.Sprintf("gram/N=%d/%s", n, path.name), func(b *testing.B) {
+					setPaths(b, path.avx2, path.sse2)
+					perAmp(b, func() { e.gram() })
+				})
+			}
+		}
 	}
 }
 

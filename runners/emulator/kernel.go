@@ -65,8 +65,12 @@ func sweepPieces(dim, pieces int, fn func(lo, hi int)) {
 
 // chebStep is one Chebyshev sweep with X = (H - center)/half:
 //
-//	first: out = X·in,             acc = c0·in + c1·out
-//	next:  out = 2X·in - out (in place), acc += c1·out
+//	first: out = X·in,                   acc = c0·in + c1·out
+//	next:  out = 2X·in - out (in place), acc += c0·in + c1·out
+//
+// A next step with c0 = c1 = 0 leaves acc alone (and does not read it):
+// expStep adds the terms of two steps in one sweep, saving half the
+// sweeps' traffic on acc.
 func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, first bool, c0, c1 complex128) {
 	scale := 2 / half
 	if first {
@@ -118,8 +122,11 @@ func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, sc
 				c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
 				scale: scale, det: det, drive: drive,
 			}
-			if first {
-				k.first = 1
+			switch {
+			case first:
+				k.mode = 2
+			case c0 != 0 || c1 != 0:
+				k.mode = 1
 			}
 			chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], a, b, n, &k)
 			if lo < a {
@@ -140,6 +147,7 @@ func (h *hamiltonian) chebRealGo(in, out, acc []complex128, lo, hi int, center, 
 	drive := real(h.gDrive) * scale
 	det := h.gDet
 	n := bits.Len(uint(len(in) - 1))
+	addAcc := c0 != 0 || c1 != 0
 	for s := lo; s < hi; s += 4 {
 		q := in[s : s+4 : s+4]
 		v0, v1, v2, v3 := q[0], q[1], q[2], q[3]
@@ -169,10 +177,12 @@ func (h *hamiltonian) chebRealGo(in, out, acc []complex128, lo, hi int, center, 
 			x2 -= o[2]
 			x3 -= o[3]
 			o[0], o[1], o[2], o[3] = x0, x1, x2, x3
-			a[0] += c1 * x0
-			a[1] += c1 * x1
-			a[2] += c1 * x2
-			a[3] += c1 * x3
+			if addAcc {
+				a[0] += c0*v0 + c1*x0
+				a[1] += c0*v1 + c1*x1
+				a[2] += c0*v2 + c1*x2
+				a[3] += c0*v3 + c1*x3
+			}
 		}
 	}
 }
@@ -213,7 +223,7 @@ type chebConsts struct {
 	scale float64
 	det   float64
 	drive float64 // real drive times scale
-	first int64   // 1 on the first step of an expansion
+	mode  int64   // 2 on the first step, 1 on a next step that adds to acc, else 0
 }
 
 // flipQuad is the flip summation of chebReal's Go loop: quadFlipsSSE2
@@ -238,6 +248,7 @@ func (h *hamiltonian) chebGlobal(in, out, acc []complex128, lo, hi int, center, 
 	det := h.gDet
 	sc := complex(scale, 0)
 	allDriven := driven == uint64(len(in)-1)
+	addAcc := c0 != 0 || c1 != 0
 	realDrive := imag(c) == 0
 	n := bits.Len(uint(len(in) - 1))
 	for s := lo; s < hi; s++ {
@@ -287,7 +298,9 @@ func (h *hamiltonian) chebGlobal(in, out, acc []complex128, lo, hi int, center, 
 		} else {
 			x -= out[s]
 			out[s] = x
-			acc[s] += c1 * x
+			if addAcc {
+				acc[s] += c0*in[s] + c1*x
+			}
 		}
 	}
 }
@@ -298,6 +311,7 @@ func (h *hamiltonian) chebGeneral(in, out, acc []complex128, lo, hi int, center,
 	driven := h.driven
 	coef := h.driveAtBit
 	sc := complex(scale, 0)
+	addAcc := c0 != 0 || c1 != 0
 	for s := lo; s < hi; s++ {
 		var f complex128
 		for r := uint64(s) & driven; r != 0; r &= r - 1 {
@@ -316,7 +330,9 @@ func (h *hamiltonian) chebGeneral(in, out, acc []complex128, lo, hi int, center,
 		} else {
 			x -= out[s]
 			out[s] = x
-			acc[s] += c1 * x
+			if addAcc {
+				acc[s] += c0*in[s] + c1*x
+			}
 		}
 	}
 }

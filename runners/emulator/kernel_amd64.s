@@ -1,11 +1,6 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// Prefetch distances of chebRealAVX2 in bytes of out and acc (16 octets
-// ahead) and of inter.
-#define PFD 1024
-#define PFI 512
-
 // One octet s..s+7 (two quads, A and B) of chebReal per round, two
 // complex128 per ymm register: V = (Y8, Y9) for A, (Y10, Y11) for B. The
 // flips of bits 0 and 1 stay in each quad, bit 2 swaps the quads, and for
@@ -17,7 +12,7 @@
 
 // X sets F to x = d·v + drive·f for one quad: d = (inter - base - diag)·scale
 // with Y4 = det·popcount(s) in every lane and diag the quad's constants.
-// Temporaries Y5-Y7.
+// Temporaries Y5, Y6.
 #define X(F01, F23, V01, V23, IOFF, DIAG) \
 	VADDPD       DIAG(R9), Y4, Y5; \
 	VMOVUPD      IOFF(R8)(AX*8), Y6; \
@@ -31,31 +26,19 @@
 	VMULPD       Y12, F23, F23; \
 	VFMADD231PD  Y6, V23, F23
 
-// NEXT: out = x - out; acc += c1·out. Clobbers F and Y5-Y7.
-#define NEXT(F01, F23, OFF) \
-	VMOVUPD     OFF(DI)(R12*1), Y5; \
-	VMOVUPD     OFF+32(DI)(R12*1), Y6; \
-	VSUBPD      Y5, F01, F01; \
-	VSUBPD      Y6, F23, F23; \
-	VMOVUPD     F01, OFF(DI)(R12*1); \
-	VMOVUPD     F23, OFF+32(DI)(R12*1); \
-	VMOVUPD     OFF(DX)(R12*1), Y5; \
-	VMOVUPD     OFF+32(DX)(R12*1), Y6; \
-	VFMADD231PD Y13, F01, Y5; \
-	VFMADD231PD Y13, F23, Y6; \
-	VPERMILPD   $5, F01, F01; \
-	VPERMILPD   $5, F23, F23; \
-	VFMADD231PD Y14, F01, Y5; \
-	VFMADD231PD Y14, F23, Y6; \
-	VMOVUPD     Y5, OFF(DX)(R12*1); \
-	VMOVUPD     Y6, OFF+32(DX)(R12*1)
+// OUT: out = x - out (F keeps the new out).
+#define OUT(F01, F23, OFF) \
+	VMOVUPD OFF(DI)(R12*1), Y5; \
+	VMOVUPD OFF+32(DI)(R12*1), Y6; \
+	VSUBPD  Y5, F01, F01; \
+	VSUBPD  Y6, F23, F23; \
+	VMOVUPD F01, OFF(DI)(R12*1); \
+	VMOVUPD F23, OFF+32(DI)(R12*1)
 
-// FIRST: out = x; acc = c0·v + c1·x. Clobbers F, V and Y5-Y7.
-#define FIRST(F01, F23, V01, V23, OFF) \
-	VMOVUPD     F01, OFF(DI)(R12*1); \
-	VMOVUPD     F23, OFF+32(DI)(R12*1); \
-	VMULPD      chebConsts_c0re(R9), V01, Y5; \
-	VMULPD      chebConsts_c0re(R9), V23, Y6; \
+// TERMS: (Y5, Y6) += c0·v + c1·F, then stored to acc. Clobbers F and V.
+#define TERMS(F01, F23, V01, V23, OFF) \
+	VFMADD231PD chebConsts_c0re(R9), V01, Y5; \
+	VFMADD231PD chebConsts_c0re(R9), V23, Y6; \
 	VPERMILPD   $5, V01, V01; \
 	VPERMILPD   $5, V23, V23; \
 	VFMADD231PD chebConsts_c0im(R9), V01, Y5; \
@@ -68,6 +51,20 @@
 	VFMADD231PD Y14, F23, Y6; \
 	VMOVUPD     Y5, OFF(DX)(R12*1); \
 	VMOVUPD     Y6, OFF+32(DX)(R12*1)
+
+// ACC: acc += c0·v + c1·F.
+#define ACC(F01, F23, V01, V23, OFF) \
+	VMOVUPD OFF(DX)(R12*1), Y5; \
+	VMOVUPD OFF+32(DX)(R12*1), Y6; \
+	TERMS(F01, F23, V01, V23, OFF)
+
+// FIRST: out = x; acc = c0·v + c1·x.
+#define FIRST(F01, F23, V01, V23, OFF) \
+	VMOVUPD F01, OFF(DI)(R12*1); \
+	VMOVUPD F23, OFF+32(DI)(R12*1); \
+	VXORPD  Y5, Y5, Y5; \
+	VXORPD  Y6, Y6, Y6; \
+	TERMS(F01, F23, V01, V23, OFF)
 
 // One partner octet at byte offset R12 ^ R13 into accumulators a-d.
 #define PARTNER(a, b, c, d) \
@@ -91,7 +88,7 @@ TEXT ·chebRealAVX2(SB), NOSPLIT, $0-64
 	MOVQ k+56(FP), R9
 	MOVQ $16, R10
 	SHLQ CX, R10 // len(in) in bytes: the highest bit's offset is R10/2
-	MOVQ chebConsts_first(R9), R11
+	MOVQ chebConsts_mode(R9), R11
 	VBROADCASTSD chebConsts_drive(R9), Y12
 	VMOVUPD chebConsts_c1re(R9), Y13
 	VMOVUPD chebConsts_c1im(R9), Y14
@@ -101,15 +98,6 @@ octet:
 	JGE  done
 	MOVQ AX, R12
 	SHLQ $4, R12                 // byte offset of the octet
-	// out, acc and inter are streamed once per sweep: prefetch them
-	// non-temporally (faster than PREFETCHT0 at N=20, presumably because
-	// they then evict less of in, whose octets are read again as the
-	// partners of other pieces; prefetching in itself was slower).
-	PREFETCHNTA PFD(DI)(R12*1)
-	PREFETCHNTA PFD+64(DI)(R12*1)
-	PREFETCHNTA PFD(DX)(R12*1)
-	PREFETCHNTA PFD+64(DX)(R12*1)
-	PREFETCHNTA PFI(R8)(AX*8)
 	VMOVUPD (SI)(R12*1), Y8
 	VMOVUPD 32(SI)(R12*1), Y9
 	VMOVUPD 64(SI)(R12*1), Y10
@@ -152,12 +140,23 @@ sum:
 	VBROADCASTSD X4, Y4
 	X(Y0, Y1, Y8, Y9, 0, chebConsts_diag)
 	X(Y2, Y3, Y10, Y11, 32, chebConsts_diagB)
-	TESTQ R11, R11
-	JNZ   first
-	NEXT(Y0, Y1, 0)
-	NEXT(Y2, Y3, 64)
-	ADDQ  $8, AX
-	JMP   octet
+	// R11 = chebConsts.mode: 0 writes out only, 1 also adds to acc, 2 is
+	// the first step (out = x, acc set).
+	CMPQ R11, $1
+	JEQ  accum
+	JGT  first
+	OUT(Y0, Y1, 0)
+	OUT(Y2, Y3, 64)
+	ADDQ $8, AX
+	JMP  octet
+
+accum:
+	OUT(Y0, Y1, 0)
+	OUT(Y2, Y3, 64)
+	ACC(Y0, Y1, Y8, Y9, 0)
+	ACC(Y2, Y3, Y10, Y11, 64)
+	ADDQ $8, AX
+	JMP  octet
 
 first:
 	FIRST(Y0, Y1, Y8, Y9, 0)

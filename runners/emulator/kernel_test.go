@@ -11,7 +11,7 @@ import (
 )
 
 // setPaths switches the kernels for the rest of the test.
-func setPaths(t *testing.T, avx2, sse2 bool) {
+func setPaths(t testing.TB, avx2, sse2 bool) {
 	t.Helper()
 	a, s := useAVX2, useSSE2
 	t.Cleanup(func() { useAVX2, useSSE2 = a, s })
@@ -88,9 +88,9 @@ func TestQuadFlipsSSE2MatchesGo(t *testing.T) {
 }
 
 // Every chebReal path gives the pure-Go result to rounding on random
-// vectors, for the first and a later step, on the whole vector, on a range
-// that starts and ends half-way into an octet, and on random ranges of
-// quads.
+// vectors, for the first and later steps (adding both terms to acc, only
+// its own, or none), on the whole vector, on a range that starts and ends
+// half-way into an octet, and on random ranges of quads.
 func TestChebRealPathsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	paths := kernelPaths()
@@ -116,6 +116,12 @@ func TestChebRealPathsAgree(t *testing.T) {
 			}
 			c0 := complex(2*r.Float64()-1, 2*r.Float64()-1)
 			c1 := complex(2*r.Float64()-1, 2*r.Float64()-1)
+			switch trial {
+			case 3:
+				c0 = 0 // a step that adds its own term only
+			case 5:
+				c0, c1 = 0, 0 // a step that leaves acc alone
+			}
 			var wantOut, wantAcc []complex128
 			for _, p := range paths {
 				setPaths(t, p.avx2, p.sse2)

@@ -41,6 +41,7 @@ type evolution struct {
 	// Measured error bounds (2-norm of the state error).
 	MagnusErr, ChebErr float64
 	Blocks, MatVecs    int
+	gramParts          [sweepChunks][5][5]float64 // gram's partial sums, one per piece
 }
 
 func newEvolution(p *sequence.Program, magnusTol float64) *evolution {
@@ -171,13 +172,25 @@ func (e *evolution) expStep(ctx context.Context, tau float64) error {
 	prev, cur, acc := e.psi, e.work1, e.work2
 	e.h.chebStep(prev, cur, acc, center, half, true, coef(0), coef(1))
 	e.MatVecs++
-	for k := 2; k < len(j); k++ {
+	// Steps 2..K in pairs counted from the last: the first of a pair
+	// leaves acc alone, the second adds both terms (its in is the first's
+	// out), so acc is read and written every other sweep.
+	K := len(j) - 1
+	deferred := func(k int) bool { return k >= 2 && (K-k)%2 == 1 }
+	for k := 2; k <= K; k++ {
 		if k%16 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		e.h.chebStep(cur, prev, acc, center, half, false, 0, coef(k))
+		var c0, c1 complex128
+		if !deferred(k) {
+			c1 = coef(k)
+			if deferred(k - 1) {
+				c0 = coef(k - 1)
+			}
+		}
+		e.h.chebStep(cur, prev, acc, center, half, false, c0, c1)
 		prev, cur = cur, prev
 		e.MatVecs++
 	}
@@ -415,7 +428,7 @@ func (e *evolution) gram() [5][5]float64 {
 		panic("emulator: gram outside the state vector")
 	}
 	pieces := sweepSplit(h.dim)
-	parts := make([][5][5]float64, pieces)
+	parts := e.gramParts[:pieces]
 	piece := h.dim / pieces
 	sweepPieces(h.dim, pieces, func(lo, hi int) {
 		g := &parts[lo/piece]
