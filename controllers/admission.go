@@ -135,8 +135,10 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 	if err := q.client.List(ctx, devices, client.MatchingFields{deviceTypeIndex: string(deviceType)}); err != nil {
 		return nil, nil, nil, err
 	}
+	// Read-only: the items share the cache's objects (no deep copy of every
+	// batch of the device type on every admission).
 	batches := &quantumv1alpha1.BatchList{}
-	if err := q.client.List(ctx, batches, client.MatchingFields{batchDeviceTypeIndex: string(deviceType)}); err != nil {
+	if err := q.client.List(ctx, batches, client.MatchingFields{batchDeviceTypeIndex: string(deviceType)}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, nil, err
 	}
 	list := batches.Items

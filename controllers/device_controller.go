@@ -72,8 +72,8 @@ func (r *DeviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	orig := d.DeepCopy()
-	batches := &quantumv1alpha1.BatchList{}
-	if err := r.Client.List(ctx, batches, client.MatchingFields{batchDeviceTypeIndex: string(d.Spec.DeviceType)}); err != nil {
+	batches := &quantumv1alpha1.BatchList{} // read-only: shares the cache's objects
+	if err := r.Client.List(ctx, batches, client.MatchingFields{batchDeviceTypeIndex: string(d.Spec.DeviceType)}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	computeDeviceStatus(d, batches.Items)

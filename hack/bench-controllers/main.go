@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -56,6 +57,10 @@ const sequence = `{"version": "1", "name": "bench", "register": [{"name": "q0", 
 // profile, when set, is where a 20 s CPU profile of kube-apiserver taken
 // during the throughput run is written (read it with go tool pprof).
 var profile = flag.String("apiserver-profile", "", "write a CPU profile of kube-apiserver during the throughput run to this file")
+
+// selfProfile, when set, is where a CPU profile of this process (manager and
+// client) during the throughput run is written.
+var selfProfile = flag.String("cpuprofile", "", "write a CPU profile of the manager and client during the throughput run to this file")
 
 func main() {
 	batches := flag.Int("batches", 200, "batches in the throughput run")
@@ -144,6 +149,16 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 		go captureProfile(ctx, cfg, *profile)
 	}
 	cpu0, req0 := meter.sample(), requestCounts(ctx, cfg)
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 
 	fmt.Printf("throughput run: %d batches × %d jobs (%d shots, 4 atoms, 1 µs), device concurrency %d\n", batches, jobs, runs, concurrency)
 	names, err := submit(ctx, c, w, batches, jobs, runs, 0)
@@ -157,6 +172,9 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 	total := float64(batches * jobs)
 	fmt.Printf("  %d jobs DONE in %.2f s: %.1f jobs/s end to end\n", batches*jobs, last.Sub(first).Seconds(), total/last.Sub(first).Seconds())
 	fmt.Printf("  creation to start (with queueing): %s\n", w.latencies(names))
+	if *selfProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	fmt.Printf("  CPU per job: %s\n", report(cpu0, meter.sample(), batches*jobs))
 	fmt.Printf("  kube-apiserver requests per batch:\n%s", requestReport(req0, requestCounts(ctx, cfg), batches))
 
