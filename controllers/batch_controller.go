@@ -308,13 +308,26 @@ func (r *BatchReconciler) event(s *batchScope, eventType, reason, note string, a
 }
 
 // reconcileStatus counts jobs and derives the phase (batch_status.go).
-func (r *BatchReconciler) reconcileStatus(_ context.Context, s *batchScope) error {
+func (r *BatchReconciler) reconcileStatus(ctx context.Context, s *batchScope) error {
 	b := s.batch
+	waiting := waitingReason(b)
+	phase := derivePhase(b, s.jobs, waiting)
+	if phase.Terminal() && phase != b.Status.Phase && addedJobs(b, s.jobs) {
+		// Jobs added to an open batch come through a different watch than
+		// the batch's close: the cache may show the close before a job
+		// added just before it. Ending the batch is final, so it is decided
+		// on a fresh list.
+		fresh := &quantumv1alpha1.JobList{}
+		if err := r.APIReader.List(ctx, fresh, client.InNamespace(b.Namespace),
+			client.MatchingLabels{quantumv1alpha1.BatchLabel: b.Name}); err != nil {
+			return err
+		}
+		s.jobs = fresh.Items
+		phase = derivePhase(b, s.jobs, waiting)
+	}
 	counts := jobCounts(s.jobs)
 	b.Status.JobsCount = int32(len(s.jobs))
 	b.Status.JobsCountPerStatus = counts
-	waiting := waitingReason(b)
-	phase := derivePhase(b, s.jobs, waiting)
 	if phase != b.Status.Phase {
 		b.Status.Phase = phase
 		if phase.Terminal() {

@@ -47,6 +47,12 @@ func jobCounts(jobs []quantumv1alpha1.Job) map[quantumv1alpha1.JobStatus]int32 {
 	return counts
 }
 
+// addedJobs reports whether the batch has jobs besides its inline ones, or
+// none inline: jobs added while it was open (by the REST facade).
+func addedJobs(b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) bool {
+	return len(b.Spec.Jobs) == 0 || len(jobs) > len(b.Spec.Jobs)
+}
+
 func jobPhase(j *quantumv1alpha1.Job) quantumv1alpha1.JobStatus {
 	if j.Status.Phase == "" {
 		return quantumv1alpha1.JobPending

@@ -88,3 +88,28 @@ func TestHolderRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestAddedJobsAsksForAFreshListOnlyWhenJobsCameFromOutsideTheSpec(t *testing.T) {
+	inline := func(n int) *quantumv1alpha1.Batch {
+		b := &quantumv1alpha1.Batch{}
+		b.Spec.Jobs = make([]quantumv1alpha1.InlineJob, n)
+		return b
+	}
+	done := quantumv1alpha1.JobDone
+	cases := []struct {
+		name  string
+		batch *quantumv1alpha1.Batch
+		jobs  []quantumv1alpha1.Job
+		want  bool
+	}{
+		{"inline jobs only (GitOps)", inline(2), jobsWith(done, done), false},
+		{"no inline jobs: every job was added", inline(0), jobsWith(done), true},
+		{"no inline jobs and none seen yet", inline(0), nil, true},
+		{"a job added beside the inline ones", inline(1), jobsWith(done, done), true},
+	}
+	for _, c := range cases {
+		if got := addedJobs(c.batch, c.jobs); got != c.want {
+			t.Errorf("%s: addedJobs = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
