@@ -239,6 +239,7 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		lease.Spec.LeaseTransitions = ptr.To(int32(gen))
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
+		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFinishedJobsAnnotation, finishedJobs(s.jobs))
 		if create {
 			if err := r.Client.Create(ctx, lease); apierrors.IsAlreadyExists(err) {
 				return errLeaseMoved
@@ -335,13 +336,16 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "Ended", reason)
 		return nil
 	}
+	// A runner that dies with a job RUNNING costs that job an attempt. One
+	// that dies otherwise (a job done within one progress interval is never
+	// marked RUNNING) counts against the batch, unless it finished a job.
 	failures := 0
-	if len(orphans) == 0 {
+	if len(orphans) == 0 && finishedJobs(s.jobs) <= leaseFinishedJobs(v.lease) {
 		failures = leaseFailures(v.lease) + 1
 	}
 	if failures >= r.Options.MaxAttempts {
 		return r.failBatch(ctx, s, quantumv1alpha1.BatchError,
-			fmt.Sprintf("the runner failed %d times in a row before running a job; last: %s", failures, reason))
+			fmt.Sprintf("the runner failed %d times in a row without finishing a job; last: %s", failures, reason))
 	}
 	gen, err := r.takeLease(ctx, s, v, failures)
 	if err != nil {

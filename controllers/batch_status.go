@@ -47,6 +47,17 @@ func jobCounts(jobs []quantumv1alpha1.Job) map[quantumv1alpha1.JobStatus]int32 {
 	return counts
 }
 
+// finishedJobs counts the jobs in a terminal status.
+func finishedJobs(jobs []quantumv1alpha1.Job) int {
+	n := 0
+	for i := range jobs {
+		if jobPhase(&jobs[i]).Terminal() {
+			n++
+		}
+	}
+	return n
+}
+
 // addedJobs reports whether the batch has jobs besides its inline ones, or
 // none inline: jobs added while it was open (by the REST facade).
 func addedJobs(b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) bool {

@@ -74,6 +74,11 @@ func leaseGeneration(l *coordinationv1.Lease) int {
 	return g
 }
 
+func leaseFinishedJobs(l *coordinationv1.Lease) int {
+	f, _ := strconv.Atoi(l.Annotations[quantumv1alpha1.RunnerFinishedJobsAnnotation])
+	return f
+}
+
 func leaseFailures(l *coordinationv1.Lease) int {
 	f, _ := strconv.Atoi(l.Annotations[quantumv1alpha1.RunnerFailuresAnnotation])
 	return f

@@ -14,6 +14,11 @@ const (
 	// Lease is reserved for the batch but no runner was started yet).
 	RunnerGenerationAnnotation = "quantum.tweezer.dev/runner-generation"
 	// RunnerFailuresAnnotation on a runner Lease counts consecutive runner
-	// deaths that happened while no job was running.
+	// deaths that happened while no job was RUNNING and after no job
+	// finished.
 	RunnerFailuresAnnotation = "quantum.tweezer.dev/runner-failures"
+	// RunnerFinishedJobsAnnotation on a runner Lease is how many of the
+	// batch's jobs were finished when the runner started: a runner that
+	// dies after finishing more made progress.
+	RunnerFinishedJobsAnnotation = "quantum.tweezer.dev/runner-finished-jobs"
 )

@@ -73,7 +73,7 @@ func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster 
 	leaseName := fs.String("lease-name", "", "name of the runner's lease (default: the batch's name)")
 	leaseDuration := fs.Duration("lease-duration", 15*time.Second, "validity of the lease; it is renewed every quarter of it")
 	gatewayURL := fs.String("gateway-url", "", "QPU gateway URL: run the jobs on the QPU instead of the emulator")
-	progressEvery := fs.Duration("progress-interval", time.Second, "least time between two progress writes of a job")
+	progressEvery := fs.Duration("progress-interval", time.Second, "least time between two status writes of a running job (RUNNING after it, then progress)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

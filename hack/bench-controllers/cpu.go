@@ -202,6 +202,9 @@ func requestCounts(ctx context.Context, cfg *rest.Config) map[string]float64 {
 		if labels["subresource"] != "" {
 			key += "/" + labels["subresource"]
 		}
+		if code := labels["code"]; code != "" && code[0] != '2' {
+			key += " (" + code + ")"
+		}
 		out[key] += v
 	}
 	return out

@@ -1,11 +1,12 @@
 // Package batchrunner is the loop a runner runs for one batch: it holds the
 // batch's Lease, executes the batch's jobs one at a time in creation order
 // with an Engine (the emulator or a QPU driver), writes RUNNING, progress,
-// results and errors to each Job, waits for more jobs while the batch is
-// open, and stops a job promptly when it or its batch is canceled.
+// results and errors to each Job (a job done within one progress interval
+// goes from PENDING to DONE in one write), waits for more jobs while the
+// batch is open, and stops a job promptly when it or its batch is canceled.
 //
 // The runner writes only:
-//   - the status of the job it runs (PENDING → RUNNING → DONE | ERROR | CANCELED),
+//   - the status of the job it runs (PENDING → [RUNNING →] DONE | ERROR | CANCELED),
 //   - the job's result ConfigMap (v1alpha1.ResultConfigMapName, owned by the
 //     job) when the raw shots do not fit in its status (v1alpha1.FitsInline),
 //   - the renew time of its Lease.
@@ -81,8 +82,9 @@ type Config struct {
 	LeaseDuration time.Duration
 	// Engine executes the jobs.
 	Engine Engine
-	// ProgressInterval is the least time between two progress writes of a job
-	// (default 1 s).
+	// ProgressInterval is the least time between two status writes of a
+	// running job: a job is marked RUNNING once it has run this long, and
+	// its progress is written at most this often (default 1 s).
 	ProgressInterval time.Duration
 	// Log receives the runner's log.
 	Log logr.Logger
@@ -97,6 +99,8 @@ type Runner struct {
 	lease   *leaseKeeper
 	wake    chan struct{}
 
+	ran map[string]bool // the jobs this runner ran (loop only)
+
 	mu      sync.Mutex
 	current string                  // the job being run
 	cancel  context.CancelCauseFunc // stops the current job
@@ -107,6 +111,7 @@ var (
 	errJobCanceled   = errors.New("job canceled")
 	errBatchCanceled = errors.New("batch canceled")
 	errBatchGone     = errors.New("batch deleted or finished")
+	errJobChanged    = errors.New("job changed under the runner")
 )
 
 // New prepares a runner on a cluster connection; Run runs it.
@@ -130,6 +135,7 @@ func New(cl *Cluster, c Config) (*Runner, error) {
 			holder: c.RunnerID, duration: c.LeaseDuration, now: time.Now,
 		},
 		wake: make(chan struct{}, 1),
+		ran:  map[string]bool{},
 	}, nil
 }
 
@@ -248,11 +254,14 @@ func (r *Runner) loop(ctx context.Context) error {
 		if err := r.cache.List(ctx, jobs); err != nil {
 			return err
 		}
-		next, complete := pick(batch, jobs.Items)
+		next, complete := pick(batch, jobs.Items, r.ran)
 		if next != nil {
 			if err := r.runJob(ctx, batch, next); err != nil {
 				return err
 			}
+			// Once is enough: the cache may show the job PENDING a little
+			// longer than the write that finished it.
+			r.ran[next.Name] = true
 			continue
 		}
 		if complete {
@@ -269,9 +278,10 @@ func (r *Runner) loop(ctx context.Context) error {
 }
 
 // pick returns the next job to run (the first unfinished, uncanceled job in
-// creation order) and whether the batch is complete for the runner: closed,
-// every inline job created, and nothing left to run.
-func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) (*quantumv1alpha1.Job, bool) {
+// creation order that this runner has not run yet) and whether the batch is
+// complete for the runner: closed, every inline job created, and nothing
+// left to run.
+func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job, ran map[string]bool) (*quantumv1alpha1.Job, bool) {
 	sort.Slice(jobs, func(i, j int) bool {
 		if jobs[i].Spec.CreationOrder != jobs[j].Spec.CreationOrder {
 			return jobs[i].Spec.CreationOrder < jobs[j].Spec.CreationOrder
@@ -280,7 +290,7 @@ func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) (*quantumv1a
 	})
 	for i := range jobs {
 		j := &jobs[i]
-		if j.Spec.BatchName != batch.Name || j.DeletionTimestamp != nil || j.Spec.Canceled {
+		if j.Spec.BatchName != batch.Name || j.DeletionTimestamp != nil || j.Spec.Canceled || ran[j.Name] {
 			continue
 		}
 		if j.Status.Phase == "" || j.Status.Phase == quantumv1alpha1.JobPending {
@@ -290,27 +300,14 @@ func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) (*quantumv1a
 	return nil, !batch.Spec.Open && len(jobs) >= len(batch.Spec.Jobs)
 }
 
-// runJob marks the job RUNNING, executes it and writes its outcome.
+// runJob executes the job and writes its outcome; its jobWriter marks it
+// RUNNING once it has run for a progress interval.
 func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *quantumv1alpha1.Job) error {
 	log := r.cfg.Log.WithValues("job", job.Name, "order", job.Spec.CreationOrder)
-	job = job.DeepCopy()
-	now := metav1.Now()
-	job.Status.Phase = quantumv1alpha1.JobRunning
-	job.Status.Attempts++
-	job.Status.Progress = 0
-	job.Status.StartTime = &now
-	job.Status.EndTime = nil
-	if err := r.c.Status().Update(ctx, job); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			// Someone else (the manager canceling it) changed the job: look again.
-			return nil
-		}
-		return fmt.Errorf("marking job %s RUNNING: %w", job.Name, err)
-	}
-	log.Info("job running", "attempt", job.Status.Attempts)
-
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	w := newJobWriter(r.c, job, r.cfg.ProgressInterval, func() { cancel(errJobChanged) })
+	log.Info("job starting", "attempt", w.attempt)
 	r.mu.Lock()
 	r.current, r.cancel = job.Name, cancel
 	r.mu.Unlock()
@@ -327,8 +324,7 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		cancel(errJobCanceled)
 	}
 
-	progress := newProgressWriter(r.c, job, r.cfg.ProgressInterval)
-	go progress.run(jobCtx)
+	go w.run(jobCtx)
 	task := Task{
 		Sequence:   []byte(batch.Spec.SequenceBuilder),
 		Runs:       int(job.Spec.Runs),
@@ -341,26 +337,28 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 	if batch.Spec.Configuration != nil {
 		task.Configuration = batch.Spec.Configuration.Raw
 	}
-	res, runErr := r.cfg.Engine.Run(jobCtx, task, progress.set)
+	res, runErr := r.cfg.Engine.Run(jobCtx, task, w.set)
 	cause := context.Cause(jobCtx)
 	cancel(nil)
-	progress.stop()
+	w.stop()
 
 	switch {
 	case errors.Is(context.Cause(ctx), ErrLeaseLost):
 		return nil // another runner may own the job now: write nothing
 	case errors.Is(cause, errBatchGone):
 		return nil // the manager finishes the batch's jobs
+	case errors.Is(cause, errJobChanged):
+		return nil // the manager changed the job (canceled it): look again
 	case errors.Is(cause, errJobCanceled) || errors.Is(cause, errBatchCanceled):
 		log.Info("job canceled")
-		return r.finish(ctx, job, func(s *quantumv1alpha1.JobStatusFields) {
+		return w.finish(ctx, func(s *quantumv1alpha1.JobStatusFields) {
 			s.Phase = quantumv1alpha1.JobCanceled
 		})
 	case ctx.Err() != nil:
 		return nil
 	case runErr != nil:
 		log.Info("job failed", "error", runErr.Error())
-		return r.finish(ctx, job, func(s *quantumv1alpha1.JobStatusFields) {
+		return w.finish(ctx, func(s *quantumv1alpha1.JobStatusFields) {
 			s.Phase = quantumv1alpha1.JobError
 			s.Errors = appendError(s.Errors, runErr.Error())
 		})
@@ -385,43 +383,13 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		raw = nil
 	}
 	log.Info("job done", "inline", ref == "")
-	return r.finish(ctx, job, func(s *quantumv1alpha1.JobStatusFields) {
+	return w.finish(ctx, func(s *quantumv1alpha1.JobStatusFields) {
 		s.Phase = quantumv1alpha1.JobDone
 		s.Progress = 100
 		s.Counter = res.Counter
 		s.Raw = raw
 		s.ResultRef = ref
 	})
-}
-
-// finish writes a terminal status on a job this runner holds RUNNING; when
-// the job is no longer RUNNING (the manager finished it) it leaves it alone.
-func (r *Runner) finish(ctx context.Context, job *quantumv1alpha1.Job, set func(*quantumv1alpha1.JobStatusFields)) error {
-	attempt := job.Status.Attempts
-	// First try on the version this runner wrote last (it is the only writer
-	// of a RUNNING job's status); read again only after a conflict.
-	cur := job.DeepCopy()
-	first := true
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		if !first {
-			cur = &quantumv1alpha1.Job{}
-			if err := r.c.Get(ctx, client.ObjectKeyFromObject(job), cur); err != nil {
-				return err
-			}
-		}
-		first = false
-		if cur.Status.Phase != quantumv1alpha1.JobRunning || cur.Status.Attempts != attempt {
-			return nil
-		}
-		set(&cur.Status)
-		now := metav1.Now()
-		cur.Status.EndTime = &now
-		return r.c.Status().Update(ctx, cur)
-	})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
 }
 
 // writeResult stores the full result in the job's ConfigMap and returns its name.

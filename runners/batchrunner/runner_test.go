@@ -34,12 +34,16 @@ func TestPickRunsJobsInCreationOrderAndKnowsWhenTheBatchIsComplete(t *testing.T)
 			job("a", 1, quantumv1alpha1.JobDone, false), job("b", 2, quantumv1alpha1.JobCanceled, false), job("c", 3, quantumv1alpha1.JobPending, true)}, "", true},
 		{"inline jobs not all created yet: wait", closed, []quantumv1alpha1.Job{
 			job("a", 1, quantumv1alpha1.JobDone, false)}, "", false},
+		{"a job this runner ran is not run again, even if the cache still shows it PENDING", closed, []quantumv1alpha1.Job{
+			job("ran", 1, quantumv1alpha1.JobPending, false), job("b", 2, quantumv1alpha1.JobPending, false), job("c", 3, quantumv1alpha1.JobDone, false)}, "b", false},
+		{"the last job ran: complete", closed, []quantumv1alpha1.Job{
+			job("a", 1, quantumv1alpha1.JobDone, false), job("b", 2, quantumv1alpha1.JobDone, false), job("ran", 3, quantumv1alpha1.JobPending, false)}, "", true},
 		{"open batch: wait for more jobs", open, []quantumv1alpha1.Job{
 			job("a", 1, quantumv1alpha1.JobDone, false), job("b", 2, quantumv1alpha1.JobDone, false), job("c", 3, quantumv1alpha1.JobDone, false)}, "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			next, complete := pick(c.batch, c.jobs)
+			next, complete := pick(c.batch, c.jobs, map[string]bool{"ran": true})
 			got := ""
 			if next != nil {
 				got = next.Name

@@ -1,0 +1,186 @@
+package batchrunner
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/hack/testenv"
+)
+
+// TestJobWriter runs the writer of a job's status against a real API
+// server: a job done within one interval takes one write from PENDING to
+// DONE; a longer one is marked RUNNING with its attempt and progress first;
+// a job the manager canceled or finished meanwhile is left alone.
+func TestJobWriter(t *testing.T) {
+	env, _, c, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}); err != nil {
+		t.Fatal(err)
+	}
+	newJob := func(name string) *quantumv1alpha1.Job {
+		t.Helper()
+		j := &quantumv1alpha1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: name},
+			Spec: quantumv1alpha1.JobSpec{BatchName: "b", Runs: 10, CreationOrder: 1}}
+		if err := c.Create(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	read := func(j *quantumv1alpha1.Job) *quantumv1alpha1.Job {
+		t.Helper()
+		cur := &quantumv1alpha1.Job{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(j), cur); err != nil {
+			t.Fatal(err)
+		}
+		return cur
+	}
+	done := func(s *quantumv1alpha1.JobStatusFields) {
+		s.Phase, s.Progress, s.Counter = quantumv1alpha1.JobDone, 100, map[string]int64{"01": 10}
+	}
+	waitPhase := func(j *quantumv1alpha1.Job, phase quantumv1alpha1.JobStatus) *quantumv1alpha1.Job {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if cur := read(j); cur.Status.Phase == phase {
+				return cur
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s never %s", j.Name, phase)
+			}
+		}
+	}
+
+	t.Run("a job done within one interval goes from PENDING to DONE in one write", func(t *testing.T) {
+		j := newJob("quick")
+		events, err := c.Watch(ctx, &quantumv1alpha1.JobList{}, client.InNamespace("jobs"),
+			client.MatchingFields{"metadata.name": j.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer events.Stop()
+		w := newJobWriter(c, read(j), time.Hour, func() { t.Error("the job did not change") })
+		runCtx, stopRun := context.WithCancel(ctx)
+		go w.run(runCtx)
+		w.set(50)
+		w.stop()
+		stopRun()
+		if err := w.finish(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+		got := read(j)
+		if got.Status.Phase != quantumv1alpha1.JobDone || got.Status.Attempts != 1 || got.Status.StartTime == nil ||
+			got.Status.EndTime == nil || got.Status.Counter["01"] != 10 {
+			t.Errorf("status %+v", got.Status)
+		}
+		var phases []quantumv1alpha1.JobStatus
+		for timeout := time.After(500 * time.Millisecond); ; {
+			select {
+			case ev := <-events.ResultChan():
+				if ev.Type == watch.Modified {
+					phases = append(phases, ev.Object.(*quantumv1alpha1.Job).Status.Phase)
+				}
+				continue
+			case <-timeout:
+			}
+			break
+		}
+		if len(phases) != 1 || phases[0] != quantumv1alpha1.JobDone {
+			t.Errorf("status writes seen: %v, want one: DONE", phases)
+		}
+	})
+
+	t.Run("a longer job is marked RUNNING with its attempt and progress, then finished", func(t *testing.T) {
+		j := newJob("long")
+		prev := read(j)
+		prev.Status.Attempts = 1 // a retry: this is attempt 2
+		if err := c.Status().Update(ctx, prev); err != nil {
+			t.Fatal(err)
+		}
+		w := newJobWriter(c, read(j), 50*time.Millisecond, func() { t.Error("the job did not change") })
+		w.set(30)
+		runCtx, stopRun := context.WithCancel(ctx)
+		defer stopRun()
+		go w.run(runCtx)
+		running := waitPhase(j, quantumv1alpha1.JobRunning)
+		if running.Status.Attempts != 2 || running.Status.Progress != 30 || running.Status.StartTime == nil {
+			t.Errorf("RUNNING status %+v", running.Status)
+		}
+		w.set(70)
+		for deadline := time.Now().Add(10 * time.Second); read(j).Status.Progress != 70; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("progress 70 never written")
+			}
+		}
+		w.stop()
+		if err := w.finish(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(j); got.Status.Phase != quantumv1alpha1.JobDone || got.Status.Attempts != 2 ||
+			!got.Status.StartTime.Equal(running.Status.StartTime) {
+			t.Errorf("DONE status %+v", got.Status)
+		}
+	})
+
+	t.Run("a job the manager canceled before it was marked is stopped and left alone", func(t *testing.T) {
+		j := newJob("canceled")
+		var changed atomic.Bool
+		w := newJobWriter(c, read(j), 50*time.Millisecond, func() { changed.Store(true) })
+		cur := read(j)
+		cur.Spec.Canceled = true
+		if err := c.Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		cur = read(j)
+		cur.Status.Phase = quantumv1alpha1.JobCanceled
+		if err := c.Status().Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stopRun := context.WithCancel(ctx)
+		defer stopRun()
+		go w.run(runCtx)
+		for deadline := time.Now().Add(10 * time.Second); !changed.Load(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the writer did not notice the job changed")
+			}
+		}
+		w.stop()
+		if err := w.finish(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(j); got.Status.Phase != quantumv1alpha1.JobCanceled || got.Status.Attempts != 0 {
+			t.Errorf("the runner wrote over the manager: %+v", got.Status)
+		}
+	})
+
+	t.Run("a RUNNING job the manager finished is not written again", func(t *testing.T) {
+		j := newJob("finished")
+		w := newJobWriter(c, read(j), 20*time.Millisecond, func() {})
+		runCtx, stopRun := context.WithCancel(ctx)
+		defer stopRun()
+		go w.run(runCtx)
+		cur := waitPhase(j, quantumv1alpha1.JobRunning)
+		w.stop()
+		cur.Status.Phase = quantumv1alpha1.JobError
+		cur.Status.Errors = []string{"time limit"}
+		if err := c.Status().Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.finish(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(j); got.Status.Phase != quantumv1alpha1.JobError {
+			t.Errorf("the runner wrote over the manager: %+v", got.Status)
+		}
+	})
+}
