@@ -6,13 +6,11 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/hack/testenv"
 )
 
 // TestJobWriter runs the writer of a job's status against a real API
@@ -20,15 +18,8 @@ import (
 // DONE; a longer one is marked RUNNING with its attempt and progress first;
 // a job the manager canceled or finished meanwhile is left alone.
 func TestJobWriter(t *testing.T) {
-	env, _, c, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	ctx := context.Background()
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}}); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := k8s, context.Background()
+	namespace(t, "jobs")
 	newJob := func(name string) *quantumv1alpha1.Job {
 		t.Helper()
 		j := &quantumv1alpha1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: name},

@@ -7,12 +7,9 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/tweezer-dev/tweezer/hack/testenv"
 )
 
 // TestLeaseKeeper runs the keeper against a real API server: it renews on
@@ -20,15 +17,8 @@ import (
 // the manager gives the Lease to another runner, and releases by marking
 // the Lease expired while keeping its holder.
 func TestLeaseKeeper(t *testing.T) {
-	env, _, c, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	ctx := context.Background()
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lease"}}); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := k8s, context.Background()
+	namespace(t, "lease")
 	const d = 8 * time.Second
 	take := func(name, holder string, renewed time.Time) *leaseKeeper {
 		t.Helper()
