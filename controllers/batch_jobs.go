@@ -129,7 +129,7 @@ func (r *BatchReconciler) adopt(ctx context.Context, b *quantumv1alpha1.Batch, j
 // canceled. It never touches a RUNNING job: the runner owns it. A new Job
 // needs no write to be PENDING: the CRD defaults its phase.
 func (r *BatchReconciler) settlePending(ctx context.Context, b *quantumv1alpha1.Batch, j *quantumv1alpha1.Job) error {
-	if jobPhase(j) != quantumv1alpha1.JobPending || !(b.Spec.Canceled || j.Spec.Canceled) {
+	if j.CurrentPhase() != quantumv1alpha1.JobPending || !(b.Spec.Canceled || j.Spec.Canceled) {
 		return nil
 	}
 	if j.ResourceVersion == "" {

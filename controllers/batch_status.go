@@ -42,7 +42,7 @@ func jobCounts(jobs []quantumv1alpha1.Job) map[quantumv1alpha1.JobStatus]int32 {
 		counts[s] = 0
 	}
 	for i := range jobs {
-		counts[jobPhase(&jobs[i])]++
+		counts[jobs[i].CurrentPhase()]++
 	}
 	return counts
 }
@@ -51,7 +51,7 @@ func jobCounts(jobs []quantumv1alpha1.Job) map[quantumv1alpha1.JobStatus]int32 {
 func finishedJobs(jobs []quantumv1alpha1.Job) int {
 	n := 0
 	for i := range jobs {
-		if jobPhase(&jobs[i]).Terminal() {
+		if jobs[i].CurrentPhase().Terminal() {
 			n++
 		}
 	}
@@ -62,13 +62,6 @@ func finishedJobs(jobs []quantumv1alpha1.Job) int {
 // none inline: jobs added while it was open (by the REST facade).
 func addedJobs(b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) bool {
 	return len(b.Spec.Jobs) == 0 || len(jobs) > len(b.Spec.Jobs)
-}
-
-func jobPhase(j *quantumv1alpha1.Job) quantumv1alpha1.JobStatus {
-	if j.Status.Phase == "" {
-		return quantumv1alpha1.JobPending
-	}
-	return j.Status.Phase
 }
 
 // derivePhase applies rules 1 and 3–7 (rule 2 is the time-limit phase's).

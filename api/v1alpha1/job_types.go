@@ -116,6 +116,15 @@ type Job struct {
 	Status JobStatusFields `json:"status,omitempty"`
 }
 
+// CurrentPhase is the job's phase: PENDING when no status was written (the
+// CRD defaults it, but a Job built in memory may lack it).
+func (j *Job) CurrentPhase() JobStatus {
+	if j.Status.Phase == "" {
+		return JobPending
+	}
+	return j.Status.Phase
+}
+
 // +kubebuilder:object:root=true
 
 // JobList is a list of Jobs.

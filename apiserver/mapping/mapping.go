@@ -177,12 +177,7 @@ func BatchPhase(b *quantumv1alpha1.Batch) string {
 }
 
 // JobPhase is the API status of a job: its phase, PENDING when unset.
-func JobPhase(j *quantumv1alpha1.Job) string {
-	if j.Status.Phase == "" {
-		return string(quantumv1alpha1.JobPending)
-	}
-	return string(j.Status.Phase)
-}
+func JobPhase(j *quantumv1alpha1.Job) string { return string(j.CurrentPhase()) }
 
 // BatchFrom maps a Batch. jobs are the batch's Jobs (counts come from them, so
 // they agree with the jobs a client lists); deviceStatus is the availability

@@ -94,7 +94,7 @@ func (w *jobWriter) current() *quantumv1alpha1.Job {
 // canceled; a failed write is tried again at the next tick.
 func (w *jobWriter) markRunning(ctx context.Context, percent int) {
 	next := w.current()
-	if jobPhase(next) != quantumv1alpha1.JobPending || next.Spec.Canceled {
+	if next.CurrentPhase() != quantumv1alpha1.JobPending || next.Spec.Canceled {
 		w.changed()
 		return
 	}
@@ -151,7 +151,7 @@ func (w *jobWriter) finish(ctx context.Context, set func(*quantumv1alpha1.JobSta
 				return nil
 			}
 		} else {
-			if jobPhase(cur) != quantumv1alpha1.JobPending || cur.Spec.Canceled {
+			if cur.CurrentPhase() != quantumv1alpha1.JobPending || cur.Spec.Canceled {
 				return nil
 			}
 			cur.Status.Attempts = w.attempt
@@ -166,11 +166,4 @@ func (w *jobWriter) finish(ctx context.Context, set func(*quantumv1alpha1.JobSta
 		return nil
 	}
 	return err
-}
-
-func jobPhase(j *quantumv1alpha1.Job) quantumv1alpha1.JobStatus {
-	if j.Status.Phase == "" {
-		return quantumv1alpha1.JobPending
-	}
-	return j.Status.Phase
 }

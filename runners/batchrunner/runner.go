@@ -293,7 +293,7 @@ func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job, ran map[stri
 		if j.Spec.BatchName != batch.Name || j.DeletionTimestamp != nil || j.Spec.Canceled || ran[j.Name] {
 			continue
 		}
-		if j.Status.Phase == "" || j.Status.Phase == quantumv1alpha1.JobPending {
+		if j.CurrentPhase() == quantumv1alpha1.JobPending {
 			return j, false
 		}
 	}
