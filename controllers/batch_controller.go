@@ -317,12 +317,9 @@ func (r *BatchReconciler) reconcileStatus(ctx context.Context, s *batchScope) er
 		// the batch's close: the cache may show the close before a job
 		// added just before it. Ending the batch is final, so it is decided
 		// on a fresh list.
-		fresh := &quantumv1alpha1.JobList{}
-		if err := r.APIReader.List(ctx, fresh, client.InNamespace(b.Namespace),
-			client.MatchingLabels{quantumv1alpha1.BatchLabel: b.Name}); err != nil {
+		if err := r.readJobs(ctx, s); err != nil {
 			return err
 		}
-		s.jobs = fresh.Items
 		phase = derivePhase(b, s.jobs, waiting)
 	}
 	counts := jobCounts(s.jobs)

@@ -203,33 +203,27 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 	b, d := s.batch, s.device
 	key := leaseKey(b, d, r.Options.Namespace)
 	var gen int
-	first := true
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		lease := &coordinationv1.Lease{}
-		var err error
-		if first && v.lease == nil {
-			// No Lease observed: the only way on is creating it, and
-			// AlreadyExists says the observation was stale.
-			err = apierrors.NewNotFound(coordinationv1.Resource("leases"), key.Name)
-		} else {
-			err = r.APIReader.Get(ctx, key, lease)
-		}
-		first = false
-		create := apierrors.IsNotFound(err)
-		switch {
-		case create && v.lease != nil:
-			return errLeaseMoved
-		case create:
-			lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: leaseLabels()}}
+		// No Lease observed: the only way on is creating one (AlreadyExists
+		// says the observation was stale). Else it must still have the
+		// observed holder.
+		create := v.lease == nil
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: leaseLabels()}}
+		if create {
 			if !scheduler.IsQPU(d) {
 				if err := controllerutil.SetControllerReference(b, lease, r.Scheme); err != nil {
 					return err
 				}
 			}
-		case err != nil:
-			return err
-		case v.lease == nil || leaseHolder(lease) != leaseHolder(v.lease):
-			return errLeaseMoved
+		} else {
+			if err := r.APIReader.Get(ctx, key, lease); apierrors.IsNotFound(err) {
+				return errLeaseMoved
+			} else if err != nil {
+				return err
+			}
+			if leaseHolder(lease) != leaseHolder(v.lease) {
+				return errLeaseMoved
+			}
 		}
 		gen = int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
 		now := metav1.NewMicroTime(time.Now())
@@ -240,15 +234,14 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFinishedJobsAnnotation, finishedJobs(s.jobs))
-		if create {
-			if err := r.Client.Create(ctx, lease); apierrors.IsAlreadyExists(err) {
-				return errLeaseMoved
-			} else if err != nil {
-				return err
-			}
-			return nil
+		if !create {
+			return r.Client.Update(ctx, lease)
 		}
-		return r.Client.Update(ctx, lease)
+		err := r.Client.Create(ctx, lease)
+		if apierrors.IsAlreadyExists(err) {
+			return errLeaseMoved
+		}
+		return err
 	})
 	if errors.Is(err, errLeaseMoved) {
 		s.requeueAfter(100 * time.Millisecond)
@@ -311,12 +304,9 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 	if err := r.Executor.Stop(ctx, r.runnerFor(b, s.device, v.gen, "")); err != nil {
 		return err
 	}
-	jobs := &quantumv1alpha1.JobList{}
-	if err := r.APIReader.List(ctx, jobs, client.InNamespace(b.Namespace),
-		client.MatchingLabels{quantumv1alpha1.BatchLabel: b.Name}); err != nil {
+	if err := r.readJobs(ctx, s); err != nil {
 		return err
 	}
-	s.jobs = jobs.Items
 	reason := v.reason
 	if reason == "" {
 		reason = fmt.Sprintf("runner %d ended", v.gen)
@@ -340,8 +330,8 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 	// that dies otherwise (a job done within one progress interval is never
 	// marked RUNNING) counts against the batch, unless it finished a job.
 	failures := 0
-	if len(orphans) == 0 && finishedJobs(s.jobs) <= leaseFinishedJobs(v.lease) {
-		failures = leaseFailures(v.lease) + 1
+	if len(orphans) == 0 && finishedJobs(s.jobs) <= leaseAnnotation(v.lease, quantumv1alpha1.RunnerFinishedJobsAnnotation) {
+		failures = leaseAnnotation(v.lease, quantumv1alpha1.RunnerFailuresAnnotation) + 1
 	}
 	if failures >= r.Options.MaxAttempts {
 		return r.failBatch(ctx, s, quantumv1alpha1.BatchError,
@@ -402,13 +392,9 @@ func (r *BatchReconciler) failBatch(ctx context.Context, s *batchScope, phase qu
 	if err := r.stopRunner(ctx, s); err != nil {
 		return err
 	}
-	b := s.batch
-	fresh := &quantumv1alpha1.JobList{}
-	if err := r.APIReader.List(ctx, fresh, client.InNamespace(b.Namespace),
-		client.MatchingLabels{quantumv1alpha1.BatchLabel: b.Name}); err != nil {
+	if err := r.readJobs(ctx, s); err != nil {
 		return err
 	}
-	s.jobs = fresh.Items
 	jobPhase := quantumv1alpha1.JobError
 	if phase == quantumv1alpha1.BatchTimedOut {
 		jobPhase = quantumv1alpha1.JobCanceled
@@ -418,11 +404,16 @@ func (r *BatchReconciler) failBatch(ctx context.Context, s *batchScope, phase qu
 		if j.Status.Phase.Terminal() {
 			continue
 		}
+		// The list is fresh: read the job again only after a conflict.
+		cur, first := j.DeepCopy(), true
 		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-			cur := &quantumv1alpha1.Job{}
-			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(j), cur); err != nil {
-				return err
+			if !first {
+				cur = &quantumv1alpha1.Job{}
+				if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(j), cur); err != nil {
+					return err
+				}
 			}
+			first = false
 			if cur.Status.Phase.Terminal() {
 				*j = *cur
 				return nil
@@ -498,6 +489,18 @@ func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 	if gen > 0 {
 		return r.Executor.Stop(ctx, r.runnerFor(b, d, gen, ""))
 	}
+	return nil
+}
+
+// readJobs replaces the batch's jobs from the cache with a fresh list from
+// the API server, for decisions that must not rest on a lagging cache.
+func (r *BatchReconciler) readJobs(ctx context.Context, s *batchScope) error {
+	fresh := &quantumv1alpha1.JobList{}
+	if err := r.APIReader.List(ctx, fresh, client.InNamespace(s.batch.Namespace),
+		client.MatchingLabels{quantumv1alpha1.BatchLabel: s.batch.Name}); err != nil {
+		return err
+	}
+	s.jobs = fresh.Items
 	return nil
 }
 

@@ -69,19 +69,10 @@ func leaseExpired(l *coordinationv1.Lease, now time.Time) bool {
 }
 
 // leaseGeneration is the generation of the last runner started under the Lease.
-func leaseGeneration(l *coordinationv1.Lease) int {
-	g, _ := strconv.Atoi(l.Annotations[quantumv1alpha1.RunnerGenerationAnnotation])
-	return g
-}
-
-func leaseFinishedJobs(l *coordinationv1.Lease) int {
-	f, _ := strconv.Atoi(l.Annotations[quantumv1alpha1.RunnerFinishedJobsAnnotation])
-	return f
-}
-
-func leaseFailures(l *coordinationv1.Lease) int {
-	f, _ := strconv.Atoi(l.Annotations[quantumv1alpha1.RunnerFailuresAnnotation])
-	return f
+// leaseAnnotation reads a number setLeaseAnnotation wrote (0 when absent).
+func leaseAnnotation(l *coordinationv1.Lease, key string) int {
+	v, _ := strconv.Atoi(l.Annotations[key])
+	return v
 }
 
 func setLeaseAnnotation(l *coordinationv1.Lease, key string, v int) {
