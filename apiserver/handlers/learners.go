@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -133,22 +132,9 @@ func (h *Handlers) updateOwnLearner(ctx context.Context, projectID, pkg string, 
 	if err != nil {
 		return nil, err
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(l), l); err != nil {
-			return err
-		}
-		if err := change(l); err != nil {
-			return err
-		}
-		if err := h.fits(l, "learner"); err != nil {
-			return err
-		}
-		return h.Client.Update(ctx, l)
-	})
-	if err != nil {
+	if err := updateWith(ctx, h, l, "learner", change); err != nil {
 		return nil, writeErr(err, "body")
 	}
-	h.await(ctx, l)
 	return l, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
@@ -81,6 +82,29 @@ func (h *Handlers) getOrCreate(ctx context.Context, obj client.Object) error {
 	}
 	h.await(ctx, obj)
 	return nil
+}
+
+// updateWith re-reads obj (key set), applies change and writes it, retrying
+// on conflicts; what names the object in a too-large error. Like every write
+// of the facade it returns once the cache has the write. Errors are the API
+// server's (or change's), for the caller to map.
+func updateWith[T client.Object](ctx context.Context, h *Handlers, obj T, what string, change func(T) error) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		if err := change(obj); err != nil {
+			return err
+		}
+		if err := h.fits(obj, what); err != nil {
+			return err
+		}
+		return h.Client.Update(ctx, obj)
+	})
+	if err == nil {
+		h.await(ctx, obj)
+	}
+	return err
 }
 
 // matches is the text search of lists: every word, case-insensitively, in one of the texts.

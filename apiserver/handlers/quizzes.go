@@ -7,8 +7,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
@@ -102,17 +100,10 @@ func (h *Handlers) updateQuiz(ctx context.Context, in *updateQuizIn) (*quizOut, 
 	if err != nil {
 		return nil, err
 	}
-	q := &quantumv1alpha1.Quiz{}
-	key := client.ObjectKey{Namespace: ns, Name: quantumv1alpha1.QuizName(user(ctx).Name, in.QuizID)}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := h.Client.Get(ctx, key, q); err != nil {
-			return err
-		}
+	q := &quantumv1alpha1.Quiz{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: quantumv1alpha1.QuizName(user(ctx).Name, in.QuizID)}}
+	err = updateWith(ctx, h, q, "quiz response", func(q *quantumv1alpha1.Quiz) error {
 		q.Spec.Data = next.Spec.Data
-		if err := h.fits(q, "quiz response"); err != nil {
-			return err
-		}
-		return h.Client.Update(ctx, q)
+		return nil
 	})
 	if apierrors.IsNotFound(err) {
 		return nil, envelope.Errorf(http.StatusNotFound, "you have no response to quiz %s: POST it first", in.QuizID)
@@ -120,6 +111,5 @@ func (h *Handlers) updateQuiz(ctx context.Context, in *updateQuizIn) (*quizOut, 
 	if err != nil {
 		return nil, writeErr(err, "body")
 	}
-	h.await(ctx, q)
 	return &quizOut{Body: envelope.OK(quizDoc(q, h.projectID(ctx, ns)))}, nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -203,22 +202,9 @@ func (h *Handlers) getUseCase(ctx context.Context, in *UseCaseIDPath) (*useCaseO
 // updateUseCaseWith re-reads the use case and applies change, retrying on conflicts.
 func (h *Handlers) updateUseCaseWith(ctx context.Context, cached *quantumv1alpha1.UseCase, change func(*quantumv1alpha1.UseCase) error) (*quantumv1alpha1.UseCase, error) {
 	u := cached.DeepCopy()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(u), u); err != nil {
-			return err
-		}
-		if err := change(u); err != nil {
-			return err
-		}
-		if err := h.fits(u, "use case"); err != nil {
-			return err
-		}
-		return h.Client.Update(ctx, u)
-	})
-	if err != nil {
+	if err := updateWith(ctx, h, u, "use case", change); err != nil {
 		return nil, writeErr(err, "body")
 	}
-	h.await(ctx, u)
 	return u, nil
 }
 
