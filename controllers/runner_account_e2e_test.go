@@ -22,7 +22,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
-	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 

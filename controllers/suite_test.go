@@ -26,7 +26,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
-	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )

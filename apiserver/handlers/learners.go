@@ -15,7 +15,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/mapping"
-	"github.com/tweezer-dev/tweezer/controllers/learner"
+	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
 // Learner is a user's record for a learning package.
@@ -201,14 +201,14 @@ func (h *Handlers) spawnNotebook(ctx context.Context, in *notebookIn) (*notebook
 // Without the token ConfigMap (the server is being started) the URL is bare.
 func (h *Handlers) withToken(ctx context.Context, l *quantumv1alpha1.Learner, notebook, u string) (string, error) {
 	cm := &corev1.ConfigMap{}
-	err := h.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: learner.ServerName(l.Name, notebook)}, cm)
+	err := h.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: nbserver.ServerName(l.Name, notebook)}, cm)
 	if apierrors.IsNotFound(err) {
 		return u, nil
 	}
 	if err != nil {
 		return "", internal(err)
 	}
-	return u + "?token=" + url.QueryEscape(cm.Data[learner.TokenKey]), nil
+	return u + "?token=" + url.QueryEscape(cm.Data[nbserver.TokenKey]), nil
 }
 
 func (h *Handlers) projectLearners(ctx context.Context, in *projectLearnersIn) (*learnerPage, error) {

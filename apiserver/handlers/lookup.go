@@ -14,7 +14,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
-	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/internal/devices"
 )
 
 // findBatch returns the cached batch with this id in any namespace, or nil.

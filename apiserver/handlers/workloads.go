@@ -22,7 +22,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
-	"github.com/tweezer-dev/tweezer/runners/workloadrunner"
+	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
 )
 
 // Workload is a workload of the REST API.
@@ -194,7 +194,7 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 	}
 	// The built-in backend's config is checked now rather than by its runner.
 	if in.Body.Backend == string(quantumv1alpha1.BackendPulserBasic) {
-		if _, err := workloadrunner.ParseConfig(raw); err != nil {
+		if _, err := workloadconfig.Parse(raw); err != nil {
 			return nil, envelope.Invalid(err.Error(), "body", "config")
 		}
 	}

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/controllers/learner"
+	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
 // Tests of the workload, learner, use-case and quiz routes. carol is a
@@ -219,8 +219,8 @@ func TestLearnerRoutes(t *testing.T) {
 	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, l); err != nil || len(l.Spec.Notebooks) != 1 || l.Spec.Notebooks[0].Name != "intro" {
 		t.Fatalf("notebook not requested: %v %+v", err, l.Spec)
 	}
-	server := learner.ServerName(id, "intro")
-	if err := admin.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server}, Data: map[string]string{learner.TokenKey: "s3cret"}}); err != nil {
+	server := nbserver.ServerName(id, "intro")
+	if err := admin.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server}, Data: map[string]string{nbserver.TokenKey: "s3cret"}}); err != nil {
 		t.Fatal(err)
 	}
 	setNotebookStatus(t, id, quantumv1alpha1.NotebookStatus{Name: "intro", State: quantumv1alpha1.NotebookRunning, URL: "http://nb/intro/", Pod: server, Service: server})

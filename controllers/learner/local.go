@@ -22,6 +22,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
 // Local runs notebook servers as `jupyter notebook` processes on the
@@ -138,7 +139,7 @@ func (p *Local) stop(key string) {
 func (r *Reconciler) localNotebook(ctx context.Context, l *quantumv1alpha1.Learner, nb quantumv1alpha1.LearnerNotebook, st quantumv1alpha1.NotebookStatus, name string) (quantumv1alpha1.NotebookStatus, time.Duration, error) {
 	key := l.Namespace + "/" + name
 	phase, port, msg := r.Local.observe(key)
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + BasePath(l.Namespace, name)
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + nbserver.BasePath(l.Namespace, name)
 	switch phase {
 	case localReady:
 		st.State, st.Message, st.URL = quantumv1alpha1.NotebookRunning, "", url
@@ -168,8 +169,8 @@ func (r *Reconciler) localNotebook(ctx context.Context, l *quantumv1alpha1.Learn
 		return st, 0, err
 	}
 	sec := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: l.Namespace, Name: name, Labels: map[string]string{executor.ManagedByLabel: executor.ManagedBy, LearnerLabel: l.Name, NotebookLabel: nb.Name}},
-		Data:       map[string]string{TokenKey: hex.EncodeToString(token)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: l.Namespace, Name: name, Labels: map[string]string{executor.ManagedByLabel: executor.ManagedBy, nbserver.LearnerLabel: l.Name, nbserver.NotebookLabel: nb.Name}},
+		Data:       map[string]string{nbserver.TokenKey: hex.EncodeToString(token)},
 	}
 	if err := controllerutil.SetControllerReference(l, sec, r.Client.Scheme()); err != nil {
 		return st, 0, err
@@ -179,7 +180,7 @@ func (r *Reconciler) localNotebook(ctx context.Context, l *quantumv1alpha1.Learn
 			return st, 0, err
 		}
 	}
-	port, err = r.Local.start(key, l, path, BasePath(l.Namespace, name), sec.Data[TokenKey], r.Settings.IdleTimeout)
+	port, err = r.Local.start(key, l, path, nbserver.BasePath(l.Namespace, name), sec.Data[nbserver.TokenKey], r.Settings.IdleTimeout)
 	if err != nil {
 		return st, 0, err
 	}
@@ -187,6 +188,6 @@ func (r *Reconciler) localNotebook(ctx context.Context, l *quantumv1alpha1.Learn
 	r.Recorder.Eventf(l, nil, corev1.EventTypeNormal, "NotebookStarted", "Start", "started jupyter for %s on port %d", nb.Name, port)
 	return quantumv1alpha1.NotebookStatus{
 		Name: nb.Name, State: quantumv1alpha1.NotebookStarting, Pod: name,
-		URL: "http://127.0.0.1:" + strconv.Itoa(port) + BasePath(l.Namespace, name), StartTime: &now, CullTime: st.CullTime,
+		URL: "http://127.0.0.1:" + strconv.Itoa(port) + nbserver.BasePath(l.Namespace, name), StartTime: &now, CullTime: st.CullTime,
 	}, time.Second, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
 // Local mode: the reconciler runs `jupyter notebook` processes. The tests
@@ -100,7 +101,7 @@ exec python3 -m http.server --bind 127.0.0.1 "$p" >/dev/null 2>&1
 	r, ns := localReconciler(t, jupyter)
 	l := localLearner(t, ns)
 	st := reconcileUntil(t, r, l, v1.NotebookRunning)
-	name := ServerName(l.Name, "nb")
+	name := nbserver.ServerName(l.Name, "nb")
 	if !strings.HasPrefix(st.URL, "http://127.0.0.1:") || !strings.HasSuffix(st.URL, "/notebooks/"+ns+"/"+name+"/") {
 		t.Fatalf("url %q", st.URL)
 	}
@@ -112,7 +113,7 @@ exec python3 -m http.server --bind 127.0.0.1 "$p" >/dev/null 2>&1
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{sec.Data[TokenKey] + " notebook ", "--ServerApp.base_url=/notebooks/" + ns + "/" + name + "/", "--ServerApp.shutdown_no_activity_timeout=600", "--ip=127.0.0.1"} {
+	for _, want := range []string{sec.Data[nbserver.TokenKey] + " notebook ", "--ServerApp.base_url=/notebooks/" + ns + "/" + name + "/", "--ServerApp.shutdown_no_activity_timeout=600", "--ip=127.0.0.1"} {
 		if !strings.Contains(string(args), want) {
 			t.Errorf("jupyter got %q, want %q in it", args, want)
 		}

@@ -14,7 +14,6 @@ package learner
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -37,6 +36,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
 // Settings configure the notebook servers.
@@ -80,28 +80,6 @@ func (s *Settings) defaults() {
 
 // Port is where Jupyter listens in the Pod and on the Service.
 const Port = 8888
-
-// Labels on a notebook server's objects.
-const (
-	// LearnerLabel names the Learner.
-	LearnerLabel = "quantum.tweezer.dev/learner"
-	// NotebookLabel names the notebook.
-	NotebookLabel = "quantum.tweezer.dev/notebook"
-	// TokenKey is the key of the server's token in its ConfigMap.
-	TokenKey = "token"
-)
-
-// ServerName names the Pod, Service and ConfigMap of a learner's notebook: the
-// notebook's name and a hash of both names, a valid DNS label.
-func ServerName(learner, notebook string) string {
-	h := sha256.Sum256([]byte(learner + "/" + notebook))
-	return "nb-" + notebook + "-" + hex.EncodeToString(h[:5])
-}
-
-// BasePath is the server's URL path, so that one ingress can route every server.
-func BasePath(namespace, server string) string {
-	return "/notebooks/" + namespace + "/" + server + "/"
-}
 
 // Reconciler runs the notebook servers of Learners.
 type Reconciler struct {
@@ -165,7 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	for _, st := range l.Status.Notebooks {
 		if !wanted[st.Name] {
-			if err := r.remove(ctx, l.Namespace, ServerName(l.Name, st.Name)); err != nil {
+			if err := r.remove(ctx, l.Namespace, nbserver.ServerName(l.Name, st.Name)); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
@@ -192,7 +170,7 @@ func findStatus(list []quantumv1alpha1.NotebookStatus, name string) *quantumv1al
 
 // notebook reconciles one server; after is when to look again (idle deadline of a starting server).
 func (r *Reconciler) notebook(ctx context.Context, l *quantumv1alpha1.Learner, nb quantumv1alpha1.LearnerNotebook, prev *quantumv1alpha1.NotebookStatus) (quantumv1alpha1.NotebookStatus, time.Duration, error) {
-	name := ServerName(l.Name, nb.Name)
+	name := nbserver.ServerName(l.Name, nb.Name)
 	st := quantumv1alpha1.NotebookStatus{Name: nb.Name}
 	if prev != nil {
 		st = *prev
@@ -324,7 +302,7 @@ func (r *Reconciler) url(ns, name string) string {
 	if base == "" {
 		base = "http://" + name + "." + ns + ".svc:" + strconv.Itoa(Port)
 	}
-	return trimSlash(base) + BasePath(ns, name)
+	return trimSlash(base) + nbserver.BasePath(ns, name)
 }
 
 func trimSlash(s string) string {
@@ -336,7 +314,7 @@ func trimSlash(s string) string {
 
 // create makes the server's token ConfigMap, Pod and Service, each unless it exists.
 func (r *Reconciler) create(ctx context.Context, l *quantumv1alpha1.Learner, notebook, name string) error {
-	lbl := map[string]string{executor.ManagedByLabel: executor.ManagedBy, LearnerLabel: l.Name, NotebookLabel: notebook}
+	lbl := map[string]string{executor.ManagedByLabel: executor.ManagedBy, nbserver.LearnerLabel: l.Name, nbserver.NotebookLabel: notebook}
 	om := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Namespace: l.Namespace, Name: name, Labels: lbl}
 	}
@@ -344,7 +322,7 @@ func (r *Reconciler) create(ctx context.Context, l *quantumv1alpha1.Learner, not
 	if _, err := rand.Read(token); err != nil {
 		return err
 	}
-	sec := &corev1.ConfigMap{ObjectMeta: om(), Data: map[string]string{TokenKey: hex.EncodeToString(token)}}
+	sec := &corev1.ConfigMap{ObjectMeta: om(), Data: map[string]string{nbserver.TokenKey: hex.EncodeToString(token)}}
 	svc := &corev1.Service{ObjectMeta: om(), Spec: corev1.ServiceSpec{
 		Selector: lbl,
 		Ports:    []corev1.ServicePort{{Name: "http", Port: Port, TargetPort: intstr.FromInt32(Port)}},
@@ -379,14 +357,14 @@ func (r *Reconciler) podSpec(l *quantumv1alpha1.Learner, name string) corev1.Pod
 			Image: r.Settings.Image,
 			Command: []string{"jupyter", "notebook",
 				"--ip=0.0.0.0", "--port=" + strconv.Itoa(Port), "--no-browser",
-				"--ServerApp.base_url=" + BasePath(l.Namespace, name),
+				"--ServerApp.base_url=" + nbserver.BasePath(l.Namespace, name),
 				"--ServerApp.shutdown_no_activity_timeout=" + idle,
 				"--MappingKernelManager.cull_idle_timeout=" + idle,
 				"--MappingKernelManager.cull_interval=60",
 			},
 			Env: []corev1.EnvVar{
 				{Name: "JUPYTER_TOKEN", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
-					LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: TokenKey,
+					LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: nbserver.TokenKey,
 				}}},
 				{Name: "TWEEZER_USER_ID", Value: l.Spec.UserID},
 				{Name: "TWEEZER_PACKAGE", Value: string(l.Spec.Package)},
@@ -394,7 +372,7 @@ func (r *Reconciler) podSpec(l *quantumv1alpha1.Learner, name string) corev1.Pod
 			Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: Port}},
 			Resources: *r.Settings.Resources.DeepCopy(),
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: BasePath(l.Namespace, name) + "api", Port: intstr.FromInt32(Port),
+				Path: nbserver.BasePath(l.Namespace, name) + "api", Port: intstr.FromInt32(Port),
 			}}},
 			SecurityContext: &corev1.SecurityContext{
 				AllowPrivilegeEscalation: ptr.To(false),

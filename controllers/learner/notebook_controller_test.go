@@ -28,6 +28,7 @@ import (
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
 // No kubelet runs in envtest: the tests set the notebook pods' phases, and a
@@ -165,7 +166,7 @@ func getPod(t *testing.T, l *v1.Learner, notebook string) *corev1.Pod {
 	t.Helper()
 	pod := &corev1.Pod{}
 	eventually(t, "the pod of "+notebook, func() (bool, error) {
-		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: ServerName(l.Name, notebook)}, pod)
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: nbserver.ServerName(l.Name, notebook)}, pod)
 		return err == nil && pod.DeletionTimestamp == nil, client.IgnoreNotFound(err)
 	})
 	return pod
@@ -231,7 +232,7 @@ func waitGeneration(t *testing.T, l *v1.Learner) {
 
 func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 	l := newLearner(t, "ada", "intro")
-	name := ServerName(l.Name, "intro")
+	name := nbserver.ServerName(l.Name, "intro")
 	pod := getPod(t, l, "intro")
 	st := waitState(t, l, "intro", v1.NotebookStarting)
 	base := "/notebooks/" + ns + "/" + name + "/"
@@ -248,7 +249,7 @@ func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 			t.Errorf("command %q lacks %q", c.Command, want)
 		}
 	}
-	if len(c.Env) == 0 || c.Env[0].Name != "JUPYTER_TOKEN" || c.Env[0].ValueFrom.ConfigMapKeyRef.Name != name || c.Env[0].ValueFrom.ConfigMapKeyRef.Key != TokenKey {
+	if len(c.Env) == 0 || c.Env[0].Name != "JUPYTER_TOKEN" || c.Env[0].ValueFrom.ConfigMapKeyRef.Name != name || c.Env[0].ValueFrom.ConfigMapKeyRef.Key != nbserver.TokenKey {
 		t.Errorf("env %+v", c.Env)
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != base+"api" {
@@ -257,7 +258,7 @@ func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever || *pod.Spec.AutomountServiceAccountToken || !*pod.Spec.SecurityContext.RunAsNonRoot {
 		t.Errorf("pod spec %+v", pod.Spec)
 	}
-	wantLabels := map[string]string{executor.ManagedByLabel: executor.ManagedBy, LearnerLabel: l.Name, NotebookLabel: "intro"}
+	wantLabels := map[string]string{executor.ManagedByLabel: executor.ManagedBy, nbserver.LearnerLabel: l.Name, nbserver.NotebookLabel: "intro"}
 	svc, sec := &corev1.Service{}, &corev1.ConfigMap{}
 	for _, obj := range []client.Object{pod, svc, sec} {
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
@@ -272,11 +273,11 @@ func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 			}
 		}
 	}
-	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != Port || svc.Spec.Ports[0].TargetPort.IntValue() != Port || svc.Spec.Selector[LearnerLabel] != l.Name || svc.Spec.Selector[NotebookLabel] != "intro" {
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != Port || svc.Spec.Ports[0].TargetPort.IntValue() != Port || svc.Spec.Selector[nbserver.LearnerLabel] != l.Name || svc.Spec.Selector[nbserver.NotebookLabel] != "intro" {
 		t.Errorf("service %+v", svc.Spec)
 	}
-	if len(sec.Data[TokenKey]) != 48 {
-		t.Errorf("token %q", sec.Data[TokenKey])
+	if len(sec.Data[nbserver.TokenKey]) != 48 {
+		t.Errorf("token %q", sec.Data[nbserver.TokenKey])
 	}
 }
 
@@ -305,7 +306,7 @@ func TestARunningNotebookIsReusedAndAnIdleOneCulled(t *testing.T) {
 	if st.CullTime == nil || st.Pod != "" || st.URL != "" || st.Message != "the server shut down after 30m0s without activity" {
 		t.Fatalf("status %+v", st)
 	}
-	expectGone(t, ServerName(l.Name, "vqe"))
+	expectGone(t, nbserver.ServerName(l.Name, "vqe"))
 
 	// Asked for again after the cull: a new server.
 	clock.Advance(time.Second)
@@ -335,7 +336,7 @@ func TestANotebookThatNeverGetsReadyIsCulledAfterTheIdleTimeout(t *testing.T) {
 	if st.Message != "the server did not become ready within 30m0s" {
 		t.Fatalf("message %q", st.Message)
 	}
-	expectGone(t, ServerName(l.Name, "stuck"))
+	expectGone(t, nbserver.ServerName(l.Name, "stuck"))
 }
 
 func TestAFailedNotebookStaysFailedUntilAskedAgainAndAnUnwantedOneIsRemoved(t *testing.T) {
@@ -345,7 +346,7 @@ func TestAFailedNotebookStaysFailedUntilAskedAgainAndAnUnwantedOneIsRemoved(t *t
 	if st.Message != "the server failed: exit code 137 OOMKilled " {
 		t.Fatalf("message %q", st.Message)
 	}
-	expectGone(t, ServerName(l.Name, "a"))
+	expectGone(t, nbserver.ServerName(l.Name, "a"))
 	eventually(t, "NotebooksReady false", func() (bool, error) {
 		err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l)
 		c := meta.FindStatusCondition(l.Status.Conditions, v1.ConditionNotebooksReady)
@@ -363,19 +364,19 @@ func TestAFailedNotebookStaysFailedUntilAskedAgainAndAnUnwantedOneIsRemoved(t *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectGone(t, ServerName(l.Name, "b"))
+	expectGone(t, nbserver.ServerName(l.Name, "b"))
 	eventually(t, "b to leave the status", func() (bool, error) {
 		err := k8s.Get(ctx, client.ObjectKeyFromObject(l), l)
 		return err == nil && len(l.Status.Notebooks) == 1 && l.Status.Notebooks[0].Name == "a" && l.Status.Notebooks[0].State == v1.NotebookFailed, err
 	})
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: ServerName(l.Name, "a")}, &corev1.Pod{}); !apierrors.IsNotFound(err) {
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: nbserver.ServerName(l.Name, "a")}, &corev1.Pod{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("a failed notebook was restarted without a request: %v", err)
 	}
 }
 
 func TestServerNamesAreValidAndDistinct(t *testing.T) {
-	a, b := ServerName(v1.LearnerName("u", "VQPU"), "n"), ServerName(v1.LearnerName("v", "VQPU"), "n")
-	long := ServerName(v1.LearnerName("u", "VQPU"), strings.Repeat("x", 40))
+	a, b := nbserver.ServerName(v1.LearnerName("u", "VQPU"), "n"), nbserver.ServerName(v1.LearnerName("v", "VQPU"), "n")
+	long := nbserver.ServerName(v1.LearnerName("u", "VQPU"), strings.Repeat("x", 40))
 	if a == b || len(long) > 63 || !strings.HasPrefix(a, "nb-n-") {
 		t.Fatalf("%q %q %q", a, b, long)
 	}

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/internal/devices"
 )
 
 // DemoProjectID is the project that local mode creates for its demo user.

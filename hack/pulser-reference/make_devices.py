@@ -1,7 +1,7 @@
 """Writes Tweezer's built-in device catalog as Pulser device JSON.
 
 Run with Pulser v1.1.0 on PYTHONPATH (see README.md beside this file):
-    python3 make_devices.py ../../runners/devices/catalog
+    python3 make_devices.py ../../internal/devices/catalog
 
 AnalogDevice, DigitalAnalogDevice and MockDevice come from Pulser; the
 AnalogDevice atom count and duration limits follow shared/DESIGN.md

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 

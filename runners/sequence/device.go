@@ -3,7 +3,7 @@ package sequence
 import (
 	"math"
 
-	"github.com/tweezer-dev/tweezer/runners/devices"
+	"github.com/tweezer-dev/tweezer/internal/devices"
 )
 
 // c6ByLevel is the van der Waals coefficient C6 (rad/µs·µm⁶) by Rydberg

@@ -12,7 +12,6 @@
 package workloadrunner
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,12 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 )
-
-// DefaultDeviceType is the device the sequence is emulated on when the
-// config names none.
-const DefaultDeviceType = "EMU_FREE"
 
 // MaxResultBytes caps the serialized result kept in the Workload's status,
 // well under etcd's object size limit.
@@ -43,66 +39,6 @@ const MaxResultBytes = 1 << 20
 // ConditionExecuted records the runner's outcome on the Workload: true when
 // it produced a result, false with the reason when it could not.
 const ConditionExecuted = "Executed"
-
-// Config is the pulser_basic workload config of the REST API.
-type Config struct {
-	// SequenceBuilder is the serialized Pulser sequence (a JSON string; a
-	// JSON object is accepted too).
-	SequenceBuilder json.RawMessage `json:"sequence_builder"`
-	// Variables are substituted into the sequence.
-	Variables json.RawMessage `json:"variables"`
-	// Runs is the number of shots.
-	Runs int `json:"runs"`
-	// DeviceType is the emulated device (optional, default EMU_FREE).
-	DeviceType string `json:"device_type"`
-	// Seed makes the sampling reproducible (optional, 0 = random).
-	Seed int64 `json:"seed"`
-	// Configuration is passed to the emulator as a batch configuration (optional).
-	Configuration json.RawMessage `json:"configuration"`
-}
-
-// ParseConfig reads and checks a pulser_basic config into an emulator request.
-func ParseConfig(raw []byte) (emulator.Request, error) {
-	var c Config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&c); err != nil {
-		return emulator.Request{}, fmt.Errorf("config: not a pulser_basic config object: %w", err)
-	}
-	seq := bytes.TrimSpace(c.SequenceBuilder)
-	switch {
-	case len(seq) == 0 || string(seq) == "null":
-		return emulator.Request{}, errors.New("config.sequence_builder: required")
-	case seq[0] == '"':
-		var s string
-		if err := json.Unmarshal(seq, &s); err != nil {
-			return emulator.Request{}, fmt.Errorf("config.sequence_builder: %w", err)
-		}
-		seq = []byte(s)
-	case seq[0] != '{':
-		return emulator.Request{}, errors.New("config.sequence_builder: must be a serialized Pulser sequence (a JSON string or object)")
-	}
-	if c.Runs < 1 || c.Runs > emulator.MaxRuns {
-		return emulator.Request{}, fmt.Errorf("config.runs: must be between 1 and %d, got %d", emulator.MaxRuns, c.Runs)
-	}
-	if v := bytes.TrimSpace(c.Variables); len(v) > 0 && string(v) != "null" && v[0] != '{' {
-		return emulator.Request{}, errors.New("config.variables: must be an object")
-	}
-	req := emulator.Request{
-		Sequence: seq, Runs: c.Runs, Seed: c.Seed, DeviceType: c.DeviceType,
-		Variables: nullToNil(c.Variables), Configuration: nullToNil(c.Configuration),
-	}
-	if req.DeviceType == "" {
-		req.DeviceType = DefaultDeviceType
-	}
-	return req, nil
-}
-
-func nullToNil(raw json.RawMessage) json.RawMessage {
-	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
-		return nil
-	}
-	return raw
-}
 
 // Runner runs one workload.
 type Runner struct {
@@ -131,9 +67,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		return r.finish(ctx, key, nil, fmt.Errorf("this runner executes backend %s only, not %s: map (%s, %s) to a runner image that supports it",
 			quantumv1alpha1.BackendPulserBasic, wl.Spec.Backend, wl.Spec.WorkloadType, wl.Spec.Backend))
 	}
-	req, err := ParseConfig(wl.Spec.Config.Raw)
+	spec, err := workloadconfig.Parse(wl.Spec.Config.Raw)
 	if err != nil {
 		return r.finish(ctx, key, nil, err)
+	}
+	req := emulator.Request{
+		Sequence: spec.Sequence, Runs: spec.Runs, Seed: spec.Seed, DeviceType: spec.DeviceType,
+		Variables: spec.Variables, Configuration: spec.Configuration,
 	}
 	if stop, err := r.update(ctx, key, func(wl *quantumv1alpha1.Workload) {
 		now := metav1.Now()

@@ -17,6 +17,8 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
+	"github.com/tweezer-dev/tweezer/runners/emulator"
 )
 
 // A one-atom sequence: a resonant pulse of amplitude 2π rad/µs for t ns, so
@@ -189,22 +191,8 @@ func TestAMissingWorkloadIsAnError(t *testing.T) {
 	}
 }
 
-func TestParseConfigDefaults(t *testing.T) {
-	req, err := ParseConfig([]byte(fmt.Sprintf(`{"sequence_builder": %q, "runs": 3, "variables": null}`, sequence)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.DeviceType != DefaultDeviceType || req.Variables != nil || req.Configuration != nil || string(req.Sequence) != sequence || req.Runs != 3 {
-		t.Fatalf("%+v", req)
-	}
-	req, err = ParseConfig([]byte(`{"sequence_builder": {"a": 1}, "runs": 3, "device_type": "EMU_FRESNEL", "configuration": {"strict_validation": true}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.DeviceType != "EMU_FRESNEL" || string(req.Sequence) != `{"a": 1}` || string(req.Configuration) != `{"strict_validation": true}` {
-		t.Fatalf("%+v", req)
-	}
-	if _, err := ParseConfig([]byte(`{"sequence_builder": 12, "runs": 3}`)); err == nil || !strings.Contains(err.Error(), "config.sequence_builder: must be a serialized Pulser sequence") {
-		t.Fatalf("got %v", err)
+func TestWorkloadBoundsMatchTheEmulator(t *testing.T) {
+	if workloadconfig.MaxRuns != emulator.MaxRuns {
+		t.Fatalf("workloadconfig.MaxRuns = %d, emulator.MaxRuns = %d", workloadconfig.MaxRuns, emulator.MaxRuns)
 	}
 }
