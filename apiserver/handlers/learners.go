@@ -14,8 +14,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/internal/restdoc"
 	"github.com/tweezer-dev/tweezer/internal/nbserver"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // Learner is a user's record for a learning package.

@@ -12,9 +12,9 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/internal/restdoc"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 	"github.com/tweezer-dev/tweezer/internal/devices"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // findBatch returns the cached batch with this id in any namespace, or nil.

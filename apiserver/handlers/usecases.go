@@ -13,8 +13,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/internal/restdoc"
 	"github.com/tweezer-dev/tweezer/apiserver/usecase"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 const validationStatuses = "DRAFT,UNDER_REVIEW,REVIEWER_DRAFT,REQUIRING_UPDATE,UPDATED,REJECTED,APPROVED"
