@@ -19,6 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -32,6 +33,7 @@ import (
 // The suite's control plane, facade and identities.
 var (
 	admin   client.Client
+	restCfg *rest.Config // the control plane, as an administrator
 	facade  *httptest.Server
 	tokens  = map[string]string{} // alice, bob, reader, super, worker, nobody
 	projA   = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
@@ -60,6 +62,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer func() { _ = env.Stop() }()
+	restCfg = cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
