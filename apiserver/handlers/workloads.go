@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -144,9 +143,7 @@ func workloadDoc(w *quantumv1alpha1.Workload, projectID string) Workload {
 func (h *Handlers) workloadV1(ctx context.Context, w *quantumv1alpha1.Workload) WorkloadV1 {
 	out := WorkloadV1{Workload: workloadDoc(w, h.projectID(ctx, w.Namespace))}
 	if w.Status.Result != nil {
-		expires := strconv.FormatInt(time.Now().Add(h.ResultsLinkTTL).Unix(), 10)
-		q := url.Values{"expires": {expires}, "signature": {h.sign("workload/"+w.Name, expires)}}
-		link := h.baseURL(ctx) + "/api/v1/workloads/" + url.PathEscape(w.Name) + "/result?" + q.Encode()
+		link := h.baseURL(ctx) + "/api/v1/workloads/" + url.PathEscape(w.Name) + "/result?" + h.signedQuery("workload", w).Encode()
 		out.ResultLink = &link
 	}
 	return out
@@ -158,11 +155,14 @@ func (h *Handlers) workloadFor(ctx context.Context, id, verb, sub string) (*quan
 	if err := h.byName(ctx, &list, id); err != nil {
 		return nil, internal(err)
 	}
+	w, ok, err := firstVisible(ctx, h, ptrs(list.Items), "workloads", verb, sub)
+	if err != nil {
+		return nil, internal(err)
+	}
 	notFound := envelope.NotFound("workload", id)
-	if len(list.Items) == 0 {
+	if !ok {
 		return nil, notFound
 	}
-	w := &list.Items[0]
 	if err := h.access(ctx, w.Namespace, verb, "workloads", sub, notFound); err != nil {
 		return nil, err
 	}
@@ -292,16 +292,15 @@ func (h *Handlers) getWorkloadV2(ctx context.Context, in *WorkloadIDPath) (*work
 
 func (h *Handlers) workloadResult(ctx context.Context, in *workloadResultIn) (*workloadResultOut, error) {
 	var w *quantumv1alpha1.Workload
-	switch {
-	case h.validSignature("workload/"+in.WorkloadID, in.Expires, in.Signature):
+	if in.Signature != "" {
 		var list quantumv1alpha1.WorkloadList
 		if err := h.byName(ctx, &list, in.WorkloadID); err != nil {
 			return nil, internal(err)
 		}
-		if len(list.Items) == 0 {
-			return nil, envelope.NotFound("workload", in.WorkloadID)
-		}
-		w = &list.Items[0]
+		w = signedOne(h, "workload", ptrs(list.Items), in.Expires, in.Signature)
+	}
+	switch {
+	case w != nil:
 	case user(ctx) != nil:
 		var err error
 		if w, err = h.workloadFor(ctx, in.WorkloadID, "get", ""); err != nil {
