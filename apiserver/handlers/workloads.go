@@ -170,7 +170,8 @@ func (h *Handlers) workloadFor(ctx context.Context, id, verb, sub string) (*quan
 }
 
 type createWorkloadIn struct {
-	Body WorkloadBody
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a retry with the same key (same user and project) returns the workload the first attempt created; with a different body it is 422."`
+	Body           WorkloadBody
 }
 
 func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*workloadV1Out, error) {
@@ -205,10 +206,15 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 			Config: apiextensionsv1.JSON{Raw: raw}, UserID: user(ctx).Name,
 		},
 	}
+	idem, err := newIdempotency("workload", ns.Name, user(ctx).Name, in.IdempotencyKey, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	idem.mark(w)
 	if err := h.fits(w, "workload"); err != nil {
 		return nil, err
 	}
-	if err := h.Client.Create(ctx, w); err != nil {
+	if err := idem.create(ctx, h.Client, w, "workload"); err != nil {
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, w)
