@@ -35,7 +35,7 @@ var (
 )
 
 // tenants creates the tenancy tests' projects and members once and returns the members' tokens.
-func tenants(t *testing.T) map[string]string {
+func tenants(t testing.TB) map[string]string {
 	t.Helper()
 	tenantsOnce.Do(func() {
 		ctx := context.Background()
@@ -69,9 +69,9 @@ func tenants(t *testing.T) map[string]string {
 
 // kubeAs is a client of kube-apiserver itself (not the facade) holding a
 // tenant's bearer token: how a user gets around the facade.
-func kubeAs(t *testing.T, token string) client.Client {
+func kubeAs(t testing.TB, token string) client.Client {
 	t.Helper()
-	cfg := &rest.Config{Host: restCfg.Host, TLSClientConfig: rest.TLSClientConfig{CAData: restCfg.CAData}, BearerToken: token}
+	cfg := &rest.Config{Host: restCfg.Host, TLSClientConfig: rest.TLSClientConfig{CAData: restCfg.CAData}, BearerToken: token, QPS: 500, Burst: 1000}
 	c, err := client.New(cfg, client.Options{Scheme: server.Scheme()})
 	if err != nil {
 		t.Fatal(err)
