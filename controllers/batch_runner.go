@@ -109,6 +109,9 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 		if b.Spec.Canceled {
 			return nil
 		}
+		if err := r.settleFencedRunners(ctx, s); err != nil {
+			return err
+		}
 		return r.startRunner(ctx, s, v, 0)
 	default:
 		return r.runnerEnded(ctx, s, v)
@@ -413,6 +416,27 @@ func (r *BatchReconciler) releaseIfIdle(ctx context.Context, s *batchScope, v ru
 	dt := b.Spec.DeviceType
 	s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt) })
 	return true, nil
+}
+
+// settleFencedRunners puts back the jobs left RUNNING by an earlier runner
+// of a batch that starts on a device again (it gave an idle QPU back, or
+// lost the QPU's Lease): that runner was fenced, and a new runner runs
+// PENDING jobs only. A batch that never had a runner costs no read.
+func (r *BatchReconciler) settleFencedRunners(ctx context.Context, s *batchScope) error {
+	if meta.FindStatusCondition(s.batch.Status.Conditions, quantumv1alpha1.ConditionRunner) == nil {
+		return nil
+	}
+	if err := r.readJobs(ctx, s); err != nil {
+		return err
+	}
+	for i := range s.jobs {
+		if s.jobs[i].Status.Phase == quantumv1alpha1.JobRunning {
+			if err := r.settleOrphan(ctx, s, &s.jobs[i], "its runner was stopped when the batch left the device"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // settleOrphan decides the fate of a job left RUNNING by a dead runner:

@@ -261,6 +261,35 @@ var _ = Describe("A runner pod", func() {
 	})
 })
 
+var _ = Describe("A QPU runner's Lease access", func() {
+	It("goes when its batch is deleted mid-run", func() {
+		installRunnerRoles()
+		startManager(&executor.Pod{LeaseNamespace: managerNamespace})
+		ns := project()
+		d := qpuDevice(time.Millisecond, func(d *quantumv1alpha1.Device) { d.Spec.RunnerImage = "ghcr.io/tweezer-dev/tweezer:test" })
+		stopRenewing := renewLease(managerNamespace, "tweezer-qpu-"+d.Name)
+		defer stopRenewing()
+		b := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 20)
+		create(b)
+		access := client.MatchingLabels{executor.LeaseAccessLabel: executor.LeaseAccessKey(ns, b.Name)}
+		bindings := func() []rbacv1.RoleBinding {
+			l := &rbacv1.RoleBindingList{}
+			Expect(k8s.List(ctx, l, client.InNamespace(managerNamespace), access)).To(Succeed())
+			return l.Items
+		}
+		Eventually(bindings).Should(HaveLen(1))
+		Expect(bindings()[0].Name).To(Equal(executor.LeaseAccessName(ns, b.Name, "tweezer-qpu-"+d.Name)))
+		Expect(mayTouchLease(ns, executor.RunnerServiceAccount, managerNamespace, "tweezer-qpu-"+d.Name)).To(BeTrue())
+
+		Expect(k8s.Delete(ctx, b)).To(Succeed())
+		Eventually(bindings).Should(BeEmpty())
+		roles := &rbacv1.RoleList{}
+		Expect(k8s.List(ctx, roles, client.InNamespace(managerNamespace), access)).To(Succeed())
+		Expect(roles.Items).To(BeEmpty())
+		Expect(mayTouchLease(ns, executor.RunnerServiceAccount, managerNamespace, "tweezer-qpu-"+d.Name)).To(BeFalse())
+	})
+})
+
 var _ = Describe("The QPU gateway", func() {
 	It("runs a runner process's jobs on its own account's token, and scopes jobs to the account", func() {
 		p := executor.NewProcess(runnerBin, runnerKube, GinkgoWriter)
