@@ -1,0 +1,141 @@
+package mps
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// State is a final MPS: site 0 carries the norm, sites 1..N-1 are
+// right-canonical. Results are in the register's atom order.
+type State struct {
+	sites []*site
+	order []int // order[site] = register index
+	h     *hamiltonianMPO
+}
+
+// Order returns the MPS order: Order()[site] is the register index.
+func (s *State) Order() []int { return append([]int(nil), s.order...) }
+
+// BondDims returns the N-1 bond dimensions in MPS order.
+func (s *State) BondDims() []int {
+	out := make([]int, len(s.sites)-1)
+	for i := range out {
+		out[i] = s.sites[i].dr
+	}
+	return out
+}
+
+func oneOp(op op2) *mpoSite {
+	return &mpoSite{wl: 1, wr: 1, terms: []term{{0, 0, op}}}
+}
+
+func (e *env) scalar() float64 { return real(e.e[0]) }
+
+func (e *env) trace() float64 {
+	t := 0.0
+	for i := 0; i < e.d; i++ {
+		t += real(e.e[i*e.d+i])
+	}
+	return t
+}
+
+// Norm returns ⟨ψ|ψ⟩.
+func (s *State) Norm() float64 {
+	return extendLeft(trivialEnv(), s.sites[0], oneOp(opId)).trace()
+}
+
+// Occupation returns ⟨nₐ⟩ per atom (register order).
+func (s *State) Occupation() []float64 {
+	out := make([]float64, len(s.sites))
+	e := trivialEnv()
+	for i, a := range s.sites {
+		out[s.order[i]] = extendLeft(e, a, oneOp(opN)).trace()
+		e = extendLeft(e, a, oneOp(opId))
+	}
+	return out
+}
+
+// Correlation returns ⟨nₐn_b⟩ (register order); the diagonal is ⟨nₐ⟩.
+func (s *State) Correlation() [][]float64 {
+	n := len(s.sites)
+	out := make([][]float64, n)
+	for i := range out {
+		out[i] = make([]float64, n)
+	}
+	e := trivialEnv()
+	for i, a := range s.sites {
+		f := extendLeft(e, a, oneOp(opN))
+		out[s.order[i]][s.order[i]] = f.trace()
+		for j := i + 1; j < n; j++ {
+			c := extendLeft(f, s.sites[j], oneOp(opN)).trace()
+			out[s.order[i]][s.order[j]], out[s.order[j]][s.order[i]] = c, c
+			f = extendLeft(f, s.sites[j], oneOp(opId))
+		}
+		e = extendLeft(e, a, oneOp(opId))
+	}
+	return out
+}
+
+// Energy returns ⟨H⟩ and ⟨H²⟩ (rad/µs and its square) for the
+// Hamiltonian at the sequence's last ns, contracted through the MPO (and
+// its square, whose bond dimension is the MPO's squared).
+func (s *State) Energy() (mean, second float64) {
+	return s.expect(s.h.w), s.expect(s.h.w.squared())
+}
+
+func (s *State) expect(w mpo) float64 {
+	e := trivialEnv()
+	for i, a := range s.sites {
+		e = extendLeft(e, a, &w[i])
+	}
+	return e.scalar()
+}
+
+// Sample draws shots bitstrings ("1" = Rydberg, first atom leftmost) by
+// perfect sampling: site by site, each outcome drawn from its probability
+// conditioned on the outcomes drawn so far (exact because the sites to the
+// right are right-canonical).
+func (s *State) Sample(shots int, rng *rand.Rand) []string {
+	n := len(s.sites)
+	out := make([]string, shots)
+	buf := make([]byte, n)
+	v := make([]complex128, 0, 1024)
+	w := [2][]complex128{}
+	for k := 0; k < shots; k++ {
+		v = append(v[:0], 1)
+		for i, a := range s.sites {
+			for b := 0; b < 2; b++ {
+				w[b] = grow(w[b], a.dr)
+				clear(w[b])
+			}
+			for l, x := range v {
+				if x == 0 {
+					continue
+				}
+				row := a.a[l*2*a.dr : (l+1)*2*a.dr]
+				axpy(w[0], row[:a.dr], x)
+				axpy(w[1], row[a.dr:], x)
+			}
+			p0, p1 := norm2(w[0]), norm2(w[1])
+			bit := 0
+			if rng.Float64()*(p0+p1) >= p0 {
+				bit = 1
+			}
+			buf[s.order[i]] = '0' + byte(bit)
+			scale := complex(1/math.Sqrt(math.Max([2]float64{p0, p1}[bit], 1e-300)), 0)
+			v = grow(v, a.dr)
+			for r := range v {
+				v[r] = w[bit][r] * scale
+			}
+		}
+		out[k] = string(buf)
+	}
+	return out
+}
+
+func grow(x []complex128, n int) []complex128 {
+	if cap(x) < n {
+		return make([]complex128, n)
+	}
+	return x[:n]
+}
