@@ -138,14 +138,14 @@ type StepStats struct {
 type Stats struct {
 	// Order is the MPS order: Order[site] is the atom's index in the
 	// register. Every result is reported in the register's order.
-	Order           []int       `json:"qubit_order"`
-	MPOBondDim      int         `json:"mpo_bond_dim"`
-	MemoryEstimate  uint64      `json:"memory_estimate_bytes"`
-	MaxBond         int         `json:"max_bond_dim"`     // largest over the run
-	Discarded       float64     `json:"discarded_weight"` // sum over the run
-	BondSaturated   bool        `json:"bond_saturated"`   // max_bond_dim forced a truncation
-	Steps           []StepStats `json:"steps"`
-	WallTime        time.Duration
+	Order          []int       `json:"qubit_order"`
+	MPOBondDim     int         `json:"mpo_bond_dim"`
+	MemoryEstimate uint64      `json:"memory_estimate_bytes"`
+	MaxBond        int         `json:"max_bond_dim"`     // largest over the run
+	Discarded      float64     `json:"discarded_weight"` // sum over the run
+	BondSaturated  bool        `json:"bond_saturated"`   // max_bond_dim forced a truncation
+	Steps          []StepStats `json:"steps"`
+	WallTime       time.Duration
 }
 
 // Run evolves the all-ground state under the compiled sequence and
