@@ -58,14 +58,15 @@ func axpy(y, x []complex128, c complex128) {
 
 // extendLeft returns L_{i+1} from L_i, site i and its MPO tensor:
 // L'[b][r',r] = Σ conj(A[l',s',r']) W[a,b][s',s] L[a][l',l] A[l,s,r].
-func extendLeft(l *env, A *site, w *mpoSite) *env {
+func extendLeft(ws *vecPool, l *env, A *site, w *mpoSite) *env {
 	dl, dr := A.dl, A.dr
 	blk := dl * 2 * dr
-	x := make([]complex128, l.w*blk)
+	x := ws.get(0, l.w*blk)
 	for a := 0; a < l.w; a++ {
 		matMul(x[a*blk:(a+1)*blk], l.block(a), A.a, dl, dl, 2*dr)
 	}
-	y := make([]complex128, w.wr*blk)
+	y := ws.get(1, w.wr*blk)
+	clear(y)
 	for _, t := range w.terms {
 		axpyOp(y[t.b*blk:(t.b+1)*blk], x[t.a*blk:(t.a+1)*blk], t.op, dl, dr)
 	}
@@ -78,18 +79,20 @@ func extendLeft(l *env, A *site, w *mpoSite) *env {
 
 // extendRight returns R_{i-1} from R_i, site i and its MPO tensor:
 // R'[a][l',l] = Σ conj(A[l',s',r']) W[a,b][s',s] R[b][r',r] A[l,s,r].
-func extendRight(r *env, A *site, w *mpoSite) *env {
+func extendRight(ws *vecPool, r *env, A *site, w *mpoSite) *env {
 	dl, dr := A.dl, A.dr
 	blk := dl * 2 * dr
-	x := make([]complex128, r.w*blk) // X[b][l,s][r'] = Σ_r A[l,s,r] R[b][r',r]
+	x := ws.get(0, r.w*blk) // X[b][l,s][r'] = Σ_r A[l,s,r] R[b][r',r]
+	clear(x)
 	for b := 0; b < r.w; b++ {
 		matMulBTAdd(x[b*blk:(b+1)*blk], A.a, r.block(b), 2*dl, dr, dr)
 	}
-	y := make([]complex128, w.wl*blk)
+	y := ws.get(1, w.wl*blk)
+	clear(y)
 	for _, t := range w.terms {
 		axpyOp(y[t.a*blk:(t.a+1)*blk], x[t.b*blk:(t.b+1)*blk], t.op, dl, dr)
 	}
-	ca := make([]complex128, len(A.a))
+	ca := ws.get(2, len(A.a))
 	for i, v := range A.a {
 		ca[i] = cmplx.Conj(v)
 	}
@@ -102,14 +105,15 @@ func extendRight(r *env, A *site, w *mpoSite) *env {
 
 // applyOne is the one-site effective Hamiltonian on M (dl×2×dr):
 // out[l',s',r'] = Σ L[a][l',l] W[a,b][s',s] R[b][r',r] M[l,s,r].
-func applyOne(out, m []complex128, l *env, w *mpoSite, r *env) {
+func applyOne(ws *vecPool, out, m []complex128, l *env, w *mpoSite, r *env) {
 	dl, dr := l.d, r.d
 	blk := dl * 2 * dr
-	x := make([]complex128, l.w*blk)
+	x := ws.get(0, l.w*blk)
 	for a := 0; a < l.w; a++ {
 		matMul(x[a*blk:(a+1)*blk], l.block(a), m, dl, dl, 2*dr)
 	}
-	y := make([]complex128, w.wr*blk)
+	y := ws.get(1, w.wr*blk)
+	clear(y)
 	for _, t := range w.terms {
 		axpyOp(y[t.b*blk:(t.b+1)*blk], x[t.a*blk:(t.a+1)*blk], t.op, dl, dr)
 	}
@@ -120,26 +124,22 @@ func applyOne(out, m []complex128, l *env, w *mpoSite, r *env) {
 }
 
 // applyTwo is the two-site effective Hamiltonian on θ (dl×2×2×dr).
-func applyTwo(out, th []complex128, l *env, w1, w2 *mpoSite, r *env) {
+func applyTwo(ws *vecPool, out, th []complex128, l *env, w1, w2 *mpoSite, r *env) {
 	dl, dr := l.d, r.d
 	blk := dl * 4 * dr
-	x := make([]complex128, l.w*blk)
+	x := ws.get(0, l.w*blk)
 	for a := 0; a < l.w; a++ {
 		matMul(x[a*blk:(a+1)*blk], l.block(a), th, dl, dl, 4*dr)
 	}
 	// Y[b][l',s1',(s2,r)] += W1[a,b][s1',s1] X[a][l',s1,(s2,r)]
-	y := make([]complex128, w1.wr*blk)
+	y := ws.get(1, w1.wr*blk)
+	clear(y)
 	for _, t := range w1.terms {
 		axpyOp(y[t.b*blk:(t.b+1)*blk], x[t.a*blk:(t.a+1)*blk], t.op, dl, 2*dr)
 	}
 	// Z[c][(l',s1'),s2',r] += W2[b,c][s2',s2] Y[b][(l',s1'),s2,r]
-	z := x[:0]
-	if w2.wr <= l.w {
-		z = x[:w2.wr*blk]
-		clear(z)
-	} else {
-		z = make([]complex128, w2.wr*blk)
-	}
+	z := ws.get(2, w2.wr*blk)
+	clear(z)
 	for _, t := range w2.terms {
 		axpyOp(z[t.b*blk:(t.b+1)*blk], y[t.a*blk:(t.a+1)*blk], t.op, 2*dl, dr)
 	}

@@ -5,34 +5,53 @@ import (
 	"fmt"
 	"math"
 	"math/cmplx"
+	"runtime"
 	"sort"
+	"sync"
 )
 
 // Dense complex kernels of our own: gonum has no complex SVD, and CI must
 // need nothing but Go. Matrices are row-major []complex128 with explicit
 // dimensions.
 
+// parallelMin is the number of complex multiply-adds above which a
+// product is split by rows over the available cores.
+const parallelMin = 1 << 17
+
+// byRows runs f over [0, m) split into one contiguous range per core when
+// the product is large enough, else in one call.
+func byRows(m int, work int, f func(lo, hi int)) {
+	p := runtime.GOMAXPROCS(0)
+	if work < parallelMin || p == 1 || m < 2 {
+		f(0, m)
+		return
+	}
+	p = min(p, m)
+	var wg sync.WaitGroup
+	for w := 0; w < p; w++ {
+		lo, hi := w*m/p, (w+1)*m/p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
 // matMul computes C = A·B (A m×k, B k×n), overwriting C (m×n).
 func matMul(c, a, b []complex128, m, k, n int) {
 	clear(c[:m*n])
-	for i := 0; i < m; i++ {
-		ci := c[i*n : (i+1)*n]
-		ai := a[i*k : (i+1)*k]
-		for p, av := range ai {
-			if av == 0 {
-				continue
-			}
-			bp := b[p*n : (p+1)*n]
-			for j, bv := range bp {
-				ci[j] += av * bv
-			}
-		}
-	}
+	matMulAdd(c, a, b, m, k, n)
 }
 
 // matMulAdd computes C += A·B (A m×k, B k×n).
 func matMulAdd(c, a, b []complex128, m, k, n int) {
-	for i := 0; i < m; i++ {
+	byRows(m, m*k*n, func(lo, hi int) { matMulAddRows(c, a, b, lo, hi, k, n) })
+}
+
+func matMulAddRows(c, a, b []complex128, lo, hi, k, n int) {
+	for i := lo; i < hi; i++ {
 		ci := c[i*n : (i+1)*n]
 		ai := a[i*k : (i+1)*k]
 		for p, av := range ai {
@@ -66,20 +85,16 @@ func matMulHA(c, a, b []complex128, k, m, n int) {
 	}
 }
 
-// matMulBTAdd computes C += A·Bᵀ (A m×k, B n×k, C m×n).
+// matMulBTAdd computes C += A·Bᵀ (A m×k, B n×k, C m×n). B is transposed
+// first so the inner loop is an axpy, not a latency-bound dot product.
 func matMulBTAdd(c, a, b []complex128, m, k, n int) {
-	for i := 0; i < m; i++ {
-		ai := a[i*k : (i+1)*k]
-		ci := c[i*n : (i+1)*n]
-		for j := 0; j < n; j++ {
-			bj := b[j*k : (j+1)*k]
-			var s complex128
-			for p, av := range ai {
-				s += av * bj[p]
-			}
-			ci[j] += s
+	bt := make([]complex128, k*n)
+	for j := 0; j < n; j++ {
+		for p, v := range b[j*k : (j+1)*k] {
+			bt[p*n+j] = v
 		}
 	}
+	matMulAdd(c, a, bt, m, k, n)
 }
 
 func dot(x, y []complex128) complex128 { // x†y
@@ -302,62 +317,84 @@ func qrOf(a []complex128, m, n int) (q, r []complex128) {
 	return q, r
 }
 
-// symEigen diagonalises a real symmetric matrix (n×n, row-major, not
-// modified) by cyclic Jacobi rotations: A = Z·diag(w)·Zᵀ, columns of Z
-// (row-major n×n) are the eigenvectors. Used on the small Lanczos
-// tridiagonal matrices.
-func symEigen(a []float64, n int) (w, z []float64) {
-	b := append([]float64(nil), a[:n*n]...)
+// tridiagEigen diagonalises the symmetric tridiagonal matrix with
+// diagonal d and off-diagonal e (len(e) = len(d)-1) by implicit QL with
+// Wilkinson shifts: it returns the eigenvalues and Z (row-major n×n, the
+// eigenvectors in its columns). Used on the small Lanczos matrices.
+func tridiagEigen(diag, off []float64) (w, z []float64) {
+	n := len(diag)
+	d := append([]float64(nil), diag...)
+	e := make([]float64, n)
+	copy(e, off)
 	z = make([]float64, n*n)
 	for i := 0; i < n; i++ {
 		z[i*n+i] = 1
 	}
-	for sweep := 0; sweep < 100; sweep++ {
-		off := 0.0
-		for p := 0; p < n; p++ {
-			for q := p + 1; q < n; q++ {
-				off += b[p*n+q] * b[p*n+q]
+	for l := 0; l < n; l++ {
+		for iter := 0; iter < 60; iter++ {
+			m := l
+			for ; m < n-1; m++ {
+				dd := math.Abs(d[m]) + math.Abs(d[m+1])
+				if math.Abs(e[m]) <= 1e-16*dd {
+					break
+				}
 			}
-		}
-		if off < 1e-30 {
-			break
-		}
-		for p := 0; p < n-1; p++ {
-			for q := p + 1; q < n; q++ {
-				apq := b[p*n+q]
-				if math.Abs(apq) < 1e-300 {
-					continue
+			if m == l {
+				break
+			}
+			g := (d[l+1] - d[l]) / (2 * e[l])
+			r := math.Hypot(g, 1)
+			g = d[m] - d[l] + e[l]/(g+math.Copysign(r, g))
+			s, c, p := 1.0, 1.0, 0.0
+			i := m - 1
+			for ; i >= l; i-- {
+				f, b := s*e[i], c*e[i]
+				r = math.Hypot(f, g)
+				e[i+1] = r
+				if r == 0 {
+					d[i+1] -= p
+					e[m] = 0
+					break
 				}
-				theta := (b[q*n+q] - b[p*n+p]) / (2 * apq)
-				t := 1 / (math.Abs(theta) + math.Sqrt(theta*theta+1))
-				if theta < 0 {
-					t = -t
-				}
-				c := 1 / math.Sqrt(t*t+1)
-				s := t * c
-				for k := 0; k < n; k++ { // columns p, q
-					bkp, bkq := b[k*n+p], b[k*n+q]
-					b[k*n+p] = c*bkp - s*bkq
-					b[k*n+q] = s*bkp + c*bkq
-				}
-				for k := 0; k < n; k++ { // rows p, q
-					bpk, bqk := b[p*n+k], b[q*n+k]
-					b[p*n+k] = c*bpk - s*bqk
-					b[q*n+k] = s*bpk + c*bqk
-				}
+				s, c = f/r, g/r
+				g = d[i+1] - p
+				r = (d[i]-g)*s + 2*c*b
+				p = s * r
+				d[i+1] = g + p
+				g = c*r - b
 				for k := 0; k < n; k++ {
-					zkp, zkq := z[k*n+p], z[k*n+q]
-					z[k*n+p] = c*zkp - s*zkq
-					z[k*n+q] = s*zkp + c*zkq
+					f := z[k*n+i+1]
+					z[k*n+i+1] = s*z[k*n+i] + c*f
+					z[k*n+i] = c*z[k*n+i] - s*f
 				}
 			}
+			if r == 0 && i >= l {
+				continue
+			}
+			d[l] -= p
+			e[l] = g
+			e[m] = 0
 		}
 	}
-	w = make([]float64, n)
-	for i := range w {
-		w[i] = b[i*n+i]
+	return d, z
+}
+
+// vecPool lends numbered work vectors that keep their storage between
+// uses; a nil pool allocates.
+type vecPool struct{ bufs [][]complex128 }
+
+// get returns vector i with length n; its contents are undefined.
+func (p *vecPool) get(i, n int) []complex128 {
+	if p == nil {
+		return make([]complex128, n)
 	}
-	return w, z
+	for len(p.bufs) <= i {
+		p.bufs = append(p.bufs, nil)
+	}
+	if cap(p.bufs[i]) < n {
+		p.bufs[i] = make([]complex128, n)
+	}
+	return p.bufs[i][:n]
 }
 
 // krylovResult reports one exponentiation.
@@ -371,14 +408,15 @@ type krylovResult struct {
 // re-orthogonalised. The iteration stops when the standard a posteriori
 // estimate β_m·|[exp(-iτT_m)e₁]_m|·‖v‖ drops below tol, or the Krylov space
 // becomes invariant; it fails if maxDim is reached first.
-func expKrylov(apply func(dst, src []complex128), v []complex128, tau, tol float64, maxDim int) (krylovResult, error) {
+// pool (may be nil) lends the Lanczos vectors, so repeated calls reuse them.
+func expKrylov(pool *vecPool, apply func(dst, src []complex128), v []complex128, tau, tol float64, maxDim int) (krylovResult, error) {
 	nv := math.Sqrt(norm2(v))
 	if nv == 0 {
 		return krylovResult{}, nil
 	}
 	maxDim = min(maxDim, len(v))
 	basis := make([][]complex128, 0, maxDim+1)
-	q := make([]complex128, len(v))
+	q := pool.get(0, len(v))
 	for i, x := range v {
 		q[i] = x / complex(nv, 0)
 	}
@@ -388,7 +426,7 @@ func expKrylov(apply func(dst, src []complex128), v []complex128, tau, tol float
 	var y []complex128
 	res := krylovResult{}
 	for j := 0; j < maxDim; j++ {
-		w := make([]complex128, len(v))
+		w := pool.get(j+1, len(v))
 		apply(w, basis[j])
 		alpha := real(dot(basis[j], w))
 		// Full re-orthogonalisation (twice is enough).
@@ -431,14 +469,7 @@ func expKrylov(apply func(dst, src []complex128), v []complex128, tau, tol float
 // diagonal alphas and off-diagonal betas (len(betas) = len(alphas)-1).
 func expTridiag(alphas, betas []float64, tau float64) []complex128 {
 	m := len(alphas)
-	t := make([]float64, m*m)
-	for i, a := range alphas {
-		t[i*m+i] = a
-		if i < m-1 {
-			t[i*m+i+1], t[(i+1)*m+i] = betas[i], betas[i]
-		}
-	}
-	w, z := symEigen(t, m)
+	w, z := tridiagEigen(alphas, betas)
 	y := make([]complex128, m)
 	for k := 0; k < m; k++ {
 		c := cmplx.Exp(complex(0, -tau*w[k])) * complex(z[k], 0) // z[0][k] = ⟨e₁|z_k⟩

@@ -185,7 +185,7 @@ func TestKrylovMatchesDenseExponential(t *testing.T) {
 		v := randMat(r, c.n, 1)
 		want := denseExp(h, c.n, c.tau, v)
 		got := append([]complex128(nil), v...)
-		res, err := expKrylov(func(dst, src []complex128) { matMul(dst, h, src, c.n, c.n, 1) }, got, c.tau, 1e-10, 100)
+		res, err := expKrylov(nil, func(dst, src []complex128) { matMul(dst, h, src, c.n, c.n, 1) }, got, c.tau, 1e-10, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,12 +208,12 @@ func TestKrylovErrorEstimateAndFailure(t *testing.T) {
 	h := randHermitian(r, n, 3)
 	v := randMat(r, n, 1)
 	apply := func(dst, src []complex128) { matMul(dst, h, src, n, n, 1) }
-	if _, err := expKrylov(apply, append([]complex128(nil), v...), 1, 1e-10, 5); err == nil {
+	if _, err := expKrylov(nil, apply, append([]complex128(nil), v...), 1, 1e-10, 5); err == nil {
 		t.Fatal("want a max_krylov_dim error")
 	}
 	want := denseExp(h, n, 0.1, v)
 	got := append([]complex128(nil), v...)
-	res, err := expKrylov(apply, got, 0.1, 1e-4, 100)
+	res, err := expKrylov(nil, apply, got, 0.1, 1e-4, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +230,89 @@ func sub(a, b []complex128) []complex128 {
 		out[i] = a[i] - b[i]
 	}
 	return out
+}
+
+func TestTridiagEigen(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{1, 2, 5, 30} {
+		d := make([]float64, n)
+		e := make([]float64, max(n-1, 0))
+		for i := range d {
+			d[i] = r.NormFloat64()
+		}
+		for i := range e {
+			e[i] = r.NormFloat64()
+		}
+		if n == 5 {
+			e[2] = 0 // a split matrix
+		}
+		w, z := tridiagEigen(d, e)
+		// T·z_k = w_k·z_k and Z orthogonal.
+		for k := 0; k < n; k++ {
+			for i := 0; i < n; i++ {
+				tz := d[i] * z[i*n+k]
+				if i > 0 {
+					tz += e[i-1] * z[(i-1)*n+k]
+				}
+				if i < n-1 {
+					tz += e[i] * z[(i+1)*n+k]
+				}
+				if math.Abs(tz-w[k]*z[i*n+k]) > 1e-12 {
+					t.Fatalf("n=%d: eigenpair %d violated at row %d", n, k, i)
+				}
+			}
+			for k2 := 0; k2 < n; k2++ {
+				s := 0.0
+				for i := 0; i < n; i++ {
+					s += z[i*n+k] * z[i*n+k2]
+				}
+				if k == k2 {
+					s--
+				}
+				if math.Abs(s) > 1e-12 {
+					t.Fatalf("n=%d: Z not orthogonal", n)
+				}
+			}
+		}
+	}
+}
+
+// The product kernels agree with a naive triple loop, on both sides of
+// the size where they split over cores.
+func TestProducts(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, sz := range [][3]int{{3, 4, 5}, {70, 60, 50}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		a, b, bt, ah := randMat(r, m, k), randMat(r, k, n), make([]complex128, n*k), make([]complex128, k*m)
+		want := make([]complex128, m*n)
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				for p := 0; p < k; p++ {
+					want[i*n+j] += a[i*k+p] * b[p*n+j]
+				}
+			}
+		}
+		for p := 0; p < k; p++ {
+			for j := 0; j < n; j++ {
+				bt[j*k+p] = b[p*n+j]
+			}
+			for i := 0; i < m; i++ {
+				ah[p*m+i] = cmplx.Conj(a[i*k+p])
+			}
+		}
+		got := make([]complex128, m*n)
+		matMul(got, a, b, m, k, n)
+		if d := maxDiff(got, want); d > 1e-12 {
+			t.Errorf("matMul %v: %.2e", sz, d)
+		}
+		clear(got)
+		matMulBTAdd(got, a, bt, m, k, n)
+		if d := maxDiff(got, want); d > 1e-12 {
+			t.Errorf("matMulBTAdd %v: %.2e", sz, d)
+		}
+		matMulHA(got, ah, b, k, m, n)
+		if d := maxDiff(got, want); d > 1e-12 {
+			t.Errorf("matMulHA %v: %.2e", sz, d)
+		}
+	}
 }

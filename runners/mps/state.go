@@ -41,7 +41,7 @@ func (e *env) trace() float64 {
 
 // Norm returns ⟨ψ|ψ⟩.
 func (s *State) Norm() float64 {
-	return extendLeft(trivialEnv(), s.sites[0], oneOp(opId)).trace()
+	return extendLeft(nil, trivialEnv(), s.sites[0], oneOp(opId)).trace()
 }
 
 // Occupation returns ⟨nₐ⟩ per atom (register order).
@@ -49,8 +49,8 @@ func (s *State) Occupation() []float64 {
 	out := make([]float64, len(s.sites))
 	e := trivialEnv()
 	for i, a := range s.sites {
-		out[s.order[i]] = extendLeft(e, a, oneOp(opN)).trace()
-		e = extendLeft(e, a, oneOp(opId))
+		out[s.order[i]] = extendLeft(nil, e, a, oneOp(opN)).trace()
+		e = extendLeft(nil, e, a, oneOp(opId))
 	}
 	return out
 }
@@ -64,14 +64,14 @@ func (s *State) Correlation() [][]float64 {
 	}
 	e := trivialEnv()
 	for i, a := range s.sites {
-		f := extendLeft(e, a, oneOp(opN))
+		f := extendLeft(nil, e, a, oneOp(opN))
 		out[s.order[i]][s.order[i]] = f.trace()
 		for j := i + 1; j < n; j++ {
-			c := extendLeft(f, s.sites[j], oneOp(opN)).trace()
+			c := extendLeft(nil, f, s.sites[j], oneOp(opN)).trace()
 			out[s.order[i]][s.order[j]], out[s.order[j]][s.order[i]] = c, c
-			f = extendLeft(f, s.sites[j], oneOp(opId))
+			f = extendLeft(nil, f, s.sites[j], oneOp(opId))
 		}
-		e = extendLeft(e, a, oneOp(opId))
+		e = extendLeft(nil, e, a, oneOp(opId))
 	}
 	return out
 }
@@ -86,7 +86,7 @@ func (s *State) Energy() (mean, second float64) {
 func (s *State) expect(w mpo) float64 {
 	e := trivialEnv()
 	for i, a := range s.sites {
-		e = extendLeft(e, a, &w[i])
+		e = extendLeft(nil, e, a, &w[i])
 	}
 	return e.scalar()
 }

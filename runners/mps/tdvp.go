@@ -19,6 +19,8 @@ type engine struct {
 	ktol    float64
 	kdim    int
 
+	work, kvecs *vecPool // scratch of the effective Hamiltonians and the Lanczos vectors
+
 	// per-step accumulators
 	discarded float64
 	krylov    int
@@ -26,7 +28,8 @@ type engine struct {
 
 func newEngine(h *hamiltonianMPO, cfg Config) *engine {
 	e := &engine{n: h.n, h: h, maxBond: cfg.MaxBondDim, prec: cfg.Precision,
-		ktol: cfg.Precision * cfg.ExtraKrylovTolerance, kdim: cfg.MaxKrylovDim, stale: true}
+		ktol: cfg.Precision * cfg.ExtraKrylovTolerance, kdim: cfg.MaxKrylovDim, stale: true,
+		work: &vecPool{}, kvecs: &vecPool{}}
 	e.sites = make([]*site, e.n)
 	for i := range e.sites {
 		e.sites[i] = &site{dl: 1, dr: 1, a: []complex128{1, 0}} // |g⟩
@@ -58,7 +61,7 @@ func (e *engine) step(dt float64) error {
 	}
 	if e.stale {
 		for i := n - 1; i > 0; i-- {
-			e.r[i-1] = extendRight(e.r[i], e.sites[i], &e.h.w[i])
+			e.r[i-1] = extendRight(e.work, e.r[i], e.sites[i], &e.h.w[i])
 		}
 		e.stale = false
 	}
@@ -71,7 +74,7 @@ func (e *engine) step(dt float64) error {
 		if err := e.split(i, th, true); err != nil {
 			return err
 		}
-		e.l[i+1] = extendLeft(e.l[i], e.sites[i], &e.h.w[i])
+		e.l[i+1] = extendLeft(e.work, e.l[i], e.sites[i], &e.h.w[i])
 		if err := e.evolveOne(i+1, -tau); err != nil {
 			return err
 		}
@@ -88,7 +91,7 @@ func (e *engine) step(dt float64) error {
 		if err := e.split(i, th, false); err != nil {
 			return err
 		}
-		e.r[i] = extendRight(e.r[i+1], e.sites[i+1], &e.h.w[i+1])
+		e.r[i] = extendRight(e.work, e.r[i+1], e.sites[i+1], &e.h.w[i+1])
 		if i > 0 {
 			if err := e.evolveOne(i, -tau); err != nil {
 				return err
@@ -109,7 +112,7 @@ func (e *engine) merge(i int) []complex128 {
 func (e *engine) evolveTwo(i int, th []complex128, tau float64) error {
 	l, r := e.l[i], e.r[i+1]
 	w1, w2 := &e.h.w[i], &e.h.w[i+1]
-	res, err := expKrylov(func(dst, src []complex128) { applyTwo(dst, src, l, w1, w2, r) }, th, tau, e.ktol, e.kdim)
+	res, err := expKrylov(e.kvecs, func(dst, src []complex128) { applyTwo(e.work, dst, src, l, w1, w2, r) }, th, tau, e.ktol, e.kdim)
 	e.krylov = max(e.krylov, res.Dim)
 	return err
 }
@@ -117,7 +120,7 @@ func (e *engine) evolveTwo(i int, th []complex128, tau float64) error {
 func (e *engine) evolveOne(i int, tau float64) error {
 	s := e.sites[i]
 	l, r := e.l[i], e.r[i]
-	res, err := expKrylov(func(dst, src []complex128) { applyOne(dst, src, l, &e.h.w[i], r) }, s.a, tau, e.ktol, e.kdim)
+	res, err := expKrylov(e.kvecs, func(dst, src []complex128) { applyOne(e.work, dst, src, l, &e.h.w[i], r) }, s.a, tau, e.ktol, e.kdim)
 	e.krylov = max(e.krylov, res.Dim)
 	return err
 }
