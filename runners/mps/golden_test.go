@@ -205,7 +205,7 @@ func TestGoldenChainQuench(t *testing.T) {
 }
 
 func TestGoldenGridAdiabatic(t *testing.T) {
-	c, _, stats := compare(t, afmSweep(grid(3, 3, 5.5), 250, 1500), Config{OptimizeQubitOrdering: true})
+	c, _, stats := compare(t, afmSweep(grid(3, 3, 5.5), 200, 1200), Config{OptimizeQubitOrdering: true})
 	c.check(t)
 	if len(stats.Order) != 9 {
 		t.Errorf("order %v", stats.Order)
@@ -214,6 +214,11 @@ func TestGoldenGridAdiabatic(t *testing.T) {
 
 func TestGoldenGridQuench(t *testing.T) {
 	c, _, _ := compare(t, quench(grid(2, 4, 6), 500), Config{OptimizeQubitOrdering: true})
+	c.check(t)
+}
+
+func TestGoldenGrid12Quench(t *testing.T) {
+	c, _, _ := compare(t, quench(grid(3, 4, 6.5), 400), Config{OptimizeQubitOrdering: true})
 	c.check(t)
 }
 

@@ -43,12 +43,16 @@ func (w mpo) maxBond() int {
 }
 
 // Hamiltonian MPO as a finite-state machine over the sites (in MPS order).
-// At bond k (between sites k and k+1) the states are: 0 "start" (only
-// identities so far), 1 "end" (a whole term placed), and one channel per
-// site j ≤ k that has an interaction partner beyond k (nⱼ placed, waiting
-// for its partner l, which closes with V_jl·n_l). The left boundary is
-// "start", the right boundary "end". A 1D chain with a cutoff keeps few
-// channels open; all-to-all interactions keep up to k+1.
+// At every bond two states are "start" (only identities so far) and "end"
+// (a whole term placed); the left boundary is "start", the right "end".
+// Interactions travel through channels. Left of a switch site m a channel
+// is a site j already passed that still has a partner to the right (nⱼ
+// placed, the partner l closes with V_jl·n_l); from m on a channel is a
+// site l still ahead that some passed site interacts with (Σⱼ V_jl·nⱼ
+// accumulated, n_l closes it). At m, left channels turn into right ones
+// with the couplings V_jl. m is chosen to minimise the largest bond
+// dimension: all-to-all interactions need 2 + min(k+1, N-k-1) at bond k,
+// a chain with a cutoff a few.
 type hamiltonianMPO struct {
 	n     int
 	inter [][]float64 // V between sites (MPS order), 0 below the cutoff
@@ -84,33 +88,58 @@ func interactions(p *sequence.Program, order []int, cutoff float64) [][]float64 
 func newHamiltonianMPO(inter [][]float64) *hamiltonianMPO {
 	n := len(inter)
 	h := &hamiltonianMPO{n: n, inter: inter, w: make(mpo, n)}
-	// open[k] lists the channels at bond k: sites j ≤ k with a partner > k.
-	open := make([][]int, n)
-	lastPartner := make([]int, n)
+	first, last := make([]int, n), make([]int, n) // partners' range per site
 	for j := 0; j < n; j++ {
-		lastPartner[j] = -1
-		for l := j + 1; l < n; l++ {
+		first[j], last[j] = n, -1
+		for l := 0; l < n; l++ {
 			if inter[j][l] != 0 {
-				lastPartner[j] = l
+				first[j], last[j] = min(first[j], l), max(last[j], l)
 			}
 		}
 	}
+	// left[k] and right[k]: the channels bond k (0..n-2) would hold in
+	// either mode, as an index per site (-1 when absent).
+	left, right := make([][]int, n), make([][]int, n)
+	nl, nr := make([]int, n), make([]int, n)
 	for k := 0; k < n-1; k++ {
-		for j := 0; j <= k; j++ {
-			if lastPartner[j] > k {
-				open[k] = append(open[k], j)
+		left[k], right[k] = make([]int, n), make([]int, n)
+		for j := 0; j < n; j++ {
+			left[k][j], right[k][j] = -1, -1
+			if j <= k && last[j] > k {
+				left[k][j] = 2 + nl[k]
+				nl[k]++
+			}
+			if j > k && first[j] <= k {
+				right[k][j] = 2 + nr[k]
+				nr[k]++
 			}
 		}
 	}
-	chanIdx := func(k, j int) int {
-		for p, x := range open[k] {
-			if x == j {
-				return 2 + p
+	m, best := n-1, math.MaxInt
+	for cand := 0; cand < n; cand++ {
+		w := 0
+		for k := 0; k < n-1; k++ {
+			if k < cand {
+				w = max(w, nl[k])
+			} else {
+				w = max(w, nr[k])
 			}
 		}
-		return -1
+		if w < best {
+			m, best = cand, w
+		}
 	}
-	// State indices at bond k: start/end (−1 when absent).
+	isLeft := func(k int) bool { return k < m }
+	dim := func(k int) int {
+		switch {
+		case k == -1 || k == n-1:
+			return 1
+		case isLeft(k):
+			return 2 + nl[k]
+		}
+		return 2 + nr[k]
+	}
+	// Indices of start and end at bond k (-1 when absent).
 	start := func(k int) int {
 		if k == n-1 {
 			return -1
@@ -118,40 +147,79 @@ func newHamiltonianMPO(inter [][]float64) *hamiltonianMPO {
 		return 0
 	}
 	end := func(k int) int {
-		switch {
-		case k == -1:
+		switch k {
+		case -1:
 			return -1
-		case k == n-1:
+		case n - 1:
 			return 0
 		}
 		return 1
 	}
-	dim := func(k int) int {
-		if k == -1 || k == n-1 {
-			return 1
-		}
-		return 2 + len(open[k])
-	}
 	for i := 0; i < n; i++ {
 		s := mpoSite{wl: dim(i - 1), wr: dim(i)}
-		if a, b := start(i-1), start(i); a >= 0 && b >= 0 {
-			s.terms = append(s.terms, term{a, b, opId})
+		add := func(a, b int, op op2) {
+			if a >= 0 && b >= 0 {
+				s.terms = append(s.terms, term{a, b, op})
+			}
 		}
-		if a, b := end(i-1), end(i); a >= 0 && b >= 0 {
-			s.terms = append(s.terms, term{a, b, opId})
-		}
+		scaledN := func(v float64) op2 { return op2{0, 0, 0, complex(v, 0)} }
+		add(start(i-1), start(i), opId)
+		add(end(i-1), end(i), opId)
 		s.local = len(s.terms)
-		s.terms = append(s.terms, term{start(i - 1), end(i), op2{}})
-		if i < n-1 && lastPartner[i] > i {
-			s.terms = append(s.terms, term{start(i - 1), chanIdx(i, i), opN})
-		}
-		if i > 0 {
-			for p, j := range open[i-1] {
-				if i < n-1 && lastPartner[j] > i {
-					s.terms = append(s.terms, term{2 + p, chanIdx(i, j), opId})
+		add(start(i-1), end(i), op2{})
+		for j := 0; j < n; j++ {
+			// Channels entering from the left bond.
+			var in int = -1
+			if i > 0 && i-1 < n-1 {
+				if isLeft(i - 1) {
+					in = left[i-1][j]
+				} else {
+					in = right[i-1][j]
 				}
-				if v := inter[j][i]; v != 0 {
-					s.terms = append(s.terms, term{2 + p, end(i), op2{0, 0, 0, complex(v, 0)}})
+			}
+			// Channels leaving on the right bond.
+			out := -1
+			if i < n-1 {
+				if isLeft(i) {
+					out = left[i][j]
+				} else {
+					out = right[i][j]
+				}
+			}
+			switch {
+			case i < m: // left → left
+				if in >= 0 {
+					add(in, out, opId) // j waits on
+					if v := inter[j][i]; v != 0 {
+						add(in, end(i), scaledN(v))
+					}
+				}
+				if j == i && out >= 0 {
+					add(start(i-1), out, opN)
+				}
+			case i > m: // right → right
+				if in >= 0 && j > i {
+					add(in, out, opId)
+				}
+				if in >= 0 && j == i {
+					add(in, end(i), opN)
+				}
+				if j > i && out >= 0 && inter[i][j] != 0 {
+					add(start(i-1), out, scaledN(inter[i][j]))
+				}
+			default: // the switch site: left channels in, right channels out
+				if in >= 0 {
+					if v := inter[j][i]; v != 0 {
+						add(in, end(i), scaledN(v))
+					}
+					for l := i + 1; l < n && i < n-1; l++ {
+						if o := right[i][l]; o >= 0 && inter[j][l] != 0 {
+							add(in, o, op2{complex(inter[j][l], 0), 0, 0, complex(inter[j][l], 0)})
+						}
+					}
+				}
+				if j > i && out >= 0 && inter[i][j] != 0 {
+					add(start(i-1), out, scaledN(inter[i][j]))
 				}
 			}
 		}
@@ -202,9 +270,9 @@ func (w mpo) squared() mpo {
 // are sorted along the principal axis of the register (largest spread),
 // grouped in slices half a nearest-neighbour distance thick, and by the
 // second axis within a slice: a chain keeps its order along the chain, a
-// grid is read column by column across its longer side, so interacting
-// neighbours stay close in the MPS and the bond dimension and MPO stay
-// small. A ring is read zig-zag, so no bond spans the whole register.
+// grid is read column by column across its longer side, so every cut of
+// the MPS crosses one short column of neighbours and the bond dimension
+// and the MPO stay small.
 func siteOrder(pos [][3]float64, optimize bool) []int {
 	n := len(pos)
 	order := make([]int, n)
