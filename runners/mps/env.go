@@ -44,7 +44,15 @@ func axpyOp(y, x []complex128, op op2, outer, inner int) {
 	}
 }
 
+// axpy adds c·x to y (len(y) ≥ len(x)).
 func axpy(y, x []complex128, c complex128) {
+	if useAVX2 && len(x) >= 2 {
+		_ = y[len(x)-1]
+		re := [4]float64{real(c), real(c), real(c), real(c)}
+		im := [4]float64{-imag(c), imag(c), -imag(c), imag(c)}
+		caxpyAVX2(&y[0], &x[0], len(x), &re, &im)
+		return
+	}
 	if c == 1 {
 		for i, v := range x {
 			y[i] += v

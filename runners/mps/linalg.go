@@ -58,10 +58,7 @@ func matMulAddRows(c, a, b []complex128, lo, hi, k, n int) {
 			if av == 0 {
 				continue
 			}
-			bp := b[p*n : (p+1)*n]
-			for j, bv := range bp {
-				ci[j] += av * bv
-			}
+			axpy(ci, b[p*n:(p+1)*n], av)
 		}
 	}
 }
@@ -76,11 +73,7 @@ func matMulHA(c, a, b []complex128, k, m, n int) {
 			if av == 0 {
 				continue
 			}
-			av = cmplx.Conj(av)
-			ci := c[i*n : (i+1)*n]
-			for j, bv := range bp {
-				ci[j] += av * bv
-			}
+			axpy(c[i*n:(i+1)*n], bp, cmplx.Conj(av))
 		}
 	}
 }
@@ -407,13 +400,16 @@ type krylovResult struct {
 // Hermitian given by apply(dst, src). Lanczos vectors are fully
 // re-orthogonalised. The iteration stops when the standard a posteriori
 // estimate β_m·|[exp(-iτT_m)e₁]_m|·‖v‖ drops below tol, or the Krylov space
-// becomes invariant; it fails if maxDim is reached first.
+// becomes invariant; it fails if maxDim is reached first. tol is floored
+// at 1e-13·‖v‖, where the estimate is rounding noise.
 // pool (may be nil) lends the Lanczos vectors, so repeated calls reuse them.
 func expKrylov(pool *vecPool, apply func(dst, src []complex128), v []complex128, tau, tol float64, maxDim int) (krylovResult, error) {
 	nv := math.Sqrt(norm2(v))
 	if nv == 0 {
 		return krylovResult{}, nil
 	}
+	// Below about 1e-13·‖v‖ the estimate is rounding noise.
+	tol = max(tol, 1e-13*nv)
 	maxDim = min(maxDim, len(v))
 	basis := make([][]complex128, 0, maxDim+1)
 	q := pool.get(0, len(v))

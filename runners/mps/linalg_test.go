@@ -316,3 +316,23 @@ func TestProducts(t *testing.T) {
 		}
 	}
 }
+
+// The AVX2 axpy agrees with the Go loop for every tail length.
+func TestAxpyPaths(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 on this machine")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for n := 0; n < 12; n++ {
+		x, y := randMat(r, n+1, 1), randMat(r, n+1, 1)
+		c := complex(r.NormFloat64(), r.NormFloat64())
+		want := append([]complex128(nil), y...)
+		for i := 0; i < n; i++ {
+			want[i] += c * x[i]
+		}
+		axpy(y, x[:n], c)
+		if d := maxDiff(y, want); d > 1e-14 {
+			t.Errorf("n=%d: %.2e", n, d)
+		}
+	}
+}

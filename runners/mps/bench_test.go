@@ -1,0 +1,127 @@
+package mps
+
+import (
+	"fmt"
+	"math/cmplx"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tweezer-dev/tweezer/runners/mps/mpsseq"
+)
+
+// randomEngine returns an engine on an n-atom AFM chain (interactions
+// below cutoff rad/µs dropped) whose state is a random right-canonical MPS with every
+// bond at min(chi, its exact rank), and the AFM drive loaded.
+func randomEngine(tb testing.TB, n, chi int, cutoff float64) *engine {
+	prog := compile(tb, mpsseq.AFM(1, n))
+	cfg, _ := Config{MaxBondDim: chi}.withDefaults()
+	order := siteOrder(prog.Positions, false)
+	h := newHamiltonianMPO(interactions(prog, order, cutoff))
+	drive := make([]complex128, n)
+	det := make([]float64, n)
+	averageDrive(prog, order, 1000, 1010, drive, det)
+	h.setDrive(drive, det)
+	e := newEngine(h, cfg)
+	r := rand.New(rand.NewPCG(uint64(n), uint64(chi)))
+	caps := bondCaps(n, chi)
+	dim := func(k int) int {
+		if k < 0 || k >= n-1 {
+			return 1
+		}
+		return caps[k]
+	}
+	for i := range e.sites {
+		dl, dr := dim(i-1), dim(i)
+		e.sites[i] = &site{dl: dl, dr: dr, a: randMat(r, dl*2*dr, 1)}
+	}
+	// Right-canonicalise: A_i = R†·Q† from the QR of A_i† (2dr×dl).
+	for i := n - 1; i > 0; i-- {
+		s := e.sites[i]
+		q, rr := qrOf(conjTranspose(s.a, s.dl, 2*s.dr), 2*s.dr, s.dl)
+		s.a = conjTranspose(q, 2*s.dr, s.dl)
+		prev := e.sites[i-1]
+		rh := conjTranspose(rr, s.dl, s.dl)
+		next := make([]complex128, len(prev.a))
+		matMul(next, prev.a, rh, 2*prev.dl, prev.dr, s.dl)
+		prev.a = next
+	}
+	nrm := norm2(e.sites[0].a)
+	for j := range e.sites[0].a {
+		e.sites[0].a[j] /= cmplx.Sqrt(complex(nrm, 0))
+	}
+	return e
+}
+
+// cpuTime is the CPU time of the process so far: on a shared machine the
+// ratios below are taken on CPU time, which moves less than wall time
+// when other work shares the cores.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStepVsChi times one TDVP step (10 ns) on a 20-atom chain whose
+// bonds are held at χ (interactions beyond the third neighbour cut, so the
+// MPO stays at 5 and most bonds reach χ), and reports the CPU time per step
+// against χ³ relative to the smallest χ of the same run (1.0 = the χ³ law).
+func BenchmarkStepVsChi(b *testing.B) {
+	var base time.Duration
+	var baseChi int
+	for _, chi := range []int{16, 32, 64, 128} {
+		b.Run(fmt.Sprintf("chi=%d", chi), func(b *testing.B) {
+			var per time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				e := randomEngine(b, 20, chi, 1)
+				b.StartTimer()
+				t0 := cpuTime()
+				if err := e.step(0.01); err != nil {
+					b.Fatal(err)
+				}
+				per += cpuTime() - t0
+			}
+			per /= time.Duration(b.N)
+			if base == 0 {
+				base, baseChi = per, chi
+			}
+			c := float64(chi) / float64(baseChi)
+			b.ReportMetric(per.Seconds(), "cpu-s/step")
+			b.ReportMetric(float64(per)/float64(base)/(c*c*c), "x-chi3-law")
+		})
+	}
+}
+
+// BenchmarkKernelPaths times (CPU) one step at χ = 32 with the AVX2 axpy
+// and with the Go loop, and reports the speed-up.
+func BenchmarkKernelPaths(b *testing.B) {
+	if !useAVX2 {
+		b.Skip("no AVX2 on this machine")
+	}
+	times := map[bool]time.Duration{}
+	for _, avx := range []bool{false, true} {
+		b.Run(fmt.Sprintf("avx2=%v", avx), func(b *testing.B) {
+			defer func(v bool) { useAVX2 = v }(useAVX2)
+			useAVX2 = avx
+			var per time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				e := randomEngine(b, 12, 32, 0)
+				b.StartTimer()
+				t0 := cpuTime()
+				if err := e.step(0.01); err != nil {
+					b.Fatal(err)
+				}
+				per += cpuTime() - t0
+			}
+			times[avx] = per / time.Duration(b.N)
+			if avx {
+				b.ReportMetric(float64(times[false])/float64(times[true]), "x-vs-go")
+			}
+		})
+	}
+}
