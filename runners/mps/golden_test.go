@@ -98,36 +98,6 @@ func exact(t testing.TB, seq []byte) map[string]float64 {
 	return p
 }
 
-// probabilities contracts the MPS into its full distribution (register
-// order), for small N.
-func (s *State) probabilities() map[string]float64 {
-	n := len(s.sites)
-	// amps[x] is the row vector of bitstring prefix x (MPS order).
-	amps := [][]complex128{{1}}
-	for _, a := range s.sites {
-		next := make([][]complex128, 0, 2*len(amps))
-		for _, v := range amps {
-			for b := 0; b < 2; b++ {
-				w := make([]complex128, a.dr)
-				for l, x := range v {
-					axpy(w, a.a[(l*2+b)*a.dr:(l*2+b+1)*a.dr], x)
-				}
-				next = append(next, w)
-			}
-		}
-		amps = next
-	}
-	out := map[string]float64{}
-	buf := make([]byte, n)
-	for x, v := range amps {
-		for i := 0; i < n; i++ {
-			buf[s.order[i]] = '0' + byte(x>>(n-1-i)&1)
-		}
-		out[string(buf)] = norm2(v)
-	}
-	return out
-}
-
 func tvd(p, q map[string]float64) float64 {
 	d := 0.0
 	for k, v := range p {
@@ -174,7 +144,11 @@ func compare(t *testing.T, seq []byte, cfg Config) (comparison, *State, *Stats) 
 	n := len(prog.QubitIDs)
 	ref := observables(want, n)
 	var c comparison
-	c.tvd = tvd(st.probabilities(), want)
+	got, err := st.Probabilities(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.tvd = tvd(got, want)
 	occ := st.Occupation()
 	corr := st.Correlation()
 	for i := 0; i < n; i++ {
@@ -288,7 +262,11 @@ func TestSampleMatchesDistribution(t *testing.T) {
 	for _, b := range st.Sample(shots, rand.New(rand.NewPCG(1, 2))) {
 		got[b] += 1.0 / shots
 	}
-	if d := tvd(got, st.probabilities()); d > 0.02 {
+	all, err := st.Probabilities(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tvd(got, all); d > 0.02 {
 		t.Errorf("TVD of %d samples from the MPS distribution = %.3f", shots, d)
 	}
 }

@@ -1,6 +1,7 @@
 package mps
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -138,4 +139,42 @@ func grow(x []complex128, n int) []complex128 {
 		return make([]complex128, n)
 	}
 	return x[:n]
+}
+
+// MaxProbabilityAtoms bounds Probabilities: it lists up to 2^N bitstrings.
+const MaxProbabilityAtoms = 20
+
+// Probabilities returns the exact distribution of bitstrings (register
+// order), leaving out those below minP, for at most MaxProbabilityAtoms
+// atoms: each amplitude is contracted from the left, depth first.
+func (s *State) Probabilities(minP float64) (map[string]float64, error) {
+	n := len(s.sites)
+	if n > MaxProbabilityAtoms {
+		return nil, fmt.Errorf("mps: listing all bitstrings of %d atoms is not supported (at most %d)", n, MaxProbabilityAtoms)
+	}
+	out := map[string]float64{}
+	buf := make([]byte, n)
+	var walk func(i int, v []complex128)
+	walk = func(i int, v []complex128) {
+		if i == n {
+			if p := norm2(v); p >= minP && p > 0 {
+				out[string(buf)] = p
+			}
+			return
+		}
+		a := s.sites[i]
+		for b := 0; b < 2; b++ {
+			w := make([]complex128, a.dr)
+			for l, x := range v {
+				axpy(w, a.a[(l*2+b)*a.dr:(l*2+b+1)*a.dr], x)
+			}
+			if norm2(w) == 0 {
+				continue
+			}
+			buf[s.order[i]] = '0' + byte(b)
+			walk(i+1, w)
+		}
+	}
+	walk(0, []complex128{1})
+	return out, nil
 }
