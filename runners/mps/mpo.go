@@ -2,6 +2,7 @@ package mps
 
 import (
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/tweezer-dev/tweezer/runners/sequence"
@@ -80,6 +81,22 @@ func interactions(p *sequence.Program, order []int, cutoff float64) [][]float64 
 				c = 0
 			}
 			v[i][j], v[j][i] = c, c
+		}
+	}
+	return v
+}
+
+// matrixInteractions reorders a register-order interaction matrix into MPS
+// order, with entries below cutoff set to zero.
+func matrixInteractions(m [][]float64, order []int, cutoff float64) [][]float64 {
+	n := len(order)
+	v := make([][]float64, n)
+	for i := range v {
+		v[i] = make([]float64, n)
+		for j := range v[i] {
+			if c := m[order[i]][order[j]]; i != j && c != 0 && math.Abs(c) >= cutoff {
+				v[i][j] = c
+			}
 		}
 	}
 	return v
@@ -236,6 +253,16 @@ func (h *hamiltonianMPO) setDrive(drive []complex128, det []float64) {
 		c := drive[i] / 2
 		h.w[i].terms[h.w[i].local].op = op2{0, complexConj(c), c, complex(-det[i], 0)}
 	}
+}
+
+// clone returns a copy whose one-site terms can be set independently.
+func (h *hamiltonianMPO) clone() *hamiltonianMPO {
+	c := &hamiltonianMPO{n: h.n, inter: h.inter, w: make(mpo, len(h.w))}
+	for i, s := range h.w {
+		s.terms = slices.Clone(s.terms)
+		c.w[i] = s
+	}
+	return c
 }
 
 func complexConj(c complex128) complex128 { return complex(real(c), -imag(c)) }

@@ -327,3 +327,89 @@ func TestProgressAndCancellation(t *testing.T) {
 		t.Errorf("a Krylov space of 2 must fail naming max_krylov_dim, got %v", err)
 	}
 }
+
+// Observe gets the state at each evaluation time: the occupations match
+// the state vector on the sequence cut at that time, and ⟨H⟩ is conserved
+// under the constant quench Hamiltonian.
+func TestEvaluationTimes(t *testing.T) {
+	atoms := chain(6, 6)
+	prog := compile(t, quench(atoms, 300))
+	type seen struct {
+		t   int
+		occ []float64
+		e   float64
+	}
+	var got []seen
+	cfg := Config{EvalTimes: []int{250, 35, 0, 100, 35, 300}, Observe: func(ts int, st *State) {
+		e, _ := st.Energy()
+		got = append(got, seen{ts, st.Occupation(), e})
+	}}
+	if _, stats, err := Run(context.Background(), prog, cfg, nil); err != nil {
+		t.Fatal(err)
+	} else if stats.Steps[3].End != 35 || stats.Steps[4].End != 40 {
+		t.Errorf("steps do not land on 35 ns: %+v", stats.Steps[:5])
+	}
+	if len(got) != 5 || got[0].t != 0 || got[1].t != 35 || got[4].t != 300 {
+		t.Fatalf("observed at %+v", got)
+	}
+	for _, g := range got {
+		if g.t == 0 {
+			if slices.Max(g.occ) != 0 {
+				t.Errorf("t=0: occupation %v", g.occ)
+			}
+			continue
+		}
+		ref := observables(exact(t, quench(atoms, g.t)), len(atoms))
+		for i := range atoms {
+			if d := math.Abs(g.occ[i] - ref[i][i]); d > 1e-3 {
+				t.Errorf("t=%d atom %d: ⟨n⟩ %.5f, state vector %.5f", g.t, i, g.occ[i], ref[i][i])
+			}
+		}
+		if d := math.Abs(g.e - got[0].e); d > 1e-3*math.Max(1, math.Abs(got[0].e)) {
+			t.Errorf("t=%d: ⟨H⟩ = %.6f, at 0 it was %.6f", g.t, g.e, got[0].e)
+		}
+	}
+	if _, _, err := Run(context.Background(), prog, Config{EvalTimes: []int{301}, Observe: cfg.Observe}, nil); err == nil || !strings.Contains(err.Error(), "evaluation_times") {
+		t.Errorf("a time past the end: %v", err)
+	}
+}
+
+// An interaction matrix equal to C6/r⁶ reproduces the positions' run; a
+// malformed one is refused naming interaction_matrix.
+func TestInteractionMatrix(t *testing.T) {
+	atoms := [][2]float64{{0, 0}, {6, 0}, {3, 5}, {9, 5}}
+	prog := compile(t, quench(atoms, 200))
+	n := len(atoms)
+	m := make([][]float64, n)
+	for i := range m {
+		m[i] = make([]float64, n)
+		for j := range m[i] {
+			if i != j {
+				dx, dy := atoms[i][0]-atoms[j][0], atoms[i][1]-atoms[j][1]
+				m[i][j] = prog.C6 / math.Pow(dx*dx+dy*dy, 3)
+			}
+		}
+	}
+	a, _, err := Run(context.Background(), prog, Config{OptimizeQubitOrdering: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := Run(context.Background(), prog, Config{OptimizeQubitOrdering: true, InteractionMatrix: m}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oa, ob := a.Occupation(), b.Occupation()
+	for i := range oa {
+		if math.Abs(oa[i]-ob[i]) > 1e-6 {
+			t.Errorf("atom %d: %.6f with positions, %.6f with the matrix", i, oa[i], ob[i])
+		}
+	}
+	m[0][1] = 3
+	var ce *ConfigError
+	if _, _, err := Run(context.Background(), prog, Config{InteractionMatrix: m}, nil); !errors.As(err, &ce) || ce.Field != "interaction_matrix" {
+		t.Errorf("asymmetric matrix: %v", err)
+	}
+	if _, _, err := Run(context.Background(), prog, Config{InteractionMatrix: m[:2]}, nil); !errors.As(err, &ce) || ce.Field != "interaction_matrix" {
+		t.Errorf("short matrix: %v", err)
+	}
+}

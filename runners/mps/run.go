@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/tweezer-dev/tweezer/runners/sequence"
@@ -43,6 +44,15 @@ type Config struct {
 	// MemoryLimit is the byte budget the estimate is checked against; 0
 	// means 3/4 of the memory available to the process.
 	MemoryLimit uint64 `json:"-"`
+	// InteractionMatrix, when set, replaces C6/r⁶ between atoms i and j
+	// (rad/µs, register order, N×N symmetric); interaction_cutoff still
+	// applies.
+	InteractionMatrix [][]float64 `json:"-"`
+	// EvalTimes are times (ns, 0..duration) at which Observe is called
+	// with the state reached; the time steps are cut so as to land on
+	// them. The state is valid only during the call.
+	EvalTimes []int             `json:"-"`
+	Observe   func(int, *State) `json:"-"`
 }
 
 // Defaults of Config, as emu-mps's.
@@ -158,8 +168,19 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 		return nil, nil, err
 	}
 	n := len(prog.QubitIDs)
+	if err := checkMatrix(cfg.InteractionMatrix, n); err != nil {
+		return nil, nil, err
+	}
+	evals, err := evalTimes(cfg.EvalTimes, prog.Duration)
+	if err != nil {
+		return nil, nil, err
+	}
 	order := siteOrder(prog.Positions, cfg.OptimizeQubitOrdering)
-	h := newHamiltonianMPO(interactions(prog, order, cfg.InteractionCutoff))
+	inter := interactions(prog, order, cfg.InteractionCutoff)
+	if cfg.InteractionMatrix != nil {
+		inter = matrixInteractions(cfg.InteractionMatrix, order, cfg.InteractionCutoff)
+	}
+	h := newHamiltonianMPO(inter)
 	stats := &Stats{Order: order, MPOBondDim: h.w.maxBond()}
 	est := EstimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim)
 	stats.MemoryEstimate = est
@@ -178,11 +199,26 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 	prevDrive := make([]complex128, n)
 	prevDet := make([]float64, n)
 	last := -1
-	for t0 := 0; t0 < prog.Duration; t0 += cfg.DT {
+	// stateAt is the state between steps, with the Hamiltonian of the ns
+	// sample at t (the last sample at the end) for energies.
+	stateAt := func(t int) *State {
+		averageDrive(prog, order, min(t, prog.Duration-1), min(t, prog.Duration-1)+1, drive, det)
+		obs := h.clone()
+		obs.setDrive(drive, det)
+		return &State{sites: e.sites, order: order, h: obs}
+	}
+	if len(evals) > 0 && evals[0] == 0 {
+		cfg.Observe(0, stateAt(0))
+		evals = evals[1:]
+	}
+	for t0 := 0; t0 < prog.Duration; {
 		if err := ctx.Err(); err != nil {
 			return nil, stats, err
 		}
-		t1 := min(t0+cfg.DT, prog.Duration)
+		t1 := min((t0/cfg.DT+1)*cfg.DT, prog.Duration) // the dt grid, cut at evaluation times
+		if len(evals) > 0 && evals[0] < t1 {
+			t1 = evals[0]
+		}
 		averageDrive(prog, order, t0, t1, drive, det)
 		if t0 == 0 || !equalDrive(drive, det, prevDrive, prevDet) {
 			h.setDrive(drive, det)
@@ -204,18 +240,53 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 		if st.MaxBond >= cfg.MaxBondDim && st.Discarded > 0 {
 			stats.BondSaturated = true
 		}
+		if len(evals) > 0 && evals[0] == t1 {
+			cfg.Observe(t1, stateAt(t1))
+			evals = evals[1:]
+		}
 		if progress != nil {
 			if pc := 100 * t1 / prog.Duration; pc != last {
 				last = pc
 				progress(pc)
 			}
 		}
+		t0 = t1
 	}
 	stats.WallTime = time.Since(start)
-	// The Hamiltonian at the last ns sample, for energies.
-	averageDrive(prog, order, prog.Duration-1, prog.Duration, drive, det)
-	h.setDrive(drive, det)
-	return &State{sites: e.sites, order: order, h: h}, stats, nil
+	return stateAt(prog.Duration), stats, nil
+}
+
+// evalTimes sorts and deduplicates the evaluation times and checks them
+// against the duration.
+func evalTimes(ts []int, duration int) ([]int, error) {
+	out := slices.Clone(ts)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > 0 && (out[0] < 0 || out[len(out)-1] > duration) {
+		return nil, &ConfigError{"evaluation_times", fmt.Sprintf("must lie within the sequence's 0..%d ns", duration)}
+	}
+	return out, nil
+}
+
+// checkMatrix validates an interaction matrix for n atoms (nil is fine).
+func checkMatrix(m [][]float64, n int) error {
+	if m == nil {
+		return nil
+	}
+	if len(m) != n {
+		return &ConfigError{"interaction_matrix", fmt.Sprintf("has %d rows for %d atoms", len(m), n)}
+	}
+	for i, row := range m {
+		if len(row) != n {
+			return &ConfigError{"interaction_matrix", fmt.Sprintf("row %d has %d entries for %d atoms", i, len(row), n)}
+		}
+		for j, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v != m[j][i] {
+				return &ConfigError{"interaction_matrix", fmt.Sprintf("entry [%d][%d] must be finite and equal to [%d][%d]", i, j, j, i)}
+			}
+		}
+	}
+	return nil
 }
 
 // averageDrive loads per site (MPS order) the mean over ns [t0, t1) of
