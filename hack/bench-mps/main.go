@@ -99,7 +99,12 @@ func run(c benchCase, svMax int) error {
 	runtime.GC()
 	stop := watchHeap()
 	cpu0, t0 := cpuSeconds(), time.Now()
-	st, stats, err := mps.Run(context.Background(), prog, mps.Config{MaxBondDim: c.maxBond, InteractionCutoff: c.cutoff, OptimizeQubitOrdering: c.optimize}, nil)
+	progress := func(p int) {
+		if p%10 == 0 {
+			fmt.Fprintf(os.Stderr, "%s: %d%% after %.0f s\n", c.name, p, time.Since(t0).Seconds())
+		}
+	}
+	st, stats, err := mps.Run(context.Background(), prog, mps.Config{MaxBondDim: c.maxBond, InteractionCutoff: c.cutoff, OptimizeQubitOrdering: c.optimize}, progress)
 	wall, cpu := time.Since(t0).Seconds(), cpuSeconds()-cpu0
 	peak := stop()
 	if err != nil {

@@ -270,3 +270,12 @@ func TestSampleMatchesDistribution(t *testing.T) {
 		t.Errorf("TVD of %d samples from the MPS distribution = %.3f", shots, d)
 	}
 }
+
+// Two atoms inside each other's blockade radius share one excitation.
+func TestGoldenBlockadePair(t *testing.T) {
+	c, _, _ := compare(t, quench(chain(2, 5), 400), Config{})
+	c.check(t)
+	if c.tvd > 1e-4 {
+		t.Errorf("TVD %.2e on two atoms", c.tvd)
+	}
+}
