@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,7 +70,20 @@ func main() {
 	which := flag.String("cases", "small", "small, large or all")
 	only := flag.String("only", "", "run only the cases whose name matches this regexp")
 	svMax := flag.Int("sv-max", 16, "compare with the state vector up to this many atoms (at most 20)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
