@@ -14,3 +14,21 @@ var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func caxpyAVX2(y, x *complex128, n int, re, im *[4]float64)
+
+// cgemm2x4AVX2 adds to c0[0:4] and c1[0:4] the products of rows a0 and a1
+// (k entries each, contiguous) with the k×4 block of B at b (row stride
+// ldb complex128). The caller checks the bounds.
+//
+//go:noescape
+func cgemm2x4AVX2(a0, a1, b *complex128, ldb, k int, c0, c1 *complex128)
+
+// cdotAVX2 accumulates the lanes of x†y for an even n into acc (see
+// kernel_amd64.s); the caller checks len(x), len(y) ≥ n.
+//
+//go:noescape
+func cdotAVX2(x, y *complex128, n int, acc *[8]float64)
+
+// crotAVX2 applies the Jacobi rotation of rotate to x and y (even n).
+//
+//go:noescape
+func crotAVX2(x, y *complex128, n int, k *[4][4]float64)

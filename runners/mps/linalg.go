@@ -51,6 +51,25 @@ func matMulAdd(c, a, b []complex128, m, k, n int) {
 }
 
 func matMulAddRows(c, a, b []complex128, lo, hi, k, n int) {
+	if useAVX2 && k > 0 && n >= 4 {
+		i := lo
+		for ; i+1 < hi; i += 2 {
+			a0, a1 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k]
+			c0, c1 := c[i*n:(i+1)*n], c[(i+1)*n:(i+2)*n]
+			j := 0
+			for ; j+4 <= n; j += 4 {
+				_ = b[(k-1)*n+j+3]
+				cgemm2x4AVX2(&a0[0], &a1[0], &b[j], n, k, &c0[j], &c1[j])
+			}
+			if j < n {
+				for p := 0; p < k; p++ {
+					axpy(c0[j:], b[p*n+j:(p+1)*n], a0[p])
+					axpy(c1[j:], b[p*n+j:(p+1)*n], a1[p])
+				}
+			}
+		}
+		lo = i
+	}
 	for i := lo; i < hi; i++ {
 		ci := c[i*n : (i+1)*n]
 		ai := a[i*k : (i+1)*k]
@@ -65,17 +84,7 @@ func matMulAddRows(c, a, b []complex128, lo, hi, k, n int) {
 
 // matMulHA computes C = A†·B (A k×m, B k×n), overwriting C (m×n).
 func matMulHA(c, a, b []complex128, k, m, n int) {
-	clear(c[:m*n])
-	for p := 0; p < k; p++ {
-		ap := a[p*m : (p+1)*m]
-		bp := b[p*n : (p+1)*n]
-		for i, av := range ap {
-			if av == 0 {
-				continue
-			}
-			axpy(c[i*n:(i+1)*n], bp, cmplx.Conj(av))
-		}
-	}
+	matMul(c, conjTranspose(a, k, m), b, m, k, n)
 }
 
 // matMulBTAdd computes C += A·Bᵀ (A m×k, B n×k, C m×n). B is transposed
@@ -92,6 +101,13 @@ func matMulBTAdd(c, a, b []complex128, m, k, n int) {
 
 func dot(x, y []complex128) complex128 { // x†y
 	var s complex128
+	if n := len(x) &^ 1; useAVX2 && n > 0 {
+		_ = y[n-1]
+		var acc [8]float64
+		cdotAVX2(&x[0], &y[0], n, &acc)
+		s = complex(acc[0]+acc[1]+acc[2]+acc[3], acc[4]-acc[5]+acc[6]-acc[7])
+		x, y = x[n:], y[n:]
+	}
 	for i, v := range x {
 		s += cmplx.Conj(v) * y[i]
 	}
@@ -224,6 +240,12 @@ func svdOf(a []complex128, m, n int) (*svd, error) {
 
 // rotate applies [x y] ← [x y]·[[c, s], [-s·e, c·e]].
 func rotate(x, y []complex128, c, s float64, e complex128) {
+	if n := len(x) &^ 1; useAVX2 && n > 0 {
+		_ = y[n-1]
+		k := [4][4]float64{{c, c, c, c}, {s, s, s, s}, {real(e), real(e), real(e), real(e)}, {-imag(e), imag(e), -imag(e), imag(e)}}
+		crotAVX2(&x[0], &y[0], n, &k)
+		x, y = x[n:], y[n:]
+	}
 	cc, ss := complex(c, 0), complex(s, 0)
 	for i, xv := range x {
 		yv := y[i] * e

@@ -281,7 +281,7 @@ func TestTridiagEigen(t *testing.T) {
 // the size where they split over cores.
 func TestProducts(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	for _, sz := range [][3]int{{3, 4, 5}, {70, 60, 50}} {
+	for _, sz := range [][3]int{{3, 4, 5}, {1, 3, 9}, {5, 1, 4}, {7, 6, 11}, {70, 60, 50}} {
 		m, k, n := sz[0], sz[1], sz[2]
 		a, b, bt, ah := randMat(r, m, k), randMat(r, k, n), make([]complex128, n*k), make([]complex128, k*m)
 		want := make([]complex128, m*n)
@@ -333,6 +333,35 @@ func TestAxpyPaths(t *testing.T) {
 		axpy(y, x[:n], c)
 		if d := maxDiff(y, want); d > 1e-14 {
 			t.Errorf("n=%d: %.2e", n, d)
+		}
+	}
+}
+
+// The AVX2 dot product and Jacobi rotation agree with the Go loops.
+func TestDotRotatePaths(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 on this machine")
+	}
+	r := rand.New(rand.NewPCG(17, 18))
+	for n := 0; n < 11; n++ {
+		x, y := randMat(r, n, 1), randMat(r, n, 1)
+		var want complex128
+		for i := range x {
+			want += cmplx.Conj(x[i]) * y[i]
+		}
+		if got := dot(x, y); cmplx.Abs(got-want) > 1e-12 {
+			t.Errorf("n=%d: dot %v, want %v", n, got, want)
+		}
+		c, s, e := 0.8, 0.6, cmplx.Rect(1, 0.7)
+		wx, wy := make([]complex128, n), make([]complex128, n)
+		for i := range x {
+			ey := e * y[i]
+			wx[i] = complex(c, 0)*x[i] - complex(s, 0)*ey
+			wy[i] = complex(s, 0)*x[i] + complex(c, 0)*ey
+		}
+		rotate(x, y, c, s, e)
+		if d := math.Max(maxDiff(x, wx), maxDiff(y, wy)); d > 1e-14 {
+			t.Errorf("n=%d: rotate off by %.2e", n, d)
 		}
 	}
 }
