@@ -6,14 +6,20 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/sysmem"
 )
 
-// MemoryError refuses a run whose estimated peak exceeds the budget.
+// MemoryError refuses a run (or, with What set, one computation) whose
+// estimated peak exceeds the budget.
 type MemoryError struct {
 	Atoms, MaxBondDim int
 	Estimate, Limit   uint64
-	Fits              int // largest max_bond_dim that fits, 0 if none
+	Fits              int    // largest max_bond_dim that fits, 0 if none
+	What              string // the computation refused; "" for the run
 }
 
 func (e *MemoryError) Error() string {
+	if e.What != "" {
+		return fmt.Sprintf("%s: on %d atoms at bond dimension %d it needs %.1f MiB, more than the %.1f MiB available",
+			e.What, e.Atoms, e.MaxBondDim, mib(e.Estimate), mib(e.Limit))
+	}
 	msg := fmt.Sprintf("max_bond_dim: an MPS of %d atoms at max_bond_dim %d needs up to %.1f MiB, more than the %.1f MiB available",
 		e.Atoms, e.MaxBondDim, mib(e.Estimate), mib(e.Limit))
 	if e.Fits > 0 {

@@ -236,12 +236,21 @@ func TestEnergyMatchesDense(t *testing.T) {
 	hpsi := make([]complex128, dim)
 	matMul(hpsi, h, psi, dim, dim, 1)
 	wantE, wantE2 := real(dot(psi, hpsi)), norm2(hpsi)
-	e, e2 := st.Energy()
+	e, e2, err := st.Energy()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if math.Abs(e-wantE) > 1e-9*math.Max(1, math.Abs(wantE)) || math.Abs(e2-wantE2) > 1e-9*math.Max(1, wantE2) {
 		t.Errorf("⟨H⟩ = %g, ⟨H²⟩ = %g; dense: %g, %g", e, e2, wantE, wantE2)
 	}
 	if nrm := st.Norm(); math.Abs(nrm-1) > 1e-9 {
 		t.Errorf("norm %g", nrm)
+	}
+	// Without the memory for H²'s environments the mean still comes back.
+	st.memLimit = 1024
+	var me *MemoryError
+	if e, _, err := st.Energy(); !errors.As(err, &me) || !strings.Contains(err.Error(), "energy_second_moment") || e != wantE && math.Abs(e-wantE) > 1e-9 {
+		t.Errorf("second moment over the limit: ⟨H⟩ %g, error %v", e, err)
 	}
 }
 
@@ -341,7 +350,10 @@ func TestEvaluationTimes(t *testing.T) {
 	}
 	var got []seen
 	cfg := Config{EvalTimes: []int{250, 35, 0, 100, 35, 300}, Observe: func(ts int, st *State) {
-		e, _ := st.Energy()
+		e, _, err := st.Energy()
+		if err != nil {
+			t.Error(err)
+		}
 		got = append(got, seen{ts, st.Occupation(), e})
 	}}
 	if _, stats, err := Run(context.Background(), prog, cfg, nil); err != nil {

@@ -205,7 +205,7 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 		averageDrive(prog, order, min(t, prog.Duration-1), min(t, prog.Duration-1)+1, drive, det)
 		obs := h.clone()
 		obs.setDrive(drive, det)
-		return &State{sites: e.sites, order: order, h: obs}
+		return &State{sites: e.sites, order: order, h: obs, memLimit: cfg.MemoryLimit}
 	}
 	if len(evals) > 0 && evals[0] == 0 {
 		cfg.Observe(0, stateAt(0))

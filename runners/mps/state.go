@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // State is a final MPS: site 0 carries the norm, sites 1..N-1 are
@@ -12,6 +13,8 @@ type State struct {
 	sites []*site
 	order []int // order[site] = register index
 	h     *hamiltonianMPO
+	// memLimit bounds what Energy may allocate (0: 3/4 of the available memory).
+	memLimit uint64
 }
 
 // Order returns the MPS order: Order()[site] is the register index.
@@ -78,10 +81,35 @@ func (s *State) Correlation() [][]float64 {
 }
 
 // Energy returns ⟨H⟩ and ⟨H²⟩ (rad/µs and its square) for the
-// Hamiltonian at the sequence's last ns, contracted through the MPO (and
-// its square, whose bond dimension is the MPO's squared).
-func (s *State) Energy() (mean, second float64) {
-	return s.expect(s.h.w), s.expect(s.h.w.squared())
+// Hamiltonian at the state's time (the sequence's last ns sample for the
+// final state), contracted through the MPO and its square. The square's
+// bond dimension is the MPO's squared, so its environments take
+// w²·χ² amplitudes: when that exceeds the run's MemoryLimit (default 3/4
+// of the available memory) the
+// second moment is refused with a *MemoryError and only the mean is
+// returned.
+func (s *State) Energy() (mean, second float64, err error) {
+	mean = s.expect(s.h.w)
+	sq := s.h.w.squared()
+	limit := s.memLimit
+	if limit == 0 {
+		limit = uint64(0.75 * float64(availableMemory()))
+	}
+	if need := s.envBytes(sq); limit > 0 && need > limit {
+		return mean, 0, &MemoryError{Atoms: len(s.sites), MaxBondDim: slices.Max(append(s.BondDims(), 1)), Estimate: need, Limit: limit, What: "energy_second_moment"}
+	}
+	return mean, s.expect(sq), nil
+}
+
+// envBytes bounds the memory of contracting w through the state: the
+// environment and the two intermediates of extendLeft at the widest bond.
+func (s *State) envBytes(w mpo) uint64 {
+	var peak uint64
+	for i, a := range s.sites {
+		b := uint64(16) * (uint64(w[i].wl)*uint64(a.dl*a.dl) + 2*uint64(max(w[i].wl, w[i].wr))*uint64(2*a.dl*a.dr) + uint64(w[i].wr)*uint64(a.dr*a.dr))
+		peak = max(peak, b)
+	}
+	return peak
 }
 
 func (s *State) expect(w mpo) float64 {
