@@ -21,7 +21,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
@@ -30,7 +30,7 @@ import (
 // that the Pod executor binds for runners.
 func installRunnerRoles() {
 	GinkgoHelper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "runner_role.yaml"))
+	data, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config", "rbac", "runner_role.yaml"))
 	Expect(err).NotTo(HaveOccurred())
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
@@ -143,7 +143,7 @@ var _ = Describe("A runner pod", func() {
 		By("the account may do nothing else")
 		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 		Expect(err).NotTo(HaveOccurred())
-		sa, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+		sa, err := client.New(cfg, client.Options{Scheme: controlplane.Scheme()})
 		Expect(err).NotTo(HaveOccurred())
 		job := jobsOf(b)[0]
 		Expect(sa.Get(ctx, client.ObjectKeyFromObject(&job), &quantumv1alpha1.Job{})).To(Succeed())

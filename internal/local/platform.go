@@ -27,7 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 // SystemNamespace holds the manager's QPU leases, as tweezer-system does in a cluster.
@@ -85,7 +85,7 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.Admin, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+	if p.Admin, err = client.New(cfg, client.Options{Scheme: controlplane.Scheme()}); err != nil {
 		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -97,7 +97,7 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 	if err := createIfMissing(ctx, p.Admin, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil {
 		return nil, err
 	}
-	root := testenv.RepoRoot()
+	root := controlplane.RepoRoot()
 	for _, dir := range []string{filepath.Join(root, "config", "rbac", "roles"), filepath.Join(root, "config", "rbac")} {
 		if err := applyDir(ctx, p.Admin, dir); err != nil {
 			return nil, err

@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/hack/local"
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/local"
 )
 
 // The end-to-end proof of local mode: the platform is started exactly as
@@ -57,7 +57,7 @@ func startPlatform() {
 var _ = BeforeSuite(func() {
 	binDir := GinkgoT().TempDir()
 	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/manager", "./cmd/apiserver", "./cmd/runner")
-	build.Dir = testenv.RepoRoot()
+	build.Dir = controlplane.RepoRoot()
 	out, err := build.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
 
@@ -161,7 +161,7 @@ var _ = Describe("Local mode", Ordered, func() {
 	})
 
 	It("runs a batch applied as YAML (the GitOps path) and shows it through the facade", func() {
-		raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "quantum_v1alpha1_batch.yaml"))
+		raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config", "samples", "quantum_v1alpha1_batch.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		obj := &unstructured.Unstructured{}
 		Expect(utilyaml.Unmarshal(raw, &obj.Object)).To(Succeed())
