@@ -53,7 +53,7 @@ func bondCaps(n, maxBond int) []int {
 // bond the two-site work: θ and its Krylov basis, the three intermediates
 // of the effective Hamiltonian, and the SVD's copies. Work buffers are
 // counted twice for the garbage collector's headroom.
-func EstimateMemory(w mpo, maxBond, krylovDim int) uint64 {
+func estimateMemory(w mpo, maxBond, krylovDim int) uint64 {
 	n := len(w)
 	caps := bondCaps(n, maxBond)
 	chi := func(k int) uint64 { // bond k between sites k and k+1; boundaries 1
@@ -82,7 +82,7 @@ func EstimateMemory(w mpo, maxBond, krylovDim int) uint64 {
 // largestFittingBond halves max_bond_dim until the estimate fits.
 func largestFittingBond(w mpo, maxBond, krylovDim int, limit uint64) int {
 	for b := maxBond / 2; b >= 1; b /= 2 {
-		if EstimateMemory(w, b, krylovDim) <= limit {
+		if estimateMemory(w, b, krylovDim) <= limit {
 			return b
 		}
 	}

@@ -301,11 +301,11 @@ func TestMemoryEstimateRefuses(t *testing.T) {
 		t.Errorf("error %q (fits %d)", err, me.Fits)
 	}
 	w := newHamiltonianMPO(interactions(prog, siteOrder(prog.Positions, false), 0)).w
-	if EstimateMemory(w, me.Fits, DefaultMaxKrylovDim) > 64<<20 {
-		t.Errorf("the suggested max_bond_dim %d does not fit", me.Fits)
+	if est, err := Estimate(prog, Config{MaxBondDim: me.Fits}); err != nil || est > 64<<20 || est != estimateMemory(w, me.Fits, DefaultMaxKrylovDim) {
+		t.Errorf("the suggested max_bond_dim %d: estimate %d, %v", me.Fits, est, err)
 	}
 	// The estimate grows as χ² (and more) once bonds reach the cap.
-	e32, e64 := EstimateMemory(w, 32, 100), EstimateMemory(w, 64, 100)
+	e32, e64 := estimateMemory(w, 32, 100), estimateMemory(w, 64, 100)
 	if r := float64(e64) / float64(e32); r < 3.5 {
 		t.Errorf("estimate(χ=64)/estimate(χ=32) = %.2f, want ≈ 4", r)
 	}

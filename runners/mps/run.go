@@ -158,21 +158,25 @@ type Stats struct {
 	WallTime       time.Duration
 }
 
-// Run evolves the all-ground state under the compiled sequence and
-// returns the final state. progress (may be nil) gets 0..100 as simulated
-// time advances. Errors: *ConfigError for bad options, *MemoryError when
-// the estimate exceeds the budget, ctx.Err() when cancelled.
-func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(int)) (*State, *Stats, error) {
-	cfg, err := cfg.withDefaults()
+// Estimate returns the bound on a run's peak memory (bytes) that Run
+// checks before starting: see estimateMemory.
+func Estimate(prog *sequence.Program, cfg Config) (uint64, error) {
+	h, _, err := setup(prog, &cfg)
+	if err != nil {
+		return 0, err
+	}
+	return estimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim), nil
+}
+
+// setup validates cfg (filling defaults), and returns the Hamiltonian MPO
+// in the MPS order.
+func setup(prog *sequence.Program, cfg *Config) (*hamiltonianMPO, []int, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, nil, err
 	}
-	n := len(prog.QubitIDs)
-	if err := checkMatrix(cfg.InteractionMatrix, n); err != nil {
-		return nil, nil, err
-	}
-	evals, err := evalTimes(cfg.EvalTimes, prog.Duration)
-	if err != nil {
+	*cfg = c
+	if err := checkMatrix(cfg.InteractionMatrix, len(prog.QubitIDs)); err != nil {
 		return nil, nil, err
 	}
 	order := siteOrder(prog.Positions, cfg.OptimizeQubitOrdering)
@@ -180,9 +184,25 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 	if cfg.InteractionMatrix != nil {
 		inter = matrixInteractions(cfg.InteractionMatrix, order, cfg.InteractionCutoff)
 	}
-	h := newHamiltonianMPO(inter)
+	return newHamiltonianMPO(inter), order, nil
+}
+
+// Run evolves the all-ground state under the compiled sequence and
+// returns the final state. progress (may be nil) gets 0..100 as simulated
+// time advances. Errors: *ConfigError for bad options, *MemoryError when
+// the estimate exceeds the budget, ctx.Err() when cancelled.
+func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(int)) (*State, *Stats, error) {
+	h, order, err := setup(prog, &cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(prog.QubitIDs)
+	evals, err := evalTimes(cfg.EvalTimes, prog.Duration)
+	if err != nil {
+		return nil, nil, err
+	}
 	stats := &Stats{Order: order, MPOBondDim: h.w.maxBond()}
-	est := EstimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim)
+	est := estimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim)
 	stats.MemoryEstimate = est
 	limit := cfg.MemoryLimit
 	if limit == 0 {
