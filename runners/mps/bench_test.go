@@ -11,13 +11,15 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/mps/mpsseq"
 )
 
-// randomEngine returns an engine on an n-atom AFM chain (interactions
-// below cutoff rad/µs dropped) whose state is a random right-canonical MPS with every
-// bond at min(chi, its exact rank), and the AFM drive loaded.
-func randomEngine(tb testing.TB, n, chi int, cutoff float64) *engine {
-	prog := compile(tb, mpsseq.AFM(1, n))
+// randomEngine returns an engine on the AFM sequence of a rows×cols
+// register (interactions below cutoff rad/µs dropped, grids reordered)
+// whose state is a random right-canonical MPS with every bond at
+// min(chi, its exact rank), and the drive of the sweep loaded.
+func randomEngine(tb testing.TB, rows, cols, chi int, cutoff float64) *engine {
+	prog := compile(tb, mpsseq.AFM(rows, cols))
+	n := rows * cols
 	cfg, _ := Config{MaxBondDim: chi}.withDefaults()
-	order := siteOrder(prog.Positions, false)
+	order := siteOrder(prog.Positions, rows > 1)
 	h := newHamiltonianMPO(interactions(prog, order, cutoff))
 	drive := make([]complex128, n)
 	det := make([]float64, n)
@@ -80,7 +82,7 @@ func BenchmarkStepVsChi(b *testing.B) {
 			cubes := 0.0
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				e := randomEngine(b, 20, chi, 1)
+				e := randomEngine(b, 1, 20, chi, 1)
 				cubes = 0
 				for _, d := range e.bondDims() {
 					cubes += float64(d) * float64(d) * float64(d)
@@ -116,7 +118,7 @@ func BenchmarkKernelPaths(b *testing.B) {
 			var per time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				e := randomEngine(b, 12, 32, 0)
+				e := randomEngine(b, 1, 12, 32, 0)
 				b.StartTimer()
 				t0 := cpuTime()
 				if err := e.step(0.01); err != nil {
@@ -128,6 +130,29 @@ func BenchmarkKernelPaths(b *testing.B) {
 			if avx {
 				b.ReportMetric(float64(times[false])/float64(times[true]), "x-vs-go")
 			}
+		})
+	}
+}
+
+// BenchmarkStepGrid times (CPU) one step of the AFM sweep on 5×5 and 6×6
+// grids (all interactions) with every bond held at min(χ, exact rank): an
+// upper bound on a step once χ has saturated, to multiply by the 390 steps
+// of the sequence.
+func BenchmarkStepGrid(b *testing.B) {
+	for _, c := range [][3]int{{5, 5, 64}, {5, 5, 128}, {6, 6, 64}, {6, 6, 128}} {
+		b.Run(fmt.Sprintf("%dx%d/chi=%d", c[0], c[1], c[2]), func(b *testing.B) {
+			var per time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				e := randomEngine(b, c[0], c[1], c[2], 0)
+				b.StartTimer()
+				t0 := cpuTime()
+				if err := e.step(0.01); err != nil {
+					b.Fatal(err)
+				}
+				per += cpuTime() - t0
+			}
+			b.ReportMetric((per / time.Duration(b.N)).Seconds(), "cpu-s/step")
 		})
 	}
 }
