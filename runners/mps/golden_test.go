@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/tweezer-dev/tweezer/runners/emulator"
@@ -88,13 +89,21 @@ func compile(t testing.TB, seq []byte) *sequence.Program {
 	return p
 }
 
+// exactCache keeps the state vector's answers: several tests compare
+// runs of one sequence.
+var exactCache sync.Map
+
 // exact returns the state-vector engine's final probabilities.
 func exact(t testing.TB, seq []byte) map[string]float64 {
 	t.Helper()
+	if p, ok := exactCache.Load(string(seq)); ok {
+		return p.(map[string]float64)
+	}
 	p, err := emulator.Probabilities(context.Background(), emulator.Request{Sequence: seq, DeviceType: "EMU_FREE"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	exactCache.Store(string(seq), p)
 	return p
 }
 
