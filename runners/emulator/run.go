@@ -23,6 +23,17 @@ type Request struct {
 	Seed          int64           // 0 = random
 	DeviceType    string          // e.g. "EMU_FREE", "EMU_FRESNEL" (noise), "FRESNEL"
 	Configuration json.RawMessage // batch configuration, may be nil; honours "strict_validation"
+
+	// Noise is the EmulationConfig's noise_model. With Noise nil and
+	// PreferDeviceNoiseModel false, the device type keeps its legacy
+	// behaviour (EMU_FRESNEL: Fresnel's SPAM figures, see sample).
+	Noise *NoiseModel
+	// PreferDeviceNoiseModel uses the device's default noise model
+	// (EMU_FRESNEL: Fresnel's) when it has one, else Noise.
+	PreferDeviceNoiseModel bool
+	// NTrajectories is the number of noise trajectories
+	// (EmulationConfig.n_trajectories); 0 takes the noise model's runs, or 1.
+	NTrajectories int
 }
 
 // Result is the sampled outcome of a job.
