@@ -40,10 +40,10 @@ type NoiseModel struct {
 	DetuningHF    [][2]float64 `json:"detuning_hf,omitempty"`
 
 	// Lindblad rates in 1/µs.
-	RelaxationRate         float64 `json:"relaxation_rate"`
-	DephasingRate          float64 `json:"dephasing_rate"`
-	HyperfineDephasingRate float64 `json:"hyperfine_dephasing_rate"`
-	DepolarizingRate       float64 `json:"depolarizing_rate"`
+	RelaxationRate         float64    `json:"relaxation_rate"`
+	DephasingRate          float64    `json:"dephasing_rate"`
+	HyperfineDephasingRate float64    `json:"hyperfine_dephasing_rate"`
+	DepolarizingRate       float64    `json:"depolarizing_rate"`
 	EffNoise               []EffNoise `json:"eff_noise"`
 
 	// register: trap waist in µm and trap depth in µK.
