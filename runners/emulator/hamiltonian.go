@@ -32,7 +32,9 @@ type hamiltonian struct {
 
 func bitOf(n, atom int) uint { return uint(n - 1 - atom) }
 
-func newHamiltonian(p *sequence.Program) *hamiltonian {
+// newHamiltonian builds the tables of p; atoms marked in absent (may be
+// nil) do not interact.
+func newHamiltonian(p *sequence.Program, absent []bool) *hamiltonian {
 	n := len(p.QubitIDs)
 	h := &hamiltonian{n: n, dim: 1 << n}
 	// Pairwise couplings indexed by bit position.
@@ -42,6 +44,9 @@ func newHamiltonian(p *sequence.Program) *hamiltonian {
 	}
 	for a := 0; a < n; a++ {
 		for b := 0; b < a; b++ {
+			if absent != nil && (absent[a] || absent[b]) {
+				continue
+			}
 			d := 0.0
 			for k := 0; k < 3; k++ {
 				x := p.Positions[a][k] - p.Positions[b][k]

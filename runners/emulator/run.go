@@ -23,6 +23,32 @@ type Request struct {
 	Seed          int64           // 0 = random
 	DeviceType    string          // e.g. "EMU_FREE", "EMU_FRESNEL" (noise), "FRESNEL"
 	Configuration json.RawMessage // batch configuration, may be nil; honours "strict_validation"
+
+	// Noise is the EmulationConfig's noise_model. With Noise nil and
+	// PreferDeviceNoiseModel false, the device type keeps its legacy
+	// behaviour (EMU_FRESNEL: Fresnel's SPAM figures, see sample).
+	Noise *NoiseModel
+	// PreferDeviceNoiseModel uses the device's default noise model
+	// (EMU_FRESNEL: Fresnel's) when it has one, else Noise.
+	PreferDeviceNoiseModel bool
+	// NTrajectories is the number of noise trajectories
+	// (EmulationConfig.n_trajectories); 0 takes the noise model's runs, or 1.
+	NTrajectories int
+	// InitialState, if set, is the state the evolution starts from (2^n
+	// amplitudes, basis as in hamiltonian.go); nil is all-ground.
+	InitialState []complex128
+	// EvalTimes (ns, ascending, within the sequence) and Observe: Observe
+	// is called for each trajectory group at each of the times, possibly
+	// from several goroutines at once (one per group).
+	EvalTimes []int
+	Observe   func(*Snapshot) error
+}
+
+// legacy reports whether the request takes the path that predates noise
+// models: no noise model, no device model preferred, no observer, no
+// initial state.
+func (r *Request) legacy() bool {
+	return r.Noise == nil && !r.PreferDeviceNoiseModel && r.Observe == nil && r.InitialState == nil
 }
 
 // Result is the sampled outcome of a job.
@@ -54,6 +80,21 @@ const MaxRuns = 10_000_000
 func Run(ctx context.Context, req Request, progress func(percent int)) (*Result, error) {
 	if req.Runs < 1 || req.Runs > MaxRuns {
 		return nil, &InputError{Path: "runs", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, req.Runs)}
+	}
+	if !req.legacy() {
+		prog, devType, err := compileRequest(req)
+		if err != nil {
+			return nil, err
+		}
+		nm, err := resolveNoise(req, prog, devType)
+		if err != nil {
+			return nil, err
+		}
+		res, err := runNoisy(ctx, req, prog, nm, scaled(progress, 0, 99))
+		if err == nil && progress != nil {
+			progress(100)
+		}
+		return res, err
 	}
 	sim, err := simulate(ctx, req, scaled(progress, 0, 95))
 	if err != nil {
@@ -98,34 +139,8 @@ type config struct {
 }
 
 func simulate(ctx context.Context, req Request, progress func(int)) (*simulation, error) {
-	var cfg config
-	if len(req.Configuration) > 0 && string(req.Configuration) != "null" {
-		if err := json.Unmarshal(req.Configuration, &cfg); err != nil {
-			return nil, &InputError{Path: "configuration", Msg: "invalid configuration: " + err.Error()}
-		}
-	}
-	devType := strings.ToUpper(req.DeviceType)
-	if devType == "" {
-		devType = "EMU_FREE"
-	}
-	catalogName, ok := devices.DeviceName(devType)
-	if !ok {
-		return nil, &InputError{Path: "device_type", Msg: fmt.Sprintf("unknown device type %q", req.DeviceType)}
-	}
-	opts := sequence.Options{Variables: req.Variables, MaxAtoms: MaxAtoms()}
-	if catalogName == devices.Fresnel || cfg.StrictValidation {
-		dev, err := sequence.LoadDevice(devices.Fresnel)
-		if err != nil {
-			return nil, err
-		}
-		opts.ValidateAs = dev
-	}
-	prog, err := sequence.Compile(req.Sequence, opts)
+	prog, devType, err := compileRequest(req)
 	if err != nil {
-		var se *sequence.Error
-		if errors.As(err, &se) {
-			return nil, &InputError{Path: se.Path, Msg: se.Msg}
-		}
 		return nil, err
 	}
 	sim := &simulation{prog: prog}
@@ -137,4 +152,40 @@ func simulate(ctx context.Context, req Request, progress func(int)) (*simulation
 		return nil, err
 	}
 	return sim, nil
+}
+
+// compileRequest compiles the request's sequence for its device type and
+// returns the program and the upper-cased device type.
+func compileRequest(req Request) (*sequence.Program, string, error) {
+	var cfg config
+	if len(req.Configuration) > 0 && string(req.Configuration) != "null" {
+		if err := json.Unmarshal(req.Configuration, &cfg); err != nil {
+			return nil, "", &InputError{Path: "configuration", Msg: "invalid configuration: " + err.Error()}
+		}
+	}
+	devType := strings.ToUpper(req.DeviceType)
+	if devType == "" {
+		devType = "EMU_FREE"
+	}
+	catalogName, ok := devices.DeviceName(devType)
+	if !ok {
+		return nil, "", &InputError{Path: "device_type", Msg: fmt.Sprintf("unknown device type %q", req.DeviceType)}
+	}
+	opts := sequence.Options{Variables: req.Variables, MaxAtoms: MaxAtoms()}
+	if catalogName == devices.Fresnel || cfg.StrictValidation {
+		dev, err := sequence.LoadDevice(devices.Fresnel)
+		if err != nil {
+			return nil, "", err
+		}
+		opts.ValidateAs = dev
+	}
+	prog, err := sequence.Compile(req.Sequence, opts)
+	if err != nil {
+		var se *sequence.Error
+		if errors.As(err, &se) {
+			return nil, "", &InputError{Path: se.Path, Msg: se.Msg}
+		}
+		return nil, "", err
+	}
+	return prog, devType, nil
 }
