@@ -122,7 +122,7 @@ func run() error {
 // serveGateway serves the built-in emulated Fresnel QPU gateway.
 func serveGateway(ctx context.Context, addr, token string, shot time.Duration) error {
 	specs, _ := devices.Specs(string(quantumv1alpha1.DeviceTypeFresnel))
-	gw := &qpu.Gateway{Engine: FresnelEngine, Specs: specs, Token: token, ShotTime: shot}
+	gw := &qpu.Gateway{Engine: emulator.Engine{DeviceType: string(quantumv1alpha1.DeviceTypeEmuFresnel)}, Specs: specs, Token: token, ShotTime: shot}
 	gw.Start(ctx)
 	srv := &http.Server{Addr: addr, Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -135,19 +135,6 @@ func serveGateway(ctx context.Context, addr, token string, shot time.Duration) e
 		}
 	}()
 	return nil
-}
-
-// FresnelEngine runs a gateway job on the emulator with Fresnel's specs and
-// noise (device type EMU_FRESNEL).
-func FresnelEngine(ctx context.Context, j qpu.Job, progress func(int)) (*qpu.Result, error) {
-	res, err := emulator.Run(ctx, emulator.Request{
-		Sequence: []byte(j.Sequence), Variables: j.Variables, Runs: j.Runs, Seed: j.Seed,
-		DeviceType: string(quantumv1alpha1.DeviceTypeEmuFresnel), Configuration: j.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &qpu.Result{Counter: res.Counter, Raw: res.Raw}, nil
 }
 
 func envOr(key, def string) string {

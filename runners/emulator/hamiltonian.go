@@ -47,12 +47,17 @@ func newHamiltonian(p *sequence.Program, absent []bool) *hamiltonian {
 			if absent != nil && (absent[a] || absent[b]) {
 				continue
 			}
-			d := 0.0
-			for k := 0; k < 3; k++ {
-				x := p.Positions[a][k] - p.Positions[b][k]
-				d += x * x
+			var c float64
+			if p.Interactions != nil {
+				c = p.Interactions[a][b]
+			} else {
+				d := 0.0
+				for k := 0; k < 3; k++ {
+					x := p.Positions[a][k] - p.Positions[b][k]
+					d += x * x
+				}
+				c = p.C6 / (d * d * d)
 			}
-			c := p.C6 / (d * d * d)
 			ia, ib := bitOf(n, a), bitOf(n, b)
 			u[ia][ib], u[ib][ia] = c, c
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tweezer-dev/tweezer/internal/devices"
+	"github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
@@ -42,6 +43,9 @@ type Request struct {
 	// from several goroutines at once (one per group).
 	EvalTimes []int
 	Observe   func(*Snapshot) error
+	// InteractionMatrix, if set, replaces C6/r⁶ between atoms i and j
+	// (rad/µs, register order; EmulationConfig.interaction_matrix).
+	InteractionMatrix [][]float64
 }
 
 // legacy reports whether the request takes the path that predates noise
@@ -51,26 +55,11 @@ func (r *Request) legacy() bool {
 	return r.Noise == nil && !r.PreferDeviceNoiseModel && r.Observe == nil && r.InitialState == nil
 }
 
-// Result is the sampled outcome of a job.
-type Result struct {
-	Counter map[string]int64 `json:"counter"`
-	Raw     []string         `json:"raw"`
-}
+// Result is the outcome of a job (engine.Result: the emulator is one engine).
+type Result = engine.Result
 
-// InputError reports a job that cannot run as given: a bad sequence,
-// variables, configuration or device constraint, or a register too large
-// for this engine. Path names the JSON path or the variable.
-type InputError struct {
-	Path string
-	Msg  string
-}
-
-func (e *InputError) Error() string {
-	if e.Path == "" {
-		return e.Msg
-	}
-	return e.Path + ": " + e.Msg
-}
+// InputError reports a job that cannot run as given (engine.InputError).
+type InputError = engine.InputError
 
 // MaxRuns bounds the number of shots of one job.
 const MaxRuns = 10_000_000
@@ -186,6 +175,12 @@ func compileRequest(req Request) (*sequence.Program, string, error) {
 			return nil, "", &InputError{Path: se.Path, Msg: se.Msg}
 		}
 		return nil, "", err
+	}
+	if req.InteractionMatrix != nil {
+		if n := len(prog.QubitIDs); len(req.InteractionMatrix) != n {
+			return nil, "", &InputError{Path: "interaction_matrix", Msg: fmt.Sprintf("is %d×%d but the register has %d atoms", len(req.InteractionMatrix), len(req.InteractionMatrix), n)}
+		}
+		prog.Interactions = req.InteractionMatrix
 	}
 	return prog, devType, nil
 }

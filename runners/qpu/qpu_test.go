@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tweezer-dev/tweezer/runners/engine"
 )
 
 // The engine of these tests echoes the job so that the protocol, not the
 // physics, is under test; the controllers' suite runs the real emulator
 // behind the gateway.
-func echoEngine(ctx context.Context, j Job, progress func(int)) (*Result, error) {
+var echoEngine = engine.Func(func(ctx context.Context, j engine.Task, progress func(int)) (*engine.Result, error) {
 	if strings.Contains(j.Sequence, "bad") {
 		return nil, errors.New("register too large")
 	}
@@ -22,8 +24,8 @@ func echoEngine(ctx context.Context, j Job, progress func(int)) (*Result, error)
 	for i := range raw {
 		raw[i] = "01"
 	}
-	return &Result{Counter: map[string]int64{"01": int64(j.Runs)}, Raw: raw}, ctx.Err()
-}
+	return &engine.Result{Counter: map[string]int64{"01": int64(j.Runs)}, Raw: raw}, ctx.Err()
+})
 
 func newGateway(t *testing.T, gw *Gateway) *httptest.Server {
 	t.Helper()
@@ -38,7 +40,7 @@ func TestDriverRunsAJobThroughTheGateway(t *testing.T) {
 	srv := newGateway(t, &Gateway{Engine: echoEngine, Specs: `{"name":"Fresnel"}`, Token: "s3cret", ShotTime: time.Millisecond})
 	d := &HTTPDriver{URL: srv.URL, Token: "s3cret", PollInterval: 5 * time.Millisecond}
 	var last int
-	res, err := d.Run(context.Background(), Job{Sequence: `{"ok":1}`, Runs: 20}, func(p int) { last = p })
+	res, err := d.Run(context.Background(), engine.Task{Sequence: `{"ok":1}`, Runs: 20}, func(p int) { last = p })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,18 +59,18 @@ func TestDriverRunsAJobThroughTheGateway(t *testing.T) {
 
 func TestDriverErrors(t *testing.T) {
 	srv := newGateway(t, &Gateway{Engine: echoEngine, Token: "s3cret"})
-	if _, err := (&HTTPDriver{URL: srv.URL, Token: "wrong"}).Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil ||
+	if _, err := (&HTTPDriver{URL: srv.URL, Token: "wrong"}).Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err == nil ||
 		!strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong token: %v", err)
 	}
 	d := &HTTPDriver{URL: srv.URL, Token: "s3cret", PollInterval: 5 * time.Millisecond}
-	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 0}, nil); !IsInputError(err) {
+	if _, err := d.Run(context.Background(), engine.Task{Sequence: "{}", Runs: 0}, nil); !IsInputError(err) {
 		t.Fatalf("runs 0: %v, want an input error", err)
 	}
-	if _, err := d.Run(context.Background(), Job{Sequence: `"bad"`, Runs: 1}, nil); err == nil || !strings.Contains(err.Error(), "register too large") {
+	if _, err := d.Run(context.Background(), engine.Task{Sequence: `"bad"`, Runs: 1}, nil); err == nil || !strings.Contains(err.Error(), "register too large") {
 		t.Fatalf("failing job: %v", err)
 	}
-	if _, err := (&HTTPDriver{URL: "http://127.0.0.1:1", MaxRetries: 2}).Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil {
+	if _, err := (&HTTPDriver{URL: "http://127.0.0.1:1", MaxRetries: 2}).Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err == nil {
 		t.Fatal("an unreachable gateway must fail the job")
 	}
 }
@@ -79,7 +81,7 @@ func TestDriverCancelsTheGatewayJobWhenStopped(t *testing.T) {
 	d := &HTTPDriver{URL: srv.URL, PollInterval: 5 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	// Cancel once the gateway reports progress, i.e. once the job exists there.
-	if _, err := d.Run(ctx, Job{Sequence: "{}", Runs: 1000}, func(int) { cancel() }); !errors.Is(err, context.Canceled) {
+	if _, err := d.Run(ctx, engine.Task{Sequence: "{}", Runs: 1000}, func(int) { cancel() }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want canceled", err)
 	}
 	var st JobState

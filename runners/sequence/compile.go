@@ -36,7 +36,10 @@ type Program struct {
 	QubitIDs  []string
 	Positions [][3]float64 // µm
 	C6        float64      // rad/µs·µm⁶
-	Duration  int          // ns
+	// Interactions, when set, replaces C6/r⁶ between atoms a and b with
+	// Interactions[a][b] (rad/µs), e.g. an EmulationConfig's interaction_matrix.
+	Interactions [][]float64
+	Duration     int // ns
 	// Drive[a][t] is Ω·e^{iφ} (rad/µs) on atom a during ns t, Det[a][t] the
 	// detuning δ (rad/µs).
 	Drive [][]complex128
