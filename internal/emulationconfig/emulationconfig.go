@@ -309,8 +309,7 @@ func (c *Config) distinctTimes() int {
 // the rest of the model's values.
 func checkNoise(raw json.RawMessage) error {
 	var nm struct {
-		NoiseTypes  []string `json:"noise_types"`
-		WithLeakage bool     `json:"with_leakage"`
+		NoiseTypes []string `json:"noise_types"`
 	}
 	if err := json.Unmarshal(raw, &nm); err != nil {
 		return fieldErr("noise_model", "%v", err)
