@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
@@ -37,7 +39,7 @@ type CreateBatchBody struct {
 	DeviceType           string         `json:"device_type,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Device type; FRESNEL when neither this nor emulator is given."`
 	Emulator             string         `json:"emulator,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Legacy alias of device_type."`
 	Configuration        map[string]any `json:"configuration,omitempty" doc:"Free-form execution configuration."`
-	BackendConfiguration string         `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, stored and returned as is."`
+	BackendConfiguration string         `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, returned as is. A Pulser EmulationConfig abstract repr is validated against Pulser 1.9's config-schema.json and must be one the emulators honour (runners/engine/RESULTS.md); other values are stored and not read."`
 	Priority             int32          `json:"priority,omitempty"`
 	Tags                 []string       `json:"tags,omitempty" uniqueItems:"true" maxItems:"64"`
 	Webhook              string         `json:"webhook,omitempty" pattern:"^https?://" maxLength:"2048" doc:"URL that receives the batch once it is terminal."`
@@ -315,6 +317,15 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	}
 	if n := len(body.SequenceBuilder); n > quantumv1alpha1.MaxSequenceBytes {
 		return nil, envelope.Errorf(http.StatusRequestEntityTooLarge, "sequence_builder is %d bytes; the limit is %d bytes", n, quantumv1alpha1.MaxSequenceBytes)
+	}
+	// An EmulationConfig the engines cannot honour is refused here, naming
+	// the field; the runner refuses it again for batches made with kubectl.
+	if _, err := emulationconfig.Parse(body.BackendConfiguration); err != nil {
+		var fe *emulationconfig.FieldError
+		if errors.As(err, &fe) {
+			return nil, envelope.Invalid(fe.Msg, "body", fe.Path())
+		}
+		return nil, envelope.Invalid(err.Error(), "body", "backend_configuration")
 	}
 
 	ns, err := h.projectByID(ctx, body.ProjectID)
