@@ -28,9 +28,9 @@ func TestBatchCreationValidatesTheEmulationConfig(t *testing.T) {
 	}
 	expect(t, create(`"a legacy value"`), 200)
 	for bad, field := range map[string]string{
-		strings.Replace(valid, `"with_modulation": false`, `"with_modulation": true`, 1): "backend_configuration.with_modulation",
-		strings.Replace(valid, `"num_shots": 200`, `"num_shots": "many"`, 1):           "backend_configuration.observables[0].num_shots",
-		strings.Replace(valid, `"noise_types": []`, `"noise_types": ["leakage"]`, 1):   "backend_configuration.noise_model.noise_types[0]",
+		strings.Replace(valid, `"with_modulation": false`, `"with_modulation": true`, 1):              "backend_configuration.with_modulation",
+		strings.Replace(valid, `"num_shots": 200`, `"num_shots": "many"`, 1):                          "backend_configuration.observables[0].num_shots",
+		strings.Replace(valid, `"noise_types": []`, `"noise_types": ["leakage"]`, 1):                  "backend_configuration.noise_model.noise_types[0]",
 		strings.Replace(valid, `"n_trajectories": 1`, `"n_trajectories": 1, "sampling_rate": 0.1`, 1): "backend_configuration.sampling_rate",
 	} {
 		envelopeFail(t, create(bad), 422, field)
