@@ -156,7 +156,7 @@ var ignoredKeys = map[string]bool{
 	"extra_krylov_tolerance": true, "max_bond_dim": true, "gpu": true, "num_gpus_to_use": true,
 	"optimize_qubit_ordering": true, "log_level": true, "log_file": true, "progress_bar": true,
 	"print_progress": true, "solver": true, "autosave_prefix": true, "autosave_dt": true,
-	"callbacks": true, "pulser_version": true,
+	"pulser_version": true,
 }
 
 // IsEmulationConfig reports whether a backend_configuration is an
@@ -206,7 +206,10 @@ func Parse(raw string) (*Config, error) {
 	}
 	var keys map[string]json.RawMessage
 	_ = json.Unmarshal([]byte(raw), &keys)
-	known := map[string]bool{"observables": true, "default_evaluation_times": true, "initial_state": true,
+	if cb, ok := keys["callbacks"]; ok && strings.TrimSpace(string(cb)) != "[]" && strings.TrimSpace(string(cb)) != "null" {
+		return nil, fieldErr("callbacks", "callbacks run Python code and cannot be run remotely; use observables")
+	}
+	known := map[string]bool{"callbacks": true, "observables": true, "default_evaluation_times": true, "initial_state": true,
 		"with_modulation": true, "interaction_matrix": true, "prefer_device_noise_model": true,
 		"noise_model": true, "n_trajectories": true, "default_num_shots": true}
 	var unknown []string
