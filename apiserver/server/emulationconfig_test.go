@@ -36,3 +36,38 @@ func TestBatchCreationValidatesTheEmulationConfig(t *testing.T) {
 		envelopeFail(t, create(bad), 422, field)
 	}
 }
+
+// pasqal-cloud >= 0.22 may send no batch sequence and one per job: each
+// job is served with its own sequence; a job with neither is refused.
+func TestPerJobSequences(t *testing.T) {
+	tok := tokens["alice"]
+	seq := `{"version": "1", "name": "job-own"}`
+	batch := expect(t, call(t, "POST", "/api/v1/batches", tok, map[string]any{
+		"sequence_builder": nil, "device_type": "EMU_FREE", "open": true, "project_id": projA,
+		"jobs": []map[string]any{{"runs": 10, "variables": nil, "sequence": seq}},
+	}, true), 200).data()
+	jobs := batch["jobs"].([]any)
+	if len(jobs) != 1 || jobs[0].(map[string]any)["sequence"] != seq {
+		t.Fatalf("the job's own sequence is served: %v", jobs)
+	}
+	if batch["sequence_builder"] != "" && batch["sequence_builder"] != nil {
+		t.Errorf("no batch sequence: %v", batch["sequence_builder"])
+	}
+	id := batch["id"].(string)
+	envelopeFail(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", tok, []map[string]any{{"runs": 5}}, true), 422, "[0].sequence")
+	added := expect(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", tok, []map[string]any{{"runs": 5, "sequence": seq}}, true), 200).data()
+	if added["jobs_count"] != 2.0 {
+		t.Fatalf("add_jobs with a sequence: %v", added)
+	}
+	envelopeFail(t, call(t, "POST", "/api/v1/batches", tok, map[string]any{
+		"sequence_builder": nil, "device_type": "EMU_FREE", "project_id": projA,
+		"jobs": []map[string]any{{"runs": 10, "sequence": seq}, {"runs": 10}},
+	}, true), 422, "jobs[1].sequence")
+	// A batch with a sequence: jobs need none, and serve null.
+	withSeq := expect(t, call(t, "POST", "/api/v1/batches", tok, map[string]any{
+		"sequence_builder": seq, "device_type": "EMU_FREE", "project_id": projA, "jobs": []map[string]any{{"runs": 10}},
+	}, true), 200).data()
+	if s := withSeq["jobs"].([]any)[0].(map[string]any)["sequence"]; s != nil {
+		t.Errorf("a job running its batch's sequence serves sequence null, got %v", s)
+	}
+}

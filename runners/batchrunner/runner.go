@@ -298,7 +298,7 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 
 	go w.run(jobCtx)
 	task := engine.Task{
-		Sequence:             batch.Spec.SequenceBuilder,
+		Sequence:             job.Spec.Sequence,
 		Runs:                 int(job.Spec.Runs),
 		Seed:                 seed(job),
 		DeviceType:           string(batch.Spec.DeviceType),
@@ -310,8 +310,14 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 	if batch.Spec.Configuration != nil {
 		task.Configuration = batch.Spec.Configuration.Raw
 	}
+	if task.Sequence == "" {
+		task.Sequence = batch.Spec.SequenceBuilder
+	}
 	var res *engine.Result
 	runErr := task.ParseEmulation() // a configuration refused fails the job, naming the field
+	if runErr == nil && task.Sequence == "" {
+		runErr = &engine.InputError{Path: "sequence", Msg: "the job has no sequence and its batch no sequenceBuilder"}
+	}
 	if runErr == nil {
 		res, runErr = r.cfg.Engine.Run(jobCtx, task, w.set)
 	}
