@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/cmplx"
 	"math/rand/v2"
 	"sort"
@@ -95,6 +96,7 @@ func runObserved(ctx context.Context, req Request, cfg *emulationconfig.Config, 
 		o.h = newHamiltonian(prog, nil)
 		req.EvalTimes, req.Observe = o.stopsNs, o.observe
 	}
+	req.compiled = prog
 	res, err := Run(ctx, req, progress)
 	if err != nil {
 		return nil, err
@@ -404,23 +406,34 @@ func occupation(psi []complex128, n int) []float64 {
 	return out
 }
 
-// correlation is ⟨nᵢnⱼ⟩, row-major (the diagonal is the occupation).
+// correlation is ⟨nᵢnⱼ⟩, row-major (the diagonal is the occupation). It
+// sums over pairs of excited atoms only, by bit position, then mirrors.
 func correlation(psi []complex128, n int) []float64 {
-	out := make([]float64, n*n)
+	byBit := make([]float64, n*n)
+	var set [64]int
 	for s, a := range psi {
 		p := real(a)*real(a) + imag(a)*imag(a)
-		if p == 0 {
+		if p == 0 || s == 0 {
 			continue
 		}
-		for i := 0; i < n; i++ {
-			if s&(1<<bitOf(n, i)) == 0 {
-				continue
+		k := 0
+		for r := uint(s); r != 0; r &= r - 1 {
+			set[k] = bits.TrailingZeros(r)
+			k++
+		}
+		for x := 0; x < k; x++ {
+			row := set[x] * n
+			for y := x; y < k; y++ {
+				byBit[row+set[y]] += p
 			}
-			for j := 0; j < n; j++ {
-				if s&(1<<bitOf(n, j)) != 0 {
-					out[i*n+j] += p
-				}
-			}
+		}
+	}
+	out := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			bi, bj := int(bitOf(n, i)), int(bitOf(n, j))
+			v := byBit[min(bi, bj)*n+max(bi, bj)]
+			out[i*n+j], out[j*n+i] = v, v
 		}
 	}
 	return out

@@ -46,6 +46,10 @@ type Request struct {
 	// InteractionMatrix, if set, replaces C6/r⁶ between atoms i and j
 	// (rad/µs, register order; EmulationConfig.interaction_matrix).
 	InteractionMatrix [][]float64
+
+	// compiled is the request's program when the caller compiled it
+	// already (observables.go), so that it is compiled once.
+	compiled *sequence.Program
 }
 
 // legacy reports whether the request takes the path that predates noise
@@ -155,6 +159,9 @@ func compileRequest(req Request) (*sequence.Program, string, error) {
 	devType := strings.ToUpper(req.DeviceType)
 	if devType == "" {
 		devType = "EMU_FREE"
+	}
+	if req.compiled != nil {
+		return req.compiled, devType, nil
 	}
 	catalogName, ok := devices.DeviceName(devType)
 	if !ok {
