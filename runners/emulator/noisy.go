@@ -560,12 +560,13 @@ type jumper struct {
 	threshold float64
 	diagonal  bool
 	cache     map[int]localOp // half-block decay factor by block length
+	diagCache map[int][]float64
 	weights   []float64
 }
 
 func newJumper(e *noisyEngine, rng *rand.Rand) *jumper {
 	return &jumper{e: e, rng: rng, threshold: rng.Float64(), diagonal: e.decay[0][1] == 0,
-		cache: map[int]localOp{}, weights: make([]float64, e.n*len(e.ops))}
+		cache: map[int]localOp{}, diagCache: map[int][]float64{}, weights: make([]float64, e.n*len(e.ops))}
 }
 
 // halfDecay returns exp(-M·τ/2·1/2) for a block of b ns, M = ΣL†L.
@@ -597,10 +598,15 @@ func (j *jumper) decayHalf(psi []complex128, b int) {
 	g := j.halfDecay(b)
 	n := j.e.n
 	if j.diagonal {
-		f := make([]float64, n+1)
-		d0, d1 := real(g[0][0]), real(g[1][1])
-		for k := range f {
-			f[k] = math.Pow(d0, float64(n-k)) * math.Pow(d1, float64(k))
+		// The factor depends on the number of excitations only.
+		f, ok := j.diagCache[b]
+		if !ok {
+			f = make([]float64, n+1)
+			d0, d1 := real(g[0][0]), real(g[1][1])
+			for k := range f {
+				f[k] = math.Pow(d0, float64(n-k)) * math.Pow(d1, float64(k))
+			}
+			j.diagCache[b] = f
 		}
 		for s := range psi {
 			psi[s] *= complex(f[bits.OnesCount(uint(s))], 0)
