@@ -1,6 +1,6 @@
 """Generates the observable goldens of Tweezer's emulator with Pulser.
 
-For each case it writes golden_observables_<name>.json holding the sequence
+For each case it writes observables_<name>.json holding the sequence
 (Pulser abstract representation), the relative evaluation times and, at each,
 pulser-simulation's occupation <n_i>, correlation <n_i n_j> and energy <H(t)>
 (rad/us, H from QutipEmulator.get_hamiltonian at that ns), computed on the
@@ -89,7 +89,7 @@ def main(out_dir, names):
         seq = CASES[name]()
         obj = {"sequence": json.loads(seq.to_abstract_repr()), "times": TIMES}
         obj.update(observe(seq))
-        with open(f"{out_dir}/golden_observables_{name}.json", "w") as f:
+        with open(f"{out_dir}/observables_{name}.json", "w") as f:
             json.dump(obj, f, indent=1, sort_keys=True)
             f.write("\n")
 

@@ -16,7 +16,7 @@ import (
 // where its energy changes by 0.03 rad/µs per ns, i.e. half a ns of
 // difference in where pulser-simulation evaluates the state.
 func TestObservablesMatchPulserSimulation(t *testing.T) {
-	files, err := filepath.Glob("testdata/golden_observables_*.json")
+	files, err := filepath.Glob("testdata/observables_*.json")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden observables (%v)", err)
 	}
