@@ -73,6 +73,12 @@ func runObserved(ctx context.Context, req Request, cfg *emulationconfig.Config, 
 	if err != nil {
 		return nil, err
 	}
+	if nm == nil {
+		// Pulser's semantics: no noise unless the config has some or asks
+		// for the device's; a non-nil empty model keeps EMU_FRESNEL's
+		// legacy SPAM from applying to a configured run.
+		nm = &NoiseModel{}
+	}
 	req.Noise, req.PreferDeviceNoiseModel, req.NTrajectories = nm, cfg.PreferDeviceNoiseModel, cfg.NTrajectories
 	req.InteractionMatrix = cfg.InteractionMatrix
 	if req.Runs < 1 || req.Runs > MaxRuns {

@@ -155,3 +155,24 @@ func TestRunRefusesWhatDoesNotFitTheRegister(t *testing.T) {
 	_, err = Engine{}.Run(context.Background(), engine.Task{Sequence: rabiOne(100), Runs: 1, DeviceType: "EMU_FREE", BackendConfiguration: cfg}, nil)
 	inputError(t, err, "backend_configuration.with_modulation", "hardware modulation is not emulated")
 }
+
+// With an EmulationConfig, noise is what the config says (Pulser's
+// semantics): EMU_FRESNEL's legacy SPAM applies only when asked for through
+// prefer_device_noise_model.
+func TestConfiguredRunsTakeTheirNoiseFromTheConfig(t *testing.T) {
+	cfg := strings.Replace(observedConfig, `"default_evaluation_times": [0.25, 0.5, 1.0]`, `"default_evaluation_times": [1.0]`, 1)
+	seq := string(build("AnalogDevice", [][2]float64{{0, 0}}, nil, pulseOp(constWF(500, 0.0), constWF(500, 0), 0)))
+	run := func(cfg string) *engine.Result {
+		res, err := Engine{DeviceType: "EMU_FRESNEL"}.Run(context.Background(), engine.Task{Sequence: seq, Runs: 2000, Seed: 3, BackendConfiguration: cfg}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := run(cfg); res.Counter["1"] != 0 {
+		t.Errorf("no noise configured, yet %d false positives", res.Counter["1"])
+	}
+	if res := run(strings.Replace(cfg, `"prefer_device_noise_model": false`, `"prefer_device_noise_model": true`, 1)); res.Counter["1"] < 20 {
+		t.Errorf("Fresnel's SPAM (2.5 %% false positives) preferred, yet only %d of 2000", res.Counter["1"])
+	}
+}
