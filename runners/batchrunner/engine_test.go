@@ -38,17 +38,19 @@ func (e *recordingEngine) Run(_ context.Context, t engine.Task, _ func(int)) (*e
 	}, nil
 }
 
-// runBatch runs a runner over a batch and its jobs until the batch is complete.
-func runBatch(t *testing.T, ns string, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.JobSpec, eng engine.Engine) []quantumv1alpha1.Job {
+// runBatch runs a runner over a batch and its jobs until the batch is
+// complete; the first inline of the jobs are the batch's inline jobs, the
+// others Jobs made directly (as kubectl would).
+func runBatch(t *testing.T, ns string, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.JobSpec, inline int, eng engine.Engine) []quantumv1alpha1.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	namespace(t, ns)
 	b.Namespace, b.Name = ns, "b"
 	b.Spec.UserID = "u"
-	b.Spec.Jobs = make([]quantumv1alpha1.InlineJob, len(jobs))
-	for i := range jobs {
-		b.Spec.Jobs[i].Runs = jobs[i].Runs
+	b.Spec.Jobs = make([]quantumv1alpha1.InlineJob, inline)
+	for i := range b.Spec.Jobs {
+		b.Spec.Jobs[i].Runs, b.Spec.Jobs[i].Sequence = jobs[i].Runs, jobs[i].Sequence
 	}
 	if err := k8s.Create(ctx, b); err != nil {
 		t.Fatal(err)
@@ -101,7 +103,7 @@ func TestRunnerHandsTheEngineOneTaskPerJob(t *testing.T) {
 	}
 	eng := &recordingEngine{}
 	b := &quantumv1alpha1.Batch{Spec: quantumv1alpha1.BatchSpec{DeviceType: quantumv1alpha1.DeviceTypeEmuFree, BackendConfiguration: strings.TrimSpace(string(cfg))}}
-	jobs := runBatch(t, "runner-tasks", b, []quantumv1alpha1.JobSpec{{Runs: 5, Sequence: `{"own":1}`}, {Runs: 6}}, eng)
+	jobs := runBatch(t, "runner-tasks", b, []quantumv1alpha1.JobSpec{{Runs: 5, Sequence: `{"own":1}`}, {Runs: 6}}, 1, eng)
 	if len(eng.tasks) != 1 || eng.tasks[0].Sequence != `{"own":1}` || eng.tasks[0].Emulation == nil || len(eng.tasks[0].Emulation.Observables) != 6 {
 		t.Fatalf("tasks %+v", eng.tasks)
 	}
@@ -140,7 +142,7 @@ func TestRunnerRefusesAnEmulationConfigNamingTheField(t *testing.T) {
 	bad := strings.Replace(strings.TrimSpace(string(cfg)), `"with_modulation": false`, `"with_modulation": true`, 1)
 	eng := &recordingEngine{}
 	b := &quantumv1alpha1.Batch{Spec: quantumv1alpha1.BatchSpec{SequenceBuilder: `{"batch":1}`, DeviceType: quantumv1alpha1.DeviceTypeEmuFree, BackendConfiguration: bad}}
-	jobs := runBatch(t, "runner-refuses", b, []quantumv1alpha1.JobSpec{{Runs: 5}}, eng)
+	jobs := runBatch(t, "runner-refuses", b, []quantumv1alpha1.JobSpec{{Runs: 5}}, 1, eng)
 	if len(eng.tasks) != 0 {
 		t.Fatalf("the engine ran %+v", eng.tasks)
 	}
