@@ -29,7 +29,7 @@ type InlineJob struct {
 
 // BatchSpec is what a user asked for: one sequence, where to run it, and how.
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.open) && oldSelf.open) || !has(self.open) || !self.open",message="open: a closed batch cannot be reopened"
-// +kubebuilder:validation:XValidation:rule="(has(self.sequenceBuilder) && self.sequenceBuilder != '') || (has(self.jobs) && self.jobs.all(j, has(j.sequence) && j.sequence != ''))",message="sequenceBuilder is required unless every inline job has its own sequence",fieldPath=".sequenceBuilder"
+// +kubebuilder:validation:XValidation:rule="(has(self.sequenceBuilder) && size(self.sequenceBuilder) > 0) || (has(self.jobs) && self.jobs.all(j, has(j.sequence) && size(j.sequence) > 0))",message="sequenceBuilder is required unless every inline job has its own sequence",fieldPath=".sequenceBuilder"
 type BatchSpec struct {
 	// SequenceBuilder is the Pulser abstract representation (JSON, version
 	// "1") that the batch's jobs run. It may be empty when every job carries
