@@ -379,6 +379,11 @@ const reasonFinished = "Finished"
 // device, and delivers its webhook.
 func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) error {
 	b := s.batch
+	// Whoever wrote the terminal status (the controller, a runner, or the
+	// facade cancelling a pending batch), the batch is Complete.
+	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionComplete); c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(b.Status.Phase) {
+		s.setCondition(quantumv1alpha1.ConditionComplete, metav1.ConditionTrue, string(b.Status.Phase), "the batch is "+string(b.Status.Phase))
+	}
 	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionRunner); b.Status.DeviceID != "" && (c == nil || c.Reason != reasonFinished) {
 		if err := r.stopRunner(ctx, s); err != nil {
 			return err

@@ -160,6 +160,33 @@ var _ = Describe("Local mode", Ordered, func() {
 		}
 	})
 
+	It("runs a pulser_basic workload submitted through the REST facade to DONE", func() {
+		const runs = 30
+		created := struct {
+			ID string `json:"id"`
+		}{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/workloads", map[string]any{
+			"project_id": platform.ProjectID, "workload_type": "qadence_circuit", "backend": "pulser_basic",
+			"config": map[string]any{"sequence_builder": ringSequence(3), "variables": map[string]any{"t": []int{500}}, "runs": runs},
+		}, &created)).To(Succeed())
+		var wl struct {
+			Status string         `json:"status"`
+			Errors []string       `json:"errors"`
+			Result map[string]any `json:"result"`
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(api.Do(ctx, http.MethodGet, "/api/v2/workloads/"+created.ID, nil, &wl)).To(Succeed())
+			g.Expect(wl.Status).To(BeElementOf("DONE", "ERROR"))
+		}, 3*time.Minute, 250*time.Millisecond).Should(Succeed())
+		Expect(wl.Status).To(Equal("DONE"), "errors: %v", wl.Errors)
+		var total float64
+		for bits, n := range wl.Result["counter"].(map[string]any) {
+			Expect(bits).To(MatchRegexp(`^[01]{3}$`))
+			total += n.(float64)
+		}
+		Expect(total).To(BeNumerically("==", runs))
+	})
+
 	It("runs a batch applied as YAML (the GitOps path) and shows it through the facade", func() {
 		raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config", "samples", "quantum_v1alpha1_batch.yaml"))
 		Expect(err).NotTo(HaveOccurred())

@@ -93,12 +93,15 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 		return nil, err
 	}
 
-	p.step("installing RBAC roles and the default devices")
+	p.step("installing RBAC roles, the default devices and the workload image mapping")
 	if err := createIfMissing(ctx, p.Admin, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil {
 		return nil, err
 	}
 	root := controlplane.RepoRoot()
-	for _, dir := range []string{filepath.Join(root, "config", "rbac", "roles"), filepath.Join(root, "config", "rbac")} {
+	// config/workloads maps each workload type to its runner image, as
+	// config/default installs it; the Process executor runs the local runner
+	// binary whatever the image, but a workload without a mapping fails.
+	for _, dir := range []string{filepath.Join(root, "config", "rbac", "roles"), filepath.Join(root, "config", "rbac"), filepath.Join(root, "config", "workloads")} {
 		if err := applyDir(ctx, p.Admin, dir); err != nil {
 			return nil, err
 		}
