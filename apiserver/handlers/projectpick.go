@@ -16,17 +16,15 @@ import (
 // project never moves it; records that already exist are found wherever
 // they are (see existingIn).
 func firstProject(projects map[string]project) string {
-	var first *project
+	var first project
 	for _, p := range projects {
-		if first == nil {
-			p := p
-			first = &p
+		if first.ns == nil {
+			first = p
 			continue
 		}
 		c := p.ns.CreationTimestamp.Compare(first.ns.CreationTimestamp.Time)
 		if c < 0 || (c == 0 && strings.Compare(p.id, first.id) < 0) {
-			p := p
-			first = &p
+			first = p
 		}
 	}
 	return first.ns.Name
