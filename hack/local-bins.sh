@@ -22,6 +22,10 @@ mkdir -p "$kcm_dir" "$kubectl_dir"
 
 log() { printf '[local-bins] %s\n' "$*" >&2; }
 
+# The version the binaries report (kubectl version, /version), as a release sets it.
+minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+ldflags="-X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean"
+
 # kubectl's own main is a few lines over k8s.io/kubectl; build the same
 # program from the published staging modules, without k8s.io/kubernetes.
 build_kubectl() {
@@ -47,7 +51,7 @@ GO
     go mod init tweezer.local/kubectl >/dev/null 2>&1 &&
     go get "k8s.io/kubectl@${STAGING_VERSION}" "k8s.io/component-base@${STAGING_VERSION}" >&2 &&
     go mod tidy >&2 &&
-    CGO_ENABLED=0 go build -trimpath -o "$kubectl_dir/kubectl.tmp" . &&
+    CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$kubectl_dir/kubectl.tmp" . &&
     mv "$kubectl_dir/kubectl.tmp" "$kubectl_dir/kubectl")
 }
 
@@ -64,7 +68,7 @@ build_kube_controller_manager() {
     go mod init tweezer.local/kube-controller-manager >/dev/null 2>&1 &&
     for m in $staging; do go mod edit -replace "$m=$m@${STAGING_VERSION}"; done &&
     go get "k8s.io/kubernetes/cmd/kube-controller-manager@${K8S_VERSION}" >&2 &&
-    CGO_ENABLED=0 go build -mod=mod -trimpath -o "$kcm_dir/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager &&
+    CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "$ldflags" -o "$kcm_dir/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager &&
     mv "$kcm_dir/kube-controller-manager.tmp" "$kcm_dir/kube-controller-manager")
 }
 
