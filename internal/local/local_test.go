@@ -199,6 +199,24 @@ var _ = Describe("Local mode", Ordered, func() {
 		Expect(total).To(BeNumerically("==", runs))
 	})
 
+	It("runs a FRESNEL batch on the emulated QPU gateway, a process of its own, with the runner's own token", func() {
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
+			"project_id":       platform.ProjectID,
+			"sequence_builder": local.ExampleSequence,
+			"device_type":      "FRESNEL",
+			"jobs":             []map[string]any{{"runs": local.ExampleRuns, "variables": map[string]any{"t": []int{100}}}},
+		}, b)).To(Succeed())
+		done := waitDone(b.ID)
+		Expect(done.Status).To(Equal("DONE"), "%+v", done.Jobs)
+		expectCountersSumToRuns(done)
+		secrets := &corev1.SecretList{}
+		Expect(platform.Admin.List(ctx, secrets, client.InNamespace(platform.ProjectID))).To(Succeed())
+		for _, sec := range secrets.Items {
+			Expect(sec.Name).NotTo(ContainSubstring("gateway"), "no gateway secret in the project namespace")
+		}
+	})
+
 	It("runs a batch applied as YAML (the GitOps path) and shows it through the facade", func() {
 		raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config", "samples", "quantum_v1alpha1_batch.yaml"))
 		Expect(err).NotTo(HaveOccurred())
