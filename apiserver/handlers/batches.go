@@ -312,12 +312,9 @@ func withResults[I any](h *Handlers, mutate func(context.Context, *I) (*batchOut
 		if err != nil {
 			return nil, err
 		}
-		b, err := h.findBatch(out.Body.Data.ID)
+		b, err := h.batchFor(ctx, out.Body.Data.ID, "get", "")
 		if err != nil {
-			return nil, internal(err)
-		}
-		if b == nil {
-			return nil, envelope.NotFound("batch", out.Body.Data.ID)
+			return nil, err
 		}
 		return h.batchWithResults(ctx, b)
 	}
@@ -793,12 +790,9 @@ func (h *Handlers) cancelBatchJobsV1(ctx context.Context, in *batchJobsIn) (*can
 	}
 	v1 := CanceledJobsV1{Jobs: make([]restdoc.JobWithResult, 0, len(out.Body.Data.Jobs)), Errors: out.Body.Data.Errors}
 	for _, doc := range out.Body.Data.Jobs {
-		j, err := h.findJob(doc.ID)
+		j, err := h.jobFor(ctx, doc.ID, "get", "")
 		if err != nil {
-			return nil, internal(err)
-		}
-		if j == nil {
-			continue
+			return nil, err
 		}
 		stored, err := h.storedResult(ctx, j)
 		if err != nil {
