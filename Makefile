@@ -44,9 +44,12 @@ build: ## Build the binaries into bin/.
 .PHONY: run
 run: ## Run the platform locally: control plane, manager, facade, demo project, example batch.
 	@hack/envtest-bins.sh >/dev/null
+	@echo "==> building kubectl and kube-controller-manager into bin/ (once)"
+	@hack/local-bins.sh >/dev/null
 	@echo "==> building the binaries into bin/"
 	@go build -o bin/ ./cmd/...
-	@bin/local --data-dir .tweezer
+	@bin/local --data-dir .tweezer --kubectl bin/kubectl \
+	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager"
 
 .PHONY: deploy
 deploy: ## Deploy to the cluster of the current kubeconfig: make deploy IMG=registry/tweezer:tag

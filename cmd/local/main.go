@@ -33,6 +33,8 @@ func run() error {
 	flag.StringVar(&opts.BinDir, "bin-dir", filepath.Dir(exe), "folder holding the manager, apiserver and runner binaries")
 	flag.StringVar(&opts.FacadeAddr, "listen", "127.0.0.1:8000", "REST facade address")
 	flag.StringVar(&opts.GatewayAddr, "qpu-gateway", "127.0.0.1:8090", "emulated QPU gateway address")
+	flag.StringVar(&opts.ControllerManager, "kube-controller-manager", "", "kube-controller-manager binary to run the garbage collector with (hack/local-bins.sh builds one); none when empty")
+	kubectl := flag.String("kubectl", "kubectl", "the kubectl command to print (make run builds bin/kubectl)")
 	example := flag.Bool("example", true, "submit an example batch and print its results")
 	flag.Parse()
 	opts.Progress = os.Stderr
@@ -51,7 +53,7 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "==> stopping (data kept in "+opts.DataDir+")")
 		p.Stop()
 	}()
-	printWelcome(p, time.Since(start))
+	printWelcome(p, *kubectl, time.Since(start))
 
 	if *example {
 		if err := runExample(ctx, p); err != nil && ctx.Err() == nil {
@@ -63,7 +65,7 @@ func run() error {
 	return nil
 }
 
-func printWelcome(p *local.Platform, took time.Duration) {
+func printWelcome(p *local.Platform, kubectl string, took time.Duration) {
 	api := p.FacadeURL + "/api/v1"
 	fmt.Printf(`
 Tweezer is running (started in %s).
@@ -77,9 +79,9 @@ Try it:
   export TOKEN=%s
   curl -H "Authorization: Bearer $TOKEN" "%s/batches?project_id=%s"
   python -c 'from pasqal_cloud import SDK, Endpoints; print(SDK(project_id="%s", token_provider=..., endpoints=Endpoints(core="%s", account="%s")).get_batches())'
-  kubectl --kubeconfig %s get tweezer -A
+  %s --kubeconfig %s get tweezer -A
 `, took.Round(time.Second), api, p.FacadeURL, p.FacadeURL, p.ProjectID, p.Token, p.Kubeconfig,
-		p.Token, api, p.ProjectID, p.ProjectID, p.FacadeURL, p.FacadeURL, p.Kubeconfig)
+		p.Token, api, p.ProjectID, p.ProjectID, p.FacadeURL, p.FacadeURL, kubectl, p.Kubeconfig)
 }
 
 // runExample submits the example batch through the facade and prints each job's
