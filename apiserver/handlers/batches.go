@@ -11,10 +11,10 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
@@ -376,7 +376,7 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b, nil)
+	return h.storeBatch(ctx, b)
 }
 
 func inlineJob(j JobInput, loc ...any) (quantumv1alpha1.InlineJob, error) {
@@ -403,27 +403,14 @@ func (h *Handlers) fits(obj client.Object, kind string) error {
 	return nil
 }
 
-// storeBatch creates a Batch, then its Jobs (named as the controller names
-// them, so either may create them first), and answers once the cache has them.
-// parents are the ids of the jobs the inline jobs were copied from (rebatch).
-func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, parents []string) (*batchOut, error) {
+// storeBatch creates a Batch with its jobs in spec.jobs and answers once the
+// cache holds the Jobs the controller creates from them.
+func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch) (*batchOut, error) {
 	if err := h.Client.Create(ctx, b); err != nil {
 		return nil, writeErr(err, "body")
 	}
-	jobs := make([]*quantumv1alpha1.Job, len(b.Spec.Jobs))
-	for i, ij := range b.Spec.Jobs {
-		parent := ""
-		if parents != nil {
-			parent = parents[i]
-		}
-		j, err := h.newJob(b, quantumv1alpha1.InlineJobName(b.UID, i), int32(i+1), ij, parent)
-		if err != nil {
-			return nil, internal(err)
-		}
-		jobs[i] = j
-	}
-	if err := h.createJobs(ctx, jobs); err != nil {
-		return nil, err
+	if err := h.awaitJobs(ctx, b, 0); err != nil {
+		return nil, internal(err)
 	}
 	h.await(ctx, b)
 	doc, err := h.batchWithJobs(ctx, b)
@@ -431,60 +418,6 @@ func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, par
 		return nil, err
 	}
 	return &batchOut{Body: envelope.OK(doc)}, nil
-}
-
-// newJob builds a Job of batch b.
-func (h *Handlers) newJob(b *quantumv1alpha1.Batch, name string, order int32, ij quantumv1alpha1.InlineJob, parentID string) (*quantumv1alpha1.Job, error) {
-	j := &quantumv1alpha1.Job{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: b.Namespace,
-			Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
-		},
-		Spec: quantumv1alpha1.JobSpec{
-			BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables,
-			CreationOrder: order, ParentID: parentID, UserID: b.Spec.UserID,
-		},
-	}
-	if err := controllerutil.SetControllerReference(b, j, h.Scheme); err != nil {
-		return nil, err
-	}
-	return j, nil
-}
-
-// createJobs creates jobs a few at a time (an existing one is fine: the
-// controller made it) and waits until the cache holds them all.
-func (h *Handlers) createJobs(ctx context.Context, jobs []*quantumv1alpha1.Job) error {
-	const workers = 8
-	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, workers)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range jobs {
-			sem <- struct{}{}
-			go func(i int) {
-				defer func() { <-sem }()
-				err := h.Client.Create(ctx, jobs[i])
-				if apierrors.IsAlreadyExists(err) {
-					err = h.Client.Get(ctx, client.ObjectKeyFromObject(jobs[i]), jobs[i])
-				}
-				errs[i] = err
-			}(i)
-		}
-		for range workers {
-			sem <- struct{}{}
-		}
-	}()
-	<-done
-	for _, err := range errs {
-		if err != nil {
-			return writeErr(err, "body", "jobs")
-		}
-	}
-	for _, j := range jobs {
-		h.await(ctx, j)
-	}
-	return nil
 }
 
 func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut, error) {
@@ -502,8 +435,9 @@ func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut,
 	return &batchOut{Body: envelope.OK(doc)}, nil
 }
 
-// cancel asks the controllers to cancel a batch and marks what has not
-// started CANCELED at once. b is refreshed in place.
+// cancel writes a batch's cancel intent (spec.canceled) and waits until the
+// controller has settled it: its pending jobs CANCELED and, unless it runs,
+// the batch CANCELED. b is refreshed in place.
 func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) error {
 	phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(cached))
 	if phase.Terminal() {
@@ -516,34 +450,11 @@ func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) er
 		if err := h.Client.Patch(ctx, b, client.MergeFrom(orig)); err != nil {
 			return writeErr(err)
 		}
+		h.await(ctx, b)
 	}
-	jobs, err := h.batchJobs(b)
-	if err != nil {
+	if err := h.awaitCanceled(ctx, b); err != nil {
 		return internal(err)
 	}
-	now := metav1.Now()
-	for _, cj := range jobs {
-		if restdoc.JobPhase(cj) != string(quantumv1alpha1.JobPending) {
-			continue
-		}
-		j := cj.DeepCopy()
-		orig := j.DeepCopy()
-		j.Status.Phase = quantumv1alpha1.JobCanceled
-		j.Status.EndTime = &now
-		if err := h.Client.Status().Patch(ctx, j, client.MergeFrom(orig)); err != nil {
-			return writeErr(err)
-		}
-		h.await(ctx, j)
-	}
-	if phase == quantumv1alpha1.BatchPending || phase == quantumv1alpha1.BatchPaused {
-		orig := b.DeepCopy()
-		b.Status.Phase = quantumv1alpha1.BatchCanceled
-		b.Status.EndTime = &now
-		if err := h.Client.Status().Patch(ctx, b, client.MergeFrom(orig)); err != nil {
-			return writeErr(err)
-		}
-	}
-	h.await(ctx, b)
 	*cached = *b
 	return nil
 }
@@ -612,49 +523,53 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 		return nil, err
 	}
 	b := cached.DeepCopy()
-	if !b.Spec.Open {
-		return nil, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
-	}
-	if phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
-		return nil, envelope.Errorf(http.StatusConflict, "batch %s is %s: it accepts no more jobs", b.Name, phase)
-	}
 	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
 	for i, j := range in.Body {
 		if inline[i], err = inlineJob(j, "body", i); err != nil {
 			return nil, err
 		}
+		inline[i].UserID = user(ctx).Name
 	}
-	unlock := h.lockBatch(b.Namespace + "/" + b.Name)
-	defer unlock()
-	existing, err := h.batchJobs(b)
+	// The jobs become entries of spec.jobs, appended under the batch's
+	// resourceVersion: concurrent additions (from any facade replica)
+	// conflict and retry on a fresh read, and the controller numbers each
+	// Job by its entry's position. No lock, no counting here.
+	from := 0
+	err = retry.RetryOnConflict(appendBackoff, func() error {
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(cached), b); err != nil {
+			return err
+		}
+		if !b.Spec.Open {
+			return envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
+		}
+		if phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
+			return envelope.Errorf(http.StatusConflict, "batch %s is %s: it accepts no more jobs", b.Name, phase)
+		}
+		orig := b.DeepCopy()
+		from = len(b.Spec.Jobs)
+		b.Spec.Jobs = append(b.Spec.Jobs, inline...)
+		if err := h.fits(b, "batch"); err != nil {
+			return err
+		}
+		return h.Client.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	})
 	if err != nil {
+		return nil, writeErr(err, "body")
+	}
+	if err := h.awaitJobs(ctx, b, from); err != nil {
 		return nil, internal(err)
 	}
-	next := int32(len(b.Spec.Jobs))
-	for _, j := range existing {
-		next = max(next, j.Spec.CreationOrder)
-	}
-	jobs := make([]*quantumv1alpha1.Job, len(inline))
-	for i, ij := range inline {
-		j, err := h.newJob(b, uuid.NewString(), next+int32(i)+1, ij, "")
-		if err != nil {
-			return nil, internal(err)
-		}
-		j.Spec.UserID = user(ctx).Name
-		if err := h.fits(j, "job"); err != nil {
-			return nil, err
-		}
-		jobs[i] = j
-	}
-	if err := h.createJobs(ctx, jobs); err != nil {
-		return nil, err
-	}
+	h.await(ctx, b)
 	doc, err := h.batchWithJobs(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	return &batchOut{Body: envelope.OK(doc)}, nil
 }
+
+// appendBackoff spaces the retries of a job addition that lost a race for the
+// batch's resourceVersion to another addition or a spec change.
+var appendBackoff = wait.Backoff{Steps: 40, Duration: 5 * time.Millisecond, Factor: 1.3, Jitter: 0.5, Cap: 250 * time.Millisecond}
 
 type batchJobsIn struct {
 	BatchIDPath
@@ -715,15 +630,13 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 			TimeLimit:            parent.Spec.TimeLimit.DeepCopy(),
 		},
 	}
-	parents := make([]string, len(jobs))
-	for i, j := range jobs {
-		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy()})
-		parents[i] = j.Name
+	for _, j := range jobs {
+		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy(), ParentID: j.Name})
 	}
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b, parents)
+	return h.storeBatch(ctx, b)
 }
 
 type cancelJobsOut struct {

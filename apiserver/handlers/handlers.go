@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -50,8 +49,6 @@ type Handlers struct {
 	ResultsLinkTTL time.Duration
 	// PublicURL is the facade's base URL in results links; empty means the request's own.
 	PublicURL string
-
-	batchLocks sync.Map // batch name → *sync.Mutex, serialising job additions
 }
 
 // Operation metadata keys read by the server's authentication middleware.
@@ -274,12 +271,4 @@ func (h *Handlers) await(ctx context.Context, obj client.Object) {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-}
-
-// lockBatch serialises the writes that number a batch's jobs.
-func (h *Handlers) lockBatch(name string) func() {
-	m, _ := h.batchLocks.LoadOrStore(name, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
 }

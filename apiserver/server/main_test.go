@@ -134,6 +134,9 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 
+	if err := startBatchController(ctx, cfg); err != nil {
+		return 0, err
+	}
 	c := server.Defaults()
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
