@@ -32,7 +32,7 @@ type InlineJob struct {
 // BatchSpec is what a user asked for: one sequence, where to run it, and how.
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.open) && oldSelf.open) || !has(self.open) || !self.open",message="open: a closed batch cannot be reopened"
 // +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) >= (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0)",message="jobs: entries are never removed (each one is a Job)"
-// +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) == (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0) || (has(oldSelf.open) && oldSelf.open)",message="jobs: only an open batch accepts more jobs"
+// +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) == (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0) || (has(oldSelf.open) && oldSelf.open && !(has(oldSelf.canceled) && oldSelf.canceled))",message="jobs: only an open batch that is not canceled accepts more jobs"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.canceled) || !oldSelf.canceled || (has(self.canceled) && self.canceled)",message="canceled: a canceled batch stays canceled"
 type BatchSpec struct {
 	// SequenceBuilder is the Pulser abstract representation (JSON, version "1").

@@ -298,7 +298,13 @@ var _ = Describe("Validation", func() {
 		b.Spec.Open = false
 		Expect(k8s.Update(ctx, b)).To(Succeed())
 		b.Spec.Jobs = append(b.Spec.Jobs, v1.InlineJob{Runs: 3})
-		expectInvalid(k8s.Update(ctx, b), "spec", "only an open batch accepts more jobs")
+		expectInvalid(k8s.Update(ctx, b), "spec", "only an open batch that is not canceled accepts more jobs")
+
+		canceled := validBatch(ns)
+		canceled.Spec.Canceled = true
+		Expect(k8s.Create(ctx, canceled)).To(Succeed())
+		canceled.Spec.Jobs = append(canceled.Spec.Jobs, v1.InlineJob{Runs: 3})
+		expectInvalid(k8s.Update(ctx, canceled), "spec", "only an open batch that is not canceled accepts more jobs")
 	})
 
 	It("keeps a canceled Batch and Job canceled", func() {

@@ -11,9 +11,9 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/retry"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -523,6 +523,12 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 		return nil, err
 	}
 	b := cached.DeepCopy()
+	if !b.Spec.Open {
+		return nil, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
+	}
+	if phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
+		return nil, envelope.Errorf(http.StatusConflict, "batch %s is %s: it accepts no more jobs", b.Name, phase)
+	}
 	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
 	for i, j := range in.Body {
 		if inline[i], err = inlineJob(j, "body", i); err != nil {
@@ -530,31 +536,9 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 		}
 		inline[i].UserID = user(ctx).Name
 	}
-	// The jobs become entries of spec.jobs, appended under the batch's
-	// resourceVersion: concurrent additions (from any facade replica)
-	// conflict and retry on a fresh read, and the controller numbers each
-	// Job by its entry's position. No lock, no counting here.
-	from := 0
-	err = retry.RetryOnConflict(appendBackoff, func() error {
-		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(cached), b); err != nil {
-			return err
-		}
-		if !b.Spec.Open {
-			return envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
-		}
-		if phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
-			return envelope.Errorf(http.StatusConflict, "batch %s is %s: it accepts no more jobs", b.Name, phase)
-		}
-		orig := b.DeepCopy()
-		from = len(b.Spec.Jobs)
-		b.Spec.Jobs = append(b.Spec.Jobs, inline...)
-		if err := h.fits(b, "batch"); err != nil {
-			return err
-		}
-		return h.Client.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-	})
+	from, err := h.appendJobs(ctx, b, inline)
 	if err != nil {
-		return nil, writeErr(err, "body")
+		return nil, err
 	}
 	if err := h.awaitJobs(ctx, b, from); err != nil {
 		return nil, internal(err)
@@ -567,9 +551,68 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	return &batchOut{Body: envelope.OK(doc)}, nil
 }
 
-// appendBackoff spaces the retries of a job addition that lost a race for the
-// batch's resourceVersion to another addition or a spec change.
-var appendBackoff = wait.Backoff{Steps: 40, Duration: 5 * time.Millisecond, Factor: 1.3, Jitter: 0.5, Cap: 250 * time.Millisecond}
+// appendJobs appends jobs to an open batch's spec.jobs and returns the
+// position of the first. The API server applies the append atomically
+// (a JSON patch "add /spec/jobs/-" after a test that the batch is still
+// open), so concurrent additions from any number of facade replicas each
+// land whole, one after the other, without a lock or a retry; the controller
+// numbers each Job by its entry's position. Only the first jobs of a batch
+// that has none are written with a merge patch checked against the
+// resourceVersion (there is no list to append to yet), again on a fresh read
+// after a conflict. b is the batch as the write left it.
+func (h *Handlers) appendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (int, error) {
+	for range 10 {
+		from, retry, err := h.tryAppendJobs(ctx, b, jobs)
+		if !retry {
+			return from, err
+		}
+	}
+	return 0, envelope.Errorf(http.StatusConflict, "batch %s changed too often meanwhile; try again", b.Name)
+}
+
+// tryAppendJobs is one attempt of appendJobs; retry asks for another, with b
+// read again.
+func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (from int, retry bool, err error) {
+	grown := b.DeepCopy()
+	grown.Spec.Jobs = append(grown.Spec.Jobs, jobs...)
+	if err := h.fits(grown, "batch"); err != nil {
+		return 0, false, err
+	}
+	if len(b.Spec.Jobs) == 0 {
+		orig := b.DeepCopy()
+		b.Spec.Jobs = jobs
+		err = h.Client.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	} else {
+		ops := []map[string]any{{"op": "test", "path": "/spec/open", "value": true}}
+		for _, j := range jobs {
+			ops = append(ops, map[string]any{"op": "add", "path": "/spec/jobs/-", "value": j})
+		}
+		raw, merr := json.Marshal(ops)
+		if merr != nil {
+			return 0, false, internal(merr)
+		}
+		err = h.Client.Patch(ctx, b, client.RawPatch(types.JSONPatchType, raw))
+	}
+	if err != nil {
+		// Closed or canceled meanwhile (the test or the CRD's rule refused
+		// it), or a concurrent first addition: say which.
+		fresh := &quantumv1alpha1.Batch{}
+		if gerr := h.Client.Get(ctx, client.ObjectKeyFromObject(b), fresh); gerr == nil {
+			if !fresh.Spec.Open {
+				return 0, false, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
+			}
+			if fresh.Spec.Canceled {
+				return 0, false, envelope.Errorf(http.StatusConflict, "batch %s is canceled: it accepts no more jobs", b.Name)
+			}
+			if apierrors.IsConflict(err) {
+				*b = *fresh
+				return 0, true, nil
+			}
+		}
+		return 0, false, writeErr(err, "body")
+	}
+	return len(b.Spec.Jobs) - len(jobs), false, nil
+}
 
 type batchJobsIn struct {
 	BatchIDPath

@@ -14,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -31,12 +33,15 @@ import (
 
 // The suite's control plane, facade and identities.
 var (
-	admin   client.Client
-	facade  *httptest.Server
-	tokens  = map[string]string{} // alice, bob, reader, super, worker, nobody
-	projA   = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
-	projB   = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
-	projBig = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
+	admin  client.Client
+	facade *httptest.Server
+	// newFacade starts another replica of the facade, with the same identity
+	// and configuration, against the same control plane.
+	newFacade func() (*httptest.Server, error)
+	tokens    = map[string]string{} // alice, bob, reader, super, worker, nobody
+	projA     = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
+	projB     = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
+	projBig   = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
 )
 
 const usersNS = "tweezer-users"
@@ -51,6 +56,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
+	ctrl.SetLogger(logr.Discard())
 	env, err := controlplane.New()
 	if err != nil {
 		return 0, err
@@ -140,14 +146,19 @@ func run(m *testing.M) (int, error) {
 	c := server.Defaults()
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
-	s, err := server.New(facadeUser.Config(), c)
-	if err != nil {
+	newFacade = func() (*httptest.Server, error) {
+		s, err := server.New(facadeUser.Config(), c)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.StartCache(ctx); err != nil {
+			return nil, err
+		}
+		return httptest.NewServer(s.Handler()), nil
+	}
+	if facade, err = newFacade(); err != nil {
 		return 0, err
 	}
-	if err := s.StartCache(ctx); err != nil {
-		return 0, err
-	}
-	facade = httptest.NewServer(s.Handler())
 	defer facade.Close()
 	return m.Run(), nil
 }
