@@ -20,6 +20,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // runnerState is what the manager knows of a started batch's runner.
@@ -176,12 +177,16 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 
 func (r *BatchReconciler) runnerFor(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device, gen int, token string) executor.Runner {
 	key := leaseKey(b, d, r.Options.Namespace)
-	return executor.Runner{
-		Namespace: b.Namespace, Batch: b.Name, BatchUID: b.UID,
-		Generation: gen, ID: holderID(b.Namespace, b.Name, gen), Device: d,
+	spec := runnerspec.Spec{
+		Kind: runnerspec.Batch, Namespace: b.Namespace, Name: b.Name,
+		RunnerID:       holderID(b.Namespace, b.Name, gen),
 		LeaseNamespace: key.Namespace, LeaseName: key.Name,
 		LeaseDuration: r.Options.LeaseDuration, GatewayToken: token,
 	}
+	if d != nil && d.Spec.Gateway != nil && scheduler.IsQPU(d) {
+		spec.GatewayURL = d.Spec.Gateway.URL
+	}
+	return executor.Runner{Spec: spec, OwnerUID: b.UID, Generation: gen, Device: d}
 }
 
 // startRunner takes the batch's Lease for a new runner generation and starts it.

@@ -23,6 +23,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/devices"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
@@ -104,7 +105,7 @@ var _ = Describe("A runner pod", func() {
 		c := pod.Spec.Containers[0]
 		Expect(c.Args).To(ContainElements("--gateway-url", srv.URL, "--lease-namespace", managerNamespace))
 		Expect(c.Env).To(HaveLen(1))
-		Expect(c.Env[0].Name).To(Equal(executor.TokenEnv))
+		Expect(c.Env[0].Name).To(Equal(runnerspec.TokenEnv))
 		Expect(c.Env[0].Value).To(BeEmpty(), "the token is not in the pod spec")
 		ref := c.Env[0].ValueFrom.SecretKeyRef
 		Expect(ref).NotTo(BeNil())
@@ -119,7 +120,7 @@ var _ = Describe("A runner pod", func() {
 		rctx, stop := context.WithTimeout(ctx, 2*time.Minute)
 		defer stop()
 		run := exec.CommandContext(rctx, runnerBin, append(append([]string{}, c.Args...), "--kubeconfig", kubeconfig)...)
-		run.Env = append(os.Environ(), executor.TokenEnv+"="+string(sec.Data[ref.Key]))
+		run.Env = append(os.Environ(), runnerspec.TokenEnv+"="+string(sec.Data[ref.Key]))
 		run.Stdout, run.Stderr = GinkgoWriter, GinkgoWriter
 		setPodPhase(pod, corev1.PodRunning, nil)
 		stopRenewing()

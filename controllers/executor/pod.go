@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // Names of the runner's RBAC objects. The ClusterRoles are shipped in
@@ -94,7 +95,7 @@ func (p *Pod) podFor(r Runner) (*corev1.Pod, error) {
 	c := corev1.Container{
 		Name:      "runner",
 		Image:     image,
-		Args:      Args(r),
+		Args:      r.Args(),
 		Resources: res,
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
@@ -104,7 +105,7 @@ func (p *Pod) podFor(r Runner) (*corev1.Pod, error) {
 		},
 	}
 	if r.GatewayToken != "" {
-		c.Env = []corev1.EnvVar{{Name: TokenEnv, ValueFrom: &corev1.EnvVarSource{
+		c.Env = []corev1.EnvVar{{Name: runnerspec.TokenEnv, ValueFrom: &corev1.EnvVarSource{
 			SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: Name(r) + "-gateway"},
 				Key:                  GatewayTokenKey,
@@ -237,10 +238,10 @@ func (p *Pod) Watch(b *builder.Builder) *builder.Builder {
 }
 
 func labels(r Runner) map[string]string {
-	if r.Kind == KindWorkload {
-		return map[string]string{ManagedByLabel: ManagedBy, WorkloadLabel: r.Batch}
+	if r.Kind == runnerspec.Workload {
+		return map[string]string{ManagedByLabel: ManagedBy, WorkloadLabel: r.Name}
 	}
-	return map[string]string{ManagedByLabel: ManagedBy, quantumv1alpha1.BatchLabel: r.Batch}
+	return map[string]string{ManagedByLabel: ManagedBy, quantumv1alpha1.BatchLabel: r.Name}
 }
 
 // WorkloadLabel on a workload runner's pod names its Workload.
@@ -248,12 +249,12 @@ const WorkloadLabel = "quantum.tweezer.dev/workload"
 
 func batchOwner(r Runner) metav1.OwnerReference {
 	kind := "Batch"
-	if r.Kind == KindWorkload {
-		kind = KindWorkload
+	if r.Kind == runnerspec.Workload {
+		kind = "Workload"
 	}
 	return metav1.OwnerReference{
 		APIVersion: quantumv1alpha1.GroupVersion.String(), Kind: kind,
-		Name: r.Batch, UID: r.BatchUID,
+		Name: r.Name, UID: r.OwnerUID,
 		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/workerproto"
 )
 
@@ -103,7 +104,7 @@ func (p *Process) output() io.Writer {
 }
 
 func (p *Process) args(r Runner) []string {
-	args := Args(r)
+	args := r.Args()
 	if p.Kubeconfig != "" {
 		args = append(args, "--kubeconfig", p.Kubeconfig)
 	}
@@ -115,12 +116,12 @@ func (p *Process) args(r Runner) []string {
 func (p *Process) Start(_ context.Context, r Runner) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.procs[r.ID]; ok {
+	if _, ok := p.procs[r.RunnerID]; ok {
 		return nil
 	}
 	proc := &process{r: r, done: make(chan struct{})}
 	var err error
-	if r.Kind == KindWorkload {
+	if r.Kind == runnerspec.Workload {
 		err = p.startOwn(proc)
 	} else {
 		err = p.assign(proc)
@@ -128,7 +129,7 @@ func (p *Process) Start(_ context.Context, r Runner) error {
 	if err != nil {
 		return fmt.Errorf("starting runner %s: %w", r, err)
 	}
-	p.procs[r.ID] = proc
+	p.procs[r.RunnerID] = proc
 	p.live[proc] = true
 	return nil
 }
@@ -136,10 +137,7 @@ func (p *Process) Start(_ context.Context, r Runner) error {
 // startOwn runs the runner as a process of its own.
 func (p *Process) startOwn(proc *process) error {
 	cmd := exec.Command(p.Binary, p.args(proc.r)...)
-	cmd.Env = os.Environ()
-	if proc.r.GatewayToken != "" {
-		cmd.Env = append(cmd.Env, TokenEnv+"="+proc.r.GatewayToken)
-	}
+	cmd.Env = append(os.Environ(), proc.r.Env()...)
 	cmd.Stdout, cmd.Stderr = p.output(), p.output()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -157,7 +155,7 @@ func (p *Process) startOwn(proc *process) error {
 
 // assign hands the runner to an idle worker, or to a new one. p.mu is held.
 func (p *Process) assign(proc *process) error {
-	line, err := json.Marshal(workerproto.Assignment{ID: proc.r.ID, Args: p.args(proc.r), Token: proc.r.GatewayToken})
+	line, err := json.Marshal(workerproto.Assignment{ID: proc.r.RunnerID, Args: p.args(proc.r), Env: proc.r.Env()})
 	if err != nil {
 		return err
 	}
@@ -247,7 +245,7 @@ func (p *Process) startWorker() (*worker, error) {
 // assignmentEnded records a worker's outcome and makes the worker idle (or
 // lets it go when enough are idle). p.mu is held.
 func (p *Process) assignmentEnded(w *worker, o workerproto.Outcome) {
-	if w.current == nil || w.current.r.ID != o.ID {
+	if w.current == nil || w.current.r.RunnerID != o.ID {
 		return
 	}
 	var err error
@@ -274,7 +272,7 @@ func (p *Process) finish(proc *process, err error) {
 	close(proc.done)
 	delete(p.live, proc)
 	p.events <- event.GenericEvent{Object: &quantumv1alpha1.Batch{
-		ObjectMeta: metav1.ObjectMeta{Namespace: proc.r.Namespace, Name: proc.r.Batch},
+		ObjectMeta: metav1.ObjectMeta{Namespace: proc.r.Namespace, Name: proc.r.Name},
 	}}
 }
 
@@ -282,7 +280,7 @@ func (p *Process) finish(proc *process, err error) {
 func (p *Process) Observe(_ context.Context, r Runner) (Observation, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	proc, ok := p.procs[r.ID]
+	proc, ok := p.procs[r.RunnerID]
 	if !ok {
 		return Observation{Phase: Unknown}, nil
 	}
@@ -307,8 +305,8 @@ func (p *Process) Observe(_ context.Context, r Runner) (Observation, error) {
 func (p *Process) Stop(_ context.Context, r Runner) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	proc, ok := p.procs[r.ID]
-	delete(p.procs, r.ID)
+	proc, ok := p.procs[r.RunnerID]
+	delete(p.procs, r.RunnerID)
 	if !ok {
 		return nil
 	}
@@ -317,7 +315,7 @@ func (p *Process) Stop(_ context.Context, r Runner) error {
 		return nil
 	default:
 	}
-	if r.Kind != KindWorkload && p.StopGrace > 0 {
+	if r.Kind != runnerspec.Workload && p.StopGrace > 0 {
 		time.AfterFunc(p.StopGrace, func() {
 			p.mu.Lock()
 			defer p.mu.Unlock()
@@ -340,7 +338,7 @@ func (p *Process) Stop(_ context.Context, r Runner) error {
 func (p *Process) PID(r Runner) (int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	proc, ok := p.procs[r.ID]
+	proc, ok := p.procs[r.RunnerID]
 	if !ok {
 		return 0, false
 	}
@@ -358,7 +356,7 @@ func (p *Process) Running(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for proc := range p.live {
-		if proc.r.ID == id {
+		if proc.r.RunnerID == id {
 			return true
 		}
 	}

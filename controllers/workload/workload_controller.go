@@ -21,6 +21,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // ImagesConfigMap is the ConfigMap, in the manager's namespace, that maps a
@@ -79,8 +80,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 func runnerOf(wl *quantumv1alpha1.Workload, image string) executor.Runner {
 	return executor.Runner{
-		Kind: executor.KindWorkload, Namespace: wl.Namespace, Batch: wl.Name, BatchUID: wl.UID,
-		Generation: 1, ID: wl.Name + "-runner-1", Image: image,
+		Spec:     runnerspec.Spec{Kind: runnerspec.Workload, Namespace: wl.Namespace, Name: wl.Name, RunnerID: wl.Name + "-runner-1"},
+		OwnerUID: wl.UID, Generation: 1, Image: image,
 	}
 }
 
