@@ -119,7 +119,7 @@ func (h *Handlers) registerWorkloads(api huma.API) {
 
 // workloadPhase is the API status of a workload: its phase, PENDING when unset.
 func workloadPhase(w *quantumv1alpha1.Workload) string {
-	return cmp.Or(string(w.Status.Phase), string(quantumv1alpha1.BatchPending))
+	return cmp.Or(string(w.Status.Phase), string(quantumv1alpha1.WorkloadPending))
 }
 
 func workloadDoc(w *quantumv1alpha1.Workload, projectID string) Workload {
@@ -375,7 +375,7 @@ func (h *Handlers) setWorkloadStatus(ctx context.Context, in *workloadStatusIn) 
 		return nil, err
 	}
 	return h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
-		w.Status.Phase = quantumv1alpha1.BatchStatus(in.Body.Status)
+		w.Status.Phase = quantumv1alpha1.WorkloadPhase(in.Body.Status)
 		if start != nil {
 			w.Status.StartTime = start
 		}

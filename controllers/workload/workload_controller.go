@@ -146,7 +146,7 @@ func (r *Reconciler) start(ctx context.Context, wl *quantumv1alpha1.Workload) er
 	}
 	r.Recorder.Eventf(wl, nil, corev1.EventTypeNormal, ReasonStarted, "Schedule", "started runner %s from image %s", executor.Name(runnerOf(wl, image)), image)
 	if wl.Status.Phase == "" {
-		wl.Status.Phase = quantumv1alpha1.BatchPending
+		wl.Status.Phase = quantumv1alpha1.WorkloadPending
 	}
 	msg := fmt.Sprintf("runner %s from image %s", executor.Name(runnerOf(wl, image)), image)
 	meta.SetStatusCondition(&wl.Status.Conditions, metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonStarted, Message: msg, ObservedGeneration: wl.Generation})
@@ -191,7 +191,7 @@ func (r *Reconciler) cancel(ctx context.Context, wl *quantumv1alpha1.Workload) e
 		return err
 	}
 	now := metav1.Now()
-	wl.Status.Phase = quantumv1alpha1.BatchCanceled
+	wl.Status.Phase = quantumv1alpha1.WorkloadCanceled
 	wl.Status.EndTime = &now
 	meta.SetStatusCondition(&wl.Status.Conditions, metav1.Condition{Type: ConditionRunner, Status: metav1.ConditionFalse, Reason: ReasonCanceled, Message: "the workload was canceled", ObservedGeneration: wl.Generation})
 	if err := r.Client.Status().Update(ctx, wl); err != nil {
@@ -220,7 +220,7 @@ func (r *Reconciler) finished(ctx context.Context, wl *quantumv1alpha1.Workload)
 // fail ends the workload in ERROR with msg, recorded as an error and on condition cond.
 func (r *Reconciler) fail(ctx context.Context, wl *quantumv1alpha1.Workload, cond, reason, msg string) error {
 	now := metav1.Now()
-	wl.Status.Phase = quantumv1alpha1.BatchError
+	wl.Status.Phase = quantumv1alpha1.WorkloadError
 	wl.Status.EndTime = &now
 	wl.Status.Errors = append(wl.Status.Errors, msg)
 	if n := len(wl.Status.Errors); n > 100 {
