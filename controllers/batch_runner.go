@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -249,12 +250,14 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		return err
 	})
 	if errors.Is(err, errLeaseMoved) {
+		ctrl.LoggerFrom(ctx).Info("lease moved since observed; looking again", "lease", key)
 		s.requeueAfter(100 * time.Millisecond)
 		return 0, fmt.Errorf("taking lease %s: %w", key, err)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("taking lease %s: %w", key, err)
 	}
+	ctrl.LoggerFrom(ctx).Info("lease taken", "lease", key, "generation", gen, "failures", failures)
 	return gen, nil
 }
 
@@ -264,10 +267,13 @@ func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) er
 	if err != nil {
 		return err
 	}
+	log := ctrl.LoggerFrom(ctx).WithValues("generation", gen, "device", s.device.Name)
 	if err := r.Executor.Start(ctx, r.runnerFor(s.batch, s.device, gen, token)); err != nil {
+		log.Error(err, "runner start failed")
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "StartFailed", err.Error())
 		return err
 	}
+	log.Info("runner started")
 	s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Started", fmt.Sprintf("runner %d started", gen))
 	return nil
 }
@@ -306,6 +312,7 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 		return nil
 	}
 	v.lease = fresh
+	ctrl.LoggerFrom(ctx).Info("runner ended", "generation", v.gen, "reason", v.reason)
 	if err := r.Executor.Stop(ctx, r.runnerFor(b, s.device, v.gen, "")); err != nil {
 		return err
 	}
@@ -492,6 +499,7 @@ func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 		return fmt.Errorf("releasing lease %s: %w", key, err)
 	}
 	if gen > 0 {
+		ctrl.LoggerFrom(ctx).Info("lease released; stopping the runner", "lease", key, "generation", gen, "phase", b.Status.Phase)
 		return r.Executor.Stop(ctx, r.runnerFor(b, d, gen, ""))
 	}
 	return nil

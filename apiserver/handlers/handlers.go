@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -49,6 +50,8 @@ type Handlers struct {
 	ResultsLinkTTL time.Duration
 	// PublicURL is the facade's base URL in results links; empty means the request's own.
 	PublicURL string
+	// Log receives structured logs of refusals; the zero Logger discards them.
+	Log logr.Logger
 }
 
 // Operation metadata keys read by the server's authentication middleware.
@@ -139,6 +142,7 @@ func (h *Handlers) access(ctx context.Context, ns, verb, resource, sub string, n
 		if sub != "" {
 			what += "/" + sub
 		}
+		h.Log.Info("authorization refused", "user", user(ctx).Name, "verb", verb, "resource", what, "namespace", ns)
 		return envelope.Errorf(http.StatusForbidden, "%s may not %s %s in project %s", user(ctx).Name, verb, what, ns)
 	}
 	return nil
