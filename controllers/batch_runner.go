@@ -237,7 +237,6 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(r.Options.LeaseDuration))
 		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
 		lease.Spec.LeaseTransitions = ptr.To(int32(gen))
-		setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFinishedJobsAnnotation, finishedJobs(s.jobs))
 		if !create {
