@@ -126,6 +126,7 @@ func startManager(execs ...executor.Executor) *manager {
 		Options: controllers.Options{
 			Namespace: managerNamespace, LeaseDuration: leaseDuration,
 			ResyncInterval: 250 * time.Millisecond, MaxAttempts: maxAttempts,
+			IdleRelease: time.Second,
 		},
 		Executor: ex,
 		Webhooks: sender,

@@ -80,7 +80,8 @@ func (idleExecutor) Start(context.Context, executor.Runner) error { return nil }
 func (idleExecutor) Observe(context.Context, executor.Runner) (executor.Observation, error) {
 	return executor.Observation{Phase: executor.Running}, nil
 }
-func (idleExecutor) Stop(context.Context, executor.Runner) error { return nil }
-func (idleExecutor) Watch(b *builder.Builder) *builder.Builder   { return b }
+func (idleExecutor) Stop(context.Context, executor.Runner) error   { return nil }
+func (idleExecutor) Watch(b *builder.Builder) *builder.Builder     { return b }
+func (idleExecutor) Cleanup(context.Context, string, string) error { return nil }
 
 func ptrTo[T any](v T) *T { return &v }

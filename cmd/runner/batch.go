@@ -81,7 +81,7 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 	}
 	var engine batchrunner.Engine = emulatorEngine{}
 	if spec.GatewayURL != "" {
-		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken}}
+		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken, TokenFile: spec.GatewayTokenFile}}
 	}
 	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it

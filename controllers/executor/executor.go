@@ -73,6 +73,17 @@ type Executor interface {
 	Stop(ctx context.Context, r Runner) error
 	// Watch makes the Batch controller reconcile a batch when its runner changes.
 	Watch(b *builder.Builder) *builder.Builder
+	// Cleanup removes what Start made outside the batch's namespace for the
+	// batch's runners (owner references cannot reach across namespaces, so
+	// garbage collection does not). It is called once the batch has ended or
+	// is gone; cleaning up twice is not an error.
+	Cleanup(ctx context.Context, namespace, batch string) error
+}
+
+// usesGateway reports whether the runner sends its jobs to a QPU gateway,
+// and so needs a gateway token.
+func usesGateway(r Runner) bool {
+	return r.Kind == runnerspec.Batch && r.Device != nil && r.Device.Spec.Gateway != nil && !r.Device.Spec.IsEmulator
 }
 
 // Name is a short, DNS-safe name for a runner: the batch's (or workload's)

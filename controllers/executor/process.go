@@ -14,14 +14,18 @@ import (
 	"syscall"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/internal/runnerspec"
+	"github.com/tweezer-dev/tweezer/runners/qpu"
 	"github.com/tweezer-dev/tweezer/runners/workerproto"
 )
 
@@ -34,6 +38,11 @@ import (
 // runner at a time, so stopping a runner kills its worker; idle workers wait
 // for the next batch (up to MaxIdle of them). A Workload's runner is a
 // process of its own.
+//
+// A QPU runner authenticates to its gateway with a token that the executor
+// requests (TokenRequest) for the namespace's runner service account, bound
+// to the gateway's audience (qpu.Audience), when Client is set; it gets it
+// in its environment (runnerspec.TokenEnv) or its worker assignment.
 //
 // Processes run in their own process group and outlive the manager: a manager
 // restart does not stop the work (a worker whose manager went away finishes
@@ -52,6 +61,12 @@ type Process struct {
 	// StopGrace is how long Stop lets a worker's runner end on its own
 	// before it kills the worker; 0 kills at once.
 	StopGrace time.Duration
+	// Client, when set, creates the runner service accounts and requests
+	// their gateway tokens; without it QPU runners send no token.
+	Client client.Client
+	// TokenSeconds is the lifetime asked for a gateway token (default
+	// DefaultTokenSeconds); the API server may shorten it.
+	TokenSeconds int64
 
 	mu     sync.Mutex
 	procs  map[string]*process // by runner ID, until Stop forgets them
@@ -80,6 +95,9 @@ type worker struct {
 const (
 	DefaultMaxIdle   = 8
 	DefaultStopGrace = 2 * time.Second
+	// DefaultTokenSeconds: a runner process cannot renew its gateway token,
+	// so it is asked for long enough for a long batch.
+	DefaultTokenSeconds = 24 * 3600
 )
 
 // NewProcess returns a Process executor for the runner binary.
@@ -113,12 +131,26 @@ func (p *Process) args(r Runner) []string {
 
 // Start starts the runner unless it already runs: a batch's on a worker, a
 // Workload's as a process of its own.
-func (p *Process) Start(_ context.Context, r Runner) error {
+func (p *Process) Start(ctx context.Context, r Runner) error {
+	p.mu.Lock()
+	_, started := p.procs[r.RunnerID]
+	p.mu.Unlock()
+	if started {
+		return nil
+	}
+	var token string
+	if p.Client != nil && usesGateway(r) {
+		var err error
+		if token, err = p.gatewayToken(ctx, r.Namespace); err != nil {
+			return fmt.Errorf("starting runner %s: %w", r, err)
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.procs[r.RunnerID]; ok {
 		return nil
 	}
+	r.GatewayToken = token // carried in the runner's environment (runnerspec.Env)
 	proc := &process{r: r, done: make(chan struct{})}
 	var err error
 	if r.Kind == runnerspec.Workload {
@@ -133,6 +165,32 @@ func (p *Process) Start(_ context.Context, r Runner) error {
 	p.live[proc] = true
 	return nil
 }
+
+// gatewayToken requests a gateway token for the namespace's runner service
+// account, creating the account when it is missing.
+func (p *Process) gatewayToken(ctx context.Context, namespace string) (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+		Namespace: namespace, Name: RunnerServiceAccount,
+		Labels: map[string]string{ManagedByLabel: ManagedBy},
+	}}
+	if err := create(ctx, p.Client, sa); err != nil {
+		return "", err
+	}
+	secs := p.TokenSeconds
+	if secs <= 0 {
+		secs = DefaultTokenSeconds
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences: []string{qpu.Audience}, ExpirationSeconds: &secs,
+	}}
+	if err := p.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", fmt.Errorf("requesting a gateway token for %s/%s: %w", namespace, RunnerServiceAccount, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// Cleanup has nothing to do: a process runner gets no RBAC objects.
+func (p *Process) Cleanup(context.Context, string, string) error { return nil }
 
 // startOwn runs the runner as a process of its own.
 func (p *Process) startOwn(proc *process) error {

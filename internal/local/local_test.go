@@ -15,6 +15,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -157,6 +158,24 @@ var _ = Describe("Local mode", Ordered, func() {
 		expectCountersSumToRuns(example)
 		for _, j := range example.Jobs {
 			Expect(j.Runs).To(Equal(local.ExampleRuns))
+		}
+	})
+
+	It("runs a FRESNEL batch on the emulated QPU gateway, a process of its own, with the runner's own token", func() {
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
+			"project_id":       platform.ProjectID,
+			"sequence_builder": local.ExampleSequence,
+			"device_type":      "FRESNEL",
+			"jobs":             []map[string]any{{"runs": local.ExampleRuns, "variables": map[string]any{"t": []int{100}}}},
+		}, b)).To(Succeed())
+		done := waitDone(b.ID)
+		Expect(done.Status).To(Equal("DONE"), "%+v", done.Jobs)
+		expectCountersSumToRuns(done)
+		secrets := &corev1.SecretList{}
+		Expect(platform.Admin.List(ctx, secrets, client.InNamespace(platform.ProjectID))).To(Succeed())
+		for _, sec := range secrets.Items {
+			Expect(sec.Name).NotTo(ContainSubstring("gateway"), "no gateway secret in the project namespace")
 		}
 	})
 

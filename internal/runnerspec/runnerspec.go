@@ -47,8 +47,12 @@ type Spec struct {
 	LeaseDuration time.Duration
 	// GatewayURL, when set, runs the jobs on a QPU through this gateway.
 	GatewayURL string
-	// GatewayToken is the gateway's bearer token, carried in TokenEnv.
+	// GatewayToken is the gateway's bearer token, carried in TokenEnv (a
+	// runner process's).
 	GatewayToken string
+	// GatewayTokenFile holds the gateway token instead, read on every
+	// request (a runner pod's projected service-account token).
+	GatewayTokenFile string
 }
 
 // Args are the runner binary's arguments: the subcommand, then its flags.
@@ -69,6 +73,9 @@ func (s Spec) Args() []string {
 	}
 	if s.GatewayURL != "" {
 		args = append(args, "--gateway-url", s.GatewayURL)
+	}
+	if s.GatewayTokenFile != "" {
+		args = append(args, "--gateway-token-file", s.GatewayTokenFile)
 	}
 	return args
 }
@@ -99,6 +106,7 @@ func Flags(kind Kind, fs *flag.FlagSet, getenv func(string) string) func() (Spec
 		fs.StringVar(&s.LeaseName, "lease-name", "", "name of the runner's lease (default: the batch's name)")
 		fs.DurationVar(&s.LeaseDuration, "lease-duration", DefaultLeaseDuration, "validity of the lease; it is renewed every quarter of it")
 		fs.StringVar(&s.GatewayURL, "gateway-url", "", "QPU gateway URL: run the jobs on the QPU instead of the emulator")
+		fs.StringVar(&s.GatewayTokenFile, "gateway-token-file", "", "file holding the gateway token, read on every request (a projected service-account token); default: $"+TokenEnv)
 	}
 	required := "--namespace and --name are required"
 	if kind == Batch {

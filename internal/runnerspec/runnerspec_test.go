@@ -24,7 +24,8 @@ func TestRoundTrip(t *testing.T) {
 	for _, s := range []Spec{
 		{Kind: Batch, Namespace: "p", Name: "b", RunnerID: "p/b/2", LeaseNamespace: "sys", LeaseName: "qpu-fresnel",
 			LeaseDuration: 3 * time.Second, GatewayURL: "https://gw", GatewayToken: "s3cret"},
-		{Kind: Batch, Namespace: "p", Name: "b", RunnerID: "p/b/1", LeaseName: "b", LeaseDuration: DefaultLeaseDuration},
+		{Kind: Batch, Namespace: "p", Name: "b", RunnerID: "p/b/1", LeaseName: "b", LeaseDuration: DefaultLeaseDuration,
+			GatewayURL: "https://gw", GatewayTokenFile: "/var/run/token"},
 		{Kind: Workload, Namespace: "p", Name: "w"},
 	} {
 		args := s.Args()
