@@ -267,3 +267,53 @@ func TestTwoFacadesAddJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerRoutesRefuseToMoveAFinalStatus: the worker routes judge the
+// status they replace, so a finished job or batch keeps its status (409,
+// naming both), while the same status again is accepted.
+func TestWorkerRoutesRefuseToMoveAFinalStatus(t *testing.T) {
+	alice, worker := tokens["alice"], tokens["worker"]
+	b := createBatch(t, alice, newBatch(projA, 2, nil))
+	id := b["id"].(string)
+	j0 := b["jobs"].([]any)[0].(map[string]any)["id"].(string)
+
+	expect(t, call(t, "PATCH", "/api/v1/jobs/"+j0, worker, map[string]any{"status": "DONE", "progress": 100}, false), 200)
+	envelopeFail(t, call(t, "PUT", "/api/v1/jobs/"+j0+"/status", worker, map[string]any{"status": "RUNNING"}, false), 409, "job "+j0+" is DONE, a final status: it cannot become RUNNING")
+	envelopeFail(t, call(t, "PATCH", "/api/v1/jobs/"+j0, worker, map[string]any{"status": "CANCELED"}, false), 409, "cannot become CANCELED")
+	expect(t, call(t, "PATCH", "/api/v1/jobs/"+j0, worker, map[string]any{"status": "DONE", "progress": 100}, false), 200)
+
+	expect(t, call(t, "PUT", "/api/v1/batches/"+id+"/cancel", alice, nil, false), 200)
+	r := expect(t, call(t, "GET", "/api/v2/batches/"+id, alice, nil, false), 200)
+	if r.data()["status"] != "CANCELED" {
+		t.Fatalf("canceled batch: %s", r.raw)
+	}
+	envelopeFail(t, call(t, "PATCH", "/api/v1/batches/"+id+"/status", worker, map[string]any{"status": "RUNNING"}, false), 409, "batch "+id+" is CANCELED, a final status: it cannot become RUNNING")
+
+	var job quantumv1alpha1.Job
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: j0}, &job); err != nil {
+		t.Fatal(err)
+	}
+	if job.Status.Phase != quantumv1alpha1.JobDone {
+		t.Errorf("the finished job is %s after the batch's cancel", job.Status.Phase)
+	}
+}
+
+// TestCancelOfARunningJobIsIntentOnly: canceling a RUNNING job sets its
+// spec.canceled and leaves the job to its runner.
+func TestCancelOfARunningJobIsIntentOnly(t *testing.T) {
+	alice, worker := tokens["alice"], tokens["worker"]
+	b := createBatch(t, alice, newBatch(projA, 1, nil))
+	j0 := b["jobs"].([]any)[0].(map[string]any)["id"].(string)
+	expect(t, call(t, "PATCH", "/api/v1/jobs/"+j0, worker, map[string]any{"status": "RUNNING", "progress": 10}, false), 200)
+	r := expect(t, call(t, "PATCH", "/api/v2/jobs/"+j0+"/cancel", alice, nil, false), 200)
+	if r.data()["status"] != "RUNNING" {
+		t.Errorf("a running job stays RUNNING until its runner stops it: %s", r.raw)
+	}
+	var job quantumv1alpha1.Job
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: j0}, &job); err != nil {
+		t.Fatal(err)
+	}
+	if !job.Spec.Canceled || job.Status.Phase != quantumv1alpha1.JobRunning {
+		t.Errorf("spec.canceled %v, phase %s", job.Spec.Canceled, job.Status.Phase)
+	}
+}
