@@ -287,7 +287,8 @@ func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out
 }
 
 type createBatchIn struct {
-	Body CreateBatchBody
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a retry with the same key (same user and project) returns the batch the first attempt created; with a different body it is 422."`
+	Body           CreateBatchBody
 }
 
 func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOut, error) {
@@ -373,10 +374,15 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 		}
 		b.Spec.Jobs = append(b.Spec.Jobs, ij)
 	}
+	idem, err := newIdempotency("batch", ns.Name, user(ctx).Name, in.IdempotencyKey, body)
+	if err != nil {
+		return nil, err
+	}
+	idem.mark(b)
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b)
+	return h.storeBatch(ctx, b, idem)
 }
 
 func inlineJob(j JobInput, loc ...any) (quantumv1alpha1.InlineJob, error) {
@@ -404,9 +410,11 @@ func (h *Handlers) fits(obj client.Object, kind string) error {
 }
 
 // storeBatch creates a Batch with its jobs in spec.jobs and answers once the
-// cache holds the Jobs the controller creates from them.
-func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch) (*batchOut, error) {
-	if err := h.Client.Create(ctx, b); err != nil {
+// cache holds the Jobs the controller creates from them. With an
+// Idempotency-Key whose batch exists, that batch is returned (its Jobs are
+// the controller's to create, as for any batch).
+func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, idem *idempotency) (*batchOut, error) {
+	if err := idem.create(ctx, h.Client, b, "batch"); err != nil {
 		return nil, writeErr(err, "body")
 	}
 	if err := h.awaitJobs(ctx, b, 0); err != nil {
@@ -679,7 +687,7 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b)
+	return h.storeBatch(ctx, b, nil)
 }
 
 type cancelJobsOut struct {

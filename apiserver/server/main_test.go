@@ -20,6 +20,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -33,8 +34,11 @@ import (
 
 // The suite's control plane, facade and identities.
 var (
-	admin  client.Client
-	facade *httptest.Server
+	admin   client.Client
+	restCfg *rest.Config // the control plane, as an administrator
+	// facadeCfg is the facade's own identity (for a second replica).
+	facadeCfg *rest.Config
+	facade    *httptest.Server
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
@@ -66,6 +70,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer func() { _ = env.Stop() }()
+	restCfg = cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -77,6 +82,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	facadeCfg = facadeUser.Config()
 	root := controlplane.RepoRoot()
 	for _, f := range []string{"config/rbac/apiserver/role.yaml", "config/rbac/roles/tweezer-user.yaml", "config/rbac/roles/tweezer-superuser.yaml", "config/rbac/roles/tweezer-worker.yaml"} {
 		raw, err := os.ReadFile(filepath.Join(root, f))
@@ -147,7 +153,7 @@ func run(m *testing.M) (int, error) {
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	newFacade = func() (*httptest.Server, error) {
-		s, err := server.New(facadeUser.Config(), c)
+		s, err := server.New(facadeCfg, c)
 		if err != nil {
 			return nil, err
 		}
