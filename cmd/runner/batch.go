@@ -23,6 +23,7 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/batchrunner"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
+	"github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
@@ -79,9 +80,9 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 		fmt.Fprintf(stderr, "batch: %v\n", err)
 		return 1
 	}
-	var engine batchrunner.Engine = emulatorEngine{}
+	var eng engine.Engine = emulator.Engine{}
 	if spec.GatewayURL != "" {
-		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken, TokenFile: spec.GatewayTokenFile}}
+		eng = &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken, TokenFile: spec.GatewayTokenFile}
 	}
 	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it
@@ -89,7 +90,7 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 	r, err := batchrunner.New(cl, batchrunner.Config{
 		Namespace: spec.Namespace, Batch: spec.Name, RunnerID: spec.RunnerID,
 		LeaseNamespace: spec.LeaseNamespace, LeaseName: spec.LeaseName, LeaseDuration: spec.LeaseDuration,
-		Engine: engine, ProgressInterval: *progressEvery, Log: log,
+		Engine: eng, ProgressInterval: *progressEvery, Log: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "batch: %v\n", err)
@@ -105,32 +106,4 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 		return 1
 	}
 	return 0
-}
-
-// emulatorEngine runs jobs with the emulator.
-type emulatorEngine struct{}
-
-func (emulatorEngine) Run(ctx context.Context, t batchrunner.Task, progress func(int)) (*batchrunner.Result, error) {
-	res, err := emulator.Run(ctx, emulator.Request{
-		Sequence: t.Sequence, Variables: t.Variables, Runs: t.Runs, Seed: t.Seed,
-		DeviceType: t.DeviceType, Configuration: t.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &batchrunner.Result{Counter: res.Counter, Raw: res.Raw}, nil
-}
-
-// qpuEngine runs jobs on a QPU through its gateway.
-type qpuEngine struct{ driver qpu.Driver }
-
-func (e qpuEngine) Run(ctx context.Context, t batchrunner.Task, progress func(int)) (*batchrunner.Result, error) {
-	res, err := e.driver.Run(ctx, qpu.Job{
-		Sequence: string(t.Sequence), Variables: t.Variables, Runs: t.Runs, Seed: t.Seed,
-		Configuration: t.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &batchrunner.Result{Counter: res.Counter, Raw: res.Raw}, nil
 }
