@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tweezer-dev/tweezer/internal/devices"
+	"github.com/tweezer-dev/tweezer/internal/sysmem"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
@@ -434,7 +435,7 @@ func runNoisy(ctx context.Context, req Request, prog *sequence.Program, nm *Nois
 	results := make([]*Result, len(gs))
 	errs := make([]error, len(gs))
 	workers := min(runtime.GOMAXPROCS(0), len(gs))
-	if avail := availableMemory(); avail > 0 {
+	if avail := sysmem.Available(); avail > 0 {
 		per := uint64(bytesPerAmplitude) << e.n
 		workers = max(1, min(workers, int(avail/2/per)))
 	}
