@@ -30,8 +30,9 @@ verify: generate manifests ## Fail when generated files or formatting are stale.
 	@test -z "$$(git status --porcelain -- api config)" || { git status --short -- api config; echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: envtest
-envtest: ## Build (once) the offline control-plane binaries for tests.
+envtest: ## Build (once) the offline control-plane binaries for tests (and kube-controller-manager for the local e2e suite).
 	@hack/envtest-bins.sh >/dev/null
+	@KUBECTL=0 hack/local-bins.sh >/dev/null
 
 .PHONY: test
 test: verify envtest ## Run unit and envtest suites.

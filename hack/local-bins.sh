@@ -7,8 +7,10 @@
 # bin/kubectl links to the cached kubectl.
 #
 #   hack/local-bins.sh          # prints the kube-controller-manager folder
+#   KUBECTL=0 hack/local-bins.sh  # kube-controller-manager only (make test)
 #
-# Tests do not need these: they run against the envtest control plane alone.
+# `make test` builds kube-controller-manager too: the local e2e suite checks
+# that deleting a batch garbage-collects its jobs and results.
 # Progress goes to stderr; the folder alone goes to stdout.
 set -euo pipefail
 
@@ -18,7 +20,7 @@ STAGING_VERSION=${STAGING_VERSION:-v0.${K8S_VERSION#v1.}}
 root=$(cd "$(dirname "$0")/.." && pwd)
 kcm_dir="$root/bin/k8s/kube-controller-manager-${K8S_VERSION}"
 kubectl_dir="$root/bin/k8s/kubectl-${K8S_VERSION}"
-mkdir -p "$kcm_dir" "$kubectl_dir"
+mkdir -p "$kcm_dir"
 
 log() { printf '[local-bins] %s\n' "$*" >&2; }
 
@@ -72,13 +74,16 @@ build_kube_controller_manager() {
     mv "$kcm_dir/kube-controller-manager.tmp" "$kcm_dir/kube-controller-manager")
 }
 
-if [ ! -x "$kubectl_dir/kubectl" ]; then
-  start=$SECONDS
-  log "building kubectl ${STAGING_VERSION} from k8s.io/kubectl (a few minutes the first time)"
-  build_kubectl
-  log "kubectl built in $((SECONDS - start)) s"
+if [ "${KUBECTL:-1}" != 0 ]; then
+  mkdir -p "$kubectl_dir"
+  if [ ! -x "$kubectl_dir/kubectl" ]; then
+    start=$SECONDS
+    log "building kubectl ${STAGING_VERSION} from k8s.io/kubectl (a few minutes the first time)"
+    build_kubectl
+    log "kubectl built in $((SECONDS - start)) s"
+  fi
+  ln -sfn "k8s/kubectl-${K8S_VERSION}/kubectl" "$root/bin/kubectl"
 fi
-ln -sfn "k8s/kubectl-${K8S_VERSION}/kubectl" "$root/bin/kubectl"
 if [ ! -x "$kcm_dir/kube-controller-manager" ]; then
   start=$SECONDS
   log "building kube-controller-manager ${K8S_VERSION} from k8s.io/kubernetes (about 10 minutes cold on 2 cores)"
