@@ -283,9 +283,12 @@ var _ = Describe("A QPU runner's Lease access", func() {
 
 		Expect(k8s.Delete(ctx, b)).To(Succeed())
 		Eventually(bindings).Should(BeEmpty())
-		roles := &rbacv1.RoleList{}
-		Expect(k8s.List(ctx, roles, client.InNamespace(managerNamespace), access)).To(Succeed())
-		Expect(roles.Items).To(BeEmpty())
+		// The Role and its binding go in two deletes: wait for both.
+		Eventually(func() []rbacv1.Role {
+			roles := &rbacv1.RoleList{}
+			Expect(k8s.List(ctx, roles, client.InNamespace(managerNamespace), access)).To(Succeed())
+			return roles.Items
+		}).Should(BeEmpty())
 		Expect(mayTouchLease(ns, executor.RunnerServiceAccount, managerNamespace, "tweezer-qpu-"+d.Name)).To(BeFalse())
 	})
 })
