@@ -18,6 +18,9 @@ package apiserver
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // Full results live in ConfigMaps owned by their job.
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// No marker for Secrets: the facade reads a notebook server's token Secret
+// through the Role and RoleBinding that the notebook controller makes for
+// that one Secret (controllers/learner), and no other Secret.
 // Authentication and authorization of callers.
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create

@@ -136,6 +136,7 @@ func run(m *testing.M) (int, error) {
 	c := server.Defaults()
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
+	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
 	s, err := server.New(facadeUser.Config(), c)
 	if err != nil {
 		return 0, err
