@@ -46,7 +46,9 @@ run: ## Run the platform locally: control plane, manager, facade, demo project, 
 	@hack/envtest-bins.sh >/dev/null
 	@echo "==> building the binaries into bin/"
 	@go build -o bin/ ./cmd/...
-	@bin/local --data-dir .tweezer
+	@echo "==> finding (or installing) Jupyter for learners' notebooks"
+	@jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
+	  bin/local --data-dir .tweezer --jupyter "$$jupyter"
 
 .PHONY: deploy
 deploy: ## Deploy to the cluster of the current kubeconfig: make deploy IMG=registry/tweezer:tag

@@ -199,7 +199,7 @@ func (h *Handlers) spawnNotebook(ctx context.Context, in *notebookIn) (*notebook
 	l, err := h.updateOwnLearner(ctx, in.ProjectID, in.Package, func(l *quantumv1alpha1.Learner) error {
 		for i := range l.Spec.Notebooks {
 			if l.Spec.Notebooks[i].Name == in.Notebook {
-				l.Spec.Notebooks[i].RequestTime = now
+				l.Spec.Notebooks[i].RequestTime = requestAfterCull(l, in.Notebook, now)
 				return nil
 			}
 		}
@@ -243,6 +243,19 @@ func (h *Handlers) awaitNotebooks(ctx context.Context, l *quantumv1alpha1.Learne
 		}
 	}
 	return nil
+}
+
+// requestAfterCull is the request time of a notebook asked for at now: a
+// request must come after the notebook's last cull or failure to start it
+// again, and both times are stored to the second, so a request in the same
+// second as the cull is recorded one second after it.
+func requestAfterCull(l *quantumv1alpha1.Learner, notebook string, now metav1.Time) metav1.Time {
+	for _, st := range l.Status.Notebooks {
+		if st.Name == notebook && st.CullTime != nil && !now.Truncate(time.Second).After(st.CullTime.Time) {
+			return metav1.NewTime(st.CullTime.Truncate(time.Second).Add(time.Second))
+		}
+	}
+	return now
 }
 
 // withToken appends the server's token to its URL, for its learner only.

@@ -99,9 +99,13 @@ func (p *Local) observe(ctx context.Context, key, base string) (localPhase, *loc
 	}
 	act, err := status(ctx, proc, base)
 	if err != nil {
-		return localStarting, proc, activity{}, "waiting for jupyter to answer on port " + strconv.Itoa(proc.port) + ": " + err.Error()
+		return localStarting, proc, activity{}, startingMessage(proc)
 	}
 	return localReady, proc, act, ""
+}
+
+func startingMessage(proc *localProc) string {
+	return "waiting for jupyter to answer on port " + strconv.Itoa(proc.port)
 }
 
 // status asks the server for its activity, with its token. Jupyter does not
@@ -341,7 +345,7 @@ func (r *Reconciler) localNotebook(ctx context.Context, l *quantumv1alpha1.Learn
 	now := metav1.NewTime(r.Now())
 	r.Recorder.Eventf(l, nil, corev1.EventTypeNormal, "NotebookStarted", "Start", "started jupyter (%s) for %s on port %d, log %s", flavour, nb.Name, proc.port, proc.log)
 	return quantumv1alpha1.NotebookStatus{
-		Name: nb.Name, State: quantumv1alpha1.NotebookStarting, Pod: name,
+		Name: nb.Name, State: quantumv1alpha1.NotebookStarting, Message: startingMessage(proc), Pod: name,
 		URL: "http://127.0.0.1:" + strconv.Itoa(proc.port) + base, StartTime: &now, CullTime: st.CullTime,
 	}, time.Second, nil
 }

@@ -9,11 +9,17 @@ set -euo pipefail
 
 packages=(jupyter-notebook python3-ipykernel)
 
+# have prints the first jupyter (in PATH, else Debian's /usr/bin/jupyter,
+# which a Python version manager's shims may hide) that runs a notebook server.
 have() {
   local j
-  j=$(command -v jupyter 2>/dev/null) || return 1
-  "$j" notebook --version >/dev/null 2>&1 || return 1
-  echo "$j"
+  for j in "$(command -v jupyter 2>/dev/null)" /usr/bin/jupyter; do
+    if [ -n "$j" ] && [ -x "$j" ] && "$j" notebook --version >/dev/null 2>&1; then
+      echo "$j"
+      return 0
+    fi
+  done
+  return 1
 }
 
 if have; then exit 0; fi
@@ -34,11 +40,5 @@ if ! apt-get install -y --no-install-recommends "${packages[@]}" >"$log" 2>&1; t
   # The package lists may be missing or stale: refresh them once and retry.
   apt-get update >>"$log" 2>&1 || { tail -n 20 "$log" >&2; fail "apt-get update failed"; }
   apt-get install -y --no-install-recommends "${packages[@]}" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; fail "apt-get install failed"; }
-fi
-# Debian's jupyter is /usr/bin/jupyter, which a PATH with a Python version
-# manager (pyenv shims) may hide: report it by its full path.
-if [ -x /usr/bin/jupyter ] && /usr/bin/jupyter notebook --version >/dev/null 2>&1; then
-  echo /usr/bin/jupyter
-  exit 0
 fi
 have || fail "installed ${packages[*]} but 'jupyter notebook --version' still fails"

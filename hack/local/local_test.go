@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,12 +62,22 @@ var _ = BeforeSuite(func() {
 	out, err := build.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
 
+	// Learners' notebooks run Debian's Jupyter, installed here when missing
+	// (as root, from Debian's archive); a failed install fails the suite.
+	install := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "jupyter", "install.sh"))
+	var stderr strings.Builder
+	install.Stderr = &stderr
+	jupyter, err := install.Output()
+	Expect(err).NotTo(HaveOccurred(), "hack/jupyter/install.sh: %s", stderr.String())
+
 	opts = local.Options{
-		DataDir:     GinkgoT().TempDir(),
-		BinDir:      binDir,
-		FacadeAddr:  freeAddr(),
-		GatewayAddr: freeAddr(),
-		Progress:    GinkgoWriter,
+		DataDir:      GinkgoT().TempDir(),
+		BinDir:       binDir,
+		FacadeAddr:   freeAddr(),
+		GatewayAddr:  freeAddr(),
+		Progress:     GinkgoWriter,
+		Jupyter:      strings.TrimSpace(string(jupyter)),
+		NotebookIdle: notebookIdle,
 	}
 	startPlatform()
 })
