@@ -3,7 +3,7 @@
 // Batch, Job and Device custom resources. See README.md for its roles.
 //
 // The sub-packages each hold one idea: envelope (JSend and errors), auth
-// (TokenReview and SubjectAccessReview), mapping (resources to API JSON),
+// (TokenReview and SubjectAccessReview), internal/restdoc (resources to API JSON),
 // query (filters, order, pages), handlers (the routes) and server (wiring).
 //
 // The markers below are the least RBAC the facade's own service account needs.

@@ -30,6 +30,7 @@ type Queue struct {
 	mu       sync.Mutex
 	expect   map[client.ObjectKey]string // batch → device, until the cache shows it
 	released map[client.ObjectKey]bool   // finished batches, until the cache shows it
+	vacated  map[client.ObjectKey]bool   // idle batches that gave their QPU back, until the cache shows it
 	events   chan event.GenericEvent
 }
 
@@ -38,7 +39,8 @@ func NewQueue(c client.Client, leaseNamespace string, leaseDuration time.Duratio
 	return &Queue{
 		client: c, leaseNamespace: leaseNamespace, leaseDuration: leaseDuration,
 		expect: map[client.ObjectKey]string{}, released: map[client.ObjectKey]bool{},
-		events: make(chan event.GenericEvent, 4096),
+		vacated: map[client.ObjectKey]bool{},
+		events:  make(chan event.GenericEvent, 4096),
 	}
 }
 
@@ -96,6 +98,15 @@ func (q *Queue) Forget(key client.ObjectKey) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.expect, key)
+}
+
+// Vacate records that a batch gave its device back (an idle open batch):
+// its room counts as free from now on, even before the cache shows it.
+func (q *Queue) Vacate(key client.ObjectKey) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.expect, key)
+	q.vacated[key] = true
 }
 
 // Kick makes the batches of a device type that can start now reconcile.
@@ -169,6 +180,15 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 		if q.released[key] {
 			continue // finished; the cache does not show it yet
 		}
+		if q.vacated[key] {
+			if b.Status.DeviceID != "" {
+				continue // gave its device back; the cache does not show it yet
+			}
+			delete(q.vacated, key)
+		}
+		if waitingReason(b) == reasonIdle && (self == nil || key != client.ObjectKeyFromObject(self)) {
+			continue // an idle open batch queues again when its own reconciliation sees a job
+		}
 		dev := b.Status.DeviceID
 		if dev != "" {
 			delete(q.expect, key)
@@ -195,6 +215,11 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 	for key := range q.released {
 		if !seen[key] {
 			delete(q.released, key)
+		}
+	}
+	for key := range q.vacated {
+		if !seen[key] {
+			delete(q.vacated, key)
 		}
 	}
 	for _, p := range []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityHigh, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityLow} {

@@ -35,8 +35,7 @@ import (
 
 // Options tune the Batch reconciler.
 type Options struct {
-	// Namespace is the manager's namespace: it holds the QPU Leases and the
-	// gateway credentials Secrets.
+	// Namespace is the manager's namespace: it holds the QPU Leases.
 	Namespace string
 	// LeaseDuration is how long a runner's Lease lasts without renewal; a
 	// dead runner is noticed about this long after its last renewal.
@@ -59,6 +58,10 @@ type Options struct {
 	// batch's job counters alone (default 500 ms); phases, conditions and
 	// times are written at once.
 	StatusInterval time.Duration
+	// IdleRelease is how long an open batch may hold a QPU with no job to
+	// run (none PENDING or RUNNING) before it gives the QPU back and waits
+	// in the queue again, until a job is added (default 10 s).
+	IdleRelease time.Duration
 }
 
 func (o *Options) defaults() {
@@ -79,6 +82,9 @@ func (o *Options) defaults() {
 	}
 	if o.StatusInterval <= 0 {
 		o.StatusInterval = 500 * time.Millisecond
+	}
+	if o.IdleRelease <= 0 {
+		o.IdleRelease = 10 * time.Second
 	}
 }
 
@@ -110,11 +116,11 @@ type BatchReconciler struct {
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=devices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=secrets;serviceaccounts,verbs=create
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=create
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tweezer-runner;tweezer-runner-lease
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=create
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=list;create;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tweezer-runner
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler; call SetupIndexes first.
@@ -190,6 +196,9 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	b := &quantumv1alpha1.Batch{}
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
 		if apierrors.IsNotFound(err) {
+			if err := r.Executor.Cleanup(ctx, req.Namespace, req.Name); err != nil {
+				return ctrl.Result{}, err
+			}
 			r.Queue.Forget(req.NamespacedName)
 			r.forgetWebhook(req.NamespacedName)
 			r.statusMu.Lock()
@@ -201,8 +210,9 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	}
 	if b.DeletionTimestamp != nil {
 		// Owner references remove jobs, results and pods; the runner stops
-		// when it sees the batch go.
-		return ctrl.Result{}, nil
+		// when it sees the batch go. What the executor made elsewhere (QPU
+		// Lease access) goes now.
+		return ctrl.Result{}, r.Executor.Cleanup(ctx, b.Namespace, b.Name)
 	}
 	s := &batchScope{batch: b, orig: b.DeepCopy()}
 	defer func() {
@@ -376,16 +386,24 @@ func (r *BatchReconciler) finish(s *batchScope, phase quantumv1alpha1.BatchStatu
 const reasonFinished = "Finished"
 
 // reconcileTerminal stops what still runs for a finished batch, frees its
-// device, and delivers its webhook.
+// device, removes its runners' access to it, and delivers its webhook.
 func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) error {
 	b := s.batch
-	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionRunner); b.Status.DeviceID != "" && (c == nil || c.Reason != reasonFinished) {
-		if err := r.stopRunner(ctx, s); err != nil {
+	c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionRunner)
+	// A batch that had a runner: it holds a device, or gave an idle QPU back.
+	ran := b.Status.DeviceID != "" || c != nil
+	if ran && (c == nil || c.Reason != reasonFinished) {
+		if b.Status.DeviceID != "" {
+			if err := r.stopRunner(ctx, s); err != nil {
+				return err
+			}
+			dt, freed := b.Spec.DeviceType, b.DeepCopy()
+			s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt, freed) })
+		}
+		if err := r.Executor.Cleanup(ctx, b.Namespace, b.Name); err != nil {
 			return err
 		}
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, reasonFinished, "the batch is "+string(b.Status.Phase))
-		dt, freed := b.Spec.DeviceType, b.DeepCopy()
-		s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt, freed) })
 	}
 	return r.reconcileWebhook(ctx, s)
 }

@@ -138,11 +138,15 @@ var _ = Describe("An open batch", func() {
 		Eventually(jobPhases(b)).Should(Equal([]quantumv1alpha1.JobStatus{
 			quantumv1alpha1.JobDone, quantumv1alpha1.JobDone, quantumv1alpha1.JobDone}))
 		b = get(b)
-		for _, j := range jobsOf(b) {
-			Expect(metav1.GetControllerOf(&j)).NotTo(BeNil(), "job %s is adopted", j.Name)
-			Expect(metav1.GetControllerOf(&j).UID).To(Equal(b.UID))
-			Expect(total(j.Status.Counter)).To(Equal(int64(j.Spec.Runs)))
-		}
+		// A job can finish before the controller adopts it (the adoption
+		// then conflicts with the runner's write and is retried).
+		Eventually(func(g Gomega) {
+			for _, j := range jobsOf(b) {
+				g.Expect(metav1.GetControllerOf(&j)).NotTo(BeNil(), "job %s is adopted", j.Name)
+				g.Expect(metav1.GetControllerOf(&j).UID).To(Equal(b.UID))
+				g.Expect(total(j.Status.Counter)).To(Equal(int64(j.Spec.Runs)))
+			}
+		}).Should(Succeed())
 		Expect(b.Status.Phase).To(Equal(quantumv1alpha1.BatchRunning))
 
 		By("closing it")

@@ -27,6 +27,9 @@ func (r *BatchReconciler) reconcileQueue(ctx context.Context, s *batchScope) err
 	if b.Spec.Canceled || derivePhase(b, s.jobs, "").Terminal() {
 		return nil // nothing to run: the status phase finishes it
 	}
+	if waitingReason(b) == reasonIdle && idleOpen(b, s.jobs) {
+		return nil // it gave its QPU back; a job added queues it again
+	}
 	adm, err := r.Queue.Admit(ctx, b, func() (bool, error) { return r.isFresh(ctx, s) })
 	if err != nil {
 		return err
@@ -40,12 +43,15 @@ func (r *BatchReconciler) reconcileQueue(ctx context.Context, s *batchScope) err
 	}
 	s.admitted = true
 	s.device = adm.Device
-	now := metav1.Now()
 	b.Status.DeviceID = adm.Device.Name
-	b.Status.StartTime = &now
 	b.Status.Phase = quantumv1alpha1.BatchRunning
 	s.setCondition(quantumv1alpha1.ConditionScheduled, metav1.ConditionTrue, "Started", "started on device "+adm.Device.Name)
 	r.event(s, "Normal", "Started", "started on device %s", adm.Device.Name)
+	if b.Status.StartTime != nil {
+		return nil // an open batch back from idling: it started before
+	}
+	now := metav1.Now()
+	b.Status.StartTime = &now
 	dt := string(b.Spec.DeviceType)
 	latency := time.Since(b.CreationTimestamp.Time).Seconds()
 	s.after = append(s.after, func() {

@@ -89,6 +89,9 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 			return err
 		}
 	}
+	if released, err := r.releaseIfIdle(ctx, s, v); err != nil || released {
+		return err
+	}
 	switch v.state {
 	case runnerAlive:
 		if !meta.IsStatusConditionTrue(b.Status.Conditions, quantumv1alpha1.ConditionRunner) {
@@ -105,6 +108,9 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 	case runnerNone:
 		if b.Spec.Canceled {
 			return nil
+		}
+		if err := r.settleFencedRunners(ctx, s); err != nil {
+			return err
 		}
 		return r.startRunner(ctx, s, v, 0)
 	default:
@@ -158,7 +164,7 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 		v.state = runnerNone
 		return v, nil
 	}
-	obs, err := r.Executor.Observe(ctx, r.runnerFor(b, s.device, gen, ""))
+	obs, err := r.Executor.Observe(ctx, r.runnerFor(b, s.device, gen))
 	if err != nil {
 		return runnerView{}, err
 	}
@@ -174,13 +180,13 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 	return v, nil
 }
 
-func (r *BatchReconciler) runnerFor(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device, gen int, token string) executor.Runner {
+func (r *BatchReconciler) runnerFor(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device, gen int) executor.Runner {
 	key := leaseKey(b, d, r.Options.Namespace)
 	return executor.Runner{
 		Namespace: b.Namespace, Batch: b.Name, BatchUID: b.UID,
 		Generation: gen, ID: holderID(b.Namespace, b.Name, gen), Device: d,
 		LeaseNamespace: key.Namespace, LeaseName: key.Name,
-		LeaseDuration: r.Options.LeaseDuration, GatewayToken: token,
+		LeaseDuration: r.Options.LeaseDuration,
 	}
 }
 
@@ -255,29 +261,12 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 
 // launch starts the runner of a generation whose Lease is taken.
 func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) error {
-	token, err := r.gatewayToken(ctx, s.device)
-	if err != nil {
-		return err
-	}
-	if err := r.Executor.Start(ctx, r.runnerFor(s.batch, s.device, gen, token)); err != nil {
+	if err := r.Executor.Start(ctx, r.runnerFor(s.batch, s.device, gen)); err != nil {
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "StartFailed", err.Error())
 		return err
 	}
 	s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Started", fmt.Sprintf("runner %d started", gen))
 	return nil
-}
-
-// gatewayToken reads a QPU gateway's bearer token from the Secret its device names.
-func (r *BatchReconciler) gatewayToken(ctx context.Context, d *quantumv1alpha1.Device) (string, error) {
-	if d.Spec.IsEmulator || d.Spec.Gateway == nil || d.Spec.Gateway.CredentialsSecret == "" {
-		return "", nil
-	}
-	sec := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: r.Options.Namespace, Name: d.Spec.Gateway.CredentialsSecret}
-	if err := r.APIReader.Get(ctx, key, sec); err != nil {
-		return "", fmt.Errorf("reading the gateway credentials of device %s: %w", d.Name, err)
-	}
-	return string(sec.Data["token"]), nil
 }
 
 // runnerEnded handles a runner that is no longer running. When the batch is
@@ -301,7 +290,7 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 		return nil
 	}
 	v.lease = fresh
-	if err := r.Executor.Stop(ctx, r.runnerFor(b, s.device, v.gen, "")); err != nil {
+	if err := r.Executor.Stop(ctx, r.runnerFor(b, s.device, v.gen)); err != nil {
 		return err
 	}
 	if err := r.readJobs(ctx, s); err != nil {
@@ -353,6 +342,101 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 		return nil // the orphan was the last job: nothing left to run
 	}
 	return r.launch(ctx, s, gen)
+}
+
+// reasonIdle on the Scheduled and Runner conditions: an open batch gave its
+// QPU back because it had no job to run. It queues again when a job is added.
+const reasonIdle = "Idle"
+
+// idleOpen reports whether a batch is open and has nothing to run: no job
+// PENDING or RUNNING.
+func idleOpen(b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job) bool {
+	if !b.Spec.Open || b.Spec.Canceled {
+		return false
+	}
+	counts := jobCounts(jobs)
+	return counts[quantumv1alpha1.JobPending]+counts[quantumv1alpha1.JobRunning] == 0
+}
+
+// releaseIfIdle gives a QPU back when an open batch has had no job to run
+// for IdleRelease, counted from the later of its runner's start and its
+// last job's end: the runner is fenced and stopped, and the batch waits in
+// the queue (PENDING, Scheduled=False reason Idle) until a job is added.
+// It reports whether it released the QPU.
+func (r *BatchReconciler) releaseIfIdle(ctx context.Context, s *batchScope, v runnerView) (bool, error) {
+	b := s.batch
+	if v.state != runnerAlive || !scheduler.IsQPU(s.device) || !idleOpen(b, s.jobs) {
+		return false, nil
+	}
+	var since time.Time
+	if t := v.lease.Spec.AcquireTime; t != nil {
+		since = t.Time
+	}
+	for i := range s.jobs {
+		if t := s.jobs[i].Status.EndTime; t != nil && t.After(since) {
+			since = t.Time
+		}
+	}
+	if left := r.Options.IdleRelease - time.Since(since); left > 0 {
+		s.requeueAfter(left + 50*time.Millisecond)
+		return false, nil
+	}
+	// Giving the QPU back is decided on fresh reads: a job may just have come.
+	if fresh, err := r.isFresh(ctx, s); err != nil || !fresh {
+		return true, err
+	}
+	if err := r.readJobs(ctx, s); err != nil {
+		return true, err
+	}
+	if !idleOpen(b, s.jobs) {
+		return false, nil
+	}
+	if err := r.stopRunner(ctx, s); err != nil {
+		return true, err
+	}
+	// A job added since the read that the fenced runner took goes back to
+	// the queue with the batch.
+	if err := r.readJobs(ctx, s); err != nil {
+		return true, err
+	}
+	for i := range s.jobs {
+		if s.jobs[i].Status.Phase == quantumv1alpha1.JobRunning {
+			if err := r.settleOrphan(ctx, s, &s.jobs[i], "the batch gave its QPU back while idle"); err != nil {
+				return true, err
+			}
+		}
+	}
+	device := b.Status.DeviceID
+	b.Status.DeviceID = ""
+	r.Queue.Vacate(client.ObjectKeyFromObject(b))
+	msg := fmt.Sprintf("the open batch had no job to run for %s and gave QPU %s back; it queues again when a job is added", r.Options.IdleRelease, device)
+	s.setCondition(quantumv1alpha1.ConditionScheduled, metav1.ConditionFalse, reasonIdle, msg)
+	s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, reasonIdle, msg)
+	r.event(s, corev1.EventTypeNormal, "Idle", "%s", msg)
+	dt := b.Spec.DeviceType
+	s.after = append(s.after, func() { _ = r.Queue.Kick(context.WithoutCancel(ctx), dt) })
+	return true, nil
+}
+
+// settleFencedRunners puts back the jobs left RUNNING by an earlier runner
+// of a batch that starts on a device again (it gave an idle QPU back, or
+// lost the QPU's Lease): that runner was fenced, and a new runner runs
+// PENDING jobs only. A batch that never had a runner costs no read.
+func (r *BatchReconciler) settleFencedRunners(ctx context.Context, s *batchScope) error {
+	if meta.FindStatusCondition(s.batch.Status.Conditions, quantumv1alpha1.ConditionRunner) == nil {
+		return nil
+	}
+	if err := r.readJobs(ctx, s); err != nil {
+		return err
+	}
+	for i := range s.jobs {
+		if s.jobs[i].Status.Phase == quantumv1alpha1.JobRunning {
+			if err := r.settleOrphan(ctx, s, &s.jobs[i], "its runner was stopped when the batch left the device"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // settleOrphan decides the fate of a job left RUNNING by a dead runner:
@@ -465,7 +549,7 @@ func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 			return client.IgnoreNotFound(err)
 		}
 		if owner, gen, ok := parseHolder(leaseHolder(lease)); ok && owner == client.ObjectKeyFromObject(b) && gen > 0 {
-			return r.Executor.Stop(ctx, r.runnerFor(b, d, gen, ""))
+			return r.Executor.Stop(ctx, r.runnerFor(b, d, gen))
 		}
 		return nil
 	}
@@ -487,7 +571,7 @@ func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 		return fmt.Errorf("releasing lease %s: %w", key, err)
 	}
 	if gen > 0 {
-		return r.Executor.Stop(ctx, r.runnerFor(b, d, gen, ""))
+		return r.Executor.Stop(ctx, r.runnerFor(b, d, gen))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -142,6 +143,52 @@ var _ = Describe("A QPU", func() {
 		Expect(get(b).Status.Phase).To(Equal(quantumv1alpha1.BatchPending))
 		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
 		Expect(qpuLease(d)()).To(BeEmpty(), "the finished batch gave the QPU back")
+	})
+})
+
+var _ = Describe("An open batch on a QPU", func() {
+	It("gives the QPU back while it has no job to run, and queues again when a job is added", func() {
+		startManager()
+		ns := project()
+		d := qpuDevice(time.Millisecond)
+		open := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 20)
+		open.Spec.Open = true
+		create(open)
+		Eventually(jobPhases(open)).Should(Equal([]quantumv1alpha1.JobStatus{quantumv1alpha1.JobDone}))
+
+		By("idle for the release delay: the QPU is free and the batch waits, reason Idle")
+		scheduled := func() string {
+			if c := condition(open, quantumv1alpha1.ConditionScheduled); c != nil && c.Status == metav1.ConditionFalse {
+				return c.Reason
+			}
+			return ""
+		}
+		Eventually(scheduled).Should(Equal("Idle"))
+		Expect(get(open).Status.Phase).To(Equal(quantumv1alpha1.BatchPending))
+		Expect(get(open).Status.DeviceID).To(BeEmpty())
+		Expect(get(open).Status.StartTime).NotTo(BeNil(), "it started once")
+		Eventually(qpuLease(d)).Should(BeEmpty(), "the QPU's Lease is released")
+
+		By("another batch of the same QPU starts and finishes while the open one idles")
+		second := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 20)
+		create(second)
+		Eventually(phaseOf(second)).Should(Equal(quantumv1alpha1.BatchDone))
+		Expect(get(open).Status.Phase).To(Equal(quantumv1alpha1.BatchPending))
+		Expect(scheduled()).To(Equal("Idle"), "an idle batch does not take the QPU back by itself")
+
+		By("a job added to the open batch queues it again; it runs, and the batch ends once closed")
+		create(&quantumv1alpha1.Job{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: uuid.NewString(),
+				Labels: map[string]string{quantumv1alpha1.BatchLabel: open.Name}},
+			Spec: quantumv1alpha1.JobSpec{BatchName: open.Name, Runs: 30, CreationOrder: 2, Variables: vars(500)},
+		})
+		Eventually(jobPhases(open)).Should(Equal([]quantumv1alpha1.JobStatus{quantumv1alpha1.JobDone, quantumv1alpha1.JobDone}))
+		for _, j := range jobsOf(open) {
+			Expect(total(j.Status.Counter)).To(Equal(int64(j.Spec.Runs)))
+		}
+		updateBatch(open, func(cur *quantumv1alpha1.Batch) { cur.Spec.Open = false })
+		Eventually(phaseOf(open)).Should(Equal(quantumv1alpha1.BatchDone))
+		Eventually(qpuLease(d)).Should(BeEmpty())
 	})
 })
 

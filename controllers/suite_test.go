@@ -25,7 +25,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
@@ -68,16 +68,16 @@ var _ = BeforeSuite(func() {
 
 	runnerBin = filepath.Join(dir, "runner")
 	build := exec.Command("go", "build", "-o", runnerBin, "./cmd/runner")
-	build.Dir = testenv.RepoRoot()
+	build.Dir = controlplane.RepoRoot()
 	build.Stdout, build.Stderr = GinkgoWriter, GinkgoWriter
 	Expect(build.Run()).To(Succeed(), "building the runner binary")
 
-	env, err = testenv.New()
+	env, err = controlplane.New()
 	Expect(err).NotTo(HaveOccurred())
 	cfg, err = env.Start()
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
-	k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	k8s, err = client.New(cfg, client.Options{Scheme: controlplane.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 
 	user, err := env.AddUser(envtest.User{Name: "runner", Groups: []string{"system:masters"}}, nil)
@@ -108,7 +108,7 @@ func startManager(execs ...executor.Executor) *manager {
 		ex = executor.NewProcess(runnerBin, runnerKube, GinkgoWriter)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 testenv.Scheme(),
+		Scheme:                 controlplane.Scheme(),
 		Cache:                  controllers.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -126,6 +126,7 @@ func startManager(execs ...executor.Executor) *manager {
 		Options: controllers.Options{
 			Namespace: managerNamespace, LeaseDuration: leaseDuration,
 			ResyncInterval: 250 * time.Millisecond, MaxAttempts: maxAttempts,
+			IdleRelease: time.Second,
 		},
 		Executor: ex,
 		Webhooks: sender,

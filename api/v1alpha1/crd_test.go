@@ -23,6 +23,7 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 const sequence = `{"version":"1","name":"s","register":[{"name":"q0","x":0,"y":0}],"device":"MockDevice",` +
@@ -75,7 +76,7 @@ func expectInvalid(err error, field, want string) {
 var _ = Describe("Samples", func() {
 	It("applies every sample in config/samples, as kubectl apply would", func() {
 		ns := newNamespace()
-		files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "quantum_*.yaml"))
+		files, err := filepath.Glob(filepath.Join(controlplane.RepoRoot(), "config", "samples", "quantum_*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(files).To(HaveLen(8), "a Batch and one Device per documented device type")
 

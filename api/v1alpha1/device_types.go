@@ -21,8 +21,10 @@ type QPUGateway struct {
 	// +kubebuilder:validation:Pattern=`^https?://`
 	URL string `json:"url"`
 
-	// CredentialsSecret names a Secret in the manager's namespace whose "token"
-	// key is sent as a bearer token.
+	// CredentialsSecret is deprecated and ignored: runners no longer get a
+	// shared gateway token. Each runner authenticates with its own
+	// service-account token bound to the audience "qpu.tweezer.dev", which the
+	// gateway checks with a TokenReview (runners/qpu/README.md).
 	// +optional
 	CredentialsSecret string `json:"credentialsSecret,omitempty"`
 }

@@ -19,7 +19,7 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/usecase"
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 var _ = Describe("Learning resources", func() {
@@ -29,7 +29,7 @@ var _ = Describe("Learning resources", func() {
 			Expect(apierrors.IsAlreadyExists(err)).To(BeTrue(), "%v", err)
 		}
 		for _, f := range []string{"config/usecases/examples.yaml", "config/workloads/images.yaml"} {
-			raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), f))
+			raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), f))
 			Expect(err).NotTo(HaveOccurred())
 			for _, doc := range strings.Split(string(raw), "\n---\n") {
 				obj := &unstructured.Unstructured{}

@@ -18,8 +18,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // JobInput is one job of a batch creation or addition.
@@ -53,11 +53,11 @@ type BatchIDPath struct {
 }
 
 type batchOut struct {
-	Body envelope.Envelope[mapping.BatchWithJobs]
+	Body envelope.Envelope[restdoc.BatchWithJobs]
 }
 
 type batchV1Out struct {
-	Body envelope.Envelope[mapping.BatchWithResults]
+	Body envelope.Envelope[restdoc.BatchWithResults]
 }
 
 type batchListIn struct {
@@ -66,7 +66,7 @@ type batchListIn struct {
 }
 
 type batchListOut struct {
-	Body envelope.Page[mapping.Batch]
+	Body envelope.Page[restdoc.Batch]
 }
 
 // CancelBatchesBody is the body of PATCH /api/v1/batches/cancel.
@@ -76,13 +76,13 @@ type CancelBatchesBody struct {
 
 // CanceledBatches reports a multi-batch cancellation.
 type CanceledBatches struct {
-	Batches []mapping.Batch   `json:"batches"`
+	Batches []restdoc.Batch   `json:"batches"`
 	Errors  map[string]string `json:"errors" doc:"Why each batch that was not canceled was not."`
 }
 
 // CanceledJobs reports a job cancellation in a batch.
 type CanceledJobs struct {
-	Jobs   []mapping.Job     `json:"jobs"`
+	Jobs   []restdoc.Job     `json:"jobs"`
 	Errors map[string]string `json:"errors" doc:"Why each matching job that was not canceled was not."`
 }
 
@@ -196,7 +196,7 @@ func (h *Handlers) listBatches(ctx context.Context, in *batchListIn) (*batchList
 	if err != nil {
 		return nil, internal(err)
 	}
-	docs := make([]*mapping.Batch, 0, len(candidates))
+	docs := make([]*restdoc.Batch, 0, len(candidates))
 	for _, b := range candidates {
 		doc, _, err := h.batchDoc(ctx, b, projects[b.Namespace].id, ds)
 		if err != nil {
@@ -275,13 +275,13 @@ func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out
 	if err != nil {
 		return nil, internal(err)
 	}
-	out := mapping.BatchWithResults{Batch: doc, Jobs: make([]mapping.JobWithResult, len(jobs)), ChildIDs: children}
+	out := restdoc.BatchWithResults{Batch: doc, Jobs: make([]restdoc.JobWithResult, len(jobs)), ChildIDs: children}
 	for i, j := range jobs {
 		stored, err := h.storedResult(ctx, j)
 		if err != nil {
 			return nil, internal(err)
 		}
-		out.Jobs[i] = mapping.WithResult(j, pid, stored)
+		out.Jobs[i] = restdoc.WithResult(j, pid, stored)
 	}
 	return &batchV1Out{Body: envelope.OK(out)}, nil
 }
@@ -505,7 +505,7 @@ func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut,
 // cancel asks the controllers to cancel a batch and marks what has not
 // started CANCELED at once. b is refreshed in place.
 func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) error {
-	phase := quantumv1alpha1.BatchStatus(mapping.BatchPhase(cached))
+	phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(cached))
 	if phase.Terminal() {
 		return envelope.Errorf(http.StatusConflict, "batch %s is already %s", cached.Name, phase)
 	}
@@ -523,7 +523,7 @@ func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) er
 	}
 	now := metav1.Now()
 	for _, cj := range jobs {
-		if mapping.JobPhase(cj) != string(quantumv1alpha1.JobPending) {
+		if restdoc.JobPhase(cj) != string(quantumv1alpha1.JobPending) {
 			continue
 		}
 		j := cj.DeepCopy()
@@ -557,7 +557,7 @@ type cancelBatchesOut struct {
 }
 
 func (h *Handlers) cancelBatches(ctx context.Context, in *cancelBatchesIn) (*cancelBatchesOut, error) {
-	out := CanceledBatches{Batches: []mapping.Batch{}, Errors: map[string]string{}}
+	out := CanceledBatches{Batches: []restdoc.Batch{}, Errors: map[string]string{}}
 	for _, id := range in.Body.BatchIDs {
 		b, err := h.batchFor(ctx, id, "update", "")
 		if err == nil {
@@ -615,7 +615,7 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	if !b.Spec.Open {
 		return nil, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
 	}
-	if phase := quantumv1alpha1.BatchStatus(mapping.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
+	if phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
 		return nil, envelope.Errorf(http.StatusConflict, "batch %s is %s: it accepts no more jobs", b.Name, phase)
 	}
 	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
@@ -674,7 +674,7 @@ func (h *Handlers) matchingJobs(ctx context.Context, b *quantumv1alpha1.Batch, i
 	pid := h.projectID(ctx, b.Namespace)
 	var out []*quantumv1alpha1.Job
 	for _, j := range jobs {
-		doc := mapping.JobFrom(j, pid)
+		doc := restdoc.JobFrom(j, pid)
 		if f.Match(&doc) {
 			out = append(out, j)
 		}
@@ -743,14 +743,14 @@ func (h *Handlers) cancelBatchJobs(ctx context.Context, in *batchJobsIn) (*cance
 		return nil, err
 	}
 	pid := h.projectID(ctx, b.Namespace)
-	out := CanceledJobs{Jobs: []mapping.Job{}, Errors: map[string]string{}}
+	out := CanceledJobs{Jobs: []restdoc.Job{}, Errors: map[string]string{}}
 	for _, cj := range jobs {
 		j := cj.DeepCopy()
 		if err := h.cancelJob(ctx, j); err != nil {
 			out.Errors[j.Name] = err.Error()
 			continue
 		}
-		out.Jobs = append(out.Jobs, mapping.JobFrom(j, pid))
+		out.Jobs = append(out.Jobs, restdoc.JobFrom(j, pid))
 	}
 	return &cancelJobsOut{Body: envelope.OK(out)}, nil
 }
@@ -780,7 +780,7 @@ func (h *Handlers) batchResultsLinks(ctx context.Context, in *resultLinksIn) (*r
 		if link, ok := h.resultsLink(ctx, j); ok {
 			out.Data[j.Name] = link
 		} else {
-			out.Errors[j.Name] = "job has no result yet (status " + mapping.JobPhase(j) + ")"
+			out.Errors[j.Name] = "job has no result yet (status " + restdoc.JobPhase(j) + ")"
 		}
 	}
 	return &resultLinksOut{Body: envelope.OK(out)}, nil
@@ -857,12 +857,12 @@ func (h *Handlers) lastActivity(ctx context.Context, in *lastActivityIn) (*lastA
 		}
 		var last time.Time
 		for _, b := range list {
-			if t := mapping.UpdatedAt(&b.ObjectMeta); t.After(last) {
+			if t := restdoc.UpdatedAt(&b.ObjectMeta); t.After(last) {
 				last = t
 			}
 		}
 		if !last.IsZero() {
-			s := mapping.Time(last)
+			s := restdoc.Time(last)
 			la.LastActivityDate = &s
 		}
 		out = append(out, la)

@@ -12,8 +12,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // CreateDeviceBody is the body of POST /api/v1/devices.
@@ -68,11 +68,11 @@ type deviceListIn struct {
 }
 
 type deviceOut struct {
-	Body envelope.Envelope[mapping.Device]
+	Body envelope.Envelope[restdoc.Device]
 }
 
 type devicesOut struct {
-	Body envelope.Envelope[[]mapping.Device]
+	Body envelope.Envelope[[]restdoc.Device]
 }
 
 func (h *Handlers) registerDevices(api huma.API) {
@@ -138,7 +138,7 @@ func (h *Handlers) devices(ctx context.Context) ([]quantumv1alpha1.Device, error
 }
 
 type devicePage struct {
-	Body envelope.Page[mapping.Device]
+	Body envelope.Page[restdoc.Device]
 }
 
 func (h *Handlers) listDevices(ctx context.Context, in *deviceListIn) (*devicePage, error) {
@@ -149,10 +149,10 @@ func (h *Handlers) listDevices(ctx context.Context, in *deviceListIn) (*devicePa
 	if err != nil {
 		return nil, internal(err)
 	}
-	var docs []*mapping.Device
+	var docs []*restdoc.Device
 	for i := range all {
 		if all[i].IsActive() || in.IncludeLegacy {
-			d := mapping.DeviceFrom(&all[i], specsOf(&all[i]))
+			d := restdoc.DeviceFrom(&all[i], specsOf(&all[i]))
 			docs = append(docs, &d)
 		}
 	}
@@ -190,7 +190,7 @@ func (h *Handlers) createDevice(ctx context.Context, in *createDeviceIn) (*devic
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, d)
-	return &deviceOut{Body: envelope.OK(mapping.DeviceFrom(d, specsOf(d)))}, nil
+	return &deviceOut{Body: envelope.OK(restdoc.DeviceFrom(d, specsOf(d)))}, nil
 }
 
 type deviceStatusIn struct {
@@ -211,7 +211,7 @@ func (h *Handlers) setDeviceStatus(ctx context.Context, in *deviceStatusIn) (*de
 	}); err != nil {
 		return nil, err
 	}
-	return &deviceOut{Body: envelope.OK(mapping.DeviceFrom(&d, specsOf(&d)))}, nil
+	return &deviceOut{Body: envelope.OK(restdoc.DeviceFrom(&d, specsOf(&d)))}, nil
 }
 
 func (h *Handlers) patchDevice(ctx context.Context, d *quantumv1alpha1.Device, change func(*quantumv1alpha1.Device)) error {
@@ -236,7 +236,7 @@ func (h *Handlers) setDevicesStatus(ctx context.Context, in *devicesStatusIn) (*
 	if err != nil {
 		return nil, internal(err)
 	}
-	out := []mapping.Device{}
+	out := []restdoc.Device{}
 	for i := range all {
 		if !slices.Contains(in.Body.DeviceTypeNames, string(all[i].Spec.DeviceType)) {
 			continue
@@ -247,7 +247,7 @@ func (h *Handlers) setDevicesStatus(ctx context.Context, in *devicesStatusIn) (*
 		}); err != nil {
 			return nil, err
 		}
-		out = append(out, mapping.DeviceFrom(d, specsOf(d)))
+		out = append(out, restdoc.DeviceFrom(d, specsOf(d)))
 	}
 	return &devicesOut{Body: envelope.OK(out)}, nil
 }
@@ -292,7 +292,7 @@ func (h *Handlers) deviceQueue(ctx context.Context, in *queueIn) (*queueOut, err
 		}
 		n := 0
 		for _, j := range jobs {
-			if mapping.JobPhase(j) == string(quantumv1alpha1.JobPending) {
+			if restdoc.JobPhase(j) == string(quantumv1alpha1.JobPending) {
 				n++
 			}
 		}

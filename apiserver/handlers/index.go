@@ -4,7 +4,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // Indexers registered on the Batch and Job informers. Reads go through them
@@ -44,7 +44,7 @@ func common() toolscache.Indexers {
 func BatchIndexers() toolscache.Indexers {
 	ix := common()
 	ix[IndexPhase] = func(o any) ([]string, error) {
-		return []string{mapping.BatchPhase(o.(*quantumv1alpha1.Batch))}, nil
+		return []string{restdoc.BatchPhase(o.(*quantumv1alpha1.Batch))}, nil
 	}
 	ix[IndexParent] = func(o any) ([]string, error) {
 		b := o.(*quantumv1alpha1.Batch)
@@ -60,7 +60,7 @@ func BatchIndexers() toolscache.Indexers {
 func JobIndexers() toolscache.Indexers {
 	ix := common()
 	ix[IndexPhase] = func(o any) ([]string, error) {
-		return []string{mapping.JobPhase(o.(*quantumv1alpha1.Job))}, nil
+		return []string{restdoc.JobPhase(o.(*quantumv1alpha1.Job))}, nil
 	}
 	ix[IndexBatch] = func(o any) ([]string, error) {
 		j := o.(*quantumv1alpha1.Job)

@@ -16,8 +16,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // JobIDPath is the job id of a route.
@@ -31,19 +31,19 @@ type jobListIn struct {
 }
 
 type jobListV1Out struct {
-	Body envelope.Page[mapping.JobWithResult]
+	Body envelope.Page[restdoc.JobWithResult]
 }
 
 type jobListOut struct {
-	Body envelope.Page[mapping.Job]
+	Body envelope.Page[restdoc.Job]
 }
 
 type jobOut struct {
-	Body envelope.Envelope[mapping.Job]
+	Body envelope.Envelope[restdoc.Job]
 }
 
 type jobV1Out struct {
-	Body envelope.Envelope[mapping.JobWithResult]
+	Body envelope.Envelope[restdoc.JobWithResult]
 }
 
 // ResultsLink is where a job's full result can be downloaded.
@@ -81,7 +81,7 @@ func (h *Handlers) registerJobs(api huma.API) {
 
 // listJobDocs returns the visible jobs matching the filters, ordered, and the
 // objects they came from.
-func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*mapping.Job, error) {
+func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*restdoc.Job, error) {
 	f, err := parseJobFilter(&in.JobFilterParams)
 	if err != nil {
 		return nil, err
@@ -109,7 +109,7 @@ func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*mapping.J
 			keys = append(keys, ns)
 		}
 	}
-	var docs []*mapping.Job
+	var docs []*restdoc.Job
 	for _, key := range dedupe(keys) {
 		list, err := h.jobsBy(index, key)
 		if err != nil {
@@ -120,7 +120,7 @@ func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*mapping.J
 			if !ok {
 				continue
 			}
-			doc := mapping.JobFrom(j, p.id)
+			doc := restdoc.JobFrom(j, p.id)
 			if f.Match(&doc) {
 				docs = append(docs, &doc)
 			}
@@ -146,7 +146,7 @@ func (h *Handlers) listJobsV1(ctx context.Context, in *jobListIn) (*jobListV1Out
 		return nil, err
 	}
 	page := query.Window(docs, in.Offset, in.Limit)
-	out := make([]mapping.JobWithResult, len(page))
+	out := make([]restdoc.JobWithResult, len(page))
 	for i, d := range page {
 		out[i] = d.WithResult(nil)
 	}
@@ -158,7 +158,7 @@ func (h *Handlers) getJob(ctx context.Context, in *JobIDPath) (*jobOut, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jobOut{Body: envelope.OK(mapping.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
 }
 
 func (h *Handlers) getJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, error) {
@@ -170,7 +170,7 @@ func (h *Handlers) getJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, erro
 	if err != nil {
 		return nil, internal(err)
 	}
-	return &jobV1Out{Body: envelope.OK(mapping.WithResult(j, h.projectID(ctx, j.Namespace), stored))}, nil
+	return &jobV1Out{Body: envelope.OK(restdoc.WithResult(j, h.projectID(ctx, j.Namespace), stored))}, nil
 }
 
 func (h *Handlers) cancelJobRoute(ctx context.Context, in *JobIDPath) (*jobOut, error) {
@@ -182,13 +182,13 @@ func (h *Handlers) cancelJobRoute(ctx context.Context, in *JobIDPath) (*jobOut, 
 	if err := h.cancelJob(ctx, j); err != nil {
 		return nil, err
 	}
-	return &jobOut{Body: envelope.OK(mapping.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
 }
 
 // cancelJob asks the runner to stop a job and marks it CANCELED at once when
 // it has not started. j is updated in place.
 func (h *Handlers) cancelJob(ctx context.Context, j *quantumv1alpha1.Job) error {
-	phase := quantumv1alpha1.JobStatus(mapping.JobPhase(j))
+	phase := quantumv1alpha1.JobStatus(restdoc.JobPhase(j))
 	if phase.Terminal() {
 		return envelope.Errorf(http.StatusConflict, "job %s is already %s", j.Name, phase)
 	}
@@ -275,9 +275,9 @@ func (h *Handlers) jobResults(ctx context.Context, in *resultsIn) (*resultsOut, 
 	if err != nil {
 		return nil, internal(err)
 	}
-	res := mapping.FullResult(j, stored)
+	res := restdoc.FullResult(j, stored)
 	if res == nil {
-		return nil, envelope.Errorf(http.StatusNotFound, "job %s has no result yet (status %s)", j.Name, mapping.JobPhase(j))
+		return nil, envelope.Errorf(http.StatusNotFound, "job %s has no result yet (status %s)", j.Name, restdoc.JobPhase(j))
 	}
 	return &resultsOut{Body: res}, nil
 }

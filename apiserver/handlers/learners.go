@@ -14,8 +14,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/internal/nbserver"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // Learner is a user's record for a learning package.
@@ -118,10 +118,10 @@ func learnerDoc(l *quantumv1alpha1.Learner, projectID string) Learner {
 	d := Learner{
 		ID: l.Name, UserID: l.Spec.UserID, ProjectID: projectID, Package: string(l.Spec.Package),
 		Notebooks: []Notebook{},
-		CreatedAt: mapping.Time(l.CreationTimestamp.Time), UpdatedAt: mapping.Time(mapping.UpdatedAt(&l.ObjectMeta)),
+		CreatedAt: restdoc.Time(l.CreationTimestamp.Time), UpdatedAt: restdoc.Time(restdoc.UpdatedAt(&l.ObjectMeta)),
 	}
 	if l.Spec.Progress != nil {
-		d.Progress = mapping.RawJSON(l.Spec.Progress.Raw)
+		d.Progress = restdoc.RawJSON(l.Spec.Progress.Raw)
 	}
 	listed := map[string]bool{}
 	for _, st := range l.Status.Notebooks {

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // registerLearning adds the routes of workloads, learners, use cases and quizzes.
@@ -64,7 +64,7 @@ func timeOrNil(t *metav1.Time) *string {
 	if t == nil {
 		return nil
 	}
-	s := mapping.Time(t.Time)
+	s := restdoc.Time(t.Time)
 	return &s
 }
 

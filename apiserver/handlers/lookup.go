@@ -12,9 +12,9 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 	"github.com/tweezer-dev/tweezer/internal/devices"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // findBatch returns the cached batch with this id in any namespace, or nil.
@@ -136,28 +136,28 @@ func (ds *deviceStatuses) of(b *quantumv1alpha1.Batch) string {
 }
 
 // batchDoc maps a batch with its jobs counted.
-func (h *Handlers) batchDoc(ctx context.Context, b *quantumv1alpha1.Batch, projectID string, ds *deviceStatuses) (mapping.Batch, []*quantumv1alpha1.Job, error) {
+func (h *Handlers) batchDoc(ctx context.Context, b *quantumv1alpha1.Batch, projectID string, ds *deviceStatuses) (restdoc.Batch, []*quantumv1alpha1.Job, error) {
 	jobs, err := h.batchJobs(b)
 	if err != nil {
-		return mapping.Batch{}, nil, err
+		return restdoc.Batch{}, nil, err
 	}
-	return mapping.BatchFrom(b, projectID, jobs, ds.of(b)), jobs, nil
+	return restdoc.BatchFrom(b, projectID, jobs, ds.of(b)), jobs, nil
 }
 
 // batchWithJobs is the v2 document of a batch (jobs without results).
-func (h *Handlers) batchWithJobs(ctx context.Context, b *quantumv1alpha1.Batch) (mapping.BatchWithJobs, error) {
+func (h *Handlers) batchWithJobs(ctx context.Context, b *quantumv1alpha1.Batch) (restdoc.BatchWithJobs, error) {
 	ds, err := h.deviceStatuses(ctx)
 	if err != nil {
-		return mapping.BatchWithJobs{}, internal(err)
+		return restdoc.BatchWithJobs{}, internal(err)
 	}
 	pid := h.projectID(ctx, b.Namespace)
 	doc, jobs, err := h.batchDoc(ctx, b, pid, ds)
 	if err != nil {
-		return mapping.BatchWithJobs{}, internal(err)
+		return restdoc.BatchWithJobs{}, internal(err)
 	}
-	out := mapping.BatchWithJobs{Batch: doc, Jobs: make([]mapping.Job, len(jobs))}
+	out := restdoc.BatchWithJobs{Batch: doc, Jobs: make([]restdoc.Job, len(jobs))}
 	for i, j := range jobs {
-		out.Jobs[i] = mapping.JobFrom(j, pid)
+		out.Jobs[i] = restdoc.JobFrom(j, pid)
 	}
 	return out, nil
 }

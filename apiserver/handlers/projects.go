@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // ProjectNameAnnotation on a project namespace gives the project's display name.
@@ -57,5 +57,5 @@ func projectDoc(ns *corev1.Namespace, id string) Project {
 	if name == "" {
 		name = id
 	}
-	return Project{ID: id, Name: name, Status: "ACTIVE", CreatedAt: mapping.Time(ns.CreationTimestamp.Time)}
+	return Project{ID: id, Name: name, Status: "ACTIVE", CreatedAt: restdoc.Time(ns.CreationTimestamp.Time)}
 }

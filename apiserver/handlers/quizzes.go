@@ -10,7 +10,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // Quiz is a user's response to a quiz.
@@ -48,8 +48,8 @@ func (h *Handlers) registerQuizzes(api huma.API) {
 
 func quizDoc(q *quantumv1alpha1.Quiz, projectID string) Quiz {
 	return Quiz{
-		ID: q.Name, QuizID: q.Spec.QuizID, UserID: q.Spec.UserID, ProjectID: projectID, Data: mapping.RawJSON(q.Spec.Data.Raw),
-		CreatedAt: mapping.Time(q.CreationTimestamp.Time), UpdatedAt: mapping.Time(mapping.UpdatedAt(&q.ObjectMeta)),
+		ID: q.Name, QuizID: q.Spec.QuizID, UserID: q.Spec.UserID, ProjectID: projectID, Data: restdoc.RawJSON(q.Spec.Data.Raw),
+		CreatedAt: restdoc.Time(q.CreationTimestamp.Time), UpdatedAt: restdoc.Time(restdoc.UpdatedAt(&q.ObjectMeta)),
 	}
 }
 

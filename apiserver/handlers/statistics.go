@@ -10,7 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // Frequency is how many jobs of a device type were submitted in one time bucket.
@@ -75,7 +75,7 @@ func (h *Handlers) jobsFrequency(ctx context.Context, in *frequencyIn) (*frequen
 	}
 	out := make([]Frequency, 0, len(counts))
 	for k, n := range counts {
-		out = append(out, Frequency{Date: mapping.Time(k.at), DeviceType: k.deviceType, Count: n})
+		out = append(out, Frequency{Date: restdoc.Time(k.at), DeviceType: k.deviceType, Count: n})
 	}
 	slices.SortFunc(out, func(a, b Frequency) int {
 		if c := strings.Compare(a.Date, b.Date); c != 0 {

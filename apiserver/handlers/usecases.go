@@ -13,8 +13,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/usecase"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 const validationStatuses = "DRAFT,UNDER_REVIEW,REVIEWER_DRAFT,REQUIRING_UPDATE,UPDATED,REJECTED,APPROVED"
@@ -110,7 +110,7 @@ func (h *Handlers) useCaseDoc(ctx context.Context, u *quantumv1alpha1.UseCase) U
 		ID: u.Name, UserID: u.Spec.UserID, UserName: u.Spec.UserName, ProjectID: pid, ProjectName: name,
 		Title: u.Spec.Title, ValidationStatus: string(u.Spec.ValidationStatus), Summary: u.Spec.Summary,
 		LastReviewedAt: timeOrNil(u.Status.LastReviewedAt),
-		CreatedAt:      mapping.Time(u.CreationTimestamp.Time), UpdatedAt: mapping.Time(mapping.UpdatedAt(&u.ObjectMeta)),
+		CreatedAt:      restdoc.Time(u.CreationTimestamp.Time), UpdatedAt: restdoc.Time(restdoc.UpdatedAt(&u.ObjectMeta)),
 	}
 	if d.ValidationStatus == "" {
 		d.ValidationStatus = string(quantumv1alpha1.ValidationDraft)
@@ -125,10 +125,10 @@ func (h *Handlers) useCaseDoc(ctx context.Context, u *quantumv1alpha1.UseCase) U
 func (h *Handlers) useCaseFull(ctx context.Context, u *quantumv1alpha1.UseCase) UseCaseWithAnswers {
 	out := UseCaseWithAnswers{UseCase: h.useCaseDoc(ctx, u)}
 	if u.Spec.Answers != nil {
-		out.Answers = mapping.RawJSON(u.Spec.Answers.Raw)
+		out.Answers = restdoc.RawJSON(u.Spec.Answers.Raw)
 	}
 	if u.Spec.Review != nil {
-		out.Review = mapping.RawJSON(u.Spec.Review.Raw)
+		out.Review = restdoc.RawJSON(u.Spec.Review.Raw)
 	}
 	return out
 }

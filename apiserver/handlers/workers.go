@@ -11,7 +11,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // BatchStatusBody is what a worker reports of a batch.
@@ -150,7 +150,7 @@ func (h *Handlers) patchJobStatus(ctx context.Context, id string, body *JobUpdat
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, j)
-	return &jobOut{Body: envelope.OK(mapping.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
 }
 
 type jobErrorsIn struct {
@@ -173,5 +173,5 @@ func (h *Handlers) addJobErrors(ctx context.Context, in *jobErrorsIn) (*jobOut, 
 		return nil, writeErr(err, "body", "errors")
 	}
 	h.await(ctx, j)
-	return &jobOut{Body: envelope.OK(mapping.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
 }

@@ -20,8 +20,8 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
 )
 
@@ -126,16 +126,16 @@ func workloadDoc(w *quantumv1alpha1.Workload, projectID string) Workload {
 	d := Workload{
 		ID: w.Name, ProjectID: projectID, UserID: w.Spec.UserID,
 		WorkloadType: string(w.Spec.WorkloadType), Backend: string(w.Spec.Backend),
-		Config: mapping.RawJSON(w.Spec.Config.Raw), Status: workloadPhase(w),
-		CreatedAt: mapping.Time(w.CreationTimestamp.Time), UpdatedAt: mapping.Time(mapping.UpdatedAt(&w.ObjectMeta)),
+		Config: restdoc.RawJSON(w.Spec.Config.Raw), Status: workloadPhase(w),
+		CreatedAt: restdoc.Time(w.CreationTimestamp.Time), UpdatedAt: restdoc.Time(restdoc.UpdatedAt(&w.ObjectMeta)),
 		Errors: append([]string{}, w.Status.Errors...), created: w.CreationTimestamp.Time,
 	}
 	if w.Status.StartTime != nil {
-		s := mapping.Time(w.Status.StartTime.Time)
+		s := restdoc.Time(w.Status.StartTime.Time)
 		d.StartTimestamp = &s
 	}
 	if w.Status.EndTime != nil {
-		s := mapping.Time(w.Status.EndTime.Time)
+		s := restdoc.Time(w.Status.EndTime.Time)
 		d.EndTimestamp = &s
 	}
 	return d
@@ -285,7 +285,7 @@ func (h *Handlers) getWorkloadV2(ctx context.Context, in *WorkloadIDPath) (*work
 	}
 	out := WorkloadV2{Workload: workloadDoc(w, h.projectID(ctx, w.Namespace))}
 	if w.Status.Result != nil {
-		out.Result = mapping.RawJSON(w.Status.Result.Raw)
+		out.Result = restdoc.RawJSON(w.Status.Result.Raw)
 	}
 	return &workloadV2Out{Body: envelope.OK(out)}, nil
 }
@@ -315,7 +315,7 @@ func (h *Handlers) workloadResult(ctx context.Context, in *workloadResultIn) (*w
 	if w.Status.Result == nil {
 		return nil, envelope.Errorf(http.StatusNotFound, "workload %s has no result yet (status %s)", w.Name, workloadPhase(w))
 	}
-	return &workloadResultOut{Body: mapping.RawJSON(w.Status.Result.Raw)}, nil
+	return &workloadResultOut{Body: restdoc.RawJSON(w.Status.Result.Raw)}, nil
 }
 
 func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*workloadV1Out, error) {

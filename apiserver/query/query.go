@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 // Window returns copies of *items[offset : offset+limit] (clamped).
@@ -65,7 +65,7 @@ type BatchFilter struct {
 }
 
 // Match reports whether a batch passes every filter.
-func (f *BatchFilter) Match(b *mapping.Batch) bool {
+func (f *BatchFilter) Match(b *restdoc.Batch) bool {
 	return in(f.IDs, b.ID) && strings.HasPrefix(b.ID, f.IDPrefix) &&
 		in(f.ProjectIDs, b.ProjectID) && in(f.UserIDs, b.UserID) &&
 		in(f.DeviceTypes, b.DeviceType) && in(f.Statuses, b.Status) &&
@@ -98,7 +98,7 @@ type JobFilter struct {
 const JobOrigin = "CLIENT"
 
 // Match reports whether a job passes every filter.
-func (f *JobFilter) Match(j *mapping.Job) bool {
+func (f *JobFilter) Match(j *restdoc.Job) bool {
 	return in(f.IDs, j.ID) && strings.HasPrefix(j.ID, f.IDPrefix) &&
 		in(f.BatchIDs, j.BatchID) && in(f.ProjectIDs, j.ProjectID) &&
 		in(f.UserIDs, j.UserID()) && in(f.Statuses, j.Status) &&
@@ -115,33 +115,33 @@ func inRange(t time.Time, start, end *time.Time) bool {
 	return (start == nil || !t.Before(*start)) && (end == nil || !t.After(*end))
 }
 
-var batchOrder = map[string]func(a, b *mapping.Batch) int{
-	"created_at":     func(a, b *mapping.Batch) int { return a.Created().Compare(b.Created()) },
-	"updated_at":     func(a, b *mapping.Batch) int { return cmp.Compare(a.UpdatedAt, b.UpdatedAt) },
-	"id":             func(a, b *mapping.Batch) int { return 0 },
-	"status":         func(a, b *mapping.Batch) int { return cmp.Compare(a.Status, b.Status) },
-	"priority":       func(a, b *mapping.Batch) int { return cmp.Compare(a.Priority, b.Priority) },
-	"device_type":    func(a, b *mapping.Batch) int { return cmp.Compare(a.DeviceType, b.DeviceType) },
-	"user_id":        func(a, b *mapping.Batch) int { return cmp.Compare(a.UserID, b.UserID) },
-	"project_id":     func(a, b *mapping.Batch) int { return cmp.Compare(a.ProjectID, b.ProjectID) },
-	"jobs_count":     func(a, b *mapping.Batch) int { return cmp.Compare(a.JobsCount, b.JobsCount) },
-	"start_datetime": func(a, b *mapping.Batch) int { return cmpPtr(a.StartDatetime, b.StartDatetime) },
-	"end_datetime":   func(a, b *mapping.Batch) int { return cmpPtr(a.EndDatetime, b.EndDatetime) },
-	"queue_priority": func(a, b *mapping.Batch) int { return cmp.Compare(rank(a.QueuePriority), rank(b.QueuePriority)) },
+var batchOrder = map[string]func(a, b *restdoc.Batch) int{
+	"created_at":     func(a, b *restdoc.Batch) int { return a.Created().Compare(b.Created()) },
+	"updated_at":     func(a, b *restdoc.Batch) int { return cmp.Compare(a.UpdatedAt, b.UpdatedAt) },
+	"id":             func(a, b *restdoc.Batch) int { return 0 },
+	"status":         func(a, b *restdoc.Batch) int { return cmp.Compare(a.Status, b.Status) },
+	"priority":       func(a, b *restdoc.Batch) int { return cmp.Compare(a.Priority, b.Priority) },
+	"device_type":    func(a, b *restdoc.Batch) int { return cmp.Compare(a.DeviceType, b.DeviceType) },
+	"user_id":        func(a, b *restdoc.Batch) int { return cmp.Compare(a.UserID, b.UserID) },
+	"project_id":     func(a, b *restdoc.Batch) int { return cmp.Compare(a.ProjectID, b.ProjectID) },
+	"jobs_count":     func(a, b *restdoc.Batch) int { return cmp.Compare(a.JobsCount, b.JobsCount) },
+	"start_datetime": func(a, b *restdoc.Batch) int { return cmpPtr(a.StartDatetime, b.StartDatetime) },
+	"end_datetime":   func(a, b *restdoc.Batch) int { return cmpPtr(a.EndDatetime, b.EndDatetime) },
+	"queue_priority": func(a, b *restdoc.Batch) int { return cmp.Compare(rank(a.QueuePriority), rank(b.QueuePriority)) },
 }
 
-var jobOrder = map[string]func(a, b *mapping.Job) int{
-	"created_at":      func(a, b *mapping.Job) int { return a.Created().Compare(b.Created()) },
-	"updated_at":      func(a, b *mapping.Job) int { return cmp.Compare(a.UpdatedAt, b.UpdatedAt) },
-	"id":              func(a, b *mapping.Job) int { return 0 },
-	"status":          func(a, b *mapping.Job) int { return cmp.Compare(a.Status, b.Status) },
-	"runs":            func(a, b *mapping.Job) int { return cmp.Compare(a.Runs, b.Runs) },
-	"batch_id":        func(a, b *mapping.Job) int { return cmp.Compare(a.BatchID, b.BatchID) },
-	"project_id":      func(a, b *mapping.Job) int { return cmp.Compare(a.ProjectID, b.ProjectID) },
-	"progress":        func(a, b *mapping.Job) int { return cmp.Compare(a.Progress, b.Progress) },
-	"creation_order":  func(a, b *mapping.Job) int { return cmp.Compare(a.CreationOrder, b.CreationOrder) },
-	"start_timestamp": func(a, b *mapping.Job) int { return cmpPtr(a.StartTimestamp, b.StartTimestamp) },
-	"end_timestamp":   func(a, b *mapping.Job) int { return cmpPtr(a.EndTimestamp, b.EndTimestamp) },
+var jobOrder = map[string]func(a, b *restdoc.Job) int{
+	"created_at":      func(a, b *restdoc.Job) int { return a.Created().Compare(b.Created()) },
+	"updated_at":      func(a, b *restdoc.Job) int { return cmp.Compare(a.UpdatedAt, b.UpdatedAt) },
+	"id":              func(a, b *restdoc.Job) int { return 0 },
+	"status":          func(a, b *restdoc.Job) int { return cmp.Compare(a.Status, b.Status) },
+	"runs":            func(a, b *restdoc.Job) int { return cmp.Compare(a.Runs, b.Runs) },
+	"batch_id":        func(a, b *restdoc.Job) int { return cmp.Compare(a.BatchID, b.BatchID) },
+	"project_id":      func(a, b *restdoc.Job) int { return cmp.Compare(a.ProjectID, b.ProjectID) },
+	"progress":        func(a, b *restdoc.Job) int { return cmp.Compare(a.Progress, b.Progress) },
+	"creation_order":  func(a, b *restdoc.Job) int { return cmp.Compare(a.CreationOrder, b.CreationOrder) },
+	"start_timestamp": func(a, b *restdoc.Job) int { return cmpPtr(a.StartTimestamp, b.StartTimestamp) },
+	"end_timestamp":   func(a, b *restdoc.Job) int { return cmpPtr(a.EndTimestamp, b.EndTimestamp) },
 }
 
 // BatchOrderKeys and JobOrderKeys are the accepted order_by values.
@@ -152,12 +152,12 @@ var (
 
 // SortBatches orders batches by a field, ties broken by id in the same
 // direction, so that pages never overlap or skip.
-func SortBatches(items []*mapping.Batch, orderBy string, desc bool) error {
+func SortBatches(items []*restdoc.Batch, orderBy string, desc bool) error {
 	by, ok := batchOrder[orderBy]
 	if !ok {
 		return fmt.Errorf("must be one of %s", strings.Join(BatchOrderKeys, ", "))
 	}
-	slices.SortFunc(items, func(a, b *mapping.Batch) int {
+	slices.SortFunc(items, func(a, b *restdoc.Batch) int {
 		c := by(a, b)
 		if c == 0 {
 			c = cmp.Compare(a.ID, b.ID)
@@ -172,12 +172,12 @@ func SortBatches(items []*mapping.Batch, orderBy string, desc bool) error {
 
 // SortJobs orders jobs by a field, ties broken by batch, creation order and id
 // in the same direction.
-func SortJobs(items []*mapping.Job, orderBy string, desc bool) error {
+func SortJobs(items []*restdoc.Job, orderBy string, desc bool) error {
 	by, ok := jobOrder[orderBy]
 	if !ok {
 		return fmt.Errorf("must be one of %s", strings.Join(JobOrderKeys, ", "))
 	}
-	slices.SortFunc(items, func(a, b *mapping.Job) int {
+	slices.SortFunc(items, func(a, b *restdoc.Job) int {
 		c := by(a, b)
 		if c == 0 {
 			c = cmp.Or(cmp.Compare(a.BatchID, b.BatchID), cmp.Compare(a.CreationOrder, b.CreationOrder), cmp.Compare(a.ID, b.ID))

@@ -8,12 +8,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/apiserver/mapping"
+	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func batch(name string, age time.Duration, prio int32, phase quantumv1alpha1.BatchStatus, jobs int, open bool) *mapping.Batch {
+func batch(name string, age time.Duration, prio int32, phase quantumv1alpha1.BatchStatus, jobs int, open bool) *restdoc.Batch {
 	b := &quantumv1alpha1.Batch{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(age))},
 		Spec:       quantumv1alpha1.BatchSpec{DeviceType: quantumv1alpha1.DeviceTypeEmuFree, Priority: prio, Open: open, UserID: "u-" + name, Tags: []string{"t-" + name}},
@@ -23,11 +23,11 @@ func batch(name string, age time.Duration, prio int32, phase quantumv1alpha1.Bat
 	for i := range js {
 		js[i] = &quantumv1alpha1.Job{}
 	}
-	doc := mapping.BatchFrom(b, "p", js, "")
+	doc := restdoc.BatchFrom(b, "p", js, "")
 	return &doc
 }
 
-func names(items []*mapping.Batch) []string {
+func names(items []*restdoc.Batch) []string {
 	var out []string
 	for _, b := range items {
 		out = append(out, b.ID)
@@ -38,7 +38,7 @@ func names(items []*mapping.Batch) []string {
 func ptr[T any](v T) *T { return &v }
 
 func TestSortBatchesBreaksTiesByID(t *testing.T) {
-	items := []*mapping.Batch{batch("b", 0, 1, "", 1, false), batch("a", 0, 2, "", 1, false), batch("c", time.Second, 0, "", 1, false)}
+	items := []*restdoc.Batch{batch("b", 0, 1, "", 1, false), batch("a", 0, 2, "", 1, false), batch("c", time.Second, 0, "", 1, false)}
 	if err := SortBatches(items, "created_at", true); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestBatchFilter(t *testing.T) {
 	}
 	for i, c := range cases {
 		var got []string
-		for _, x := range []*mapping.Batch{a, b} {
+		for _, x := range []*restdoc.Batch{a, b} {
 			if c.f.Match(x) {
 				got = append(got, x.ID)
 			}
@@ -97,15 +97,15 @@ func TestBatchFilter(t *testing.T) {
 }
 
 func TestJobFilterAndSort(t *testing.T) {
-	mk := func(name string, order, runs int32, errs []string) *mapping.Job {
-		j := mapping.JobFrom(&quantumv1alpha1.Job{
+	mk := func(name string, order, runs int32, errs []string) *restdoc.Job {
+		j := restdoc.JobFrom(&quantumv1alpha1.Job{
 			ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0)},
 			Spec:       quantumv1alpha1.JobSpec{BatchName: "b", CreationOrder: order, Runs: runs, UserID: "u"},
 			Status:     quantumv1alpha1.JobStatusFields{Errors: errs},
 		}, "p")
 		return &j
 	}
-	jobs := []*mapping.Job{mk("z", 1, 10, nil), mk("y", 2, 20, []string{"boom"}), mk("x", 3, 30, nil)}
+	jobs := []*restdoc.Job{mk("z", 1, 10, nil), mk("y", 2, 20, []string{"boom"}), mk("x", 3, 30, nil)}
 	if err := SortJobs(jobs, "created_at", false); err != nil {
 		t.Fatal(err)
 	}

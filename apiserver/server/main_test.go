@@ -26,6 +26,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/server"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 // The suite's control plane, facade and identities.
@@ -50,7 +51,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	env, err := testenv.New()
+	env, err := controlplane.New()
 	if err != nil {
 		return 0, err
 	}
@@ -70,7 +71,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	root := testenv.RepoRoot()
+	root := controlplane.RepoRoot()
 	for _, f := range []string{"config/rbac/apiserver/role.yaml", "config/rbac/roles/tweezer-user.yaml", "config/rbac/roles/tweezer-superuser.yaml", "config/rbac/roles/tweezer-worker.yaml"} {
 		raw, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tweezer-dev/tweezer/hack/local"
+	"github.com/tweezer-dev/tweezer/internal/local"
 )
 
 func main() {

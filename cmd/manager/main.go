@@ -4,11 +4,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -23,9 +20,6 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
-	"github.com/tweezer-dev/tweezer/internal/devices"
-	"github.com/tweezer-dev/tweezer/runners/emulator"
-	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
 func main() {
@@ -41,7 +35,7 @@ func run() error {
 		runnerBinary    = flag.String("runner-binary", "bin/runner", "runner binary for the process executor")
 		runnerKubecfg   = flag.String("runner-kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig passed to process runners")
 		runnerImage     = flag.String("runner-image", "", "default runner image for devices that name none (pod executor)")
-		namespace       = flag.String("namespace", envOr("POD_NAMESPACE", "tweezer-system"), "the manager's namespace: QPU leases and gateway credential Secrets")
+		namespace       = flag.String("namespace", envOr("POD_NAMESPACE", "tweezer-system"), "the manager's namespace: QPU leases and the runners' access to them")
 		leaseDuration   = flag.Duration("lease-duration", 15*time.Second, "runner lease duration: a dead runner is noticed this long after its last renewal")
 		resync          = flag.Duration("resync-interval", 0, "how often running batches are checked without events (default: half the lease duration)")
 		maxAttempts     = flag.Int("max-attempts", 3, "runner starts a job gets before it is ERROR")
@@ -52,9 +46,7 @@ func run() error {
 		metricsAddr     = flag.String("metrics-bind-address", ":8080", "metrics endpoint address (0 disables it)")
 		probeAddr       = flag.String("health-probe-bind-address", ":8081", "health probe address (0 disables it)")
 		leaderElect     = flag.Bool("leader-elect", false, "elect a leader so that only one manager replica is active")
-		gatewayAddr     = flag.String("qpu-gateway-address", "", "serve the built-in emulated Fresnel QPU gateway on this address (local mode), e.g. 127.0.0.1:8090")
-		gatewayToken    = flag.String("qpu-gateway-token", "", "bearer token the built-in gateway requires")
-		gatewayShotTime = flag.Duration("qpu-gateway-shot-time", 0, "time per shot of the built-in gateway's emulated QPU")
+		idleRelease     = flag.Duration("idle-release", 10*time.Second, "how long an open batch may hold a QPU with no job to run before it gives it back")
 	)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -85,7 +77,9 @@ func run() error {
 	case "pod":
 		exec = &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), LeaseNamespace: *namespace, DefaultImage: *runnerImage}
 	case "process":
-		exec = executor.NewProcess(*runnerBinary, *runnerKubecfg, os.Stderr)
+		p := executor.NewProcess(*runnerBinary, *runnerKubecfg, os.Stderr)
+		p.Client = mgr.GetClient() // QPU runners get gateway tokens of their project's runner account
+		exec = p
 	default:
 		return fmt.Errorf("--executor must be pod or process, not %q", *execKind)
 	}
@@ -96,6 +90,7 @@ func run() error {
 		Options: controllers.Options{
 			Namespace: *namespace, LeaseDuration: *leaseDuration, ResyncInterval: *resync,
 			MaxAttempts: *maxAttempts, DefaultTimeLimit: *timeLimit, MaxConcurrentReconciles: *workers,
+			IdleRelease: *idleRelease,
 		},
 		Executor: exec,
 		Webhooks: sender,
@@ -111,43 +106,7 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	if *gatewayAddr != "" {
-		if err := serveGateway(ctx, *gatewayAddr, *gatewayToken, *gatewayShotTime); err != nil {
-			return err
-		}
-	}
 	return mgr.Start(ctx)
-}
-
-// serveGateway serves the built-in emulated Fresnel QPU gateway.
-func serveGateway(ctx context.Context, addr, token string, shot time.Duration) error {
-	specs, _ := devices.Specs(string(quantumv1alpha1.DeviceTypeFresnel))
-	gw := &qpu.Gateway{Engine: FresnelEngine, Specs: specs, Token: token, ShotTime: shot}
-	gw.Start(ctx)
-	srv := &http.Server{Addr: addr, Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			ctrl.Log.Error(err, "qpu gateway stopped")
-		}
-	}()
-	return nil
-}
-
-// FresnelEngine runs a gateway job on the emulator with Fresnel's specs and
-// noise (device type EMU_FRESNEL).
-func FresnelEngine(ctx context.Context, j qpu.Job, progress func(int)) (*qpu.Result, error) {
-	res, err := emulator.Run(ctx, emulator.Request{
-		Sequence: []byte(j.Sequence), Variables: j.Variables, Runs: j.Runs, Seed: j.Seed,
-		DeviceType: string(quantumv1alpha1.DeviceTypeEmuFresnel), Configuration: j.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &qpu.Result{Counter: res.Counter, Raw: res.Raw}, nil
 }
 
 func envOr(key, def string) string {

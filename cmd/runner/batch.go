@@ -32,8 +32,9 @@ func init() {
 	})
 }
 
-// gatewayTokenEnv carries the QPU gateway's bearer token (never a flag, so
-// it does not show in the process list).
+// gatewayTokenEnv carries the QPU gateway's bearer token to a runner process
+// (never a flag, so it does not show in the process list); a runner pod reads
+// its projected token from --gateway-token-file instead.
 const gatewayTokenEnv = "TWEEZER_GATEWAY_TOKEN"
 
 func runBatch(args []string, _, stderr io.Writer) int {
@@ -73,6 +74,7 @@ func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster 
 	leaseName := fs.String("lease-name", "", "name of the runner's lease (default: the batch's name)")
 	leaseDuration := fs.Duration("lease-duration", 15*time.Second, "validity of the lease; it is renewed every quarter of it")
 	gatewayURL := fs.String("gateway-url", "", "QPU gateway URL: run the jobs on the QPU instead of the emulator")
+	gatewayTokenFile := fs.String("gateway-token-file", "", "file holding the gateway token, read on every request (a projected service-account token); default: $"+gatewayTokenEnv)
 	progressEvery := fs.Duration("progress-interval", time.Second, "least time between two status writes of a running job (RUNNING after it, then progress)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -92,7 +94,7 @@ func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster 
 	}
 	var engine batchrunner.Engine = emulatorEngine{}
 	if *gatewayURL != "" {
-		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: *gatewayURL, Token: gatewayToken}}
+		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: *gatewayURL, Token: gatewayToken, TokenFile: *gatewayTokenFile}}
 	}
 	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it

@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 func TestWorkloadCommandArguments(t *testing.T) {
@@ -30,7 +31,7 @@ func TestWorkloadCommandArguments(t *testing.T) {
 
 // The subcommand as a runner pod runs it, against a real API server.
 func TestWorkloadCommandRunsAPulserBasicWorkload(t *testing.T) {
-	env, err := testenv.New()
+	env, err := controlplane.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestWorkloadCommandRunsAPulserBasicWorkload(t *testing.T) {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	c, err := client.New(cfg, client.Options{Scheme: controlplane.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,6 @@ type Runner struct {
 	LeaseName      string
 	// LeaseDuration is how long the Lease stays valid without renewal.
 	LeaseDuration time.Duration
-	// GatewayToken is the QPU gateway's bearer token (QPU devices only).
-	GatewayToken string
 	// Kind is KindWorkload for a Workload's runner (Batch and BatchUID then
 	// name the Workload, and the runner runs the "workload" subcommand); empty
 	// for a batch's.
@@ -88,11 +86,23 @@ type Executor interface {
 	Stop(ctx context.Context, r Runner) error
 	// Watch makes the Batch controller reconcile a batch when its runner changes.
 	Watch(b *builder.Builder) *builder.Builder
+	// Cleanup removes what Start made outside the batch's namespace for the
+	// batch's runners (owner references cannot reach across namespaces, so
+	// garbage collection does not). It is called once the batch has ended or
+	// is gone; cleaning up twice is not an error.
+	Cleanup(ctx context.Context, namespace, batch string) error
 }
 
 // TokenEnv is the environment variable that carries the QPU gateway token to
-// the runner.
+// a runner process (the Process executor's; a pod reads a projected token
+// file instead).
 const TokenEnv = "TWEEZER_GATEWAY_TOKEN"
+
+// usesGateway reports whether the runner sends its jobs to a QPU gateway,
+// and so needs a gateway token.
+func usesGateway(r Runner) bool {
+	return r.Kind != KindWorkload && r.Device != nil && r.Device.Spec.Gateway != nil && !r.Device.Spec.IsEmulator
+}
 
 // Args are the runner binary's arguments for a runner, after the binary name.
 func Args(r Runner) []string {
@@ -107,7 +117,7 @@ func Args(r Runner) []string {
 		"--lease-name", r.LeaseName,
 		"--lease-duration", r.LeaseDuration.String(),
 	}
-	if r.Device != nil && r.Device.Spec.Gateway != nil && !r.Device.Spec.IsEmulator {
+	if usesGateway(r) {
 		args = append(args, "--gateway-url", r.Device.Spec.Gateway.URL)
 	}
 	return args

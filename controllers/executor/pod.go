@@ -2,6 +2,8 @@ package executor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -14,34 +16,60 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
-// Names of the runner's RBAC objects. The ClusterRoles are shipped in
-// config/rbac/runner_role.yaml; the executor binds them per namespace.
+// Names of the runner's RBAC objects. The ClusterRole is shipped in
+// config/rbac/runner_role.yaml; the executor binds it per namespace.
 const (
 	// RunnerServiceAccount is the service account of runner pods in every project namespace.
-	RunnerServiceAccount = "tweezer-runner"
-	// RunnerClusterRole lets a runner read batches and jobs and write job status and results.
+	RunnerServiceAccount = qpu.RunnerServiceAccount
+	// RunnerClusterRole lets a runner read batches and jobs, write job status
+	// and results, and renew the Leases of its own namespace (an emulator
+	// batch's Lease lives there).
 	RunnerClusterRole = "tweezer-runner"
-	// RunnerLeaseClusterRole lets a runner renew the QPU leases in the lease namespace.
-	RunnerLeaseClusterRole = "tweezer-runner-lease"
 	// ManagedByLabel marks every object the manager creates for runners.
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// ManagedBy is the value of ManagedByLabel.
 	ManagedBy = "tweezer"
-	// GatewayTokenKey is the key of the gateway token in the runner's Secret.
-	GatewayTokenKey = "token"
+	// LeaseAccessLabel marks the Role and RoleBinding that let one batch's
+	// runners renew a QPU Lease; its value is LeaseAccessKey of the batch.
+	LeaseAccessLabel = "quantum.tweezer.dev/lease-access"
+	// GatewayTokenDir is where a QPU runner pod finds its gateway token, a
+	// projected service-account token for audience qpu.Audience.
+	GatewayTokenDir = "/var/run/secrets/tweezer.dev/gateway"
+	// GatewayTokenSeconds is the lifetime of a projected gateway token; the
+	// kubelet renews it well before it ends.
+	GatewayTokenSeconds = 3600
 )
 
+// LeaseAccessKey is the value of LeaseAccessLabel for a batch: a hash, as
+// namespace and batch name together may not fit a label value.
+func LeaseAccessKey(namespace, batch string) string {
+	sum := sha256.Sum256([]byte(namespace + "/" + batch))
+	return hex.EncodeToString(sum[:10])
+}
+
+// LeaseAccessName is the name of the Role and RoleBinding that let the
+// batch's runners get and update the Lease named lease (one per QPU the
+// batch ran on).
+func LeaseAccessName(namespace, batch, lease string) string {
+	sum := sha256.Sum256([]byte(namespace + "/" + batch + "/" + lease))
+	return RunnerServiceAccount + "-" + hex.EncodeToString(sum[:10])
+}
+
 // Pod runs each runner as a Pod from the device's runner image, in the
-// batch's namespace, under a per-namespace service account bound to
-// RunnerClusterRole.
+// batch's namespace, under the namespace's runner service account bound to
+// RunnerClusterRole. A QPU runner may also get and update its QPU's Lease,
+// by name, through a Role and RoleBinding in the lease namespace that exist
+// while its batch runs (Cleanup removes them); and it authenticates to the
+// gateway with a projected service-account token bound to qpu.Audience.
 type Pod struct {
 	// Client writes and reads (from the manager's cache) pods and RBAC objects.
 	Client client.Client
 	// APIReader confirms that a pod missing from the cache is really gone.
 	APIReader client.Reader
-	// LeaseNamespace holds QPU leases; QPU runners get a RoleBinding there.
+	// LeaseNamespace holds QPU leases; QPU runners get a Role and RoleBinding there.
 	LeaseNamespace string
 	// DefaultImage is used when a device names no runner image.
 	DefaultImage string
@@ -50,8 +78,8 @@ type Pod struct {
 // PodName is the name of a runner's pod.
 func PodName(r Runner) string { return Name(r) }
 
-// Start creates the runner's service account, role bindings, gateway Secret
-// and Pod, each unless it exists.
+// Start creates the runner's service account, role bindings and Pod, each
+// unless it exists.
 func (p *Pod) Start(ctx context.Context, r Runner) error {
 	if err := p.ensureRBAC(ctx, r); err != nil {
 		return err
@@ -59,19 +87,6 @@ func (p *Pod) Start(ctx context.Context, r Runner) error {
 	pod, err := p.podFor(r)
 	if err != nil {
 		return err
-	}
-	if r.GatewayToken != "" {
-		sec := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: r.Namespace, Name: Name(r) + "-gateway",
-				Labels:          labels(r),
-				OwnerReferences: []metav1.OwnerReference{batchOwner(r)},
-			},
-			Data: map[string][]byte{GatewayTokenKey: []byte(r.GatewayToken)},
-		}
-		if err := create(ctx, p.Client, sec); err != nil {
-			return err
-		}
 	}
 	return create(ctx, p.Client, pod)
 }
@@ -103,12 +118,18 @@ func (p *Pod) podFor(r Runner) (*corev1.Pod, error) {
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 	}
-	if r.GatewayToken != "" {
-		c.Env = []corev1.EnvVar{{Name: TokenEnv, ValueFrom: &corev1.EnvVarSource{
-			SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: Name(r) + "-gateway"},
-				Key:                  GatewayTokenKey,
-			},
+	var volumes []corev1.Volume
+	if usesGateway(r) {
+		// The runner's own identity, bound to the gateway's audience: no
+		// shared secret is copied into the project's namespace.
+		c.Args = append(c.Args, "--gateway-token-file", GatewayTokenDir+"/token")
+		c.VolumeMounts = []corev1.VolumeMount{{Name: "gateway-token", MountPath: GatewayTokenDir, ReadOnly: true}}
+		volumes = []corev1.Volume{{Name: "gateway-token", VolumeSource: corev1.VolumeSource{
+			Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+					Audience: qpu.Audience, ExpirationSeconds: ptr.To(int64(GatewayTokenSeconds)), Path: "token",
+				},
+			}}},
 		}}}
 	}
 	return &corev1.Pod{
@@ -121,6 +142,7 @@ func (p *Pod) podFor(r Runner) (*corev1.Pod, error) {
 			ServiceAccountName: RunnerServiceAccount,
 			RestartPolicy:      corev1.RestartPolicyNever,
 			Containers:         []corev1.Container{c},
+			Volumes:            volumes,
 			SecurityContext: &corev1.PodSecurityContext{
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
@@ -151,15 +173,57 @@ func (p *Pod) ensureRBAC(ctx context.Context, r Runner) error {
 	if r.LeaseNamespace == "" || r.LeaseNamespace == r.Namespace { // workload runners hold no Lease
 		return nil
 	}
+	// The QPU's Lease, by name, for as long as the batch runs: not the other
+	// Leases of the lease namespace (other QPUs, the manager's leader
+	// election). The Role and RoleBinding cannot be owned by the batch (it is
+	// in another namespace): Cleanup deletes them when the batch ends.
+	meta := metav1.ObjectMeta{
+		Namespace: r.LeaseNamespace, Name: LeaseAccessName(r.Namespace, r.Batch, r.LeaseName),
+		Labels:      map[string]string{ManagedByLabel: ManagedBy, LeaseAccessLabel: LeaseAccessKey(r.Namespace, r.Batch)},
+		Annotations: map[string]string{LeaseAccessLabel: r.Namespace + "/" + r.Batch}, // for humans
+	}
+	role := &rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{
+		APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+		ResourceNames: []string{r.LeaseName}, Verbs: []string{"get", "update"},
+	}}}
+	if err := create(ctx, p.Client, role); err != nil {
+		return err
+	}
 	lrb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: r.LeaseNamespace, Name: RunnerServiceAccount + "-" + r.Namespace,
-			Labels: map[string]string{ManagedByLabel: ManagedBy},
-		},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: RunnerLeaseClusterRole},
-		Subjects: subject,
+		ObjectMeta: *meta.DeepCopy(),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   subject,
 	}
 	return create(ctx, p.Client, lrb)
+}
+
+// Cleanup deletes the Roles and RoleBindings that let the batch's runners
+// renew QPU Leases. It reads from the API server, not the cache: the
+// manager does not watch RBAC objects.
+func (p *Pod) Cleanup(ctx context.Context, namespace, batch string) error {
+	if p.LeaseNamespace == "" {
+		return nil
+	}
+	sel := client.MatchingLabels{ManagedByLabel: ManagedBy, LeaseAccessLabel: LeaseAccessKey(namespace, batch)}
+	bindings := &rbacv1.RoleBindingList{}
+	if err := p.APIReader.List(ctx, bindings, client.InNamespace(p.LeaseNamespace), sel); err != nil {
+		return fmt.Errorf("listing the lease bindings of %s/%s: %w", namespace, batch, err)
+	}
+	for i := range bindings.Items {
+		if err := p.Client.Delete(ctx, &bindings.Items[i]); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting role binding %s: %w", bindings.Items[i].Name, err)
+		}
+	}
+	roles := &rbacv1.RoleList{}
+	if err := p.APIReader.List(ctx, roles, client.InNamespace(p.LeaseNamespace), sel); err != nil {
+		return fmt.Errorf("listing the lease roles of %s/%s: %w", namespace, batch, err)
+	}
+	for i := range roles.Items {
+		if err := p.Client.Delete(ctx, &roles.Items[i]); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting role %s: %w", roles.Items[i].Name, err)
+		}
+	}
+	return nil
 }
 
 // Observe maps the pod's phase: Pending and Running are Running; a deleted

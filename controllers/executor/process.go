@@ -14,13 +14,17 @@ import (
 	"syscall"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/runners/qpu"
 	"github.com/tweezer-dev/tweezer/runners/workerproto"
 )
 
@@ -33,6 +37,11 @@ import (
 // runner at a time, so stopping a runner kills its worker; idle workers wait
 // for the next batch (up to MaxIdle of them). A Workload's runner is a
 // process of its own.
+//
+// A QPU runner authenticates to its gateway with a token that the executor
+// requests (TokenRequest) for the namespace's runner service account, bound
+// to the gateway's audience (qpu.Audience), when Client is set; it gets it
+// in its environment (TokenEnv) or its worker assignment.
 //
 // Processes run in their own process group and outlive the manager: a manager
 // restart does not stop the work (a worker whose manager went away finishes
@@ -51,6 +60,12 @@ type Process struct {
 	// StopGrace is how long Stop lets a worker's runner end on its own
 	// before it kills the worker; 0 kills at once.
 	StopGrace time.Duration
+	// Client, when set, creates the runner service accounts and requests
+	// their gateway tokens; without it QPU runners send no token.
+	Client client.Client
+	// TokenSeconds is the lifetime asked for a gateway token (default
+	// DefaultTokenSeconds); the API server may shorten it.
+	TokenSeconds int64
 
 	mu     sync.Mutex
 	procs  map[string]*process // by runner ID, until Stop forgets them
@@ -61,10 +76,11 @@ type Process struct {
 
 // process is one runner: a process of its own or an assignment of a worker.
 type process struct {
-	r    Runner
-	pid  int // the process (group) that runs it
-	done chan struct{}
-	err  error
+	r     Runner
+	token string // the gateway token, for QPU runners
+	pid   int    // the process (group) that runs it
+	done  chan struct{}
+	err   error
 }
 
 // worker is a `runner serve` process.
@@ -79,6 +95,9 @@ type worker struct {
 const (
 	DefaultMaxIdle   = 8
 	DefaultStopGrace = 2 * time.Second
+	// DefaultTokenSeconds: a runner process cannot renew its gateway token,
+	// so it is asked for long enough for a long batch.
+	DefaultTokenSeconds = 24 * 3600
 )
 
 // NewProcess returns a Process executor for the runner binary.
@@ -112,13 +131,26 @@ func (p *Process) args(r Runner) []string {
 
 // Start starts the runner unless it already runs: a batch's on a worker, a
 // Workload's as a process of its own.
-func (p *Process) Start(_ context.Context, r Runner) error {
+func (p *Process) Start(ctx context.Context, r Runner) error {
+	p.mu.Lock()
+	_, started := p.procs[r.ID]
+	p.mu.Unlock()
+	if started {
+		return nil
+	}
+	var token string
+	if p.Client != nil && usesGateway(r) {
+		var err error
+		if token, err = p.gatewayToken(ctx, r.Namespace); err != nil {
+			return fmt.Errorf("starting runner %s: %w", r, err)
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.procs[r.ID]; ok {
 		return nil
 	}
-	proc := &process{r: r, done: make(chan struct{})}
+	proc := &process{r: r, token: token, done: make(chan struct{})}
 	var err error
 	if r.Kind == KindWorkload {
 		err = p.startOwn(proc)
@@ -133,12 +165,38 @@ func (p *Process) Start(_ context.Context, r Runner) error {
 	return nil
 }
 
+// gatewayToken requests a gateway token for the namespace's runner service
+// account, creating the account when it is missing.
+func (p *Process) gatewayToken(ctx context.Context, namespace string) (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+		Namespace: namespace, Name: RunnerServiceAccount,
+		Labels: map[string]string{ManagedByLabel: ManagedBy},
+	}}
+	if err := create(ctx, p.Client, sa); err != nil {
+		return "", err
+	}
+	secs := p.TokenSeconds
+	if secs <= 0 {
+		secs = DefaultTokenSeconds
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences: []string{qpu.Audience}, ExpirationSeconds: &secs,
+	}}
+	if err := p.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", fmt.Errorf("requesting a gateway token for %s/%s: %w", namespace, RunnerServiceAccount, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// Cleanup has nothing to do: a process runner gets no RBAC objects.
+func (p *Process) Cleanup(context.Context, string, string) error { return nil }
+
 // startOwn runs the runner as a process of its own.
 func (p *Process) startOwn(proc *process) error {
 	cmd := exec.Command(p.Binary, p.args(proc.r)...)
 	cmd.Env = os.Environ()
-	if proc.r.GatewayToken != "" {
-		cmd.Env = append(cmd.Env, TokenEnv+"="+proc.r.GatewayToken)
+	if proc.token != "" {
+		cmd.Env = append(cmd.Env, TokenEnv+"="+proc.token)
 	}
 	cmd.Stdout, cmd.Stderr = p.output(), p.output()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -157,7 +215,7 @@ func (p *Process) startOwn(proc *process) error {
 
 // assign hands the runner to an idle worker, or to a new one. p.mu is held.
 func (p *Process) assign(proc *process) error {
-	line, err := json.Marshal(workerproto.Assignment{ID: proc.r.ID, Args: p.args(proc.r), Token: proc.r.GatewayToken})
+	line, err := json.Marshal(workerproto.Assignment{ID: proc.r.ID, Args: p.args(proc.r), Token: proc.token})
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 // buildRunner builds the runner binary once per test binary run.
@@ -19,7 +19,7 @@ func buildRunner(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "runner")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/runner")
-	cmd.Dir = testenv.RepoRoot()
+	cmd.Dir = controlplane.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the runner: %v\n%s", err, out)
 	}

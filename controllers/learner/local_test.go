@@ -23,7 +23,7 @@ import (
 
 // Local mode: the reconciler runs `jupyter notebook` processes. These tests
 // stand fake jupyter commands in for the real one and reconcile by hand;
-// hack/local's end-to-end test runs Debian's real Jupyter.
+// internal/local's end-to-end test runs Debian's real Jupyter.
 
 func localReconciler(t *testing.T, jupyter string) (*Reconciler, string) {
 	t.Helper()

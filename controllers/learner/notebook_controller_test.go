@@ -32,6 +32,7 @@ import (
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
@@ -78,7 +79,7 @@ func TestMain(m *testing.M) {
 		ns = pns.Name
 		// The manager watches the pod-based tests' namespace only; local.go's
 		// tests reconcile by hand in their own.
-		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 			Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

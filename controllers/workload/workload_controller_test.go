@@ -27,6 +27,7 @@ import (
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/runners/workloadrunner"
 )
 
@@ -66,7 +67,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 		ns = pns.Name
-		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

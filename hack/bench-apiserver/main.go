@@ -39,6 +39,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/server"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 func main() {
@@ -70,7 +71,7 @@ var profile io.Writer
 const project = "5e1f7a3c-0d9b-4b8e-a1c2-3f4e5d6c7b8a"
 
 func run(nBatches, jobsPer int, duration time.Duration, conc, posts int) error {
-	env, err := testenv.New()
+	env, err := controlplane.New()
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // setupUser creates a project member and returns their token.
 func setupUser(ctx context.Context, cfg *rest.Config, admin client.Client) (string, error) {
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config/rbac/roles/tweezer-user.yaml"))
+	raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config/rbac/roles/tweezer-user.yaml"))
 	if err != nil {
 		return "", err
 	}

@@ -43,7 +43,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 const sequence = `{"version": "1", "name": "bench", "register": [{"name": "q0", "x": 0.0, "y": 0.0}, {"name": "q1", "x": 8.0, "y": 0.0}, {"name": "q2", "x": 0.0, "y": 8.0}, {"name": "q3", "x": 8.0, "y": 8.0}],
@@ -86,11 +86,11 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 	defer os.RemoveAll(dir)
 	runner := filepath.Join(dir, "runner")
 	build := exec.Command("go", "build", "-o", runner, "./cmd/runner")
-	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
+	build.Dir, build.Stdout, build.Stderr = controlplane.RepoRoot(), os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building the runner: %w", err)
 	}
-	env, err := testenv.New()
+	env, err := controlplane.New()
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		return err
 	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: testenv.Scheme()})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: controlplane.Scheme()})
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: testenv.Scheme(), Cache: controllers.CacheOptions(),
+		Scheme: controlplane.Scheme(), Cache: controllers.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 func TestDeploy(t *testing.T) {
@@ -147,7 +148,7 @@ func can(sa, verb, group, resource, namespace string) bool {
 
 var _ = Describe("config/default", func() {
 	It("renders and applies to a real API server, with the image set and least-privilege RBAC", func() {
-		objs := render(filepath.Join(testenv.RepoRoot(), "config", "default"))
+		objs := render(filepath.Join(controlplane.RepoRoot(), "config", "default"))
 		kinds := map[string]int{}
 		for _, o := range objs {
 			kinds[o.GetKind()]++

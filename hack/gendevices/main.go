@@ -10,7 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/tweezer-dev/tweezer/hack/local"
+	"github.com/tweezer-dev/tweezer/internal/local"
 )
 
 func main() {

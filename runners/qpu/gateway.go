@@ -2,11 +2,11 @@ package qpu
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,25 +18,30 @@ type Engine func(ctx context.Context, job Job, progress func(percent int)) (*Res
 // Gateway is a built-in QPU gateway that emulates a Fresnel QPU: it runs one
 // job at a time in submission order with the emulator engine set up for
 // Fresnel (its specs and noise), and, like a real QPU, takes ShotTime per
-// shot. It serves the protocol of README.md.
+// shot. It serves the protocol of README.md: every request is authenticated,
+// and a job is visible to and cancelable by the identity that submitted it
+// only. Job ids are random 128-bit numbers.
 type Gateway struct {
 	// Engine runs the jobs (the emulator with Fresnel's specs and noise).
 	Engine Engine
 	// Specs is the device JSON served on GET /v1/specs.
 	Specs string
-	// Token, when set, is the bearer token every request must carry.
-	Token string
+	// Auth authenticates every request's bearer token (a TokenReviewer in
+	// local mode). Nil accepts every request as one anonymous caller: for
+	// tests of the protocol only.
+	Auth Authenticator
 	// ShotTime is how long the emulated QPU takes per shot (0: as fast as the engine).
 	ShotTime time.Duration
 
 	mu    sync.Mutex
 	jobs  map[string]*gwJob
-	next  int
 	queue chan *gwJob
 	once  sync.Once
 }
 
 type gwJob struct {
+	// owner is the identity that submitted the job.
+	owner  string
 	mu     sync.Mutex
 	state  JobState
 	req    Job
@@ -115,12 +120,22 @@ func (g *Gateway) execute(j *gwJob) {
 // ServeHTTP serves the gateway protocol.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.init()
-	if g.Token != "" {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(g.Token)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+	caller := ""
+	if g.Auth != nil {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			token = ""
+		}
+		id, err := g.Auth.Authenticate(r.Context(), token)
+		if err != nil {
+			code := http.StatusUnauthorized
+			if !errors.Is(err, ErrUnauthenticated) {
+				code = http.StatusServiceUnavailable // the review itself failed: retry
+			}
+			writeJSON(w, code, map[string]string{"error": err.Error()})
 			return
 		}
+		caller = id
 	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
@@ -128,13 +143,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(g.Specs))
 	case path == "/v1/jobs" && r.Method == http.MethodPost:
-		g.submit(w, r)
+		g.submit(w, r, caller)
 	case strings.HasPrefix(path, "/v1/jobs/"):
 		id := strings.TrimPrefix(path, "/v1/jobs/")
 		g.mu.Lock()
 		j, ok := g.jobs[id]
 		g.mu.Unlock()
-		if !ok {
+		if !ok || j.owner != caller { // another caller's job does not exist for this one
+
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no job " + id})
 			return
 		}
@@ -157,7 +173,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) submit(w http.ResponseWriter, r *http.Request, caller string) {
 	var req Job
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20))
 	if err := dec.Decode(&req); err != nil {
@@ -168,11 +184,14 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a job needs a sequence and runs >= 1"})
 		return
 	}
+	id, err := newJobID()
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "no job id: " + err.Error()})
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.mu.Lock()
-	g.next++
-	id := "qpu-job-" + strconv.Itoa(g.next)
-	j := &gwJob{state: JobState{ID: id, Status: StatusQueued}, req: req, ctx: ctx, cancel: cancel}
+	j := &gwJob{owner: caller, state: JobState{ID: id, Status: StatusQueued}, req: req, ctx: ctx, cancel: cancel}
 	g.jobs[id] = j
 	g.mu.Unlock()
 	select {
@@ -183,6 +202,16 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, j.snapshot())
+}
+
+// newJobID returns a random 128-bit job id, in hex: ids cannot be guessed
+// from one another.
+func newJobID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

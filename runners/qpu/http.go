@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -17,6 +18,10 @@ type HTTPDriver struct {
 	URL string
 	// Token, when set, is sent as a bearer token.
 	Token string
+	// TokenFile, when set, holds the bearer token instead of Token. It is read
+	// for every request, so that a token the kubelet rotates (a projected
+	// service-account token) is always current.
+	TokenFile string
 	// Client defaults to a client with a 30 s timeout.
 	Client *http.Client
 	// PollInterval is the time between two status reads (default 200 ms).
@@ -109,6 +114,18 @@ func (d *HTTPDriver) retry(ctx context.Context, f func() (int, error)) error {
 	}
 }
 
+// token is the bearer token to send, "" for none.
+func (d *HTTPDriver) token() (string, error) {
+	if d.TokenFile == "" {
+		return d.Token, nil
+	}
+	b, err := os.ReadFile(d.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("reading the gateway token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // do sends one request and decodes a JSON answer into out.
 func (d *HTTPDriver) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
 	var rd io.Reader
@@ -122,8 +139,12 @@ func (d *HTTPDriver) do(ctx context.Context, method, path string, body []byte, o
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if d.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+d.Token)
+	token, err := d.token()
+	if err != nil {
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := d.client().Do(req)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,19 @@ func echoEngine(ctx context.Context, j Job, progress func(int)) (*Result, error)
 	return &Result{Counter: map[string]int64{"01": int64(j.Runs)}, Raw: raw}, ctx.Err()
 }
 
+// tokens is an Authenticator for the protocol tests: a fixed table of
+// tokens and their identities (the TokenReviewer is tested against a real
+// API server in the controllers' suite).
+type tokens map[string]string
+
+func (t tokens) Authenticate(_ context.Context, token string) (string, error) {
+	id, ok := t[token]
+	if !ok {
+		return "", ErrUnauthenticated
+	}
+	return id, nil
+}
+
 func newGateway(t *testing.T, gw *Gateway) *httptest.Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -35,7 +50,7 @@ func newGateway(t *testing.T, gw *Gateway) *httptest.Server {
 }
 
 func TestDriverRunsAJobThroughTheGateway(t *testing.T) {
-	srv := newGateway(t, &Gateway{Engine: echoEngine, Specs: `{"name":"Fresnel"}`, Token: "s3cret", ShotTime: time.Millisecond})
+	srv := newGateway(t, &Gateway{Engine: echoEngine, Specs: `{"name":"Fresnel"}`, Auth: tokens{"s3cret": "alice"}, ShotTime: time.Millisecond})
 	d := &HTTPDriver{URL: srv.URL, Token: "s3cret", PollInterval: 5 * time.Millisecond}
 	var last int
 	res, err := d.Run(context.Background(), Job{Sequence: `{"ok":1}`, Runs: 20}, func(p int) { last = p })
@@ -56,7 +71,7 @@ func TestDriverRunsAJobThroughTheGateway(t *testing.T) {
 }
 
 func TestDriverErrors(t *testing.T) {
-	srv := newGateway(t, &Gateway{Engine: echoEngine, Token: "s3cret"})
+	srv := newGateway(t, &Gateway{Engine: echoEngine, Auth: tokens{"s3cret": "alice"}})
 	if _, err := (&HTTPDriver{URL: srv.URL, Token: "wrong"}).Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil ||
 		!strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong token: %v", err)
@@ -82,12 +97,86 @@ func TestDriverCancelsTheGatewayJobWhenStopped(t *testing.T) {
 	if _, err := d.Run(ctx, Job{Sequence: "{}", Runs: 1000}, func(int) { cancel() }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want canceled", err)
 	}
-	var st JobState
-	if _, err := d.do(context.Background(), http.MethodGet, "/v1/jobs/qpu-job-1", nil, &st); err != nil {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	if len(gw.jobs) != 1 {
+		t.Fatalf("the gateway has %d jobs, want 1", len(gw.jobs))
+	}
+	for _, j := range gw.jobs {
+		if st := j.snapshot(); st.Status != StatusCanceled {
+			t.Fatalf("gateway job is %s, want CANCELED", st.Status)
+		}
+	}
+}
+
+func TestGatewayScopesJobsToTheirSubmitter(t *testing.T) {
+	gw := &Gateway{Engine: echoEngine, ShotTime: 20 * time.Millisecond,
+		Auth: tokens{"alice-token": "system:serviceaccount:a:tweezer-runner", "bob-token": "system:serviceaccount:b:tweezer-runner"}}
+	srv := newGateway(t, gw)
+	alice := &HTTPDriver{URL: srv.URL, Token: "alice-token"}
+	bob := &HTTPDriver{URL: srv.URL, Token: "bob-token"}
+	ctx := context.Background()
+	var first, second JobState
+	if _, err := alice.do(ctx, http.MethodPost, "/v1/jobs", []byte(`{"sequence":"{}","runs":100}`), &first); err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != StatusCanceled {
-		t.Fatalf("gateway job is %s, want CANCELED", st.Status)
+	if _, err := alice.do(ctx, http.MethodPost, "/v1/jobs", []byte(`{"sequence":"{}","runs":1}`), &second); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{first.ID, second.ID} {
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("job id %q is not 128 random bits in hex", id)
+		}
+	}
+	if first.ID == second.ID {
+		t.Fatal("two jobs got the same id")
+	}
+	if code, err := bob.do(ctx, http.MethodGet, "/v1/jobs/"+first.ID, nil, &JobState{}); code != http.StatusNotFound {
+		t.Fatalf("another identity read the job: %d %v", code, err)
+	}
+	if code, err := bob.do(ctx, http.MethodDelete, "/v1/jobs/"+first.ID, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("another identity canceled the job: %d %v", code, err)
+	}
+	var st JobState
+	if _, err := alice.do(ctx, http.MethodGet, "/v1/jobs/"+first.ID, nil, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status == StatusCanceled {
+		t.Fatal("the job was canceled by another identity")
+	}
+	if code, _ := (&HTTPDriver{URL: srv.URL}).do(ctx, http.MethodGet, "/v1/jobs/"+first.ID, nil, nil); code != http.StatusUnauthorized {
+		t.Fatalf("a request without a token: %d, want 401", code)
+	}
+	if code, err := alice.do(ctx, http.MethodDelete, "/v1/jobs/"+first.ID, nil, &st); err != nil || code != http.StatusAccepted || st.Status != StatusCanceled {
+		t.Fatalf("the submitter's cancel: %d %v %s", code, err, st.Status)
+	}
+}
+
+func TestDriverReadsTheTokenFileOnEveryRequest(t *testing.T) {
+	srv := newGateway(t, &Gateway{Engine: echoEngine, Auth: tokens{"first": "alice", "rotated": "alice"}})
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &HTTPDriver{URL: srv.URL, TokenFile: file, PollInterval: 5 * time.Millisecond}
+	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("rotated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err != nil {
+		t.Fatalf("after rotation: %v", err)
+	}
+	if err := os.WriteFile(file, []byte("revoked"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("a refused token: %v, want 401", err)
+	}
+	if _, err := (&HTTPDriver{URL: srv.URL, TokenFile: filepath.Join(t.TempDir(), "missing")}).Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil ||
+		!strings.Contains(err.Error(), "reading the gateway token") {
+		t.Fatalf("a missing token file: %v", err)
 	}
 }
 

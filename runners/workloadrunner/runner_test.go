@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 )
@@ -35,7 +36,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	env, err := testenv.New()
+	env, err := controlplane.New()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -47,7 +48,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer func() { _ = env.Stop() }()
-		if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+		if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: controlplane.Scheme()}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

@@ -16,13 +16,14 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/hack/local"
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/local"
 )
 
 // The end-to-end proof of local mode: the platform is started exactly as
@@ -58,13 +59,13 @@ func startPlatform() {
 var _ = BeforeSuite(func() {
 	binDir := GinkgoT().TempDir()
 	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/manager", "./cmd/apiserver", "./cmd/runner")
-	build.Dir = testenv.RepoRoot()
+	build.Dir = controlplane.RepoRoot()
 	out, err := build.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
 
 	// Learners' notebooks run Debian's Jupyter, installed here when missing
 	// (as root, from Debian's archive); a failed install fails the suite.
-	install := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "jupyter", "install.sh"))
+	install := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "jupyter", "install.sh"))
 	var stderr strings.Builder
 	install.Stderr = &stderr
 	jupyter, err := install.Output()
@@ -171,8 +172,26 @@ var _ = Describe("Local mode", Ordered, func() {
 		}
 	})
 
+	It("runs a FRESNEL batch on the emulated QPU gateway, a process of its own, with the runner's own token", func() {
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
+			"project_id":       platform.ProjectID,
+			"sequence_builder": local.ExampleSequence,
+			"device_type":      "FRESNEL",
+			"jobs":             []map[string]any{{"runs": local.ExampleRuns, "variables": map[string]any{"t": []int{100}}}},
+		}, b)).To(Succeed())
+		done := waitDone(b.ID)
+		Expect(done.Status).To(Equal("DONE"), "%+v", done.Jobs)
+		expectCountersSumToRuns(done)
+		secrets := &corev1.SecretList{}
+		Expect(platform.Admin.List(ctx, secrets, client.InNamespace(platform.ProjectID))).To(Succeed())
+		for _, sec := range secrets.Items {
+			Expect(sec.Name).NotTo(ContainSubstring("gateway"), "no gateway secret in the project namespace")
+		}
+	})
+
 	It("runs a batch applied as YAML (the GitOps path) and shows it through the facade", func() {
-		raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "quantum_v1alpha1_batch.yaml"))
+		raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config", "samples", "quantum_v1alpha1_batch.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		obj := &unstructured.Unstructured{}
 		Expect(utilyaml.Unmarshal(raw, &obj.Object)).To(Succeed())

@@ -14,14 +14,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 // startControlPlane starts etcd (its data kept under dataDir/etcd, so objects
 // survive a restart) and kube-apiserver (fresh certificates each start), and
 // installs the CRDs. It writes an admin kubeconfig to dataDir/kubeconfig.
 func startControlPlane(dataDir string) (*envtest.Environment, *rest.Config, string, error) {
-	env, err := testenv.New()
+	env, err := controlplane.New()
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -1,7 +1,8 @@
 // Package local runs the whole platform on one machine: a private control
 // plane (the etcd and kube-apiserver that the tests use), the CRDs, RBAC and
-// default devices, the manager with the Process executor and the built-in
-// emulated QPU gateway, the REST facade, and a demo project with a token.
+// default devices, the built-in emulated QPU gateway (`runner gateway`, a
+// process of its own), the manager with the Process executor, the REST
+// facade, and a demo project with a token.
 // `make run` (cmd/local) and the end-to-end test start it the same way.
 package local
 
@@ -27,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tweezer-dev/tweezer/hack/testenv"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
 // SystemNamespace holds the manager's QPU leases, as tweezer-system does in a cluster.
@@ -69,6 +70,7 @@ type Platform struct {
 	// Token is a bearer token of the demo project's user.
 	Token string
 
+	gateway *process
 	manager *process
 	facade  *process
 }
@@ -91,7 +93,7 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.Admin, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+	if p.Admin, err = client.New(cfg, client.Options{Scheme: controlplane.Scheme()}); err != nil {
 		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -103,7 +105,7 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 	if err := createIfMissing(ctx, p.Admin, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil {
 		return nil, err
 	}
-	root := testenv.RepoRoot()
+	root := controlplane.RepoRoot()
 	for _, dir := range []string{filepath.Join(root, "config", "rbac", "roles"), filepath.Join(root, "config", "rbac")} {
 		if err := applyDir(ctx, p.Admin, dir); err != nil {
 			return nil, err
@@ -118,6 +120,9 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 		return nil, err
 	}
 
+	if err := p.StartGateway(); err != nil {
+		return nil, err
+	}
 	if err := p.StartManager(); err != nil {
 		return nil, err
 	}
@@ -133,17 +138,27 @@ func (p *Platform) step(format string, args ...any) {
 	}
 }
 
-// StartManager starts the manager process with the Process executor and the
-// built-in emulated QPU gateway.
+// StartGateway starts the built-in emulated QPU gateway (`runner gateway`).
+// It authenticates runners with TokenReviews against the control plane.
+func (p *Platform) StartGateway() error {
+	p.step("starting the emulated QPU gateway on %s", p.opts.GatewayAddr)
+	g, err := p.spawn("runner", "gateway",
+		"--kubeconfig", p.Kubeconfig,
+		"--listen", p.opts.GatewayAddr,
+	)
+	p.gateway = g
+	return err
+}
+
+// StartManager starts the manager process with the Process executor.
 func (p *Platform) StartManager() error {
-	p.step("starting the manager (Process executor, emulated QPU gateway on %s)", p.opts.GatewayAddr)
+	p.step("starting the manager (Process executor)")
 	args := []string{
 		"--kubeconfig", p.Kubeconfig,
 		"--executor", "process",
 		"--runner-binary", filepath.Join(p.opts.BinDir, "runner"),
 		"--runner-kubeconfig", p.Kubeconfig,
 		"--namespace", SystemNamespace,
-		"--qpu-gateway-address", p.opts.GatewayAddr,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
 	}
@@ -188,10 +203,12 @@ func (p *Platform) StartFacade(ctx context.Context) error {
 // StopFacade stops the REST facade process.
 func (p *Platform) StopFacade() { p.facade.stop() }
 
-// Stop stops the facade, the manager and the control plane; data stays in DataDir.
+// Stop stops the facade, the manager, the gateway and the control plane;
+// data stays in DataDir.
 func (p *Platform) Stop() {
 	p.facade.stop()
 	p.manager.stop()
+	p.gateway.stop()
 	if p.env != nil {
 		_ = p.env.Stop()
 		p.env = nil

@@ -1,7 +1,7 @@
-// Package mapping turns Tweezer resources into the JSON documents of the REST
+// Package restdoc turns Tweezer resources into the JSON documents of the REST
 // contract (shared/API.md). It is pure: callers pass everything a document
 // needs (project id, jobs, device status).
-package mapping
+package restdoc
 
 import (
 	"encoding/json"
@@ -184,11 +184,31 @@ func JobPhase(j *quantumv1alpha1.Job) string { return string(j.CurrentPhase()) }
 // of a device of the batch's type ("" when none).
 func BatchFrom(b *quantumv1alpha1.Batch, projectID string, jobs []*quantumv1alpha1.Job, deviceStatus string) Batch {
 	perStatus := map[string]int{}
-	for _, s := range quantumv1alpha1.JobStatuses {
-		perStatus[string(s)] = 0
-	}
 	for _, j := range jobs {
 		perStatus[JobPhase(j)]++
+	}
+	return batchDoc(b, projectID, perStatus, deviceStatus)
+}
+
+// BatchFromStatus maps a Batch whose jobs are not at hand: the counts come
+// from the batch's status counters, as the controller last wrote them. The
+// webhook payload of a terminal batch is this document.
+func BatchFromStatus(b *quantumv1alpha1.Batch, projectID, deviceStatus string) Batch {
+	perStatus := map[string]int{}
+	for s, n := range b.Status.JobsCountPerStatus {
+		perStatus[string(s)] = int(n)
+	}
+	return batchDoc(b, projectID, perStatus, deviceStatus)
+}
+
+// batchDoc is the one definition of the REST batch document; perStatus holds
+// the job counts by status (absent statuses count 0).
+func batchDoc(b *quantumv1alpha1.Batch, projectID string, counts map[string]int, deviceStatus string) Batch {
+	perStatus := map[string]int{}
+	total := 0
+	for _, s := range quantumv1alpha1.JobStatuses {
+		perStatus[string(s)] = counts[string(s)]
+		total += counts[string(s)]
 	}
 	var cfg json.RawMessage
 	if b.Spec.Configuration != nil {
@@ -215,7 +235,7 @@ func BatchFrom(b *quantumv1alpha1.Batch, projectID string, jobs []*quantumv1alph
 		CreatedAt:            Time(b.CreationTimestamp.Time),
 		UpdatedAt:            Time(UpdatedAt(&b.ObjectMeta)),
 		SequenceBuilder:      b.Spec.SequenceBuilder,
-		JobsCount:            len(jobs),
+		JobsCount:            total,
 		JobsCountPerStatus:   perStatus,
 		Tags:                 tags,
 		Configuration:        cfg,

@@ -1,4 +1,4 @@
-package mapping
+package restdoc
 
 import (
 	"encoding/json"
