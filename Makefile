@@ -63,6 +63,10 @@ help:
 bench-emulator: ## Benchmark the emulator: adiabatic ring, 3 µs, N = 4..20 (wall time, per-ns time, peak memory).
 	hack/bench-emulator.sh
 
+.PHONY: bench-mps
+bench-mps: ## Benchmark the MPS engine: emu-mps's AFM sequence on chains and grids (χ reached, wall/CPU time, peak heap, error vs the state vector). CASES=large|all for 50 atoms and 5x5/6x6 grids.
+	go run ./hack/bench-mps -cases $(or $(CASES),small)
+
 .PHONY: bench-apiserver
 bench-apiserver: envtest ## Benchmark the REST facade on the local control plane: 1,000 batches x 10 jobs, req/s and p50/p99 vs direct kube-apiserver reads.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-apiserver

@@ -110,6 +110,9 @@ type BatchReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches,verbs=get;list;watch
+// The manager writes for the platform (inline jobs keep their batch's owner),
+// so config/admission's tenancy policies let it through (docs/security.md).
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=tenancy,verbs=bypass
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=jobs,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=jobs/status,verbs=get;update;patch

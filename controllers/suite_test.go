@@ -45,7 +45,7 @@ var (
 	// allowPrivateWebhooks lets the suite's webhooks reach its loopback servers.
 	allowPrivateWebhooks = true
 
-	env        *envtest.Environment
+	env        *controlplane.Environment
 	cfg        *rest.Config
 	k8s        client.Client
 	ctx        = context.Background()

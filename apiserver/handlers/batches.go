@@ -287,7 +287,8 @@ func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out
 }
 
 type createBatchIn struct {
-	Body CreateBatchBody
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a retry with the same key (same user and project) returns the batch the first attempt created; with a different body it is 422."`
+	Body           CreateBatchBody
 }
 
 func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOut, error) {
@@ -373,10 +374,15 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 		}
 		b.Spec.Jobs = append(b.Spec.Jobs, ij)
 	}
+	idem, err := newIdempotency("batch", ns.Name, user(ctx).Name, in.IdempotencyKey, body)
+	if err != nil {
+		return nil, err
+	}
+	idem.mark(b)
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b, nil)
+	return h.storeBatch(ctx, b, nil, idem)
 }
 
 func inlineJob(j JobInput, loc ...any) (quantumv1alpha1.InlineJob, error) {
@@ -406,8 +412,10 @@ func (h *Handlers) fits(obj client.Object, kind string) error {
 // storeBatch creates a Batch, then its Jobs (named as the controller names
 // them, so either may create them first), and answers once the cache has them.
 // parents are the ids of the jobs the inline jobs were copied from (rebatch).
-func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, parents []string) (*batchOut, error) {
-	if err := h.Client.Create(ctx, b); err != nil {
+// With an Idempotency-Key whose batch exists, that batch is completed (jobs a
+// failed first attempt did not create) and returned.
+func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, parents []string, idem *idempotency) (*batchOut, error) {
+	if err := idem.create(ctx, h.Client, b, "batch"); err != nil {
 		return nil, writeErr(err, "body")
 	}
 	jobs := make([]*quantumv1alpha1.Job, len(b.Spec.Jobs))
@@ -723,7 +731,7 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b, parents)
+	return h.storeBatch(ctx, b, parents, nil)
 }
 
 type cancelJobsOut struct {

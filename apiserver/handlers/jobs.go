@@ -2,13 +2,8 @@ package handlers
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"net/url"
-	"strconv"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -229,39 +224,21 @@ func (h *Handlers) resultsLink(ctx context.Context, j *quantumv1alpha1.Job) (str
 	if j.Status.Counter == nil && j.Status.ResultRef == "" {
 		return "", false
 	}
-	expires := strconv.FormatInt(time.Now().Add(h.ResultsLinkTTL).Unix(), 10)
-	q := url.Values{"expires": {expires}, "signature": {h.sign(j.Name, expires)}}
-	return h.baseURL(ctx) + "/api/v1/jobs/" + url.PathEscape(j.Name) + "/results?" + q.Encode(), true
-}
-
-func (h *Handlers) sign(jobID, expires string) string {
-	m := hmac.New(sha256.New, h.ResultsKey)
-	m.Write([]byte(jobID + "\n" + expires))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func (h *Handlers) validSignature(jobID, expires, sig string) bool {
-	if expires == "" || sig == "" {
-		return false
-	}
-	exp, err := strconv.ParseInt(expires, 10, 64)
-	if err != nil || time.Now().Unix() > exp {
-		return false
-	}
-	return hmac.Equal([]byte(sig), []byte(h.sign(jobID, expires)))
+	return h.baseURL(ctx) + "/api/v1/jobs/" + url.PathEscape(j.Name) + "/results?" + h.signedQuery("job", j).Encode(), true
 }
 
 func (h *Handlers) jobResults(ctx context.Context, in *resultsIn) (*resultsOut, error) {
 	var j *quantumv1alpha1.Job
 	var err error
-	switch {
-	case h.validSignature(in.JobID, in.Expires, in.Signature):
-		if j, err = h.findJob(in.JobID); err != nil {
+	if in.Signature != "" {
+		list, err := h.jobsBy(IndexName, in.JobID)
+		if err != nil {
 			return nil, internal(err)
 		}
-		if j == nil {
-			return nil, envelope.NotFound("job", in.JobID)
-		}
+		j = signedOne(h, "job", list, in.Expires, in.Signature)
+	}
+	switch {
+	case j != nil:
 	case user(ctx) != nil:
 		if j, err = h.jobFor(ctx, in.JobID, "get", ""); err != nil {
 			return nil, err

@@ -45,8 +45,9 @@ func IndexLearning(ctx context.Context, c cache.Cache) error {
 	return nil
 }
 
-// byName returns the cached object of list's kind with this name in any
-// namespace: list holds it (or nothing).
+// byName lists the cached objects of list's kind with this name in every
+// namespace; callers keep only one the caller may see (firstVisible in
+// lookup.go), never simply the first.
 func (h *Handlers) byName(ctx context.Context, list client.ObjectList, name string) error {
 	return h.Cache.List(ctx, list, client.MatchingFields{IndexName: name})
 }

@@ -17,33 +17,61 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
-// findBatch returns the cached batch with this id in any namespace, or nil.
-func (h *Handlers) findBatch(id string) (*quantumv1alpha1.Batch, error) {
-	list, err := h.batchesBy(IndexName, id)
-	if err != nil || len(list) == 0 {
-		return nil, err
-	}
-	return list[0], nil
+// Ids are names, and a name is unique only inside a namespace: a member of
+// one project may create (with kubectl) an object named like another
+// project's. An id therefore resolves only among the objects the caller may
+// see; when the caller sees several (a superuser, a member of both
+// projects), the oldest wins, so a name taken later never displaces the
+// original for anyone.
+
+// oldestFirst orders same-named objects: creation time, then namespace, then UID.
+func oldestFirst[T client.Object](objs []T) {
+	slices.SortFunc(objs, func(a, b T) int {
+		if c := a.GetCreationTimestamp().Compare(b.GetCreationTimestamp().Time); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.GetUID()), string(b.GetUID()))
+	})
 }
 
-// findJob returns the cached job with this id in any namespace, or nil.
-func (h *Handlers) findJob(id string) (*quantumv1alpha1.Job, error) {
-	list, err := h.jobsBy(IndexName, id)
-	if err != nil || len(list) == 0 {
-		return nil, err
+// firstVisible returns the oldest of objs that the caller may see (get, or
+// for a worker holding only the subresource, verb on sub), or false.
+func firstVisible[T client.Object](ctx context.Context, h *Handlers, objs []T, resource, verb, sub string) (T, bool, error) {
+	oldestFirst(objs)
+	for _, o := range objs {
+		ok, err := h.allowed(ctx, o.GetNamespace(), "get", resource, "")
+		if err == nil && !ok && sub != "" {
+			ok, err = h.allowed(ctx, o.GetNamespace(), verb, resource, sub)
+		}
+		if err != nil {
+			var zero T
+			return zero, false, err
+		}
+		if ok {
+			return o, true, nil
+		}
 	}
-	return list[0], nil
+	var zero T
+	return zero, false, nil
 }
 
-// batchFor finds a batch and checks the caller may do verb (on sub) to it.
-// The returned object is shared with the cache: copy it before changing it.
+// batchFor finds a batch the caller may see and checks they may do verb (on
+// sub) to it. The returned object is shared with the cache: copy it before
+// changing it.
 func (h *Handlers) batchFor(ctx context.Context, id, verb, sub string) (*quantumv1alpha1.Batch, error) {
-	b, err := h.findBatch(id)
+	list, err := h.batchesBy(IndexName, id)
+	if err != nil {
+		return nil, internal(err)
+	}
+	b, ok, err := firstVisible(ctx, h, list, "batches", verb, sub)
 	if err != nil {
 		return nil, internal(err)
 	}
 	notFound := envelope.NotFound("batch", id)
-	if b == nil {
+	if !ok {
 		return nil, notFound
 	}
 	if err := h.access(ctx, b.Namespace, verb, "batches", sub, notFound); err != nil {
@@ -52,15 +80,20 @@ func (h *Handlers) batchFor(ctx context.Context, id, verb, sub string) (*quantum
 	return b, nil
 }
 
-// jobFor finds a job and checks the caller may do verb (on sub) to it.
-// The returned object is shared with the cache: copy it before changing it.
+// jobFor finds a job the caller may see and checks they may do verb (on sub)
+// to it. The returned object is shared with the cache: copy it before
+// changing it.
 func (h *Handlers) jobFor(ctx context.Context, id, verb, sub string) (*quantumv1alpha1.Job, error) {
-	j, err := h.findJob(id)
+	list, err := h.jobsBy(IndexName, id)
+	if err != nil {
+		return nil, internal(err)
+	}
+	j, ok, err := firstVisible(ctx, h, list, "jobs", verb, sub)
 	if err != nil {
 		return nil, internal(err)
 	}
 	notFound := envelope.NotFound("job", id)
-	if j == nil {
+	if !ok {
 		return nil, notFound
 	}
 	if err := h.access(ctx, j.Namespace, verb, "jobs", sub, notFound); err != nil {

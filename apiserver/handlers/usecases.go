@@ -134,31 +134,32 @@ func (h *Handlers) useCaseFull(ctx context.Context, u *quantumv1alpha1.UseCase) 
 }
 
 // useCaseFor finds a use case the caller may see: their own, an example, an
-// APPROVED one of their project, or any for a superuser. Others are 404.
+// APPROVED one of their project, or any for a superuser (the oldest when the
+// id names several, see lookup.go). Others are 404.
 func (h *Handlers) useCaseFor(ctx context.Context, id string) (*quantumv1alpha1.UseCase, bool, error) {
 	var list quantumv1alpha1.UseCaseList
 	if err := h.byName(ctx, &list, id); err != nil {
 		return nil, false, internal(err)
 	}
-	notFound := envelope.NotFound("use case", id)
-	if len(list.Items) == 0 {
-		return nil, false, notFound
-	}
-	u := &list.Items[0]
 	super, err := h.isSuperuser(ctx, "get", "usecases", "")
 	if err != nil {
 		return nil, false, err
 	}
-	if super || u.Spec.Example {
-		return u, super, nil
+	candidates := ptrs(list.Items)
+	oldestFirst(candidates)
+	for _, u := range candidates {
+		if super || u.Spec.Example {
+			return u, super, nil
+		}
+		ok, err := h.allowed(ctx, u.Namespace, "get", "usecases", "")
+		if err != nil {
+			return nil, false, internal(err)
+		}
+		if ok && (u.Spec.UserID == user(ctx).Name || u.Spec.ValidationStatus == quantumv1alpha1.ValidationApproved) {
+			return u, false, nil
+		}
 	}
-	if err := h.access(ctx, u.Namespace, "get", "usecases", "", notFound); err != nil {
-		return nil, false, err
-	}
-	if u.Spec.UserID != user(ctx).Name && u.Spec.ValidationStatus != quantumv1alpha1.ValidationApproved {
-		return nil, false, notFound
-	}
-	return u, false, nil
+	return nil, false, envelope.NotFound("use case", id)
 }
 
 func (h *Handlers) createUseCase(ctx context.Context, in *createUseCaseIn) (*useCaseOut, error) {

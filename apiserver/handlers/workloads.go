@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -144,9 +143,7 @@ func workloadDoc(w *quantumv1alpha1.Workload, projectID string) Workload {
 func (h *Handlers) workloadV1(ctx context.Context, w *quantumv1alpha1.Workload) WorkloadV1 {
 	out := WorkloadV1{Workload: workloadDoc(w, h.projectID(ctx, w.Namespace))}
 	if w.Status.Result != nil {
-		expires := strconv.FormatInt(time.Now().Add(h.ResultsLinkTTL).Unix(), 10)
-		q := url.Values{"expires": {expires}, "signature": {h.sign("workload/"+w.Name, expires)}}
-		link := h.baseURL(ctx) + "/api/v1/workloads/" + url.PathEscape(w.Name) + "/result?" + q.Encode()
+		link := h.baseURL(ctx) + "/api/v1/workloads/" + url.PathEscape(w.Name) + "/result?" + h.signedQuery("workload", w).Encode()
 		out.ResultLink = &link
 	}
 	return out
@@ -158,11 +155,14 @@ func (h *Handlers) workloadFor(ctx context.Context, id, verb, sub string) (*quan
 	if err := h.byName(ctx, &list, id); err != nil {
 		return nil, internal(err)
 	}
+	w, ok, err := firstVisible(ctx, h, ptrs(list.Items), "workloads", verb, sub)
+	if err != nil {
+		return nil, internal(err)
+	}
 	notFound := envelope.NotFound("workload", id)
-	if len(list.Items) == 0 {
+	if !ok {
 		return nil, notFound
 	}
-	w := &list.Items[0]
 	if err := h.access(ctx, w.Namespace, verb, "workloads", sub, notFound); err != nil {
 		return nil, err
 	}
@@ -170,7 +170,8 @@ func (h *Handlers) workloadFor(ctx context.Context, id, verb, sub string) (*quan
 }
 
 type createWorkloadIn struct {
-	Body WorkloadBody
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a retry with the same key (same user and project) returns the workload the first attempt created; with a different body it is 422."`
+	Body           WorkloadBody
 }
 
 func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*workloadV1Out, error) {
@@ -205,10 +206,15 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 			Config: apiextensionsv1.JSON{Raw: raw}, UserID: user(ctx).Name,
 		},
 	}
+	idem, err := newIdempotency("workload", ns.Name, user(ctx).Name, in.IdempotencyKey, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	idem.mark(w)
 	if err := h.fits(w, "workload"); err != nil {
 		return nil, err
 	}
-	if err := h.Client.Create(ctx, w); err != nil {
+	if err := idem.create(ctx, h.Client, w, "workload"); err != nil {
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, w)
@@ -292,16 +298,15 @@ func (h *Handlers) getWorkloadV2(ctx context.Context, in *WorkloadIDPath) (*work
 
 func (h *Handlers) workloadResult(ctx context.Context, in *workloadResultIn) (*workloadResultOut, error) {
 	var w *quantumv1alpha1.Workload
-	switch {
-	case h.validSignature("workload/"+in.WorkloadID, in.Expires, in.Signature):
+	if in.Signature != "" {
 		var list quantumv1alpha1.WorkloadList
 		if err := h.byName(ctx, &list, in.WorkloadID); err != nil {
 			return nil, internal(err)
 		}
-		if len(list.Items) == 0 {
-			return nil, envelope.NotFound("workload", in.WorkloadID)
-		}
-		w = &list.Items[0]
+		w = signedOne(h, "workload", ptrs(list.Items), in.Expires, in.Signature)
+	}
+	switch {
+	case w != nil:
 	case user(ctx) != nil:
 		var err error
 		if w, err = h.workloadFor(ctx, in.WorkloadID, "get", ""); err != nil {

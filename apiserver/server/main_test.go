@@ -19,6 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -32,11 +33,14 @@ import (
 // The suite's control plane, facade and identities.
 var (
 	admin   client.Client
-	facade  *httptest.Server
-	tokens  = map[string]string{} // alice, bob, reader, super, worker, nobody
-	projA   = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
-	projB   = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
-	projBig = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
+	restCfg *rest.Config // the control plane, as an administrator
+	// facadeCfg is the facade's own identity (for a second replica).
+	facadeCfg *rest.Config
+	facade    *httptest.Server
+	tokens    = map[string]string{} // alice, bob, reader, super, worker, nobody
+	projA     = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
+	projB     = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
+	projBig   = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
 )
 
 const usersNS = "tweezer-users"
@@ -60,6 +64,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer func() { _ = env.Stop() }()
+	restCfg = cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -71,6 +76,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	facadeCfg = facadeUser.Config()
 	root := controlplane.RepoRoot()
 	for _, f := range []string{"config/rbac/apiserver/role.yaml", "config/rbac/roles/tweezer-user.yaml", "config/rbac/roles/tweezer-superuser.yaml", "config/rbac/roles/tweezer-worker.yaml"} {
 		raw, err := os.ReadFile(filepath.Join(root, f))

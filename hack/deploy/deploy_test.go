@@ -157,6 +157,10 @@ var _ = Describe("config/default", func() {
 		Expect(kinds).To(HaveKeyWithValue("Device", 7))
 		Expect(kinds["CustomResourceDefinition"]).To(BeNumerically(">=", 4))
 		Expect(kinds).To(HaveKey("ClusterRole"))
+		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 5))
+		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicyBinding", 5))
+		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicy", 1))
+		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicyBinding", 1))
 
 		// Namespaces and CRDs first, then the rest, as kubectl apply orders them.
 		rank := func(o *unstructured.Unstructured) int {
@@ -200,5 +204,10 @@ var _ = Describe("config/default", func() {
 		Expect(can("tweezer-apiserver", "create", "", "pods", "some-project")).To(BeFalse())
 		Expect(can("tweezer-apiserver", "get", "", "secrets", "kube-system")).To(BeFalse())
 		Expect(can("tweezer-apiserver", "delete", "", "nodes", "")).To(BeFalse())
+
+		// Both write for users and may pass the tenancy admission policies; nobody else may.
+		Expect(can("tweezer-apiserver", "bypass", "quantum.tweezer.dev", "tenancy", "")).To(BeTrue())
+		Expect(can("tweezer-manager", "bypass", "quantum.tweezer.dev", "tenancy", "")).To(BeTrue())
+		Expect(can("tweezer-runner", "bypass", "quantum.tweezer.dev", "tenancy", "")).To(BeFalse())
 	})
 })

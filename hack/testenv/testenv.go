@@ -24,7 +24,8 @@ func ProjectNamespace(projectID string) *corev1.Namespace {
 	}}
 }
 
-// Start starts a control plane with the Tweezer CRDs and returns it with its
+// Start starts a control plane with the Tweezer CRDs and admission policies
+// and returns it with its
 // config and an admin client (that can also watch). Stop the environment when done.
 func Start() (*envtest.Environment, *rest.Config, client.WithWatch, error) {
 	env, err := controlplane.New()
@@ -40,5 +41,5 @@ func Start() (*envtest.Environment, *rest.Config, client.WithWatch, error) {
 		_ = env.Stop()
 		return nil, nil, nil, err
 	}
-	return env, cfg, c, nil
+	return env.Environment, cfg, c, nil
 }

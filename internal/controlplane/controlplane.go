@@ -1,7 +1,7 @@
 // Package controlplane starts Tweezer's own Kubernetes control plane: etcd and
 // kube-apiserver built from Go modules by hack/envtest-bins.sh, with the
-// Tweezer CRDs installed. Local mode runs on it, and every envtest suite starts
-// its control plane through it (via hack/testenv).
+// Tweezer CRDs and admission policies installed. Local mode runs on it, and
+// every envtest suite starts its control plane through it (via hack/testenv).
 package controlplane
 
 import (
@@ -52,16 +52,17 @@ func AssetsDir() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// New returns an envtest environment with the Tweezer CRDs, not yet started.
-func New() (*envtest.Environment, error) {
+// New returns an envtest environment with the Tweezer CRDs and admission
+// policies, not yet started.
+func New() (*Environment, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
 	}
-	return &envtest.Environment{
+	return &Environment{Environment: &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		Scheme:                Scheme(),
-	}, nil
+	}}, nil
 }

@@ -1,10 +1,11 @@
 package emulator
 
 import (
-	"bufio"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tweezer-dev/tweezer/internal/sysmem"
 )
 
 // bytesPerAmplitude is the memory the engine needs per basis state: the
@@ -26,7 +27,7 @@ func MaxAtoms() int {
 	if v, err := strconv.Atoi(strings.TrimSpace(os.Getenv(MaxAtomsEnv))); err == nil && v > 0 {
 		limit = min(limit, v)
 	}
-	if avail := availableMemory(); avail > 0 {
+	if avail := sysmem.Available(); avail > 0 {
 		n := 0
 		for n < limit && float64(uint64(bytesPerAmplitude)<<(n+1)) <= 0.75*float64(avail) {
 			n++
@@ -34,32 +35,4 @@ func MaxAtoms() int {
 		limit = n
 	}
 	return limit
-}
-
-// availableMemory returns the bytes this process may still use, or 0 if
-// unknown.
-func availableMemory() uint64 {
-	var avail uint64
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) >= 2 && fields[0] == "MemAvailable:" {
-				if kb, err := strconv.ParseUint(fields[1], 10, 64); err == nil {
-					avail = kb * 1024
-				}
-			}
-		}
-		f.Close()
-	}
-	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && v > 0 && (avail == 0 || v < avail) {
-			avail = v
-		}
-	}
-	return avail
 }

@@ -1,0 +1,336 @@
+// Package mps is Tweezer's matrix-product-state engine for EMU_MPS and
+// EMU_TN: it evolves an MPS under the Rydberg Hamiltonian of a compiled
+// sequence with second-order two-site TDVP, truncating every bond by
+// discarded weight (precision) and bond dimension (max_bond_dim), and
+// answers bitstring samples, occupations, correlations and energies from
+// the final state. Its options carry the names of emu-mps's MPSConfig.
+package mps
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tweezer-dev/tweezer/runners/sequence"
+)
+
+// Config holds the engine's options, named as emu-mps's MPSConfig.
+type Config struct {
+	// DT is the time step in ns (default 10). The Hamiltonian of a step is
+	// the average of the sequence's per-ns samples over the step.
+	DT int `json:"dt"`
+	// Precision bounds each bond truncation: the singular values dropped
+	// have a relative squared weight of at most precision² (default 1e-5).
+	Precision float64 `json:"precision"`
+	// MaxBondDim caps the bond dimension χ (default 1024).
+	MaxBondDim int `json:"max_bond_dim"`
+	// MaxKrylovDim caps the Lanczos subspace (default 100).
+	MaxKrylovDim int `json:"max_krylov_dim"`
+	// ExtraKrylovTolerance scales precision into the Lanczos tolerance
+	// (default 1e-3).
+	ExtraKrylovTolerance float64 `json:"extra_krylov_tolerance"`
+	// InteractionCutoff drops pair interactions C6/r⁶ below it (rad/µs);
+	// 0 keeps all.
+	InteractionCutoff float64 `json:"interaction_cutoff"`
+	// OptimizeQubitOrdering reorders the atoms along the register's
+	// principal axis for the MPS; results keep the register's order.
+	OptimizeQubitOrdering bool `json:"optimize_qubit_ordering"`
+	// NumGPUsToUse is accepted for compatibility and ignored (CPU only).
+	NumGPUsToUse *int `json:"num_gpus_to_use,omitempty"`
+	// MemoryLimit is the byte budget the estimate is checked against; 0
+	// means 3/4 of the memory available to the process.
+	MemoryLimit uint64 `json:"-"`
+	// InteractionMatrix, when set, replaces C6/r⁶ between atoms i and j
+	// (rad/µs, register order, N×N symmetric); interaction_cutoff still
+	// applies.
+	InteractionMatrix [][]float64 `json:"-"`
+	// EvalTimes are times (ns, 0..duration) at which Observe is called
+	// with the state reached; the time steps are cut so as to land on
+	// them. The state is valid only during the call.
+	EvalTimes []int             `json:"-"`
+	Observe   func(int, *State) `json:"-"`
+}
+
+// Defaults of Config, as emu-mps's.
+const (
+	DefaultDT                   = 10
+	DefaultPrecision            = 1e-5
+	DefaultMaxBondDim           = 1024
+	DefaultMaxKrylovDim         = 100
+	DefaultExtraKrylovTolerance = 1e-3
+)
+
+// ConfigError names the option that is wrong.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
+
+// ParseConfig reads the MPS options from a JSON object (other keys are
+// left to the caller), fills defaults and validates.
+func ParseConfig(raw json.RawMessage) (Config, error) {
+	var cfg Config
+	if len(bytes.TrimSpace(raw)) > 0 && string(bytes.TrimSpace(raw)) != "null" {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return cfg, &ConfigError{Field: "configuration", Msg: "not a JSON object: " + err.Error()}
+		}
+		for name, dst := range map[string]any{
+			"dt": &cfg.DT, "precision": &cfg.Precision, "max_bond_dim": &cfg.MaxBondDim,
+			"max_krylov_dim": &cfg.MaxKrylovDim, "extra_krylov_tolerance": &cfg.ExtraKrylovTolerance,
+			"interaction_cutoff": &cfg.InteractionCutoff, "optimize_qubit_ordering": &cfg.OptimizeQubitOrdering,
+			"num_gpus_to_use": &cfg.NumGPUsToUse,
+		} {
+			v, ok := fields[name]
+			if !ok || string(v) == "null" {
+				continue
+			}
+			if err := json.Unmarshal(v, dst); err != nil {
+				return cfg, &ConfigError{Field: name, Msg: "invalid value " + string(v) + ": " + err.Error()}
+			}
+		}
+	}
+	return cfg.withDefaults()
+}
+
+// withDefaults fills zero options with the defaults and validates.
+func (c Config) withDefaults() (Config, error) {
+	if c.DT == 0 {
+		c.DT = DefaultDT
+	}
+	if c.Precision == 0 {
+		c.Precision = DefaultPrecision
+	}
+	if c.MaxBondDim == 0 {
+		c.MaxBondDim = DefaultMaxBondDim
+	}
+	if c.MaxKrylovDim == 0 {
+		c.MaxKrylovDim = DefaultMaxKrylovDim
+	}
+	if c.ExtraKrylovTolerance == 0 {
+		c.ExtraKrylovTolerance = DefaultExtraKrylovTolerance
+	}
+	switch {
+	case c.DT < 1:
+		return c, &ConfigError{"dt", fmt.Sprintf("must be a positive number of ns, got %d", c.DT)}
+	case !(c.Precision > 0 && c.Precision < 1):
+		return c, &ConfigError{"precision", fmt.Sprintf("must be in (0, 1), got %g", c.Precision)}
+	case c.MaxBondDim < 1:
+		return c, &ConfigError{"max_bond_dim", fmt.Sprintf("must be at least 1, got %d", c.MaxBondDim)}
+	case c.MaxKrylovDim < 2:
+		return c, &ConfigError{"max_krylov_dim", fmt.Sprintf("must be at least 2, got %d", c.MaxKrylovDim)}
+	case !(c.ExtraKrylovTolerance > 0 && c.ExtraKrylovTolerance <= 1):
+		return c, &ConfigError{"extra_krylov_tolerance", fmt.Sprintf("must be in (0, 1], got %g", c.ExtraKrylovTolerance)}
+	case c.InteractionCutoff < 0 || math.IsNaN(c.InteractionCutoff) || math.IsInf(c.InteractionCutoff, 0):
+		return c, &ConfigError{"interaction_cutoff", fmt.Sprintf("must be a finite number ≥ 0 (rad/µs), got %g", c.InteractionCutoff)}
+	case c.NumGPUsToUse != nil && *c.NumGPUsToUse < 0:
+		return c, &ConfigError{"num_gpus_to_use", fmt.Sprintf("must be ≥ 0, got %d", *c.NumGPUsToUse)}
+	}
+	return c, nil
+}
+
+// StepStats describes one TDVP step.
+type StepStats struct {
+	End       int           `json:"end_ns"`           // time reached (ns)
+	MaxBond   int           `json:"max_bond_dim"`     // largest bond dimension after the step
+	Discarded float64       `json:"discarded_weight"` // relative weight dropped by this step's truncations
+	Krylov    int           `json:"krylov_dim"`       // largest Lanczos subspace used
+	Duration  time.Duration `json:"duration_ns"`      // wall time of the step
+}
+
+// Stats describes a run.
+type Stats struct {
+	// Order is the MPS order: Order[site] is the atom's index in the
+	// register. Every result is reported in the register's order.
+	Order          []int       `json:"qubit_order"`
+	MPOBondDim     int         `json:"mpo_bond_dim"`
+	MemoryEstimate uint64      `json:"memory_estimate_bytes"`
+	MaxBond        int         `json:"max_bond_dim"`     // largest over the run
+	Discarded      float64     `json:"discarded_weight"` // sum over the run
+	BondSaturated  bool        `json:"bond_saturated"`   // max_bond_dim forced a truncation
+	Steps          []StepStats `json:"steps"`
+	WallTime       time.Duration
+}
+
+// Estimate returns the bound on a run's peak memory (bytes) that Run
+// checks before starting: see estimateMemory.
+func Estimate(prog *sequence.Program, cfg Config) (uint64, error) {
+	h, _, err := setup(prog, &cfg)
+	if err != nil {
+		return 0, err
+	}
+	return estimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim), nil
+}
+
+// setup validates cfg (filling defaults), and returns the Hamiltonian MPO
+// in the MPS order.
+func setup(prog *sequence.Program, cfg *Config) (*hamiltonianMPO, []int, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	*cfg = c
+	if err := checkMatrix(cfg.InteractionMatrix, len(prog.QubitIDs)); err != nil {
+		return nil, nil, err
+	}
+	order := siteOrder(prog.Positions, cfg.OptimizeQubitOrdering)
+	inter := interactions(prog, order, cfg.InteractionCutoff)
+	if cfg.InteractionMatrix != nil {
+		inter = matrixInteractions(cfg.InteractionMatrix, order, cfg.InteractionCutoff)
+	}
+	return newHamiltonianMPO(inter), order, nil
+}
+
+// Run evolves the all-ground state under the compiled sequence and
+// returns the final state. progress (may be nil) gets 0..100 as simulated
+// time advances. Errors: *ConfigError for bad options, *MemoryError when
+// the estimate exceeds the budget, ctx.Err() when cancelled.
+func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(int)) (*State, *Stats, error) {
+	h, order, err := setup(prog, &cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(prog.QubitIDs)
+	evals, err := evalTimes(cfg.EvalTimes, prog.Duration)
+	if err != nil {
+		return nil, nil, err
+	}
+	stats := &Stats{Order: order, MPOBondDim: h.w.maxBond()}
+	est := estimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim)
+	stats.MemoryEstimate = est
+	limit := cfg.MemoryLimit
+	if limit == 0 {
+		limit = uint64(0.75 * float64(availableMemory()))
+	}
+	if limit > 0 && est > limit {
+		return nil, stats, &MemoryError{Atoms: n, MaxBondDim: cfg.MaxBondDim, Estimate: est, Limit: limit,
+			Fits: largestFittingBond(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim, limit)}
+	}
+	e := newEngine(h, cfg)
+	start := time.Now()
+	drive := make([]complex128, n)
+	det := make([]float64, n)
+	prevDrive := make([]complex128, n)
+	prevDet := make([]float64, n)
+	last := -1
+	// stateAt is the state between steps, with the Hamiltonian of the ns
+	// sample at t (the last sample at the end) for energies.
+	stateAt := func(t int) *State {
+		averageDrive(prog, order, min(t, prog.Duration-1), min(t, prog.Duration-1)+1, drive, det)
+		obs := h.clone()
+		obs.setDrive(drive, det)
+		return &State{sites: e.sites, order: order, h: obs, memLimit: cfg.MemoryLimit}
+	}
+	if len(evals) > 0 && evals[0] == 0 {
+		cfg.Observe(0, stateAt(0))
+		evals = evals[1:]
+	}
+	for t0 := 0; t0 < prog.Duration; {
+		if err := ctx.Err(); err != nil {
+			return nil, stats, err
+		}
+		t1 := min((t0/cfg.DT+1)*cfg.DT, prog.Duration) // the dt grid, cut at evaluation times
+		if len(evals) > 0 && evals[0] < t1 {
+			t1 = evals[0]
+		}
+		averageDrive(prog, order, t0, t1, drive, det)
+		if t0 == 0 || !equalDrive(drive, det, prevDrive, prevDet) {
+			h.setDrive(drive, det)
+			e.stale = true
+			copy(prevDrive, drive)
+			copy(prevDet, det)
+		}
+		ts := time.Now()
+		if err := e.step(float64(t1-t0) * 1e-3); err != nil {
+			return nil, stats, err
+		}
+		st := StepStats{End: t1, Discarded: e.discarded, Krylov: e.krylov, Duration: time.Since(ts)}
+		for _, d := range e.bondDims() {
+			st.MaxBond = max(st.MaxBond, d)
+		}
+		stats.Steps = append(stats.Steps, st)
+		stats.MaxBond = max(stats.MaxBond, st.MaxBond)
+		stats.Discarded += st.Discarded
+		if st.MaxBond >= cfg.MaxBondDim && st.Discarded > 0 {
+			stats.BondSaturated = true
+		}
+		if len(evals) > 0 && evals[0] == t1 {
+			cfg.Observe(t1, stateAt(t1))
+			evals = evals[1:]
+		}
+		if progress != nil {
+			if pc := 100 * t1 / prog.Duration; pc != last {
+				last = pc
+				progress(pc)
+			}
+		}
+		t0 = t1
+	}
+	stats.WallTime = time.Since(start)
+	return stateAt(prog.Duration), stats, nil
+}
+
+// evalTimes sorts and deduplicates the evaluation times and checks them
+// against the duration.
+func evalTimes(ts []int, duration int) ([]int, error) {
+	out := slices.Clone(ts)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > 0 && (out[0] < 0 || out[len(out)-1] > duration) {
+		return nil, &ConfigError{"evaluation_times", fmt.Sprintf("must lie within the sequence's 0..%d ns", duration)}
+	}
+	return out, nil
+}
+
+// checkMatrix validates an interaction matrix for n atoms (nil is fine).
+func checkMatrix(m [][]float64, n int) error {
+	if m == nil {
+		return nil
+	}
+	if len(m) != n {
+		return &ConfigError{"interaction_matrix", fmt.Sprintf("has %d rows for %d atoms", len(m), n)}
+	}
+	for i, row := range m {
+		if len(row) != n {
+			return &ConfigError{"interaction_matrix", fmt.Sprintf("row %d has %d entries for %d atoms", i, len(row), n)}
+		}
+		for j, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v != m[j][i] {
+				return &ConfigError{"interaction_matrix", fmt.Sprintf("entry [%d][%d] must be finite and equal to [%d][%d]", i, j, j, i)}
+			}
+		}
+	}
+	return nil
+}
+
+// averageDrive loads per site (MPS order) the mean over ns [t0, t1) of
+// Ω·e^{iφ} and δ: the first Magnus term of the piecewise-constant
+// samples, as the state-vector engine's blocks.
+func averageDrive(p *sequence.Program, order []int, t0, t1 int, drive []complex128, det []float64) {
+	inv := 1 / float64(t1-t0)
+	for i, a := range order {
+		var c complex128
+		d := 0.0
+		for t := t0; t < t1; t++ {
+			c += p.Drive[a][t]
+			d += p.Det[a][t]
+		}
+		drive[i] = c * complex(inv, 0)
+		det[i] = d * inv
+	}
+}
+
+func equalDrive(d1 []complex128, x1 []float64, d2 []complex128, x2 []float64) bool {
+	for i := range d1 {
+		if d1[i] != d2[i] || x1[i] != x2[i] {
+			return false
+		}
+	}
+	return true
+}
