@@ -68,7 +68,7 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 				Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
 			},
 			Spec: quantumv1alpha1.JobSpec{
-				BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables.DeepCopy(),
+				BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables.DeepCopy(), Sequence: ij.Sequence,
 				CreationOrder: int32(i + 1), UserID: b.Spec.UserID,
 			},
 		}

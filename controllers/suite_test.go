@@ -160,15 +160,7 @@ func gateway(shotTime time.Duration) string {
 	return srv.URL
 }
 
-func fresnelEngine(ctx context.Context, j qpu.Job, progress func(int)) (*qpu.Result, error) {
-	res, err := emulator.Run(ctx, emulator.Request{
-		Sequence: []byte(j.Sequence), Variables: j.Variables, Runs: j.Runs, Seed: j.Seed,
-		DeviceType: "EMU_FRESNEL", Configuration: j.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &qpu.Result{Counter: res.Counter, Raw: res.Raw}, nil
-}
+// fresnelEngine is the engine of the built-in gateway: the emulator set up as EMU_FRESNEL.
+var fresnelEngine = emulator.Engine{DeviceType: "EMU_FRESNEL"}
 
 func ptrTo[T any](v T) *T { return &v }

@@ -19,16 +19,25 @@ type InlineJob struct {
 	// Variables are substituted into the sequence before execution.
 	// +optional
 	Variables *apiextensionsv1.JSON `json:"variables,omitempty"`
+
+	// Sequence is the job's own Pulser sequence (abstract representation),
+	// run instead of the batch's; required when the batch has none.
+	// +kubebuilder:validation:MaxLength=1048576
+	// +optional
+	Sequence string `json:"sequence,omitempty"`
 }
 
 // BatchSpec is what a user asked for: one sequence, where to run it, and how.
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.open) && oldSelf.open) || !has(self.open) || !self.open",message="open: a closed batch cannot be reopened"
+// +kubebuilder:validation:XValidation:rule="(has(self.sequenceBuilder) && size(self.sequenceBuilder) > 0) || (has(self.jobs) && self.jobs.all(j, has(j.sequence) && size(j.sequence) > 0))",message="sequenceBuilder is required unless every inline job has its own sequence",fieldPath=".sequenceBuilder"
 type BatchSpec struct {
-	// SequenceBuilder is the Pulser abstract representation (JSON, version "1").
-	// +kubebuilder:validation:MinLength=1
+	// SequenceBuilder is the Pulser abstract representation (JSON, version
+	// "1") that the batch's jobs run. It may be empty when every job carries
+	// its own sequence (pasqal-cloud ≥ 0.22 sends per-job sequences).
 	// +kubebuilder:validation:MaxLength=1048576
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sequenceBuilder is immutable"
-	SequenceBuilder string `json:"sequenceBuilder"`
+	// +optional
+	SequenceBuilder string `json:"sequenceBuilder,omitempty"`
 
 	// DeviceType selects the device family that runs the batch.
 	// +kubebuilder:default=FRESNEL

@@ -158,7 +158,7 @@ var _ = Describe("Validation", func() {
 		Entry("duplicate tags", func(b *v1.Batch) { b.Spec.Tags = []string{"x", "y", "x"} },
 			"spec.tags[2]", `Duplicate value: "x"`),
 		Entry("an empty sequence", func(b *v1.Batch) { b.Spec.SequenceBuilder = "" },
-			"spec.sequenceBuilder", "at least 1 chars long"),
+			"spec.sequenceBuilder", "sequenceBuilder is required unless every inline job has its own sequence"),
 		Entry("a sequence over the size limit", func(b *v1.Batch) {
 			b.Spec.SequenceBuilder = strings.Repeat(" ", v1.MaxSequenceBytes+1)
 		}, "spec.sequenceBuilder", "Too long"),

@@ -17,9 +17,16 @@ type JobSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="runs is immutable"
 	Runs int32 `json:"runs"`
 
-	// Variables are substituted into the batch's sequence before execution.
+	// Variables are substituted into the sequence before execution.
 	// +optional
 	Variables *apiextensionsv1.JSON `json:"variables,omitempty"`
+
+	// Sequence is the job's own Pulser sequence (abstract representation),
+	// run instead of the batch's sequenceBuilder. A job with neither fails.
+	// +kubebuilder:validation:MaxLength=1048576
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sequence is immutable"
+	// +optional
+	Sequence string `json:"sequence,omitempty"`
 
 	// CreationOrder is the 1-based position of the job in its batch; jobs run in this order.
 	// +kubebuilder:validation:Minimum=1

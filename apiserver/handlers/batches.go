@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
+	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
@@ -27,17 +29,18 @@ type JobInput struct {
 	_         struct{}       `additionalProperties:"true"`
 	Runs      int32          `json:"runs" minimum:"1" doc:"Number of shots, > 0."`
 	Variables map[string]any `json:"variables,omitempty" doc:"Values of the sequence's variables."`
+	Sequence  *string        `json:"sequence,omitempty" nullable:"true" doc:"The job's own serialized Pulser sequence, run instead of the batch's sequence_builder (pasqal-cloud >= 0.22); required when the batch has none."`
 }
 
 // CreateBatchBody is the body of POST /api/v1/batches.
 type CreateBatchBody struct {
 	_                    struct{}       `additionalProperties:"true"`
 	ProjectID            string         `json:"project_id" minLength:"1" doc:"The project (a namespace labelled with this id)."`
-	SequenceBuilder      string         `json:"sequence_builder" minLength:"1" doc:"Serialized Pulser sequence (abstract representation)."`
+	SequenceBuilder      *string        `json:"sequence_builder,omitempty" nullable:"true" doc:"Serialized Pulser sequence (abstract representation) of the jobs; may be null when every job has its own sequence."`
 	DeviceType           string         `json:"device_type,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Device type; FRESNEL when neither this nor emulator is given."`
 	Emulator             string         `json:"emulator,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Legacy alias of device_type."`
 	Configuration        map[string]any `json:"configuration,omitempty" doc:"Free-form execution configuration."`
-	BackendConfiguration string         `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, stored and returned as is."`
+	BackendConfiguration string         `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, returned as is. A Pulser EmulationConfig abstract repr is validated against Pulser 1.9's config-schema.json and must be one the emulators honour (runners/engine/RESULTS.md); other values are stored and not read."`
 	Priority             int32          `json:"priority,omitempty"`
 	Tags                 []string       `json:"tags,omitempty" uniqueItems:"true" maxItems:"64"`
 	Webhook              string         `json:"webhook,omitempty" pattern:"^https?://" maxLength:"2048" doc:"URL that receives the batch once it is terminal."`
@@ -314,8 +317,24 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	if !open && len(body.Jobs) == 0 {
 		return nil, envelope.Invalid("a closed batch needs at least one job", "body", "jobs")
 	}
-	if n := len(body.SequenceBuilder); n > quantumv1alpha1.MaxSequenceBytes {
+	seq := ""
+	if body.SequenceBuilder != nil {
+		seq = *body.SequenceBuilder
+	}
+	if n := len(seq); n > quantumv1alpha1.MaxSequenceBytes {
 		return nil, envelope.Errorf(http.StatusRequestEntityTooLarge, "sequence_builder is %d bytes; the limit is %d bytes", n, quantumv1alpha1.MaxSequenceBytes)
+	}
+	if seq == "" && !slices.ContainsFunc(body.Jobs, func(j JobInput) bool { return j.Sequence != nil && *j.Sequence != "" }) {
+		return nil, envelope.Invalid("is required unless each job carries its own sequence", "body", "sequence_builder")
+	}
+	// An EmulationConfig the engines cannot honour is refused here, naming
+	// the field; the runner refuses it again for batches made with kubectl.
+	if _, err := emulationconfig.Parse(body.BackendConfiguration); err != nil {
+		var fe *emulationconfig.FieldError
+		if errors.As(err, &fe) {
+			return nil, envelope.Invalid(fe.Msg, "body", fe.Path())
+		}
+		return nil, envelope.Invalid(err.Error(), "body", "backend_configuration")
 	}
 
 	ns, err := h.projectByID(ctx, body.ProjectID)
@@ -349,7 +368,7 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	b := &quantumv1alpha1.Batch{
 		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: ns.Name},
 		Spec: quantumv1alpha1.BatchSpec{
-			SequenceBuilder:      body.SequenceBuilder,
+			SequenceBuilder:      seq,
 			DeviceType:           deviceType,
 			UserID:               user(ctx).Name,
 			BackendConfiguration: body.BackendConfiguration,
@@ -368,7 +387,7 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 		b.Spec.Configuration = &apiextensionsv1.JSON{Raw: raw}
 	}
 	for i, j := range body.Jobs {
-		ij, err := inlineJob(j, "body", "jobs", i)
+		ij, err := inlineJob(j, seq != "", "body", "jobs", i)
 		if err != nil {
 			return nil, err
 		}
@@ -385,8 +404,19 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	return h.storeBatch(ctx, b, nil, idem)
 }
 
-func inlineJob(j JobInput, loc ...any) (quantumv1alpha1.InlineJob, error) {
+// inlineJob reads one job; batchHasSequence says whether the job may go
+// without its own sequence.
+func inlineJob(j JobInput, batchHasSequence bool, loc ...any) (quantumv1alpha1.InlineJob, error) {
 	ij := quantumv1alpha1.InlineJob{Runs: j.Runs}
+	if j.Sequence != nil {
+		ij.Sequence = *j.Sequence
+	}
+	switch n := len(ij.Sequence); {
+	case n == 0 && !batchHasSequence:
+		return ij, envelope.Invalid("the batch has no sequence_builder, so each job needs its own sequence", append(loc, "sequence")...)
+	case n > quantumv1alpha1.MaxSequenceBytes:
+		return ij, envelope.Errorf(http.StatusRequestEntityTooLarge, "the sequence of job %v is %d bytes; the limit is %d bytes", loc[len(loc)-1], n, quantumv1alpha1.MaxSequenceBytes)
+	}
 	if j.Variables != nil {
 		raw, err := json.Marshal(j.Variables)
 		if err != nil {
@@ -449,7 +479,7 @@ func (h *Handlers) newJob(b *quantumv1alpha1.Batch, name string, order int32, ij
 			Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
 		},
 		Spec: quantumv1alpha1.JobSpec{
-			BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables,
+			BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables, Sequence: ij.Sequence,
 			CreationOrder: order, ParentID: parentID, UserID: b.Spec.UserID,
 		},
 	}
@@ -628,7 +658,7 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	}
 	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
 	for i, j := range in.Body {
-		if inline[i], err = inlineJob(j, "body", i); err != nil {
+		if inline[i], err = inlineJob(j, b.Spec.SequenceBuilder != "", "body", i); err != nil {
 			return nil, err
 		}
 	}
@@ -725,7 +755,7 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 	}
 	parents := make([]string, len(jobs))
 	for i, j := range jobs {
-		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy()})
+		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy(), Sequence: j.Spec.Sequence})
 		parents[i] = j.Name
 	}
 	if err := h.fits(b, "batch"); err != nil {

@@ -22,6 +22,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/runners/batchrunner"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
+	"github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
@@ -92,9 +93,9 @@ func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster 
 		fmt.Fprintf(stderr, "batch: %v\n", err)
 		return 1
 	}
-	var engine batchrunner.Engine = emulatorEngine{}
+	var eng engine.Engine = emulator.Engine{}
 	if *gatewayURL != "" {
-		engine = qpuEngine{driver: &qpu.HTTPDriver{URL: *gatewayURL, Token: gatewayToken, TokenFile: *gatewayTokenFile}}
+		eng = &qpu.HTTPDriver{URL: *gatewayURL, Token: gatewayToken, TokenFile: *gatewayTokenFile}
 	}
 	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it
@@ -102,7 +103,7 @@ func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster 
 	r, err := batchrunner.New(cl, batchrunner.Config{
 		Namespace: *ns, Batch: *name, RunnerID: *runnerID,
 		LeaseNamespace: *leaseNS, LeaseName: *leaseName, LeaseDuration: *leaseDuration,
-		Engine: engine, ProgressInterval: *progressEvery, Log: log,
+		Engine: eng, ProgressInterval: *progressEvery, Log: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "batch: %v\n", err)
@@ -118,32 +119,4 @@ func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster 
 		return 1
 	}
 	return 0
-}
-
-// emulatorEngine runs jobs with the emulator.
-type emulatorEngine struct{}
-
-func (emulatorEngine) Run(ctx context.Context, t batchrunner.Task, progress func(int)) (*batchrunner.Result, error) {
-	res, err := emulator.Run(ctx, emulator.Request{
-		Sequence: t.Sequence, Variables: t.Variables, Runs: t.Runs, Seed: t.Seed,
-		DeviceType: t.DeviceType, Configuration: t.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &batchrunner.Result{Counter: res.Counter, Raw: res.Raw}, nil
-}
-
-// qpuEngine runs jobs on a QPU through its gateway.
-type qpuEngine struct{ driver qpu.Driver }
-
-func (e qpuEngine) Run(ctx context.Context, t batchrunner.Task, progress func(int)) (*batchrunner.Result, error) {
-	res, err := e.driver.Run(ctx, qpu.Job{
-		Sequence: string(t.Sequence), Variables: t.Variables, Runs: t.Runs, Seed: t.Seed,
-		Configuration: t.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &batchrunner.Result{Counter: res.Counter, Raw: res.Raw}, nil
 }

@@ -57,7 +57,7 @@ func runGateway(args []string, _, stderr io.Writer) int {
 	}
 	specs, _ := devices.Specs(string(quantumv1alpha1.DeviceTypeFresnel))
 	gw := &qpu.Gateway{
-		Engine: fresnelEngine, Specs: specs, ShotTime: *shotTime,
+		Engine: emulator.Engine{DeviceType: string(quantumv1alpha1.DeviceTypeEmuFresnel)}, Specs: specs, ShotTime: *shotTime,
 		Auth: &qpu.TokenReviewer{Reviews: cs.AuthenticationV1().TokenReviews(), Audience: *audience},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -79,17 +79,4 @@ func runGateway(args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// fresnelEngine runs a gateway job on the emulator with Fresnel's specs and
-// noise (device type EMU_FRESNEL).
-func fresnelEngine(ctx context.Context, j qpu.Job, progress func(int)) (*qpu.Result, error) {
-	res, err := emulator.Run(ctx, emulator.Request{
-		Sequence: []byte(j.Sequence), Variables: j.Variables, Runs: j.Runs, Seed: j.Seed,
-		DeviceType: string(quantumv1alpha1.DeviceTypeEmuFresnel), Configuration: j.Configuration,
-	}, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &qpu.Result{Counter: res.Counter, Raw: res.Raw}, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 	"github.com/tweezer-dev/tweezer/internal/local"
 )
 
@@ -159,6 +160,51 @@ func waitDone(id string) *local.Batch {
 
 var _ = Describe("Local mode", Ordered, func() {
 	var example *local.Batch
+
+	It("answers a Pulser 1.9 remote-backend payload: per-job sequences, an EmulationConfig and serialised results", func() {
+		cfg, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "internal/emulationconfig/testdata/pulser_config.json"))
+		Expect(err).NotTo(HaveOccurred())
+		seqs := []string{ringSequence(3), ringSequence(4)}
+		// As pasqal-cloud >= 0.22 sends it: no batch sequence, one per job,
+		// the EmulationConfig abstract repr as backend_configuration.
+		created := map[string]any{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
+			"sequence_builder": nil, "device_type": "EMU_FREE", "project_id": platform.ProjectID,
+			"backend_configuration": strings.TrimSpace(string(cfg)), "configuration": nil, "open": false,
+			"jobs": []map[string]any{
+				{"runs": 100, "variables": map[string]any{"t": []int{400}}, "sequence": seqs[0]},
+				{"runs": 100, "variables": map[string]any{"t": []int{600}}, "sequence": seqs[1]},
+			},
+		}, &created)).To(Succeed())
+		b := waitDone(created["id"].(string))
+		expectCountersSumToRuns(b)
+		var doc struct {
+			Jobs []struct {
+				Sequence   *string `json:"sequence"`
+				FullResult struct {
+					Counter    map[string]int64 `json:"counter"`
+					Serialised string           `json:"serialised_results"`
+				} `json:"full_result"`
+			} `json:"jobs"`
+		}
+		Expect(api.Do(ctx, http.MethodGet, "/api/v1/batches/"+b.ID, nil, &doc)).To(Succeed())
+		Expect(doc.Jobs).To(HaveLen(2))
+		for i, j := range doc.Jobs {
+			Expect(j.Sequence).NotTo(BeNil())
+			Expect(*j.Sequence).To(Equal(seqs[i]))
+			Expect(emulationconfig.ValidateResults([]byte(j.FullResult.Serialised))).To(Succeed())
+			var res struct {
+				AtomOrder     []string          `json:"atom_order"`
+				TotalDuration int               `json:"total_duration"`
+				Tagmap        map[string]string `json:"tagmap"`
+			}
+			Expect(json.Unmarshal([]byte(j.FullResult.Serialised), &res)).To(Succeed())
+			Expect(res.AtomOrder).To(HaveLen(3 + i))
+			Expect(res.TotalDuration).To(Equal(400 + 200*i))
+			Expect(res.Tagmap).To(HaveKey("occupation"))
+			Expect(res.Tagmap).To(HaveKey("energy_second_moment_m2"))
+		}
+	})
 
 	It("runs the example batch submitted through the REST facade to DONE", func() {
 		b, err := api.SubmitExample(ctx, platform.ProjectID)

@@ -59,7 +59,7 @@ type Job struct {
 	Variables      any      `json:"variables"`
 	Errors         []string `json:"errors"`
 	Progress       int32    `json:"progress"`
-	Sequence       *string  `json:"sequence" doc:"Per-job sequence; jobs here always run their batch's sequence."`
+	Sequence       *string  `json:"sequence" doc:"The job's own serialized Pulser sequence, null when it runs its batch's sequence_builder."`
 	CreationOrder  int32    `json:"creation_order"`
 
 	userID  string
@@ -273,6 +273,7 @@ func JobFrom(j *quantumv1alpha1.Job, projectID string) Job {
 		Variables:      vars,
 		Errors:         errs,
 		Progress:       j.Status.Progress,
+		Sequence:       strPtr(j.Spec.Sequence),
 		CreationOrder:  j.Spec.CreationOrder,
 		userID:         j.Spec.UserID,
 		created:        j.CreationTimestamp.Time,

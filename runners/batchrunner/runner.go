@@ -17,7 +17,6 @@ package batchrunner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -38,35 +37,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/runners/engine"
 )
-
-// Task is one job for an Engine.
-type Task struct {
-	// Sequence is the batch's serialized Pulser sequence.
-	Sequence []byte
-	// Variables are the job's variable values (JSON object), or nil.
-	Variables json.RawMessage
-	// Runs is the number of shots.
-	Runs int
-	// Seed makes sampling reproducible per job.
-	Seed int64
-	// DeviceType is the batch's device type.
-	DeviceType string
-	// Configuration is the batch's configuration (JSON object), or nil.
-	Configuration json.RawMessage
-}
-
-// Result is a job's outcome: the counter of measured bitstrings and the raw shots.
-type Result struct {
-	Counter map[string]int64 `json:"counter"`
-	Raw     []string         `json:"raw"`
-}
-
-// Engine executes tasks. Run returns when the task is done, failed, or ctx is
-// canceled; progress may be called from any goroutine with 0..100.
-type Engine interface {
-	Run(ctx context.Context, task Task, progress func(percent int)) (*Result, error)
-}
 
 // Config says what a runner runs and how.
 type Config struct {
@@ -81,7 +53,7 @@ type Config struct {
 	// LeaseDuration is the Lease's validity; the runner renews every quarter of it.
 	LeaseDuration time.Duration
 	// Engine executes the jobs.
-	Engine Engine
+	Engine engine.Engine
 	// ProgressInterval is the least time between two status writes of a
 	// running job: a job is marked RUNNING once it has run this long, and
 	// its progress is written at most this often (default 1 s).
@@ -325,11 +297,12 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 	}
 
 	go w.run(jobCtx)
-	task := Task{
-		Sequence:   []byte(batch.Spec.SequenceBuilder),
-		Runs:       int(job.Spec.Runs),
-		Seed:       seed(job),
-		DeviceType: string(batch.Spec.DeviceType),
+	task := engine.Task{
+		Sequence:             job.Spec.Sequence,
+		Runs:                 int(job.Spec.Runs),
+		Seed:                 seed(job),
+		DeviceType:           string(batch.Spec.DeviceType),
+		BackendConfiguration: batch.Spec.BackendConfiguration,
 	}
 	if job.Spec.Variables != nil {
 		task.Variables = job.Spec.Variables.Raw
@@ -337,7 +310,17 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 	if batch.Spec.Configuration != nil {
 		task.Configuration = batch.Spec.Configuration.Raw
 	}
-	res, runErr := r.cfg.Engine.Run(jobCtx, task, w.set)
+	if task.Sequence == "" {
+		task.Sequence = batch.Spec.SequenceBuilder
+	}
+	var res *engine.Result
+	runErr := task.ParseEmulation() // a configuration refused fails the job, naming the field
+	if runErr == nil && task.Sequence == "" {
+		runErr = &engine.InputError{Path: "sequence", Msg: "the job has no sequence and its batch no sequenceBuilder"}
+	}
+	if runErr == nil {
+		res, runErr = r.cfg.Engine.Run(jobCtx, task, w.set)
+	}
 	cause := context.Cause(jobCtx)
 	cancel(nil)
 	w.stop()
@@ -364,7 +347,7 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		})
 	}
 	if res == nil {
-		res = &Result{}
+		res = &engine.Result{}
 	}
 	if res.Counter == nil {
 		res.Counter = map[string]int64{}
@@ -372,10 +355,10 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 	if res.Raw == nil {
 		res.Raw = []string{}
 	}
-	// Small results go in the job's status with the DONE write; larger ones
-	// to a ConfigMap first.
+	// Small results go in the job's status with the DONE write; larger ones,
+	// and any with observables (serialised_results), to a ConfigMap first.
 	raw, ref := res.Raw, ""
-	if !quantumv1alpha1.FitsInline(raw) {
+	if !quantumv1alpha1.FitsInline(raw) || len(res.Observables) > 0 {
 		var err error
 		if ref, err = r.writeResult(ctx, job, res); err != nil {
 			return err
@@ -393,8 +376,8 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 }
 
 // writeResult stores the full result in the job's ConfigMap and returns its name.
-func (r *Runner) writeResult(ctx context.Context, job *quantumv1alpha1.Job, res *Result) (string, error) {
-	data, err := json.Marshal(res)
+func (r *Runner) writeResult(ctx context.Context, job *quantumv1alpha1.Job, res *engine.Result) (string, error) {
+	data, err := res.FullResult()
 	if err != nil {
 		return "", err
 	}

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tweezer-dev/tweezer/hack/testenv"
@@ -17,13 +18,16 @@ import (
 // the Tweezer CRDs) that the package's tests share.
 var k8s client.WithWatch
 
+// restConfig connects to that control plane (for runners under test).
+var restConfig *rest.Config
+
 func TestMain(m *testing.M) {
-	env, _, c, err := testenv.Start()
+	env, cfg, c, err := testenv.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
 		os.Exit(1)
 	}
-	k8s = c
+	k8s, restConfig = c, cfg
 	code := m.Run()
 	_ = env.Stop()
 	os.Exit(code)

@@ -152,3 +152,28 @@ func cpuSeconds() float64 {
 	}
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
+
+// BenchmarkNoisyTrajectories runs 32 dephasing and relaxation trajectories
+// of a 6-atom ring under GOMAXPROCS 1 and 2 and reports, on the second, the
+// speed-up over the first measured in the same run (trajectories share no
+// state, so it should approach the number of cores).
+func BenchmarkNoisyTrajectories(b *testing.B) {
+	seq := ringSequence(6)
+	nm := &NoiseModel{NoiseTypes: []string{"dephasing", "relaxation"}, DephasingRate: 0.3, RelaxationRate: 0.2}
+	perOp := map[int]float64{}
+	for _, procs := range []int{1, 2} {
+		b.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if _, err := Run(context.Background(), Request{Sequence: seq, Runs: 100, Seed: 1, Noise: nm, NTrajectories: 32}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perOp[procs] = time.Since(start).Seconds() / float64(b.N)
+			if procs > 1 && perOp[1] > 0 {
+				b.ReportMetric(perOp[1]/perOp[procs], "speedup")
+			}
+		})
+	}
+}

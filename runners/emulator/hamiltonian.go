@@ -32,7 +32,9 @@ type hamiltonian struct {
 
 func bitOf(n, atom int) uint { return uint(n - 1 - atom) }
 
-func newHamiltonian(p *sequence.Program) *hamiltonian {
+// newHamiltonian builds the tables of p; atoms marked in absent (may be
+// nil) do not interact.
+func newHamiltonian(p *sequence.Program, absent []bool) *hamiltonian {
 	n := len(p.QubitIDs)
 	h := &hamiltonian{n: n, dim: 1 << n}
 	// Pairwise couplings indexed by bit position.
@@ -42,12 +44,20 @@ func newHamiltonian(p *sequence.Program) *hamiltonian {
 	}
 	for a := 0; a < n; a++ {
 		for b := 0; b < a; b++ {
-			d := 0.0
-			for k := 0; k < 3; k++ {
-				x := p.Positions[a][k] - p.Positions[b][k]
-				d += x * x
+			if absent != nil && (absent[a] || absent[b]) {
+				continue
 			}
-			c := p.C6 / (d * d * d)
+			var c float64
+			if p.Interactions != nil {
+				c = p.Interactions[a][b]
+			} else {
+				d := 0.0
+				for k := 0; k < 3; k++ {
+					x := p.Positions[a][k] - p.Positions[b][k]
+					d += x * x
+				}
+				c = p.C6 / (d * d * d)
+			}
 			ia, ib := bitOf(n, a), bitOf(n, b)
 			u[ia][ib], u[ib][ia] = c, c
 		}

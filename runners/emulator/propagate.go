@@ -42,10 +42,24 @@ type evolution struct {
 	MagnusErr, ChebErr float64
 	Blocks, MatVecs    int
 	gramParts          [sweepChunks][5][5]float64 // gram's partial sums, one per piece
+
+	// Optional controls (zero values: plain evolution). blockCap bounds
+	// every block in ns; stops are ascending times (ns) at which a block
+	// must end, and atStop is called with the index of each stop reached
+	// (a stop at 0 before the first block). beforeBlock and afterBlock
+	// are called around each block [t, t+b).
+	blockCap    int
+	stops       []int
+	atStop      func(k int) error
+	beforeBlock func(t, b int)
+	afterBlock  func(t, b int) error
 }
 
 func newEvolution(p *sequence.Program, magnusTol float64) *evolution {
-	h := newHamiltonian(p)
+	return newEvolutionWith(p, newHamiltonian(p, nil), magnusTol)
+}
+
+func newEvolutionWith(p *sequence.Program, h *hamiltonian, magnusTol float64) *evolution {
 	e := &evolution{
 		prog: p, h: h,
 		psi:       make([]complex128, h.dim),
@@ -84,20 +98,39 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 	T := e.prog.Duration
 	guess := 8
 	last := -1
+	stop := 0
+	reached := func(t int) error {
+		for ; stop < len(e.stops) && e.stops[stop] <= t; stop++ {
+			if err := e.atStop(stop); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := reached(0); err != nil {
+		return err
+	}
 	for t := 0; t < T; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		limit := min(T-t, maxBlock)
+		if e.blockCap > 0 {
+			limit = min(limit, e.blockCap)
+		}
+		if stop < len(e.stops) {
+			limit = min(limit, e.stops[stop]-t)
+		}
 		var b int
 		var est float64
 		if run := e.runEnd[t] - t; run >= 2 {
-			b = min(run, maxBlock)
-		} else if e.globalFrom(t, min(guess*4, T-t, maxBlock)) {
-			b, est = e.globalBlock(t, min(guess*4, T-t, maxBlock))
+			b = min(run, limit)
+		} else if e.globalFrom(t, min(guess*4, limit)) {
+			b, est = e.globalBlock(t, min(guess*4, limit))
 			guess = b
 			e.MagnusErr += est
 		} else {
-			b = min(guess, T-t, maxBlock)
+			b = min(guess, limit)
 			for {
 				est = e.magnusEstimate(t, b)
 				budget := e.magnusTol * float64(b) / float64(T)
@@ -115,11 +148,22 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 			e.MagnusErr += est
 		}
 		e.loadAverage(t, b)
+		if e.beforeBlock != nil {
+			e.beforeBlock(t, b)
+		}
 		if err := e.expStep(ctx, float64(b)*dtMicros); err != nil {
 			return err
 		}
+		if e.afterBlock != nil {
+			if err := e.afterBlock(t, b); err != nil {
+				return err
+			}
+		}
 		e.Blocks++
 		t += b
+		if err := reached(t); err != nil {
+			return err
+		}
 		if progress != nil {
 			if pc := 100 * t / T; pc != last {
 				last = pc

@@ -121,7 +121,7 @@ func TestGlobalKernelsMatchGeneral(t *testing.T) {
 				p.QubitIDs, p.Positions = p.QubitIDs[:n], p.Positions[:n]
 				p.Drive, p.Det = p.Drive[:n], p.Det[:n]
 			}
-			h := newHamiltonian(p)
+			h := newHamiltonian(p, nil)
 			dr, det := make([]complex128, n), make([]float64, n)
 			for a := range dr {
 				dr[a], det[a] = drive, -3.3

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tweezer-dev/tweezer/internal/devices"
+	"github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
@@ -23,28 +24,46 @@ type Request struct {
 	Seed          int64           // 0 = random
 	DeviceType    string          // e.g. "EMU_FREE", "EMU_FRESNEL" (noise), "FRESNEL"
 	Configuration json.RawMessage // batch configuration, may be nil; honours "strict_validation"
+
+	// Noise is the EmulationConfig's noise_model. With Noise nil and
+	// PreferDeviceNoiseModel false, the device type keeps its legacy
+	// behaviour (EMU_FRESNEL: Fresnel's SPAM figures, see sample).
+	Noise *NoiseModel
+	// PreferDeviceNoiseModel uses the device's default noise model
+	// (EMU_FRESNEL: Fresnel's) when it has one, else Noise.
+	PreferDeviceNoiseModel bool
+	// NTrajectories is the number of noise trajectories
+	// (EmulationConfig.n_trajectories); 0 takes the noise model's runs, or 1.
+	NTrajectories int
+	// InitialState, if set, is the state the evolution starts from (2^n
+	// amplitudes, basis as in hamiltonian.go); nil is all-ground.
+	InitialState []complex128
+	// EvalTimes (ns, ascending, within the sequence) and Observe: Observe
+	// is called for each trajectory group at each of the times, possibly
+	// from several goroutines at once (one per group).
+	EvalTimes []int
+	Observe   func(*Snapshot) error
+	// InteractionMatrix, if set, replaces C6/r⁶ between atoms i and j
+	// (rad/µs, register order; EmulationConfig.interaction_matrix).
+	InteractionMatrix [][]float64
+
+	// compiled is the request's program when the caller compiled it
+	// already (observables.go), so that it is compiled once.
+	compiled *sequence.Program
 }
 
-// Result is the sampled outcome of a job.
-type Result struct {
-	Counter map[string]int64 `json:"counter"`
-	Raw     []string         `json:"raw"`
+// legacy reports whether the request takes the path that predates noise
+// models: no noise model, no device model preferred, no observer, no
+// initial state.
+func (r *Request) legacy() bool {
+	return r.Noise == nil && !r.PreferDeviceNoiseModel && r.Observe == nil && r.InitialState == nil
 }
 
-// InputError reports a job that cannot run as given: a bad sequence,
-// variables, configuration or device constraint, or a register too large
-// for this engine. Path names the JSON path or the variable.
-type InputError struct {
-	Path string
-	Msg  string
-}
+// Result is the outcome of a job (engine.Result: the emulator is one engine).
+type Result = engine.Result
 
-func (e *InputError) Error() string {
-	if e.Path == "" {
-		return e.Msg
-	}
-	return e.Path + ": " + e.Msg
-}
+// InputError reports a job that cannot run as given (engine.InputError).
+type InputError = engine.InputError
 
 // MaxRuns bounds the number of shots of one job.
 const MaxRuns = 10_000_000
@@ -54,6 +73,21 @@ const MaxRuns = 10_000_000
 func Run(ctx context.Context, req Request, progress func(percent int)) (*Result, error) {
 	if req.Runs < 1 || req.Runs > MaxRuns {
 		return nil, &InputError{Path: "runs", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, req.Runs)}
+	}
+	if !req.legacy() {
+		prog, devType, err := compileRequest(req)
+		if err != nil {
+			return nil, err
+		}
+		nm, err := resolveNoise(req, prog, devType)
+		if err != nil {
+			return nil, err
+		}
+		res, err := runNoisy(ctx, req, prog, nm, scaled(progress, 0, 99))
+		if err == nil && progress != nil {
+			progress(100)
+		}
+		return res, err
 	}
 	sim, err := simulate(ctx, req, scaled(progress, 0, 95))
 	if err != nil {
@@ -98,34 +132,8 @@ type config struct {
 }
 
 func simulate(ctx context.Context, req Request, progress func(int)) (*simulation, error) {
-	var cfg config
-	if len(req.Configuration) > 0 && string(req.Configuration) != "null" {
-		if err := json.Unmarshal(req.Configuration, &cfg); err != nil {
-			return nil, &InputError{Path: "configuration", Msg: "invalid configuration: " + err.Error()}
-		}
-	}
-	devType := strings.ToUpper(req.DeviceType)
-	if devType == "" {
-		devType = "EMU_FREE"
-	}
-	catalogName, ok := devices.DeviceName(devType)
-	if !ok {
-		return nil, &InputError{Path: "device_type", Msg: fmt.Sprintf("unknown device type %q", req.DeviceType)}
-	}
-	opts := sequence.Options{Variables: req.Variables, MaxAtoms: MaxAtoms()}
-	if catalogName == devices.Fresnel || cfg.StrictValidation {
-		dev, err := sequence.LoadDevice(devices.Fresnel)
-		if err != nil {
-			return nil, err
-		}
-		opts.ValidateAs = dev
-	}
-	prog, err := sequence.Compile(req.Sequence, opts)
+	prog, devType, err := compileRequest(req)
 	if err != nil {
-		var se *sequence.Error
-		if errors.As(err, &se) {
-			return nil, &InputError{Path: se.Path, Msg: se.Msg}
-		}
 		return nil, err
 	}
 	sim := &simulation{prog: prog}
@@ -137,4 +145,49 @@ func simulate(ctx context.Context, req Request, progress func(int)) (*simulation
 		return nil, err
 	}
 	return sim, nil
+}
+
+// compileRequest compiles the request's sequence for its device type and
+// returns the program and the upper-cased device type.
+func compileRequest(req Request) (*sequence.Program, string, error) {
+	var cfg config
+	if len(req.Configuration) > 0 && string(req.Configuration) != "null" {
+		if err := json.Unmarshal(req.Configuration, &cfg); err != nil {
+			return nil, "", &InputError{Path: "configuration", Msg: "invalid configuration: " + err.Error()}
+		}
+	}
+	devType := strings.ToUpper(req.DeviceType)
+	if devType == "" {
+		devType = "EMU_FREE"
+	}
+	if req.compiled != nil {
+		return req.compiled, devType, nil
+	}
+	catalogName, ok := devices.DeviceName(devType)
+	if !ok {
+		return nil, "", &InputError{Path: "device_type", Msg: fmt.Sprintf("unknown device type %q", req.DeviceType)}
+	}
+	opts := sequence.Options{Variables: req.Variables, MaxAtoms: MaxAtoms()}
+	if catalogName == devices.Fresnel || cfg.StrictValidation {
+		dev, err := sequence.LoadDevice(devices.Fresnel)
+		if err != nil {
+			return nil, "", err
+		}
+		opts.ValidateAs = dev
+	}
+	prog, err := sequence.Compile(req.Sequence, opts)
+	if err != nil {
+		var se *sequence.Error
+		if errors.As(err, &se) {
+			return nil, "", &InputError{Path: se.Path, Msg: se.Msg}
+		}
+		return nil, "", err
+	}
+	if req.InteractionMatrix != nil {
+		if n := len(prog.QubitIDs); len(req.InteractionMatrix) != n {
+			return nil, "", &InputError{Path: "interaction_matrix", Msg: fmt.Sprintf("is %d×%d but the register has %d atoms", len(req.InteractionMatrix), len(req.InteractionMatrix), n)}
+		}
+		prog.Interactions = req.InteractionMatrix
+	}
+	return prog, devType, nil
 }

@@ -10,10 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// Engine executes one job for the emulated gateway; progress receives 0..100.
-type Engine func(ctx context.Context, job Job, progress func(percent int)) (*Result, error)
+	"github.com/tweezer-dev/tweezer/runners/engine"
+)
 
 // Gateway is a built-in QPU gateway that emulates a Fresnel QPU: it runs one
 // job at a time in submission order with the emulator engine set up for
@@ -23,7 +22,7 @@ type Engine func(ctx context.Context, job Job, progress func(percent int)) (*Res
 // only. Job ids are random 128-bit numbers.
 type Gateway struct {
 	// Engine runs the jobs (the emulator with Fresnel's specs and noise).
-	Engine Engine
+	Engine engine.Engine
 	// Specs is the device JSON served on GET /v1/specs.
 	Specs string
 	// Auth authenticates every request's bearer token (a TokenReviewer in
@@ -44,7 +43,7 @@ type gwJob struct {
 	owner  string
 	mu     sync.Mutex
 	state  JobState
-	req    Job
+	req    engine.Task
 	cancel context.CancelFunc
 	ctx    context.Context
 }
@@ -93,7 +92,7 @@ func (g *Gateway) execute(j *gwJob) {
 		}
 		j.mu.Unlock()
 	}
-	res, err := g.Engine(ctx, j.req, func(p int) { progress(p / 2) })
+	res, err := g.Engine.Run(ctx, j.req, func(p int) { progress(p / 2) })
 	if err == nil && g.ShotTime > 0 {
 		// The emulated QPU's timing: shots take ShotTime each.
 		for shot := 0; shot < j.req.Runs && err == nil; shot++ {
@@ -174,10 +173,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) submit(w http.ResponseWriter, r *http.Request, caller string) {
-	var req Job
+	var req engine.Task
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20))
 	if err := dec.Decode(&req); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid job: " + err.Error()})
+		return
+	}
+	if err := req.ParseEmulation(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
 	if req.Sequence == "" || req.Runs < 1 {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tweezer-dev/tweezer/runners/engine"
 )
 
 // HTTPDriver runs jobs through a QPU gateway over HTTP (see README.md).
@@ -39,7 +41,7 @@ func (d *HTTPDriver) client() *http.Client {
 }
 
 // Run submits the job, polls it until it ends, and cancels it when ctx ends.
-func (d *HTTPDriver) Run(ctx context.Context, job Job, progress func(int)) (*Result, error) {
+func (d *HTTPDriver) Run(ctx context.Context, job engine.Task, progress func(int)) (*engine.Result, error) {
 	body, err := json.Marshal(job)
 	if err != nil {
 		return nil, err

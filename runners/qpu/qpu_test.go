@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tweezer-dev/tweezer/runners/engine"
 )
 
 // The engine of these tests echoes the job so that the protocol, not the
 // physics, is under test; the controllers' suite runs the real emulator
 // behind the gateway.
-func echoEngine(ctx context.Context, j Job, progress func(int)) (*Result, error) {
+var echoEngine = engine.Func(func(ctx context.Context, j engine.Task, progress func(int)) (*engine.Result, error) {
 	if strings.Contains(j.Sequence, "bad") {
 		return nil, errors.New("register too large")
 	}
@@ -24,8 +26,8 @@ func echoEngine(ctx context.Context, j Job, progress func(int)) (*Result, error)
 	for i := range raw {
 		raw[i] = "01"
 	}
-	return &Result{Counter: map[string]int64{"01": int64(j.Runs)}, Raw: raw}, ctx.Err()
-}
+	return &engine.Result{Counter: map[string]int64{"01": int64(j.Runs)}, Raw: raw}, ctx.Err()
+})
 
 // tokens is an Authenticator for the protocol tests: a fixed table of
 // tokens and their identities (the TokenReviewer is tested against a real
@@ -53,7 +55,7 @@ func TestDriverRunsAJobThroughTheGateway(t *testing.T) {
 	srv := newGateway(t, &Gateway{Engine: echoEngine, Specs: `{"name":"Fresnel"}`, Auth: tokens{"s3cret": "alice"}, ShotTime: time.Millisecond})
 	d := &HTTPDriver{URL: srv.URL, Token: "s3cret", PollInterval: 5 * time.Millisecond}
 	var last int
-	res, err := d.Run(context.Background(), Job{Sequence: `{"ok":1}`, Runs: 20}, func(p int) { last = p })
+	res, err := d.Run(context.Background(), engine.Task{Sequence: `{"ok":1}`, Runs: 20}, func(p int) { last = p })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,18 +74,18 @@ func TestDriverRunsAJobThroughTheGateway(t *testing.T) {
 
 func TestDriverErrors(t *testing.T) {
 	srv := newGateway(t, &Gateway{Engine: echoEngine, Auth: tokens{"s3cret": "alice"}})
-	if _, err := (&HTTPDriver{URL: srv.URL, Token: "wrong"}).Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil ||
+	if _, err := (&HTTPDriver{URL: srv.URL, Token: "wrong"}).Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err == nil ||
 		!strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong token: %v", err)
 	}
 	d := &HTTPDriver{URL: srv.URL, Token: "s3cret", PollInterval: 5 * time.Millisecond}
-	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 0}, nil); !IsInputError(err) {
+	if _, err := d.Run(context.Background(), engine.Task{Sequence: "{}", Runs: 0}, nil); !IsInputError(err) {
 		t.Fatalf("runs 0: %v, want an input error", err)
 	}
-	if _, err := d.Run(context.Background(), Job{Sequence: `"bad"`, Runs: 1}, nil); err == nil || !strings.Contains(err.Error(), "register too large") {
+	if _, err := d.Run(context.Background(), engine.Task{Sequence: `"bad"`, Runs: 1}, nil); err == nil || !strings.Contains(err.Error(), "register too large") {
 		t.Fatalf("failing job: %v", err)
 	}
-	if _, err := (&HTTPDriver{URL: "http://127.0.0.1:1", MaxRetries: 2}).Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil {
+	if _, err := (&HTTPDriver{URL: "http://127.0.0.1:1", MaxRetries: 2}).Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err == nil {
 		t.Fatal("an unreachable gateway must fail the job")
 	}
 }
@@ -94,7 +96,7 @@ func TestDriverCancelsTheGatewayJobWhenStopped(t *testing.T) {
 	d := &HTTPDriver{URL: srv.URL, PollInterval: 5 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	// Cancel once the gateway reports progress, i.e. once the job exists there.
-	if _, err := d.Run(ctx, Job{Sequence: "{}", Runs: 1000}, func(int) { cancel() }); !errors.Is(err, context.Canceled) {
+	if _, err := d.Run(ctx, engine.Task{Sequence: "{}", Runs: 1000}, func(int) { cancel() }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want canceled", err)
 	}
 	gw.mu.Lock()
@@ -159,22 +161,22 @@ func TestDriverReadsTheTokenFileOnEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &HTTPDriver{URL: srv.URL, TokenFile: file, PollInterval: 5 * time.Millisecond}
-	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err != nil {
+	if _, err := d.Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, []byte("rotated"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err != nil {
+	if _, err := d.Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}
 	if err := os.WriteFile(file, []byte("revoked"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err := d.Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("a refused token: %v, want 401", err)
 	}
-	if _, err := (&HTTPDriver{URL: srv.URL, TokenFile: filepath.Join(t.TempDir(), "missing")}).Run(context.Background(), Job{Sequence: "{}", Runs: 1}, nil); err == nil ||
+	if _, err := (&HTTPDriver{URL: srv.URL, TokenFile: filepath.Join(t.TempDir(), "missing")}).Run(context.Background(), engine.Task{Sequence: "{}", Runs: 1}, nil); err == nil ||
 		!strings.Contains(err.Error(), "reading the gateway token") {
 		t.Fatalf("a missing token file: %v", err)
 	}

@@ -36,11 +36,17 @@ type Program struct {
 	QubitIDs  []string
 	Positions [][3]float64 // µm
 	C6        float64      // rad/µs·µm⁶
-	Duration  int          // ns
+	// Interactions, when set, replaces C6/r⁶ between atoms a and b with
+	// Interactions[a][b] (rad/µs), e.g. an EmulationConfig's interaction_matrix.
+	Interactions [][]float64
+	Duration     int // ns
 	// Drive[a][t] is Ω·e^{iφ} (rad/µs) on atom a during ns t, Det[a][t] the
 	// detuning δ (rad/µs).
 	Drive [][]complex128
 	Det   [][]float64
+	// Pulses lists every scheduled pulse, so that noise can act per
+	// channel; Drive and Det are their sums.
+	Pulses []PulseSamples
 	// Measurement is the measured basis ("ground-rydberg"), or "" if the
 	// sequence does not measure.
 	Measurement string
@@ -642,6 +648,17 @@ func pulseWaveforms(an, dn node, ev *evaluator) (waveform, waveform, error) {
 	return amp, det, err
 }
 
+// PulseSamples is one pulse as scheduled on its channel: its samples over
+// [Ti, Tf) (one per ns, rad/µs), its phase and the atoms it drives.
+type PulseSamples struct {
+	Channel  string
+	Global   bool // the channel's addressing is Global
+	Ti, Tf   int
+	Targets  []int // atom indices
+	Amp, Det []float64
+	Phase    float64 // rad
+}
+
 // sample lays every pulse onto the per-atom, per-ns drive and detuning.
 func (p *Program) sample(sch *scheduler) {
 	for _, c := range sch.chans {
@@ -659,6 +676,11 @@ func (p *Program) sample(sch *scheduler) {
 			if sl.kind != slotPulse {
 				continue
 			}
+			p.Pulses = append(p.Pulses, PulseSamples{
+				Channel: c.name, Global: c.ch.Addressing == "Global",
+				Ti: sl.ti, Tf: sl.tf, Targets: sl.targets,
+				Amp: sl.p.amp, Det: sl.p.det, Phase: sl.p.phase,
+			})
 			rot := complex(math.Cos(sl.p.phase), math.Sin(sl.p.phase))
 			for _, a := range sl.targets {
 				drive, det := p.Drive[a][sl.ti:sl.tf], p.Det[a][sl.ti:sl.tf]

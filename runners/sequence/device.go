@@ -1,6 +1,7 @@
 package sequence
 
 import (
+	"encoding/json"
 	"math"
 
 	"github.com/tweezer-dev/tweezer/internal/devices"
@@ -43,6 +44,9 @@ type Channel struct {
 	MinDuration         int
 	MaxDuration         int // 0 = none
 	ModBandwidth        float64
+	// PropagationDir is the laser's direction of propagation ([0 1 0] when
+	// the device leaves it unset, as in Pulser); amplitude noise uses it.
+	PropagationDir [3]float64
 }
 
 // RiseTime is the channel's output rise time in ns (0 without modulation).
@@ -74,6 +78,9 @@ type Device struct {
 	IsVirtual           bool
 	Channels            map[string]*Channel
 	Noise               *Noise // nil without a SPAM default noise model
+	// DefaultNoiseModel is the device's default_noise_model as given
+	// (Pulser's noise abstract repr), nil when the device has none.
+	DefaultNoiseModel json.RawMessage
 }
 
 // LoadDevice returns a catalog device by its Pulser name.
@@ -186,6 +193,9 @@ func parseDevice(n node) (*Device, error) {
 		if d.Noise, err = parseNoise(nm); err != nil {
 			return nil, err
 		}
+		if d.DefaultNoiseModel, err = json.Marshal(nm.v); err != nil {
+			return nil, errAt(nm.path, "cannot re-encode: %v", err)
+		}
 	}
 	return d, nil
 }
@@ -232,6 +242,26 @@ func parseChannel(n node) (*Channel, error) {
 	}
 	if ch.MinDuration == 0 {
 		ch.MinDuration = 1
+	}
+	ch.PropagationDir = [3]float64{0, 1, 0}
+	if pd, ok := n.opt("propagation_dir"); ok && !pd.isNull() {
+		items, err := pd.arr()
+		if err != nil {
+			return nil, err
+		}
+		if len(items) != 3 {
+			return nil, errAt(pd.path, "must have 3 components, got %d", len(items))
+		}
+		norm := 0.0
+		for i, it := range items {
+			if ch.PropagationDir[i], err = it.num(); err != nil {
+				return nil, err
+			}
+			norm += ch.PropagationDir[i] * ch.PropagationDir[i]
+		}
+		if norm == 0 {
+			return nil, errAt(pd.path, "must not be the zero vector")
+		}
 	}
 	if ch.ModBandwidth, _, err = n.optNum("mod_bandwidth", 0); err != nil {
 		return nil, err

@@ -274,8 +274,12 @@ func (s *scheduler) addPulse(c *chanSched, p *pulse, protocol, path string) erro
 		return err
 	}
 	c.slots = append(c.slots, slot{kind: slotPulse, ti: ti, tf: tf, targets: targets, p: p})
+	// An atom's last use only moves forward: a no-delay pulse that ends
+	// inside another channel's pulse on the same atom leaves it at the
+	// later end (Pulser's _QubitRef.update_last_used), which is where the
+	// next phase shift takes effect.
 	for _, q := range targets {
-		s.lastUsed[q] = tf
+		s.lastUsed[q] = max(s.lastUsed[q], tf)
 	}
 	return nil
 }

@@ -1,0 +1,152 @@
+package batchrunner
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/runners/engine"
+)
+
+// recordingEngine returns one observable for every task and records the tasks.
+type recordingEngine struct {
+	mu    sync.Mutex
+	tasks []engine.Task
+}
+
+func (e *recordingEngine) Run(_ context.Context, t engine.Task, _ func(int)) (*engine.Result, error) {
+	e.mu.Lock()
+	e.tasks = append(e.tasks, t)
+	e.mu.Unlock()
+	return &engine.Result{
+		Counter: map[string]int64{"0": int64(t.Runs)}, Raw: []string{"0"},
+		AtomOrder: []string{"q0"}, TotalDuration: 100,
+		Observables: []engine.Observed{{Tag: "occupation", UUID: "u1", Aggregation: 2, Times: []float64{1}, Values: []json.RawMessage{json.RawMessage(`[0.5]`)}}},
+	}, nil
+}
+
+// runBatch runs a runner over a batch and its jobs until the batch is
+// complete; the first inline of the jobs are the batch's inline jobs, the
+// others Jobs made directly (as kubectl would).
+func runBatch(t *testing.T, ns string, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.JobSpec, inline int, eng engine.Engine) []quantumv1alpha1.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	namespace(t, ns)
+	b.Namespace, b.Name = ns, "b"
+	b.Spec.UserID = "u"
+	b.Spec.Jobs = make([]quantumv1alpha1.InlineJob, inline)
+	for i := range b.Spec.Jobs {
+		b.Spec.Jobs[i].Runs, b.Spec.Jobs[i].Sequence = jobs[i].Runs, jobs[i].Sequence
+	}
+	if err := k8s.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for i, js := range jobs {
+		js.BatchName, js.CreationOrder = b.Name, int32(i+1)
+		j := &quantumv1alpha1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "j" + string(rune('0'+i)),
+			Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name}}, Spec: js}
+		if err := k8s.Create(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("r1"), LeaseDurationSeconds: ptr.To(int32(15))}}
+	if err := k8s.Create(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{quantumv1alpha1.AddToScheme, corev1.AddToScheme, coordinationv1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl, err := NewCluster(restConfig, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cl, Config{Namespace: ns, Batch: "b", RunnerID: "r1", LeaseName: "b", LeaseDuration: 15 * time.Second,
+		Engine: eng, ProgressInterval: time.Second, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list := &quantumv1alpha1.JobList{}
+	if err := k8s.List(ctx, list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// A job runs its own sequence, else its batch's; one with neither fails
+// naming the field; a result with observables goes to the job's ConfigMap
+// with serialised_results.
+func TestRunnerHandsTheEngineOneTaskPerJob(t *testing.T) {
+	cfg, err := os.ReadFile("../../internal/emulationconfig/testdata/pulser_config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &recordingEngine{}
+	b := &quantumv1alpha1.Batch{Spec: quantumv1alpha1.BatchSpec{DeviceType: quantumv1alpha1.DeviceTypeEmuFree, BackendConfiguration: strings.TrimSpace(string(cfg))}}
+	jobs := runBatch(t, "runner-tasks", b, []quantumv1alpha1.JobSpec{{Runs: 5, Sequence: `{"own":1}`}, {Runs: 6}}, 1, eng)
+	if len(eng.tasks) != 1 || eng.tasks[0].Sequence != `{"own":1}` || eng.tasks[0].Emulation == nil || len(eng.tasks[0].Emulation.Observables) != 6 {
+		t.Fatalf("tasks %+v", eng.tasks)
+	}
+	for _, j := range jobs {
+		switch j.Name {
+		case "j0":
+			if j.Status.Phase != quantumv1alpha1.JobDone || j.Status.ResultRef == "" || j.Status.Counter["0"] != 5 {
+				t.Fatalf("j0: %+v", j.Status)
+			}
+			cm := &corev1.ConfigMap{}
+			if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: j.Namespace, Name: j.Status.ResultRef}, cm); err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Counter    map[string]int64 `json:"counter"`
+				Serialised string           `json:"serialised_results"`
+			}
+			if err := json.Unmarshal([]byte(cm.Data[quantumv1alpha1.ResultKey]), &doc); err != nil || doc.Counter["0"] != 5 || !strings.Contains(doc.Serialised, `"tagmap":{"occupation":"u1"}`) {
+				t.Fatalf("stored result %s (%v)", cm.Data[quantumv1alpha1.ResultKey], err)
+			}
+		case "j1":
+			if j.Status.Phase != quantumv1alpha1.JobError || len(j.Status.Errors) != 1 || !strings.HasPrefix(j.Status.Errors[0], "sequence: ") {
+				t.Fatalf("j1 has no sequence: %+v", j.Status)
+			}
+		}
+	}
+}
+
+// A batch made with kubectl whose EmulationConfig the engines cannot honour:
+// every job fails naming the field, and the engine never runs.
+func TestRunnerRefusesAnEmulationConfigNamingTheField(t *testing.T) {
+	cfg, err := os.ReadFile("../../internal/emulationconfig/testdata/pulser_config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(strings.TrimSpace(string(cfg)), `"with_modulation": false`, `"with_modulation": true`, 1)
+	eng := &recordingEngine{}
+	b := &quantumv1alpha1.Batch{Spec: quantumv1alpha1.BatchSpec{SequenceBuilder: `{"batch":1}`, DeviceType: quantumv1alpha1.DeviceTypeEmuFree, BackendConfiguration: bad}}
+	jobs := runBatch(t, "runner-refuses", b, []quantumv1alpha1.JobSpec{{Runs: 5}}, 1, eng)
+	if len(eng.tasks) != 0 {
+		t.Fatalf("the engine ran %+v", eng.tasks)
+	}
+	if s := jobs[0].Status; s.Phase != quantumv1alpha1.JobError || !strings.HasPrefix(s.Errors[0], "backend_configuration.with_modulation: ") {
+		t.Fatalf("job: %+v", s)
+	}
+}

@@ -1,0 +1,675 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/cmplx"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tweezer-dev/tweezer/internal/devices"
+	"github.com/tweezer-dev/tweezer/internal/sysmem"
+	"github.com/tweezer-dev/tweezer/runners/sequence"
+)
+
+// Snapshot is one trajectory group's state at an evaluation time, handed
+// to Request.Observe.
+type Snapshot struct {
+	Group  int          // index of the trajectory group, 0..Groups-1
+	Groups int          // number of groups of this run
+	Weight int          // trajectories the group stands for; the weights sum to the trajectory count
+	Stop   int          // index into Request.EvalTimes
+	Psi    []complex128 // normalised state (basis as in hamiltonian.go); read-only, valid during the call
+	sample func(count int) map[string]int64
+}
+
+// Sample draws count shots from Psi with the noise model's measurement
+// errors, from the group's own random stream (so reproducible for a seed).
+func (s *Snapshot) Sample(count int) map[string]int64 { return s.sample(count) }
+
+// Pulser's physical constants (pulser/constants.py) for doppler and
+// register noise.
+const (
+	kEff           = 8.7      // µm⁻¹, effective wave number
+	kBoltzmann     = 1.38e-23 // J/K
+	atomMass       = 1.45e-25 // kg
+	trapWavelength = 0.85     // µm
+)
+
+// Time resolution of the quantum jumps: blocks are cut so that the
+// probability of a jump within one is at most jumpPerBlock, and never
+// longer than maxNoiseBlock ns; a jump takes place at the end of the block
+// in which the norm crosses its threshold.
+const (
+	jumpPerBlock  = 0.01
+	maxNoiseBlock = 10
+)
+
+// localOp is a one-atom operator in this engine's order: index 0 is |g⟩
+// (bit clear), 1 is |r⟩ (bit set).
+type localOp [2][2]complex128
+
+// noisyEngine runs a program under a noise model as trajectories.
+type noisyEngine struct {
+	prog     *sequence.Program
+	nm       *NoiseModel
+	n        int
+	nTraj    int
+	init     []complex128
+	ops      []localOp // jump operators, the same on every atom
+	decay    localOp   // Σ L†L
+	blockCap int
+	// local: the program changes per trajectory (Pulser's local_noises);
+	// shotToShot: trajectories draw more than the state-preparation mask.
+	local, shotToShot bool
+	channels          []string // in order of first pulse
+}
+
+// resolveNoise returns the noise model a request runs with: the device's
+// default one when preferred and present (EMU_FRESNEL: Fresnel's, else the
+// sequence's device's), else req.Noise.
+func resolveNoise(req Request, prog *sequence.Program, devType string) (*NoiseModel, error) {
+	if req.PreferDeviceNoiseModel {
+		raw := prog.Device.DefaultNoiseModel
+		if devType == "EMU_FRESNEL" {
+			dev, err := sequence.LoadDevice(devices.Fresnel)
+			if err != nil {
+				return nil, err
+			}
+			raw = dev.DefaultNoiseModel
+		}
+		if len(raw) > 0 {
+			nm := &NoiseModel{}
+			if err := json.Unmarshal(raw, nm); err != nil {
+				return nil, &InputError{Path: "prefer_device_noise_model", Msg: "the device's default noise model is invalid: " + err.Error()}
+			}
+			if err := nm.Validate(); err != nil {
+				return nil, &InputError{Path: "prefer_device_noise_model", Msg: "the device's default noise model is invalid: " + err.Error()}
+			}
+			return nm, nil
+		}
+	}
+	if req.Noise == nil {
+		return &NoiseModel{}, nil
+	}
+	if err := req.Noise.Validate(); err != nil {
+		return nil, err
+	}
+	return req.Noise, nil
+}
+
+func newNoisyEngine(req Request, prog *sequence.Program, nm *NoiseModel) (*noisyEngine, error) {
+	n := len(prog.QubitIDs)
+	e := &noisyEngine{prog: prog, nm: nm, n: n}
+	if nm.Has(NoiseLeakage) {
+		return nil, noiseErr("noise_types", "\"leakage\" is not supported by this emulator (it simulates the ground-rydberg basis only)")
+	}
+	e.nTraj = req.NTrajectories
+	if e.nTraj == 0 && nm.Runs != nil {
+		e.nTraj = int(*nm.Runs)
+	}
+	if e.nTraj == 0 {
+		e.nTraj = 1
+	}
+	if e.nTraj < 0 || e.nTraj > MaxRuns {
+		return nil, &InputError{Path: "n_trajectories", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, e.nTraj)}
+	}
+	if req.InitialState != nil {
+		if len(req.InitialState) != 1<<n {
+			return nil, &InputError{Path: "initial_state", Msg: fmt.Sprintf("needs %d amplitudes for %d atoms, got %d", 1<<n, n, len(req.InitialState))}
+		}
+		norm := 0.0
+		for _, a := range req.InitialState {
+			norm += real(a)*real(a) + imag(a)*imag(a)
+		}
+		if !(norm > 0) || math.IsInf(norm, 0) {
+			return nil, &InputError{Path: "initial_state", Msg: "has zero or non-finite norm"}
+		}
+		e.init = make([]complex128, len(req.InitialState))
+		for i, a := range req.InitialState {
+			e.init[i] = a / complex(math.Sqrt(norm), 0)
+		}
+		if nm.Has(NoiseSPAM) && nm.StatePrepError > 0 && cmplx.Abs(e.init[0]) < 1-1e-12 {
+			return nil, noiseErr("state_prep_error", "cannot be combined with an initial state other than all-ground (as in Pulser)")
+		}
+	}
+	e.buildJumpOps()
+	e.shotToShot = nm.Has(NoiseDoppler) || (nm.Has(NoiseAmplitude) && nm.AmpSigma != 0) ||
+		nm.Has(NoiseDetuning) || nm.Has(NoiseRegister) || nm.Has(NoiseDMMSigma)
+	e.local = false
+	for _, t := range nm.NoiseTypes {
+		switch t {
+		case NoiseDephasing, NoiseRelaxation, NoiseDepolarizing, NoiseEff, NoiseSPAM:
+		default:
+			e.local = true
+		}
+	}
+	if nm.Has(NoiseSPAM) && nm.StatePrepError > 0 {
+		e.local = true
+	}
+	seen := map[string]bool{}
+	for _, p := range prog.Pulses {
+		if !seen[p.Channel] {
+			seen[p.Channel] = true
+			e.channels = append(e.channels, p.Channel)
+		}
+	}
+	return e, nil
+}
+
+// buildJumpOps lists Pulser's collapse operators for the ground-rydberg
+// basis (hamiltonian_data.py, _build_local_collapse_operators).
+func (e *noisyEngine) buildJumpOps() {
+	nm := e.nm
+	if nm.Has(NoiseDephasing) && nm.DephasingRate > 0 {
+		// √(2γ)·|r⟩⟨r|; the hyperfine rate acts on |h⟩, absent here.
+		e.ops = append(e.ops, localOp{{0, 0}, {0, complex(math.Sqrt(2*nm.DephasingRate), 0)}})
+	}
+	if nm.Has(NoiseRelaxation) && nm.RelaxationRate > 0 {
+		// √γ·|g⟩⟨r|
+		e.ops = append(e.ops, localOp{{0, complex(math.Sqrt(nm.RelaxationRate), 0)}, {0, 0}})
+	}
+	if nm.Has(NoiseDepolarizing) && nm.DepolarizingRate > 0 {
+		c := complex(math.Sqrt(nm.DepolarizingRate/4), 0)
+		e.ops = append(e.ops,
+			localOp{{0, c}, {c, 0}},
+			localOp{{0, -1i * c}, {1i * c, 0}},
+			localOp{{-c, 0}, {0, c}})
+	}
+	if nm.Has(NoiseEff) {
+		for _, en := range nm.EffNoise {
+			if en.Rate == 0 {
+				continue
+			}
+			c := complex(math.Sqrt(en.Rate), 0)
+			var op localOp
+			// Pulser's order is (|r⟩, |g⟩): swap both indices.
+			for i := 0; i < 2; i++ {
+				for j := 0; j < 2; j++ {
+					op[i][j] = c * en.Operator[1-i][1-j]
+				}
+			}
+			e.ops = append(e.ops, op)
+		}
+	}
+	for _, L := range e.ops {
+		for i := 0; i < 2; i++ {
+			for j := 0; j < 2; j++ {
+				for k := 0; k < 2; k++ {
+					e.decay[i][j] += cmplx.Conj(L[k][i]) * L[k][j]
+				}
+			}
+		}
+	}
+	if len(e.ops) > 0 {
+		a, d := real(e.decay[0][0]), real(e.decay[1][1])
+		lmax := (a+d)/2 + math.Hypot((a-d)/2, cmplx.Abs(e.decay[0][1]))
+		rate := float64(e.n) * lmax * dtMicros // jump probability per ns
+		e.blockCap = maxNoiseBlock
+		if rate > 0 {
+			e.blockCap = max(1, min(maxNoiseBlock, int(jumpPerBlock/rate)))
+		}
+	}
+}
+
+// trajParams are one trajectory's random draws.
+type trajParams struct {
+	bad      []bool
+	doppler  []float64
+	amp      map[string]float64
+	det      map[string]float64
+	phases   map[string][]float64
+	position [][3]float64
+}
+
+func (e *noisyEngine) drawBad(rng *rand.Rand) []bool {
+	bad := make([]bool, e.n)
+	if e.nm.Has(NoiseSPAM) && e.nm.StatePrepError > 0 {
+		for a := range bad {
+			bad[a] = rng.Float64() < e.nm.StatePrepError
+		}
+	}
+	return bad
+}
+
+// draw makes a trajectory's draws in a fixed order: state preparation,
+// doppler, per channel amplitude, detuning and high-frequency phases,
+// then register positions.
+func (e *noisyEngine) draw(rng *rand.Rand) *trajParams {
+	nm := e.nm
+	tp := &trajParams{bad: e.drawBad(rng), doppler: make([]float64, e.n),
+		amp: map[string]float64{}, det: map[string]float64{}, phases: map[string][]float64{},
+		position: e.prog.Positions}
+	if !e.shotToShot {
+		for _, ch := range e.channels {
+			tp.amp[ch] = 1
+		}
+		return tp
+	}
+	if nm.Has(NoiseDoppler) {
+		sigma := kEff * math.Sqrt(kBoltzmann*nm.Temperature*1e-6/atomMass)
+		for a := range tp.doppler {
+			tp.doppler[a] = rng.NormFloat64() * sigma
+		}
+	}
+	for _, ch := range e.channels {
+		tp.amp[ch] = math.Max(0, 1+nm.AmpSigma*rng.NormFloat64())
+		if nm.DetuningSigma > 0 {
+			tp.det[ch] = nm.DetuningSigma * rng.NormFloat64()
+		}
+		if len(nm.DetuningHF) > 1 {
+			ph := make([]float64, len(nm.DetuningHF)-1)
+			for i := range ph {
+				ph[i] = 2 * math.Pi * rng.Float64()
+			}
+			tp.phases[ch] = ph
+		}
+	}
+	if nm.Has(NoiseRegister) {
+		sxy := math.Sqrt(nm.Temperature * nm.TrapWaist * nm.TrapWaist / (4 * *nm.TrapDepth))
+		sz := math.Pi / trapWavelength * math.Sqrt2 * nm.TrapWaist * sxy
+		tp.position = make([][3]float64, e.n)
+		for a, p := range e.prog.Positions {
+			tp.position[a] = [3]float64{p[0] + sxy*rng.NormFloat64(), p[1] + sxy*rng.NormFloat64(), p[2] + sz*rng.NormFloat64()}
+		}
+	}
+	return tp
+}
+
+// program applies a trajectory's draws to the pulses, as Pulser's
+// HamiltonianData._sample_with_trajectory: per pulse and target, doppler
+// and detuning noise add to δ, amplitude noise scales Ω (the waist only
+// for global channels), and unprepared atoms get no drive at all.
+func (e *noisyEngine) program(tp *trajParams) *sequence.Program {
+	if !e.local {
+		return e.prog
+	}
+	nm := e.nm
+	p := *e.prog
+	p.Positions = tp.position
+	T := p.Duration
+	p.Drive = make([][]complex128, e.n)
+	p.Det = make([][]float64, e.n)
+	for a := range p.Drive {
+		p.Drive[a] = make([]complex128, T)
+		p.Det[a] = make([]float64, T)
+	}
+	hf := map[string][]float64{}
+	for _, ch := range e.channels {
+		if ph := tp.phases[ch]; ph != nil && nm.Has(NoiseDetuning) {
+			hf[ch] = highFrequencyDetuning(nm.DetuningHF, ph, T)
+		}
+	}
+	for _, pl := range e.prog.Pulses {
+		rot := complex(math.Cos(pl.Phase), math.Sin(pl.Phase))
+		for _, a := range pl.Targets {
+			if tp.bad[a] {
+				continue
+			}
+			frac := 1.0
+			if nm.Has(NoiseAmplitude) {
+				frac = tp.amp[pl.Channel]
+				if nm.LaserWaist != nil && pl.Global {
+					dir := e.prog.Device.Channels[pl.Channel].PropagationDir
+					frac *= waistFraction(tp.position[a], dir, *nm.LaserWaist)
+				}
+			}
+			shift := 0.0
+			if nm.Has(NoiseDoppler) {
+				shift += tp.doppler[a]
+			}
+			if nm.Has(NoiseDetuning) {
+				shift += tp.det[pl.Channel]
+			}
+			drive, det := p.Drive[a][pl.Ti:pl.Tf], p.Det[a][pl.Ti:pl.Tf]
+			h := hf[pl.Channel]
+			for t := range drive {
+				drive[t] += complex(pl.Amp[t]*frac, 0) * rot
+				det[t] += pl.Det[t] + shift
+				if h != nil {
+					det[t] += h[pl.Ti+t]
+				}
+			}
+		}
+	}
+	return &p
+}
+
+// highFrequencyDetuning is δ_hf(t) = Σ_k √(2Δω_k·PSD_k)·cos(ω_k t + φ_k)
+// over k ≥ 1 (Δω_k = ω_k - ω_{k-1}), per ns.
+func highFrequencyDetuning(pairs [][2]float64, phases []float64, T int) []float64 {
+	out := make([]float64, T)
+	for k := 1; k < len(pairs); k++ {
+		amp := math.Sqrt(2 * (pairs[k][1] - pairs[k-1][1]) * pairs[k][0])
+		w, ph := pairs[k][1], phases[k-1]
+		for t := range out {
+			out[t] += amp * math.Cos(w*float64(t)*dtMicros+ph)
+		}
+	}
+	return out
+}
+
+// waistFraction is exp(-(d/w)²) with d the distance from the atom to the
+// beam axis through the origin along dir.
+func waistFraction(pos, dir [3]float64, waist float64) float64 {
+	nd := math.Sqrt(dir[0]*dir[0] + dir[1]*dir[1] + dir[2]*dir[2])
+	k := (pos[0]*dir[0] + pos[1]*dir[1] + pos[2]*dir[2]) / nd
+	d2 := 0.0
+	for i := range pos {
+		x := pos[i] - k*dir[i]/nd
+		d2 += x * x
+	}
+	return math.Exp(-d2 / (waist * waist))
+}
+
+// group is a set of trajectories run as one: all of them when nothing but
+// the state-preparation mask is drawn and there are no jumps (grouped by
+// mask, as Pulser does), else a single trajectory.
+type group struct {
+	weight int
+	shots  int
+	tp     *trajParams
+	rng    *rand.Rand
+}
+
+func (e *noisyEngine) groups(runs int, base uint64) []*group {
+	shotsOf := func(i int) int {
+		s := runs / e.nTraj
+		if i < runs%e.nTraj {
+			s++
+		}
+		return s
+	}
+	if e.shotToShot || len(e.ops) > 0 {
+		gs := make([]*group, e.nTraj)
+		for i := range gs {
+			rng := rand.New(rand.NewPCG(base, uint64(i)))
+			gs[i] = &group{weight: 1, shots: shotsOf(i), tp: e.draw(rng), rng: rng}
+		}
+		return gs
+	}
+	byMask := map[string]*group{}
+	var keys []string
+	for i := 0; i < e.nTraj; i++ {
+		bad := e.drawBad(rand.New(rand.NewPCG(base, uint64(i))))
+		key := fmt.Sprint(bad)
+		g, ok := byMask[key]
+		if !ok {
+			g = &group{tp: &trajParams{bad: bad, doppler: make([]float64, e.n), amp: map[string]float64{}, position: e.prog.Positions}}
+			for _, ch := range e.channels {
+				g.tp.amp[ch] = 1
+			}
+			byMask[key] = g
+			keys = append(keys, key)
+		}
+		g.weight++
+		g.shots += shotsOf(i)
+	}
+	sort.SliceStable(keys, func(a, b int) bool { return byMask[keys[a]].weight > byMask[keys[b]].weight })
+	gs := make([]*group, len(keys))
+	for i, k := range keys {
+		gs[i] = byMask[k]
+		gs[i].rng = rand.New(rand.NewPCG(base, uint64(e.nTraj+i)))
+	}
+	return gs
+}
+
+// runNoisy runs req's trajectories in parallel and merges their shots in
+// group order, so the outcome depends on the seed only.
+func runNoisy(ctx context.Context, req Request, prog *sequence.Program, nm *NoiseModel, progress func(int)) (*Result, error) {
+	e, err := newNoisyEngine(req, prog, nm)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range req.EvalTimes {
+		if t < 0 || t > prog.Duration || (i > 0 && t < req.EvalTimes[i-1]) {
+			return nil, &InputError{Path: "evaluation_times", Msg: fmt.Sprintf("must be ascending times within [0, %d] ns, got %d at %d", prog.Duration, t, i)}
+		}
+	}
+	gs := e.groups(req.Runs, newRNG(req.Seed).Uint64())
+	results := make([]*Result, len(gs))
+	errs := make([]error, len(gs))
+	workers := min(runtime.GOMAXPROCS(0), len(gs))
+	if avail := sysmem.Available(); avail > 0 {
+		per := uint64(bytesPerAmplitude) << e.n
+		workers = max(1, min(workers, int(avail/2/per)))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next, done atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(gs) {
+					return
+				}
+				results[i], errs[i] = e.runGroup(ctx, req, gs, i)
+				if errs[i] != nil {
+					cancel()
+					return
+				}
+				if progress != nil {
+					mu.Lock()
+					progress(int(100 * done.Add(1) / int64(len(gs))))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := &Result{Counter: map[string]int64{}, Raw: make([]string, 0, req.Runs)}
+	for _, r := range results {
+		for k, v := range r.Counter {
+			out.Counter[k] += v
+		}
+		out.Raw = append(out.Raw, r.Raw...)
+	}
+	return out, nil
+}
+
+// runGroup evolves one group and samples its shots.
+func (e *noisyEngine) runGroup(ctx context.Context, req Request, gs []*group, gi int) (*Result, error) {
+	g := gs[gi]
+	prog := e.program(g.tp)
+	var absent []bool
+	for _, b := range g.tp.bad {
+		if b {
+			absent = g.tp.bad
+		}
+	}
+	evo := newEvolutionWith(prog, newHamiltonian(prog, absent), defaultMagnusTol)
+	if e.init != nil {
+		copy(evo.psi, e.init)
+	}
+	if len(e.ops) > 0 {
+		j := newJumper(e, g.rng)
+		evo.blockCap = e.blockCap
+		evo.beforeBlock = func(t, b int) { j.decayHalf(evo.psi, b) }
+		evo.afterBlock = func(t, b int) error {
+			j.decayHalf(evo.psi, b)
+			j.maybeJump(evo.psi)
+			return nil
+		}
+	}
+	sampler := func(psi []complex128, count int) *Result {
+		res := &Result{Counter: map[string]int64{}, Raw: make([]string, count)}
+		if count == 0 {
+			return res
+		}
+		spam := e.nm.Has(NoiseSPAM)
+		for i, st := range draw(psi, count, g.rng) {
+			if spam {
+				st = measurementErrors(st, e.n, e.nm.PFalsePos, e.nm.PFalseNeg, g.rng)
+			}
+			b := bitstring(st, e.n)
+			res.Raw[i] = b
+			res.Counter[b]++
+		}
+		return res
+	}
+	if req.Observe != nil && len(req.EvalTimes) > 0 {
+		scratch := make([]complex128, len(evo.psi))
+		evo.stops = req.EvalTimes
+		evo.atStop = func(k int) error {
+			normalised(scratch, evo.psi)
+			return req.Observe(&Snapshot{Group: gi, Groups: len(gs), Weight: g.weight, Stop: k, Psi: scratch,
+				sample: func(count int) map[string]int64 { return sampler(scratch, count).Counter }})
+		}
+	}
+	if err := evo.run(ctx, nil); err != nil {
+		return nil, err
+	}
+	return sampler(evo.psi, g.shots), nil
+}
+
+func normalised(dst, psi []complex128) {
+	n2 := 0.0
+	for _, a := range psi {
+		n2 += real(a)*real(a) + imag(a)*imag(a)
+	}
+	inv := complex(1/math.Sqrt(n2), 0)
+	for i, a := range psi {
+		dst[i] = a * inv
+	}
+}
+
+// jumper carries a trajectory's quantum jumps (waiting-time Monte Carlo):
+// the state evolves under H - (i/2)ΣL†L, unnormalised, the non-Hermitian
+// part applied as exp(-ΣL†L·τ/4) before and after each block (a symmetric
+// splitting); when the squared norm falls below a uniform threshold, one
+// jump L is applied, chosen with probability ∝ ‖Lψ‖², and the state is
+// renormalised and a new threshold drawn.
+type jumper struct {
+	e         *noisyEngine
+	rng       *rand.Rand
+	threshold float64
+	diagonal  bool
+	cache     map[int]localOp // half-block decay factor by block length
+	diagCache map[int][]float64
+	weights   []float64
+}
+
+func newJumper(e *noisyEngine, rng *rand.Rand) *jumper {
+	return &jumper{e: e, rng: rng, threshold: rng.Float64(), diagonal: e.decay[0][1] == 0,
+		cache: map[int]localOp{}, diagCache: map[int][]float64{}, weights: make([]float64, e.n*len(e.ops))}
+}
+
+// halfDecay returns exp(-M·τ/2·1/2) for a block of b ns, M = ΣL†L.
+func (j *jumper) halfDecay(b int) localOp {
+	if g, ok := j.cache[b]; ok {
+		return g
+	}
+	M := j.e.decay
+	x := float64(b) * dtMicros / 4
+	a, d, c := real(M[0][0]), real(M[1][1]), M[0][1]
+	m, h := (a+d)/2, (a-d)/2
+	r := math.Hypot(h, cmplx.Abs(c))
+	em := math.Exp(-x * m)
+	var g localOp
+	if r == 0 {
+		g = localOp{{complex(em, 0), 0}, {0, complex(em, 0)}}
+	} else {
+		ch, sh := math.Cosh(x*r)*em, math.Sinh(x*r)/r*em
+		g = localOp{
+			{complex(ch-sh*h, 0), -complex(sh, 0) * c},
+			{-complex(sh, 0) * cmplx.Conj(c), complex(ch+sh*h, 0)},
+		}
+	}
+	j.cache[b] = g
+	return g
+}
+
+func (j *jumper) decayHalf(psi []complex128, b int) {
+	g := j.halfDecay(b)
+	n := j.e.n
+	if j.diagonal {
+		// The factor depends on the number of excitations only.
+		f, ok := j.diagCache[b]
+		if !ok {
+			f = make([]float64, n+1)
+			d0, d1 := real(g[0][0]), real(g[1][1])
+			for k := range f {
+				f[k] = math.Pow(d0, float64(n-k)) * math.Pow(d1, float64(k))
+			}
+			j.diagCache[b] = f
+		}
+		for s := range psi {
+			psi[s] *= complex(f[bits.OnesCount(uint(s))], 0)
+		}
+		return
+	}
+	for bit := 0; bit < n; bit++ {
+		applyLocal(psi, bit, g)
+	}
+}
+
+// applyLocal applies a one-atom operator to the atom at bit position bit.
+func applyLocal(psi []complex128, bit int, g localOp) {
+	m := 1 << bit
+	for s := range psi {
+		if s&m != 0 {
+			continue
+		}
+		x0, x1 := psi[s], psi[s|m]
+		psi[s] = g[0][0]*x0 + g[0][1]*x1
+		psi[s|m] = g[1][0]*x0 + g[1][1]*x1
+	}
+}
+
+func (j *jumper) maybeJump(psi []complex128) {
+	n2 := 0.0
+	for _, a := range psi {
+		n2 += real(a)*real(a) + imag(a)*imag(a)
+	}
+	if n2 > j.threshold {
+		return
+	}
+	e := j.e
+	total := 0.0
+	for bit := 0; bit < e.n; bit++ {
+		m := 1 << bit
+		for k, L := range e.ops {
+			w := 0.0
+			for s := range psi {
+				if s&m != 0 {
+					continue
+				}
+				x0, x1 := psi[s], psi[s|m]
+				y0, y1 := L[0][0]*x0+L[0][1]*x1, L[1][0]*x0+L[1][1]*x1
+				w += real(y0)*real(y0) + imag(y0)*imag(y0) + real(y1)*real(y1) + imag(y1)*imag(y1)
+			}
+			j.weights[bit*len(e.ops)+k] = w
+			total += w
+		}
+	}
+	if total > 0 {
+		u := j.rng.Float64() * total
+		pick := len(j.weights) - 1
+		for i, w := range j.weights {
+			if u < w {
+				pick = i
+				break
+			}
+			u -= w
+		}
+		applyLocal(psi, pick/len(e.ops), e.ops[pick%len(e.ops)])
+	}
+	normalised(psi, psi)
+	j.threshold = j.rng.Float64()
+}

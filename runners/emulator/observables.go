@@ -1,0 +1,581 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/cmplx"
+	"math/rand/v2"
+	"sort"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
+	"github.com/tweezer-dev/tweezer/runners/engine"
+	"github.com/tweezer-dev/tweezer/runners/sequence"
+)
+
+// Observables of an EmulationConfig (Pulser's default_observables.py),
+// computed on the state at each evaluation time during the evolution: the
+// evolution stops at those times (Request.EvalTimes) and hands the state
+// to observe; nothing is run twice. Relative time t is the state after
+// round(t·T) ns of a T ns sequence. Energy uses the noiseless Hamiltonian
+// of the sequence at that ns, in rad/µs:
+//
+//	H(t) = Σᵢ (Ωᵢ(t)/2)(e^{iφᵢ(t)}|r⟩⟨g|ᵢ + h.c.) − Σᵢ δᵢ(t) nᵢ + Σ_{i<j} Uᵢⱼ nᵢ nⱼ
+//
+// with nᵢ = |r⟩⟨r|ᵢ and Uᵢⱼ = C6/rᵢⱼ⁶ (or interaction_matrix), Pulser's
+// ground-rydberg Hamiltonian. With noise trajectories, each value is the
+// trajectory-weighted mean (Pulser's MEAN aggregation) and BitStrings the
+// union of shots drawn in proportion to the trajectories (BAG_UNION).
+
+// defaultAggregation is Pulser's default AggregationMethod per observable
+// (SKIP_WARN 1, MEAN 2, BAG_UNION 3).
+var defaultAggregation = map[string]int{
+	emulationconfig.BitStrings: 3, emulationconfig.Occupation: 2, emulationconfig.CorrelationMatrix: 2,
+	emulationconfig.Energy: 2, emulationconfig.EnergyVariance: 1, emulationconfig.EnergySecondMoment: 2,
+	emulationconfig.Expectation: 2, emulationconfig.Fidelity: 2,
+}
+
+// plannedObs is one observable with its times and the stop of each.
+type plannedObs struct {
+	obs   emulationconfig.Observable
+	times []float64 // relative
+	stops []int     // index into the stops, per time
+	shots int       // BitStrings: shots per evaluation
+	op    *compiledOp
+	ref   []complex128 // Fidelity: the reference state
+	final bool         // BitStrings read from the job's final shots
+	// per time, per group: the value as floats (or the sampled counter)
+	vals   [][][]float64
+	counts [][]map[string]int64
+}
+
+// observer computes the observables of one run at its stops; weights
+// are the groups' weights (trajectories each stands for).
+type observer struct {
+	prog    *sequence.Program
+	h       *hamiltonian
+	plan    []*plannedObs
+	byStop  [][]int // per stop: the observables evaluated there
+	stopsNs []int
+
+	mu      sync.Mutex
+	weights map[int]int
+	groups  int
+}
+
+func runObserved(ctx context.Context, req Request, cfg *emulationconfig.Config, progress func(int)) (*Result, error) {
+	nm, err := noiseOf(cfg.NoiseModel)
+	if err != nil {
+		return nil, err
+	}
+	if nm == nil {
+		// Pulser's semantics: no noise unless the config has some or asks
+		// for the device's; a non-nil empty model keeps EMU_FRESNEL's
+		// legacy SPAM from applying to a configured run.
+		nm = &NoiseModel{}
+	}
+	req.Noise, req.PreferDeviceNoiseModel, req.NTrajectories = nm, cfg.PreferDeviceNoiseModel, cfg.NTrajectories
+	req.InteractionMatrix = cfg.InteractionMatrix
+	if req.Runs < 1 || req.Runs > MaxRuns {
+		return nil, &InputError{Path: "runs", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, req.Runs)}
+	}
+	prog, _, err := compileRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	n, T := len(prog.QubitIDs), prog.Duration
+	if cfg.InitialState != nil {
+		if req.InitialState, err = stateVector(cfg.InitialState, n, "backend_configuration.initial_state"); err != nil {
+			return nil, err
+		}
+	}
+	o := &observer{prog: prog, weights: map[int]int{}}
+	if err := o.planAll(cfg, req.Runs, T, n); err != nil {
+		return nil, err
+	}
+	if len(o.stopsNs) > 0 {
+		o.h = newHamiltonian(prog, nil)
+		req.EvalTimes, req.Observe = o.stopsNs, o.observe
+	}
+	req.compiled = prog
+	res, err := Run(ctx, req, progress)
+	if err != nil {
+		return nil, err
+	}
+	res.AtomOrder = append([]string(nil), prog.QubitIDs...)
+	res.TotalDuration = T
+	return res, o.collect(res, req.Seed)
+}
+
+// planAll resolves every observable's times and maps them to stops (ns).
+func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
+	defaults := cfg.DefaultTimes
+	if cfg.FullDefault {
+		if T+1 > emulationconfig.MaxEvaluationTimes {
+			return &InputError{Path: "backend_configuration.default_evaluation_times", Msg: fmt.Sprintf("\"Full\" means one evaluation per ns: %d, more than %d", T+1, emulationconfig.MaxEvaluationTimes)}
+		}
+		defaults = make([]float64, T+1)
+		for k := range defaults {
+			defaults[k] = float64(k) / float64(T)
+		}
+	}
+	stopOf := map[int]int{}
+	var nsList []int
+	for i, ob := range cfg.Observables {
+		field := fmt.Sprintf("backend_configuration.observables[%d]", i)
+		p := &plannedObs{obs: ob, times: ob.Times}
+		if p.times == nil {
+			p.times = defaults
+		}
+		switch ob.Kind {
+		case emulationconfig.BitStrings:
+			p.shots = runs
+			if ob.NumShots > 0 {
+				p.shots = ob.NumShots
+			} else if cfg.DefaultNumShots > 0 {
+				p.shots = cfg.DefaultNumShots
+			}
+			p.final = len(p.times) == 1 && p.times[0] == 1 && p.shots == runs
+		case emulationconfig.Expectation:
+			if ob.Operator.NQudits != n {
+				return &InputError{Path: field + ".operator.n_qudits", Msg: fmt.Sprintf("is %d but the register has %d atoms", ob.Operator.NQudits, n)}
+			}
+			p.op = compileOp(ob.Operator, n)
+		case emulationconfig.Fidelity:
+			ref, err := stateVector(ob.State, n, field+".state")
+			if err != nil {
+				return err
+			}
+			p.ref = ref
+		case emulationconfig.Occupation, emulationconfig.CorrelationMatrix,
+			emulationconfig.Energy, emulationconfig.EnergyVariance, emulationconfig.EnergySecondMoment:
+		default:
+			return &InputError{Path: field + ".observable", Msg: fmt.Sprintf("%q is not computed by this emulator", ob.Kind)}
+		}
+		if len(p.times) == 0 {
+			return &InputError{Path: field + ".evaluation_times", Msg: "no evaluation time: give evaluation_times or default_evaluation_times"}
+		}
+		p.vals = make([][][]float64, len(p.times))
+		p.counts = make([][]map[string]int64, len(p.times))
+		if !p.final {
+			for _, t := range p.times {
+				ns := int(math.Round(t * float64(T)))
+				if _, ok := stopOf[ns]; !ok {
+					stopOf[ns] = -1
+					nsList = append(nsList, ns)
+				}
+			}
+		}
+		o.plan = append(o.plan, p)
+	}
+	sort.Ints(nsList)
+	if len(nsList) > emulationconfig.MaxEvaluationTimes {
+		return &InputError{Path: "backend_configuration.observables", Msg: fmt.Sprintf("%d distinct evaluation times (ns), more than %d", len(nsList), emulationconfig.MaxEvaluationTimes)}
+	}
+	for k, ns := range nsList {
+		stopOf[ns] = k
+	}
+	o.stopsNs = nsList
+	o.byStop = make([][]int, len(nsList))
+	for pi, p := range o.plan {
+		if p.final {
+			continue
+		}
+		p.stops = make([]int, len(p.times))
+		for ti, t := range p.times {
+			k := stopOf[int(math.Round(t*float64(T)))]
+			p.stops[ti] = k
+			o.byStop[k] = append(o.byStop[k], pi)
+		}
+	}
+	return nil
+}
+
+// observe computes the observables due at a snapshot's stop. Values are
+// kept per group and combined in group order by collect, so the outcome
+// does not depend on which goroutine ran first.
+func (o *observer) observe(s *Snapshot) error {
+	type item struct {
+		p      *plannedObs
+		ti     int
+		vals   []float64
+		counts map[string]int64
+	}
+	var out []item
+	var hpsi []complex128
+	t := min(o.stopsNs[s.Stop], o.prog.Duration-1)
+	for _, pi := range o.byStop[s.Stop] {
+		p := o.plan[pi]
+		for ti, k := range p.stops {
+			if k != s.Stop {
+				continue
+			}
+			it := item{p: p, ti: ti}
+			switch p.obs.Kind {
+			case emulationconfig.BitStrings:
+				it.counts = s.Sample(p.shots)
+			case emulationconfig.Occupation:
+				it.vals = occupation(s.Psi, len(o.prog.QubitIDs))
+			case emulationconfig.CorrelationMatrix:
+				it.vals = correlation(s.Psi, len(o.prog.QubitIDs))
+			case emulationconfig.Energy, emulationconfig.EnergyVariance, emulationconfig.EnergySecondMoment:
+				if hpsi == nil {
+					hpsi = o.applyH(s.Psi, t)
+				}
+				e := real(dot(s.Psi, hpsi))
+				e2 := real(dot(hpsi, hpsi))
+				switch p.obs.Kind {
+				case emulationconfig.Energy:
+					it.vals = []float64{e}
+				case emulationconfig.EnergySecondMoment:
+					it.vals = []float64{e2}
+				default:
+					it.vals = []float64{e2 - e*e}
+				}
+			case emulationconfig.Expectation:
+				v := dot(s.Psi, p.op.apply(s.Psi))
+				it.vals = []float64{real(v), imag(v)}
+			case emulationconfig.Fidelity:
+				it.vals = []float64{math.Pow(cmplx.Abs(dot(p.ref, s.Psi)), 2)}
+			}
+			out = append(out, it)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.weights[s.Group] = s.Weight
+	o.groups = s.Groups
+	for _, it := range out {
+		if it.counts != nil {
+			grow(&it.p.counts[it.ti], s.Groups)[s.Group] = it.counts
+		} else {
+			grow(&it.p.vals[it.ti], s.Groups)[s.Group] = it.vals
+		}
+	}
+	return nil
+}
+
+func grow[T any](s *[]T, n int) []T {
+	if len(*s) < n {
+		*s = append(*s, make([]T, n-len(*s))...)
+	}
+	return *s
+}
+
+// collect turns the per-group values into the result's observables.
+func (o *observer) collect(res *Result, seed int64) error {
+	total := 0
+	for g := 0; g < o.groups; g++ {
+		total += o.weights[g]
+	}
+	rng := newRNG(seed ^ 0x5eed)
+	for _, p := range o.plan {
+		ob := observed(p)
+		for ti := range p.times {
+			var v any
+			switch {
+			case p.final:
+				v = res.Counter
+			case p.obs.Kind == emulationconfig.BitStrings:
+				v = mergeShots(p.counts[ti], o.weights, total, p.shots, rng)
+			default:
+				v = o.mean(p, p.vals[ti], total)
+			}
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			ob.Values = append(ob.Values, raw)
+		}
+		res.Observables = append(res.Observables, ob)
+	}
+	return nil
+}
+
+// observed starts the result entry of a planned observable.
+func observed(p *plannedObs) engine.Observed {
+	id := p.obs.UUID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	agg := defaultAggregation[p.obs.Kind]
+	if p.obs.Aggregation != nil {
+		agg = *p.obs.Aggregation
+	}
+	return engine.Observed{Tag: p.obs.Tag(), UUID: id, Aggregation: agg, Times: append([]float64(nil), p.times...)}
+}
+
+// mean is the weighted mean over groups, shaped as Pulser serialises the observable.
+func (o *observer) mean(p *plannedObs, perGroup [][]float64, total int) any {
+	var acc []float64
+	for g, v := range perGroup {
+		if acc == nil {
+			acc = make([]float64, len(v))
+		}
+		w := float64(o.weights[g]) / float64(total)
+		for i := range v {
+			acc[i] += w * v[i]
+		}
+	}
+	n := len(o.prog.QubitIDs)
+	switch p.obs.Kind {
+	case emulationconfig.Occupation:
+		return acc
+	case emulationconfig.CorrelationMatrix:
+		m := make([][]float64, n)
+		for i := range m {
+			m[i] = acc[i*n : (i+1)*n]
+		}
+		return m
+	case emulationconfig.Expectation:
+		if p.op.hermitian || acc[1] == 0 {
+			return acc[0]
+		}
+		return map[string]float64{"real": acc[0], "imag": acc[1]}
+	default:
+		return acc[0]
+	}
+}
+
+// mergeShots draws shots in all from the groups' samples, each group
+// contributing in proportion to its weight (largest remainder).
+func mergeShots(perGroup []map[string]int64, weights map[int]int, total, shots int, rng *rand.Rand) map[string]int64 {
+	if len(perGroup) == 1 {
+		return perGroup[0]
+	}
+	share := make([]int, len(perGroup))
+	type rem struct {
+		g int
+		r float64
+	}
+	var rems []rem
+	given := 0
+	for g := range perGroup {
+		x := float64(shots) * float64(weights[g]) / float64(total)
+		share[g] = int(x)
+		given += share[g]
+		rems = append(rems, rem{g, x - float64(share[g])})
+	}
+	sort.SliceStable(rems, func(a, b int) bool { return rems[a].r > rems[b].r })
+	for i := 0; given < shots; i++ {
+		share[rems[i].g]++
+		given++
+	}
+	out := map[string]int64{}
+	for g, c := range perGroup {
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var bag []string
+		for _, k := range keys {
+			for i := int64(0); i < c[k]; i++ {
+				bag = append(bag, k)
+			}
+		}
+		for i := 0; i < share[g] && i < len(bag); i++ {
+			j := i + rng.IntN(len(bag)-i)
+			bag[i], bag[j] = bag[j], bag[i]
+			out[bag[i]]++
+		}
+	}
+	return out
+}
+
+func dot(a, b []complex128) complex128 {
+	var s complex128
+	for i := range a {
+		s += cmplx.Conj(a[i]) * b[i]
+	}
+	return s
+}
+
+func occupation(psi []complex128, n int) []float64 {
+	out := make([]float64, n)
+	for s, a := range psi {
+		p := real(a)*real(a) + imag(a)*imag(a)
+		if p == 0 {
+			continue
+		}
+		for i := 0; i < n; i++ {
+			if s&(1<<bitOf(n, i)) != 0 {
+				out[i] += p
+			}
+		}
+	}
+	return out
+}
+
+// correlation is ⟨nᵢnⱼ⟩, row-major (the diagonal is the occupation). It
+// sums over pairs of excited atoms only, by bit position, then mirrors.
+func correlation(psi []complex128, n int) []float64 {
+	byBit := make([]float64, n*n)
+	var set [64]int
+	for s, a := range psi {
+		p := real(a)*real(a) + imag(a)*imag(a)
+		if p == 0 || s == 0 {
+			continue
+		}
+		k := 0
+		for r := uint(s); r != 0; r &= r - 1 {
+			set[k] = bits.TrailingZeros(r)
+			k++
+		}
+		for x := 0; x < k; x++ {
+			row := set[x] * n
+			for y := x; y < k; y++ {
+				byBit[row+set[y]] += p
+			}
+		}
+	}
+	out := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			bi, bj := int(bitOf(n, i)), int(bitOf(n, j))
+			v := byBit[min(bi, bj)*n+max(bi, bj)]
+			out[i*n+j], out[j*n+i] = v, v
+		}
+	}
+	return out
+}
+
+// applyH returns H(t)ψ for the noiseless Hamiltonian at ns t.
+func (o *observer) applyH(psi []complex128, t int) []complex128 {
+	n := len(o.prog.QubitIDs)
+	out := make([]complex128, len(psi))
+	for s, a := range psi {
+		d := o.h.inter[s]
+		for i := 0; i < n; i++ {
+			if s&(1<<bitOf(n, i)) != 0 {
+				d -= o.prog.Det[i][t]
+			}
+		}
+		out[s] += complex(d, 0) * a
+	}
+	for i := 0; i < n; i++ {
+		c := o.prog.Drive[i][t] / 2 // ⟨r|H|g⟩ on atom i
+		if c == 0 {
+			continue
+		}
+		m := 1 << bitOf(n, i)
+		for s := range psi {
+			if s&m == 0 {
+				out[s|m] += c * psi[s]
+				out[s] += cmplx.Conj(c) * psi[s|m]
+			}
+		}
+	}
+	return out
+}
+
+// excited reports whether an eigenstate letter is the excited (Rydberg) one.
+func excited(c byte) bool { return c == 'r' || c == '1' }
+
+// stateVector turns a state abstract repr into amplitudes in this engine's
+// basis (character i of a basis state is atom i), normalised.
+func stateVector(st *emulationconfig.State, n int, field string) ([]complex128, error) {
+	psi := make([]complex128, 1<<n)
+	norm := 0.0
+	for k, a := range st.Amplitudes {
+		if len(k) != n {
+			return nil, &InputError{Path: field + ".amplitudes", Msg: fmt.Sprintf("basis state %q has %d qudits but the register has %d atoms", k, len(k), n)}
+		}
+		s := 0
+		for i := 0; i < n; i++ {
+			if excited(k[i]) {
+				s |= 1 << bitOf(n, i)
+			}
+		}
+		psi[s] += a
+	}
+	for _, a := range psi {
+		norm += real(a)*real(a) + imag(a)*imag(a)
+	}
+	if norm == 0 {
+		return nil, &InputError{Path: field + ".amplitudes", Msg: "the state has norm 0"}
+	}
+	f := complex(1/math.Sqrt(norm), 0)
+	for i := range psi {
+		psi[i] *= f
+	}
+	return psi, nil
+}
+
+// compiledOp is an operator abstract repr as terms of one-atom operators.
+type compiledOp struct {
+	terms     []opTerm
+	hermitian bool
+}
+
+type opTerm struct {
+	coeff complex128
+	ops   []struct {
+		bit int
+		m   localOp
+	}
+}
+
+func compileOp(op *emulationconfig.Operator, n int) *compiledOp {
+	c := &compiledOp{}
+	for _, t := range op.Terms {
+		ot := opTerm{coeff: t.Coeff}
+		for _, f := range t.Factors {
+			var m localOp
+			for key, v := range f.Elements {
+				r, col := 0, 0
+				if excited(key[0]) {
+					r = 1
+				}
+				if excited(key[1]) {
+					col = 1
+				}
+				m[r][col] += v
+			}
+			for _, q := range f.Targets {
+				ot.ops = append(ot.ops, struct {
+					bit int
+					m   localOp
+				}{int(bitOf(n, q)), m})
+			}
+		}
+		c.terms = append(c.terms, ot)
+	}
+	c.hermitian = c.isHermitian(n)
+	return c
+}
+
+// isHermitian compares ⟨x|A|y⟩ with conj⟨y|A|x⟩ on random vectors.
+func (c *compiledOp) isHermitian(n int) bool {
+	if n > 12 {
+		return false
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]complex128, 1<<n), make([]complex128, 1<<n)
+	for i := range x {
+		x[i] = complex(rng.NormFloat64(), rng.NormFloat64())
+		y[i] = complex(rng.NormFloat64(), rng.NormFloat64())
+	}
+	a, b := dot(x, c.apply(y)), cmplx.Conj(dot(y, c.apply(x)))
+	return cmplx.Abs(a-b) <= 1e-9*(1+cmplx.Abs(a))
+}
+
+func (c *compiledOp) apply(psi []complex128) []complex128 {
+	out := make([]complex128, len(psi))
+	tmp := make([]complex128, len(psi))
+	for _, t := range c.terms {
+		copy(tmp, psi)
+		for _, f := range t.ops {
+			applyLocal(tmp, f.bit, f.m)
+		}
+		for i := range out {
+			out[i] += t.coeff * tmp[i]
+		}
+	}
+	return out
+}
