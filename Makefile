@@ -44,11 +44,14 @@ build: ## Build the binaries into bin/.
 .PHONY: run
 run: ## Run the platform locally: control plane, manager, facade, demo project, example batch.
 	@hack/envtest-bins.sh >/dev/null
+	@echo "==> building kubectl and kube-controller-manager into bin/ (once)"
+	@hack/local-bins.sh >/dev/null
 	@echo "==> building the binaries into bin/"
 	@go build -o bin/ ./cmd/...
 	@echo "==> finding (or installing) Jupyter for learners' notebooks"
 	@jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
-	  bin/local --data-dir .tweezer --jupyter "$$jupyter"
+	  bin/local --data-dir .tweezer --jupyter "$$jupyter" --kubectl bin/kubectl \
+	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager"
 
 .PHONY: deploy
 deploy: ## Deploy to the cluster of the current kubeconfig: make deploy IMG=registry/tweezer:tag

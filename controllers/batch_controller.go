@@ -392,6 +392,11 @@ const reasonFinished = "Finished"
 // device, removes its runners' access to it, and delivers its webhook.
 func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) error {
 	b := s.batch
+	// Whoever wrote the terminal status (the controller, a runner, or the
+	// facade cancelling a pending batch), the batch is Complete.
+	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionComplete); c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(b.Status.Phase) {
+		s.setCondition(quantumv1alpha1.ConditionComplete, metav1.ConditionTrue, string(b.Status.Phase), "the batch is "+string(b.Status.Phase))
+	}
 	c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionRunner)
 	// A batch that had a runner: it holds a device, or gave an idle QPU back.
 	ran := b.Status.DeviceID != "" || c != nil

@@ -111,6 +111,11 @@ const (
 	ConditionJobsCreated = "JobsCreated"
 	// ConditionWebhookDelivered records the outcome of the terminal webhook.
 	ConditionWebhookDelivered = "WebhookDelivered"
+	// ConditionComplete is true once a batch is terminal; its reason is the
+	// terminal status (DONE, ERROR, CANCELED, TIMED_OUT), so that
+	// `kubectl wait --for=condition=Complete` and GitOps health checks can
+	// wait on a batch.
+	ConditionComplete = "Complete"
 	// ConditionReady is true on a device that can start batches.
 	ConditionReady = "Ready"
 )

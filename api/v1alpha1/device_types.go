@@ -61,6 +61,11 @@ type DeviceSpec struct {
 	// +optional
 	HasExecutionLogs bool `json:"hasExecutionLogs,omitempty"`
 
+	// Legacy devices are kept for old clients: the REST device list shows
+	// them only when asked to (include_legacy=true).
+	// +optional
+	Legacy bool `json:"legacy,omitempty"`
+
 	// AllowedResultTypes are the result types the device can return.
 	// +listType=set
 	// +optional

@@ -49,10 +49,9 @@ type UseCaseSpec struct {
 	// +optional
 	Summary string `json:"summary,omitempty"`
 
-	// QuestionnaireID names the questionnaire the answers follow.
-	// +kubebuilder:validation:MaxLength=256
+	// QuestionnaireID is the id of the questionnaire the answers follow.
 	// +optional
-	QuestionnaireID string `json:"questionnaireID,omitempty"`
+	QuestionnaireID *int64 `json:"questionnaireID,omitempty"`
 
 	// Answers are the author's answers to the questionnaire, kept as given.
 	// +optional

@@ -158,6 +158,23 @@ func grantKey(u *User, a Attributes) string {
 	return strings.Join([]string{u.Name, u.UID, strings.Join(groups, ","), a.Verb, a.Resource, a.Subresource, a.Namespace}, "\x00")
 }
 
+// DisplayNameKeys are the keys of a token's user info (its "extra" fields,
+// as the cluster's authenticator fills them, e.g. from OIDC claims mapped by
+// the API server's structured authentication configuration) that hold a
+// display name, in the order they are tried.
+var DisplayNameKeys = []string{"name", "display_name", "displayName"}
+
+// DisplayName is the user's display name from their token's user info, or
+// their user name when it carries none.
+func (u *User) DisplayName() string {
+	for _, k := range DisplayNameKeys {
+		if v := u.Extra[k]; len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return u.Name
+}
+
 type userKey struct{}
 
 // WithUser returns a context carrying the authenticated user.

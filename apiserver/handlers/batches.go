@@ -34,20 +34,20 @@ type JobInput struct {
 
 // CreateBatchBody is the body of POST /api/v1/batches.
 type CreateBatchBody struct {
-	_                    struct{}       `additionalProperties:"true"`
-	ProjectID            string         `json:"project_id" minLength:"1" doc:"The project (a namespace labelled with this id)."`
-	SequenceBuilder      *string        `json:"sequence_builder,omitempty" nullable:"true" doc:"Serialized Pulser sequence (abstract representation) of the jobs; may be null when every job has its own sequence."`
-	DeviceType           string         `json:"device_type,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Device type; FRESNEL when neither this nor emulator is given."`
-	Emulator             string         `json:"emulator,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Legacy alias of device_type."`
-	Configuration        map[string]any `json:"configuration,omitempty" doc:"Free-form execution configuration."`
-	BackendConfiguration string         `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, returned as is. A Pulser EmulationConfig abstract repr is validated against Pulser 1.9's config-schema.json and must be one the emulators honour (runners/engine/RESULTS.md); other values are stored and not read."`
-	Priority             int32          `json:"priority,omitempty"`
-	Tags                 []string       `json:"tags,omitempty" uniqueItems:"true" maxItems:"64"`
-	Webhook              string         `json:"webhook,omitempty" pattern:"^https?://" maxLength:"2048" doc:"URL that receives the batch once it is terminal."`
-	Complete             *bool          `json:"complete,omitempty" doc:"Legacy inverse of open."`
-	Open                 *bool          `json:"open,omitempty" doc:"An open batch accepts more jobs until closed; default false."`
-	Jobs                 []JobInput     `json:"jobs,omitempty" maxItems:"1000"`
-	QueuePriority        string         `json:"queue_priority,omitempty" enum:"LOW,MEDIUM,HIGH" doc:"At most the project's maximum (a namespace setting, MEDIUM by default), which is also the default."`
+	_                    struct{}   `additionalProperties:"true"`
+	ProjectID            string     `json:"project_id" minLength:"1" doc:"The project (a namespace labelled with this id)."`
+	SequenceBuilder      *string    `json:"sequence_builder,omitempty" nullable:"true" doc:"Serialized Pulser sequence (abstract representation) of the jobs; may be null when every job has its own sequence."`
+	DeviceType           string     `json:"device_type,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Device type; FRESNEL when neither this nor emulator is given."`
+	Emulator             string     `json:"emulator,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Legacy alias of device_type."`
+	Configuration        any        `json:"configuration,omitempty" doc:"Execution configuration: any JSON value, usually an object such as {\"dt\": 10.0, \"precision\": \"normal\"}."`
+	BackendConfiguration string     `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, returned as is. A Pulser EmulationConfig abstract repr is validated against Pulser 1.9's config-schema.json and must be one the emulators honour (runners/engine/RESULTS.md); other values are stored and not read."`
+	Priority             float64    `json:"priority,omitempty" doc:"A number; batches of the same queue priority run higher first. Stored as a whole number: a fraction is refused."`
+	Tags                 []string   `json:"tags,omitempty" uniqueItems:"true" maxItems:"64"`
+	Webhook              string     `json:"webhook,omitempty" pattern:"^https?://" maxLength:"2048" doc:"URL that receives the batch once it is terminal."`
+	Complete             *bool      `json:"complete,omitempty" doc:"Legacy inverse of open."`
+	Open                 *bool      `json:"open,omitempty" doc:"An open batch accepts more jobs until closed; default false."`
+	Jobs                 []JobInput `json:"jobs,omitempty" maxItems:"1000" doc:"Default []: a closed batch without jobs is DONE at once."`
+	QueuePriority        string     `json:"queue_priority,omitempty" enum:"LOW,MEDIUM,HIGH" doc:"At most the project's maximum (a namespace setting, MEDIUM by default), which is also the default."`
 }
 
 // BatchIDPath is the batch id of a route.
@@ -61,6 +61,10 @@ type batchOut struct {
 
 type batchV1Out struct {
 	Body envelope.Envelope[restdoc.BatchWithResults]
+}
+
+type batchV2Out struct {
+	Body envelope.Envelope[restdoc.BatchV2]
 }
 
 type batchListIn struct {
@@ -91,7 +95,7 @@ type CanceledJobs struct {
 
 // ResultLinks maps job ids to their results links.
 type ResultLinks struct {
-	Data   map[string]string `json:"data" doc:"Results link of each job that has a result."`
+	Links  map[string]string `json:"results_links" doc:"Results link of each job that has a result."`
 	Errors map[string]string `json:"errors" doc:"Why a matching job has no link."`
 }
 
@@ -136,17 +140,17 @@ func (h *Handlers) registerBatches(api huma.API) {
 	create.Errors = append(create.Errors, http.StatusRequestEntityTooLarge)
 	huma.Register(api, create, h.createBatch)
 	huma.Register(api, h.op("get-batch-v1", http.MethodGet, "/api/v1/batches/{batch_id}", "batches", "Get a batch with its jobs, their results and the ids of its rebatches"), h.getBatchV1)
-	huma.Register(api, h.op("get-batch", http.MethodGet, "/api/v2/batches/{batch_id}", "batches", "Get a batch with its jobs"), h.getBatch)
-	huma.Register(api, h.op("cancel-batch-v1", http.MethodPut, "/api/v1/batches/{batch_id}/cancel", "batches", "Cancel a batch and its unfinished jobs"), h.cancelBatch)
+	huma.Register(api, h.op("get-batch", http.MethodGet, "/api/v2/batches/{batch_id}", "batches", "Get a batch with the ids of its jobs and rebatches"), h.getBatch)
+	huma.Register(api, h.op("cancel-batch-v1", http.MethodPut, "/api/v1/batches/{batch_id}/cancel", "batches", "Cancel a batch and its unfinished jobs"), withResults(h, h.cancelBatch))
 	huma.Register(api, h.op("cancel-batch", http.MethodPatch, "/api/v2/batches/{batch_id}/cancel", "batches", "Cancel a batch and its unfinished jobs"), h.cancelBatch)
 	huma.Register(api, h.op("cancel-batches-v1", http.MethodPatch, "/api/v1/batches/cancel", "batches", "Cancel many batches"), h.cancelBatches)
 	huma.Register(api, h.op("cancel-batches", http.MethodPatch, "/api/v2/batches/cancel", "batches", "Cancel many batches"), h.cancelBatches)
-	huma.Register(api, h.op("close-batch-v1", http.MethodPut, "/api/v1/batches/{batch_id}/complete", "batches", "Close an open batch"), h.closeBatch)
+	huma.Register(api, h.op("close-batch-v1", http.MethodPut, "/api/v1/batches/{batch_id}/complete", "batches", "Close an open batch"), withResults(h, h.closeBatch))
 	huma.Register(api, h.op("close-batch", http.MethodPatch, "/api/v2/batches/{batch_id}/complete", "batches", "Close an open batch"), h.closeBatch)
-	huma.Register(api, h.op("add-jobs-v1", http.MethodPost, "/api/v1/batches/{batch_id}/jobs", "batches", "Add jobs to an open batch"), h.addJobs)
+	huma.Register(api, h.op("add-jobs-v1", http.MethodPost, "/api/v1/batches/{batch_id}/jobs", "batches", "Add jobs to an open batch"), withResults(h, h.addJobs))
 	huma.Register(api, h.op("add-jobs", http.MethodPost, "/api/v2/batches/{batch_id}/jobs", "batches", "Add jobs to an open batch"), h.addJobs)
 	huma.Register(api, h.op("rebatch", http.MethodPost, "/api/v1/batches/{batch_id}/rebatch", "batches", "Create a new batch from copies of the matching jobs"), h.rebatch)
-	huma.Register(api, h.op("cancel-batch-jobs-v1", http.MethodPut, "/api/v1/batches/{batch_id}/cancel/jobs", "batches", "Cancel the matching jobs of a batch"), h.cancelBatchJobs)
+	huma.Register(api, h.op("cancel-batch-jobs-v1", http.MethodPut, "/api/v1/batches/{batch_id}/cancel/jobs", "batches", "Cancel the matching jobs of a batch"), h.cancelBatchJobsV1)
 	huma.Register(api, h.op("cancel-batch-jobs", http.MethodPatch, "/api/v2/batches/{batch_id}/cancel/jobs", "batches", "Cancel the matching jobs of a batch"), h.cancelBatchJobs)
 	huma.Register(api, h.op("batch-results-links", http.MethodGet, "/api/v1/batches/{batch_id}/results_link", "batches", "Results links of the batch's jobs"), h.batchResultsLinks)
 	huma.Register(api, h.op("set-batch-tags", http.MethodPatch, "/api/v1/batches/{batch_id}/tags", "batches", "Replace a batch's tags"), h.setTags)
@@ -248,7 +252,7 @@ func (h *Handlers) candidateBatches(projects map[string]project, f *query.BatchF
 	return out, nil
 }
 
-func (h *Handlers) getBatch(ctx context.Context, in *BatchIDPath) (*batchOut, error) {
+func (h *Handlers) getBatch(ctx context.Context, in *BatchIDPath) (*batchV2Out, error) {
 	b, err := h.batchFor(ctx, in.BatchID, "get", "")
 	if err != nil {
 		return nil, err
@@ -257,7 +261,15 @@ func (h *Handlers) getBatch(ctx context.Context, in *BatchIDPath) (*batchOut, er
 	if err != nil {
 		return nil, err
 	}
-	return &batchOut{Body: envelope.OK(doc)}, nil
+	children, err := h.childIDs(b)
+	if err != nil {
+		return nil, internal(err)
+	}
+	out := restdoc.BatchV2{BatchWithJobs: doc, JobIDs: make([]string, len(doc.Jobs)), ChildIDs: children}
+	for i := range doc.Jobs {
+		out.JobIDs[i] = doc.Jobs[i].ID
+	}
+	return &batchV2Out{Body: envelope.OK(out)}, nil
 }
 
 func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out, error) {
@@ -265,6 +277,12 @@ func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out
 	if err != nil {
 		return nil, err
 	}
+	return h.batchWithResults(ctx, b)
+}
+
+// batchWithResults is the v1 document of a batch: its jobs with their
+// results, and the ids of its rebatches.
+func (h *Handlers) batchWithResults(ctx context.Context, b *quantumv1alpha1.Batch) (*batchV1Out, error) {
 	ds, err := h.deviceStatuses(ctx)
 	if err != nil {
 		return nil, internal(err)
@@ -287,6 +305,22 @@ func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out
 		out.Jobs[i] = restdoc.WithResult(j, pid, stored)
 	}
 	return &batchV1Out{Body: envelope.OK(out)}, nil
+}
+
+// withResults serves a batch mutation on a v1 route: v1 responses carry the
+// jobs' results, as v1 reads do.
+func withResults[I any](h *Handlers, mutate func(context.Context, *I) (*batchOut, error)) func(context.Context, *I) (*batchV1Out, error) {
+	return func(ctx context.Context, in *I) (*batchV1Out, error) {
+		out, err := mutate(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		b, err := h.batchFor(ctx, out.Body.Data.ID, "get", "")
+		if err != nil {
+			return nil, err
+		}
+		return h.batchWithResults(ctx, b)
+	}
 }
 
 type createBatchIn struct {
@@ -314,8 +348,9 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	case body.Complete != nil:
 		open = !*body.Complete
 	}
-	if !open && len(body.Jobs) == 0 {
-		return nil, envelope.Invalid("a closed batch needs at least one job", "body", "jobs")
+	priority, err := wholeNumber(body.Priority, "priority")
+	if err != nil {
+		return nil, err
 	}
 	seq := ""
 	if body.SequenceBuilder != nil {
@@ -372,7 +407,7 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 			DeviceType:           deviceType,
 			UserID:               user(ctx).Name,
 			BackendConfiguration: body.BackendConfiguration,
-			Priority:             body.Priority,
+			Priority:             priority,
 			QueuePriority:        qp,
 			Tags:                 body.Tags,
 			Webhook:              body.Webhook,
@@ -768,6 +803,36 @@ type cancelJobsOut struct {
 	Body envelope.Envelope[CanceledJobs]
 }
 
+// CanceledJobsV1 reports a job cancellation in a batch, with the jobs' results.
+type CanceledJobsV1 struct {
+	Jobs   []restdoc.JobWithResult `json:"jobs"`
+	Errors map[string]string       `json:"errors" doc:"Why each matching job that was not canceled was not."`
+}
+
+type cancelJobsV1Out struct {
+	Body envelope.Envelope[CanceledJobsV1]
+}
+
+func (h *Handlers) cancelBatchJobsV1(ctx context.Context, in *batchJobsIn) (*cancelJobsV1Out, error) {
+	out, err := h.cancelBatchJobs(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	v1 := CanceledJobsV1{Jobs: make([]restdoc.JobWithResult, 0, len(out.Body.Data.Jobs)), Errors: out.Body.Data.Errors}
+	for _, doc := range out.Body.Data.Jobs {
+		j, err := h.jobFor(ctx, doc.ID, "get", "")
+		if err != nil {
+			return nil, err
+		}
+		stored, err := h.storedResult(ctx, j)
+		if err != nil {
+			return nil, internal(err)
+		}
+		v1.Jobs = append(v1.Jobs, restdoc.WithResult(j, doc.ProjectID, stored))
+	}
+	return &cancelJobsV1Out{Body: envelope.OK(v1)}, nil
+}
+
 func (h *Handlers) cancelBatchJobs(ctx context.Context, in *batchJobsIn) (*cancelJobsOut, error) {
 	b, err := h.batchFor(ctx, in.BatchIDPath.BatchID, "get", "")
 	if err != nil {
@@ -813,10 +878,10 @@ func (h *Handlers) batchResultsLinks(ctx context.Context, in *resultLinksIn) (*r
 	if err != nil {
 		return nil, err
 	}
-	out := ResultLinks{Data: map[string]string{}, Errors: map[string]string{}}
+	out := ResultLinks{Links: map[string]string{}, Errors: map[string]string{}}
 	for _, j := range jobs {
 		if link, ok := h.resultsLink(ctx, j); ok {
-			out.Data[j.Name] = link
+			out.Links[j.Name] = link
 		} else {
 			out.Errors[j.Name] = "job has no result yet (status " + restdoc.JobPhase(j) + ")"
 		}

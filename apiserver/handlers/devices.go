@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
@@ -25,6 +26,7 @@ type CreateDeviceBody struct {
 	IsEmulator         bool     `json:"is_emulator,omitempty"`
 	HasExecutionLogs   bool     `json:"has_execution_logs,omitempty"`
 	Active             *bool    `json:"active,omitempty" doc:"Default true."`
+	Legacy             bool     `json:"legacy,omitempty" doc:"Kept for old clients: listed only with include_legacy=true."`
 	Public             bool     `json:"public,omitempty" doc:"Serve the specs without authentication."`
 	AllowedResultTypes []string `json:"allowed_result_types,omitempty" uniqueItems:"true" enum:"counter,run,sample,expectation"`
 	DefaultResultTypes []string `json:"default_result_types,omitempty" uniqueItems:"true" enum:"counter,run,sample,expectation"`
@@ -52,19 +54,27 @@ type SpecsBody struct {
 	Specs string `json:"specs" maxLength:"262144"`
 }
 
-// Queue is the waiting work of a device type, by queue priority.
-type Queue struct {
-	DeviceType     string         `json:"device_type"`
-	PendingBatches map[string]int `json:"pending_batches" doc:"Pending batches by queue priority."`
-	PendingJobs    map[string]int `json:"pending_jobs" doc:"Pending jobs of those batches by queue priority."`
-	TotalBatches   int            `json:"total_batches"`
-	TotalJobs      int            `json:"total_jobs"`
+// DeviceQueues is the waiting work of a device type, one entry per queue priority.
+type DeviceQueues struct {
+	DeviceQueues []DeviceQueue `json:"device_queues"`
+}
+
+// DeviceQueue is the waiting work of one queue priority: the batches not yet
+// finished that still have PENDING jobs (a RUNNING batch's PENDING jobs wait
+// too), and those jobs and their shots.
+type DeviceQueue struct {
+	Queue           string `json:"queue" enum:"HIGH,MEDIUM,LOW"`
+	NumberOfBatches int    `json:"number_of_batches"`
+	NumberOfJobs    int    `json:"number_of_jobs"`
+	NumberOfShots   int64  `json:"number_of_shots"`
 }
 
 type deviceListIn struct {
-	IncludeLegacy bool `query:"include_legacy" doc:"Also list inactive devices."`
-	Limit         int  `query:"limit" default:"100" minimum:"0" maximum:"100"`
-	Offset        int  `query:"offset" default:"0" minimum:"0"`
+	IncludeLegacy  bool   `query:"include_legacy" doc:"Also list legacy devices (kept for old clients). Inactive devices are never listed."`
+	OrderBy        string `query:"order_by" default:"created_at" enum:"created_at,updated_at,id,name,device_type,status"`
+	OrderDirection string `query:"order_by_direction" default:"DESC" enum:"ASC,DESC"`
+	Limit          int    `query:"limit" default:"100" minimum:"1" maximum:"100"`
+	Offset         int    `query:"offset" default:"0" minimum:"0"`
 }
 
 type deviceOut struct {
@@ -145,18 +155,80 @@ func (h *Handlers) listDevices(ctx context.Context, in *deviceListIn) (*devicePa
 	if err := h.canReadDevices(ctx); err != nil {
 		return nil, err
 	}
+	desc, err := query.Direction(in.OrderDirection)
+	if err != nil {
+		return nil, envelope.Invalid(err.Error(), "query", "order_by_direction")
+	}
+	by, ok := deviceOrder[in.OrderBy]
+	if !ok {
+		return nil, envelope.Invalid("must be one of created_at, updated_at, id, name, device_type, status", "query", "order_by")
+	}
 	all, err := h.devices(ctx)
 	if err != nil {
 		return nil, internal(err)
 	}
+	waits := h.queueTimes()
 	var docs []*restdoc.Device
 	for i := range all {
-		if all[i].IsActive() || in.IncludeLegacy {
-			d := restdoc.DeviceFrom(&all[i], specsOf(&all[i]))
+		if all[i].IsActive() && (!all[i].Spec.Legacy || in.IncludeLegacy) {
+			d := h.deviceDoc(&all[i], waits)
 			docs = append(docs, &d)
 		}
 	}
+	// h.devices orders by creation then id: a stable sort keeps that order
+	// between equal keys, and DESC reverses it as a whole.
+	slices.SortStableFunc(docs, func(a, b *restdoc.Device) int { return by(a, b) })
+	if desc {
+		slices.Reverse(docs)
+	}
 	return &devicePage{Body: envelope.NewPage(query.Window(docs, in.Offset, in.Limit), in.Offset, len(docs))}, nil
+}
+
+// deviceOrder are the device list's order_by keys; created_at is h.devices' own order.
+var deviceOrder = map[string]func(a, b *restdoc.Device) int{
+	"created_at":  func(a, b *restdoc.Device) int { return 0 },
+	"updated_at":  func(a, b *restdoc.Device) int { return strings.Compare(a.UpdatedAt, b.UpdatedAt) },
+	"id":          func(a, b *restdoc.Device) int { return strings.Compare(a.ID, b.ID) },
+	"name":        func(a, b *restdoc.Device) int { return strings.Compare(a.Name, b.Name) },
+	"device_type": func(a, b *restdoc.Device) int { return strings.Compare(a.DeviceType, b.DeviceType) },
+	"status":      func(a, b *restdoc.Device) int { return strings.Compare(a.Status, b.Status) },
+}
+
+// queueTimes is, per device name, the mean time in seconds that the
+// batches which ran on it waited between their creation and their start.
+func (h *Handlers) queueTimes() map[string]float64 {
+	type acc struct {
+		sum float64
+		n   int
+	}
+	by := map[string]*acc{}
+	for _, o := range h.Batches.List() {
+		b, ok := o.(*quantumv1alpha1.Batch)
+		if !ok || b.Status.DeviceID == "" || b.Status.StartTime == nil {
+			continue
+		}
+		a := by[b.Status.DeviceID]
+		if a == nil {
+			a = &acc{}
+			by[b.Status.DeviceID] = a
+		}
+		a.sum += max(0, b.Status.StartTime.Sub(b.CreationTimestamp.Time).Seconds())
+		a.n++
+	}
+	out := make(map[string]float64, len(by))
+	for name, a := range by {
+		out[name] = a.sum / float64(a.n)
+	}
+	return out
+}
+
+// deviceDoc maps a device with its mean queue time (waits from queueTimes; nil skips it).
+func (h *Handlers) deviceDoc(d *quantumv1alpha1.Device, waits map[string]float64) restdoc.Device {
+	var wait *float64
+	if w, ok := waits[d.Name]; ok {
+		wait = &w
+	}
+	return restdoc.DeviceFrom(d, specsOf(d), wait)
 }
 
 type createDeviceIn struct {
@@ -174,6 +246,7 @@ func (h *Handlers) createDevice(ctx context.Context, in *createDeviceIn) (*devic
 			DeviceType:       quantumv1alpha1.DeviceType(b.DeviceType),
 			Availability:     quantumv1alpha1.DeviceAvailability(b.Status),
 			Active:           b.Active,
+			Legacy:           b.Legacy,
 			Public:           b.Public,
 			Specs:            b.Specs,
 			IsEmulator:       b.IsEmulator,
@@ -190,7 +263,7 @@ func (h *Handlers) createDevice(ctx context.Context, in *createDeviceIn) (*devic
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, d)
-	return &deviceOut{Body: envelope.OK(restdoc.DeviceFrom(d, specsOf(d)))}, nil
+	return &deviceOut{Body: envelope.OK(h.deviceDoc(d, nil))}, nil
 }
 
 type deviceStatusIn struct {
@@ -211,7 +284,7 @@ func (h *Handlers) setDeviceStatus(ctx context.Context, in *deviceStatusIn) (*de
 	}); err != nil {
 		return nil, err
 	}
-	return &deviceOut{Body: envelope.OK(restdoc.DeviceFrom(&d, specsOf(&d)))}, nil
+	return &deviceOut{Body: envelope.OK(h.deviceDoc(&d, h.queueTimes()))}, nil
 }
 
 func (h *Handlers) patchDevice(ctx context.Context, d *quantumv1alpha1.Device, change func(*quantumv1alpha1.Device)) error {
@@ -237,6 +310,7 @@ func (h *Handlers) setDevicesStatus(ctx context.Context, in *devicesStatusIn) (*
 		return nil, internal(err)
 	}
 	out := []restdoc.Device{}
+	waits := h.queueTimes()
 	for i := range all {
 		if !slices.Contains(in.Body.DeviceTypeNames, string(all[i].Spec.DeviceType)) {
 			continue
@@ -247,7 +321,7 @@ func (h *Handlers) setDevicesStatus(ctx context.Context, in *devicesStatusIn) (*
 		}); err != nil {
 			return nil, err
 		}
-		out = append(out, restdoc.DeviceFrom(d, specsOf(d)))
+		out = append(out, h.deviceDoc(d, waits))
 	}
 	return &devicesOut{Body: envelope.OK(out)}, nil
 }
@@ -262,46 +336,53 @@ type queueIn struct {
 }
 
 type queueOut struct {
-	Body envelope.Envelope[Queue]
+	Body envelope.Envelope[DeviceQueues]
 }
 
 func (h *Handlers) deviceQueue(ctx context.Context, in *queueIn) (*queueOut, error) {
 	if err := h.canReadDevices(ctx); err != nil {
 		return nil, err
 	}
-	pending, err := h.batchesBy(IndexPhase, string(quantumv1alpha1.BatchPending))
-	if err != nil {
-		return nil, internal(err)
+	priorities := []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityHigh, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityLow}
+	queues := map[quantumv1alpha1.QueuePriority]*DeviceQueue{}
+	out := DeviceQueues{DeviceQueues: make([]DeviceQueue, len(priorities))}
+	for i, p := range priorities {
+		out.DeviceQueues[i].Queue = string(p)
+		queues[p] = &out.DeviceQueues[i]
 	}
-	q := Queue{DeviceType: in.DeviceType, PendingBatches: map[string]int{}, PendingJobs: map[string]int{}}
-	for _, p := range []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityLow, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityHigh} {
-		q.PendingBatches[string(p)] = 0
-		q.PendingJobs[string(p)] = 0
-	}
-	for _, b := range pending {
-		if string(b.Spec.DeviceType) != in.DeviceType || b.Spec.Canceled {
-			continue
-		}
-		qp := string(b.Spec.QueuePriority)
-		if qp == "" {
-			qp = string(quantumv1alpha1.QueuePriorityMedium)
-		}
-		jobs, err := h.batchJobs(b)
+	for _, phase := range []quantumv1alpha1.BatchStatus{quantumv1alpha1.BatchPending, quantumv1alpha1.BatchPaused, quantumv1alpha1.BatchRunning} {
+		batches, err := h.batchesBy(IndexPhase, string(phase))
 		if err != nil {
 			return nil, internal(err)
 		}
-		n := 0
-		for _, j := range jobs {
-			if restdoc.JobPhase(j) == string(quantumv1alpha1.JobPending) {
-				n++
+		for _, b := range batches {
+			if string(b.Spec.DeviceType) != in.DeviceType || b.Spec.Canceled {
+				continue
 			}
+			jobs, err := h.batchJobs(b)
+			if err != nil {
+				return nil, internal(err)
+			}
+			q := queues[b.Spec.QueuePriority]
+			if q == nil {
+				q = queues[quantumv1alpha1.QueuePriorityMedium]
+			}
+			waiting := 0
+			for _, j := range jobs {
+				if restdoc.JobPhase(j) == string(quantumv1alpha1.JobPending) && !j.Spec.Canceled {
+					waiting++
+					q.NumberOfShots += int64(j.Spec.Runs)
+				}
+			}
+			// A PENDING batch waits even before its jobs exist; a started
+			// one waits only for its PENDING jobs.
+			if waiting > 0 || phase != quantumv1alpha1.BatchRunning {
+				q.NumberOfBatches++
+			}
+			q.NumberOfJobs += waiting
 		}
-		q.PendingBatches[qp]++
-		q.PendingJobs[qp] += n
-		q.TotalBatches++
-		q.TotalJobs += n
 	}
-	return &queueOut{Body: envelope.OK(q)}, nil
+	return &queueOut{Body: envelope.OK(out)}, nil
 }
 
 // typeSpecs maps each device type with an active (and, when public, public)

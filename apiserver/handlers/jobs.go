@@ -65,7 +65,7 @@ func (h *Handlers) registerJobs(api huma.API) {
 	huma.Register(api, h.op("list-jobs", http.MethodGet, "/api/v2/jobs", "jobs", "List jobs"), h.listJobs)
 	huma.Register(api, h.op("get-job-v1", http.MethodGet, "/api/v1/jobs/{job_id}", "jobs", "Get a job with its result and full result"), h.getJobV1)
 	huma.Register(api, h.op("get-job", http.MethodGet, "/api/v2/jobs/{job_id}", "jobs", "Get a job"), h.getJob)
-	huma.Register(api, h.op("cancel-job-v1", http.MethodPut, "/api/v1/jobs/{job_id}/cancel", "jobs", "Cancel a job"), h.cancelJobRoute)
+	huma.Register(api, h.op("cancel-job-v1", http.MethodPut, "/api/v1/jobs/{job_id}/cancel", "jobs", "Cancel a job"), h.cancelJobV1)
 	huma.Register(api, h.op("cancel-job", http.MethodPatch, "/api/v2/jobs/{job_id}/cancel", "jobs", "Cancel a job"), h.cancelJobRoute)
 	huma.Register(api, h.op("job-results-link", http.MethodGet, "/api/v1/jobs/{job_id}/results_link", "jobs", "A link to the job's full result"), h.jobResultsLink)
 	results := h.op("job-results", http.MethodGet, "/api/v1/jobs/{job_id}/results", "jobs", "The job's full result (a signed link, or a bearer token)")
@@ -178,6 +178,14 @@ func (h *Handlers) cancelJobRoute(ctx context.Context, in *JobIDPath) (*jobOut, 
 		return nil, err
 	}
 	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+}
+
+// cancelJobV1 cancels a job and answers with its result, as v1 reads do.
+func (h *Handlers) cancelJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, error) {
+	if _, err := h.cancelJobRoute(ctx, in); err != nil {
+		return nil, err
+	}
+	return h.getJobV1(ctx, in)
 }
 
 // cancelJob asks the runner to stop a job and marks it CANCELED at once when

@@ -47,7 +47,12 @@ type learnerIn struct {
 	PackagePath
 	ProjectQuery
 }
-type learnerOut struct{ Body envelope.Envelope[Learner] }
+
+// learnerOut holds one learner in a list, as the reference does.
+type learnerOut struct{ Body envelope.Envelope[[]Learner] }
+
+func oneLearner(l Learner) *learnerOut { return &learnerOut{Body: envelope.OK([]Learner{l})} }
+
 type learnerPage struct{ Body envelope.Page[Learner] }
 type progressIn struct {
 	PackagePath
@@ -120,6 +125,7 @@ func learnerDoc(l *quantumv1alpha1.Learner, projectID string) Learner {
 		Notebooks: []Notebook{},
 		CreatedAt: restdoc.Time(l.CreationTimestamp.Time), UpdatedAt: restdoc.Time(restdoc.UpdatedAt(&l.ObjectMeta)),
 	}
+	d.Progress = map[string]any{} // no progress yet: an empty object, as the reference's progress is one
 	if l.Spec.Progress != nil {
 		d.Progress = restdoc.RawJSON(l.Spec.Progress.Raw)
 	}
@@ -138,13 +144,25 @@ func learnerDoc(l *quantumv1alpha1.Learner, projectID string) Learner {
 
 // ownLearner gets or creates the caller's learner for a package in the resolved project.
 func (h *Handlers) ownLearner(ctx context.Context, projectID, pkg string) (*quantumv1alpha1.Learner, error) {
-	ns, err := h.callerProject(ctx, projectID, "create", "learners")
-	if err != nil {
-		return nil, err
-	}
 	uid := user(ctx).Name
+	name := quantumv1alpha1.LearnerName(uid, quantumv1alpha1.ProjectPackage(pkg))
+	ns := ""
+	if projectID == "" {
+		var err error
+		ns, err = h.existingIn(ctx, &quantumv1alpha1.LearnerList{}, name, "create", "learners",
+			func(o client.Object) string { return o.(*quantumv1alpha1.Learner).Spec.UserID })
+		if err != nil {
+			return nil, err
+		}
+	}
+	if ns == "" {
+		var err error
+		if ns, err = h.callerProject(ctx, projectID, "create", "learners"); err != nil {
+			return nil, err
+		}
+	}
 	l := &quantumv1alpha1.Learner{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: quantumv1alpha1.LearnerName(uid, quantumv1alpha1.ProjectPackage(pkg))},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       quantumv1alpha1.LearnerSpec{UserID: uid, Package: quantumv1alpha1.ProjectPackage(pkg)},
 	}
 	if err := h.getOrCreate(ctx, l); err != nil {
@@ -158,7 +176,7 @@ func (h *Handlers) getLearner(ctx context.Context, in *learnerIn) (*learnerOut, 
 	if err != nil {
 		return nil, err
 	}
-	return &learnerOut{Body: envelope.OK(learnerDoc(l, h.projectID(ctx, l.Namespace)))}, nil
+	return oneLearner(learnerDoc(l, h.projectID(ctx, l.Namespace))), nil
 }
 
 // updateOwnLearner applies change to the caller's learner, with retries on conflicts.
@@ -188,7 +206,7 @@ func (h *Handlers) updateLearner(ctx context.Context, in *progressIn) (*learnerO
 	if err != nil {
 		return nil, err
 	}
-	return &learnerOut{Body: envelope.OK(learnerDoc(l, h.projectID(ctx, l.Namespace)))}, nil
+	return oneLearner(learnerDoc(l, h.projectID(ctx, l.Namespace))), nil
 }
 
 // maxNotebooks is how many notebooks a learner may ask for (the CRD's limit).

@@ -38,7 +38,7 @@ func (h *Handlers) isSuperuser(ctx context.Context, verb, resource, sub string) 
 
 // ProjectQuery is the project of a per-user record; optional when the caller belongs to one project.
 type ProjectQuery struct {
-	ProjectID string `query:"project_id" doc:"The project; optional when you belong to exactly one."`
+	ProjectID string `query:"project_id" doc:"The project; by default the one that already holds your record, else your first project (the oldest you may write in)."`
 }
 
 const packages = "QUANTUM_DISCOVERY,QUANTUM_DISCOVERY_CHEMISTRY,QUANTUM_DISCOVERY_LIGHT,QUANTUM_DISCOVERY_PLAY,QUANTUM_DISCOVERY_ESSENTIAL,LEARN_BY_CODING,VQPU"

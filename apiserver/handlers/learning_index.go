@@ -74,15 +74,10 @@ func (h *Handlers) callerProject(ctx context.Context, projectID, verb, resource 
 	if err != nil {
 		return "", internal(err)
 	}
-	switch len(projects) {
-	case 0:
+	if len(projects) == 0 {
 		return "", envelope.Errorf(http.StatusForbidden, "%s belongs to no project where they may %s %s", user(ctx).Name, verb, resource)
-	case 1:
-		for ns := range projects {
-			return ns, nil
-		}
 	}
-	return "", envelope.Invalid("required: you belong to several projects", "query", "project_id")
+	return firstProject(projects), nil
 }
 
 // window is one page of items: items[offset : offset+limit], clamped.

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 type PageParams struct {
 	OrderBy        string `query:"order_by" default:"created_at" doc:"Field to order by."`
 	OrderDirection string `query:"order_by_direction" default:"DESC" enum:"ASC,DESC"`
-	Limit          int    `query:"limit" default:"100" minimum:"0" maximum:"100"`
+	Limit          int    `query:"limit" default:"100" minimum:"1" maximum:"100"`
 	Offset         int    `query:"offset" default:"0" minimum:"0"`
 }
 
@@ -30,8 +32,8 @@ type BatchFilterParams struct {
 	Open          string   `query:"open" doc:"Boolean."`
 	MinJobs       string   `query:"min_jobs" doc:"Integer."`
 	MaxJobs       string   `query:"max_jobs" doc:"Integer."`
-	StartDate     string   `query:"start_date" doc:"Created at or after (RFC 3339)."`
-	EndDate       string   `query:"end_date" doc:"Created at or before (RFC 3339)."`
+	StartDate     string   `query:"start_date" doc:"Started running on or after (RFC 3339); a batch that never started matches no start_date."`
+	EndDate       string   `query:"end_date" doc:"Finished, failed or was canceled on or before (RFC 3339); an unfinished batch matches no end_date."`
 }
 
 // JobFilterParams are the job filters of lists, rebatch and job cancellation.
@@ -46,8 +48,8 @@ type JobFilterParams struct {
 	MinRuns      string   `query:"min_runs" doc:"Integer."`
 	MaxRuns      string   `query:"max_runs" doc:"Integer."`
 	Errors       string   `query:"errors" doc:"Boolean: only jobs with (true) or without (false) errors."`
-	StartDate    string   `query:"start_date" doc:"Created at or after (RFC 3339)."`
-	EndDate      string   `query:"end_date" doc:"Created at or before (RFC 3339)."`
+	StartDate    string   `query:"start_date" doc:"Started running on or after (RFC 3339); a job that never started matches no start_date."`
+	EndDate      string   `query:"end_date" doc:"Finished, failed or was canceled on or before (RFC 3339); an unfinished job matches no end_date."`
 }
 
 func optInt(s, name string) (*int, error) {
@@ -89,4 +91,13 @@ func dates(start, end string) (*time.Time, *time.Time, error) {
 		e = &t
 	}
 	return s, e, nil
+}
+
+// wholeNumber stores a JSON number that the resources keep as an int32:
+// a fraction or a value out of range is refused, naming the field.
+func wholeNumber(v float64, field string) (int32, error) {
+	if v != math.Trunc(v) || v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, envelope.Invalid(fmt.Sprintf("must be a whole number between %d and %d, not %v", math.MinInt32, math.MaxInt32, v), "body", field)
+	}
+	return int32(v), nil
 }

@@ -35,11 +35,14 @@ type createQuizIn struct {
 	Body QuizBody
 }
 type updateQuizIn struct {
-	QuizID string `path:"quiz_id" maxLength:"256" doc:"The Strapi quiz id (as when it was created)."`
-	ProjectQuery
+	ID   string `path:"quiz_id" maxLength:"256" doc:"The id that creating the response returned."`
 	Body QuizBody
 }
-type quizOut struct{ Body envelope.Envelope[Quiz] }
+
+// quizOut holds one quiz response in a list, as the reference does.
+type quizOut struct{ Body envelope.Envelope[[]Quiz] }
+
+func oneQuiz(q Quiz) *quizOut { return &quizOut{Body: envelope.OK([]Quiz{q})} }
 
 func (h *Handlers) registerQuizzes(api huma.API) {
 	huma.Register(api, h.op("create-quiz", http.MethodPost, "/api/v1/quizzes/{strapi_quiz_id}", "quizzes", "Create your response to a quiz"), h.createQuiz)
@@ -71,24 +74,36 @@ func (h *Handlers) createQuiz(ctx context.Context, in *createQuizIn) (*quizOut, 
 	if err != nil {
 		return nil, err
 	}
+	me := user(ctx).Name
+	name := quantumv1alpha1.QuizName(me, in.QuizID)
+	already := envelope.Errorf(http.StatusBadRequest, "you already answered quiz %s: PATCH /api/v1/quizzes/%s to change your response", in.QuizID, name)
+	// One response per quiz and user, whichever project holds it.
+	var existing quantumv1alpha1.QuizList
+	if err := h.byName(ctx, &existing, name); err != nil {
+		return nil, internal(err)
+	}
+	for i := range existing.Items {
+		if existing.Items[i].Spec.UserID == me {
+			return nil, already
+		}
+	}
 	ns, err := h.callerProject(ctx, in.ProjectID, "create", "quizzes")
 	if err != nil {
 		return nil, err
 	}
-	me := user(ctx).Name
-	q.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: quantumv1alpha1.QuizName(me, in.QuizID)}
+	q.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: name}
 	q.Spec.UserID, q.Spec.QuizID = me, in.QuizID
 	if err := h.fits(q, "quiz response"); err != nil {
 		return nil, err
 	}
 	if err := h.Client.Create(ctx, q); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return nil, envelope.Errorf(http.StatusBadRequest, "you already answered quiz %s: PATCH /api/v1/quizzes/%s to change your response", in.QuizID, in.QuizID)
+			return nil, already
 		}
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, q)
-	return &quizOut{Body: envelope.OK(quizDoc(q, h.projectID(ctx, ns)))}, nil
+	return oneQuiz(quizDoc(q, h.projectID(ctx, ns))), nil
 }
 
 func (h *Handlers) updateQuiz(ctx context.Context, in *updateQuizIn) (*quizOut, error) {
@@ -96,20 +111,33 @@ func (h *Handlers) updateQuiz(ctx context.Context, in *updateQuizIn) (*quizOut, 
 	if err != nil {
 		return nil, err
 	}
-	ns, err := h.callerProject(ctx, in.ProjectID, "update", "quizzes")
-	if err != nil {
+	// Only the caller's own response is found: others' ids look unknown.
+	notFound := envelope.Errorf(http.StatusNotFound, "you have no quiz response %s: POST /api/v1/quizzes/{strapi_quiz_id} first", in.ID)
+	var list quantumv1alpha1.QuizList
+	if err := h.byName(ctx, &list, in.ID); err != nil {
+		return nil, internal(err)
+	}
+	var q *quantumv1alpha1.Quiz
+	for i := range list.Items {
+		if list.Items[i].Spec.UserID == user(ctx).Name {
+			q = list.Items[i].DeepCopy()
+		}
+	}
+	if q == nil {
+		return nil, notFound
+	}
+	if err := h.access(ctx, q.Namespace, "update", "quizzes", "", notFound); err != nil {
 		return nil, err
 	}
-	q := &quantumv1alpha1.Quiz{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: quantumv1alpha1.QuizName(user(ctx).Name, in.QuizID)}}
 	err = updateWith(ctx, h, q, "quiz response", func(q *quantumv1alpha1.Quiz) error {
 		q.Spec.Data = next.Spec.Data
 		return nil
 	})
 	if apierrors.IsNotFound(err) {
-		return nil, envelope.Errorf(http.StatusNotFound, "you have no response to quiz %s: POST it first", in.QuizID)
+		return nil, notFound
 	}
 	if err != nil {
 		return nil, writeErr(err, "body")
 	}
-	return &quizOut{Body: envelope.OK(quizDoc(q, h.projectID(ctx, ns)))}, nil
+	return oneQuiz(quizDoc(q, h.projectID(ctx, q.Namespace))), nil
 }

@@ -13,20 +13,26 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
 )
 
-// Frequency is how many jobs of a device type were submitted in one time bucket.
+// Frequency is how many jobs of a project were submitted per device type in
+// each time bucket of a scope.
 type Frequency struct {
-	Date       string `json:"date" format:"date-time" doc:"Start of the bucket (UTC)."`
-	DeviceType string `json:"device_type"`
-	Count      int    `json:"count"`
+	Count        []FrequencyBucket `json:"count" doc:"The buckets that have jobs, oldest first."`
+	JobDateScope string            `json:"job_date_scope" enum:"HOUR,DAY,MONTH"`
+}
+
+// FrequencyBucket counts the jobs submitted in one bucket, per device type.
+type FrequencyBucket struct {
+	Datetime string         `json:"datetime" format:"date-time" doc:"Start of the bucket (UTC)."`
+	Devices  map[string]int `json:"devices" doc:"Jobs per device type."`
 }
 
 type frequencyIn struct {
-	ProjectID []string `query:"project_id,explode" doc:"Projects to count (default: every project of the caller)."`
-	Scope     string   `query:"scope" required:"true" enum:"HOUR,DAY,MONTH"`
+	ProjectID string `query:"project_id" required:"true" doc:"The project whose jobs are counted."`
+	Scope     string `query:"scope" required:"true" enum:"HOUR,DAY,MONTH"`
 }
 
 type frequencyOut struct {
-	Body envelope.Envelope[[]Frequency]
+	Body envelope.Envelope[Frequency]
 }
 
 func (h *Handlers) registerStatistics(api huma.API) {
@@ -46,42 +52,39 @@ func bucket(t time.Time, scope string) time.Time {
 }
 
 func (h *Handlers) jobsFrequency(ctx context.Context, in *frequencyIn) (*frequencyOut, error) {
-	projects, err := h.projects(ctx, "list", "jobs")
+	ns, err := h.projectByID(ctx, in.ProjectID)
 	if err != nil {
 		return nil, internal(err)
 	}
-	type key struct {
-		at         time.Time
-		deviceType string
+	notFound := envelope.NotFound("project", in.ProjectID)
+	if ns == nil {
+		return nil, notFound
 	}
-	counts := map[key]int{}
-	for ns, p := range projects {
-		if len(in.ProjectID) > 0 && !slices.Contains(in.ProjectID, p.id) {
-			continue
-		}
-		batches, err := h.batchesBy(IndexNamespace, ns)
+	if err := h.access(ctx, ns.Name, "list", "jobs", "", notFound); err != nil {
+		return nil, err
+	}
+	batches, err := h.batchesBy(IndexNamespace, ns.Name)
+	if err != nil {
+		return nil, internal(err)
+	}
+	buckets := map[time.Time]map[string]int{}
+	for _, b := range batches {
+		jobs, err := h.batchJobs(b)
 		if err != nil {
 			return nil, internal(err)
 		}
-		for _, b := range batches {
-			jobs, err := h.batchJobs(b)
-			if err != nil {
-				return nil, internal(err)
+		for _, j := range jobs {
+			at := bucket(j.CreationTimestamp.Time, in.Scope)
+			if buckets[at] == nil {
+				buckets[at] = map[string]int{}
 			}
-			for _, j := range jobs {
-				counts[key{bucket(j.CreationTimestamp.Time, in.Scope), string(b.Spec.DeviceType)}]++
-			}
+			buckets[at][string(b.Spec.DeviceType)]++
 		}
 	}
-	out := make([]Frequency, 0, len(counts))
-	for k, n := range counts {
-		out = append(out, Frequency{Date: restdoc.Time(k.at), DeviceType: k.deviceType, Count: n})
+	out := Frequency{Count: make([]FrequencyBucket, 0, len(buckets)), JobDateScope: in.Scope}
+	for at, devices := range buckets {
+		out.Count = append(out.Count, FrequencyBucket{Datetime: restdoc.Time(at), Devices: devices})
 	}
-	slices.SortFunc(out, func(a, b Frequency) int {
-		if c := strings.Compare(a.Date, b.Date); c != 0 {
-			return c
-		}
-		return strings.Compare(a.DeviceType, b.DeviceType)
-	})
+	slices.SortFunc(out.Count, func(a, b FrequencyBucket) int { return strings.Compare(a.Datetime, b.Datetime) })
 	return &frequencyOut{Body: envelope.OK(out)}, nil
 }

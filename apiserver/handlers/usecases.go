@@ -23,13 +23,13 @@ const validationStatuses = "DRAFT,UNDER_REVIEW,REVIEWER_DRAFT,REQUIRING_UPDATE,U
 type UseCase struct {
 	ID               string  `json:"id"`
 	UserID           string  `json:"user_id"`
-	UserName         string  `json:"user_name"`
+	UserName         string  `json:"user_name" doc:"The author's display name (from their token's user info when it has one, else their user id)."`
 	ProjectID        string  `json:"project_id"`
 	ProjectName      string  `json:"project_name"`
 	Title            string  `json:"title"`
 	ValidationStatus string  `json:"validation_status" enum:"DRAFT,UNDER_REVIEW,REVIEWER_DRAFT,REQUIRING_UPDATE,UPDATED,REJECTED,APPROVED"`
 	Summary          string  `json:"summary"`
-	QuestionnaireID  *string `json:"questionnaire_id"`
+	QuestionnaireID  *int64  `json:"questionnaire_id"`
 	LastReviewedAt   *string `json:"last_reviewed_at" format:"date-time"`
 	CreatedAt        string  `json:"created_at" format:"date-time"`
 	UpdatedAt        string  `json:"updated_at" format:"date-time"`
@@ -46,9 +46,9 @@ type UseCaseWithAnswers struct {
 type UseCaseBody struct {
 	Title            string         `json:"title" minLength:"1" maxLength:"512"`
 	ValidationStatus string         `json:"validation_status" enum:"DRAFT,UNDER_REVIEW,REVIEWER_DRAFT,REQUIRING_UPDATE,UPDATED,REJECTED,APPROVED"`
-	ProjectID        string         `json:"project_id,omitempty" doc:"Optional when you belong to exactly one project."`
+	ProjectID        string         `json:"project_id,omitempty" doc:"By default your first project (the oldest where you may create use cases)."`
 	Summary          string         `json:"summary,omitempty" maxLength:"65536"`
-	QuestionnaireID  string         `json:"questionnaire_id,omitempty" maxLength:"256"`
+	QuestionnaireID  *int64         `json:"questionnaire_id,omitempty"`
 	Answers          map[string]any `json:"answers,omitempty"`
 }
 
@@ -57,7 +57,7 @@ type UseCaseUpdate struct {
 	Title            *string        `json:"title,omitempty" minLength:"1" maxLength:"512"`
 	ValidationStatus *string        `json:"validation_status,omitempty" enum:"DRAFT,UNDER_REVIEW,REVIEWER_DRAFT,REQUIRING_UPDATE,UPDATED,REJECTED,APPROVED"`
 	Summary          *string        `json:"summary,omitempty" maxLength:"65536"`
-	QuestionnaireID  *string        `json:"questionnaire_id,omitempty" maxLength:"256"`
+	QuestionnaireID  *int64         `json:"questionnaire_id,omitempty"`
 	Answers          map[string]any `json:"answers,omitempty"`
 }
 
@@ -66,9 +66,15 @@ type UseCaseIDPath struct {
 	UseCaseID string `path:"use_case_id"`
 }
 
+// useCaseOut holds one use case in a list, as the reference does.
 type useCaseOut struct {
-	Body envelope.Envelope[UseCaseWithAnswers]
+	Body envelope.Envelope[[]UseCaseWithAnswers]
 }
+
+func oneUseCase(u UseCaseWithAnswers) *useCaseOut {
+	return &useCaseOut{Body: envelope.OK([]UseCaseWithAnswers{u})}
+}
+
 type useCasePage struct{ Body envelope.Page[UseCase] }
 type useCaseListIn struct {
 	ProjectIDPath
@@ -115,8 +121,8 @@ func (h *Handlers) useCaseDoc(ctx context.Context, u *quantumv1alpha1.UseCase) U
 	if d.ValidationStatus == "" {
 		d.ValidationStatus = string(quantumv1alpha1.ValidationDraft)
 	}
-	if u.Spec.QuestionnaireID != "" {
-		q := u.Spec.QuestionnaireID
+	if u.Spec.QuestionnaireID != nil {
+		q := *u.Spec.QuestionnaireID
 		d.QuestionnaireID = &q
 	}
 	return d
@@ -178,7 +184,7 @@ func (h *Handlers) createUseCase(ctx context.Context, in *createUseCaseIn) (*use
 	u := &quantumv1alpha1.UseCase{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: uuid.NewString()},
 		Spec: quantumv1alpha1.UseCaseSpec{
-			UserID: user(ctx).Name, UserName: user(ctx).Name, Title: in.Body.Title, Summary: in.Body.Summary,
+			UserID: user(ctx).Name, UserName: user(ctx).DisplayName(), Title: in.Body.Title, Summary: in.Body.Summary,
 			QuestionnaireID: in.Body.QuestionnaireID, Answers: answers, ValidationStatus: st,
 		},
 	}
@@ -189,7 +195,7 @@ func (h *Handlers) createUseCase(ctx context.Context, in *createUseCaseIn) (*use
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, u)
-	return &useCaseOut{Body: envelope.OK(h.useCaseFull(ctx, u))}, nil
+	return oneUseCase(h.useCaseFull(ctx, u)), nil
 }
 
 func (h *Handlers) getUseCase(ctx context.Context, in *UseCaseIDPath) (*useCaseOut, error) {
@@ -197,7 +203,7 @@ func (h *Handlers) getUseCase(ctx context.Context, in *UseCaseIDPath) (*useCaseO
 	if err != nil {
 		return nil, err
 	}
-	return &useCaseOut{Body: envelope.OK(h.useCaseFull(ctx, u))}, nil
+	return oneUseCase(h.useCaseFull(ctx, u)), nil
 }
 
 // updateUseCaseWith re-reads the use case and applies change, retrying on conflicts.
@@ -254,7 +260,7 @@ func (h *Handlers) updateUseCase(ctx context.Context, in *updateUseCaseIn) (*use
 			u.Spec.Summary = *in.Body.Summary
 		}
 		if in.Body.QuestionnaireID != nil {
-			u.Spec.QuestionnaireID = *in.Body.QuestionnaireID
+			u.Spec.QuestionnaireID = in.Body.QuestionnaireID
 		}
 		if answers != nil {
 			u.Spec.Answers = answers
@@ -264,7 +270,7 @@ func (h *Handlers) updateUseCase(ctx context.Context, in *updateUseCaseIn) (*use
 	if err != nil {
 		return nil, err
 	}
-	return &useCaseOut{Body: envelope.OK(h.useCaseFull(ctx, u))}, nil
+	return oneUseCase(h.useCaseFull(ctx, u)), nil
 }
 
 func (h *Handlers) reviewUseCase(ctx context.Context, in *reviewIn) (*useCaseOut, error) {
@@ -300,7 +306,7 @@ func (h *Handlers) reviewUseCase(ctx context.Context, in *reviewIn) (*useCaseOut
 		return nil, writeErr(err)
 	}
 	h.await(ctx, u)
-	return &useCaseOut{Body: envelope.OK(h.useCaseFull(ctx, u))}, nil
+	return oneUseCase(h.useCaseFull(ctx, u)), nil
 }
 
 // projectUseCases lists the use cases of a project the caller may list, filtered by keep.

@@ -80,6 +80,9 @@ func (h *Handlers) setBatchStatus(ctx context.Context, in *batchStatusIn) (*batc
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTransition("batch", cached.Name, restdoc.BatchPhase(cached), in.Body.Status, func(s string) bool { return quantumv1alpha1.BatchStatus(s).Terminal() }); err != nil {
+		return nil, err
+	}
 	b := cached.DeepCopy()
 	orig := b.DeepCopy()
 	b.Status.Phase = quantumv1alpha1.BatchStatus(in.Body.Status)
@@ -132,6 +135,9 @@ func (h *Handlers) patchJobStatus(ctx context.Context, id string, body *JobUpdat
 	}
 	end, err := parseTime(body.EndTimestamp, "body", "end_timestamp")
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTransition("job", cached.Name, restdoc.JobPhase(cached), body.Status, func(s string) bool { return quantumv1alpha1.JobStatus(s).Terminal() }); err != nil {
 		return nil, err
 	}
 	j := cached.DeepCopy()

@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -38,6 +39,7 @@ type Workload struct {
 	StartTimestamp *string  `json:"start_timestamp" format:"date-time"`
 	EndTimestamp   *string  `json:"end_timestamp" format:"date-time"`
 	Errors         []string `json:"errors"`
+	QueuePriority  string   `json:"queue_priority" enum:"LOW,MEDIUM,HIGH" doc:"The project's maximum queue priority, which its workloads run at."`
 
 	created time.Time
 }
@@ -85,8 +87,8 @@ type workloadListIn struct {
 	IDStartsWith string   `query:"id__starts_with"`
 	ProjectID    []string `query:"project_id,explode"`
 	Status       []string `query:"status,explode"`
-	StartDate    string   `query:"start_date" doc:"Created at or after (RFC 3339)."`
-	EndDate      string   `query:"end_date" doc:"Created at or before (RFC 3339)."`
+	StartDate    string   `query:"start_date" doc:"Started running on or after (RFC 3339); a workload that never started matches no start_date."`
+	EndDate      string   `query:"end_date" doc:"Finished, failed or was canceled on or before (RFC 3339); an unfinished workload matches no end_date."`
 }
 
 type workloadV1Out struct{ Body envelope.Envelope[WorkloadV1] }
@@ -121,9 +123,15 @@ func workloadPhase(w *quantumv1alpha1.Workload) string {
 	return cmp.Or(string(w.Status.Phase), string(quantumv1alpha1.BatchPending))
 }
 
-func workloadDoc(w *quantumv1alpha1.Workload, projectID string) Workload {
+// workloadDoc maps a workload of the project ns.
+func (h *Handlers) workloadDoc(ctx context.Context, w *quantumv1alpha1.Workload) Workload {
+	projectID, qp := h.projectID(ctx, w.Namespace), quantumv1alpha1.QueuePriorityMedium
+	if ns, err := h.projectByID(ctx, projectID); err == nil && ns != nil && ns.Labels[quantumv1alpha1.MaxQueuePriorityLabel] != "" {
+		qp = quantumv1alpha1.QueuePriority(ns.Labels[quantumv1alpha1.MaxQueuePriorityLabel])
+	}
 	d := Workload{
-		ID: w.Name, ProjectID: projectID, UserID: w.Spec.UserID,
+		QueuePriority: string(qp),
+		ID:            w.Name, ProjectID: projectID, UserID: w.Spec.UserID,
 		WorkloadType: string(w.Spec.WorkloadType), Backend: string(w.Spec.Backend),
 		Config: restdoc.RawJSON(w.Spec.Config.Raw), Status: workloadPhase(w),
 		CreatedAt: restdoc.Time(w.CreationTimestamp.Time), UpdatedAt: restdoc.Time(restdoc.UpdatedAt(&w.ObjectMeta)),
@@ -140,8 +148,18 @@ func workloadDoc(w *quantumv1alpha1.Workload, projectID string) Workload {
 	return d
 }
 
+// workloadV2 is a workload with its result inline: the response of every
+// workload route but the v1 read, the list and the status report.
+func (h *Handlers) workloadV2(ctx context.Context, w *quantumv1alpha1.Workload) *workloadV2Out {
+	out := WorkloadV2{Workload: h.workloadDoc(ctx, w)}
+	if w.Status.Result != nil {
+		out.Result = restdoc.RawJSON(w.Status.Result.Raw)
+	}
+	return &workloadV2Out{Body: envelope.OK(out)}
+}
+
 func (h *Handlers) workloadV1(ctx context.Context, w *quantumv1alpha1.Workload) WorkloadV1 {
-	out := WorkloadV1{Workload: workloadDoc(w, h.projectID(ctx, w.Namespace))}
+	out := WorkloadV1{Workload: h.workloadDoc(ctx, w)}
 	if w.Status.Result != nil {
 		link := h.baseURL(ctx) + "/api/v1/workloads/" + url.PathEscape(w.Name) + "/result?" + h.signedQuery("workload", w).Encode()
 		out.ResultLink = &link
@@ -174,7 +192,7 @@ type createWorkloadIn struct {
 	Body           WorkloadBody
 }
 
-func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*workloadV1Out, error) {
+func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*workloadV2Out, error) {
 	ns, err := h.projectByID(ctx, in.Body.ProjectID)
 	if err != nil {
 		return nil, internal(err)
@@ -218,7 +236,7 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, w)
-	return &workloadV1Out{Body: envelope.OK(h.workloadV1(ctx, w))}, nil
+	return h.workloadV2(ctx, w), nil
 }
 
 var workloadOrder = map[string]func(a, b *WorkloadV1) int{
@@ -257,10 +275,10 @@ func (h *Handlers) listWorkloads(ctx context.Context, in *workloadListIn) (*work
 		}
 		for i := range list.Items {
 			w := &list.Items[i]
-			t := w.CreationTimestamp.Time
 			if (len(in.ID) > 0 && !slices.Contains(in.ID, w.Name)) || !strings.HasPrefix(w.Name, in.IDStartsWith) ||
 				(len(in.Status) > 0 && !slices.Contains(in.Status, workloadPhase(w))) ||
-				(start != nil && t.Before(*start)) || (end != nil && t.After(*end)) {
+				(start != nil && (w.Status.StartTime == nil || w.Status.StartTime.Time.Before(*start))) ||
+				(end != nil && (w.Status.EndTime == nil || w.Status.EndTime.Time.After(*end))) {
 				continue
 			}
 			items = append(items, h.workloadV1(ctx, w))
@@ -289,11 +307,7 @@ func (h *Handlers) getWorkloadV2(ctx context.Context, in *WorkloadIDPath) (*work
 	if err != nil {
 		return nil, err
 	}
-	out := WorkloadV2{Workload: workloadDoc(w, h.projectID(ctx, w.Namespace))}
-	if w.Status.Result != nil {
-		out.Result = restdoc.RawJSON(w.Status.Result.Raw)
-	}
-	return &workloadV2Out{Body: envelope.OK(out)}, nil
+	return h.workloadV2(ctx, w), nil
 }
 
 func (h *Handlers) workloadResult(ctx context.Context, in *workloadResultIn) (*workloadResultOut, error) {
@@ -323,7 +337,10 @@ func (h *Handlers) workloadResult(ctx context.Context, in *workloadResultIn) (*w
 	return &workloadResultOut{Body: restdoc.RawJSON(w.Status.Result.Raw)}, nil
 }
 
-func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*workloadV1Out, error) {
+// cancelWorkload records the cancel (spec.canceled, for the controller to
+// stop the runner) and marks the workload CANCELED at once, as the
+// reference's cancel answers.
+func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*workloadV2Out, error) {
 	cached, err := h.workloadFor(ctx, in.WorkloadID, "update", "")
 	if err != nil {
 		return nil, err
@@ -340,12 +357,27 @@ func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*wor
 	if err := h.Client.Patch(ctx, w, client.MergeFrom(orig)); err != nil {
 		return nil, writeErr(err)
 	}
+	if !w.Status.Phase.Terminal() {
+		orig = w.DeepCopy()
+		now := metav1.Now()
+		w.Status.Phase, w.Status.EndTime = quantumv1alpha1.BatchCanceled, &now
+		// Optimistic: a runner that recorded an outcome meanwhile keeps it.
+		err := h.Client.Status().Patch(ctx, w, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if err != nil && !apierrors.IsConflict(err) {
+			return nil, writeErr(err)
+		}
+		if err != nil {
+			if err := h.Client.Get(ctx, client.ObjectKeyFromObject(w), w); err != nil {
+				return nil, writeErr(err)
+			}
+		}
+	}
 	h.await(ctx, w)
-	return &workloadV1Out{Body: envelope.OK(h.workloadV1(ctx, w))}, nil
+	return h.workloadV2(ctx, w), nil
 }
 
 // patchWorkloadStatus applies a worker's change to a workload's status.
-func (h *Handlers) patchWorkloadStatus(ctx context.Context, id string, change func(*quantumv1alpha1.Workload) error) (*workloadV1Out, error) {
+func (h *Handlers) patchWorkloadStatus(ctx context.Context, id string, change func(*quantumv1alpha1.Workload) error) (*quantumv1alpha1.Workload, error) {
 	cached, err := h.workloadFor(ctx, id, "update", "status")
 	if err != nil {
 		return nil, err
@@ -362,7 +394,7 @@ func (h *Handlers) patchWorkloadStatus(ctx context.Context, id string, change fu
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, w)
-	return &workloadV1Out{Body: envelope.OK(h.workloadV1(ctx, w))}, nil
+	return w, nil
 }
 
 type workloadStatusIn struct {
@@ -379,7 +411,10 @@ func (h *Handlers) setWorkloadStatus(ctx context.Context, in *workloadStatusIn) 
 	if err != nil {
 		return nil, err
 	}
-	return h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
+	w, err := h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
+		if err := checkTransition("workload", w.Name, workloadPhase(w), in.Body.Status, func(s string) bool { return quantumv1alpha1.BatchStatus(s).Terminal() }); err != nil {
+			return err
+		}
 		w.Status.Phase = quantumv1alpha1.BatchStatus(in.Body.Status)
 		if start != nil {
 			w.Status.StartTime = start
@@ -389,6 +424,10 @@ func (h *Handlers) setWorkloadStatus(ctx context.Context, in *workloadStatusIn) 
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &workloadV1Out{Body: envelope.OK(h.workloadV1(ctx, w))}, nil
 }
 
 type workloadResultBodyIn struct {
@@ -396,7 +435,7 @@ type workloadResultBodyIn struct {
 	Body WorkloadResultBody
 }
 
-func (h *Handlers) setWorkloadResult(ctx context.Context, in *workloadResultBodyIn) (*workloadV1Out, error) {
+func (h *Handlers) setWorkloadResult(ctx context.Context, in *workloadResultBodyIn) (*workloadV2Out, error) {
 	if in.Body.Result == nil {
 		return nil, envelope.Invalid("required: an object", "body", "result")
 	}
@@ -404,13 +443,17 @@ func (h *Handlers) setWorkloadResult(ctx context.Context, in *workloadResultBody
 	if err != nil {
 		return nil, envelope.Invalid(err.Error(), "body", "result")
 	}
-	return h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
+	w, err := h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
 		if w.Status.Result != nil && bytes.Equal(w.Status.Result.Raw, raw) {
 			return nil
 		}
 		w.Status.Result = &apiextensionsv1.JSON{Raw: raw}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return h.workloadV2(ctx, w), nil
 }
 
 type workloadErrorsIn struct {
@@ -418,12 +461,16 @@ type workloadErrorsIn struct {
 	Body JobErrorsBody
 }
 
-func (h *Handlers) addWorkloadErrors(ctx context.Context, in *workloadErrorsIn) (*workloadV1Out, error) {
-	return h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
+func (h *Handlers) addWorkloadErrors(ctx context.Context, in *workloadErrorsIn) (*workloadV2Out, error) {
+	w, err := h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
 		w.Status.Errors = append(w.Status.Errors, in.Body.Errors...)
 		if n := len(w.Status.Errors); n > maxJobErrors {
 			w.Status.Errors = w.Status.Errors[n-maxJobErrors:]
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return h.workloadV2(ctx, w), nil
 }

@@ -61,7 +61,8 @@ type BatchFilter struct {
 	Open            *bool
 	MinJobs         *int
 	MaxJobs         *int
-	Start, End      *time.Time
+	// Start and End filter on execution times (see executed).
+	Start, End *time.Time
 }
 
 // Match reports whether a batch passes every filter.
@@ -75,7 +76,7 @@ func (f *BatchFilter) Match(b *restdoc.Batch) bool {
 		(f.Open == nil || *f.Open == b.Open) &&
 		(f.MinJobs == nil || b.JobsCount >= *f.MinJobs) &&
 		(f.MaxJobs == nil || b.JobsCount <= *f.MaxJobs) &&
-		inRange(b.Created(), f.Start, f.End)
+		executed(b.Started(), b.Ended(), f.Start, f.End)
 }
 
 // JobFilter holds the job list filters; empty fields do not filter.
@@ -106,13 +107,17 @@ func (f *JobFilter) Match(j *restdoc.Job) bool {
 		(f.MinRuns == nil || int(j.Runs) >= *f.MinRuns) &&
 		(f.MaxRuns == nil || int(j.Runs) <= *f.MaxRuns) &&
 		(f.Errors == nil || *f.Errors == (len(j.Errors) > 0)) &&
-		inRange(j.Created(), f.Start, f.End)
+		executed(j.Started(), j.Ended(), f.Start, f.End)
 }
 
 func in(set []string, v string) bool { return len(set) == 0 || slices.Contains(set, v) }
 
-func inRange(t time.Time, start, end *time.Time) bool {
-	return (start == nil || !t.Before(*start)) && (end == nil || !t.After(*end))
+// executed is the date filter of the reference: start_date keeps what
+// started on or after it, end_date what ended on or before it. What never
+// started matches no start_date; what has not ended matches no end_date.
+func executed(started, ended, start, end *time.Time) bool {
+	return (start == nil || (started != nil && !started.Before(*start))) &&
+		(end == nil || (ended != nil && !ended.After(*end)))
 }
 
 var batchOrder = map[string]func(a, b *restdoc.Batch) int{

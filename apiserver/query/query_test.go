@@ -19,6 +19,11 @@ func batch(name string, age time.Duration, prio int32, phase quantumv1alpha1.Bat
 		Spec:       quantumv1alpha1.BatchSpec{DeviceType: quantumv1alpha1.DeviceTypeEmuFree, Priority: prio, Open: open, UserID: "u-" + name, Tags: []string{"t-" + name}},
 		Status:     quantumv1alpha1.BatchStatusFields{Phase: phase},
 	}
+	if phase.Terminal() {
+		// It started a minute after its creation and ran for a minute.
+		start, end := metav1.NewTime(t0.Add(age+time.Minute)), metav1.NewTime(t0.Add(age+2*time.Minute))
+		b.Status.StartTime, b.Status.EndTime = &start, &end
+	}
 	js := make([]*quantumv1alpha1.Job, jobs)
 	for i := range js {
 		js[i] = &quantumv1alpha1.Job{}
@@ -78,8 +83,11 @@ func TestBatchFilter(t *testing.T) {
 		{BatchFilter{MaxJobs: ptr(2)}, []string{"b1"}},
 		{BatchFilter{UserIDs: []string{"u-b1"}}, []string{"b1"}},
 		{BatchFilter{Tag: "t-a1"}, []string{"a1"}},
-		{BatchFilter{Start: ptr(t0.Add(time.Minute))}, []string{"b1"}},
-		{BatchFilter{End: ptr(t0)}, []string{"a1"}},
+		// Dates filter on execution: b1 never started, so it matches no date.
+		{BatchFilter{Start: ptr(t0.Add(time.Minute))}, []string{"a1"}},
+		{BatchFilter{Start: ptr(t0.Add(61 * time.Second))}, nil},
+		{BatchFilter{End: ptr(t0.Add(2 * time.Minute))}, []string{"a1"}},
+		{BatchFilter{End: ptr(t0.Add(time.Minute))}, nil},
 		{BatchFilter{QueuePriorities: []string{"HIGH"}}, nil},
 		{BatchFilter{ProjectIDs: []string{"p"}, DeviceTypes: []string{"EMU_FREE"}}, []string{"a1", "b1"}},
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,7 +35,7 @@ var (
 		"id": "string", "parent_id": "string|null", "status": "string", "runs": "number", "batch_id": "string",
 		"project_id": "string", "created_at": "string", "updated_at": "string", "start_timestamp": "string|null",
 		"end_timestamp": "string|null", "variables": "object|null", "errors": "array", "progress": "number",
-		"sequence": "string|null", "creation_order": "number",
+		"sequence": "string|null", "creation_order": "number", "logs_link": "string|null",
 	}
 )
 
@@ -159,7 +160,11 @@ func TestCreateAndGetBatch(t *testing.T) {
 
 	r := expect(t, call(t, "GET", "/api/v2/batches/"+id, tokens["alice"], nil, false), 200)
 	envelopeOK(t, r)
-	shape(t, "v2 batch", r.data(), batchFields, "jobs")
+	shape(t, "v2 batch", r.data(), batchFields, "jobs", "job_ids", "child_ids")
+	if fmt.Sprint(r.data()["job_ids"]) != fmt.Sprint([]any{jobs[0].(map[string]any)["id"], jobs[1].(map[string]any)["id"], jobs[2].(map[string]any)["id"]}) ||
+		len(r.data()["child_ids"].([]any)) != 0 {
+		t.Errorf("v2 batch ids: %v %v", r.data()["job_ids"], r.data()["child_ids"])
+	}
 
 	r = expect(t, call(t, "GET", "/api/v1/batches/"+id, tokens["alice"], nil, false), 200)
 	shape(t, "v1 batch", r.data(), batchFields, "jobs", "child_ids")
@@ -207,7 +212,6 @@ func TestCreateBatchValidation(t *testing.T) {
 		{"other's project", newBatch(projB, 1, nil), 422, "project_id"},
 		{"device_type and emulator disagree", newBatch(projA, 1, map[string]any{"emulator": "EMU_TN"}), 422, "emulator"},
 		{"duplicate tags", newBatch(projA, 1, map[string]any{"tags": []string{"a", "a"}}), 422, "tags"},
-		{"closed without jobs", newBatch(projA, 0, nil), 422, "jobs"},
 		{"queue priority above the project's", newBatch(projA, 1, map[string]any{"queue_priority": "HIGH"}), 403, "queue_priority"},
 		{"sequence too large", newBatch(projA, 1, map[string]any{"sequence_builder": strings.Repeat("x", quantumv1alpha1.MaxSequenceBytes+1)}), 413, "1048576"},
 		{"body too large", newBatch(projA, 1, map[string]any{"sequence_builder": strings.Repeat("x", 2<<20)}), 413, "limit"},
@@ -234,8 +238,21 @@ func TestCreateBatchValidation(t *testing.T) {
 			t.Errorf("an oversized batch was stored")
 		}
 	}
+	// A closed batch may have no jobs (jobs defaults to []); the controller
+	// ends it DONE at once. It used to be refused.
+	empty := newBatch(projA, 0, nil)
+	delete(empty, "jobs")
+	if b := createBatch(t, alice, empty); b["jobs_count"] != 0.0 || len(b["jobs"].([]any)) != 0 || b["open"] != false {
+		t.Errorf("closed without jobs: %v", b)
+	}
+	// configuration is any JSON value; priority any whole number, even written 7.0.
+	b := createBatch(t, alice, newBatch(projA, 1, map[string]any{"configuration": []any{"dt", 10}, "priority": 7.0}))
+	if fmt.Sprint(b["configuration"]) != "[dt 10]" || b["priority"] != 7.0 {
+		t.Errorf("configuration and priority: %v %v", b["configuration"], b["priority"])
+	}
+	envelopeFail(t, call(t, "POST", "/api/v1/batches", alice, newBatch(projA, 1, map[string]any{"priority": 1.5}), false), 422, "priority")
 	// Explicit nulls mean "not given": defaults apply.
-	b := createBatch(t, alice, newBatch(projA, 1, map[string]any{"device_type": nil, "emulator": nil, "open": nil, "complete": nil, "webhook": nil, "queue_priority": nil, "tags": nil, "configuration": nil}))
+	b = createBatch(t, alice, newBatch(projA, 1, map[string]any{"device_type": nil, "emulator": nil, "open": nil, "complete": nil, "webhook": nil, "queue_priority": nil, "tags": nil, "configuration": nil}))
 	if b["device_type"] != "FRESNEL" || b["open"] != false || b["queue_priority"] != "MEDIUM" || b["webhook"] != nil {
 		t.Errorf("nulls: %v", b)
 	}
@@ -471,7 +488,7 @@ func TestWorkerEndpointsAndResults(t *testing.T) {
 
 	// Batch results links: one job has a result, the other not yet.
 	r = expect(t, call(t, "GET", "/api/v1/batches/"+id+"/results_link", alice, nil, false), 200)
-	if len(r.data()["data"].(map[string]any)) != 1 || len(r.data()["errors"].(map[string]any)) != 1 {
+	if len(r.data()["results_links"].(map[string]any)) != 1 || len(r.data()["errors"].(map[string]any)) != 1 {
 		t.Errorf("batch results links: %s", r.raw)
 	}
 	// Tags, both body forms.
@@ -531,7 +548,7 @@ func TestDevices(t *testing.T) {
 	}
 	envelopeFail(t, call(t, "GET", "/api/v1/devices/specs/EMU_TN", alice, nil, false), 404, "EMU_TN")
 	r = expect(t, call(t, "GET", "/api/v1/devices/EMU_FREE/queue", alice, nil, false), 200)
-	if r.data()["device_type"] != "EMU_FREE" {
+	if qs := r.data()["device_queues"].([]any); len(qs) != 3 || qs[0].(map[string]any)["queue"] != "HIGH" {
 		t.Errorf("queue: %s", r.raw)
 	}
 	envelopeFail(t, call(t, "POST", "/api/v1/devices", alice, map[string]any{"device_type": "EMU_TN"}, false), 403, "superuser")
@@ -565,11 +582,29 @@ func TestOpenAPIAndDocs(t *testing.T) {
 			t.Errorf("openapi.json lacks %s", p)
 		}
 	}
-	resp, err := http.Get(facade.URL + "/docs")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("docs: %v %v", err, resp)
+	// /docs works offline: the page loads only the spec and the embedded
+	// renderer, both from the facade.
+	page := get(t, facade.URL+"/docs")
+	if strings.Contains(page, "https://") || !strings.Contains(page, `spec-url="openapi.json"`) {
+		t.Errorf("docs page refers to another host or not to the spec: %s", page)
 	}
-	resp.Body.Close()
+	if js := get(t, facade.URL+"/docs/redoc.standalone.js"); len(js) < 500_000 || !strings.Contains(js[:300], "Redoc") {
+		t.Errorf("renderer: %d bytes", len(js))
+	}
+}
+
+func get(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", u, resp.StatusCode)
+	}
+	return string(raw)
 }
 
 // keys of a list page, in order.
@@ -611,18 +646,25 @@ func TestJobsFrequency(t *testing.T) {
 	r := expect(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=DAY&project_id="+projB, tokens["bob"], nil, false), 200)
 	day := time.Now().UTC().Format("2006-01-02") + "T00:00:00Z"
 	found := false
-	for _, it := range r.list() {
+	if r.data()["job_date_scope"] != "DAY" {
+		t.Errorf("scope: %s", r.raw)
+	}
+	for _, it := range r.data()["count"].([]any) {
 		m := it.(map[string]any)
-		if m["device_type"] == "EMU_SV" && m["date"] == day {
-			found = m["count"].(float64) >= 2
+		devices := m["devices"].(map[string]any)
+		if m["datetime"] == day {
+			found = devices["EMU_SV"].(float64) >= 2
 		}
-		if m["device_type"] == "EMU_TN" {
+		if devices["EMU_TN"] != nil {
 			t.Errorf("alice's EMU_TN jobs are counted for bob: %v", m)
 		}
 	}
 	if !found {
 		t.Errorf("frequency: %s", r.raw)
 	}
+	// One project, required (it used to default to every project of the caller).
+	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=DAY", tokens["bob"], nil, false), 422, "project_id")
+	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=DAY&project_id="+projA, tokens["bob"], nil, false), 404, "not found")
 	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=WEEK", tokens["bob"], nil, false), 422, "scope")
 	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency", tokens["bob"], nil, false), 422, "scope")
 }

@@ -180,9 +180,12 @@ func NewAPI(h *handlers.Handlers) (huma.API, http.Handler) {
 		"Authenticate with `Authorization: Bearer <token>` (any token the cluster accepts)."
 	// No $schema links in bodies: responses keep exactly the documented keys.
 	config.CreateHooks = nil
+	// /docs is served from the binary (docs.go), not from a CDN.
+	config.DocsPath = ""
 	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "A service-account or OIDC token the cluster accepts (checked with a TokenReview)."},
 	}
+	serveDocs(router)
 	api := humachi.New(router, config)
 	api.UseMiddleware(authenticate(api, h))
 	h.Register(api)

@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -81,6 +82,11 @@ var _ = BeforeSuite(func() {
 		Jupyter:      strings.TrimSpace(string(jupyter)),
 		NotebookIdle: notebookIdle,
 	}
+	// kube-controller-manager is built by hack/local-bins.sh for `make run`
+	// only; the garbage-collection spec runs when it is there.
+	if kcm := filepath.Join(controlplane.RepoRoot(), "bin", "k8s", "kube-controller-manager-v1.37.2", "kube-controller-manager"); fileExists(kcm) {
+		opts.ControllerManager = kcm
+	}
 	startPlatform()
 })
 
@@ -106,6 +112,11 @@ var _ = AfterSuite(func() {
 		platform.Stop()
 	}
 })
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
 
 // expectCountersSumToRuns checks every job of a finished batch.
 func expectCountersSumToRuns(b *local.Batch) {
@@ -218,6 +229,33 @@ var _ = Describe("Local mode", Ordered, func() {
 		}
 	})
 
+	It("runs a pulser_basic workload submitted through the REST facade to DONE", func() {
+		const runs = 30
+		created := struct {
+			ID string `json:"id"`
+		}{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/workloads", map[string]any{
+			"project_id": platform.ProjectID, "workload_type": "qadence_circuit", "backend": "pulser_basic",
+			"config": map[string]any{"sequence_builder": ringSequence(3), "variables": map[string]any{"t": []int{500}}, "runs": runs},
+		}, &created)).To(Succeed())
+		var wl struct {
+			Status string         `json:"status"`
+			Errors []string       `json:"errors"`
+			Result map[string]any `json:"result"`
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(api.Do(ctx, http.MethodGet, "/api/v2/workloads/"+created.ID, nil, &wl)).To(Succeed())
+			g.Expect(wl.Status).To(BeElementOf("DONE", "ERROR"))
+		}, 3*time.Minute, 250*time.Millisecond).Should(Succeed())
+		Expect(wl.Status).To(Equal("DONE"), "errors: %v", wl.Errors)
+		var total float64
+		for bits, n := range wl.Result["counter"].(map[string]any) {
+			Expect(bits).To(MatchRegexp(`^[01]{3}$`))
+			total += n.(float64)
+		}
+		Expect(total).To(BeNumerically("==", runs))
+	})
+
 	It("runs a FRESNEL batch on the emulated QPU gateway, a process of its own, with the runner's own token", func() {
 		b := &local.Batch{}
 		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
@@ -326,6 +364,43 @@ var _ = Describe("Local mode", Ordered, func() {
 		Expect(final.Status).To(Equal("DONE"))
 		Expect(final.Jobs).To(HaveLen(8), "no job lost or duplicated")
 		expectCountersSumToRuns(final)
+	})
+
+	It("deletes a batch's jobs and result ConfigMaps with the batch (kube-controller-manager's garbage collector)", func() {
+		if opts.ControllerManager == "" {
+			Skip("no kube-controller-manager in bin/k8s (hack/local-bins.sh builds it)")
+		}
+		// 5000 shots of 4 atoms do not fit in the job's status: the raw shots
+		// go to a result ConfigMap owned by the job.
+		b := &local.Batch{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
+			"project_id": platform.ProjectID, "sequence_builder": ringSequence(4), "device_type": "EMU_FREE",
+			"jobs": []map[string]any{{"runs": 5000, "variables": map[string]any{"t": []int{500}}}, {"runs": 10, "variables": map[string]any{"t": []int{500}}}},
+		}, b)).To(Succeed())
+		Expect(waitDone(b.ID).Status).To(Equal("DONE"))
+		owned := func(g Gomega) (jobs, configMaps int) {
+			var jl v1.JobList
+			g.Expect(platform.Admin.List(ctx, &jl, client.InNamespace(platform.ProjectID), client.MatchingLabels{v1.BatchLabel: b.ID})).To(Succeed())
+			for _, j := range b.Jobs {
+				var cm corev1.ConfigMap
+				err := platform.Admin.Get(ctx, client.ObjectKey{Namespace: platform.ProjectID, Name: v1.ResultConfigMapName(j.ID)}, &cm)
+				g.Expect(client.IgnoreNotFound(err)).To(Succeed())
+				if err == nil {
+					configMaps++
+				}
+			}
+			return len(jl.Items), configMaps
+		}
+		jobs, cms := owned(Default)
+		Expect(jobs).To(Equal(2))
+		Expect(cms).To(Equal(1), "the large result is in a ConfigMap")
+
+		Expect(platform.Admin.Delete(ctx, &v1.Batch{ObjectMeta: metav1.ObjectMeta{Namespace: platform.ProjectID, Name: b.ID}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			jobs, cms := owned(g)
+			g.Expect(jobs).To(BeZero())
+			g.Expect(cms).To(BeZero())
+		}, time.Minute, 250*time.Millisecond).Should(Succeed())
 	})
 
 	It("keeps batches when the whole platform stops and starts again on the same data", func() {

@@ -44,6 +44,11 @@ type Options struct {
 	FacadeAddr string
 	// GatewayAddr is the emulated QPU gateway's listen address.
 	GatewayAddr string
+	// ControllerManager is the path of a kube-controller-manager binary
+	// (hack/local-bins.sh builds one) run with the garbage collector and the
+	// namespace controller, so that deleting a Batch deletes its Jobs and
+	// results. Empty runs none: owner references are then not acted on.
+	ControllerManager string
 	// Progress receives one line per step.
 	Progress io.Writer
 	// Jupyter is the jupyter command of learners' notebook servers
@@ -73,6 +78,7 @@ type Platform struct {
 	gateway *process
 	manager *process
 	facade  *process
+	kcm     *process
 }
 
 // Start brings the platform up. On error, everything already started is stopped.
@@ -101,12 +107,15 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 		return nil, err
 	}
 
-	p.step("installing RBAC roles and the default devices")
+	p.step("installing RBAC roles, the default devices and the workload image mapping")
 	if err := createIfMissing(ctx, p.Admin, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil {
 		return nil, err
 	}
 	root := controlplane.RepoRoot()
-	for _, dir := range []string{filepath.Join(root, "config", "rbac", "roles"), filepath.Join(root, "config", "rbac")} {
+	// config/workloads maps each workload type to its runner image, as
+	// config/default installs it; the Process executor runs the local runner
+	// binary whatever the image, but a workload without a mapping fails.
+	for _, dir := range []string{filepath.Join(root, "config", "rbac", "roles"), filepath.Join(root, "config", "rbac"), filepath.Join(root, "config", "workloads")} {
 		if err := applyDir(ctx, p.Admin, dir); err != nil {
 			return nil, err
 		}
@@ -120,6 +129,9 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 		return nil, err
 	}
 
+	if err := p.startControllerManager(); err != nil {
+		return nil, err
+	}
 	if err := p.StartGateway(); err != nil {
 		return nil, err
 	}
@@ -136,6 +148,25 @@ func (p *Platform) step(format string, args ...any) {
 	if p.opts.Progress != nil {
 		fmt.Fprintf(p.opts.Progress, "==> "+format+"\n", args...)
 	}
+}
+
+// startControllerManager runs kube-controller-manager's garbage collector and
+// namespace controller on the private control plane, when one is given.
+func (p *Platform) startControllerManager() error {
+	if p.opts.ControllerManager == "" {
+		p.step("no kube-controller-manager given: deleting a batch leaves its jobs (hack/local-bins.sh builds one)")
+		return nil
+	}
+	p.step("starting kube-controller-manager (garbage collector, namespace controller)")
+	kcm, err := p.spawnPath(p.opts.ControllerManager, "kube-controller-manager",
+		"--kubeconfig", p.Kubeconfig,
+		"--controllers", "garbage-collector-controller,namespace-controller",
+		"--leader-elect=false",
+		"--secure-port", "0",
+		"--use-service-account-credentials=false",
+	)
+	p.kcm = kcm
+	return err
 }
 
 // StartGateway starts the built-in emulated QPU gateway (`runner gateway`).
@@ -209,6 +240,7 @@ func (p *Platform) Stop() {
 	p.facade.stop()
 	p.manager.stop()
 	p.gateway.stop()
+	p.kcm.stop()
 	if p.env != nil {
 		_ = p.env.Stop()
 		p.env = nil
@@ -239,6 +271,11 @@ type process struct {
 
 // spawn starts BinDir/name with args, logging to DataDir/logs/name.log.
 func (p *Platform) spawn(name string, args ...string) (*process, error) {
+	return p.spawnPath(filepath.Join(p.opts.BinDir, name), name, args...)
+}
+
+// spawnPath starts the binary at path with args, logging to DataDir/logs/name.log.
+func (p *Platform) spawnPath(path, name string, args ...string) (*process, error) {
 	logDir := filepath.Join(p.opts.DataDir, "logs")
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return nil, err
@@ -247,7 +284,7 @@ func (p *Platform) spawn(name string, args ...string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(p.opts.BinDir, name), args...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

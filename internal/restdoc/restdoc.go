@@ -29,7 +29,7 @@ type Batch struct {
 	JobsCount            int             `json:"jobs_count"`
 	JobsCountPerStatus   map[string]int  `json:"jobs_count_per_status"`
 	Tags                 []string        `json:"tags"`
-	Configuration        json.RawMessage `json:"configuration" doc:"Free-form object, or null."`
+	Configuration        json.RawMessage `json:"configuration" doc:"Any JSON value (usually an object), or null."`
 	BackendConfiguration *string         `json:"backend_configuration"`
 	Webhook              *string         `json:"webhook"`
 	StartDatetime        *string         `json:"start_datetime" format:"date-time"`
@@ -37,12 +37,20 @@ type Batch struct {
 	DeviceStatus         *string         `json:"device_status" enum:"UP,DOWN"`
 	QueuePriority        string          `json:"queue_priority" enum:"LOW,MEDIUM,HIGH"`
 
-	// created is the exact creation time, for ordering.
-	created time.Time
+	// created is the exact creation time, for ordering; started and ended
+	// are the execution times (nil until then), for the date filters.
+	created        time.Time
+	started, ended *time.Time
 }
 
 // Created is the batch's creation time.
 func (b *Batch) Created() time.Time { return b.created }
+
+// Started is when the batch started running; nil when it never did.
+func (b *Batch) Started() *time.Time { return b.started }
+
+// Ended is when the batch reached a terminal status; nil until it does.
+func (b *Batch) Ended() *time.Time { return b.ended }
 
 // Job is a job of the REST API.
 type Job struct {
@@ -61,10 +69,12 @@ type Job struct {
 	Progress       int32    `json:"progress"`
 	Sequence       *string  `json:"sequence" doc:"The job's own serialized Pulser sequence, null when it runs its batch's sequence_builder."`
 	CreationOrder  int32    `json:"creation_order"`
+	LogsLink       *string  `json:"logs_link" doc:"Link to the device's execution logs of the job; null when the device keeps none (no device here keeps them yet)."`
 
-	userID  string
-	created time.Time
-	counter map[string]int64
+	userID         string
+	created        time.Time
+	started, ended *time.Time
+	counter        map[string]int64
 }
 
 // UserID is the id of the user who created the job.
@@ -73,10 +83,25 @@ func (j *Job) UserID() string { return j.userID }
 // Created is the job's creation time.
 func (j *Job) Created() time.Time { return j.created }
 
+// Started is when the job started running; nil when it never did.
+func (j *Job) Started() *time.Time { return j.started }
+
+// Ended is when the job reached a terminal status; nil until it does.
+func (j *Job) Ended() *time.Time { return j.ended }
+
 // BatchWithJobs is a batch with its jobs, in creation order.
 type BatchWithJobs struct {
 	Batch
 	Jobs []Job `json:"jobs"`
+}
+
+// BatchV2 is the batch of GET /api/v2/batches/{id}: the ids of its jobs and
+// of the batches rebatched from it, and its jobs without results (which the
+// SDK reads when present).
+type BatchV2 struct {
+	BatchWithJobs
+	JobIDs   []string `json:"job_ids"`
+	ChildIDs []string `json:"child_ids"`
 }
 
 // BatchWithResults is a batch with its jobs and their results, and the ids
@@ -108,6 +133,10 @@ func (j Job) WithResult(stored []byte) JobWithResult {
 // Device is a device of the REST API.
 type Device struct {
 	ID                 string   `json:"id"`
+	Name               string   `json:"name" doc:"The device's name in its specs (Pulser's \"name\"), else its type."`
+	AverageQueueTime   *float64 `json:"average_queue_time" doc:"Mean seconds between creation and start of the batches that ran on the device; null before any did."`
+	MaxAtomNum         *int     `json:"max_atom_num" doc:"Most atoms a register may hold (from the specs); null when the device sets no limit."`
+	Legacy             bool     `json:"legacy" doc:"Kept for old clients; listed only with include_legacy=true."`
 	DeviceType         string   `json:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
 	Status             string   `json:"status" enum:"UP,DOWN"`
 	Active             bool     `json:"active"`
@@ -136,6 +165,13 @@ func timePtr(t *metav1.Time) *string {
 	}
 	s := Time(t.Time)
 	return &s
+}
+
+func timeOf(t *metav1.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return &t.Time
 }
 
 func strPtr(s string) *string {
@@ -246,6 +282,8 @@ func batchDoc(b *quantumv1alpha1.Batch, projectID string, counts map[string]int,
 		DeviceStatus:         strPtr(deviceStatus),
 		QueuePriority:        qp,
 		created:              b.CreationTimestamp.Time,
+		started:              timeOf(b.Status.StartTime),
+		ended:                timeOf(b.Status.EndTime),
 	}
 }
 
@@ -277,6 +315,8 @@ func JobFrom(j *quantumv1alpha1.Job, projectID string) Job {
 		CreationOrder:  j.Spec.CreationOrder,
 		userID:         j.Spec.UserID,
 		created:        j.CreationTimestamp.Time,
+		started:        timeOf(j.Status.StartTime),
+		ended:          timeOf(j.Status.EndTime),
 		counter:        j.Status.Counter,
 	}
 }
@@ -310,14 +350,29 @@ func fullResult(c map[string]int64, stored []byte) any {
 }
 
 // DeviceFrom maps a Device; specs is what the device serves (its own, or the
-// built-in catalog's for its type).
-func DeviceFrom(d *quantumv1alpha1.Device, specs string) Device {
+// built-in catalog's for its type); averageQueueTime is in seconds (nil when
+// no batch ran on it).
+func DeviceFrom(d *quantumv1alpha1.Device, specs string, averageQueueTime *float64) Device {
 	status := string(d.Spec.Availability)
 	if status == "" {
 		status = string(quantumv1alpha1.DeviceUp)
 	}
+	var fromSpecs struct {
+		Name       string `json:"name"`
+		MaxAtomNum *int   `json:"max_atom_num"`
+	}
+	// Specs that do not parse still serve; they only lack these two fields.
+	_ = json.Unmarshal([]byte(specs), &fromSpecs)
+	name := fromSpecs.Name
+	if name == "" {
+		name = string(d.Spec.DeviceType)
+	}
 	return Device{
 		ID:                 d.Name,
+		Name:               name,
+		AverageQueueTime:   averageQueueTime,
+		MaxAtomNum:         fromSpecs.MaxAtomNum,
+		Legacy:             d.Spec.Legacy,
 		DeviceType:         string(d.Spec.DeviceType),
 		Status:             status,
 		Active:             d.IsActive(),

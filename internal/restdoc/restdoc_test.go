@@ -90,8 +90,13 @@ func TestJobResults(t *testing.T) {
 func TestDeviceFrom(t *testing.T) {
 	off := false
 	d := &quantumv1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "d"}, Spec: quantumv1alpha1.DeviceSpec{DeviceType: "EMU_TN", Active: &off}}
-	m := decode(t, DeviceFrom(d, "{}"))
-	if m["status"] != "UP" || m["active"] != false || m["specs"] != "{}" {
+	m := decode(t, DeviceFrom(d, "{}", nil))
+	if m["status"] != "UP" || m["active"] != false || m["specs"] != "{}" || m["name"] != "EMU_TN" || m["max_atom_num"] != nil || m["average_queue_time"] != nil {
 		t.Errorf("device: %v", m)
+	}
+	wait := 2.5
+	m = decode(t, DeviceFrom(d, `{"name": "Fresnel", "max_atom_num": 25}`, &wait))
+	if m["name"] != "Fresnel" || m["max_atom_num"] != 25.0 || m["average_queue_time"] != 2.5 {
+		t.Errorf("device from specs: %v", m)
 	}
 }
