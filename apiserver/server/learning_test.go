@@ -255,8 +255,8 @@ func TestLearnerRoutes(t *testing.T) {
 	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, l); err != nil || len(l.Spec.Notebooks) != 1 || l.Spec.Notebooks[0].Name != "intro" {
 		t.Fatalf("notebook not requested: %v %+v", err, l.Spec)
 	}
-	if lr := expect(t, call(t, "GET", "/api/v1/learners/VQPU?project_id="+projA, alice, nil, false), 200); fmt.Sprint(lr.data()["notebooks"]) != fmt.Sprint([]any{r.data()}) {
-		t.Fatalf("the learner says %v, the spawn said %v", lr.data()["notebooks"], r.data())
+	if lr := expect(t, call(t, "GET", "/api/v1/learners/VQPU?project_id="+projA, alice, nil, false), 200); fmt.Sprint(lr.list()[0].(map[string]any)["notebooks"]) != fmt.Sprint([]any{r.data()}) {
+		t.Fatalf("the learner says %v, the spawn said %v", lr.list()[0].(map[string]any)["notebooks"], r.data())
 	}
 	// The token is in a Secret, which the facade may read only through the
 	// Role the controller makes for this one server.

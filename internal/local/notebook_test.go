@@ -46,12 +46,13 @@ var _ = Describe("A learner's notebook in local mode", Ordered, func() {
 	)
 
 	learnerNotebook := func() notebook {
-		var l struct {
+		var l []struct { // the reference answers a list of one learner
 			Notebooks []notebook `json:"notebooks"`
 		}
 		Expect(api.Do(ctx, http.MethodGet, "/api/v1/learners/VQPU?project_id="+platform.ProjectID, nil, &l)).To(Succeed())
-		Expect(l.Notebooks).To(HaveLen(1))
-		return l.Notebooks[0]
+		Expect(l).To(HaveLen(1))
+		Expect(l[0].Notebooks).To(HaveLen(1))
+		return l[0].Notebooks[0]
 	}
 	// get fetches a path of the notebook server, with its token as Jupyter's
 	// Authorization header when withToken.
