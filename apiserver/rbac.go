@@ -9,11 +9,12 @@
 // The markers below are the least RBAC the facade's own service account needs.
 package apiserver
 
-// Reads through informers, writes of specs and of statuses (cancel, workers).
-// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;jobs;devices,verbs=get;list;watch;create;patch
+// Reads through informers and writes of intent: batches (with their jobs in
+// spec.jobs, which the controller turns into Jobs) and cancels. The facade
+// creates no Job. Statuses are written only for the worker routes.
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;devices,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=jobs,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches/status;jobs/status,verbs=get;patch
-// Jobs carry a blocking owner reference to their Batch.
-// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches/finalizers,verbs=update
 // Projects are labelled namespaces.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // Full results live in ConfigMaps owned by their job.

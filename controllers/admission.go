@@ -279,7 +279,6 @@ func (q *Queue) hold(lease *coordinationv1.Lease, b *quantumv1alpha1.Batch, now 
 	lease.Spec.AcquireTime = &t
 	lease.Spec.RenewTime = &t
 	lease.Spec.LeaseTransitions = ptr.To(ptr.Deref(lease.Spec.LeaseTransitions, 0) + 1)
-	setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, 0)
 	setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, 0)
 }
 

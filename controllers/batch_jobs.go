@@ -41,11 +41,17 @@ func (r *BatchReconciler) reconcileJobs(ctx context.Context, s *batchScope) erro
 	return nil
 }
 
-// createInlineJobs creates the Jobs of spec.jobs that do not exist. The REST
-// facade creates the same Jobs (same names), so AlreadyExists is success.
+// createInlineJobs creates the Jobs of spec.jobs that do not exist. It is
+// the only creator of a batch's Jobs: the REST facade writes spec.jobs (a
+// batch's jobs at creation, and the jobs added to an open batch, appended),
+// and the controller numbers each Job by its entry's position, so creation
+// orders are unique and gapless however many facade replicas append. Jobs
+// are named by position too (InlineJobName), so creating one again is a no-op.
+// The JobsCreated condition remembers the spec generation it checked.
 func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) error {
 	b := s.batch
-	if meta.IsStatusConditionTrue(b.Status.Conditions, quantumv1alpha1.ConditionJobsCreated) {
+	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionJobsCreated); c != nil &&
+		c.Status == metav1.ConditionTrue && c.ObservedGeneration == b.Generation {
 		return nil
 	}
 	have := map[string]bool{}
@@ -69,15 +75,18 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 			},
 			Spec: quantumv1alpha1.JobSpec{
 				BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables.DeepCopy(), Sequence: ij.Sequence,
-				CreationOrder: int32(i + 1), UserID: b.Spec.UserID,
+				CreationOrder: int32(i + 1), UserID: b.Spec.UserID, ParentID: ij.ParentID,
 			},
+		}
+		if ij.UserID != "" {
+			j.Spec.UserID = ij.UserID
 		}
 		if err := controllerutil.SetControllerReference(b, j, r.Scheme); err != nil {
 			return err
 		}
 		if err := r.Client.Create(ctx, j); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return nil // the facade made it; the Job watch brings it back for adoption
+				return nil // made by an earlier reconciliation the cache does not show yet
 			}
 			return fmt.Errorf("creating job %d of %d: %w", i+1, len(b.Spec.Jobs), err)
 		}
@@ -103,8 +112,8 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 	return nil
 }
 
-// adopt makes the batch the controller owner of a Job that names it (the
-// facade adds jobs to open batches without an owner reference).
+// adopt makes the batch the controller owner of a Job that names it (a Job
+// created with kubectl, without an owner reference).
 func (r *BatchReconciler) adopt(ctx context.Context, b *quantumv1alpha1.Batch, j *quantumv1alpha1.Job) error {
 	if metav1.GetControllerOf(j) != nil && j.Labels[quantumv1alpha1.BatchLabel] == b.Name {
 		return nil

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
@@ -34,7 +35,9 @@ func (r *BatchReconciler) reconcileQueue(ctx context.Context, s *batchScope) err
 	if err != nil {
 		return err
 	}
+	log := ctrl.LoggerFrom(ctx)
 	if adm.Device == nil {
+		log.V(1).Info("batch waits", "reason", adm.Waiting, "retryAfter", adm.Retry)
 		s.setCondition(quantumv1alpha1.ConditionScheduled, metav1.ConditionFalse, string(adm.Waiting), waitingMessage(b, adm.Waiting))
 		s.requeueAfter(adm.Retry)
 		// Kicks start waiting batches; this look is a safety net.
@@ -42,6 +45,7 @@ func (r *BatchReconciler) reconcileQueue(ctx context.Context, s *batchScope) err
 		return nil
 	}
 	s.admitted = true
+	log.Info("batch admitted", "device", adm.Device.Name, "deviceType", b.Spec.DeviceType)
 	s.device = adm.Device
 	b.Status.DeviceID = adm.Device.Name
 	b.Status.Phase = quantumv1alpha1.BatchRunning

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // runnerState is what the manager knows of a started batch's runner.
@@ -182,12 +184,16 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 
 func (r *BatchReconciler) runnerFor(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device, gen int) executor.Runner {
 	key := leaseKey(b, d, r.Options.Namespace)
-	return executor.Runner{
-		Namespace: b.Namespace, Batch: b.Name, BatchUID: b.UID,
-		Generation: gen, ID: holderID(b.Namespace, b.Name, gen), Device: d,
+	spec := runnerspec.Spec{
+		Kind: runnerspec.Batch, Namespace: b.Namespace, Name: b.Name,
+		RunnerID:       holderID(b.Namespace, b.Name, gen),
 		LeaseNamespace: key.Namespace, LeaseName: key.Name,
 		LeaseDuration: r.Options.LeaseDuration,
 	}
+	if d != nil && d.Spec.Gateway != nil && scheduler.IsQPU(d) {
+		spec.GatewayURL = d.Spec.Gateway.URL
+	}
+	return executor.Runner{Spec: spec, OwnerUID: b.UID, Generation: gen, Device: d}
 }
 
 // startRunner takes the batch's Lease for a new runner generation and starts it.
@@ -237,7 +243,6 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(r.Options.LeaseDuration))
 		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
 		lease.Spec.LeaseTransitions = ptr.To(int32(gen))
-		setLeaseAnnotation(lease, quantumv1alpha1.RunnerGenerationAnnotation, gen)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFinishedJobsAnnotation, finishedJobs(s.jobs))
 		if !create {
@@ -250,21 +255,26 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		return err
 	})
 	if errors.Is(err, errLeaseMoved) {
+		ctrl.LoggerFrom(ctx).Info("lease moved since observed; looking again", "lease", key)
 		s.requeueAfter(100 * time.Millisecond)
 		return 0, fmt.Errorf("taking lease %s: %w", key, err)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("taking lease %s: %w", key, err)
 	}
+	ctrl.LoggerFrom(ctx).Info("lease taken", "lease", key, "generation", gen, "failures", failures)
 	return gen, nil
 }
 
 // launch starts the runner of a generation whose Lease is taken.
 func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) error {
+	log := ctrl.LoggerFrom(ctx).WithValues("generation", gen, "device", s.device.Name)
 	if err := r.Executor.Start(ctx, r.runnerFor(s.batch, s.device, gen)); err != nil {
+		log.Error(err, "runner start failed")
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "StartFailed", err.Error())
 		return err
 	}
+	log.Info("runner started")
 	s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionTrue, "Started", fmt.Sprintf("runner %d started", gen))
 	return nil
 }
@@ -290,6 +300,7 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 		return nil
 	}
 	v.lease = fresh
+	ctrl.LoggerFrom(ctx).Info("runner ended", "generation", v.gen, "reason", v.reason)
 	if err := r.Executor.Stop(ctx, r.runnerFor(b, s.device, v.gen)); err != nil {
 		return err
 	}
@@ -571,6 +582,7 @@ func (r *BatchReconciler) stopRunner(ctx context.Context, s *batchScope) error {
 		return fmt.Errorf("releasing lease %s: %w", key, err)
 	}
 	if gen > 0 {
+		ctrl.LoggerFrom(ctx).Info("lease released; stopping the runner", "lease", key, "generation", gen, "phase", b.Status.Phase)
 		return r.Executor.Stop(ctx, r.runnerFor(b, d, gen))
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -66,8 +67,10 @@ func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) e
 		return err
 	}
 	err = r.Webhooks.Deliver(ctx, b.Spec.Webhook, body)
+	log := ctrl.LoggerFrom(ctx).WithValues("url", b.Spec.Webhook)
 	switch {
 	case err == nil:
+		log.Info("webhook delivered")
 		r.webhookMu.Lock()
 		delete(r.webhookAttempts, key)
 		r.webhookDelivered[key] = true
@@ -76,6 +79,7 @@ func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) e
 		r.event(s, corev1.EventTypeNormal, "WebhookDelivered", "delivered the batch to its webhook")
 		s.after = append(s.after, func() { metrics.WebhookDeliveries.WithLabelValues("delivered").Inc() })
 	case errors.Is(err, webhook.ErrRefused):
+		log.Info("webhook refused", "reason", err.Error())
 		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionFalse, "Refused", err.Error())
 		r.event(s, corev1.EventTypeWarning, "WebhookRefused", "%s", err.Error())
 		s.after = append(s.after, func() { metrics.WebhookDeliveries.WithLabelValues("refused").Inc() })
@@ -84,6 +88,7 @@ func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) e
 		r.webhookAttempts[key]++
 		n := r.webhookAttempts[key]
 		r.webhookMu.Unlock()
+		log.Info("webhook delivery failed", "attempt", n, "of", r.Webhooks.MaxAttempts, "error", err.Error())
 		s.after = append(s.after, func() { metrics.WebhookDeliveries.WithLabelValues("failed").Inc() })
 		if n >= r.Webhooks.MaxAttempts {
 			r.forgetWebhook(key)

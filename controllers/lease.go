@@ -3,7 +3,6 @@ package controllers
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -12,6 +11,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+	"github.com/tweezer-dev/tweezer/internal/leaseholder"
 )
 
 // A runner holds a Lease and renews it; the manager decides that a runner
@@ -19,29 +19,23 @@ import (
 // manager's lease namespace) and is what makes the QPU exclusive; an
 // emulator batch's Lease belongs to the batch (in its namespace, owned by it).
 //
-// The holder identity is "<namespace>/<batch>#<generation>": the generation
-// counts runner starts, so a dead runner that comes back finds the Lease held
-// by its successor and stops (fencing).
+// The holder identity (package internal/leaseholder) names the batch and the
+// runner generation, the one place the generation is stored: a dead runner
+// that comes back finds the Lease held by its successor and stops (fencing).
+// This file and runners/batchrunner/lease.go are the two sides of the
+// protocol: the manager takes, reserves and releases; the runner renews.
 
 // qpuLeasePrefix prefixes the name of a QPU device's Lease.
 const qpuLeasePrefix = "tweezer-qpu-"
 
 func holderID(namespace, batch string, generation int) string {
-	return namespace + "/" + batch + "#" + strconv.Itoa(generation)
+	return leaseholder.Holder{Batch: client.ObjectKey{Namespace: namespace, Name: batch}, Generation: generation}.String()
 }
 
 // parseHolder splits a holder identity; ok is false for anything else.
 func parseHolder(holder string) (batch client.ObjectKey, generation int, ok bool) {
-	i := strings.LastIndexByte(holder, '#')
-	if i < 0 {
-		return client.ObjectKey{}, 0, false
-	}
-	ns, name, found := strings.Cut(holder[:i], "/")
-	gen, err := strconv.Atoi(holder[i+1:])
-	if !found || err != nil {
-		return client.ObjectKey{}, 0, false
-	}
-	return client.ObjectKey{Namespace: ns, Name: name}, gen, true
+	h, ok := leaseholder.Parse(holder)
+	return h.Batch, h.Generation, ok
 }
 
 // leaseKey is where the runner Lease of a batch on a device lives.
@@ -68,7 +62,6 @@ func leaseExpired(l *coordinationv1.Lease, now time.Time) bool {
 	return now.After(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
 }
 
-// leaseGeneration is the generation of the last runner started under the Lease.
 // leaseAnnotation reads a number setLeaseAnnotation wrote (0 when absent).
 func leaseAnnotation(l *coordinationv1.Lease, key string) int {
 	v, _ := strconv.Atoi(l.Annotations[key])

@@ -15,6 +15,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 var _ = Describe("The Pod executor", func() {
@@ -93,7 +94,7 @@ var _ = Describe("The Pod executor", func() {
 func runnerPod(b *quantumv1alpha1.Batch, gen int) *corev1.Pod {
 	GinkgoHelper()
 	pod := &corev1.Pod{}
-	name := executor.PodName(executor.Runner{Batch: b.Name, Generation: gen})
+	name := executor.PodName(executor.Runner{Spec: runnerspec.Spec{Name: b.Name}, Generation: gen})
 	Eventually(func() error {
 		return k8s.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: name}, pod)
 	}).Should(Succeed(), "pod %s", name)

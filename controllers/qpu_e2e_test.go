@@ -13,6 +13,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // qpuDevice creates a FRESNEL device whose gateway takes shotTime per shot.
@@ -66,7 +67,7 @@ func runnerPID(m *manager, d *quantumv1alpha1.Device) int {
 	var pid int
 	Eventually(func() bool {
 		var ok bool
-		pid, ok = p.PID(executor.Runner{ID: qpuLease(d)()})
+		pid, ok = p.PID(executor.Runner{Spec: runnerspec.Spec{RunnerID: qpuLease(d)()}})
 		return ok
 	}).Should(BeTrue())
 	return pid

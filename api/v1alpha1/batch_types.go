@@ -20,6 +20,14 @@ type InlineJob struct {
 	// +optional
 	Variables *apiextensionsv1.JSON `json:"variables,omitempty"`
 
+	// UserID is the user who added the job; the batch's user when unset.
+	// +optional
+	UserID string `json:"userID,omitempty"`
+
+	// ParentID is the job this one was copied from by a rebatch.
+	// +optional
+	ParentID string `json:"parentID,omitempty"`
+
 	// Sequence is the job's own Pulser sequence (abstract representation),
 	// run instead of the batch's; required when the batch has none.
 	// +kubebuilder:validation:MaxLength=1048576
@@ -29,6 +37,9 @@ type InlineJob struct {
 
 // BatchSpec is what a user asked for: one sequence, where to run it, and how.
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.open) && oldSelf.open) || !has(self.open) || !self.open",message="open: a closed batch cannot be reopened"
+// +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) >= (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0)",message="jobs: entries are never removed (each one is a Job)"
+// +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) == (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0) || (has(oldSelf.open) && oldSelf.open && !(has(oldSelf.canceled) && oldSelf.canceled))",message="jobs: only an open batch that is not canceled accepts more jobs"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.canceled) || !oldSelf.canceled || (has(self.canceled) && self.canceled)",message="canceled: a canceled batch stays canceled"
 // +kubebuilder:validation:XValidation:rule="(has(self.sequenceBuilder) && size(self.sequenceBuilder) > 0) || (has(self.jobs) && self.jobs.all(j, has(j.sequence) && size(j.sequence) > 0))",message="sequenceBuilder is required unless every inline job has its own sequence",fieldPath=".sequenceBuilder"
 type BatchSpec struct {
 	// SequenceBuilder is the Pulser abstract representation (JSON, version
@@ -97,13 +108,18 @@ type BatchSpec struct {
 	// +optional
 	TimeLimit *metav1.Duration `json:"timeLimit,omitempty"`
 
-	// Jobs declared inline; the controller creates one Job per entry.
+	// Jobs declared inline, and the jobs added to an open batch after it was
+	// created (appended): the controller creates one Job per entry, numbered
+	// by its position (creationOrder = index + 1). Entries are never removed.
 	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Jobs []InlineJob `json:"jobs,omitempty"`
 }
 
 // BatchStatusFields is what the controllers and runners observed of a Batch.
+// A terminal phase is final: the API server refuses to change it (a backstop
+// behind the controller, the only writer of a batch's status).
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.phase) || !(oldSelf.phase in ['DONE', 'ERROR', 'CANCELED', 'TIMED_OUT']) || (has(self.phase) && self.phase == oldSelf.phase)",message="phase: a batch in a terminal phase (DONE, ERROR, CANCELED, TIMED_OUT) keeps it"
 type BatchStatusFields struct {
 	// Phase is the batch status of the cloud API.
 	// +optional

@@ -68,6 +68,13 @@ func (s BatchStatus) Terminal() bool {
 	return false
 }
 
+// CanBecome reports whether a batch in phase s may move to next: a terminal
+// phase is final (the same phase again is not a change). The CRD enforces
+// the same rule on the status subresource.
+func (s BatchStatus) CanBecome(next BatchStatus) bool {
+	return !s.Terminal() || next == s
+}
+
 // JobStatus is the phase of a Job, as the cloud API's JobStatus.
 // +kubebuilder:validation:Enum=PENDING;RUNNING;DONE;ERROR;CANCELED
 type JobStatus string
@@ -87,6 +94,13 @@ var JobStatuses = []JobStatus{JobPending, JobRunning, JobDone, JobError, JobCanc
 // Terminal reports whether a job in this phase will not change any more.
 func (s JobStatus) Terminal() bool {
 	return s == JobDone || s == JobError || s == JobCanceled
+}
+
+// CanBecome reports whether a job in phase s may move to next: a terminal
+// phase is final (the same phase again is not a change). The CRD enforces
+// the same rule on the status subresource.
+func (s JobStatus) CanBecome(next JobStatus) bool {
+	return !s.Terminal() || next == s
 }
 
 // ResultsType is a kind of result a device can return.

@@ -9,10 +9,6 @@ const (
 	// ConditionTimeLimit turns true when a batch ran past its time limit.
 	ConditionTimeLimit = "TimeLimitExceeded"
 
-	// RunnerGenerationAnnotation on a runner Lease is the generation of the
-	// batch's current runner (runner starts are counted from 1; 0 means the
-	// Lease is reserved for the batch but no runner was started yet).
-	RunnerGenerationAnnotation = "quantum.tweezer.dev/runner-generation"
 	// RunnerFailuresAnnotation on a runner Lease counts consecutive runner
 	// deaths that happened while no job was RUNNING and after no job
 	// finished.

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -231,6 +232,92 @@ var _ = Describe("Validation", func() {
 		j.Status.Phase = v1.JobRunning
 		Expect(k8s.Status().Update(ctx, j)).To(Succeed())
 		Expect(j.Status.Progress).To(Equal(int32(50)))
+	})
+
+	It("keeps a Job's terminal phase terminal on the status subresource, even for a blind merge patch", func() {
+		for _, final := range []v1.JobStatus{v1.JobDone, v1.JobError, v1.JobCanceled} {
+			j := validJob(ns)
+			Expect(k8s.Create(ctx, j)).To(Succeed())
+			j.Status.Phase = final
+			Expect(k8s.Status().Update(ctx, j)).To(Succeed())
+			// The same phase again (a repeated report) is fine.
+			Expect(k8s.Status().Update(ctx, j)).To(Succeed())
+			for _, next := range v1.JobStatuses {
+				if next == final {
+					continue
+				}
+				patch := []byte(`{"status":{"phase":"` + string(next) + `"}}`)
+				expectInvalid(k8s.Status().Patch(ctx, j, client.RawPatch(types.MergePatchType, patch)),
+					"status", "a job in a terminal phase (DONE, ERROR, CANCELED) keeps it")
+			}
+			stored := &v1.Job{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(j), stored)).To(Succeed())
+			Expect(stored.Status.Phase).To(Equal(final))
+		}
+	})
+
+	It("lets an unfinished Job move freely (a retried job goes back to PENDING)", func() {
+		j := validJob(ns)
+		Expect(k8s.Create(ctx, j)).To(Succeed())
+		for _, next := range []v1.JobStatus{v1.JobRunning, v1.JobPending, v1.JobRunning, v1.JobDone} {
+			j.Status.Phase = next
+			Expect(k8s.Status().Update(ctx, j)).To(Succeed(), "to %s", next)
+		}
+	})
+
+	It("keeps a Batch's terminal phase terminal on the status subresource", func() {
+		for _, final := range []v1.BatchStatus{v1.BatchDone, v1.BatchError, v1.BatchCanceled, v1.BatchTimedOut} {
+			b := validBatch(ns)
+			Expect(k8s.Create(ctx, b)).To(Succeed())
+			b.Status.Phase = v1.BatchRunning
+			Expect(k8s.Status().Update(ctx, b)).To(Succeed())
+			b.Status.Phase = final
+			Expect(k8s.Status().Update(ctx, b)).To(Succeed())
+			// Conditions may still change (webhook delivery) while the phase stays.
+			b.Status.DeviceID = "d"
+			Expect(k8s.Status().Update(ctx, b)).To(Succeed())
+			for _, next := range []v1.BatchStatus{v1.BatchPending, v1.BatchRunning, v1.BatchDone, v1.BatchCanceled, v1.BatchTimedOut, v1.BatchError, v1.BatchPaused} {
+				if next == final {
+					continue
+				}
+				patch := []byte(`{"status":{"phase":"` + string(next) + `"}}`)
+				expectInvalid(k8s.Status().Patch(ctx, b, client.RawPatch(types.MergePatchType, patch)),
+					"status", "a batch in a terminal phase (DONE, ERROR, CANCELED, TIMED_OUT) keeps it")
+			}
+		}
+	})
+
+	It("lets an open Batch gain jobs, never lose them, and a closed one neither", func() {
+		b := validBatch(ns)
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		b.Spec.Jobs = append(b.Spec.Jobs, v1.InlineJob{Runs: 3, UserID: "u"})
+		Expect(k8s.Update(ctx, b)).To(Succeed())
+		shrunk := b.DeepCopy()
+		shrunk.Spec.Jobs = shrunk.Spec.Jobs[:1]
+		expectInvalid(k8s.Update(ctx, shrunk), "spec", "entries are never removed")
+		b.Spec.Open = false
+		Expect(k8s.Update(ctx, b)).To(Succeed())
+		b.Spec.Jobs = append(b.Spec.Jobs, v1.InlineJob{Runs: 3})
+		expectInvalid(k8s.Update(ctx, b), "spec", "only an open batch that is not canceled accepts more jobs")
+
+		canceled := validBatch(ns)
+		canceled.Spec.Canceled = true
+		Expect(k8s.Create(ctx, canceled)).To(Succeed())
+		canceled.Spec.Jobs = append(canceled.Spec.Jobs, v1.InlineJob{Runs: 3})
+		expectInvalid(k8s.Update(ctx, canceled), "spec", "only an open batch that is not canceled accepts more jobs")
+	})
+
+	It("keeps a canceled Batch and Job canceled", func() {
+		b := validBatch(ns)
+		b.Spec.Canceled = true
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		b.Spec.Canceled = false
+		expectInvalid(k8s.Update(ctx, b), "spec", "a canceled batch stays canceled")
+		j := validJob(ns)
+		j.Spec.Canceled = true
+		Expect(k8s.Create(ctx, j)).To(Succeed())
+		j.Spec.Canceled = false
+		expectInvalid(k8s.Update(ctx, j), "spec", "a canceled job stays canceled")
 	})
 
 	It("ignores status in a spec write and spec in a status write (status subresource)", func() {

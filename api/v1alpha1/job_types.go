@@ -6,6 +6,7 @@ import (
 )
 
 // JobSpec is one execution request of a batch's sequence.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.canceled) || !oldSelf.canceled || (has(self.canceled) && self.canceled)",message="canceled: a canceled job stays canceled"
 type JobSpec struct {
 	// BatchName is the Batch, in the same namespace, that this job belongs to.
 	// +kubebuilder:validation:MinLength=1
@@ -40,12 +41,16 @@ type JobSpec struct {
 	// +optional
 	UserID string `json:"userID,omitempty"`
 
-	// Canceled asks the runner to stop this job; an unfinished job becomes CANCELED.
+	// Canceled asks for this job to stop: the controller cancels it while it
+	// is PENDING, the runner stops it when it runs; either writes CANCELED.
 	// +optional
 	Canceled bool `json:"canceled,omitempty"`
 }
 
-// JobStatusFields is what the runner observed of a Job.
+// JobStatusFields is what the runner observed of a Job. A terminal phase is
+// final: the API server refuses to change it, so a late write (a stale
+// cancel, a runner's report) never turns DONE into CANCELED or back.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.phase) || !(oldSelf.phase in ['DONE', 'ERROR', 'CANCELED']) || (has(self.phase) && self.phase == oldSelf.phase)",message="phase: a job in a terminal phase (DONE, ERROR, CANCELED) keeps it"
 type JobStatusFields struct {
 	// Phase is the job status of the cloud API. A Job nobody wrote a status
 	// for yet reads as PENDING (a schema default, so no write is needed).

@@ -39,11 +39,37 @@ type WorkloadSpec struct {
 	Canceled bool `json:"canceled,omitempty"`
 }
 
+// WorkloadPhase is the phase of a Workload. The cloud API reports it with
+// the same values as a batch's status, but it is a type of its own: a
+// workload has no jobs, no queue and no device.
+// +kubebuilder:validation:Enum=PENDING;RUNNING;DONE;CANCELED;TIMED_OUT;ERROR;PAUSED
+type WorkloadPhase string
+
+// The workload phases.
+const (
+	WorkloadPending  WorkloadPhase = "PENDING"
+	WorkloadRunning  WorkloadPhase = "RUNNING"
+	WorkloadDone     WorkloadPhase = "DONE"
+	WorkloadCanceled WorkloadPhase = "CANCELED"
+	WorkloadTimedOut WorkloadPhase = "TIMED_OUT"
+	WorkloadError    WorkloadPhase = "ERROR"
+	WorkloadPaused   WorkloadPhase = "PAUSED"
+)
+
+// Terminal reports whether a workload in this phase will not change any more.
+func (p WorkloadPhase) Terminal() bool {
+	switch p {
+	case WorkloadDone, WorkloadCanceled, WorkloadTimedOut, WorkloadError:
+		return true
+	}
+	return false
+}
+
 // WorkloadStatusFields is what the workload runner observed.
 type WorkloadStatusFields struct {
-	// Phase uses the batch statuses of the cloud API.
+	// Phase is the workload's status in the cloud API.
 	// +optional
-	Phase BatchStatus `json:"phase,omitempty"`
+	Phase WorkloadPhase `json:"phase,omitempty"`
 
 	// Conditions describe the workload's execution.
 	// +listType=map

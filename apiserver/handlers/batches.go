@@ -14,8 +14,8 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
@@ -436,7 +436,7 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b, nil, idem)
+	return h.storeBatch(ctx, b, idem)
 }
 
 // inlineJob reads one job; batchHasSequence says whether the job may go
@@ -474,29 +474,16 @@ func (h *Handlers) fits(obj client.Object, kind string) error {
 	return nil
 }
 
-// storeBatch creates a Batch, then its Jobs (named as the controller names
-// them, so either may create them first), and answers once the cache has them.
-// parents are the ids of the jobs the inline jobs were copied from (rebatch).
-// With an Idempotency-Key whose batch exists, that batch is completed (jobs a
-// failed first attempt did not create) and returned.
-func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, parents []string, idem *idempotency) (*batchOut, error) {
+// storeBatch creates a Batch with its jobs in spec.jobs and answers once the
+// cache holds the Jobs the controller creates from them. With an
+// Idempotency-Key whose batch exists, that batch is returned (its Jobs are
+// the controller's to create, as for any batch).
+func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, idem *idempotency) (*batchOut, error) {
 	if err := idem.create(ctx, h.Client, b, "batch"); err != nil {
 		return nil, writeErr(err, "body")
 	}
-	jobs := make([]*quantumv1alpha1.Job, len(b.Spec.Jobs))
-	for i, ij := range b.Spec.Jobs {
-		parent := ""
-		if parents != nil {
-			parent = parents[i]
-		}
-		j, err := h.newJob(b, quantumv1alpha1.InlineJobName(b.UID, i), int32(i+1), ij, parent)
-		if err != nil {
-			return nil, internal(err)
-		}
-		jobs[i] = j
-	}
-	if err := h.createJobs(ctx, jobs); err != nil {
-		return nil, err
+	if err := h.awaitJobs(ctx, b, 0); err != nil {
+		return nil, internal(err)
 	}
 	h.await(ctx, b)
 	doc, err := h.batchWithJobs(ctx, b)
@@ -504,60 +491,6 @@ func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, par
 		return nil, err
 	}
 	return &batchOut{Body: envelope.OK(doc)}, nil
-}
-
-// newJob builds a Job of batch b.
-func (h *Handlers) newJob(b *quantumv1alpha1.Batch, name string, order int32, ij quantumv1alpha1.InlineJob, parentID string) (*quantumv1alpha1.Job, error) {
-	j := &quantumv1alpha1.Job{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: b.Namespace,
-			Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
-		},
-		Spec: quantumv1alpha1.JobSpec{
-			BatchName: b.Name, Runs: ij.Runs, Variables: ij.Variables, Sequence: ij.Sequence,
-			CreationOrder: order, ParentID: parentID, UserID: b.Spec.UserID,
-		},
-	}
-	if err := controllerutil.SetControllerReference(b, j, h.Scheme); err != nil {
-		return nil, err
-	}
-	return j, nil
-}
-
-// createJobs creates jobs a few at a time (an existing one is fine: the
-// controller made it) and waits until the cache holds them all.
-func (h *Handlers) createJobs(ctx context.Context, jobs []*quantumv1alpha1.Job) error {
-	const workers = 8
-	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, workers)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range jobs {
-			sem <- struct{}{}
-			go func(i int) {
-				defer func() { <-sem }()
-				err := h.Client.Create(ctx, jobs[i])
-				if apierrors.IsAlreadyExists(err) {
-					err = h.Client.Get(ctx, client.ObjectKeyFromObject(jobs[i]), jobs[i])
-				}
-				errs[i] = err
-			}(i)
-		}
-		for range workers {
-			sem <- struct{}{}
-		}
-	}()
-	<-done
-	for _, err := range errs {
-		if err != nil {
-			return writeErr(err, "body", "jobs")
-		}
-	}
-	for _, j := range jobs {
-		h.await(ctx, j)
-	}
-	return nil
 }
 
 func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut, error) {
@@ -575,8 +508,9 @@ func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut,
 	return &batchOut{Body: envelope.OK(doc)}, nil
 }
 
-// cancel asks the controllers to cancel a batch and marks what has not
-// started CANCELED at once. b is refreshed in place.
+// cancel writes a batch's cancel intent (spec.canceled) and waits until the
+// controller has settled it: its pending jobs CANCELED and, unless it runs,
+// the batch CANCELED. b is refreshed in place.
 func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) error {
 	phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(cached))
 	if phase.Terminal() {
@@ -589,34 +523,11 @@ func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) er
 		if err := h.Client.Patch(ctx, b, client.MergeFrom(orig)); err != nil {
 			return writeErr(err)
 		}
+		h.await(ctx, b)
 	}
-	jobs, err := h.batchJobs(b)
-	if err != nil {
+	if err := h.awaitCanceled(ctx, b); err != nil {
 		return internal(err)
 	}
-	now := metav1.Now()
-	for _, cj := range jobs {
-		if restdoc.JobPhase(cj) != string(quantumv1alpha1.JobPending) {
-			continue
-		}
-		j := cj.DeepCopy()
-		orig := j.DeepCopy()
-		j.Status.Phase = quantumv1alpha1.JobCanceled
-		j.Status.EndTime = &now
-		if err := h.Client.Status().Patch(ctx, j, client.MergeFrom(orig)); err != nil {
-			return writeErr(err)
-		}
-		h.await(ctx, j)
-	}
-	if phase == quantumv1alpha1.BatchPending || phase == quantumv1alpha1.BatchPaused {
-		orig := b.DeepCopy()
-		b.Status.Phase = quantumv1alpha1.BatchCanceled
-		b.Status.EndTime = &now
-		if err := h.Client.Status().Patch(ctx, b, client.MergeFrom(orig)); err != nil {
-			return writeErr(err)
-		}
-	}
-	h.await(ctx, b)
 	*cached = *b
 	return nil
 }
@@ -696,37 +607,84 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 		if inline[i], err = inlineJob(j, b.Spec.SequenceBuilder != "", "body", i); err != nil {
 			return nil, err
 		}
+		inline[i].UserID = user(ctx).Name
 	}
-	unlock := h.lockBatch(b.Namespace + "/" + b.Name)
-	defer unlock()
-	existing, err := h.batchJobs(b)
+	from, err := h.appendJobs(ctx, b, inline)
 	if err != nil {
-		return nil, internal(err)
-	}
-	next := int32(len(b.Spec.Jobs))
-	for _, j := range existing {
-		next = max(next, j.Spec.CreationOrder)
-	}
-	jobs := make([]*quantumv1alpha1.Job, len(inline))
-	for i, ij := range inline {
-		j, err := h.newJob(b, uuid.NewString(), next+int32(i)+1, ij, "")
-		if err != nil {
-			return nil, internal(err)
-		}
-		j.Spec.UserID = user(ctx).Name
-		if err := h.fits(j, "job"); err != nil {
-			return nil, err
-		}
-		jobs[i] = j
-	}
-	if err := h.createJobs(ctx, jobs); err != nil {
 		return nil, err
 	}
+	if err := h.awaitJobs(ctx, b, from); err != nil {
+		return nil, internal(err)
+	}
+	h.await(ctx, b)
 	doc, err := h.batchWithJobs(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+// appendJobs appends jobs to an open batch's spec.jobs and returns the
+// position of the first. The API server applies the append atomically
+// (a JSON patch "add /spec/jobs/-" after a test that the batch is still
+// open), so concurrent additions from any number of facade replicas each
+// land whole, one after the other, without a lock or a retry; the controller
+// numbers each Job by its entry's position. Only the first jobs of a batch
+// that has none are written with a merge patch checked against the
+// resourceVersion (there is no list to append to yet), again on a fresh read
+// after a conflict. b is the batch as the write left it.
+func (h *Handlers) appendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (int, error) {
+	for range 10 {
+		from, retry, err := h.tryAppendJobs(ctx, b, jobs)
+		if !retry {
+			return from, err
+		}
+	}
+	return 0, envelope.Errorf(http.StatusConflict, "batch %s changed too often meanwhile; try again", b.Name)
+}
+
+// tryAppendJobs is one attempt of appendJobs; retry asks for another, with b
+// read again.
+func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (from int, retry bool, err error) {
+	grown := b.DeepCopy()
+	grown.Spec.Jobs = append(grown.Spec.Jobs, jobs...)
+	if err := h.fits(grown, "batch"); err != nil {
+		return 0, false, err
+	}
+	if len(b.Spec.Jobs) == 0 {
+		orig := b.DeepCopy()
+		b.Spec.Jobs = jobs
+		err = h.Client.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	} else {
+		ops := []map[string]any{{"op": "test", "path": "/spec/open", "value": true}}
+		for _, j := range jobs {
+			ops = append(ops, map[string]any{"op": "add", "path": "/spec/jobs/-", "value": j})
+		}
+		raw, merr := json.Marshal(ops)
+		if merr != nil {
+			return 0, false, internal(merr)
+		}
+		err = h.Client.Patch(ctx, b, client.RawPatch(types.JSONPatchType, raw))
+	}
+	if err != nil {
+		// Closed or canceled meanwhile (the test or the CRD's rule refused
+		// it), or a concurrent first addition: say which.
+		fresh := &quantumv1alpha1.Batch{}
+		if gerr := h.Client.Get(ctx, client.ObjectKeyFromObject(b), fresh); gerr == nil {
+			if !fresh.Spec.Open {
+				return 0, false, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
+			}
+			if fresh.Spec.Canceled {
+				return 0, false, envelope.Errorf(http.StatusConflict, "batch %s is canceled: it accepts no more jobs", b.Name)
+			}
+			if apierrors.IsConflict(err) {
+				*b = *fresh
+				return 0, true, nil
+			}
+		}
+		return 0, false, writeErr(err, "body")
+	}
+	return len(b.Spec.Jobs) - len(jobs), false, nil
 }
 
 type batchJobsIn struct {
@@ -788,15 +746,13 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 			TimeLimit:            parent.Spec.TimeLimit.DeepCopy(),
 		},
 	}
-	parents := make([]string, len(jobs))
-	for i, j := range jobs {
-		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy(), Sequence: j.Spec.Sequence})
-		parents[i] = j.Name
+	for _, j := range jobs {
+		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy(), Sequence: j.Spec.Sequence, ParentID: j.Name})
 	}
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err
 	}
-	return h.storeBatch(ctx, b, parents, nil)
+	return h.storeBatch(ctx, b, nil)
 }
 
 type cancelJobsOut struct {

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -53,8 +53,8 @@ type Handlers struct {
 	ResultsLinkTTL time.Duration
 	// PublicURL is the facade's base URL in results links; empty means the request's own.
 	PublicURL string
-
-	batchLocks sync.Map // batch name → *sync.Mutex, serialising job additions
+	// Log receives structured logs of refusals; the zero Logger discards them.
+	Log logr.Logger
 }
 
 // Operation metadata keys read by the server's authentication middleware.
@@ -145,6 +145,7 @@ func (h *Handlers) access(ctx context.Context, ns, verb, resource, sub string, n
 		if sub != "" {
 			what += "/" + sub
 		}
+		h.Log.Info("authorization refused", "user", user(ctx).Name, "verb", verb, "resource", what, "namespace", ns)
 		return envelope.Errorf(http.StatusForbidden, "%s may not %s %s in project %s", user(ctx).Name, verb, what, ns)
 	}
 	return nil
@@ -277,12 +278,4 @@ func (h *Handlers) await(ctx context.Context, obj client.Object) {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-}
-
-// lockBatch serialises the writes that number a batch's jobs.
-func (h *Handlers) lockBatch(name string) func() {
-	m, _ := h.batchLocks.LoadOrStore(name, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
 }

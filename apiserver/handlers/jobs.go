@@ -6,7 +6,6 @@ import (
 	"net/url"
 
 	"github.com/danielgtaylor/huma/v2"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -188,8 +187,10 @@ func (h *Handlers) cancelJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, e
 	return h.getJobV1(ctx, in)
 }
 
-// cancelJob asks the runner to stop a job and marks it CANCELED at once when
-// it has not started. j is updated in place.
+// cancelJob writes a job's cancel intent (spec.canceled). The controller
+// cancels a PENDING job, the runner stops a RUNNING one; a pending job is
+// answered once the controller's CANCELED is in the cache. j is updated in
+// place.
 func (h *Handlers) cancelJob(ctx context.Context, j *quantumv1alpha1.Job) error {
 	phase := quantumv1alpha1.JobStatus(restdoc.JobPhase(j))
 	if phase.Terminal() {
@@ -201,17 +202,13 @@ func (h *Handlers) cancelJob(ctx context.Context, j *quantumv1alpha1.Job) error 
 		if err := h.Client.Patch(ctx, j, client.MergeFrom(orig)); err != nil {
 			return writeErr(err)
 		}
+		h.await(ctx, j)
 	}
 	if phase == quantumv1alpha1.JobPending {
-		orig := j.DeepCopy()
-		now := metav1.Now()
-		j.Status.Phase = quantumv1alpha1.JobCanceled
-		j.Status.EndTime = &now
-		if err := h.Client.Status().Patch(ctx, j, client.MergeFrom(orig)); err != nil {
-			return writeErr(err)
+		if err := h.awaitJobSettled(ctx, j); err != nil {
+			return internal(err)
 		}
 	}
-	h.await(ctx, j)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -80,22 +81,25 @@ func (h *Handlers) setBatchStatus(ctx context.Context, in *batchStatusIn) (*batc
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTransition("batch", cached.Name, restdoc.BatchPhase(cached), in.Body.Status, func(s string) bool { return quantumv1alpha1.BatchStatus(s).Terminal() }); err != nil {
-		return nil, err
-	}
+	next := quantumv1alpha1.BatchStatus(in.Body.Status)
 	b := cached.DeepCopy()
-	orig := b.DeepCopy()
-	b.Status.Phase = quantumv1alpha1.BatchStatus(in.Body.Status)
-	if in.Body.DeviceID != "" {
-		b.Status.DeviceID = in.Body.DeviceID
-	}
-	if start != nil {
-		b.Status.StartTime = start
-	}
-	if end != nil {
-		b.Status.EndTime = end
-	}
-	if err := h.Client.Status().Patch(ctx, b, client.MergeFrom(orig)); err != nil {
+	err = h.checkedStatusPatch(ctx, b, func() error {
+		if from := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(b)); !from.CanBecome(next) {
+			return envelope.Errorf(http.StatusConflict, "batch %s is %s, a final status: it cannot become %s", b.Name, from, next)
+		}
+		b.Status.Phase = next
+		if in.Body.DeviceID != "" {
+			b.Status.DeviceID = in.Body.DeviceID
+		}
+		if start != nil {
+			b.Status.StartTime = start
+		}
+		if end != nil {
+			b.Status.EndTime = end
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, b)
@@ -137,22 +141,25 @@ func (h *Handlers) patchJobStatus(ctx context.Context, id string, body *JobUpdat
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTransition("job", cached.Name, restdoc.JobPhase(cached), body.Status, func(s string) bool { return quantumv1alpha1.JobStatus(s).Terminal() }); err != nil {
-		return nil, err
-	}
+	next := quantumv1alpha1.JobStatus(body.Status)
 	j := cached.DeepCopy()
-	orig := j.DeepCopy()
-	j.Status.Phase = quantumv1alpha1.JobStatus(body.Status)
-	if start != nil {
-		j.Status.StartTime = start
-	}
-	if end != nil {
-		j.Status.EndTime = end
-	}
-	if body.Progress != nil {
-		j.Status.Progress = *body.Progress
-	}
-	if err := h.Client.Status().Patch(ctx, j, client.MergeFrom(orig)); err != nil {
+	err = h.checkedStatusPatch(ctx, j, func() error {
+		if from := j.CurrentPhase(); !from.CanBecome(next) {
+			return envelope.Errorf(http.StatusConflict, "job %s is %s, a final status: it cannot become %s", j.Name, from, next)
+		}
+		j.Status.Phase = next
+		if start != nil {
+			j.Status.StartTime = start
+		}
+		if end != nil {
+			j.Status.EndTime = end
+		}
+		if body.Progress != nil {
+			j.Status.Progress = *body.Progress
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, j)
@@ -169,15 +176,39 @@ func (h *Handlers) addJobErrors(ctx context.Context, in *jobErrorsIn) (*jobOut, 
 	if err != nil {
 		return nil, err
 	}
-	if n := len(cached.Status.Errors) + len(in.Body.Errors); n > maxJobErrors {
-		return nil, envelope.Invalid("a job keeps at most 100 errors", "body", "errors")
-	}
 	j := cached.DeepCopy()
-	orig := j.DeepCopy()
-	j.Status.Errors = append(j.Status.Errors, in.Body.Errors...)
-	if err := h.Client.Status().Patch(ctx, j, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	err = h.checkedStatusPatch(ctx, j, func() error {
+		if n := len(j.Status.Errors) + len(in.Body.Errors); n > maxJobErrors {
+			return envelope.Invalid("a job keeps at most 100 errors", "body", "errors")
+		}
+		j.Status.Errors = append(j.Status.Errors, in.Body.Errors...)
+		return nil
+	})
+	if err != nil {
 		return nil, writeErr(err, "body", "errors")
 	}
 	h.await(ctx, j)
 	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+}
+
+// checkedStatusPatch applies change to obj (a copy of the cached object) and
+// writes its status with a patch checked against obj's resourceVersion. When
+// someone wrote in between, it reads the object again and applies change to
+// the fresh copy, so change always judges the status it replaces (a report
+// never turns a DONE the cache did not show yet into something else).
+func (h *Handlers) checkedStatusPatch(ctx context.Context, obj client.Object, change func() error) error {
+	first := true
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if !first {
+			if err := h.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+				return err
+			}
+		}
+		first = false
+		orig := obj.DeepCopyObject().(client.Object)
+		if err := change(); err != nil {
+			return err
+		}
+		return h.Client.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	})
 }

@@ -120,7 +120,7 @@ func (h *Handlers) registerWorkloads(api huma.API) {
 
 // workloadPhase is the API status of a workload: its phase, PENDING when unset.
 func workloadPhase(w *quantumv1alpha1.Workload) string {
-	return cmp.Or(string(w.Status.Phase), string(quantumv1alpha1.BatchPending))
+	return cmp.Or(string(w.Status.Phase), string(quantumv1alpha1.WorkloadPending))
 }
 
 // workloadDoc maps a workload of the project ns.
@@ -360,7 +360,7 @@ func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*wor
 	if !w.Status.Phase.Terminal() {
 		orig = w.DeepCopy()
 		now := metav1.Now()
-		w.Status.Phase, w.Status.EndTime = quantumv1alpha1.BatchCanceled, &now
+		w.Status.Phase, w.Status.EndTime = quantumv1alpha1.WorkloadCanceled, &now
 		// Optimistic: a runner that recorded an outcome meanwhile keeps it.
 		err := h.Client.Status().Patch(ctx, w, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 		if err != nil && !apierrors.IsConflict(err) {
@@ -412,10 +412,10 @@ func (h *Handlers) setWorkloadStatus(ctx context.Context, in *workloadStatusIn) 
 		return nil, err
 	}
 	w, err := h.patchWorkloadStatus(ctx, in.WorkloadID, func(w *quantumv1alpha1.Workload) error {
-		if err := checkTransition("workload", w.Name, workloadPhase(w), in.Body.Status, func(s string) bool { return quantumv1alpha1.BatchStatus(s).Terminal() }); err != nil {
+		if err := checkTransition("workload", w.Name, workloadPhase(w), in.Body.Status, func(s string) bool { return quantumv1alpha1.WorkloadPhase(s).Terminal() }); err != nil {
 			return err
 		}
-		w.Status.Phase = quantumv1alpha1.BatchStatus(in.Body.Status)
+		w.Status.Phase = quantumv1alpha1.WorkloadPhase(in.Body.Status)
 		if start != nil {
 			w.Status.StartTime = start
 		}

@@ -171,7 +171,7 @@ func TestWorkloadRoutes(t *testing.T) {
 		t.Fatalf("canceled: %v", r.data())
 	}
 	stored := &quantumv1alpha1.Workload{}
-	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, stored); err != nil || !stored.Spec.Canceled || stored.Status.Phase != quantumv1alpha1.BatchCanceled {
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, stored); err != nil || !stored.Spec.Canceled || stored.Status.Phase != quantumv1alpha1.WorkloadCanceled {
 		t.Fatalf("cancel not stored: %v %+v %+v", err, stored.Spec, stored.Status)
 	}
 	// A worker repeats a terminal status freely but cannot revive the workload.

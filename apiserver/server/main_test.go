@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -37,6 +39,9 @@ var (
 	// facadeCfg is the facade's own identity (for a second replica).
 	facadeCfg *rest.Config
 	facade    *httptest.Server
+	// newFacade starts another replica of the facade, with the same identity
+	// and configuration, against the same control plane.
+	newFacade func() (*httptest.Server, error)
 	tokens    = map[string]string{} // alice, bob, reader, super, worker, nobody
 	projA     = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
 	projB     = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
@@ -55,6 +60,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
+	ctrl.SetLogger(logr.Discard())
 	env, err := controlplane.New()
 	if err != nil {
 		return 0, err
@@ -140,18 +146,26 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 
+	if err := startBatchController(ctx, cfg); err != nil {
+		return 0, err
+	}
 	c := server.Defaults()
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
-	s, err := server.New(facadeUser.Config(), c)
-	if err != nil {
+	newFacade = func() (*httptest.Server, error) {
+		s, err := server.New(facadeCfg, c)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.StartCache(ctx); err != nil {
+			return nil, err
+		}
+		return httptest.NewServer(s.Handler()), nil
+	}
+	if facade, err = newFacade(); err != nil {
 		return 0, err
 	}
-	if err := s.StartCache(ctx); err != nil {
-		return 0, err
-	}
-	facade = httptest.NewServer(s.Handler())
 	defer facade.Close()
 	return m.Run(), nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 	"github.com/go-chi/chi/v5"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,6 +60,9 @@ type Config struct {
 	ResultsLinkTTL time.Duration
 	// PublicURL is the base URL in results links; empty uses the request's host.
 	PublicURL string
+	// Log receives the facade's structured logs (authentication and
+	// authorization refusals); the zero Logger discards them.
+	Log logr.Logger
 }
 
 // Defaults returns the default configuration.
@@ -139,6 +143,7 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 		ResultsKey:     cfg.ResultsKey,
 		ResultsLinkTTL: cfg.ResultsLinkTTL,
 		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
+		Log:            cfg.Log,
 	}
 	s := &Server{cfg: cfg, cache: c}
 	s.api, s.handler = NewAPI(h)
@@ -216,10 +221,12 @@ func authenticate(api huma.API, h *handlers.Handlers) func(huma.Context, func(hu
 		}
 		u, err := h.Auth.Authenticate(ctx.Context(), token)
 		if errors.Is(err, auth.ErrUnauthenticated) {
+			h.Log.Info("authentication refused: invalid or expired token", "operation", ctx.Operation().OperationID, "remote", ctx.RemoteAddr())
 			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "the bearer token is invalid or expired")
 			return
 		}
 		if err != nil {
+			h.Log.Error(err, "authentication failed", "operation", ctx.Operation().OperationID)
 			_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, err.Error())
 			return
 		}

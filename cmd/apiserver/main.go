@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr/funcr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/tweezer-dev/tweezer/apiserver/server"
@@ -30,6 +31,7 @@ func main() {
 	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key signing results links (default: random per process; env TWEEZER_RESULTS_KEY)")
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
+	cfg.Log = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{LogTimestamp: true})
 	if resultsKey != "" {
 		key, err := hex.DecodeString(resultsKey)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/batchrunner"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 	"github.com/tweezer-dev/tweezer/runners/engine"
@@ -33,13 +34,8 @@ func init() {
 	})
 }
 
-// gatewayTokenEnv carries the QPU gateway's bearer token to a runner process
-// (never a flag, so it does not show in the process list); a runner pod reads
-// its projected token from --gateway-token-file instead.
-const gatewayTokenEnv = "TWEEZER_GATEWAY_TOKEN"
-
 func runBatch(args []string, _, stderr io.Writer) int {
-	return runBatchWith(args, stderr, os.Getenv(gatewayTokenEnv), connect)
+	return runBatchWith(args, stderr, os.Getenv, connect)
 }
 
 // connect loads a kubeconfig (empty: in-cluster config or $KUBECONFIG) and
@@ -64,29 +60,20 @@ func connect(kubeconfig string) (*batchrunner.Cluster, error) {
 // runBatchWith runs one batch: a process of its own (runBatch) or one
 // assignment of a worker (runServe), which passes the gateway token and
 // shares its cluster connections.
-func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster func(kubeconfig string) (*batchrunner.Cluster, error)) int {
+func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, cluster func(kubeconfig string) (*batchrunner.Cluster, error)) int {
 	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ns := fs.String("namespace", "", "namespace of the Batch")
-	name := fs.String("name", "", "name of the Batch")
+	decode := runnerspec.Flags(runnerspec.Batch, fs, getenv)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
-	runnerID := fs.String("runner-id", "", "this runner's identity, the holder of its lease")
-	leaseNS := fs.String("lease-namespace", "", "namespace of the runner's lease (default: the batch's)")
-	leaseName := fs.String("lease-name", "", "name of the runner's lease (default: the batch's name)")
-	leaseDuration := fs.Duration("lease-duration", 15*time.Second, "validity of the lease; it is renewed every quarter of it")
-	gatewayURL := fs.String("gateway-url", "", "QPU gateway URL: run the jobs on the QPU instead of the emulator")
-	gatewayTokenFile := fs.String("gateway-token-file", "", "file holding the gateway token, read on every request (a projected service-account token); default: $"+gatewayTokenEnv)
 	progressEvery := fs.Duration("progress-interval", time.Second, "least time between two status writes of a running job (RUNNING after it, then progress)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *ns == "" || *name == "" || *runnerID == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "batch: --namespace, --name and --runner-id are required (and no positional arguments)")
+	spec, err := decode()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		fs.Usage()
 		return 2
-	}
-	if *leaseName == "" {
-		*leaseName = *name
 	}
 	cl, err := cluster(*kubeconfig)
 	if err != nil {
@@ -94,15 +81,15 @@ func runBatchWith(args []string, stderr io.Writer, gatewayToken string, cluster 
 		return 1
 	}
 	var eng engine.Engine = emulator.Engine{}
-	if *gatewayURL != "" {
-		eng = &qpu.HTTPDriver{URL: *gatewayURL, Token: gatewayToken, TokenFile: *gatewayTokenFile}
+	if spec.GatewayURL != "" {
+		eng = &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken, TokenFile: spec.GatewayTokenFile}
 	}
 	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it
-	log := base.WithValues("batch", *ns+"/"+*name, "runner", *runnerID)
+	log := base.WithValues("batch", spec.Namespace+"/"+spec.Name, "runner", spec.RunnerID)
 	r, err := batchrunner.New(cl, batchrunner.Config{
-		Namespace: *ns, Batch: *name, RunnerID: *runnerID,
-		LeaseNamespace: *leaseNS, LeaseName: *leaseName, LeaseDuration: *leaseDuration,
+		Namespace: spec.Namespace, Batch: spec.Name, RunnerID: spec.RunnerID,
+		LeaseNamespace: spec.LeaseNamespace, LeaseName: spec.LeaseName, LeaseDuration: spec.LeaseDuration,
 		Engine: eng, ProgressInterval: *progressEvery, Log: log,
 	})
 	if err != nil {

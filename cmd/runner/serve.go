@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 
 	"github.com/tweezer-dev/tweezer/runners/batchrunner"
@@ -85,7 +86,7 @@ func serve(in io.Reader, out io.Writer, stderr io.Writer, connect func(kubeconfi
 		case len(a.Args) == 0 || a.Args[0] != "batch":
 			fmt.Fprintf(stderr, "serve: assignment %s: only batch runners are served, got %q\n", a.ID, a.Args)
 		default:
-			code = runBatchWith(a.Args[1:], stderr, a.Token, cached)
+			code = runBatchWith(a.Args[1:], stderr, envOf(a.Env), cached)
 		}
 		if err := enc.Encode(workerproto.Outcome{ID: a.ID, Code: code}); err != nil {
 			fmt.Fprintf(stderr, "serve: reporting the outcome of %s: %v\n", a.ID, err)
@@ -97,4 +98,16 @@ func serve(in io.Reader, out io.Writer, stderr io.Writer, connect func(kubeconfi
 		return 1
 	}
 	return 0
+}
+
+// envOf looks names up in an assignment's environment, then in the worker's.
+func envOf(env []string) func(string) string {
+	return func(name string) string {
+		for _, kv := range env {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+				return v
+			}
+		}
+		return os.Getenv(name)
+	}
 }

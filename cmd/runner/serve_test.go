@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/batchrunner"
 	"github.com/tweezer-dev/tweezer/runners/workerproto"
 )
@@ -28,7 +29,7 @@ func TestServeReportsEveryAssignment(t *testing.T) {
 	in := "{not json\n" +
 		line(workerproto.Assignment{ID: "w", Args: []string{"workload", "--name", "x"}}) +
 		line(workerproto.Assignment{ID: "flags", Args: []string{"batch", "--name", "b"}}) +
-		line(workerproto.Assignment{ID: "c1", Args: batch, Token: "t"}) +
+		line(workerproto.Assignment{ID: "c1", Args: batch, Env: []string{runnerspec.TokenEnv + "=t"}}) +
 		line(workerproto.Assignment{ID: "c2", Args: batch})
 	connects := 0
 	connect := func(string) (*batchrunner.Cluster, error) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/workloadrunner"
 )
 
@@ -29,14 +30,14 @@ func init() {
 func runWorkload(args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("workload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ns := fs.String("namespace", "", "namespace of the Workload")
-	name := fs.String("name", "", "name of the Workload")
+	decode := runnerspec.Flags(runnerspec.Workload, fs, os.Getenv)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *ns == "" || *name == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "workload: --namespace and --name are required (and no positional arguments)")
+	spec, err := decode()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		fs.Usage()
 		return 2
 	}
@@ -60,7 +61,7 @@ func runWorkload(args []string, _, stderr io.Writer) int {
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &workloadrunner.Runner{Client: c, Namespace: *ns, Name: *name, Log: logr.Logger(log).WithValues("workload", *ns+"/"+*name)}
+	r := &workloadrunner.Runner{Client: c, Namespace: spec.Namespace, Name: spec.Name, Log: logr.Logger(log).WithValues("workload", spec.Namespace+"/"+spec.Name)}
 	if err := r.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "workload: %v\n", err)
 		return 1

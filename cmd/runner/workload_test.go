@@ -70,7 +70,7 @@ func TestWorkloadCommandRunsAPulserBasicWorkload(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKeyFromObject(wl), wl); err != nil {
 		t.Fatal(err)
 	}
-	if wl.Status.Phase != v1.BatchDone || wl.Status.Result == nil || string(wl.Status.Result.Raw) != `{"counter":{"11":12}}` {
+	if wl.Status.Phase != v1.WorkloadDone || wl.Status.Result == nil || string(wl.Status.Result.Raw) != `{"counter":{"11":12}}` {
 		t.Fatalf("status %+v", wl.Status)
 	}
 	stderr.Reset()

@@ -8,43 +8,30 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
-// Runner is one start of a batch's runner. A batch may have several over its
-// life (after a runner dies); Generation tells them apart.
+// Runner is one start of a runner: a Batch's (a batch may have several over
+// its life, after a runner dies; Generation tells them apart) or a
+// Workload's. Its Spec is what the runner binary is told (arguments and
+// environment, package runnerspec); the rest is what the executor needs to
+// place it.
 type Runner struct {
-	// Namespace and Batch name the batch the runner executes.
-	Namespace string
-	Batch     string
-	// BatchUID is used for owner references.
-	BatchUID types.UID
+	runnerspec.Spec
+	// OwnerUID is the UID of the Batch or Workload, for owner references.
+	OwnerUID types.UID
 	// Generation counts the runner starts of the batch, from 1.
 	Generation int
-	// ID is the runner's identity, the holder of its Lease.
-	ID string
-	// Device runs the batch.
+	// Device runs the batch (batch runners only).
 	Device *quantumv1alpha1.Device
-	// LeaseNamespace and LeaseName name the Lease the runner renews.
-	LeaseNamespace string
-	LeaseName      string
-	// LeaseDuration is how long the Lease stays valid without renewal.
-	LeaseDuration time.Duration
-	// Kind is KindWorkload for a Workload's runner (Batch and BatchUID then
-	// name the Workload, and the runner runs the "workload" subcommand); empty
-	// for a batch's.
-	Kind string
 	// Image, when set, is the runner image instead of the device's.
 	Image string
 }
-
-// KindWorkload marks a Workload's runner.
-const KindWorkload = "Workload"
 
 // Phase is what an executor knows of a runner.
 type Phase string
@@ -93,39 +80,16 @@ type Executor interface {
 	Cleanup(ctx context.Context, namespace, batch string) error
 }
 
-// TokenEnv is the environment variable that carries the QPU gateway token to
-// a runner process (the Process executor's; a pod reads a projected token
-// file instead).
-const TokenEnv = "TWEEZER_GATEWAY_TOKEN"
-
 // usesGateway reports whether the runner sends its jobs to a QPU gateway,
 // and so needs a gateway token.
 func usesGateway(r Runner) bool {
-	return r.Kind != KindWorkload && r.Device != nil && r.Device.Spec.Gateway != nil && !r.Device.Spec.IsEmulator
+	return r.Kind == runnerspec.Batch && r.Device != nil && r.Device.Spec.Gateway != nil && !r.Device.Spec.IsEmulator
 }
 
-// Args are the runner binary's arguments for a runner, after the binary name.
-func Args(r Runner) []string {
-	if r.Kind == KindWorkload {
-		return []string{"workload", "--namespace", r.Namespace, "--name", r.Batch}
-	}
-	args := []string{"batch",
-		"--namespace", r.Namespace,
-		"--name", r.Batch,
-		"--runner-id", r.ID,
-		"--lease-namespace", r.LeaseNamespace,
-		"--lease-name", r.LeaseName,
-		"--lease-duration", r.LeaseDuration.String(),
-	}
-	if usesGateway(r) {
-		args = append(args, "--gateway-url", r.Device.Spec.Gateway.URL)
-	}
-	return args
-}
-
-// Name is a short, DNS-safe name for a runner: the batch name and generation.
-func Name(r Runner) string { return r.Batch + "-runner-" + strconv.Itoa(r.Generation) }
+// Name is a short, DNS-safe name for a runner: the batch's (or workload's)
+// name and generation.
+func Name(r Runner) string { return r.Name + "-runner-" + strconv.Itoa(r.Generation) }
 
 func (r Runner) String() string {
-	return fmt.Sprintf("%s/%s (runner %d)", r.Namespace, r.Batch, r.Generation)
+	return fmt.Sprintf("%s %s/%s (runner %d)", r.Kind, r.Namespace, r.Name, r.Generation)
 }

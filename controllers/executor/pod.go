@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
@@ -106,10 +107,15 @@ func (p *Pod) podFor(r Runner) (*corev1.Pod, error) {
 	if image == "" {
 		return nil, fmt.Errorf("device of %s names no runner image and the manager has no default", r)
 	}
+	if usesGateway(r) {
+		// The runner's own identity, bound to the gateway's audience, from
+		// a projected volume (below): no shared secret in the namespace.
+		r.GatewayTokenFile = GatewayTokenDir + "/token"
+	}
 	c := corev1.Container{
 		Name:      "runner",
 		Image:     image,
-		Args:      Args(r),
+		Args:      r.Args(),
 		Resources: res,
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
@@ -122,7 +128,6 @@ func (p *Pod) podFor(r Runner) (*corev1.Pod, error) {
 	if usesGateway(r) {
 		// The runner's own identity, bound to the gateway's audience: no
 		// shared secret is copied into the project's namespace.
-		c.Args = append(c.Args, "--gateway-token-file", GatewayTokenDir+"/token")
 		c.VolumeMounts = []corev1.VolumeMount{{Name: "gateway-token", MountPath: GatewayTokenDir, ReadOnly: true}}
 		volumes = []corev1.Volume{{Name: "gateway-token", VolumeSource: corev1.VolumeSource{
 			Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
@@ -178,9 +183,9 @@ func (p *Pod) ensureRBAC(ctx context.Context, r Runner) error {
 	// election). The Role and RoleBinding cannot be owned by the batch (it is
 	// in another namespace): Cleanup deletes them when the batch ends.
 	meta := metav1.ObjectMeta{
-		Namespace: r.LeaseNamespace, Name: LeaseAccessName(r.Namespace, r.Batch, r.LeaseName),
-		Labels:      map[string]string{ManagedByLabel: ManagedBy, LeaseAccessLabel: LeaseAccessKey(r.Namespace, r.Batch)},
-		Annotations: map[string]string{LeaseAccessLabel: r.Namespace + "/" + r.Batch}, // for humans
+		Namespace: r.LeaseNamespace, Name: LeaseAccessName(r.Namespace, r.Name, r.LeaseName),
+		Labels:      map[string]string{ManagedByLabel: ManagedBy, LeaseAccessLabel: LeaseAccessKey(r.Namespace, r.Name)},
+		Annotations: map[string]string{LeaseAccessLabel: r.Namespace + "/" + r.Name}, // for humans
 	}
 	role := &rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{
 		APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
@@ -301,10 +306,10 @@ func (p *Pod) Watch(b *builder.Builder) *builder.Builder {
 }
 
 func labels(r Runner) map[string]string {
-	if r.Kind == KindWorkload {
-		return map[string]string{ManagedByLabel: ManagedBy, WorkloadLabel: r.Batch}
+	if r.Kind == runnerspec.Workload {
+		return map[string]string{ManagedByLabel: ManagedBy, WorkloadLabel: r.Name}
 	}
-	return map[string]string{ManagedByLabel: ManagedBy, quantumv1alpha1.BatchLabel: r.Batch}
+	return map[string]string{ManagedByLabel: ManagedBy, quantumv1alpha1.BatchLabel: r.Name}
 }
 
 // WorkloadLabel on a workload runner's pod names its Workload.
@@ -312,12 +317,12 @@ const WorkloadLabel = "quantum.tweezer.dev/workload"
 
 func batchOwner(r Runner) metav1.OwnerReference {
 	kind := "Batch"
-	if r.Kind == KindWorkload {
-		kind = KindWorkload
+	if r.Kind == runnerspec.Workload {
+		kind = "Workload"
 	}
 	return metav1.OwnerReference{
 		APIVersion: quantumv1alpha1.GroupVersion.String(), Kind: kind,
-		Name: r.Batch, UID: r.BatchUID,
+		Name: r.Name, UID: r.OwnerUID,
 		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 	"github.com/tweezer-dev/tweezer/runners/workerproto"
 )
@@ -41,7 +42,7 @@ import (
 // A QPU runner authenticates to its gateway with a token that the executor
 // requests (TokenRequest) for the namespace's runner service account, bound
 // to the gateway's audience (qpu.Audience), when Client is set; it gets it
-// in its environment (TokenEnv) or its worker assignment.
+// in its environment (runnerspec.TokenEnv) or its worker assignment.
 //
 // Processes run in their own process group and outlive the manager: a manager
 // restart does not stop the work (a worker whose manager went away finishes
@@ -76,11 +77,10 @@ type Process struct {
 
 // process is one runner: a process of its own or an assignment of a worker.
 type process struct {
-	r     Runner
-	token string // the gateway token, for QPU runners
-	pid   int    // the process (group) that runs it
-	done  chan struct{}
-	err   error
+	r    Runner
+	pid  int // the process (group) that runs it
+	done chan struct{}
+	err  error
 }
 
 // worker is a `runner serve` process.
@@ -122,7 +122,7 @@ func (p *Process) output() io.Writer {
 }
 
 func (p *Process) args(r Runner) []string {
-	args := Args(r)
+	args := r.Args()
 	if p.Kubeconfig != "" {
 		args = append(args, "--kubeconfig", p.Kubeconfig)
 	}
@@ -133,7 +133,7 @@ func (p *Process) args(r Runner) []string {
 // Workload's as a process of its own.
 func (p *Process) Start(ctx context.Context, r Runner) error {
 	p.mu.Lock()
-	_, started := p.procs[r.ID]
+	_, started := p.procs[r.RunnerID]
 	p.mu.Unlock()
 	if started {
 		return nil
@@ -147,12 +147,13 @@ func (p *Process) Start(ctx context.Context, r Runner) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.procs[r.ID]; ok {
+	if _, ok := p.procs[r.RunnerID]; ok {
 		return nil
 	}
-	proc := &process{r: r, token: token, done: make(chan struct{})}
+	r.GatewayToken = token // carried in the runner's environment (runnerspec.Env)
+	proc := &process{r: r, done: make(chan struct{})}
 	var err error
-	if r.Kind == KindWorkload {
+	if r.Kind == runnerspec.Workload {
 		err = p.startOwn(proc)
 	} else {
 		err = p.assign(proc)
@@ -160,7 +161,7 @@ func (p *Process) Start(ctx context.Context, r Runner) error {
 	if err != nil {
 		return fmt.Errorf("starting runner %s: %w", r, err)
 	}
-	p.procs[r.ID] = proc
+	p.procs[r.RunnerID] = proc
 	p.live[proc] = true
 	return nil
 }
@@ -194,10 +195,7 @@ func (p *Process) Cleanup(context.Context, string, string) error { return nil }
 // startOwn runs the runner as a process of its own.
 func (p *Process) startOwn(proc *process) error {
 	cmd := exec.Command(p.Binary, p.args(proc.r)...)
-	cmd.Env = os.Environ()
-	if proc.token != "" {
-		cmd.Env = append(cmd.Env, TokenEnv+"="+proc.token)
-	}
+	cmd.Env = append(os.Environ(), proc.r.Env()...)
 	cmd.Stdout, cmd.Stderr = p.output(), p.output()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -215,7 +213,7 @@ func (p *Process) startOwn(proc *process) error {
 
 // assign hands the runner to an idle worker, or to a new one. p.mu is held.
 func (p *Process) assign(proc *process) error {
-	line, err := json.Marshal(workerproto.Assignment{ID: proc.r.ID, Args: p.args(proc.r), Token: proc.token})
+	line, err := json.Marshal(workerproto.Assignment{ID: proc.r.RunnerID, Args: p.args(proc.r), Env: proc.r.Env()})
 	if err != nil {
 		return err
 	}
@@ -305,7 +303,7 @@ func (p *Process) startWorker() (*worker, error) {
 // assignmentEnded records a worker's outcome and makes the worker idle (or
 // lets it go when enough are idle). p.mu is held.
 func (p *Process) assignmentEnded(w *worker, o workerproto.Outcome) {
-	if w.current == nil || w.current.r.ID != o.ID {
+	if w.current == nil || w.current.r.RunnerID != o.ID {
 		return
 	}
 	var err error
@@ -332,7 +330,7 @@ func (p *Process) finish(proc *process, err error) {
 	close(proc.done)
 	delete(p.live, proc)
 	p.events <- event.GenericEvent{Object: &quantumv1alpha1.Batch{
-		ObjectMeta: metav1.ObjectMeta{Namespace: proc.r.Namespace, Name: proc.r.Batch},
+		ObjectMeta: metav1.ObjectMeta{Namespace: proc.r.Namespace, Name: proc.r.Name},
 	}}
 }
 
@@ -340,7 +338,7 @@ func (p *Process) finish(proc *process, err error) {
 func (p *Process) Observe(_ context.Context, r Runner) (Observation, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	proc, ok := p.procs[r.ID]
+	proc, ok := p.procs[r.RunnerID]
 	if !ok {
 		return Observation{Phase: Unknown}, nil
 	}
@@ -365,8 +363,8 @@ func (p *Process) Observe(_ context.Context, r Runner) (Observation, error) {
 func (p *Process) Stop(_ context.Context, r Runner) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	proc, ok := p.procs[r.ID]
-	delete(p.procs, r.ID)
+	proc, ok := p.procs[r.RunnerID]
+	delete(p.procs, r.RunnerID)
 	if !ok {
 		return nil
 	}
@@ -375,7 +373,7 @@ func (p *Process) Stop(_ context.Context, r Runner) error {
 		return nil
 	default:
 	}
-	if r.Kind != KindWorkload && p.StopGrace > 0 {
+	if r.Kind != runnerspec.Workload && p.StopGrace > 0 {
 		time.AfterFunc(p.StopGrace, func() {
 			p.mu.Lock()
 			defer p.mu.Unlock()
@@ -398,7 +396,7 @@ func (p *Process) Stop(_ context.Context, r Runner) error {
 func (p *Process) PID(r Runner) (int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	proc, ok := p.procs[r.ID]
+	proc, ok := p.procs[r.RunnerID]
 	if !ok {
 		return 0, false
 	}
@@ -416,7 +414,7 @@ func (p *Process) Running(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for proc := range p.live {
-		if proc.r.ID == id {
+		if proc.r.RunnerID == id {
 			return true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // buildRunner builds the runner binary once per test binary run.
@@ -36,8 +37,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func runner(id string) Runner {
-	return Runner{Namespace: "ns", Batch: "b-" + id, Generation: 1, ID: id,
-		LeaseNamespace: "ns", LeaseName: "b-" + id, LeaseDuration: time.Minute}
+	return Runner{Generation: 1, Spec: runnerspec.Spec{Kind: runnerspec.Batch, Namespace: "ns", Name: "b-" + id, RunnerID: id,
+		LeaseNamespace: "ns", LeaseName: "b-" + id, LeaseDuration: time.Minute}}
 }
 
 // TestProcessWorkers drives the Process executor with the real runner
@@ -76,7 +77,7 @@ func TestProcessWorkers(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.mu.Lock()
-		pidB := p.procs[b.ID].pid
+		pidB := p.procs[b.RunnerID].pid
 		p.mu.Unlock()
 		if pidB != pidA {
 			t.Errorf("runner b got a new process %d, want the idle worker %d", pidB, pidA)
@@ -124,7 +125,7 @@ current-context: c
 		}
 		pid, _ := p.PID(h)
 		time.Sleep(200 * time.Millisecond)
-		if !p.Running(h.ID) {
+		if !p.Running(h.RunnerID) {
 			t.Fatal("the hanging runner is not running")
 		}
 		start := time.Now()
@@ -134,7 +135,7 @@ current-context: c
 		if o, _ := p.Observe(ctx, h); o.Phase != Unknown {
 			t.Errorf("a stopped runner is forgotten at once: %+v", o)
 		}
-		waitFor(t, "the runner is killed", func() bool { return !p.Running(h.ID) })
+		waitFor(t, "the runner is killed", func() bool { return !p.Running(h.RunnerID) })
 		if waited := time.Since(start); waited < p.StopGrace {
 			t.Errorf("killed after %s, before the grace of %s", waited, p.StopGrace)
 		}

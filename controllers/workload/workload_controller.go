@@ -21,6 +21,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // ImagesConfigMap is the ConfigMap, in the manager's namespace, that maps a
@@ -79,8 +80,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 func runnerOf(wl *quantumv1alpha1.Workload, image string) executor.Runner {
 	return executor.Runner{
-		Kind: executor.KindWorkload, Namespace: wl.Namespace, Batch: wl.Name, BatchUID: wl.UID,
-		Generation: 1, ID: wl.Name + "-runner-1", Image: image,
+		Spec:     runnerspec.Spec{Kind: runnerspec.Workload, Namespace: wl.Namespace, Name: wl.Name, RunnerID: wl.Name + "-runner-1"},
+		OwnerUID: wl.UID, Generation: 1, Image: image,
 	}
 }
 
@@ -145,7 +146,7 @@ func (r *Reconciler) start(ctx context.Context, wl *quantumv1alpha1.Workload) er
 	}
 	r.Recorder.Eventf(wl, nil, corev1.EventTypeNormal, ReasonStarted, "Schedule", "started runner %s from image %s", executor.Name(runnerOf(wl, image)), image)
 	if wl.Status.Phase == "" {
-		wl.Status.Phase = quantumv1alpha1.BatchPending
+		wl.Status.Phase = quantumv1alpha1.WorkloadPending
 	}
 	msg := fmt.Sprintf("runner %s from image %s", executor.Name(runnerOf(wl, image)), image)
 	meta.SetStatusCondition(&wl.Status.Conditions, metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonStarted, Message: msg, ObservedGeneration: wl.Generation})
@@ -190,7 +191,7 @@ func (r *Reconciler) cancel(ctx context.Context, wl *quantumv1alpha1.Workload) e
 		return err
 	}
 	now := metav1.Now()
-	wl.Status.Phase = quantumv1alpha1.BatchCanceled
+	wl.Status.Phase = quantumv1alpha1.WorkloadCanceled
 	wl.Status.EndTime = &now
 	meta.SetStatusCondition(&wl.Status.Conditions, metav1.Condition{Type: ConditionRunner, Status: metav1.ConditionFalse, Reason: ReasonCanceled, Message: "the workload was canceled", ObservedGeneration: wl.Generation})
 	if err := r.Client.Status().Update(ctx, wl); err != nil {
@@ -219,7 +220,7 @@ func (r *Reconciler) finished(ctx context.Context, wl *quantumv1alpha1.Workload)
 // fail ends the workload in ERROR with msg, recorded as an error and on condition cond.
 func (r *Reconciler) fail(ctx context.Context, wl *quantumv1alpha1.Workload, cond, reason, msg string) error {
 	now := metav1.Now()
-	wl.Status.Phase = quantumv1alpha1.BatchError
+	wl.Status.Phase = quantumv1alpha1.WorkloadError
 	wl.Status.EndTime = &now
 	wl.Status.Errors = append(wl.Status.Errors, msg)
 	if n := len(wl.Status.Errors); n > 100 {

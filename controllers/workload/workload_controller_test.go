@@ -108,7 +108,7 @@ func newWorkload(t *testing.T, wt v1.WorkloadType, backend v1.BackendName, cfg s
 	return wl
 }
 
-func waitPhase(t *testing.T, wl *v1.Workload, phase v1.BatchStatus) *v1.Workload {
+func waitPhase(t *testing.T, wl *v1.Workload, phase v1.WorkloadPhase) *v1.Workload {
 	t.Helper()
 	got := &v1.Workload{}
 	eventually(t, string(phase)+" of "+wl.Name, func() (bool, error) {
@@ -188,7 +188,7 @@ func expectNoPod(t *testing.T, wl *v1.Workload) {
 // Runs first (source order): the mapping does not exist yet.
 func TestUnmappedPairsFailFastNamingTheMapping(t *testing.T) {
 	wl := newWorkload(t, "algorithm_dqgm", "pyq", `{}`)
-	got := waitPhase(t, wl, v1.BatchError)
+	got := waitPhase(t, wl, v1.WorkloadError)
 	want := fmt.Sprintf(`no runner image for workload_type algorithm_dqgm with backend pyq: ConfigMap %s/%s, which maps "algorithm_dqgm.pyq" to an image, does not exist`, managerNS, ImagesConfigMap)
 	if len(got.Status.Errors) != 1 || got.Status.Errors[0] != want {
 		t.Fatalf("errors %q", got.Status.Errors)
@@ -197,7 +197,7 @@ func TestUnmappedPairsFailFastNamingTheMapping(t *testing.T) {
 
 	setImages(t, map[string]string{"qadence_circuit.pulser_basic": "runner:v1"})
 	wl = newWorkload(t, "algorithm_dqgm", "pulser_basic", `{}`)
-	got = waitPhase(t, wl, v1.BatchError)
+	got = waitPhase(t, wl, v1.WorkloadError)
 	want = fmt.Sprintf(`no runner image for workload_type algorithm_dqgm with backend pulser_basic: ConfigMap %s/%s has no key "algorithm_dqgm.pulser_basic"`, managerNS, ImagesConfigMap)
 	if len(got.Status.Errors) != 1 || got.Status.Errors[0] != want || got.Status.EndTime == nil {
 		t.Fatalf("status %+v", got.Status)
@@ -231,7 +231,7 @@ func TestPulserBasicRunsToDoneWithAResult(t *testing.T) {
 	if pod.Labels[executor.WorkloadLabel] != wl.Name || pod.Spec.ServiceAccountName != executor.RunnerServiceAccount {
 		t.Errorf("labels %v, service account %q", pod.Labels, pod.Spec.ServiceAccountName)
 	}
-	pending := waitPhase(t, wl, v1.BatchPending)
+	pending := waitPhase(t, wl, v1.WorkloadPending)
 	if s := meta.FindStatusCondition(pending.Status.Conditions, ConditionScheduled); s == nil || s.Status != metav1.ConditionTrue {
 		t.Fatalf("Scheduled %+v", s)
 	}
@@ -242,7 +242,7 @@ func TestPulserBasicRunsToDoneWithAResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	setPodPhase(t, pod, corev1.PodSucceeded, "")
-	got := waitPhase(t, wl, v1.BatchDone)
+	got := waitPhase(t, wl, v1.WorkloadDone)
 	if got.Status.Result == nil || string(got.Status.Result.Raw) != `{"counter":{"1":25}}` {
 		t.Fatalf("result %v", got.Status.Result)
 	}
@@ -251,7 +251,7 @@ func TestPulserBasicRunsToDoneWithAResult(t *testing.T) {
 		c := meta.FindStatusCondition(got.Status.Conditions, ConditionRunner)
 		return err == nil && c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonFinished, err
 	})
-	if got.Status.Phase != v1.BatchDone || len(got.Status.Errors) != 0 {
+	if got.Status.Phase != v1.WorkloadDone || len(got.Status.Errors) != 0 {
 		t.Fatalf("status changed after the runner finished: %+v", got.Status)
 	}
 	eventsOf(t, wl, ReasonStarted)
@@ -265,7 +265,7 @@ func TestARunnerThatDiesWithoutAnOutcomeEndsTheWorkloadInError(t *testing.T) {
 		t.Fatalf("image %q", pod.Spec.Containers[0].Image)
 	}
 	setPodPhase(t, pod, corev1.PodFailed, "OOMKilled")
-	got := waitPhase(t, wl, v1.BatchError)
+	got := waitPhase(t, wl, v1.WorkloadError)
 	want := "the runner ended without recording an outcome: runner pod " + pod.Name + " failed: OOMKilled"
 	if len(got.Status.Errors) != 1 || got.Status.Errors[0] != want {
 		t.Fatalf("errors %q", got.Status.Errors)
@@ -280,11 +280,11 @@ func TestADeletedRunnerPodEndsTheWorkloadInError(t *testing.T) {
 	setImages(t, map[string]string{"algorithm_qel_posco.digital": "digital:v1"})
 	wl := newWorkload(t, "algorithm_qel_posco", "digital", `{}`)
 	pod := runnerPod(t, wl)
-	waitPhase(t, wl, v1.BatchPending)
+	waitPhase(t, wl, v1.WorkloadPending)
 	if err := k8s.Delete(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	got := waitPhase(t, wl, v1.BatchError)
+	got := waitPhase(t, wl, v1.WorkloadError)
 	// Without a kubelet the pod may still be terminating when it is noticed.
 	if want := "the runner ended without recording an outcome: runner pod " + pod.Name + " "; len(got.Status.Errors) != 1 ||
 		!strings.HasPrefix(got.Status.Errors[0], want) || !strings.Contains(got.Status.Errors[0], "delete") {
@@ -296,7 +296,7 @@ func TestCancelStopsTheRunner(t *testing.T) {
 	setImages(t, map[string]string{"qadence_circuit.pulser_basic": "runner:v1"})
 	wl := newWorkload(t, "qadence_circuit", "pulser_basic", `{"runs": 1}`)
 	runnerPod(t, wl)
-	waitPhase(t, wl, v1.BatchPending)
+	waitPhase(t, wl, v1.WorkloadPending)
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(wl), wl); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestCancelStopsTheRunner(t *testing.T) {
 	if err := k8s.Update(ctx, wl); err != nil {
 		t.Fatal(err)
 	}
-	got := waitPhase(t, wl, v1.BatchCanceled)
+	got := waitPhase(t, wl, v1.WorkloadCanceled)
 	if got.Status.EndTime == nil {
 		t.Fatal("no end time")
 	}

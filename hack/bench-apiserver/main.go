@@ -33,11 +33,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/server"
+	"github.com/tweezer-dev/tweezer/controllers"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
@@ -99,6 +103,11 @@ func run(nBatches, jobsPer int, duration time.Duration, conc, posts int) error {
 	}
 	fmt.Fprintf(os.Stderr, "loaded in %s\n", time.Since(start).Round(time.Second))
 
+	// The facade writes intent; the Batch controller creates the Jobs of
+	// the batches it posts. No device exists, so no batch starts.
+	if err := startManager(ctx, cfg); err != nil {
+		return err
+	}
 	s, err := server.New(cfg, server.Defaults())
 	if err != nil {
 		return err
@@ -178,6 +187,22 @@ func run(nBatches, jobsPer int, duration time.Duration, conc, posts int) error {
 	}
 	fmt.Printf("\n%d batches × %d jobs in one project; %d concurrent clients for reads, 4 for writes; %s per read scenario; GOMAXPROCS=%d.\n",
 		nBatches, jobsPer, conc, duration, runtime.GOMAXPROCS(0))
+	return nil
+}
+
+// startManager runs the manager's reconcilers until ctx ends.
+func startManager(ctx context.Context, cfg *rest.Config) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: controlplane.Scheme(), Cache: controllers.CacheOptions(),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return err
+	}
+	if err := controllers.Setup(ctx, mgr, controllers.Config{Executor: executor.NewProcess("", "", io.Discard)}); err != nil {
+		return err
+	}
+	go func() { _ = mgr.Start(ctx) }()
 	return nil
 }
 

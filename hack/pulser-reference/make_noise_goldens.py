@@ -13,7 +13,7 @@ with the standard error of the reference (0 when exact).
   pulser-simulation's Hamiltonian, each integrated with qutip.sesolve, and
   the mean and standard error over the draws.
 
-    python3 make_noise_goldens.py ../../runners/emulator/testdata
+    python3 make_noise_goldens.py ../../runners/emulator/testdata [case ...]
 
 Needs Pulser v1.1.0 (pulser-core, pulser-simulation) on PYTHONPATH and
 QuTiP 4.7, as make_goldens.py (see README.md beside this file). Pulser 1.1
@@ -35,7 +35,7 @@ from pulser.waveforms import ConstantWaveform, RampWaveform
 from pulser_simulation import QutipEmulator, SimConfig
 
 TWO_PI = 2 * np.pi
-RUNS = 400
+RUNS = 200
 
 
 def noise_repr(**kw):
@@ -121,7 +121,7 @@ def shot_to_shot(seq, nm, seed):
     sim = QutipEmulator.from_sequence(seq, config=SimConfig.from_noise_model(nm))
     ham = sim._hamiltonian
     times = sim._eval_times_array
-    opts = qutip.Options(max_step=0.005, nsteps=100000, atol=1e-10, rtol=1e-8)
+    opts = qutip.Options(max_step=0.01, nsteps=100000, atol=1e-9, rtol=1e-7)
     finals = []
     for _ in range(RUNS):
         ham._construct_hamiltonian(update=True)
@@ -174,8 +174,10 @@ def cases():
     )
 
 
-def main(out_dir):
+def main(out_dir, only):
     for name, seq, nm, nm_repr, seed in cases():
+        if only and name not in only:
+            continue
         ref = lindblad(seq, nm) if seed is None else shot_to_shot(seq, nm, seed)
         obj = {
             "sequence": json.loads(seq.to_abstract_repr()),
@@ -189,4 +191,4 @@ def main(out_dir):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

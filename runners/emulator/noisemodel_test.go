@@ -211,3 +211,66 @@ func TestPreferDeviceNoiseModelFresnel(t *testing.T) {
 		t.Errorf("empty noise model on EMU_FRESNEL: %v, want all 000", res.Counter)
 	}
 }
+
+// gaussianAverage is E[f(X)], X ~ N(0, σ²), by the trapezoid rule over ±8σ.
+func gaussianAverage(sigma float64, f func(x float64) float64) float64 {
+	const steps = 4000
+	h := 16 * sigma / steps
+	sum := 0.0
+	for i := 0; i <= steps; i++ {
+		x := -8*sigma + float64(i)*h
+		w := h
+		if i == 0 || i == steps {
+			w /= 2
+		}
+		sum += w * math.Exp(-x*x/(2*sigma*sigma)) * f(x)
+	}
+	return sum / (sigma * math.Sqrt(2*math.Pi))
+}
+
+// rabiP is the Rydberg probability of one atom after t µs of constant Ω
+// and detuning δ.
+func rabiP(omega, delta, t float64) float64 {
+	w := math.Hypot(omega, delta)
+	if w == 0 {
+		return 0
+	}
+	s := math.Sin(w * t / 2)
+	return omega * omega / (w * w) * s * s
+}
+
+// Doppler noise shifts each atom's detuning by N(0, k_eff·√(k_B·T/m)) per
+// trajectory: one atom's average must match the Gaussian average of the
+// Rabi formula.
+func TestDopplerMatchesGaussianAverage(t *testing.T) {
+	const omega, delta, dur = 2 * math.Pi, 1.0, 1000
+	seq := build("MockDevice", [][2]float64{{0, 0}}, nil, pulseOp(constWF(dur, omega), constWF(dur, delta), 0))
+	nm := &NoiseModel{NoiseTypes: []string{"doppler"}, Temperature: 80}
+	occ, sem, _, _ := trajectoryStats(t, Request{Sequence: seq, Runs: 1, Seed: 4, Noise: nm, NTrajectories: 1500}, dur)
+	sigma := kEff * math.Sqrt(kBoltzmann*80e-6/atomMass)
+	want := gaussianAverage(sigma, func(x float64) float64 { return rabiP(omega, delta+x, 1) })
+	noiseless := rabiP(omega, delta, 1)
+	if math.Abs(occ[0]-want) > 3*sem[0]+1e-3 {
+		t.Errorf("occupation %.4f ± %.4f, want %.4f (noiseless %.4f)", occ[0], sem[0], want, noiseless)
+	}
+	if math.Abs(want-noiseless) < 10*sem[0] {
+		t.Fatalf("test too weak: doppler moves the occupation by %.4f only", want-noiseless)
+	}
+}
+
+// Amplitude noise scales a global channel's Ω by exp(-(d/w)²), d the
+// distance to the beam axis (y), and by max(0, 1+amp_sigma·N(0,1)) per
+// trajectory and channel.
+func TestAmplitudeMatchesGaussianAverage(t *testing.T) {
+	const omega, dur, waist, ampSigma = 2 * math.Pi, 1000, 12.0, 0.15
+	x, y := 8.0, 30.0 // y lies along the beam: no loss from it
+	seq := build("MockDevice", [][2]float64{{x, y}}, nil, pulseOp(constWF(dur, omega), constWF(dur, 0), 0))
+	w := waist
+	nm := &NoiseModel{NoiseTypes: []string{"amplitude"}, LaserWaist: &w, AmpSigma: ampSigma}
+	occ, sem, _, _ := trajectoryStats(t, Request{Sequence: seq, Runs: 1, Seed: 4, Noise: nm, NTrajectories: 1500}, dur)
+	frac := math.Exp(-(x / waist) * (x / waist))
+	want := gaussianAverage(ampSigma, func(z float64) float64 { return rabiP(omega*frac*math.Max(0, 1+z), 0, 1) })
+	if math.Abs(occ[0]-want) > 3*sem[0]+1e-3 || math.IsNaN(want) {
+		t.Errorf("occupation %.4f ± %.4f, want %.4f", occ[0], sem[0], want)
+	}
+}

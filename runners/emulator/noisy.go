@@ -316,8 +316,7 @@ func (e *noisyEngine) program(tp *trajParams) *sequence.Program {
 			if nm.Has(NoiseAmplitude) {
 				frac = tp.amp[pl.Channel]
 				if nm.LaserWaist != nil && pl.Global {
-					dir := e.prog.Device.Channels[pl.Channel].PropagationDir
-					frac *= waistFraction(tp.position[a], dir, *nm.LaserWaist)
+					frac *= waistFraction(tp.position[a], pl.Device.PropagationDir, *nm.LaserWaist)
 				}
 			}
 			shift := 0.0

@@ -651,7 +651,8 @@ func pulseWaveforms(an, dn node, ev *evaluator) (waveform, waveform, error) {
 // PulseSamples is one pulse as scheduled on its channel: its samples over
 // [Ti, Tf) (one per ns, rad/µs), its phase and the atoms it drives.
 type PulseSamples struct {
-	Channel  string
+	Channel  string // the name the sequence declared it under
+	Device   *Channel
 	Global   bool // the channel's addressing is Global
 	Ti, Tf   int
 	Targets  []int // atom indices
@@ -677,7 +678,7 @@ func (p *Program) sample(sch *scheduler) {
 				continue
 			}
 			p.Pulses = append(p.Pulses, PulseSamples{
-				Channel: c.name, Global: c.ch.Addressing == "Global",
+				Channel: c.name, Device: c.ch, Global: c.ch.Addressing == "Global",
 				Ti: sl.ti, Tf: sl.tf, Targets: sl.targets,
 				Amp: sl.p.amp, Det: sl.p.det, Phase: sl.p.phase,
 			})

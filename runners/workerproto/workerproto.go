@@ -22,9 +22,9 @@ type Assignment struct {
 	// Args are the runner binary's arguments, starting with the subcommand
 	// ("batch"), exactly as a process of its own would get them.
 	Args []string `json:"args"`
-	// Token is the QPU gateway's bearer token, which a process of its own
-	// gets from its environment.
-	Token string `json:"token,omitempty"`
+	// Env is the runner's environment beyond the worker's, as NAME=value,
+	// exactly as a process of its own would get it (the QPU gateway's token).
+	Env []string `json:"env,omitempty"`
 }
 
 // Outcome reports that an assignment ended, with the exit code a process of

@@ -77,7 +77,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	if stop, err := r.update(ctx, key, func(wl *quantumv1alpha1.Workload) {
 		now := metav1.Now()
-		wl.Status.Phase = quantumv1alpha1.BatchRunning
+		wl.Status.Phase = quantumv1alpha1.WorkloadRunning
 		if wl.Status.StartTime == nil {
 			wl.Status.StartTime = &now
 		}
@@ -150,7 +150,7 @@ func (r *Runner) finish(ctx context.Context, key client.ObjectKey, result []byte
 		now := metav1.Now()
 		wl.Status.EndTime = &now
 		if runErr != nil {
-			wl.Status.Phase = quantumv1alpha1.BatchError
+			wl.Status.Phase = quantumv1alpha1.WorkloadError
 			wl.Status.Errors = append(wl.Status.Errors, runErr.Error())
 			if n := len(wl.Status.Errors); n > 100 {
 				wl.Status.Errors = wl.Status.Errors[n-100:]
@@ -161,7 +161,7 @@ func (r *Runner) finish(ctx context.Context, key client.ObjectKey, result []byte
 			})
 			return
 		}
-		wl.Status.Phase = quantumv1alpha1.BatchDone
+		wl.Status.Phase = quantumv1alpha1.WorkloadDone
 		wl.Status.Result = &apiextensionsv1.JSON{Raw: result}
 		meta.SetStatusCondition(&wl.Status.Conditions, metav1.Condition{
 			Type: ConditionExecuted, Status: metav1.ConditionTrue, Reason: "Succeeded",

@@ -102,7 +102,7 @@ func TestPulserBasicRunsToDoneWithACounter(t *testing.T) {
 		"sequence_builder": sequence, "variables": map[string]any{"t": []int{500}}, "runs": 40,
 	}))
 	got := run(t, wl)
-	if got.Status.Phase != v1.BatchDone {
+	if got.Status.Phase != v1.WorkloadDone {
 		t.Fatalf("phase %q, errors %v", got.Status.Phase, got.Status.Errors)
 	}
 	if got.Status.Result == nil || string(got.Status.Result.Raw) != `{"counter":{"1":40}}` {
@@ -126,7 +126,7 @@ func TestASequenceGivenAsAnObjectRunsToo(t *testing.T) {
 	}))
 	got := run(t, wl)
 	var res struct{ Counter map[string]int64 }
-	if got.Status.Phase != v1.BatchDone || json.Unmarshal(got.Status.Result.Raw, &res) != nil {
+	if got.Status.Phase != v1.WorkloadDone || json.Unmarshal(got.Status.Result.Raw, &res) != nil {
 		t.Fatalf("phase %q, errors %v", got.Status.Phase, got.Status.Errors)
 	}
 	if res.Counter["0"]+res.Counter["1"] != 30 || len(res.Counter) != 2 {
@@ -150,7 +150,7 @@ func TestFailuresEndInErrorWithTheReason(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			got := run(t, newWorkload(t, tc.backend, apiextensionsv1.JSON{Raw: []byte(tc.cfg)}))
-			if got.Status.Phase != v1.BatchError || len(got.Status.Errors) != 1 || !strings.Contains(got.Status.Errors[0], tc.want) {
+			if got.Status.Phase != v1.WorkloadError || len(got.Status.Errors) != 1 || !strings.Contains(got.Status.Errors[0], tc.want) {
 				t.Fatalf("phase %q errors %q, want ERROR with %q", got.Status.Phase, got.Status.Errors, tc.want)
 			}
 			if got.Status.EndTime == nil || got.Status.Result != nil {
@@ -175,7 +175,7 @@ func TestCanceledOrFinishedWorkloadsAreLeftAlone(t *testing.T) {
 	}
 
 	done := newWorkload(t, v1.BackendPulserBasic, cfg)
-	done.Status.Phase = v1.BatchDone
+	done.Status.Phase = v1.WorkloadDone
 	done.Status.Result = &apiextensionsv1.JSON{Raw: []byte(`{"counter":{"0":5}}`)}
 	if err := k8s.Status().Update(context.Background(), done); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,87 @@
+package server_test
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
+)
+
+// The facade writes intent; the Batch controller creates Jobs, cancels what
+// has not started and derives the batch's phase. The suite runs the real
+// Batch reconciler next to the facade, with two changes that keep its
+// batches where the facade's specs put them: its queue sees no device, so no
+// batch starts on its own, and its executor runs nothing (a batch a worker
+// route marks RUNNING keeps a runner that never ends).
+
+const managerNamespace = "tweezer-system"
+
+// startBatchController runs the Batch reconciler until ctx ends.
+func startBatchController(ctx context.Context, cfg *rest.Config) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 controlplane.Scheme(),
+		Cache:                  controllers.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
+	})
+	if err != nil {
+		return err
+	}
+	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	opts := controllers.Options{Namespace: managerNamespace, LeaseDuration: time.Hour}
+	r := &controllers.BatchReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Executor: idleExecutor{}, Options: opts,
+		Queue: controllers.NewQueue(noDevices{mgr.GetClient()}, opts.Namespace, opts.LeaseDuration),
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: controlplane.Scheme()})
+	if err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}); err != nil {
+		return err
+	}
+	go func() { _ = mgr.Start(ctx) }()
+	return nil
+}
+
+// noDevices hides every Device from the queue, so batches wait (PENDING).
+type noDevices struct{ client.Client }
+
+func (c noDevices) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if _, ok := list.(*quantumv1alpha1.DeviceList); ok {
+		return nil
+	}
+	return c.Client.List(ctx, list, opts...)
+}
+
+// idleExecutor starts nothing; its runners run until stopped.
+type idleExecutor struct{}
+
+func (idleExecutor) Start(context.Context, executor.Runner) error { return nil }
+func (idleExecutor) Observe(context.Context, executor.Runner) (executor.Observation, error) {
+	return executor.Observation{Phase: executor.Running}, nil
+}
+func (idleExecutor) Stop(context.Context, executor.Runner) error   { return nil }
+func (idleExecutor) Watch(b *builder.Builder) *builder.Builder     { return b }
+func (idleExecutor) Cleanup(context.Context, string, string) error { return nil }
+
+func ptrTo[T any](v T) *T { return &v }
