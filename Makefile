@@ -49,7 +49,9 @@ run: ## Run the platform locally: control plane, manager, facade, demo project, 
 	@hack/local-bins.sh >/dev/null
 	@echo "==> building the binaries into bin/"
 	@go build -o bin/ ./cmd/...
-	@bin/local --data-dir .tweezer --kubectl bin/kubectl \
+	@echo "==> finding (or installing) Jupyter for learners' notebooks"
+	@jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
+	  bin/local --data-dir .tweezer --jupyter "$$jupyter" --kubectl bin/kubectl \
 	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager"
 
 .PHONY: deploy

@@ -3,6 +3,7 @@ module github.com/tweezer-dev/tweezer
 go 1.26.8
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/danielgtaylor/huma/v2 v2.37.2
 	github.com/go-chi/chi/v5 v5.2.5
 	github.com/go-logr/logr v1.4.4

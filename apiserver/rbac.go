@@ -19,6 +19,9 @@ package apiserver
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // Full results live in ConfigMaps owned by their job.
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// No marker for Secrets: the facade reads a notebook server's token Secret
+// through the Role and RoleBinding that the notebook controller makes for
+// that one Secret (controllers/learner), and no other Secret.
 // The facade writes for its callers (owner from the TokenReview, its own
 // checks with clear messages), so config/admission's tenancy policies let it
 // through; see docs/security.md.

@@ -31,6 +31,9 @@ type Limits struct {
 	MaxObjectBytes int
 	// BodyReadTimeout bounds reading a request body: slow clients get 408.
 	BodyReadTimeout time.Duration
+	// NotebookWait bounds how long a spawn waits for the notebook controller
+	// to act on it, so that it answers what the learner's record says.
+	NotebookWait time.Duration
 }
 
 // Handlers holds what every route needs.

@@ -82,6 +82,34 @@ func (h *Handlers) registerLearners(api huma.API) {
 	huma.Register(api, h.op("project-learners", http.MethodGet, "/api/v1/projects/{project_id}/learners", "learners", "The learners of a project"), h.projectLearners)
 }
 
+// Waiting is the message of a notebook asked for that the notebook
+// controller has not picked up yet.
+const Waiting = "asked for; waiting for the notebook controller to start it"
+
+// notebookView is what the learner's record says of one notebook, the same in
+// the spawn answer and in the learner: its status, unless the controller has
+// not yet seen a request made since that status (a new notebook, or one asked
+// for again after its cull or failure), which is STARTING.
+func notebookView(l *quantumv1alpha1.Learner, name string) Notebook {
+	var req *metav1.Time
+	for i := range l.Spec.Notebooks {
+		if l.Spec.Notebooks[i].Name == name {
+			req = &l.Spec.Notebooks[i].RequestTime
+		}
+	}
+	var st *quantumv1alpha1.NotebookStatus
+	for i := range l.Status.Notebooks {
+		if l.Status.Notebooks[i].Name == name {
+			st = &l.Status.Notebooks[i]
+		}
+	}
+	seen := l.Status.ObservedGeneration >= l.Generation
+	if st == nil || (!seen && req != nil && st.CullTime != nil && req.After(st.CullTime.Time)) {
+		return Notebook{Name: name, State: string(quantumv1alpha1.NotebookStarting), Message: Waiting}
+	}
+	return notebookDoc(*st)
+}
+
 func notebookDoc(st quantumv1alpha1.NotebookStatus) Notebook {
 	n := Notebook{Name: st.Name, State: string(st.State), Message: st.Message}
 	if st.URL != "" && (st.State == quantumv1alpha1.NotebookRunning || st.State == quantumv1alpha1.NotebookStarting) {
@@ -101,8 +129,15 @@ func learnerDoc(l *quantumv1alpha1.Learner, projectID string) Learner {
 	if l.Spec.Progress != nil {
 		d.Progress = restdoc.RawJSON(l.Spec.Progress.Raw)
 	}
+	listed := map[string]bool{}
 	for _, st := range l.Status.Notebooks {
-		d.Notebooks = append(d.Notebooks, notebookDoc(st))
+		listed[st.Name] = true
+		d.Notebooks = append(d.Notebooks, notebookView(l, st.Name))
+	}
+	for _, nb := range l.Spec.Notebooks {
+		if !listed[nb.Name] {
+			d.Notebooks = append(d.Notebooks, notebookView(l, nb.Name))
+		}
 	}
 	return d
 }
@@ -182,7 +217,7 @@ func (h *Handlers) spawnNotebook(ctx context.Context, in *notebookIn) (*notebook
 	l, err := h.updateOwnLearner(ctx, in.ProjectID, in.Package, func(l *quantumv1alpha1.Learner) error {
 		for i := range l.Spec.Notebooks {
 			if l.Spec.Notebooks[i].Name == in.Notebook {
-				l.Spec.Notebooks[i].RequestTime = now
+				l.Spec.Notebooks[i].RequestTime = requestAfterCull(l, in.Notebook, now)
 				return nil
 			}
 		}
@@ -195,16 +230,12 @@ func (h *Handlers) spawnNotebook(ctx context.Context, in *notebookIn) (*notebook
 	if err != nil {
 		return nil, err
 	}
-	doc := Notebook{Name: in.Notebook, State: string(quantumv1alpha1.NotebookStarting)}
-	for _, st := range l.Status.Notebooks {
-		if st.Name != in.Notebook {
-			continue
-		}
-		// A culled or failed server asked for again is being started anew.
-		if st.CullTime == nil || !now.After(st.CullTime.Time) {
-			doc = notebookDoc(st)
-		}
+	// One answer: wait (a little) for the controller to act on the request,
+	// and say what the learner's record then says.
+	if err := h.awaitNotebooks(ctx, l); err != nil {
+		return nil, err
 	}
+	doc := notebookView(l, in.Notebook)
 	if doc.URL != nil {
 		link, err := h.withToken(ctx, l, in.Notebook, *doc.URL)
 		if err != nil {
@@ -215,18 +246,50 @@ func (h *Handlers) spawnNotebook(ctx context.Context, in *notebookIn) (*notebook
 	return &notebookOut{Body: envelope.OK(doc)}, nil
 }
 
+// awaitNotebooks re-reads the learner until the notebook controller has
+// observed its generation, for at most Limits.NotebookWait.
+func (h *Handlers) awaitNotebooks(ctx context.Context, l *quantumv1alpha1.Learner) error {
+	deadline := time.Now().Add(h.Limits.NotebookWait)
+	for l.Status.ObservedGeneration < l.Generation && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(l), l); err != nil {
+			return internal(err)
+		}
+	}
+	return nil
+}
+
+// requestAfterCull is the request time of a notebook asked for at now: a
+// request must come after the notebook's last cull or failure to start it
+// again, and both times are stored to the second, so a request in the same
+// second as the cull is recorded one second after it.
+func requestAfterCull(l *quantumv1alpha1.Learner, notebook string, now metav1.Time) metav1.Time {
+	for _, st := range l.Status.Notebooks {
+		if st.Name == notebook && st.CullTime != nil && !now.Truncate(time.Second).After(st.CullTime.Time) {
+			return metav1.NewTime(st.CullTime.Truncate(time.Second).Add(time.Second))
+		}
+	}
+	return now
+}
+
 // withToken appends the server's token to its URL, for its learner only.
-// Without the token ConfigMap (the server is being started) the URL is bare.
+// Without the token Secret (the server is being started) the URL is bare.
+// The facade may read this Secret through the Role the notebook controller
+// made for it, and no other Secret.
 func (h *Handlers) withToken(ctx context.Context, l *quantumv1alpha1.Learner, notebook, u string) (string, error) {
-	cm := &corev1.ConfigMap{}
-	err := h.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: nbserver.ServerName(l.Name, notebook)}, cm)
-	if apierrors.IsNotFound(err) {
+	sec := &corev1.Secret{}
+	err := h.Client.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: nbserver.ServerName(l.Name, notebook)}, sec)
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) { // Forbidden: its Role is not there yet
 		return u, nil
 	}
 	if err != nil {
 		return "", internal(err)
 	}
-	return u + "?token=" + url.QueryEscape(cm.Data[nbserver.TokenKey]), nil
+	return u + "?token=" + url.QueryEscape(string(sec.Data[nbserver.TokenKey])), nil
 }
 
 func (h *Handlers) projectLearners(ctx context.Context, in *projectLearnersIn) (*learnerPage, error) {

@@ -186,6 +186,17 @@ var learnerFields = map[string]string{
 }
 
 // setNotebookStatus plays the notebook controller.
+// eventuallyT polls cond for ten seconds.
+func eventuallyT(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
 func setNotebookStatus(t *testing.T, id string, st quantumv1alpha1.NotebookStatus) {
 	t.Helper()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -244,15 +255,31 @@ func TestLearnerRoutes(t *testing.T) {
 	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, l); err != nil || len(l.Spec.Notebooks) != 1 || l.Spec.Notebooks[0].Name != "intro" {
 		t.Fatalf("notebook not requested: %v %+v", err, l.Spec)
 	}
+	if lr := expect(t, call(t, "GET", "/api/v1/learners/VQPU?project_id="+projA, alice, nil, false), 200); fmt.Sprint(lr.list()[0].(map[string]any)["notebooks"]) != fmt.Sprint([]any{r.data()}) {
+		t.Fatalf("the learner says %v, the spawn said %v", lr.list()[0].(map[string]any)["notebooks"], r.data())
+	}
+	// The token is in a Secret, which the facade may read only through the
+	// Role the controller makes for this one server.
 	server := nbserver.ServerName(id, "intro")
-	if err := admin.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server}, Data: map[string]string{nbserver.TokenKey: "s3cret"}}); err != nil {
+	if err := admin.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server}, Data: map[string][]byte{nbserver.TokenKey: []byte("s3cret")}}); err != nil {
 		t.Fatal(err)
 	}
 	setNotebookStatus(t, id, quantumv1alpha1.NotebookStatus{Name: "intro", State: quantumv1alpha1.NotebookRunning, URL: "http://nb/intro/", Pod: server, Service: server})
-	r = expect(t, call(t, "POST", nbPath, alice, nil, false), 200)
-	if d := r.data(); d["state"] != "RUNNING" || d["url"] != "http://nb/intro/?token=s3cret" {
-		t.Fatalf("running: %v", d)
+	if d := expect(t, call(t, "POST", nbPath, alice, nil, false), 200).data(); d["state"] != "RUNNING" || d["url"] != "http://nb/intro/" {
+		t.Fatalf("running, the facade not allowed to read the token yet: %v", d)
 	}
+	reader := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: server},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{server}, Verbs: []string{"get"}}}}
+	if err := admin.Create(context.Background(), reader); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Create(context.Background(), binding(projA, server, "Role", rbacv1.Subject{Kind: "User", Name: "tweezer-apiserver"})); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyT(t, "the facade to read the token", func() bool {
+		d := expect(t, call(t, "POST", nbPath, alice, nil, false), 200).data()
+		return d["state"] == "RUNNING" && d["url"] == "http://nb/intro/?token=s3cret"
+	})
 	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, l); err != nil || len(l.Spec.Notebooks) != 1 {
 		t.Fatalf("reuse added a notebook: %+v", l.Spec.Notebooks)
 	}

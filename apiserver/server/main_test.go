@@ -152,6 +152,7 @@ func run(m *testing.M) (int, error) {
 	c := server.Defaults()
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
+	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
 	newFacade = func() (*httptest.Server, error) {
 		s, err := server.New(facadeCfg, c)
 		if err != nil {

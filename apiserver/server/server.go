@@ -48,6 +48,8 @@ type Config struct {
 	AuthCacheTTL time.Duration
 	// BodyReadTimeout bounds reading a request body (slow clients get 408).
 	BodyReadTimeout time.Duration
+	// NotebookWait bounds how long a notebook spawn waits for the notebook controller.
+	NotebookWait time.Duration
 	// ReadTimeout bounds reading a whole request, at the connection level.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds a whole request, handler included.
@@ -71,6 +73,7 @@ func Defaults() Config {
 		MaxObjectBytes:  1400 << 10,
 		AuthCacheTTL:    10 * time.Second,
 		BodyReadTimeout: 10 * time.Second,
+		NotebookWait:    5 * time.Second,
 		ReadTimeout:     30 * time.Second,
 		WriteTimeout:    60 * time.Second,
 		ResultsLinkTTL:  time.Hour,
@@ -136,7 +139,7 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	h := &handlers.Handlers{
 		Cache: c, Batches: batches, Jobs: jobs, Client: direct, Scheme: scheme,
 		Auth:           auth.NewReviewer(direct, cfg.AuthCacheTTL),
-		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout},
+		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait},
 		ResultsKey:     cfg.ResultsKey,
 		ResultsLinkTTL: cfg.ResultsLinkTTL,
 		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),

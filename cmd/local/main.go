@@ -33,6 +33,8 @@ func run() error {
 	flag.StringVar(&opts.BinDir, "bin-dir", filepath.Dir(exe), "folder holding the manager, apiserver and runner binaries")
 	flag.StringVar(&opts.FacadeAddr, "listen", "127.0.0.1:8000", "REST facade address")
 	flag.StringVar(&opts.GatewayAddr, "qpu-gateway", "127.0.0.1:8090", "emulated QPU gateway address")
+	flag.StringVar(&opts.Jupyter, "jupyter", "", "jupyter command of learners' notebook servers (default: jupyter in PATH; hack/jupyter/install.sh installs Debian's and prints its path)")
+	flag.DurationVar(&opts.NotebookIdle, "notebook-idle-timeout", 0, "idle time after which a notebook server is culled (default: the manager's, 1h)")
 	flag.StringVar(&opts.ControllerManager, "kube-controller-manager", "", "kube-controller-manager binary to run the garbage collector with (hack/local-bins.sh builds one); none when empty")
 	kubectl := flag.String("kubectl", "kubectl", "the kubectl command to print (make run builds bin/kubectl)")
 	example := flag.Bool("example", true, "submit an example batch and print its results")
@@ -80,8 +82,12 @@ Try it:
   curl -H "Authorization: Bearer $TOKEN" "%s/batches?project_id=%s"
   python -c 'from pasqal_cloud import SDK, Endpoints; print(SDK(project_id="%s", token_provider=..., endpoints=Endpoints(core="%s", account="%s")).get_batches())'
   %s --kubeconfig %s get tweezer -A
+
+A learner's notebook (a Jupyter server with the package's starter notebook):
+  curl -X POST -H "Authorization: Bearer $TOKEN" "%s/learners/VQPU/notebooks/intro?project_id=%s"
+  then open its "url" (the server itself, on 127.0.0.1, with its token).
 `, took.Round(time.Second), api, p.FacadeURL, p.FacadeURL, p.ProjectID, p.Token, p.Kubeconfig,
-		p.Token, api, p.ProjectID, p.ProjectID, p.FacadeURL, p.FacadeURL, kubectl, p.Kubeconfig)
+		p.Token, api, p.ProjectID, p.ProjectID, p.FacadeURL, p.FacadeURL, kubectl, p.Kubeconfig, api, p.ProjectID)
 }
 
 // runExample submits the example batch through the facade and prints each job's

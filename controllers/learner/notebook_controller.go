@@ -1,14 +1,19 @@
 // Package learner holds the notebook reconciler of Learners: each notebook a
 // learner asks for runs as a Jupyter server in a Pod, reachable through a
-// Service, with a per-server token in a ConfigMap (not a Secret: the facade,
-// which hands the token to its learner, may read no Secrets; project members
-// may read no ConfigMaps). A server that is idle culls
-// itself (Jupyter's own idle shutdown, which knows real activity); the
-// reconciler then records CULLED and removes its Pod, Service and ConfigMap. A
-// server that never became ready within the idle timeout of its request is
-// culled by the reconciler. Asking for a culled notebook again starts a new one.
+// Service, with a per-server token in a Secret. The facade, which hands the
+// token to its learner, may read that one Secret and no other (a Role and
+// RoleBinding per server); project members, whose `view` role reads
+// ConfigMaps, cannot. A NetworkPolicy per server lets in only the facade and
+// the ingress, and lets out neither the cluster's internal ranges nor the
+// cloud metadata address. The package's starter notebook (starters/) is
+// copied into the server's workspace. A server that is idle culls itself
+// (Jupyter's own idle shutdown, which knows real activity); the reconciler
+// then records CULLED and removes the server's objects. A server that never
+// became ready within the idle timeout of its request is culled by the
+// reconciler. Asking for a culled notebook again starts a new one.
 // In local mode (Reconciler.Local, no kubelet) servers are `jupyter notebook`
-// processes instead, and a machine without jupyter gets FAILED saying so.
+// processes instead (local.go), and a machine without jupyter gets FAILED
+// saying how to install it.
 package learner
 
 import (
@@ -17,9 +22,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -41,8 +49,11 @@ import (
 
 // Settings configure the notebook servers.
 type Settings struct {
-	// Image runs `jupyter notebook` (any Jupyter Docker Stacks image does).
+	// Image runs `jupyter notebook` (see README.md for the supported images).
 	Image string
+	// Flavour is the Jupyter of Image: FlavourServer (notebook 7, the Jupyter
+	// Docker Stacks' images) or FlavourClassic (notebook 6).
+	Flavour Flavour
 	// Resources of the notebook container.
 	Resources corev1.ResourceRequirements
 	// IdleTimeout: a server without activity for this long shuts down and is culled.
@@ -51,6 +62,22 @@ type Settings struct {
 	// ingress routing /notebooks/<namespace>/<server>/ to the server's
 	// Service); else the URL is the Service's in-cluster address.
 	PublicURL string
+	// APIURL is the facade's URL as a notebook reaches it, handed to the
+	// notebook as TWEEZER_API_URL for the SDK.
+	APIURL string
+	// Facade is the facade's service account, namespace/name: it may read the
+	// token Secret of each server, and its Pods may reach the servers.
+	Facade string
+	// FacadeLabels select the facade's Pods in its namespace (NetworkPolicy).
+	FacadeLabels map[string]string
+	// FacadePort is the facade Pods' port, which notebooks may reach.
+	FacadePort int32
+	// IngressNamespace, when set, is the namespace of the ingress controller
+	// that serves PublicURL; its Pods may reach the servers.
+	IngressNamespace string
+	// InternalCIDRs are the cluster's internal ranges (Pods, Services, nodes),
+	// which notebooks may not reach, with the metadata address 169.254.169.254.
+	InternalCIDRs []string
 }
 
 // DefaultSettings are used for every field left empty.
@@ -61,7 +88,13 @@ func DefaultSettings() Settings {
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
 		},
-		IdleTimeout: time.Hour,
+		IdleTimeout:   time.Hour,
+		Flavour:       FlavourServer,
+		APIURL:        "http://tweezer-apiserver.tweezer-system.svc",
+		Facade:        "tweezer-system/tweezer-apiserver",
+		FacadeLabels:  map[string]string{"app.kubernetes.io/component": "apiserver"},
+		FacadePort:    8000,
+		InternalCIDRs: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"},
 	}
 }
 
@@ -76,7 +109,28 @@ func (s *Settings) defaults() {
 	if s.IdleTimeout <= 0 {
 		s.IdleTimeout = d.IdleTimeout
 	}
+	if s.Flavour == "" {
+		s.Flavour = d.Flavour
+	}
+	if s.APIURL == "" {
+		s.APIURL = d.APIURL
+	}
+	if s.Facade == "" {
+		s.Facade = d.Facade
+	}
+	if s.FacadeLabels == nil {
+		s.FacadeLabels = d.FacadeLabels
+	}
+	if s.FacadePort == 0 {
+		s.FacadePort = d.FacadePort
+	}
+	if s.InternalCIDRs == nil {
+		s.InternalCIDRs = d.InternalCIDRs
+	}
 }
+
+// MetadataCIDR is the cloud metadata address, never reachable from a notebook.
+const MetadataCIDR = "169.254.169.254/32"
 
 // Port is where Jupyter listens in the Pod and on the Service.
 const Port = 8888
@@ -97,7 +151,13 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=learners,verbs=get;list;watch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=learners/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=pods;services,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;delete
+// Starter notebooks (ConfigMaps) and tokens (Secrets) of servers.
+// +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;create;delete
+// The project id of a server's namespace, for TWEEZER_PROJECT_ID.
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=create;delete
+// The facade's right to read one server's token Secret.
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler.
@@ -264,13 +324,13 @@ func (r *Reconciler) staleCache(ctx context.Context, l *quantumv1alpha1.Learner,
 }
 
 // removeLeftovers removes what remains of a culled server: its Pod, Service
-// and ConfigMap (or its local process and ConfigMap).
+// and other objects (or its local process and token Secret).
 func (r *Reconciler) removeLeftovers(ctx context.Context, ns, name string) error {
 	key := client.ObjectKey{Namespace: ns, Name: name}
 	var err error
 	if r.Local != nil {
 		r.Local.stop(ns + "/" + name)
-		err = r.APIReader.Get(ctx, key, &corev1.ConfigMap{})
+		err = r.APIReader.Get(ctx, key, &corev1.Secret{})
 	} else if err = r.Client.Get(ctx, key, &corev1.Service{}); apierrors.IsNotFound(err) {
 		err = r.Client.Get(ctx, key, &corev1.Pod{})
 	}
@@ -283,13 +343,16 @@ func (r *Reconciler) removeLeftovers(ctx context.Context, ns, name string) error
 	return r.remove(ctx, ns, name)
 }
 
-// remove deletes a server's Pod, Service and ConfigMap; missing ones are fine.
+// remove deletes a server's objects; missing ones are fine.
 func (r *Reconciler) remove(ctx context.Context, ns, name string) error {
+	om := metav1.ObjectMeta{Namespace: ns, Name: name}
+	objs := []client.Object{&corev1.Pod{ObjectMeta: om}, &corev1.Service{ObjectMeta: om}, &corev1.ConfigMap{ObjectMeta: om},
+		&networkingv1.NetworkPolicy{ObjectMeta: om}, &rbacv1.RoleBinding{ObjectMeta: om}, &rbacv1.Role{ObjectMeta: om}, &corev1.Secret{ObjectMeta: om}}
 	if r.Local != nil {
 		r.Local.stop(ns + "/" + name)
+		objs = objs[len(objs)-1:] // only the token Secret
 	}
-	om := metav1.ObjectMeta{Namespace: ns, Name: name}
-	for _, obj := range []client.Object{&corev1.Pod{ObjectMeta: om}, &corev1.Service{ObjectMeta: om}, &corev1.ConfigMap{ObjectMeta: om}} {
+	for _, obj := range objs {
 		if err := r.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return err
 		}
@@ -312,23 +375,80 @@ func trimSlash(s string) string {
 	return s
 }
 
-// create makes the server's token ConfigMap, Pod and Service, each unless it exists.
+// labels are those of a server's objects; the Pod's select it.
+func labels(l *quantumv1alpha1.Learner, notebook string) map[string]string {
+	return map[string]string{executor.ManagedByLabel: executor.ManagedBy, nbserver.LearnerLabel: l.Name, nbserver.NotebookLabel: notebook}
+}
+
+// ensureToken creates the server's token Secret unless it exists, and returns the token.
+func (r *Reconciler) ensureToken(ctx context.Context, l *quantumv1alpha1.Learner, notebook, name string) (string, error) {
+	token := make([]byte, 24)
+	if _, err := rand.Read(token); err != nil {
+		return "", err
+	}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: l.Namespace, Name: name, Labels: labels(l, notebook)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{nbserver.TokenKey: []byte(hex.EncodeToString(token))},
+	}
+	if err := controllerutil.SetControllerReference(l, sec, r.Client.Scheme()); err != nil {
+		return "", err
+	}
+	if err := r.Client.Create(ctx, sec); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return "", fmt.Errorf("creating Secret %s/%s: %w", l.Namespace, name, err)
+		}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(sec), sec); err != nil {
+			return "", err
+		}
+	}
+	return string(sec.Data[nbserver.TokenKey]), nil
+}
+
+// notebookEnv tells the notebook who and where it is, for the SDK of the
+// starter notebook: the learner, the package, the project and the facade.
+func (r *Reconciler) notebookEnv(ctx context.Context, l *quantumv1alpha1.Learner, apiURL string) ([]corev1.EnvVar, error) {
+	ns := &corev1.Namespace{}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: l.Namespace}, ns); err != nil {
+		return nil, err
+	}
+	return []corev1.EnvVar{
+		{Name: "TWEEZER_USER_ID", Value: l.Spec.UserID},
+		{Name: "TWEEZER_PACKAGE", Value: string(l.Spec.Package)},
+		{Name: "TWEEZER_PROJECT_ID", Value: ns.Labels[quantumv1alpha1.ProjectIDLabel]},
+		{Name: "TWEEZER_API_URL", Value: apiURL},
+	}, nil
+}
+
+// create makes the server's objects, each unless it exists: its token
+// Secret and the facade's right to read it, its starter notebook, its
+// NetworkPolicy, Service and Pod.
 func (r *Reconciler) create(ctx context.Context, l *quantumv1alpha1.Learner, notebook, name string) error {
-	lbl := map[string]string{executor.ManagedByLabel: executor.ManagedBy, nbserver.LearnerLabel: l.Name, nbserver.NotebookLabel: notebook}
+	if _, err := r.ensureToken(ctx, l, notebook, name); err != nil {
+		return err
+	}
+	starter, err := Starter(l.Spec.Package)
+	if err != nil {
+		return err
+	}
+	env, err := r.notebookEnv(ctx, l, r.Settings.APIURL)
+	if err != nil {
+		return err
+	}
+	lbl := labels(l, notebook)
 	om := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Namespace: l.Namespace, Name: name, Labels: lbl}
 	}
-	token := make([]byte, 24)
-	if _, err := rand.Read(token); err != nil {
-		return err
-	}
-	sec := &corev1.ConfigMap{ObjectMeta: om(), Data: map[string]string{nbserver.TokenKey: hex.EncodeToString(token)}}
+	role, binding := r.tokenReader(name)
+	role.ObjectMeta, binding.ObjectMeta = om(), om()
+	starterCM := &corev1.ConfigMap{ObjectMeta: om(), BinaryData: map[string][]byte{StarterFile: starter}}
 	svc := &corev1.Service{ObjectMeta: om(), Spec: corev1.ServiceSpec{
 		Selector: lbl,
 		Ports:    []corev1.ServicePort{{Name: "http", Port: Port, TargetPort: intstr.FromInt32(Port)}},
 	}}
-	pod := &corev1.Pod{ObjectMeta: om(), Spec: r.podSpec(l, name)}
-	for _, obj := range []client.Object{sec, svc, pod} {
+	policy := &networkingv1.NetworkPolicy{ObjectMeta: om(), Spec: r.networkPolicy(lbl)}
+	pod := &corev1.Pod{ObjectMeta: om(), Spec: r.podSpec(l, name, env)}
+	for _, obj := range []client.Object{role, binding, starterCM, policy, svc, pod} {
 		if err := controllerutil.SetControllerReference(l, obj, r.Client.Scheme()); err != nil {
 			return err
 		}
@@ -339,12 +459,68 @@ func (r *Reconciler) create(ctx context.Context, l *quantumv1alpha1.Learner, not
 	return nil
 }
 
-// podSpec runs `jupyter notebook` as the image's unprivileged user, with the
-// token from the ConfigMap, its URL prefix, and Jupyter's own idle culling:
-// idle kernels go after the idle timeout, and the server exits once nothing
-// happened for that long.
-func (r *Reconciler) podSpec(l *quantumv1alpha1.Learner, name string) corev1.PodSpec {
-	idle := strconv.Itoa(int(r.Settings.IdleTimeout.Seconds()))
+// tokenReader is the Role that reads the server's token Secret, and nothing
+// else, and its binding to the facade's service account.
+func (r *Reconciler) tokenReader(name string) (*rbacv1.Role, *rbacv1.RoleBinding) {
+	saNS, sa, _ := strings.Cut(r.Settings.Facade, "/")
+	return &rbacv1.Role{Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{name}, Verbs: []string{"get"},
+		}}}, &rbacv1.RoleBinding{
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: saNS, Name: sa}},
+		}
+}
+
+// networkPolicy lets into the server only the facade's Pods and the ingress
+// controller's, on Jupyter's port; and lets out DNS, the facade (for the SDK)
+// and the internet, but not the cluster's internal ranges nor the cloud
+// metadata address.
+func (r *Reconciler) networkPolicy(lbl map[string]string) networkingv1.NetworkPolicySpec {
+	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
+	nsSel := func(ns string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}
+	}
+	facadeNS, _, _ := strings.Cut(r.Settings.Facade, "/")
+	facade := networkingv1.NetworkPolicyPeer{NamespaceSelector: nsSel(facadeNS), PodSelector: &metav1.LabelSelector{MatchLabels: r.Settings.FacadeLabels}}
+	from := []networkingv1.NetworkPolicyPeer{facade}
+	if r.Settings.IngressNamespace != "" {
+		from = append(from, networkingv1.NetworkPolicyPeer{NamespaceSelector: nsSel(r.Settings.IngressNamespace)})
+	}
+	port := func(p corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
+		return networkingv1.NetworkPolicyPort{Protocol: &p, Port: ptr.To(intstr.FromInt32(n))}
+	}
+	except := append(append([]string{}, r.Settings.InternalCIDRs...), MetadataCIDR)
+	return networkingv1.NetworkPolicySpec{
+		PodSelector: metav1.LabelSelector{MatchLabels: lbl},
+		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+		Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: from, Ports: []networkingv1.NetworkPolicyPort{port(tcp, Port)}}},
+		Egress: []networkingv1.NetworkPolicyEgressRule{
+			{To: []networkingv1.NetworkPolicyPeer{
+				{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: except}},
+				{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: []string{"fc00::/7", "fe80::/10"}}},
+			}},
+			{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsSel(metav1.NamespaceSystem), PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{port(udp, 53), port(tcp, 53)}},
+			{To: []networkingv1.NetworkPolicyPeer{facade}, Ports: []networkingv1.NetworkPolicyPort{port(tcp, r.Settings.FacadePort)}},
+		},
+	}
+}
+
+// Workspace is the notebook container's working folder, an emptyDir that an
+// init container fills with the starter notebook.
+const Workspace = "/workspace"
+
+// podSpec runs jupyter as the image's unprivileged user (never root), with
+// the token from the Secret, its URL prefix, the options of its flavour, and
+// Jupyter's own idle culling: idle kernels go after the idle timeout, and the
+// server exits once nothing happened for that long.
+func (r *Reconciler) podSpec(l *quantumv1alpha1.Learner, name string, env []corev1.EnvVar) corev1.PodSpec {
+	opts := ServerOptions{Flavour: r.Settings.Flavour, IP: "0.0.0.0", Port: Port, BaseURL: nbserver.BasePath(l.Namespace, name), Root: Workspace, Idle: r.Settings.IdleTimeout}
+	secCtx := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	workspace := corev1.VolumeMount{Name: "workspace", MountPath: Workspace}
 	return corev1.PodSpec{
 		RestartPolicy:                corev1.RestartPolicyNever,
 		AutomountServiceAccountToken: ptr.To(false),
@@ -352,32 +528,34 @@ func (r *Reconciler) podSpec(l *quantumv1alpha1.Learner, name string) corev1.Pod
 			RunAsNonRoot:   ptr.To(true),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
+		Volumes: []corev1.Volume{
+			{Name: "workspace", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "starter", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}},
+		},
+		InitContainers: []corev1.Container{{
+			Name:            "starter",
+			Image:           r.Settings.Image,
+			Command:         []string{"cp", "/starter/" + StarterFile, Workspace + "/" + StarterFile},
+			VolumeMounts:    []corev1.VolumeMount{workspace, {Name: "starter", MountPath: "/starter", ReadOnly: true}},
+			Resources:       *r.Settings.Resources.DeepCopy(),
+			SecurityContext: secCtx,
+		}},
 		Containers: []corev1.Container{{
-			Name:  "notebook",
-			Image: r.Settings.Image,
-			Command: []string{"jupyter", "notebook",
-				"--ip=0.0.0.0", "--port=" + strconv.Itoa(Port), "--no-browser",
-				"--ServerApp.base_url=" + nbserver.BasePath(l.Namespace, name),
-				"--ServerApp.shutdown_no_activity_timeout=" + idle,
-				"--MappingKernelManager.cull_idle_timeout=" + idle,
-				"--MappingKernelManager.cull_interval=60",
-			},
-			Env: []corev1.EnvVar{
-				{Name: "JUPYTER_TOKEN", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			Name:    "notebook",
+			Image:   r.Settings.Image,
+			Command: append([]string{"jupyter"}, opts.Args()...),
+			Env: append([]corev1.EnvVar{
+				{Name: "JUPYTER_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 					LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: nbserver.TokenKey,
 				}}},
-				{Name: "TWEEZER_USER_ID", Value: l.Spec.UserID},
-				{Name: "TWEEZER_PACKAGE", Value: string(l.Spec.Package)},
-			},
-			Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: Port}},
-			Resources: *r.Settings.Resources.DeepCopy(),
+			}, env...),
+			Ports:        []corev1.ContainerPort{{Name: "http", ContainerPort: Port}},
+			Resources:    *r.Settings.Resources.DeepCopy(),
+			VolumeMounts: []corev1.VolumeMount{workspace},
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: nbserver.BasePath(l.Namespace, name) + "api", Port: intstr.FromInt32(Port),
 			}}},
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr.To(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
+			SecurityContext: secCtx,
 		}},
 	}
 }

@@ -2,6 +2,7 @@ package learner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -89,6 +93,8 @@ func TestMain(m *testing.M) {
 				Resources:   corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}},
 				IdleTimeout: idle,
 				PublicURL:   "https://learn.example.com/",
+				// An ingress controller serves PublicURL.
+				IngressNamespace: "ingress-nginx",
 			},
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
@@ -198,7 +204,7 @@ func setPod(t *testing.T, pod *corev1.Pod, phase corev1.PodPhase, ready bool) {
 
 func expectGone(t *testing.T, name string) {
 	t.Helper()
-	for _, obj := range []client.Object{&corev1.Pod{}, &corev1.Service{}, &corev1.ConfigMap{}} {
+	for _, obj := range []client.Object{&corev1.Pod{}, &corev1.Service{}, &corev1.ConfigMap{}, &corev1.Secret{}, &networkingv1.NetworkPolicy{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}} {
 		eventually(t, fmt.Sprintf("%T %s to go", obj, name), func() (bool, error) {
 			err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
 			return apierrors.IsNotFound(err) || (err == nil && obj.GetDeletionTimestamp() != nil), client.IgnoreNotFound(err)
@@ -245,13 +251,36 @@ func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 	if c.Image != "jupyter/scipy-notebook:2026-01" || c.Resources.Limits.Memory().String() != "2Gi" {
 		t.Errorf("image %q resources %v", c.Image, c.Resources)
 	}
-	for _, want := range []string{"jupyter notebook ", "--ServerApp.base_url=" + base, "--ServerApp.shutdown_no_activity_timeout=1800", "--MappingKernelManager.cull_idle_timeout=1800", "--ip=0.0.0.0", "--port=8888"} {
+	// The image's flavour (Jupyter Server by default): ServerApp options, never --allow-root.
+	for _, want := range []string{"jupyter notebook ", "--ServerApp.base_url=" + base, "--ServerApp.shutdown_no_activity_timeout=1800", "--MappingKernelManager.cull_idle_timeout=1800",
+		"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=" + Workspace} {
 		if !strings.Contains(strings.Join(c.Command, " "), want) {
 			t.Errorf("command %q lacks %q", c.Command, want)
 		}
 	}
-	if len(c.Env) == 0 || c.Env[0].Name != "JUPYTER_TOKEN" || c.Env[0].ValueFrom.ConfigMapKeyRef.Name != name || c.Env[0].ValueFrom.ConfigMapKeyRef.Key != nbserver.TokenKey {
+	if strings.Contains(strings.Join(c.Command, " "), "allow_root") {
+		t.Errorf("command %q lets jupyter run as root", c.Command)
+	}
+	if len(c.Env) == 0 || c.Env[0].Name != "JUPYTER_TOKEN" || c.Env[0].ValueFrom.SecretKeyRef == nil || c.Env[0].ValueFrom.SecretKeyRef.Name != name || c.Env[0].ValueFrom.SecretKeyRef.Key != nbserver.TokenKey {
 		t.Errorf("env %+v", c.Env)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env[1:] {
+		env[e.Name] = e.Value
+	}
+	if env["TWEEZER_PROJECT_ID"] != ns || env["TWEEZER_PACKAGE"] != "LEARN_BY_CODING" || env["TWEEZER_API_URL"] != DefaultSettings().APIURL || env["TWEEZER_USER_ID"] != l.Spec.UserID {
+		t.Errorf("env %v", env)
+	}
+	// The starter notebook is copied from its ConfigMap into the workspace.
+	if ic := pod.Spec.InitContainers; len(ic) != 1 || strings.Join(ic[0].Command, " ") != "cp /starter/starter.ipynb /workspace/starter.ipynb" || ic[0].Image != c.Image {
+		t.Errorf("init containers %+v", ic)
+	}
+	starter := &corev1.ConfigMap{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, starter); err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := Starter("LEARN_BY_CODING"); string(starter.BinaryData[StarterFile]) != string(want) || len(starter.Data) != 0 {
+		t.Errorf("starter ConfigMap %v holds more or less than the starter notebook", starter.Data)
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != base+"api" {
 		t.Errorf("readiness probe %+v", c.ReadinessProbe)
@@ -260,8 +289,8 @@ func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 		t.Errorf("pod spec %+v", pod.Spec)
 	}
 	wantLabels := map[string]string{executor.ManagedByLabel: executor.ManagedBy, nbserver.LearnerLabel: l.Name, nbserver.NotebookLabel: "intro"}
-	svc, sec := &corev1.Service{}, &corev1.ConfigMap{}
-	for _, obj := range []client.Object{pod, svc, sec} {
+	svc, sec, policy, role, binding := &corev1.Service{}, &corev1.Secret{}, &networkingv1.NetworkPolicy{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}
+	for _, obj := range []client.Object{pod, svc, sec, starter, policy, role, binding} {
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
 			t.Fatal(err)
 		}
@@ -279,6 +308,90 @@ func TestNotebookPodServiceAndTokenSpecs(t *testing.T) {
 	}
 	if len(sec.Data[nbserver.TokenKey]) != 48 {
 		t.Errorf("token %q", sec.Data[nbserver.TokenKey])
+	}
+}
+
+// The token is in a Secret that the facade's service account, and no
+// project member, may read; the NetworkPolicy lets in only the facade and
+// lets out neither the cluster's internal ranges nor the metadata address.
+func TestNotebookTokenSecretAndNetworkPolicy(t *testing.T) {
+	l := newLearner(t, "grace", "intro")
+	name := nbserver.ServerName(l.Name, "intro")
+	pod := getPod(t, l, "intro")
+	sec := &corev1.Secret{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sec); err != nil {
+		t.Fatal(err)
+	}
+	if sec.Type != corev1.SecretTypeOpaque || len(sec.Data) != 1 || len(sec.Data[nbserver.TokenKey]) != 48 {
+		t.Errorf("token Secret %s %v", sec.Type, sec.Data)
+	}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Who may read the token: asked of the API server's own authorizer.
+	// A project viewer reads what Kubernetes' `view` role reads: ConfigMaps
+	// among them (envtest runs no aggregation controller to fill `view`).
+	viewer := "viewer-" + rand.String(4)
+	if err := k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: viewer},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps", "pods", "services"}, Verbs: []string{"get", "list", "watch"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: viewer},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: viewer},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "viewer"}}}); err != nil {
+		t.Fatal(err)
+	}
+	may := func(user, resource, secretName string) (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: resource, Name: secretName}}}
+		if strings.HasPrefix(user, "system:serviceaccount:") {
+			sar.Spec.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:tweezer-system"}
+		}
+		err := k8s.Create(ctx, sar)
+		return sar.Status.Allowed, err
+	}
+	facade := "system:serviceaccount:tweezer-system:tweezer-apiserver"
+	eventually(t, "the facade to be allowed to read the token", func() (bool, error) { return may(facade, "secrets", name) })
+	eventually(t, "a viewer to be allowed to read ConfigMaps", func() (bool, error) { return may("viewer", "configmaps", name) })
+	for _, c := range []struct{ user, secret string }{{facade, "another-secret"}, {facade, ""}, {"viewer", name}, {"system:serviceaccount:" + ns + ":tweezer-runner", name}} {
+		if ok, err := may(c.user, "secrets", c.secret); err != nil || ok {
+			t.Errorf("%s may get Secret %q: %v %v", c.user, c.secret, ok, err)
+		}
+	}
+
+	policy := &networkingv1.NetworkPolicy{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, policy); err != nil {
+		t.Fatal(err)
+	}
+	p := policy.Spec
+	if p.PodSelector.MatchLabels[nbserver.LearnerLabel] != l.Name || p.PodSelector.MatchLabels[nbserver.NotebookLabel] != "intro" ||
+		fmt.Sprint(p.PolicyTypes) != "[Ingress Egress]" {
+		t.Errorf("selector %v, types %v", p.PodSelector, p.PolicyTypes)
+	}
+	facadePeer := `{"podSelector":{"matchLabels":{"app.kubernetes.io/component":"apiserver"}},"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"tweezer-system"}}}`
+	// Ingress: Jupyter's port, from the facade and the ingress controller's namespace only.
+	wantJSON(t, "ingress", p.Ingress, `[{"ports":[{"protocol":"TCP","port":8888}],"from":[`+facadePeer+`,{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"ingress-nginx"}}}]}]`)
+	// Egress: anywhere but the internal ranges and the metadata address; DNS; the facade's port.
+	wantJSON(t, "egress", p.Egress, `[{"to":[{"ipBlock":{"cidr":"0.0.0.0/0","except":["10.0.0.0/8","172.16.0.0/12","192.168.0.0/16","100.64.0.0/10","169.254.169.254/32"]}},`+
+		`{"ipBlock":{"cidr":"::/0","except":["fc00::/7","fe80::/10"]}}]},`+
+		`{"ports":[{"protocol":"UDP","port":53},{"protocol":"TCP","port":53}],"to":[{"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}},"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}}}]},`+
+		`{"ports":[{"protocol":"TCP","port":8000}],"to":[`+facadePeer+`]}]`)
+
+	// Culled: the Secret, the Role, its binding and the NetworkPolicy go with the server.
+	setPod(t, pod, corev1.PodSucceeded, false)
+	waitState(t, l, "intro", v1.NotebookCulled)
+	expectGone(t, name)
+}
+
+func wantJSON(t *testing.T, what string, v any, want string) {
+	t.Helper()
+	got, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("%s:\n got %s\nwant %s", what, got, want)
 	}
 }
 

@@ -65,12 +65,22 @@ var _ = BeforeSuite(func() {
 	out, err := build.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
 
+	// Learners' notebooks run Debian's Jupyter, installed here when missing
+	// (as root, from Debian's archive); a failed install fails the suite.
+	install := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "jupyter", "install.sh"))
+	var stderr strings.Builder
+	install.Stderr = &stderr
+	jupyter, err := install.Output()
+	Expect(err).NotTo(HaveOccurred(), "hack/jupyter/install.sh: %s", stderr.String())
+
 	opts = local.Options{
-		DataDir:     GinkgoT().TempDir(),
-		BinDir:      binDir,
-		FacadeAddr:  freeAddr(),
-		GatewayAddr: freeAddr(),
-		Progress:    GinkgoWriter,
+		DataDir:      GinkgoT().TempDir(),
+		BinDir:       binDir,
+		FacadeAddr:   freeAddr(),
+		GatewayAddr:  freeAddr(),
+		Progress:     GinkgoWriter,
+		Jupyter:      strings.TrimSpace(string(jupyter)),
+		NotebookIdle: notebookIdle,
 	}
 	// kube-controller-manager (the garbage collector) is built by
 	// hack/local-bins.sh, which `make test` runs: without it the

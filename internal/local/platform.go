@@ -51,6 +51,12 @@ type Options struct {
 	ControllerManager string
 	// Progress receives one line per step.
 	Progress io.Writer
+	// Jupyter is the jupyter command of learners' notebook servers
+	// (hack/jupyter/install.sh prints it); empty means `jupyter` in PATH.
+	Jupyter string
+	// NotebookIdle is the idle time after which a notebook server is culled
+	// (the manager's default when zero).
+	NotebookIdle time.Duration
 }
 
 // Platform is a running local platform.
@@ -178,7 +184,7 @@ func (p *Platform) StartGateway() error {
 // StartManager starts the manager process with the Process executor.
 func (p *Platform) StartManager() error {
 	p.step("starting the manager (Process executor)")
-	m, err := p.spawn("manager",
+	args := []string{
 		"--kubeconfig", p.Kubeconfig,
 		"--executor", "process",
 		"--runner-binary", filepath.Join(p.opts.BinDir, "runner"),
@@ -186,7 +192,17 @@ func (p *Platform) StartManager() error {
 		"--namespace", SystemNamespace,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
-	)
+	}
+	// Notebook servers are local jupyter processes: workspaces and logs in
+	// DataDir, reaching the facade as the learner does.
+	args = append(args, "--notebook-data-dir", p.opts.DataDir, "--notebook-api-url", p.FacadeURL)
+	if p.opts.Jupyter != "" {
+		args = append(args, "--notebook-jupyter", p.opts.Jupyter)
+	}
+	if p.opts.NotebookIdle > 0 {
+		args = append(args, "--notebook-idle-timeout", p.opts.NotebookIdle.String())
+	}
+	m, err := p.spawn("manager", args...)
 	p.manager = m
 	return err
 }
