@@ -268,4 +268,23 @@ func TestAdmissionOwnerIsTheCaller(t *testing.T) {
 	stolen := own.DeepCopy()
 	stolen.Spec.UserID = userID("tom")
 	refused(t, tina.Patch(ctx, stolen, client.MergeFrom(own)), "tweezer-owner", "the owner "+userID("tina")+" cannot be changed")
+
+	// A job entry naming someone else is refused, at creation and when added.
+	forged := directBatch(tenantA)
+	forged.Spec.Jobs = []quantumv1alpha1.InlineJob{{Runs: 1, UserID: userID("tom")}}
+	refused(t, tina.Create(ctx, forged), "tweezer-owner", "spec.jobs[].userID: a job you add must name you ("+userID("tina")+") or nobody")
+	open := directBatch(tenantA)
+	open.Spec.Open = true
+	open.Spec.Jobs = []quantumv1alpha1.InlineJob{{Runs: 1}}
+	if err := tina.Create(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	added := open.DeepCopy()
+	added.Spec.Jobs = append(added.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: 2, UserID: userID("tina")})
+	if err := tina.Patch(ctx, added, client.MergeFrom(open)); err != nil {
+		t.Fatalf("adding a job in one's own name: %v", err)
+	}
+	forgedAdd := added.DeepCopy()
+	forgedAdd.Spec.Jobs = append(forgedAdd.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: 3, UserID: userID("tom")})
+	refused(t, tina.Patch(ctx, forgedAdd, client.MergeFrom(added)), "tweezer-owner", "a job you add must name you")
 }
