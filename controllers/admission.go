@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -26,6 +27,7 @@ type Queue struct {
 	client         client.Client
 	leaseNamespace string
 	leaseDuration  time.Duration
+	clock          clock.PassiveClock
 
 	mu       sync.Mutex
 	expect   map[client.ObjectKey]string // batch → device, until the cache shows it
@@ -38,6 +40,7 @@ type Queue struct {
 func NewQueue(c client.Client, leaseNamespace string, leaseDuration time.Duration) *Queue {
 	return &Queue{
 		client: c, leaseNamespace: leaseNamespace, leaseDuration: leaseDuration,
+		clock:  clock.RealClock{},
 		expect: map[client.ObjectKey]string{}, released: map[client.ObjectKey]bool{},
 		vacated: map[client.ObjectKey]bool{},
 		events:  make(chan event.GenericEvent, 4096),
@@ -240,7 +243,7 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 // it is free: absent, released, expired, or already the batch's.
 func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device) (bool, time.Duration, error) {
 	key := leaseKey(b, d, q.leaseNamespace)
-	now := time.Now()
+	now := q.clock.Now()
 	lease := &coordinationv1.Lease{}
 	err := q.client.Get(ctx, key, lease)
 	if apierrors.IsNotFound(err) {

@@ -66,7 +66,7 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 		s.device = d
 	}
 	if limit := r.timeLimit(b, s.device); limit > 0 && b.Status.StartTime != nil {
-		left := time.Until(b.Status.StartTime.Add(limit))
+		left := b.Status.StartTime.Add(limit).Sub(r.now())
 		if left <= 0 {
 			s.setCondition(quantumv1alpha1.ConditionTimeLimit, metav1.ConditionTrue, "TimedOut",
 				fmt.Sprintf("the batch ran longer than its time limit of %s", limit))
@@ -173,7 +173,7 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 	switch {
 	case obs.Ended():
 		v.state, v.reason = runnerEnded, obs.Reason
-	case leaseExpired(lease, time.Now()):
+	case leaseExpired(lease, r.now()):
 		v.state = runnerEnded
 		v.reason = fmt.Sprintf("runner %d stopped renewing its lease (last renewal %s)", gen, lease.Spec.RenewTime.UTC().Format(time.RFC3339Nano))
 	default:
@@ -238,7 +238,7 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 			}
 		}
 		gen = int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
-		now := metav1.NewMicroTime(time.Now())
+		now := metav1.NewMicroTime(r.now())
 		lease.Spec.HolderIdentity = ptr.To(holderID(b.Namespace, b.Name, gen))
 		lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(r.Options.LeaseDuration))
 		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
@@ -388,7 +388,7 @@ func (r *BatchReconciler) releaseIfIdle(ctx context.Context, s *batchScope, v ru
 			since = t.Time
 		}
 	}
-	if left := r.Options.IdleRelease - time.Since(since); left > 0 {
+	if left := r.Options.IdleRelease - r.now().Sub(since); left > 0 {
 		s.requeueAfter(left + 50*time.Millisecond)
 		return false, nil
 	}
@@ -456,7 +456,7 @@ func (r *BatchReconciler) settleFencedRunners(ctx context.Context, s *batchScope
 func (r *BatchReconciler) settleOrphan(ctx context.Context, s *batchScope, j *quantumv1alpha1.Job, reason string) error {
 	b := s.batch
 	next := j.DeepCopy()
-	now := metav1.Now()
+	now := metav1.NewTime(r.now())
 	switch {
 	case b.Spec.Canceled || j.Spec.Canceled:
 		next.Status.Phase = quantumv1alpha1.JobCanceled
@@ -513,7 +513,7 @@ func (r *BatchReconciler) failBatch(ctx context.Context, s *batchScope, phase qu
 				*j = *cur
 				return nil
 			}
-			now := metav1.Now()
+			now := metav1.NewTime(r.now())
 			cur.Status.Phase = jobPhase
 			cur.Status.EndTime = &now
 			cur.Status.Errors = append(cur.Status.Errors, why)
