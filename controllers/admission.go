@@ -69,31 +69,50 @@ func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch, fresh func(
 	}
 	why := scheduler.Why(devices)
 	key := client.ObjectKeyFromObject(b)
-	var out admission
-	out.Waiting = why
-	for _, a := range scheduler.Plan(items, slots) {
-		if a.Key != key.String() {
-			q.kick(a.Key)
-			continue
-		}
-		dev := deviceNamed(devices, a.Device)
+	out := admission{Waiting: why}
+	dev, before, after := turn(key, devices, items, slots)
+	for _, k := range before {
+		q.kick(k)
+	}
+	if dev != nil {
 		if ok, err := fresh(); err != nil || !ok {
 			return admission{Waiting: why}, err
 		}
+		ok := true
 		if scheduler.IsQPU(dev) {
-			ok, retry, err := q.reserveQPU(ctx, b, dev)
-			if err != nil {
+			var retry time.Duration
+			if ok, retry, err = q.reserveQPU(ctx, b, dev); err != nil {
 				return admission{}, err
 			}
-			if !ok {
-				out.Retry = retry
-				continue
-			}
+			out.Retry = retry
 		}
-		q.expect[key] = dev.Name
-		out.Device = dev
+		if ok {
+			q.expect[key] = dev.Name
+			out.Device = dev
+		}
+	}
+	for _, k := range after {
+		q.kick(k)
 	}
 	return out, nil
+}
+
+// turn is the queue's decision for the batch key: the device it starts on
+// now (nil when it waits), and the other batches that start now, planned
+// before and after it, which the queue wakes up.
+func turn(key client.ObjectKey, devices []quantumv1alpha1.Device, items []scheduler.Item, slots []scheduler.Slot) (
+	dev *quantumv1alpha1.Device, before, after []string) {
+	for _, a := range scheduler.Plan(items, slots) {
+		switch {
+		case a.Key == key.String():
+			dev = deviceNamed(devices, a.Device)
+		case dev == nil:
+			before = append(before, a.Key)
+		default:
+			after = append(after, a.Key)
+		}
+	}
+	return dev, before, after
 }
 
 // Forget drops an admission that was not written.
@@ -258,11 +277,7 @@ func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *qua
 	if err != nil {
 		return false, 0, err
 	}
-	holder := leaseHolder(lease)
-	owner, _, ours := parseHolder(holder)
-	ours = ours && owner == client.ObjectKeyFromObject(b)
-	if holder != "" && !ours && !leaseExpired(lease, now) {
-		left := lease.Spec.RenewTime.Add(time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second).Sub(now) + 100*time.Millisecond
+	if free, left := qpuFree(lease, client.ObjectKeyFromObject(b), now); !free {
 		return false, left, nil
 	}
 	q.hold(lease, b, now)
@@ -273,6 +288,19 @@ func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *qua
 		return false, 0, err
 	}
 	return true, 0, nil
+}
+
+// qpuFree reports whether batch may take a QPU's existing Lease at now:
+// released, expired, or already the batch's. Otherwise left is how long to
+// wait before looking again (until the holder's renewal runs out).
+func qpuFree(lease *coordinationv1.Lease, batch client.ObjectKey, now time.Time) (free bool, left time.Duration) {
+	holder := leaseHolder(lease)
+	owner, _, ours := parseHolder(holder)
+	ours = ours && owner == batch
+	if holder != "" && !ours && !leaseExpired(lease, now) {
+		return false, lease.Spec.RenewTime.Add(time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second).Sub(now) + 100*time.Millisecond
+	}
+	return true, 0
 }
 
 func (q *Queue) hold(lease *coordinationv1.Lease, b *quantumv1alpha1.Batch, now time.Time) {
