@@ -247,15 +247,20 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 	for _, p := range []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityHigh, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityLow} {
 		metrics.QueueDepth.WithLabelValues(string(deviceType), string(p)).Set(float64(depth[p]))
 	}
-	slots := make([]scheduler.Slot, 0, len(devices.Items))
-	for i := range devices.Items {
-		d := &devices.Items[i]
+	return devices.Items, items, slotsOf(devices.Items, running), nil
+}
+
+// slotsOf is the room of devices, running[name] batches running on each.
+func slotsOf(devices []quantumv1alpha1.Device, running map[string]int) []scheduler.Slot {
+	slots := make([]scheduler.Slot, 0, len(devices))
+	for i := range devices {
+		d := &devices[i]
 		slots = append(slots, scheduler.Slot{
 			Device: d.Name, Usable: scheduler.Usable(d),
 			Capacity: scheduler.Capacity(d), Running: running[d.Name],
 		})
 	}
-	return devices.Items, items, slots, nil
+	return slots
 }
 
 // reserveQPU takes the QPU's Lease for the batch (runner generation 0) when
