@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -26,6 +27,7 @@ type Queue struct {
 	client         client.Client
 	leaseNamespace string
 	leaseDuration  time.Duration
+	clock          clock.PassiveClock
 
 	mu       sync.Mutex
 	expect   map[client.ObjectKey]string // batch → device, until the cache shows it
@@ -38,6 +40,7 @@ type Queue struct {
 func NewQueue(c client.Client, leaseNamespace string, leaseDuration time.Duration) *Queue {
 	return &Queue{
 		client: c, leaseNamespace: leaseNamespace, leaseDuration: leaseDuration,
+		clock:  clock.RealClock{},
 		expect: map[client.ObjectKey]string{}, released: map[client.ObjectKey]bool{},
 		vacated: map[client.ObjectKey]bool{},
 		events:  make(chan event.GenericEvent, 4096),
@@ -66,31 +69,50 @@ func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch, fresh func(
 	}
 	why := scheduler.Why(devices)
 	key := client.ObjectKeyFromObject(b)
-	var out admission
-	out.Waiting = why
-	for _, a := range scheduler.Plan(items, slots) {
-		if a.Key != key.String() {
-			q.kick(a.Key)
-			continue
-		}
-		dev := deviceNamed(devices, a.Device)
+	out := admission{Waiting: why}
+	dev, before, after := turn(key, devices, items, slots)
+	for _, k := range before {
+		q.kick(k)
+	}
+	if dev != nil {
 		if ok, err := fresh(); err != nil || !ok {
 			return admission{Waiting: why}, err
 		}
+		ok := true
 		if scheduler.IsQPU(dev) {
-			ok, retry, err := q.reserveQPU(ctx, b, dev)
-			if err != nil {
+			var retry time.Duration
+			if ok, retry, err = q.reserveQPU(ctx, b, dev); err != nil {
 				return admission{}, err
 			}
-			if !ok {
-				out.Retry = retry
-				continue
-			}
+			out.Retry = retry
 		}
-		q.expect[key] = dev.Name
-		out.Device = dev
+		if ok {
+			q.expect[key] = dev.Name
+			out.Device = dev
+		}
+	}
+	for _, k := range after {
+		q.kick(k)
 	}
 	return out, nil
+}
+
+// turn is the queue's decision for the batch key: the device it starts on
+// now (nil when it waits), and the other batches that start now, planned
+// before and after it, which the queue wakes up.
+func turn(key client.ObjectKey, devices []quantumv1alpha1.Device, items []scheduler.Item, slots []scheduler.Slot) (
+	dev *quantumv1alpha1.Device, before, after []string) {
+	for _, a := range scheduler.Plan(items, slots) {
+		switch {
+		case a.Key == key.String():
+			dev = deviceNamed(devices, a.Device)
+		case dev == nil:
+			before = append(before, a.Key)
+		default:
+			after = append(after, a.Key)
+		}
+	}
+	return dev, before, after
 }
 
 // Forget drops an admission that was not written.
@@ -225,22 +247,27 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 	for _, p := range []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityHigh, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityLow} {
 		metrics.QueueDepth.WithLabelValues(string(deviceType), string(p)).Set(float64(depth[p]))
 	}
-	slots := make([]scheduler.Slot, 0, len(devices.Items))
-	for i := range devices.Items {
-		d := &devices.Items[i]
+	return devices.Items, items, slotsOf(devices.Items, running), nil
+}
+
+// slotsOf is the room of devices, running[name] batches running on each.
+func slotsOf(devices []quantumv1alpha1.Device, running map[string]int) []scheduler.Slot {
+	slots := make([]scheduler.Slot, 0, len(devices))
+	for i := range devices {
+		d := &devices[i]
 		slots = append(slots, scheduler.Slot{
 			Device: d.Name, Usable: scheduler.Usable(d),
 			Capacity: scheduler.Capacity(d), Running: running[d.Name],
 		})
 	}
-	return devices.Items, items, slots, nil
+	return slots
 }
 
 // reserveQPU takes the QPU's Lease for the batch (runner generation 0) when
 // it is free: absent, released, expired, or already the batch's.
 func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device) (bool, time.Duration, error) {
 	key := leaseKey(b, d, q.leaseNamespace)
-	now := time.Now()
+	now := q.clock.Now()
 	lease := &coordinationv1.Lease{}
 	err := q.client.Get(ctx, key, lease)
 	if apierrors.IsNotFound(err) {
@@ -255,11 +282,7 @@ func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *qua
 	if err != nil {
 		return false, 0, err
 	}
-	holder := leaseHolder(lease)
-	owner, _, ours := parseHolder(holder)
-	ours = ours && owner == client.ObjectKeyFromObject(b)
-	if holder != "" && !ours && !leaseExpired(lease, now) {
-		left := lease.Spec.RenewTime.Add(time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second).Sub(now) + 100*time.Millisecond
+	if free, left := qpuFree(lease, client.ObjectKeyFromObject(b), now); !free {
 		return false, left, nil
 	}
 	q.hold(lease, b, now)
@@ -270,6 +293,19 @@ func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *qua
 		return false, 0, err
 	}
 	return true, 0, nil
+}
+
+// qpuFree reports whether batch may take a QPU's existing Lease at now:
+// released, expired, or already the batch's. Otherwise left is how long to
+// wait before looking again (until the holder's renewal runs out).
+func qpuFree(lease *coordinationv1.Lease, batch client.ObjectKey, now time.Time) (free bool, left time.Duration) {
+	holder := leaseHolder(lease)
+	owner, _, ours := parseHolder(holder)
+	ours = ours && owner == batch
+	if holder != "" && !ours && !leaseExpired(lease, now) {
+		return false, lease.Spec.RenewTime.Add(time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second).Sub(now) + 100*time.Millisecond
+	}
+	return true, 0
 }
 
 func (q *Queue) hold(lease *coordinationv1.Lease, b *quantumv1alpha1.Batch, now time.Time) {

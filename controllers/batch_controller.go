@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -99,6 +100,9 @@ type BatchReconciler struct {
 	Queue     *Queue
 	Webhooks  *webhook.Sender
 	Options   Options
+	// Clock tells the time for leases, time limits, idling and status
+	// timestamps; nil is the real clock (tests pass a fake one).
+	Clock clock.PassiveClock
 
 	webhookMu       sync.Mutex
 	webhookAttempts map[client.ObjectKey]int
@@ -125,6 +129,14 @@ type BatchReconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=list;create;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tweezer-runner
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// now is the reconciler's current time, from Clock.
+func (r *BatchReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
 
 // SetupWithManager registers the reconciler; call SetupIndexes first.
 func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -286,7 +298,7 @@ func (r *BatchReconciler) patchStatus(ctx context.Context, s *batchScope) error 
 	if s.batch.Status.Phase.Terminal() {
 		delete(r.countsWritten, key)
 	} else {
-		r.countsWritten[key] = time.Now()
+		r.countsWritten[key] = r.now()
 	}
 	r.statusMu.Unlock()
 	return nil
@@ -308,7 +320,7 @@ func (r *BatchReconciler) countsWait(key client.ObjectKey) time.Duration {
 	if !ok {
 		return 0
 	}
-	return time.Until(last.Add(r.Options.StatusInterval))
+	return last.Add(r.Options.StatusInterval).Sub(r.now())
 }
 
 func (r *BatchReconciler) event(s *batchScope, eventType, reason, note string, args ...any) {
@@ -351,7 +363,7 @@ func (r *BatchReconciler) reconcileStatus(ctx context.Context, s *batchScope) er
 func (r *BatchReconciler) finish(s *batchScope, phase quantumv1alpha1.BatchStatus, why string) {
 	b := s.batch
 	b.Status.Phase = phase
-	now := metav1.Now()
+	now := metav1.NewTime(r.now())
 	b.Status.EndTime = &now
 	counts := jobCounts(s.jobs)
 	b.Status.JobsCount = int32(len(s.jobs))

@@ -145,7 +145,7 @@ func (r *BatchReconciler) settlePending(ctx context.Context, b *quantumv1alpha1.
 		return nil // just created: the next reconciliation sees it
 	}
 	next := j.DeepCopy()
-	now := metav1.Now()
+	now := metav1.NewTime(r.now())
 	next.Status.Phase = quantumv1alpha1.JobCanceled
 	next.Status.EndTime = &now
 	if err := r.Client.Status().Update(ctx, next); err != nil {

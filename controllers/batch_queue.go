@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,10 +53,10 @@ func (r *BatchReconciler) reconcileQueue(ctx context.Context, s *batchScope) err
 	if b.Status.StartTime != nil {
 		return nil // an open batch back from idling: it started before
 	}
-	now := metav1.Now()
+	now := metav1.NewTime(r.now())
 	b.Status.StartTime = &now
 	dt := string(b.Spec.DeviceType)
-	latency := time.Since(b.CreationTimestamp.Time).Seconds()
+	latency := r.now().Sub(b.CreationTimestamp.Time).Seconds()
 	s.after = append(s.after, func() {
 		metrics.BatchesStarted.WithLabelValues(dt).Inc()
 		metrics.StartLatency.WithLabelValues(dt).Observe(latency)

@@ -66,7 +66,7 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 		s.device = d
 	}
 	if limit := r.timeLimit(b, s.device); limit > 0 && b.Status.StartTime != nil {
-		left := time.Until(b.Status.StartTime.Add(limit))
+		left := b.Status.StartTime.Add(limit).Sub(r.now())
 		if left <= 0 {
 			s.setCondition(quantumv1alpha1.ConditionTimeLimit, metav1.ConditionTrue, "TimedOut",
 				fmt.Sprintf("the batch ran longer than its time limit of %s", limit))
@@ -170,16 +170,26 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 	if err != nil {
 		return runnerView{}, err
 	}
-	switch {
-	case obs.Ended():
-		v.state, v.reason = runnerEnded, obs.Reason
-	case leaseExpired(lease, time.Now()):
-		v.state = runnerEnded
-		v.reason = fmt.Sprintf("runner %d stopped renewing its lease (last renewal %s)", gen, lease.Spec.RenewTime.UTC().Format(time.RFC3339Nano))
-	default:
-		v.state = runnerAlive
-	}
+	v.state, v.reason = runnerFate(obs.Ended(), obs.Reason, lease, gen, r.now())
 	return v, nil
+}
+
+// runnerFate judges the runner of generation gen, which holds lease, at now:
+// ended when the executor says so (endReason) or when it stopped renewing
+// the lease in time, alive otherwise.
+func runnerFate(ended bool, endReason string, lease *coordinationv1.Lease, gen int, now time.Time) (runnerState, string) {
+	switch {
+	case ended:
+		return runnerEnded, endReason
+	case leaseExpired(lease, now):
+		last := "never"
+		if lease.Spec.RenewTime != nil {
+			last = lease.Spec.RenewTime.UTC().Format(time.RFC3339Nano)
+		}
+		return runnerEnded, fmt.Sprintf("runner %d stopped renewing its lease (last renewal %s)", gen, last)
+	default:
+		return runnerAlive, ""
+	}
 }
 
 func (r *BatchReconciler) runnerFor(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device, gen int) executor.Runner {
@@ -233,22 +243,17 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 			} else if err != nil {
 				return err
 			}
-			if leaseHolder(lease) != leaseHolder(v.lease) {
-				return errLeaseMoved
-			}
 		}
-		gen = int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
-		now := metav1.NewMicroTime(time.Now())
-		lease.Spec.HolderIdentity = ptr.To(holderID(b.Namespace, b.Name, gen))
-		lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(r.Options.LeaseDuration))
-		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
-		lease.Spec.LeaseTransitions = ptr.To(int32(gen))
+		var err error
+		if gen, err = takeover(lease, v.lease, client.ObjectKeyFromObject(b), r.Options.LeaseDuration, r.now()); err != nil {
+			return err
+		}
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, failures)
 		setLeaseAnnotation(lease, quantumv1alpha1.RunnerFinishedJobsAnnotation, finishedJobs(s.jobs))
 		if !create {
 			return r.Client.Update(ctx, lease)
 		}
-		err := r.Client.Create(ctx, lease)
+		err = r.Client.Create(ctx, lease)
 		if apierrors.IsAlreadyExists(err) {
 			return errLeaseMoved
 		}
@@ -263,6 +268,23 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		return 0, fmt.Errorf("taking lease %s: %w", key, err)
 	}
 	ctrl.LoggerFrom(ctx).Info("lease taken", "lease", key, "generation", gen, "failures", failures)
+	return gen, nil
+}
+
+// takeover moves lease (as read now; a new one when observed is nil) to the
+// next runner generation of batch, for duration from now, and returns the
+// generation. It refuses with errLeaseMoved when lease no longer has the
+// holder observed: someone else took it meanwhile.
+func takeover(lease, observed *coordinationv1.Lease, batch client.ObjectKey, duration time.Duration, now time.Time) (int, error) {
+	if observed != nil && leaseHolder(lease) != leaseHolder(observed) {
+		return 0, errLeaseMoved
+	}
+	gen := int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
+	t := metav1.NewMicroTime(now)
+	lease.Spec.HolderIdentity = ptr.To(holderID(batch.Namespace, batch.Name, gen))
+	lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(duration))
+	lease.Spec.AcquireTime, lease.Spec.RenewTime = &t, &t
+	lease.Spec.LeaseTransitions = ptr.To(int32(gen))
 	return gen, nil
 }
 
@@ -388,7 +410,7 @@ func (r *BatchReconciler) releaseIfIdle(ctx context.Context, s *batchScope, v ru
 			since = t.Time
 		}
 	}
-	if left := r.Options.IdleRelease - time.Since(since); left > 0 {
+	if left := r.Options.IdleRelease - r.now().Sub(since); left > 0 {
 		s.requeueAfter(left + 50*time.Millisecond)
 		return false, nil
 	}
@@ -456,7 +478,7 @@ func (r *BatchReconciler) settleFencedRunners(ctx context.Context, s *batchScope
 func (r *BatchReconciler) settleOrphan(ctx context.Context, s *batchScope, j *quantumv1alpha1.Job, reason string) error {
 	b := s.batch
 	next := j.DeepCopy()
-	now := metav1.Now()
+	now := metav1.NewTime(r.now())
 	switch {
 	case b.Spec.Canceled || j.Spec.Canceled:
 		next.Status.Phase = quantumv1alpha1.JobCanceled
@@ -513,7 +535,7 @@ func (r *BatchReconciler) failBatch(ctx context.Context, s *batchScope, phase qu
 				*j = *cur
 				return nil
 			}
-			now := metav1.Now()
+			now := metav1.NewTime(r.now())
 			cur.Status.Phase = jobPhase
 			cur.Status.EndTime = &now
 			cur.Status.Errors = append(cur.Status.Errors, why)

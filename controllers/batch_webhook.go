@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -58,7 +57,7 @@ func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) e
 			deviceStatus = string(d.Spec.Availability)
 		}
 	}
-	updated := time.Now()
+	updated := r.now()
 	if b.Status.EndTime != nil {
 		updated = b.Status.EndTime.Time
 	}
