@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -84,7 +83,7 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 	if spec.GatewayURL != "" {
 		eng = &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken, TokenFile: spec.GatewayTokenFile}
 	}
-	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
+	base := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true})
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it
 	log := base.WithValues("batch", spec.Namespace+"/"+spec.Name, "runner", spec.RunnerID)
 	r, err := batchrunner.New(cl, batchrunner.Config{
