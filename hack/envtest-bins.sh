@@ -16,6 +16,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/bin/k8s/kube-apiserver-${K8S_VERSION}_etcd-${ETCD_VERSION}"
 mkdir -p "$dest"
 
+# shellcheck source=hack/k8s-build.sh
+source "$root/hack/k8s-build.sh"
+
 log() { printf '[envtest-bins] %s\n' "$*" >&2; }
 
 build_etcd() {
@@ -40,22 +43,6 @@ GO
     mv "$dest/etcd.tmp" "$dest/etcd")
 }
 
-build_kube_apiserver() {
-  local work; work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
-  # k8s.io/kubernetes points its staging modules at ./staging; replace each one
-  # with the published module of the matching minor version.
-  local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  local staging
-  staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" | sort -u)
-  (cd "$work" &&
-    go mod init tweezer.local/kube-apiserver >/dev/null 2>&1 &&
-    for m in $staging; do go mod edit -replace "$m=$m@${STAGING_VERSION}"; done &&
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@${K8S_VERSION}" >&2 &&
-    CGO_ENABLED=0 go build -mod=mod -trimpath -o "$dest/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver &&
-    mv "$dest/kube-apiserver.tmp" "$dest/kube-apiserver")
-}
 
 if [ ! -x "$dest/etcd" ]; then
   start=$SECONDS
@@ -66,7 +53,7 @@ fi
 if [ ! -x "$dest/kube-apiserver" ]; then
   start=$SECONDS
   log "building kube-apiserver ${K8S_VERSION} from k8s.io/kubernetes (about 12 minutes cold on 2 cores)"
-  build_kube_apiserver
+  build_k8s_command kube-apiserver "$dest"
   log "kube-apiserver built in $((SECONDS - start)) s"
 fi
 echo "$dest"

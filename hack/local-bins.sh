@@ -22,6 +22,9 @@ kcm_dir="$root/bin/k8s/kube-controller-manager-${K8S_VERSION}"
 kubectl_dir="$root/bin/k8s/kubectl-${K8S_VERSION}"
 mkdir -p "$kcm_dir"
 
+# shellcheck source=hack/k8s-build.sh
+source "$root/hack/k8s-build.sh"
+
 log() { printf '[local-bins] %s\n' "$*" >&2; }
 
 # The version the binaries report (kubectl version, /version), as a release sets it.
@@ -57,22 +60,6 @@ GO
     mv "$kubectl_dir/kubectl.tmp" "$kubectl_dir/kubectl")
 }
 
-# As kube-apiserver in hack/envtest-bins.sh: k8s.io/kubernetes with each
-# staging module replaced by the published one of the matching minor version.
-build_kube_controller_manager() {
-  local work; work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
-  local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  local staging
-  staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" | sort -u)
-  (cd "$work" &&
-    go mod init tweezer.local/kube-controller-manager >/dev/null 2>&1 &&
-    for m in $staging; do go mod edit -replace "$m=$m@${STAGING_VERSION}"; done &&
-    go get "k8s.io/kubernetes/cmd/kube-controller-manager@${K8S_VERSION}" >&2 &&
-    CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "$ldflags" -o "$kcm_dir/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager &&
-    mv "$kcm_dir/kube-controller-manager.tmp" "$kcm_dir/kube-controller-manager")
-}
 
 if [ "${KUBECTL:-1}" != 0 ]; then
   mkdir -p "$kubectl_dir"
@@ -87,7 +74,7 @@ fi
 if [ ! -x "$kcm_dir/kube-controller-manager" ]; then
   start=$SECONDS
   log "building kube-controller-manager ${K8S_VERSION} from k8s.io/kubernetes (about 10 minutes cold on 2 cores)"
-  build_kube_controller_manager
+  build_k8s_command kube-controller-manager "$kcm_dir" "$ldflags"
   log "kube-controller-manager built in $((SECONDS - start)) s"
 fi
 echo "$kcm_dir"

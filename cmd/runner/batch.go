@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/batchrunner"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 	"github.com/tweezer-dev/tweezer/runners/engine"
+	"github.com/tweezer-dev/tweezer/runners/mps"
 	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
@@ -79,13 +81,13 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 		fmt.Fprintf(stderr, "batch: %v\n", err)
 		return 1
 	}
-	var eng engine.Engine = emulator.Engine{}
-	if spec.GatewayURL != "" {
-		eng = &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken, TokenFile: spec.GatewayTokenFile}
-	}
 	base := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true})
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it
 	log := base.WithValues("batch", spec.Namespace+"/"+spec.Name, "runner", spec.RunnerID)
+	eng := localEngine(func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) })
+	if spec.GatewayURL != "" {
+		eng = &qpu.HTTPDriver{URL: spec.GatewayURL, Token: spec.GatewayToken, TokenFile: spec.GatewayTokenFile}
+	}
 	r, err := batchrunner.New(cl, batchrunner.Config{
 		Namespace: spec.Namespace, Batch: spec.Name, RunnerID: spec.RunnerID,
 		LeaseNamespace: spec.LeaseNamespace, LeaseName: spec.LeaseName, LeaseDuration: spec.LeaseDuration,
@@ -105,4 +107,27 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 		return 1
 	}
 	return 0
+}
+
+// usesMPS reports whether a device type runs on the matrix-product-state
+// engine (EMU_MPS, EMU_TN) rather than the state vector.
+func usesMPS(deviceType string) bool {
+	switch strings.ToUpper(deviceType) {
+	case string(quantumv1alpha1.DeviceTypeEmuMPS), string(quantumv1alpha1.DeviceTypeEmuTN):
+		return true
+	}
+	return false
+}
+
+// localEngine runs each task on the engine its device type names: the MPS
+// engine (whose run statistics go to log) for EMU_MPS and EMU_TN, the
+// state-vector emulator for the others.
+func localEngine(log func(format string, args ...any)) engine.Engine {
+	tn, sv := mps.Engine{Log: log}, emulator.Engine{}
+	return engine.Func(func(ctx context.Context, task engine.Task, progress func(int)) (*engine.Result, error) {
+		if usesMPS(task.DeviceType) {
+			return tn.Run(ctx, task, progress)
+		}
+		return sv.Run(ctx, task, progress)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 
 	"github.com/tweezer-dev/tweezer/runners/emulator"
+	"github.com/tweezer-dev/tweezer/runners/engine"
 )
 
 func init() {
@@ -27,9 +28,10 @@ func runEmulate(args []string, stdout, stderr io.Writer) int {
 	vars := fs.String("variables", "", "the job's variables as a JSON object, e.g. '{\"t\":100}'")
 	runs := fs.Int("runs", 500, "number of shots")
 	seed := fs.Int64("seed", 0, "random seed (0 = random)")
-	device := fs.String("device", "EMU_FREE", "device type (EMU_FREE, EMU_SV, EMU_FRESNEL, FRESNEL, ...)")
+	device := fs.String("device", "EMU_FREE", "device type (EMU_FREE, EMU_SV, EMU_FRESNEL, FRESNEL, ...; EMU_MPS and EMU_TN run the MPS engine)")
 	cfg := fs.String("configuration", "", "batch configuration JSON, e.g. '{\"strict_validation\":true}'")
-	probs := fs.Bool("probabilities", false, "print the exact final-state probabilities (p >= 1e-9) instead of shots")
+	probs := fs.Bool("probabilities", false, "print the exact final-state probabilities (p >= 1e-9) instead of shots (state-vector devices only)")
+	backendCfg := fs.String("backend-configuration", "", "backend_configuration JSON: an EmulationConfig abstract repr, with the MPS options (dt, precision, max_bond_dim, ...) for EMU_MPS")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -65,9 +67,18 @@ func runEmulate(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	var out any
-	if *probs {
+	switch {
+	case *probs && usesMPS(*device):
+		fmt.Fprintln(stderr, "emulate: --probabilities is for the state-vector devices, not "+*device)
+		return 2
+	case *probs:
 		out, err = emulator.Probabilities(ctx, req, 1e-9)
-	} else {
+	case usesMPS(*device) || *backendCfg != "":
+		task := engine.Task{Sequence: string(seq), Variables: req.Variables, Runs: *runs, Seed: *seed,
+			DeviceType: *device, Configuration: req.Configuration, BackendConfiguration: *backendCfg}
+		logStats := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+		out, err = localEngine(logStats).Run(ctx, task, nil)
+	default:
 		out, err = emulator.Run(ctx, req, nil)
 	}
 	if err != nil {

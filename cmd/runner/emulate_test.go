@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tweezer-dev/tweezer/runners/mps/mpsseq"
 )
 
 const rabi = `{"version":"1","name":"rabi","device":"MockDevice","variables":{"t":{"type":"int","value":[0]}},
@@ -65,5 +67,44 @@ func TestEmulateCLI(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "frobnicate"); code != 2 {
 		t.Errorf("unknown command: exit %d", code)
+	}
+}
+
+func TestEmulateCLIRunsEMUMPSBeyondTheStateVector(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chain.json")
+	if err := os.WriteFile(path, mpsseq.Quench(1, 30, 7, 200), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "emulate", "--sequence", path, "--runs", "5", "--device", "EMU_FREE")
+	if code == 0 || !strings.Contains(errs, "at most") {
+		t.Fatalf("the state vector should refuse 30 atoms: exit %d, %q", code, errs)
+	}
+	for _, dev := range []string{"EMU_MPS", "EMU_TN"} {
+		code, out, errs := runCLI(t, "emulate", "--sequence", path, "--runs", "40", "--seed", "2", "--device", dev,
+			"--backend-configuration", `{"max_bond_dim": 8, "dt": 20}`)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", dev, code, errs)
+		}
+		var res struct {
+			Counter map[string]int64 `json:"counter"`
+			Raw     []string         `json:"raw"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Raw) != 40 || len(res.Raw[0]) != 30 {
+			t.Errorf("%s: want 40 shots of 30 atoms: %.200s", dev, out)
+		}
+		if !strings.Contains(errs, "mps: ") || !strings.Contains(errs, "mps step: end 20 ns") {
+			t.Errorf("%s: the run's statistics should go to stderr: %.300s", dev, errs)
+		}
+	}
+	code, _, errs = runCLI(t, "emulate", "--sequence", path, "--runs", "5", "--device", "EMU_MPS", "--backend-configuration", `{"max_bond_dim": -1}`)
+	if code == 0 || !strings.Contains(errs, "invalid input: backend_configuration.max_bond_dim") {
+		t.Errorf("bad max_bond_dim: exit %d, %q", code, errs)
+	}
+	code, _, errs = runCLI(t, "emulate", "--sequence", path, "--device", "EMU_MPS", "--probabilities")
+	if code != 2 || !strings.Contains(errs, "state-vector devices") {
+		t.Errorf("--probabilities on EMU_MPS: exit %d, %q", code, errs)
 	}
 }

@@ -147,14 +147,15 @@ const (
 )
 
 // ignoredKeys are options of Pulser's EmulationConfig subclasses that tune
-// another emulator's numerics (time step, Krylov and bond-dimension
-// tolerances, GPUs, logging); Tweezer's state-vector engine has its own
-// error control (runners/emulator/propagate.go), so they change nothing
-// here and are accepted. Every other key not in config-schema.json is refused.
+// an emulator's numerics (time step, Krylov and bond-dimension tolerances,
+// interaction cutoff, GPUs, logging). The MPS engine reads its own
+// (runners/mps ParseConfig); the state-vector engine has its own error
+// control (runners/emulator/propagate.go), so they change nothing there. They
+// are accepted; every other key not in config-schema.json is refused.
 var ignoredKeys = map[string]bool{
 	"dt": true, "precision": true, "max_krylov_dim": true, "krylov_tolerance": true,
 	"extra_krylov_tolerance": true, "max_bond_dim": true, "gpu": true, "num_gpus_to_use": true,
-	"optimize_qubit_ordering": true, "log_level": true, "log_file": true, "progress_bar": true,
+	"optimize_qubit_ordering": true, "interaction_cutoff": true, "log_level": true, "log_file": true, "progress_bar": true,
 	"print_progress": true, "solver": true, "autosave_prefix": true, "autosave_dt": true,
 	"pulser_version": true,
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 	"github.com/tweezer-dev/tweezer/internal/local"
+	"github.com/tweezer-dev/tweezer/runners/mps/mpsseq"
 )
 
 // The end-to-end proof of local mode: the platform is started exactly as
@@ -216,6 +217,53 @@ var _ = Describe("Local mode", Ordered, func() {
 			Expect(res.Tagmap).To(HaveKey("occupation"))
 			Expect(res.Tagmap).To(HaveKey("energy_second_moment_m2"))
 		}
+	})
+
+	It("runs a 30-atom EMU_MPS batch, beyond the state vector, to DONE with observables in serialised_results", func() {
+		cfg := `{"observables": [
+ {"observable": "bitstrings", "evaluation_times": [1.0], "num_shots": null, "one_state": null, "tag_suffix": null},
+ {"observable": "occupation", "evaluation_times": [0.5, 1.0], "one_state": null, "tag_suffix": null},
+ {"observable": "energy", "evaluation_times": [1.0], "tag_suffix": null}],
+ "default_evaluation_times": [1.0], "initial_state": null, "with_modulation": false, "interaction_matrix": null,
+ "prefer_device_noise_model": false, "noise_model": {"noise_types": [], "runs": null, "samples_per_run": null,
+ "state_prep_error": 0.0, "p_false_pos": 0.0, "p_false_neg": 0.0, "temperature": 0.0, "laser_waist": null,
+ "amp_sigma": 0.0, "relaxation_rate": 0.0, "dephasing_rate": 0.0, "hyperfine_dephasing_rate": 0.0,
+ "depolarizing_rate": 0.0, "eff_noise": []}, "max_bond_dim": 16, "num_gpus_to_use": 1}`
+		created := map[string]any{}
+		Expect(api.Do(ctx, http.MethodPost, "/api/v1/batches", map[string]any{
+			"sequence_builder": string(mpsseq.Quench(1, 30, 7, 200)), "device_type": "EMU_MPS", "project_id": platform.ProjectID,
+			"backend_configuration": cfg, "configuration": nil, "open": false,
+			"jobs": []map[string]any{{"runs": 50}},
+		}, &created)).To(Succeed())
+		b := waitDone(created["id"].(string))
+		Expect(b.Status).To(Equal("DONE"))
+		expectCountersSumToRuns(b)
+		var doc struct {
+			Jobs []struct {
+				FullResult struct {
+					Serialised string `json:"serialised_results"`
+				} `json:"full_result"`
+			} `json:"jobs"`
+		}
+		Expect(api.Do(ctx, http.MethodGet, "/api/v1/batches/"+b.ID, nil, &doc)).To(Succeed())
+		Expect(doc.Jobs).To(HaveLen(1))
+		ser := []byte(doc.Jobs[0].FullResult.Serialised)
+		Expect(emulationconfig.ValidateResults(ser)).To(Succeed())
+		var res struct {
+			AtomOrder []string                     `json:"atom_order"`
+			Tagmap    map[string]string            `json:"tagmap"`
+			Results   map[string][]json.RawMessage `json:"results"`
+		}
+		Expect(json.Unmarshal(ser, &res)).To(Succeed())
+		Expect(res.AtomOrder).To(HaveLen(30))
+		Expect(res.Tagmap).To(HaveKey("energy"))
+		Expect(res.Tagmap).To(HaveKey("bitstrings"))
+		occ := res.Results[res.Tagmap["occupation"]]
+		Expect(occ).To(HaveLen(2))
+		var last []float64
+		Expect(json.Unmarshal(occ[1], &last)).To(Succeed())
+		Expect(last).To(HaveLen(30))
+		Expect(last[0]).To(BeNumerically(">", 0.05), "the quench excites the chain's end atom")
 	})
 
 	It("runs the example batch submitted through the REST facade to DONE", func() {
