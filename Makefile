@@ -3,6 +3,8 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 CONTROLLER_GEN := go tool controller-gen
+# golangci-lint has its own module so that its dependencies do not move ours.
+GOLANGCI_LINT := go tool -modfile=hack/tools/go.mod golangci-lint
 ENVTEST_ASSETS = $(shell hack/envtest-bins.sh)
 
 .PHONY: all
@@ -24,9 +26,10 @@ manifests: ## Generate CRDs and the RBAC roles of the manager and the facade.
 	  $(CONTROLLER_GEN) rbac:roleName=tweezer-apiserver paths="./apiserver/..." output:rbac:artifacts:config=config/rbac/apiserver; fi
 
 .PHONY: verify
-verify: generate manifests ## Fail when generated files or formatting are stale.
+verify: generate manifests ## Fail when generated files or formatting are stale, or the linters (.golangci.yml) find something.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
+	$(GOLANGCI_LINT) run ./...
 	@test -z "$$(git status --porcelain -- api config)" || { git status --short -- api config; echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: envtest

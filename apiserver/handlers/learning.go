@@ -41,8 +41,6 @@ type ProjectQuery struct {
 	ProjectID string `query:"project_id" doc:"The project; by default the one that already holds your record, else your first project (the oldest you may write in)."`
 }
 
-const packages = "QUANTUM_DISCOVERY,QUANTUM_DISCOVERY_CHEMISTRY,QUANTUM_DISCOVERY_LIGHT,QUANTUM_DISCOVERY_PLAY,QUANTUM_DISCOVERY_ESSENTIAL,LEARN_BY_CODING,VQPU"
-
 // PackagePath is the learning package of a route.
 type PackagePath struct {
 	Package string `path:"package" enum:"QUANTUM_DISCOVERY,QUANTUM_DISCOVERY_CHEMISTRY,QUANTUM_DISCOVERY_LIGHT,QUANTUM_DISCOVERY_PLAY,QUANTUM_DISCOVERY_ESSENTIAL,LEARN_BY_CODING,VQPU"`

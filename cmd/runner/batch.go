@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -82,7 +81,7 @@ func runBatchWith(args []string, stderr io.Writer, getenv func(string) string, c
 		fmt.Fprintf(stderr, "batch: %v\n", err)
 		return 1
 	}
-	base := logr.Logger(funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true}))
+	base := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{LogTimestamp: true})
 	ctrllog.SetLogger(base) // only the first call counts: keep batch names out of it
 	log := base.WithValues("batch", spec.Namespace+"/"+spec.Name, "runner", spec.RunnerID)
 	eng := localEngine(func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) })

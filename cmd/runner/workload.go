@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
@@ -61,7 +60,7 @@ func runWorkload(args []string, _, stderr io.Writer) int {
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &workloadrunner.Runner{Client: c, Namespace: spec.Namespace, Name: spec.Name, Log: logr.Logger(log).WithValues("workload", spec.Namespace+"/"+spec.Name)}
+	r := &workloadrunner.Runner{Client: c, Namespace: spec.Namespace, Name: spec.Name, Log: log.WithValues("workload", spec.Namespace+"/"+spec.Name)}
 	if err := r.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "workload: %v\n", err)
 		return 1
