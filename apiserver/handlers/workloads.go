@@ -376,21 +376,23 @@ func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*wor
 	return h.workloadV2(ctx, w), nil
 }
 
-// patchWorkloadStatus applies a worker's change to a workload's status.
+// patchWorkloadStatus applies a worker's change to a workload's status,
+// checked against the resourceVersion.
 func (h *Handlers) patchWorkloadStatus(ctx context.Context, id string, change func(*quantumv1alpha1.Workload) error) (*quantumv1alpha1.Workload, error) {
 	cached, err := h.workloadFor(ctx, id, "update", "status")
 	if err != nil {
 		return nil, err
 	}
 	w := cached.DeepCopy()
-	orig := w.DeepCopy()
-	if err := change(w); err != nil {
-		return nil, err
-	}
-	if err := h.fits(w, "workload"); err != nil {
-		return nil, err
-	}
-	if err := h.Client.Status().Patch(ctx, w, client.MergeFrom(orig)); err != nil {
+	// Checked against the resourceVersion, like the batch and job worker
+	// routes: a change judged on a stale read is judged again on a fresh one.
+	err = h.checkedStatusPatch(ctx, w, func() error {
+		if err := change(w); err != nil {
+			return err
+		}
+		return h.fits(w, "workload")
+	})
+	if err != nil {
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, w)
