@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
@@ -222,15 +221,10 @@ func newConformanceFixture(t *testing.T) *conformanceFixture {
 	f.ids["job_id"] = j0
 	f.job["cancel-v1"] = jobs[1].(map[string]any)["id"].(string)
 	f.job["cancel-v2"] = jobs[2].(map[string]any)["id"].(string)
-	done := &quantumv1alpha1.Job{}
-	if err := admin.Get(ctx, client.ObjectKey{Namespace: confProjOld, Name: j0}, done); err != nil {
-		t.Fatal(err)
-	}
 	start, end := metav1.Now(), metav1.Now()
-	done.Status = quantumv1alpha1.JobStatusFields{Phase: quantumv1alpha1.JobDone, Counter: map[string]int64{"01": 10}, StartTime: &start, EndTime: &end, Progress: 100}
-	if err := admin.Status().Update(ctx, done); err != nil {
-		t.Fatal(err)
-	}
+	updateJobStatus(t, confProjOld, j0, func(done *quantumv1alpha1.Job) {
+		done.Status = quantumv1alpha1.JobStatusFields{Phase: quantumv1alpha1.JobDone, Counter: map[string]int64{"01": 10}, StartTime: &start, EndTime: &end, Progress: 100}
+	})
 	expect(t, call(t, "POST", "/api/v1/batches/"+f.ids["batch_id"]+"/rebatch?id="+j0, dave, nil, false), 200)
 	for _, name := range []string{"cancel-v1", "cancel-v2", "many-v1", "many-v2", "cancel-jobs-v1", "cancel-jobs-v2", "status"} {
 		f.batch[name] = createBatch(t, dave, newBatch(confProjOld, 1, nil))["id"].(string)

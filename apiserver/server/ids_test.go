@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -15,15 +16,29 @@ import (
 // setResult writes a job's counter and raw shots as its runner would.
 func setResult(t *testing.T, ns, name string, counter map[string]int64, raw []string) {
 	t.Helper()
+	updateJobStatus(t, ns, name, func(j *quantumv1alpha1.Job) {
+		j.Status.Phase, j.Status.Counter, j.Status.Raw = quantumv1alpha1.JobDone, counter, raw
+	})
+}
+
+// updateJobStatus changes a job's status as a runner would. Others (the
+// facade, the API server's defaulting) may write the job between our read
+// and our write, so, like a runner, it retries on a fresh read.
+func updateJobStatus(t *testing.T, ns, name string, change func(*quantumv1alpha1.Job)) *quantumv1alpha1.Job {
+	t.Helper()
 	ctx := context.Background()
 	var j quantumv1alpha1.Job
-	if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &j); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &j); err != nil {
+			return err
+		}
+		change(&j)
+		return admin.Status().Update(ctx, &j)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	j.Status.Phase, j.Status.Counter, j.Status.Raw = quantumv1alpha1.JobDone, counter, raw
-	if err := admin.Status().Update(ctx, &j); err != nil {
-		t.Fatal(err)
-	}
+	return &j
 }
 
 // A member of another project (bob: tess) takes the ids of alice's (tina's)

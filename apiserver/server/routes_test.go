@@ -412,10 +412,6 @@ func TestWorkerEndpointsAndResults(t *testing.T) {
 
 	// The runner stores a result: counter in status, full result in a ConfigMap.
 	ctx := context.Background()
-	var job quantumv1alpha1.Job
-	if err := admin.Get(ctx, client.ObjectKey{Namespace: projA, Name: j0}, &job); err != nil {
-		t.Fatal(err)
-	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: quantumv1alpha1.ResultConfigMapName(j0), Namespace: projA},
 		Data:       map[string]string{quantumv1alpha1.ResultKey: `{"counter": {"01": 3, "10": 7}, "raw": ["01", "10"]}`},
@@ -423,12 +419,11 @@ func TestWorkerEndpointsAndResults(t *testing.T) {
 	if err := admin.Create(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	job.Status.Phase = quantumv1alpha1.JobDone
-	job.Status.Counter = map[string]int64{"01": 3, "10": 7}
-	job.Status.ResultRef = cm.Name
-	if err := admin.Status().Update(ctx, &job); err != nil {
-		t.Fatal(err)
-	}
+	updateJobStatus(t, projA, j0, func(job *quantumv1alpha1.Job) {
+		job.Status.Phase = quantumv1alpha1.JobDone
+		job.Status.Counter = map[string]int64{"01": 3, "10": 7}
+		job.Status.ResultRef = cm.Name
+	})
 	r = expect(t, call(t, "PATCH", "/api/v1/jobs/"+j0, worker, map[string]any{"status": "DONE", "progress": 100}, false), 200)
 
 	r = expect(t, call(t, "GET", "/api/v1/jobs/"+j0, alice, nil, false), 200)
@@ -458,14 +453,10 @@ func TestWorkerEndpointsAndResults(t *testing.T) {
 
 	// A small result is inline in the job's status, with no ConfigMap: the
 	// job, its full_result and its results link serve it the same way.
-	if err := admin.Get(ctx, client.ObjectKey{Namespace: projA, Name: j0}, &job); err != nil {
-		t.Fatal(err)
-	}
-	job.Status.Counter = map[string]int64{"11": 1, "00": 1}
-	job.Status.Raw, job.Status.ResultRef = []string{"11", "00"}, ""
-	if err := admin.Status().Update(ctx, &job); err != nil {
-		t.Fatal(err)
-	}
+	updateJobStatus(t, projA, j0, func(job *quantumv1alpha1.Job) {
+		job.Status.Counter = map[string]int64{"11": 1, "00": 1}
+		job.Status.Raw, job.Status.ResultRef = []string{"11", "00"}, ""
+	})
 	if err := admin.Delete(ctx, cm); err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,10 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
-
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 )
@@ -84,15 +81,9 @@ func TestSDKCallSequence(t *testing.T) {
 		t.Errorf("a pending job has a results link: %v", link)
 	}
 	// A worker reports the job DONE with its counter; the link then serves it.
-	ctx := context.Background()
-	var job quantumv1alpha1.Job
-	if err := admin.Get(ctx, client.ObjectKey{Namespace: projA, Name: jobIDs[0]}, &job); err != nil {
-		t.Fatal(err)
-	}
-	job.Status.Counter = map[string]int64{"00": 30, "11": 20}
-	if err := admin.Status().Update(ctx, &job); err != nil {
-		t.Fatal(err)
-	}
+	updateJobStatus(t, projA, jobIDs[0], func(job *quantumv1alpha1.Job) {
+		job.Status.Counter = map[string]int64{"00": 30, "11": 20}
+	})
 	expect(t, call(t, "PATCH", "/api/v1/jobs/"+jobIDs[0], tokens["worker"], map[string]any{"status": "DONE", "progress": 100}, false), 200)
 	link = expect(t, call(t, "GET", "/api/v1/jobs/"+jobIDs[0]+"/results_link", tok, nil, false), 200).data()
 	full := fetchLink(t, link["results_link"].(string))
