@@ -42,7 +42,8 @@ func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) e
 		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionTrue, "Delivered", "POST "+b.Spec.Webhook+" succeeded")
 		return nil
 	}
-	if fresh, err := r.isFresh(ctx, s); err != nil || !fresh {
+	full, err := r.freshRead(ctx, s)
+	if err != nil || full == nil {
 		return err
 	}
 	projectID := b.Namespace
@@ -61,7 +62,11 @@ func (r *BatchReconciler) reconcileWebhook(ctx context.Context, s *batchScope) e
 	if b.Status.EndTime != nil {
 		updated = b.Status.EndTime.Time
 	}
-	body, err := webhook.Payload(b, projectID, deviceStatus, updated)
+	// The payload carries the sequence, which the cache does not hold: the
+	// spec is the fresh read's, the status this reconciliation's.
+	doc := b.DeepCopy()
+	doc.Spec = full.Spec
+	body, err := webhook.Payload(doc, projectID, deviceStatus, updated)
 	if err != nil {
 		return err
 	}

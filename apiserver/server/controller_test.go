@@ -33,6 +33,7 @@ func startBatchController(ctx context.Context, cfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 controlplane.Scheme(),
 		Cache:                  controllers.CacheOptions(),
+		NewClient:              controllers.NewClient,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
