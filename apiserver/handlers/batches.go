@@ -607,7 +607,12 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	if err := h.access(ctx, cached.Namespace, "create", "jobs", "", envelope.NotFound("batch", in.BatchID)); err != nil {
 		return nil, err
 	}
-	b := cached.DeepCopy()
+	// Read whole (the cache holds no sequences): whether the jobs need their
+	// own sequence, and the size check, depend on the batch's.
+	b := &quantumv1alpha1.Batch{}
+	if err := h.Client.Get(ctx, client.ObjectKeyFromObject(cached), b); err != nil {
+		return nil, writeErr(err)
+	}
 	if !b.Spec.Open {
 		return nil, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
 	}
