@@ -358,7 +358,11 @@ func TestAProjectRunsAtMostItsCapAndTheRestWaitInOrder(t *testing.T) {
 	setImages(t, map[string]string{"algorithm_pde_equality.pyq": "pyq:v1"})
 	p := otherProject(t)
 	first, second := workloadIn(t, p, nil), workloadIn(t, p, nil)
-	runnerPod(t, first)
+	// Workload runners have no device: they get the executor's default requests and limits.
+	res := runnerPod(t, first).Spec.Containers[0].Resources
+	if res.Requests.Cpu().String() != "250m" || res.Requests.Memory().String() != "512Mi" || res.Limits.Cpu().String() != "2" || res.Limits.Memory().String() != "2Gi" {
+		t.Errorf("workload runner resources %+v", res)
+	}
 	runnerPod(t, second)
 	third := workloadIn(t, p, nil)
 	waitPhase(t, third, v1.WorkloadPending)
