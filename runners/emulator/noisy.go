@@ -16,6 +16,7 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/internal/sysmem"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
+	"github.com/tweezer-dev/tweezer/runners/shots"
 )
 
 // Snapshot is one trajectory group's state at an evaluation time, handed
@@ -229,13 +230,11 @@ type trajParams struct {
 }
 
 func (e *noisyEngine) drawBad(rng *rand.Rand) []bool {
-	bad := make([]bool, e.n)
-	if e.nm.Has(NoiseSPAM) && e.nm.StatePrepError > 0 {
-		for a := range bad {
-			bad[a] = rng.Float64() < e.nm.StatePrepError
-		}
+	p := 0.0
+	if e.nm.Has(NoiseSPAM) {
+		p = e.nm.StatePrepError
 	}
-	return bad
+	return shots.LostAtoms(e.n, p, rng)
 }
 
 // draw makes a trajectory's draws in a fixed order: state preparation,
@@ -378,13 +377,7 @@ type group struct {
 }
 
 func (e *noisyEngine) groups(runs int, base uint64) []*group {
-	shotsOf := func(i int) int {
-		s := runs / e.nTraj
-		if i < runs%e.nTraj {
-			s++
-		}
-		return s
-	}
+	shotsOf := func(i int) int { return shots.Share(runs, e.nTraj, i) }
 	if e.shotToShot || len(e.ops) > 0 {
 		gs := make([]*group, e.nTraj)
 		for i := range gs {
