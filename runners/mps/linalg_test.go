@@ -365,3 +365,4 @@ func TestDotRotatePaths(t *testing.T) {
 		}
 	}
 }
+
