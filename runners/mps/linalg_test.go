@@ -365,4 +365,3 @@ func TestDotRotatePaths(t *testing.T) {
 		}
 	}
 }
-
