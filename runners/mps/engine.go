@@ -156,15 +156,16 @@ func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config
 	}
 	var obsErr error
 	cfg.Observe = func(ns int, st *State) {
-		var e, e2 float64
-		var eErr error
+		// ⟨H⟩ and ⟨H²⟩ once per evaluation time, for all energy observables.
+		var mean, second float64
+		var energyErr error
 		done := false
 		energy := func() (float64, float64, error) {
 			if !done {
-				e, e2, eErr = st.Energy()
+				mean, second, energyErr = st.Energy()
 				done = true
 			}
-			return e, e2, eErr
+			return mean, second, energyErr
 		}
 		for _, p := range stops[ns] {
 			for ti, t := range p.ns {

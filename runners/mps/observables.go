@@ -258,16 +258,13 @@ func productState(st *emulationconfig.State, n int, field string) ([][2]complex1
 	for i := 0; i < n; i++ {
 		flip := append([]bool(nil), x0...)
 		flip[i] = !flip[i]
-		var own, other int
+		own := 0
 		if x0[i] {
-			own, other = 1, 0
-		}
-		if !x0[i] {
-			own, other = 0, 1
+			own = 1
 		}
 		out[i][own] = 1
 		if a, ok := byKey[key(flip)]; ok && a != 0 {
-			out[i][other] = a / a0
+			out[i][1-own] = a / a0
 			support *= 2
 		}
 	}
