@@ -164,40 +164,10 @@ func newNoisyEngine(req Request, prog *sequence.Program, nm *NoiseModel) (*noisy
 	return e, nil
 }
 
-// buildJumpOps lists Pulser's collapse operators for the ground-rydberg
-// basis (hamiltonian_data.py, _build_local_collapse_operators).
+// buildJumpOps takes the model's collapse operators and their decay.
 func (e *noisyEngine) buildJumpOps() {
-	nm := e.nm
-	if nm.Has(NoiseDephasing) && nm.DephasingRate > 0 {
-		// √(2γ)·|r⟩⟨r|; the hyperfine rate acts on |h⟩, absent here.
-		e.ops = append(e.ops, localOp{{0, 0}, {0, complex(math.Sqrt(2*nm.DephasingRate), 0)}})
-	}
-	if nm.Has(NoiseRelaxation) && nm.RelaxationRate > 0 {
-		// √γ·|g⟩⟨r|
-		e.ops = append(e.ops, localOp{{0, complex(math.Sqrt(nm.RelaxationRate), 0)}, {0, 0}})
-	}
-	if nm.Has(NoiseDepolarizing) && nm.DepolarizingRate > 0 {
-		c := complex(math.Sqrt(nm.DepolarizingRate/4), 0)
-		e.ops = append(e.ops,
-			localOp{{0, c}, {c, 0}},
-			localOp{{0, -1i * c}, {1i * c, 0}},
-			localOp{{-c, 0}, {0, c}})
-	}
-	if nm.Has(NoiseEff) {
-		for _, en := range nm.EffNoise {
-			if en.Rate == 0 {
-				continue
-			}
-			c := complex(math.Sqrt(en.Rate), 0)
-			var op localOp
-			// Pulser's order is (|r⟩, |g⟩): swap both indices.
-			for i := 0; i < 2; i++ {
-				for j := 0; j < 2; j++ {
-					op[i][j] = c * en.Operator[1-i][1-j]
-				}
-			}
-			e.ops = append(e.ops, op)
-		}
+	for _, L := range e.nm.JumpOperators() {
+		e.ops = append(e.ops, localOp(L))
 	}
 	for _, L := range e.ops {
 		for i := 0; i < 2; i++ {

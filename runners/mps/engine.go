@@ -145,6 +145,7 @@ func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config
 	if slices.Contains(g.lost, true) {
 		cfg.Absent = g.lost
 	}
+	cfg.Jumps = g.jumps
 	sampleFn := func(st *State) func(int) map[string]int64 {
 		return func(count int) map[string]int64 {
 			c := map[string]int64{}
@@ -197,7 +198,7 @@ func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config
 					lost++
 				}
 			}
-			e.Log("mps: trajectory group %d of %d: %d trajectories, %d atoms lost at preparation, %d shots", gi+1, len(gs), g.weight, lost, g.shots)
+			e.Log("mps: trajectory group %d of %d: %d trajectories, %d atoms lost at preparation, %d jumps, %d shots", gi+1, len(gs), g.weight, lost, stats.Jumps, g.shots)
 		}
 		e.logStats(stats)
 	}

@@ -13,14 +13,18 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/shots"
 )
 
-// Noise on the MPS engine is Pulser's SPAM, drawn as the state-vector
-// engine draws it (runners/shots): each trajectory loses every atom with
-// probability state_prep_error at preparation (a lost atom starts in |g⟩,
-// is not driven and does not interact), and every measured bit is misread
-// with p_false_pos (0→1) or p_false_neg (1→0). Trajectories that lose the
-// same atoms are one evolution (a group), weighted by how many they are.
-// Other noise types need quantum jumps or shot-to-shot Hamiltonians and
-// are refused, naming the type.
+// Noise on the MPS engine follows the state-vector engine's trajectories
+// (runners/emulator/noisy.go), with the same random draws (runners/shots):
+// SPAM makes each trajectory lose every atom with probability
+// state_prep_error at preparation (a lost atom is |g⟩, not driven, not
+// interacting) and misreads every measured bit with p_false_pos (0→1) or
+// p_false_neg (1→0); dephasing, relaxation, depolarizing and eff_noise are
+// quantum jumps (jumps.go) with Pulser's collapse operators. Without
+// jumps, trajectories that lose the same atoms are one evolution (a
+// group), weighted by how many they are; with jumps each trajectory is its
+// own. Noise types that redraw the Hamiltonian per shot (doppler,
+// amplitude, detuning, register, DMM) or leave the basis (leakage) are
+// refused, naming the type.
 
 // noiseModel returns the noise model a task runs with (nil: none): the
 // device's default one when preferred and the sequence's device has one,
@@ -44,14 +48,15 @@ func noiseModel(em *emulationconfig.Config, prog *sequence.Program) (*emulator.N
 		return nil, &jobs.InputError{Path: field, Msg: err.Error()}
 	}
 	for i, t := range nm.NoiseTypes {
-		if t == emulator.NoiseSPAM {
+		switch t {
+		case emulator.NoiseSPAM, emulator.NoiseDephasing, emulator.NoiseRelaxation, emulator.NoiseDepolarizing, emulator.NoiseEff:
 			continue
 		}
 		path := field
 		if field == "backend_configuration.noise_model" {
 			path = fmt.Sprintf("%s.noise_types[%d]", field, i)
 		}
-		return nil, &jobs.InputError{Path: path, Msg: fmt.Sprintf("%q noise is not emulated by the MPS engine: EMU_MPS and EMU_TN emulate \"SPAM\" only (use EMU_SV or EMU_FREE for %q)", t, t)}
+		return nil, &jobs.InputError{Path: path, Msg: fmt.Sprintf("%q noise is not emulated by the MPS engine: EMU_MPS and EMU_TN emulate \"SPAM\", \"dephasing\", \"relaxation\", \"depolarizing\" and \"eff_noise\" (use EMU_SV or EMU_FREE for %q)", t, t)}
 	}
 	return nm, nil
 }
@@ -78,15 +83,28 @@ type group struct {
 	weight int    // trajectories
 	shots  int    // the job's shots drawn from it
 	rng    *rand.Rand
+	jumps  *Jumps // one quantum-jump trajectory (weight 1)
 }
 
 // groups draws each trajectory's lost atoms (trajectory i from the stream
 // (base, i), as the state-vector engine) and groups them, the heaviest
-// first; group k samples from the stream (base, nTraj+k).
+// first; group k samples from the stream (base, nTraj+k). With collapse
+// operators every trajectory is a group.
 func groups(nm *emulator.NoiseModel, n, nTraj, runs int, base uint64) []*group {
 	p := 0.0
 	if nm.Has(emulator.NoiseSPAM) {
 		p = nm.StatePrepError
+	}
+	if ops := nm.JumpOperators(); len(ops) > 0 {
+		// One group per trajectory, its stream (base, i) drawing the lost
+		// atoms, then the jumps, then the shots.
+		out := make([]*group, nTraj)
+		for i := range out {
+			rng := rand.New(rand.NewPCG(base, uint64(i)))
+			out[i] = &group{lost: shots.LostAtoms(n, p, rng), weight: 1, shots: shots.Share(runs, nTraj, i), rng: rng}
+			out[i].jumps = &Jumps{Ops: ops, Rng: rng}
+		}
+		return out
 	}
 	byMask := map[string]*group{}
 	var keys []string

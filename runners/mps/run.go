@@ -66,6 +66,9 @@ type Config struct {
 	// preparation: they start in |g⟩, get no drive and do not interact.
 	// Energies are still those of the whole register's Hamiltonian.
 	Absent []bool `json:"-"`
+	// Jumps, when set with operators, makes the run one quantum-jump
+	// trajectory (jumps.go) on the atoms present.
+	Jumps *Jumps `json:"-"`
 }
 
 // Defaults of Config, as emu-mps's.
@@ -169,6 +172,7 @@ type Stats struct {
 	Discarded      float64     `json:"discarded_weight"` // sum over the run
 	BondSaturated  bool        `json:"bond_saturated"`   // max_bond_dim forced a truncation
 	OneSiteSteps   int         `json:"one_site_steps"`   // steps run as one-site TDVP
+	Jumps          int         `json:"jumps"`            // quantum jumps of the trajectory (Config.Jumps)
 	Steps          []StepStats `json:"steps"`
 	WallTime       time.Duration
 }
@@ -272,6 +276,10 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 			}
 		}
 	}
+	var jp *jumper
+	if e != nil && cfg.Jumps != nil && len(cfg.Jumps.Ops) > 0 {
+		jp = newJumper(cfg.Jumps, m)
+	}
 	start := time.Now()
 	drive := make([]complex128, m)
 	det := make([]float64, m)
@@ -291,6 +299,14 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 		for i := range sites {
 			if k < m && kept[k] == i {
 				sites[i] = e.sites[k]
+				if k == 0 && jp != nil { // the trajectory's state is unnormalised
+					a := e.sites[0]
+					s := complex(1/math.Sqrt(e.normSquared()), 0)
+					sites[i] = &site{dl: a.dl, dr: a.dr, a: make([]complex128, len(a.a))}
+					for x, v := range a.a {
+						sites[i].a[x] = v * s
+					}
+				}
 				bond = e.sites[k].dr
 				k++
 				continue
@@ -311,6 +327,9 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 		if len(evals) > 0 && evals[0] < t1 {
 			t1 = evals[0]
 		}
+		if jp != nil {
+			t1 = min(t1, t0+jp.maxStep)
+		}
 		if e != nil {
 			averageDrive(prog, keptOrder, t0, t1, drive, det)
 			if t0 == 0 || !equalDrive(drive, det, prevDrive, prevDet) {
@@ -326,8 +345,16 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 				step = e.stepOne
 				stats.OneSiteSteps++
 			}
+			if jp != nil {
+				e.decayAll(jp.halfDecay(t1 - t0))
+			}
 			if err := step(float64(t1-t0) * 1e-3); err != nil {
 				return nil, stats, err
+			}
+			if jp != nil {
+				e.decayAll(jp.halfDecay(t1 - t0))
+				jp.maybeJump(e, keptOrder)
+				stats.Jumps = jp.count
 			}
 			st := StepStats{End: t1, Discarded: e.discarded, Krylov: e.krylov, OneSite: oneSite, Duration: time.Since(ts)}
 			for _, d := range e.bondDims() {

@@ -157,11 +157,8 @@ func (e *engine) stepOne(dt float64) error {
 		if i == 0 {
 			break
 		}
-		// A = C·Q with Q right-canonical, from the QR of A†.
-		a := e.sites[i]
-		q, r := qrOf(conjTranspose(a.a, a.dl, 2*a.dr), 2*a.dr, a.dl)
-		e.sites[i] = &site{dl: a.dl, dr: a.dr, a: conjTranspose(q, 2*a.dr, a.dl)}
-		c := conjTranspose(r, a.dl, a.dl)
+		var c []complex128
+		e.sites[i], c = splitLQ(e.sites[i])
 		e.r[i-1] = extendRight(e.work, e.r[i], e.sites[i], &e.h.w[i])
 		if err := e.evolveBond(c, e.l[i], e.r[i-1], -tau); err != nil {
 			return err
