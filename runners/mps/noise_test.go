@@ -114,10 +114,8 @@ func TestReadoutErrorsOnAllGround(t *testing.T) {
 func TestUnsupportedNoiseIsRefused(t *testing.T) {
 	seq := string(mpsseq.Quench(1, 3, 7, 100))
 	for _, c := range []struct{ typ, params string }{
-		{"dephasing", `"dephasing_rate": 0.5`},
-		{"relaxation", `"relaxation_rate": 0.5`},
-		{"depolarizing", `"depolarizing_rate": 0.5`},
 		{"doppler", `"temperature": 50.0`},
+		{"amplitude", `"amp_sigma": 0.1`},
 	} {
 		t.Run(c.typ, func(t *testing.T) {
 			nm := strings.Replace(spamModel("0.01", "0.0", "0.0"), `"noise_types": ["SPAM"]`, `"noise_types": ["SPAM", "`+c.typ+`"]`, 1)
