@@ -25,10 +25,10 @@ import (
 // batches run on. The sequence is compiled as the state-vector engine
 // compiles it; the MPS options (Config) are read from the task's
 // backend_configuration, next to the EmulationConfig's own keys. SPAM
-// noise, product initial states and the observables of the state-vector
-// engine are supported; other noise types, entangled initial states and
-// the state observable are refused with an *jobs.InputError naming the
-// field. Log, when set, gets the run's statistics.
+// and Lindblad noise (noise.go), product initial states and the
+// observables of the state-vector engine are supported; shot-to-shot
+// noise types, entangled initial states and the state observable are
+// refused with an *jobs.InputError naming the field. Log, when set, gets the run's statistics.
 type Engine struct {
 	Log func(format string, args ...any)
 }

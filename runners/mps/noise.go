@@ -28,7 +28,8 @@ import (
 
 // noiseModel returns the noise model a task runs with (nil: none): the
 // device's default one when preferred and the sequence's device has one,
-// else the EmulationConfig's. Noise types other than SPAM are refused.
+// else the EmulationConfig's. Noise types other than SPAM and the Lindblad
+// ones are refused.
 func noiseModel(em *emulationconfig.Config, prog *sequence.Program) (*emulator.NoiseModel, error) {
 	raw, field := em.NoiseModel, "backend_configuration.noise_model"
 	if em.PreferDeviceNoiseModel && len(prog.Device.DefaultNoiseModel) > 0 {

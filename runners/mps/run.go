@@ -2,8 +2,9 @@
 // EMU_TN: it evolves an MPS under the Rydberg Hamiltonian of a compiled
 // sequence with second-order two-site TDVP, truncating every bond by
 // discarded weight (precision) and bond dimension (max_bond_dim), and
-// answers bitstring samples, occupations, correlations and energies from
-// the final state. Its options carry the names of emu-mps's MPSConfig.
+// answers bitstring samples, occupations, correlations, energies,
+// expectations and fidelities; noise runs as trajectories (noise.go,
+// jumps.go). Its options carry the names of emu-mps's MPSConfig.
 package mps
 
 import (
