@@ -200,7 +200,7 @@ func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config
 			}
 			e.Log("mps: trajectory group %d of %d: %d trajectories, %d atoms lost at preparation, %d jumps, %d shots", gi+1, len(gs), g.weight, lost, stats.Jumps, g.shots)
 		}
-		e.logStats(stats)
+		e.logStats(stats, gi == 0)
 	}
 	for _, s := range sample(st, g.shots, nm, g.rng) {
 		res.Raw = append(res.Raw, s)
@@ -219,12 +219,17 @@ func allGround(st [][2]complex128) bool {
 	return true
 }
 
-// logStats writes the run's figures and each step's χ and discarded weight.
-func (e Engine) logStats(s *Stats) {
-	e.Log("mps: order %v, MPO bond %d, memory estimate %d B, max bond %d, discarded %.3g, saturated %v, %d steps in %s",
-		s.Order, s.MPOBondDim, s.MemoryEstimate, s.MaxBond, s.Discarded, s.BondSaturated, len(s.Steps), s.WallTime)
+// logStats writes the run's figures and, with perStep, each step's χ and
+// discarded weight (for the first trajectory group only: noisy jobs run
+// many, and their step lines would flood the log).
+func (e Engine) logStats(s *Stats, perStep bool) {
+	e.Log("mps: order %v, MPO bond %d, memory estimate %d B, max bond %d, discarded %.3g, saturated %v, one-site steps %d, %d steps in %s",
+		s.Order, s.MPOBondDim, s.MemoryEstimate, s.MaxBond, s.Discarded, s.BondSaturated, s.OneSiteSteps, len(s.Steps), s.WallTime)
+	if !perStep {
+		return
+	}
 	for _, st := range s.Steps {
-		e.Log("mps step: end %d ns, max bond %d, discarded %.3g, krylov %d, %s", st.End, st.MaxBond, st.Discarded, st.Krylov, st.Duration)
+		e.Log("mps step: end %d ns, max bond %d, discarded %.3g, krylov %d, one-site %v, %s", st.End, st.MaxBond, st.Discarded, st.Krylov, st.OneSite, st.Duration)
 	}
 }
 
