@@ -3,7 +3,7 @@
 // register, max_bond_dim, χ reached, steps, wall and CPU time, peak heap,
 // the engine's memory estimate, the summed discarded weight, and where the
 // state vector can hold the register (N ≤ 20) the error against it; then
-// one job with SPAM noise on both engines.
+// one job with SPAM noise and one with dephasing on both engines.
 //
 // Usage: go run ./hack/bench-mps [-cases small|large|all] [-only regexp]
 package main
@@ -110,23 +110,39 @@ func main() {
 			fmt.Printf("%-24s %4d %6d  error: %v\n", c.name, c.rows*c.cols, c.maxBond, err)
 		}
 	}
-	if *which != "large" && (re == nil || re.MatchString("SPAM")) {
-		if err := spam(); err != nil {
-			fmt.Println("SPAM: error:", err)
+	if *which != "large" {
+		for _, nc := range noiseCases {
+			if re != nil && !re.MatchString(nc.name) {
+				continue
+			}
+			if err := noisy(nc); err != nil {
+				fmt.Println(nc.name+": error:", err)
+			}
 		}
 	}
 }
 
-// spam runs one job with SPAM noise (state preparation and readout
-// errors, 20 trajectories) through the MPS engine and the state-vector
-// engine in turn, with the same seed, so both draw the same lost atoms:
-// their occupations must agree, and the times compare the two engines on
-// the same trajectory groups.
-func spam() error {
-	const nm = `{"noise_types": ["SPAM"], "runs": null, "samples_per_run": null, "state_prep_error": 0.05, "p_false_pos": 0.01, "p_false_neg": 0.05, "temperature": 0.0, "laser_waist": null, "amp_sigma": 0.0, "relaxation_rate": 0.0, "dephasing_rate": 0.0, "hyperfine_dephasing_rate": 0.0, "depolarizing_rate": 0.0, "eff_noise": []}`
-	cfg := `{"observables": [{"observable": "occupation", "evaluation_times": [1.0], "one_state": null, "tag_suffix": null}], "default_evaluation_times": [1.0], "initial_state": null, "with_modulation": false, "interaction_matrix": null, "prefer_device_noise_model": false, "n_trajectories": 20, "noise_model": ` + nm + `}`
+// noiseCase is one noisy job run on both engines.
+type noiseCase struct {
+	name, model string
+	nTraj       int
+}
+
+const noiseModelTemplate = `{"noise_types": [%s], "runs": null, "samples_per_run": null, "state_prep_error": %s, "p_false_pos": %s, "p_false_neg": %s, "temperature": 0.0, "laser_waist": null, "amp_sigma": 0.0, "relaxation_rate": 0.0, "dephasing_rate": %s, "hyperfine_dephasing_rate": 0.0, "depolarizing_rate": 0.0, "eff_noise": []}`
+
+var noiseCases = []noiseCase{
+	{"SPAM: state_prep_error 0.05, p_false_pos 0.01, p_false_neg 0.05", fmt.Sprintf(noiseModelTemplate, `"SPAM"`, "0.05", "0.01", "0.05", "0.0"), 20},
+	{"dephasing 0.5/µs (quantum jumps)", fmt.Sprintf(noiseModelTemplate, `"dephasing"`, "0.0", "0.0", "0.0", "0.5"), 20},
+}
+
+// noisy runs one job with noise (20 trajectories) through the MPS engine
+// and the state-vector engine in turn, with the same seed, so both draw the
+// same lost atoms and jump thresholds: their occupations must agree, and
+// the times compare the two engines on the same trajectories.
+func noisy(nc noiseCase) error {
+	cfg := `{"observables": [{"observable": "occupation", "evaluation_times": [1.0], "one_state": null, "tag_suffix": null}], "default_evaluation_times": [1.0], "initial_state": null, "with_modulation": false, "interaction_matrix": null, "prefer_device_noise_model": false, "n_trajectories": ` + fmt.Sprint(nc.nTraj) + `, "noise_model": ` + nc.model + `}`
 	seq := string(mpsseq.Quench(1, 12, 6, 500))
-	fmt.Printf("\nSPAM, quench 1x12 500ns, state_prep_error 0.05, p_false_pos 0.01, p_false_neg 0.05, 20 trajectories, 10000 shots, same seed:\n")
+	fmt.Printf("\n%s, quench 1x12 500ns, %d trajectories, 10000 shots, same seed:\n", nc.name, nc.nTraj)
 	var occ [2][]float64
 	for k, eng := range []struct {
 		name string
