@@ -58,10 +58,11 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 	}
 }
 
-// BenchmarkSweeps times one sweep of the two kernels the ring spends its
-// time in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
-// (chebStep: global real drive) and the Gram matrix that sizes a Magnus
-// block (gram), on every kernel path this machine has. Like expStep, the
+// BenchmarkSweeps times one sweep of the kernels the ring spends its time
+// in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
+// (chebStep: global real drive; cheb32Step: the same in precision "low")
+// and the Gram matrix that sizes a Magnus block (gram), on every kernel
+// path this machine has. Like expStep, the
 // Chebyshev steps read the vector the previous step wrote and add to acc
 // every other step (a benchmark that kept reading one vector would let it
 // stay in cache at N = 20). It reports the CPU time per amplitude, which
@@ -97,6 +98,18 @@ func BenchmarkSweeps(b *testing.B) {
 				})
 			})
 			if path.name != "sse2" {
+				b.Run(fmt.Sprintf("cheb32Step/N=%d/%s", n, path.name), func(b *testing.B) {
+					setPaths(b, path.avx2, path.sse2)
+					in, out := make([]complex64, e.h.dim), make([]complex64, e.h.dim)
+					toSingle(in, e.psi)
+					acc := e.work2
+					var c0, c1 complex128
+					perAmp(b, func() {
+						c0, c1 = 0.1-c0, 0.2-c1 // 0 every other step
+						e.h.cheb32Step(in, out, acc, (lo+hi)/2, (hi-lo)/2, false, c0, c1)
+						in, out = out, in
+					})
+				})
 				b.Run(fmt.Sprintf("gram/N=%d/%s", n, path.name), func(b *testing.B) {
 					setPaths(b, path.avx2, path.sse2)
 					perAmp(b, func() { e.gram() })

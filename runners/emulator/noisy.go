@@ -492,7 +492,7 @@ func (e *noisyEngine) runGroup(ctx context.Context, req Request, gs []*group, gi
 			absent = g.tp.bad
 		}
 	}
-	evo := newEvolutionWith(prog, newHamiltonian(prog, absent), defaultMagnusTol)
+	evo := newEvolutionWith(prog, newHamiltonian(prog, absent), defaultMagnusTol, req.singlePrecision())
 	if e.init != nil {
 		copy(evo.psi, e.init)
 	}
