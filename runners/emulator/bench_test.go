@@ -17,10 +17,14 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
-// BenchmarkAdiabaticRing times the 3 µs adiabatic ring at N = 4..20 atoms
-// and reports, besides ns/op: the time per ns of evolution, the peak heap
-// growth during the run relative to one state vector, and the speed-up over
-// Pulser's QutipEmulator measured on this machine (testdata/pulser_timings.json).
+// BenchmarkAdiabaticRing times the 3 µs adiabatic ring at N = 4..24 atoms,
+// in each precision (precision=normal: complex128 throughout, the engine
+// as it was before precision "low" existed, so it is the baseline of the
+// same run; precision=low: the complex64 recurrence), and reports, besides
+// ns/op: the CPU time, the time per ns of evolution, the peak heap growth
+// during the run relative to one complex128 state vector, the sweeps, the
+// error bound, and the speed-up over Pulser's QutipEmulator measured on
+// this machine (testdata/pulser_timings.json).
 func BenchmarkAdiabaticRing(b *testing.B) {
 	var pulser struct {
 		Seconds map[string]float64 `json:"seconds"`
@@ -28,33 +32,36 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 	if data, err := os.ReadFile("testdata/pulser_timings.json"); err == nil {
 		_ = json.Unmarshal(data, &pulser)
 	}
-	for _, n := range []int{4, 8, 10, 12, 16, 20} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			seq := ringSequence(n)
-			var peak uint64
-			var evo *evolution
-			start, cpu0 := time.Now(), cpuSeconds()
-			for i := 0; i < b.N; i++ {
-				p, base := watchHeap()
-				sim, err := simulate(context.Background(), Request{Sequence: seq, DeviceType: "EMU_FREE"}, nil)
-				if err != nil {
-					b.Fatal(err)
+	for _, n := range []int{4, 8, 10, 12, 16, 20, 22, 24} {
+		for _, precision := range []string{precisionNormal, precisionLow} {
+			b.Run(fmt.Sprintf("N=%d/precision=%s", n, precision), func(b *testing.B) {
+				seq := ringSequence(n)
+				cfg := json.RawMessage(`{"precision": "` + precision + `"}`)
+				var peak uint64
+				var evo *evolution
+				start, cpu0 := time.Now(), cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					p, base := watchHeap()
+					sim, err := simulate(context.Background(), Request{Sequence: seq, DeviceType: "EMU_FREE", Configuration: cfg}, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					evo = sim.evo
+					peak = max(peak, p()-base)
 				}
-				evo = sim.evo
-				peak = max(peak, p()-base)
-			}
-			per := time.Since(start).Seconds() / float64(b.N)
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s")
-			stateBytes := float64(uint64(16) << n)
-			b.ReportMetric(per*1e9/3000/1e3, "µs/evolved-ns")
-			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
-			b.ReportMetric(float64(peak)/stateBytes, "peak/state")
-			b.ReportMetric(float64(evo.MatVecs), "matvecs")
-			b.ReportMetric(evo.MagnusErr+evo.ChebErr, "err-bound")
-			if ref, ok := pulser.Seconds[fmt.Sprint(n)]; ok {
-				b.ReportMetric(ref/per, "x-vs-pulser")
-			}
-		})
+				per := time.Since(start).Seconds() / float64(b.N)
+				b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s")
+				stateBytes := float64(uint64(16) << n)
+				b.ReportMetric(per*1e9/3000/1e3, "µs/evolved-ns")
+				b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+				b.ReportMetric(float64(peak)/stateBytes, "peak/state")
+				b.ReportMetric(float64(evo.MatVecs), "matvecs")
+				b.ReportMetric(evo.MagnusErr+evo.ChebErr, "err-bound")
+				if ref, ok := pulser.Seconds[fmt.Sprint(n)]; ok {
+					b.ReportMetric(ref/per, "x-vs-pulser")
+				}
+			})
+		}
 	}
 }
 

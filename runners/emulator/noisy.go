@@ -436,7 +436,7 @@ func runNoisy(ctx context.Context, req Request, prog *sequence.Program, nm *Nois
 	errs := make([]error, len(gs))
 	workers := min(runtime.GOMAXPROCS(0), len(gs))
 	if avail := sysmem.Available(); avail > 0 {
-		per := uint64(bytesPerAmplitude) << e.n
+		per := uint64(amplitudeBytes(req.singlePrecision())) << e.n
 		workers = max(1, min(workers, int(avail/2/per)))
 	}
 	ctx, cancel := context.WithCancel(ctx)

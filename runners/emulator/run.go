@@ -194,7 +194,7 @@ func compileRequest(req Request) (*sequence.Program, string, error) {
 	if !ok {
 		return nil, "", &InputError{Path: "device_type", Msg: fmt.Sprintf("unknown device type %q", req.DeviceType)}
 	}
-	opts := sequence.Options{Variables: req.Variables, MaxAtoms: MaxAtoms()}
+	opts := sequence.Options{Variables: req.Variables, MaxAtoms: maxAtoms(amplitudeBytes(cfg.Precision == precisionLow))}
 	if catalogName == devices.Fresnel || cfg.StrictValidation {
 		dev, err := sequence.LoadDevice(devices.Fresnel)
 		if err != nil {
