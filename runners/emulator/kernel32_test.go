@@ -156,10 +156,12 @@ func TestPrecisionConfiguration(t *testing.T) {
 			t.Errorf("precision %q: %v", p, err)
 		}
 	}
-	_, err := Run(context.Background(), Request{Sequence: seq, Runs: 3, Configuration: json.RawMessage(`{"precision": "single"}`)}, nil)
-	var ie *InputError
-	if !errors.As(err, &ie) || ie.Path != "configuration.precision" {
-		t.Fatalf("precision \"single\": got %v, want an InputError on configuration.precision", err)
+	for _, bad := range []string{`"single"`, `1e-5`, `""`} {
+		_, err := Run(context.Background(), Request{Sequence: seq, Runs: 3, Configuration: json.RawMessage(`{"precision": ` + bad + `}`)}, nil)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Path != "configuration.precision" {
+			t.Errorf("precision %s: got %v, want an InputError on configuration.precision", bad, err)
+		}
 	}
 	if (&Request{Configuration: json.RawMessage(`{"precision": "low"}`)}).singlePrecision() != true {
 		t.Error("precision low does not select single precision")

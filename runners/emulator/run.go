@@ -133,7 +133,8 @@ type config struct {
 	// and "high" are complex128 throughout; "low" runs the Chebyshev
 	// recurrence in complex64 (half the memory traffic, 2.5 state vectors
 	// of memory instead of 3.5) and accumulates the state in complex128.
-	Precision string `json:"precision"`
+	// Any other value is an input error on configuration.precision.
+	Precision any `json:"precision"`
 }
 
 // Precision values of the batch configuration.
@@ -179,9 +180,9 @@ func compileRequest(req Request) (*sequence.Program, string, error) {
 		}
 	}
 	switch cfg.Precision {
-	case "", precisionLow, precisionNormal, precisionHigh:
+	case nil, precisionLow, precisionNormal, precisionHigh:
 	default:
-		return nil, "", &InputError{Path: "configuration.precision", Msg: fmt.Sprintf("must be %q, %q or %q, got %q", precisionLow, precisionNormal, precisionHigh, cfg.Precision)}
+		return nil, "", &InputError{Path: "configuration.precision", Msg: fmt.Sprintf("must be %q, %q or %q, got %v", precisionLow, precisionNormal, precisionHigh, cfg.Precision)}
 	}
 	devType := strings.ToUpper(req.DeviceType)
 	if devType == "" {
