@@ -167,3 +167,19 @@ func TestPrecisionConfiguration(t *testing.T) {
 		t.Error("precision low does not select single precision")
 	}
 }
+
+// The memory the engine's vectors take per amplitude is what MaxAtoms and
+// the noisy engine's worker limit count, in both precisions.
+func TestAmplitudeBytesMatchAllocation(t *testing.T) {
+	p := compile(t, ringSequence(6))
+	for _, single := range []bool{false, true} {
+		e := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, single)
+		got := 16*(len(e.psi)+len(e.work1)+len(e.work2)) + 8*(len(e.w1)+len(e.w2)+len(e.h.inter))
+		if want := amplitudeBytes(single) * e.h.dim; got != want {
+			t.Errorf("single=%v: vectors take %d bytes, amplitudeBytes counts %d", single, got, want)
+		}
+	}
+	if maxAtoms(bytesPerAmplitudeLow) < maxAtoms(bytesPerAmplitude) {
+		t.Errorf("precision low admits fewer atoms (%d) than normal (%d)", maxAtoms(bytesPerAmplitudeLow), maxAtoms(bytesPerAmplitude))
+	}
+}
