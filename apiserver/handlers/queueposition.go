@@ -160,6 +160,9 @@ func PositionOf(b *quantumv1alpha1.Batch, unfinished []*quantumv1alpha1.Batch, d
 			items = append(items, queueItem(o))
 		}
 	}
+	if b.Status.DeviceID != "" && !b.Status.Phase.Terminal() {
+		running[b.Status.DeviceID]++
+	}
 	if queued(b) {
 		items = append(items, queueItem(b))
 	}

@@ -92,6 +92,10 @@ func TestPositionOfSelfAndFinished(t *testing.T) {
 	if got.Position == nil || *got.Position != 2 || got.QueueLength != 2 || got.QueuePriority != "MEDIUM" || got.FreeSlots != 2 {
 		t.Errorf("b: %+v, want 2nd of 2 in MEDIUM with 2 free slots", got)
 	}
+	// The batch itself holds room when it runs, even when the list lacks it.
+	if got := PositionOf(running(queuedBatch("p", "c", v1.DeviceTypeEmuFree, "", 0, 0), "emu-1"), []*v1.Batch{a}, emu); got.FreeSlots != 1 || got.Reason != PositionRunning {
+		t.Errorf("running c: %+v, want 1 free slot left", got)
+	}
 	done := queuedBatch("p", "done", v1.DeviceTypeEmuFree, "", 0, 0)
 	done.Status.Phase = v1.BatchDone
 	if got := PositionOf(done, []*v1.Batch{a, done}, emu); got.Waiting || got.Reason != PositionFinished || got.Status != "DONE" || got.QueueLength != 1 {

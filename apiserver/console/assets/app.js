@@ -74,7 +74,7 @@
       else if (k === 'text') el.textContent = v;
       else el.setAttribute(k, v === true ? '' : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c == null || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -351,8 +351,7 @@
     const pos = q.waiting ? h('p', { id: 'queue-position' }, h('strong', {}, 'Position ' + q.position + ' of ' + q.queue_length), ' in the ' + q.device_type + ' queue') : null;
     return h('div', { class: 'card queuebox', id: 'queue' },
       h('h2', {}, 'Queue'), pos,
-      h('p', { id: 'queue-reason' }, h('span', { class: 'tag' }, q.reason), ' ', q.message),
-      q.device_id ? h('p', {}, 'Runs on device ', h('code', {}, q.device_id)) : null);
+      h('p', { id: 'queue-reason' }, h('span', { class: 'tag' }, q.reason), ' ', q.message));
   }
 
   function jobsTable(b, jobs) {
