@@ -15,6 +15,13 @@ import (
 	"github.com/chromedp/chromedp"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -261,8 +268,66 @@ var _ = Describe("The web console in a real browser", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(msg).To(ContainSubstring("Not found (HTTP 404)"))
 		Expect(msg).To(ContainSubstring(theirs.ID))
+
+		// A project member gets no UP/DOWN switch.
+		open(t, "#/devices")
+		Expect(chromedp.Do(t, chromedp.WaitVisible(chromedp.CSS(`tr[data-device="emu-c"]`)))).To(Succeed())
+		Expect(count(t, `[id^="switch-"]`)).To(BeZero())
+	})
+
+	It("lets a superuser switch a device DOWN and UP", func() {
+		dev := &v1.Device{}
+		DeferCleanup(func() {
+			d := &v1.Device{}
+			Expect(platform.Admin.Get(ctx, client.ObjectKey{Name: "emu-c"}, d)).To(Succeed())
+			orig := d.DeepCopy()
+			d.Spec.Availability = v1.DeviceUp
+			Expect(platform.Admin.Patch(ctx, d, client.MergeFrom(orig))).To(Succeed())
+		})
+		t := tab(time.Minute)
+		signIn(t, superuserToken())
+		role, err := chromedp.Run(t, chromedp.Text(chromedp.ID("role")))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(role).To(Equal("superuser"))
+		open(t, "#/devices")
+		Expect(chromedp.Do(t,
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-device="emu-c"] .badge[data-status="UP"]`)),
+			chromedp.Click(chromedp.ID("switch-emu-c")),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-device="emu-c"] .badge[data-status="DOWN"]`)),
+		)).To(Succeed())
+		Expect(platform.Admin.Get(ctx, client.ObjectKey{Name: "emu-c"}, dev)).To(Succeed())
+		Expect(dev.Spec.Availability).To(Equal(v1.DeviceDown))
+		Expect(chromedp.Do(t,
+			chromedp.Click(chromedp.ID("switch-emu-c")),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-device="emu-c"] .badge[data-status="UP"]`)),
+		)).To(Succeed())
+		Expect(platform.Admin.Get(ctx, client.ObjectKey{Name: "emu-c"}, dev)).To(Succeed())
+		Expect(dev.Spec.Availability).To(Equal(v1.DeviceUp))
 	})
 })
+
+// superuserToken binds a new service account to tweezer-superuser and returns its token.
+func superuserToken() string {
+	GinkgoHelper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: local.SystemNamespace, Name: "console-ops"}}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "console-ops-superuser"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "tweezer-superuser"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name}},
+	}
+	for _, o := range []client.Object{sa, crb} {
+		if err := platform.Admin.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			Expect(err).NotTo(HaveOccurred())
+		}
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", platform.Kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	cs, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return tr.Status.Token
+}
 
 // histogramBars reads the bars of a job's histogram.
 func histogramBars(t context.Context, jobID string) []bar {
