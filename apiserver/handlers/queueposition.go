@@ -35,7 +35,7 @@ const (
 // QueuePosition is where a batch stands in the queue of its device type.
 type QueuePosition struct {
 	BatchID       string  `json:"batch_id"`
-	DeviceType    string  `json:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
+	DeviceType    string  `json:"device_type" pattern:"^[A-Z][A-Z0-9_]*$" maxLength:"63"`
 	Status        string  `json:"status" enum:"PENDING,RUNNING,DONE,CANCELED,TIMED_OUT,ERROR,PAUSED"`
 	QueuePriority string  `json:"queue_priority" enum:"LOW,MEDIUM,HIGH"`
 	Priority      int32   `json:"priority"`
@@ -51,7 +51,7 @@ type QueuePosition struct {
 // DeviceRunner is what a device runs now.
 type DeviceRunner struct {
 	DeviceID   string   `json:"device_id"`
-	DeviceType string   `json:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
+	DeviceType string   `json:"device_type" pattern:"^[A-Z][A-Z0-9_]*$" maxLength:"63"`
 	Capacity   int      `json:"capacity" doc:"Batches the device runs at once (1 for a QPU)."`
 	Running    int      `json:"running" doc:"Batches of every project that hold the device now."`
 	BatchIDs   []string `json:"batch_ids" doc:"The running batches the caller may see (other projects' are only counted)."`

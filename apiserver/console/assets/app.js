@@ -213,10 +213,23 @@
 
   const listState = { offset: 0, status: '', device_type: '', queue_priority: '', tag: '', open: '', dir: 'DESC' };
 
+  // Device types are an open set: the documented ones and those the devices declare.
+  let deviceTypes = null;
+  async function knownDeviceTypes() {
+    if (!deviceTypes) {
+      let declared = [];
+      try { declared = ((await api('GET', '/devices?limit=100')).data || []).map((d) => d.device_type); } catch (e) { if (e.status === 401) throw e; }
+      deviceTypes = [...new Set([...DEVICE_TYPES, ...declared])].sort();
+    }
+    return deviceTypes;
+  }
+
   async function renderBatches(g) {
+    const types = await knownDeviceTypes();
+    if (g !== generation) return;
     const form = h('form', { class: 'filters', id: 'filters' },
       select('Status', 'status', ['', ...STATUSES]),
-      select('Device type', 'device_type', ['', ...DEVICE_TYPES]),
+      select('Device type', 'device_type', ['', ...types]),
       select('Queue priority', 'queue_priority', ['', ...QUEUES]),
       h('label', {}, 'Tag', h('input', { name: 'tag', value: listState.tag, size: 12 })),
       select('Open', 'open', ['', 'true', 'false']),
@@ -684,7 +697,7 @@
 
   // ---- start -------------------------------------------------------------------
 
-  document.getElementById('signout').addEventListener('click', () => { session.clear(); location.hash = ''; renderSignIn(); });
+  document.getElementById('signout').addEventListener('click', () => { session.clear(); deviceTypes = null; location.hash = ''; renderSignIn(); });
   document.getElementById('project').addEventListener('change', (ev) => { session.set('project', ev.target.value); listState.offset = 0; location.hash = '#/batches'; route(); });
   window.addEventListener('hashchange', route);
   window.addEventListener('error', (ev) => {
