@@ -10,8 +10,7 @@ set -euo pipefail
 have() {
   local b
   for b in "${CHROME:-}" \
-    "$(command -v chromium-headless-shell 2>/dev/null)" /usr/lib/chromium/chrome-headless-shell \
-    /usr/lib/chromium-headless-shell/chrome-headless-shell /usr/lib/chromium-headless-shell/headless_shell \
+    "$(command -v chromium-headless-shell 2>/dev/null)" /usr/lib/chromium/chromium-headless-shell \
     "$(command -v chromium 2>/dev/null)" /usr/bin/chromium \
     "$(command -v google-chrome 2>/dev/null)"; do
     if [ -n "$b" ] && [ -x "$b" ] && "$b" --version >/dev/null 2>&1; then
