@@ -90,6 +90,7 @@ func (h *Handlers) Register(api huma.API) {
 	h.registerWorkers(api)
 	h.registerStatistics(api)
 	h.registerLearning(api)
+	h.registerQueueVisibility(api)
 }
 
 // op builds an operation; bodies of write routes get the body limit.

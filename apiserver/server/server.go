@@ -32,6 +32,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/auth"
+	"github.com/tweezer-dev/tweezer/apiserver/console"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/handlers"
 )
@@ -191,6 +192,8 @@ func NewAPI(h *handlers.Handlers) (huma.API, http.Handler) {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "A service-account or OIDC token the cluster accepts (checked with a TokenReview)."},
 	}
 	serveDocs(router)
+	router.Handle(console.Path, console.Handler())
+	router.Handle(console.Path+"/*", console.Handler())
 	api := humachi.New(router, config)
 	api.UseMiddleware(authenticate(api, h))
 	h.Register(api)
