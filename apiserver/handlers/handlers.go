@@ -29,6 +29,17 @@ type Limits struct {
 	MaxBodyBytes int64
 	// MaxObjectBytes caps the serialized size of one object sent to the API server.
 	MaxObjectBytes int
+	// MaxSequenceBytes caps one serialized sequence (413 beyond it); 0 means no cap.
+	MaxSequenceBytes int
+	// MaxJobsPerBatch caps a batch's jobs, added ones included; 0 means no cap.
+	MaxJobsPerBatch int
+	// MaxShotsPerBatch caps the runs of all of a batch's jobs together; 0 means no cap.
+	MaxShotsPerBatch int64
+	// MaxInlineResultsBytes bounds the full results that GET
+	// /api/v1/batches/{id} inlines; past it, jobs carry their counter and
+	// full_result is null (GET /api/v1/jobs/{id} or the results link serve
+	// it). 0 means no bound.
+	MaxInlineResultsBytes int
 	// BodyReadTimeout bounds reading a request body: slow clients get 408.
 	BodyReadTimeout time.Duration
 	// NotebookWait bounds how long a spawn waits for the notebook controller
