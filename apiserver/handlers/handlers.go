@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -178,6 +179,9 @@ func writeErr(err error, loc ...any) error {
 		return envelope.Errorf(http.StatusRequestEntityTooLarge, "%v", err)
 	case apierrors.IsConflict(err):
 		return envelope.Errorf(http.StatusConflict, "%v", err)
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		// The project's ResourceQuota (controllers/project) binds every writer.
+		return envelope.Errorf(http.StatusForbidden, "the project's quota is used up: %v", err)
 	case apierrors.IsForbidden(err):
 		return envelope.Errorf(http.StatusInternalServerError, "the facade's service account lacks a permission: %v", err)
 	}

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/server"
+	"github.com/tweezer-dev/tweezer/hack/testenv"
 	"github.com/tweezer-dev/tweezer/internal/devices"
 )
 
@@ -274,5 +277,50 @@ func TestBatchV1InlinesResultsUpToABound(t *testing.T) {
 	r = expect(t, call(t, "GET", "/api/v1/jobs/"+ids[2], alice, nil, false), 200)
 	if got := fmt.Sprint(r.data()["full_result"]); got != "map[counter:map[01:3 10:7] raw:[01 10 10]]" {
 		t.Errorf("the job's own route: full_result %s", got)
+	}
+}
+
+// A flood of batches stops at the project's ResourceQuota, which binds the
+// facade too: the facade answers 403 with kube-apiserver's quota message.
+func TestAFloodIsRefusedAtTheProjectQuota(t *testing.T) {
+	ctx := context.Background()
+	const proj = "9e4d2c1b-7a6f-4e3d-8c2b-1a0f9e8d7c04"
+	if err := admin.Create(ctx, testenv.ProjectNamespace(proj)); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Create(ctx, binding(proj, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: "alice", Namespace: usersNS})); err != nil {
+		t.Fatal(err)
+	}
+	counted := corev1.ResourceName("count/batches." + quantumv1alpha1.GroupVersion.Group)
+	q := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Namespace: proj, Name: quantumv1alpha1.ProjectGuardRails},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{counted: resource.MustParse("2")}},
+	}
+	if err := admin.Create(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	// No kube-controller-manager runs in this suite: the test computes the
+	// quota's first usage, as its resource quota controller would.
+	q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{counted: resource.MustParse("0")}}
+	if err := admin.Status().Update(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	alice := tokens["alice"]
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r := call(t, "POST", "/api/v1/batches", alice, newBatch(proj, 1, nil), true)
+		if r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first batch of a new project: %s", r.raw)
+		}
+	}
+	createBatch(t, alice, newBatch(proj, 1, nil))
+	r := call(t, "POST", "/api/v1/batches", alice, newBatch(proj, 1, nil), true)
+	envelopeFail(t, r, 403, "the project's quota is used up")
+	envelopeFail(t, r, 403, "exceeded quota: "+quantumv1alpha1.ProjectGuardRails)
+	var list quantumv1alpha1.BatchList
+	if err := admin.List(ctx, &list, client.InNamespace(proj)); err != nil || len(list.Items) != 2 {
+		t.Fatalf("%d batches stored (%v), want 2", len(list.Items), err)
 	}
 }
