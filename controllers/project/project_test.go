@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -287,5 +288,41 @@ func TestParseQuota(t *testing.T) {
 	}
 	if _, err := ParseQuota(DefaultQuota); err != nil {
 		t.Fatalf("the default quota: %v", err)
+	}
+}
+
+// Applying the same guard rails again writes nothing and tells nobody.
+func TestReapplyingIsANoOp(t *testing.T) {
+	ns := newProject(t, nil)
+	quotaInForce(t, ns, nil)
+	quota, err := ParseQuota(DefaultQuota)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := events.NewFakeRecorder(10)
+	r := &Reconciler{Client: k8s, Recorder: rec, Settings: Settings{Quota: quota, Container: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+	}}}
+	lr := &corev1.LimitRange{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: Name}, lr); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := &corev1.LimitRange{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: Name}, again); err != nil {
+		t.Fatal(err)
+	}
+	if again.ResourceVersion != lr.ResourceVersion {
+		t.Fatalf("the LimitRange was written again (resourceVersion %s → %s)", lr.ResourceVersion, again.ResourceVersion)
+	}
+	select {
+	case e := <-rec.Events:
+		t.Fatalf("an event for a no-op apply: %s", e)
+	default:
 	}
 }
