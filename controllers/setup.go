@@ -25,17 +25,20 @@ type Config struct {
 	Webhooks *webhook.Sender
 }
 
-// CacheOptions restricts the manager's cache of Leases and Pods to the ones
-// Tweezer manages (there are many others in a cluster), and keeps payloads
-// out of it (package slimcache): no sequence, raw shot or workload config is
-// cached, so the manager's memory does not grow with what users send. The
-// reconcilers read a body from the API server when they need one.
+// CacheOptions restricts the manager's cache of Leases, Pods, Services,
+// ResourceQuotas and LimitRanges to the ones Tweezer manages (there are many
+// others in a cluster), and keeps payloads out of it (package slimcache): no
+// sequence, raw shot or workload config is cached, so the manager's memory
+// does not grow with what users send. The reconcilers read a body from the
+// API server when they need one.
 func CacheOptions() cache.Options {
 	sel := labels.SelectorFromSet(labels.Set{executor.ManagedByLabel: executor.ManagedBy})
 	return slimcache.Options(cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&coordinationv1.Lease{}: {Label: sel},
 		&corev1.Pod{}:           {Label: sel},
 		&corev1.Service{}:       {Label: sel}, // notebook servers (controllers/learner)
+		&corev1.ResourceQuota{}: {Label: sel}, // project guard rails (controllers/project)
+		&corev1.LimitRange{}:    {Label: sel},
 	}})
 }
 

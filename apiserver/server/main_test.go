@@ -44,6 +44,8 @@ var (
 	newFacade func() (*httptest.Server, error)
 	// facadeCache is the informer cache of the first facade.
 	facadeCache client.Reader
+	// suiteConfig is the facades' configuration.
+	suiteConfig server.Config
 	tokens      = map[string]string{} // alice, bob, reader, super, worker, nobody
 	projA       = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
 	projB       = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
@@ -156,6 +158,7 @@ func run(m *testing.M) (int, error) {
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
 	var firstCache client.Reader
+	suiteConfig = c
 	newFacade = func() (*httptest.Server, error) {
 		s, err := server.New(facadeCfg, c)
 		if err != nil {

@@ -41,8 +41,8 @@ var (
 func runnerResources() (corev1.ResourceRequirements, error) {
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for name, v := range map[corev1.ResourceName]string{corev1.ResourceCPU: *runnerCPU, corev1.ResourceMemory: *runnerMemory} {
-		if err := requestLimit(res, "runner", name, v); err != nil {
-			return res, err
+		if err := requestLimit(res, name, v); err != nil {
+			return res, fmt.Errorf("--runner-%s: %w", name, err)
 		}
 	}
 	return res, nil
@@ -73,8 +73,8 @@ func setupWorkloadsAndLearners(mgr ctrl.Manager, execKind, runnerBinary, runnerK
 	}
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for name, v := range map[corev1.ResourceName]string{corev1.ResourceCPU: *notebookCPU, corev1.ResourceMemory: *notebookMemory} {
-		if err := requestLimit(res, "notebook", name, v); err != nil {
-			return err
+		if err := requestLimit(res, name, v); err != nil {
+			return fmt.Errorf("--notebook-%s: %w", name, err)
 		}
 	}
 	flavour, err := learner.ParseFlavour(*notebookFlavour)
@@ -108,7 +108,7 @@ func setupWorkloadsAndLearners(mgr ctrl.Manager, execKind, runnerBinary, runnerK
 }
 
 // requestLimit reads "request:limit" (either may be empty) into res.
-func requestLimit(res corev1.ResourceRequirements, flagPrefix string, name corev1.ResourceName, v string) error {
+func requestLimit(res corev1.ResourceRequirements, name corev1.ResourceName, v string) error {
 	req, lim, _ := strings.Cut(v, ":")
 	for _, p := range []struct {
 		s    string
@@ -119,7 +119,7 @@ func requestLimit(res corev1.ResourceRequirements, flagPrefix string, name corev
 		}
 		q, err := resource.ParseQuantity(p.s)
 		if err != nil {
-			return fmt.Errorf("--%s-%s: %w", flagPrefix, name, err)
+			return err
 		}
 		p.into[name] = q
 	}

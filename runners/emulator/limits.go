@@ -9,8 +9,20 @@ import (
 )
 
 // bytesPerAmplitude is the memory the engine needs per basis state: the
-// state and two work vectors (complex128) and the interaction diagonal.
-const bytesPerAmplitude = 3*16 + 8
+// state and two work vectors (complex128) and the interaction diagonal;
+// bytesPerAmplitudeLow the same in precision "low" (complex64 work vectors).
+const (
+	bytesPerAmplitude    = 3*16 + 8
+	bytesPerAmplitudeLow = 16 + 2*8 + 8
+)
+
+// amplitudeBytes is bytesPerAmplitude for the precision in use.
+func amplitudeBytes(single bool) int {
+	if single {
+		return bytesPerAmplitudeLow
+	}
+	return bytesPerAmplitude
+}
 
 // hardMaxAtoms is the largest register the engine handles at all.
 const hardMaxAtoms = 30
@@ -24,21 +36,27 @@ const MaxAtomsEnv = "TWEEZER_EMULATOR_MAX_ATOMS"
 // memory limit, or a safe default without one; never the node's free
 // memory). Larger jobs fail with an InputError before anything is allocated.
 func MaxAtoms() int {
+	return maxAtoms(bytesPerAmplitude)
+}
+
+// maxAtoms is MaxAtoms for an engine needing perAmp bytes per amplitude.
+func maxAtoms(perAmp int) int {
 	limit := hardMaxAtoms
 	if v, err := strconv.Atoi(strings.TrimSpace(os.Getenv(MaxAtomsEnv))); err == nil && v > 0 {
 		limit = min(limit, v)
 	}
-	return MaxAtomsFor(sysmem.Available(), limit)
+	return MaxAtomsFor(sysmem.Available(), limit, perAmp)
 }
 
-// MaxAtomsFor is the largest register, at most limit atoms, whose state
-// fits in 3/4 of mem bytes; mem 0 (unknown) leaves limit.
-func MaxAtomsFor(mem uint64, limit int) int {
+// MaxAtomsFor is the largest register, at most limit atoms, whose state at
+// perAmp bytes per amplitude fits in 3/4 of mem bytes; mem 0 (unknown)
+// leaves limit.
+func MaxAtomsFor(mem uint64, limit, perAmp int) int {
 	if mem == 0 {
 		return limit
 	}
 	n := 0
-	for n < limit && float64(uint64(bytesPerAmplitude)<<(n+1)) <= 0.75*float64(mem) {
+	for n < limit && float64(uint64(perAmp)<<(n+1)) <= 0.75*float64(mem) {
 		n++
 	}
 	return n

@@ -20,7 +20,7 @@ func TestMaxAtomsForAMemoryLimit(t *testing.T) {
 		{100, hardMaxAtoms, 0},
 		{0, 7, 7}, // unknown memory: the cap alone
 	} {
-		if got := MaxAtomsFor(c.mem, c.limit); got != c.want {
+		if got := MaxAtomsFor(c.mem, c.limit, bytesPerAmplitude); got != c.want {
 			t.Errorf("MaxAtomsFor(%d, %d) = %d, want %d", c.mem, c.limit, got, c.want)
 		}
 	}
