@@ -59,6 +59,24 @@ func (p Policy) CheckPort(port uint16) error {
 	return nil
 }
 
+// SetPorts sets the allowed ports from a flag's value: comma-separated
+// port numbers, or "any".
+func (p *Policy) SetPorts(v string) error {
+	p.Ports, p.AnyPort = nil, false
+	if strings.TrimSpace(v) == "any" {
+		p.AnyPort = true
+		return nil
+	}
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%q is not a port number (1-65535) or \"any\"", f)
+		}
+		p.Ports = append(p.Ports, uint16(n))
+	}
+	return nil
+}
+
 // urlPort is the port a URL connects to.
 func urlPort(u *url.URL) (uint16, error) {
 	if s := u.Port(); s != "" {

@@ -131,6 +131,21 @@ func TestDeliver(t *testing.T) {
 	}
 }
 
+func TestSetPorts(t *testing.T) {
+	var p Policy
+	if err := p.SetPorts("443, 8443"); err != nil || p.AnyPort || len(p.Ports) != 2 || p.Ports[1] != 8443 {
+		t.Errorf("SetPorts(443, 8443) = %v, %+v", err, p)
+	}
+	if err := p.SetPorts("any"); err != nil || !p.AnyPort || p.Ports != nil {
+		t.Errorf("SetPorts(any) = %v, %+v", err, p)
+	}
+	for _, v := range []string{"", "0", "65536", "80,http", "all"} {
+		if err := p.SetPorts(v); err == nil {
+			t.Errorf("SetPorts(%q) succeeded", v)
+		}
+	}
+}
+
 func TestBackoffDoublesUpToAMinute(t *testing.T) {
 	s := &Sender{BaseBackoff: time.Second}
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 10: time.Minute} {
