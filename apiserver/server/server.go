@@ -63,6 +63,10 @@ type Config struct {
 	// Log receives the facade's structured logs (authentication and
 	// authorization refusals); the zero Logger discards them.
 	Log logr.Logger
+	// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback,
+	// private, link-local or reserved address (as the manager's
+	// --allow-private-webhooks).
+	AllowPrivateWebhooks bool
 }
 
 // Defaults returns the default configuration.
@@ -138,12 +142,13 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	}
 	h := &handlers.Handlers{
 		Cache: c, Batches: batches, Jobs: jobs, Client: direct, Scheme: scheme,
-		Auth:           auth.NewReviewer(direct, cfg.AuthCacheTTL),
-		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait},
-		ResultsKey:     cfg.ResultsKey,
-		ResultsLinkTTL: cfg.ResultsLinkTTL,
-		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
-		Log:            cfg.Log,
+		Auth:                 auth.NewReviewer(direct, cfg.AuthCacheTTL),
+		Limits:               handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait},
+		ResultsKey:           cfg.ResultsKey,
+		ResultsLinkTTL:       cfg.ResultsLinkTTL,
+		PublicURL:            strings.TrimSuffix(cfg.PublicURL, "/"),
+		Log:                  cfg.Log,
+		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks,
 	}
 	s := &Server{cfg: cfg, cache: c}
 	s.api, s.handler = NewAPI(h)
