@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
-	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
 )
@@ -330,7 +329,7 @@ func (r *WebhookReconciler) signingKey(ctx context.Context, ns string) ([]byte, 
 			return nil, gerr
 		}
 		s = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: webhook.SecretName, Namespace: ns, Labels: map[string]string{executor.ManagedByLabel: executor.ManagedBy}},
+			ObjectMeta: metav1.ObjectMeta{Name: webhook.SecretName, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/part-of": "tweezer", "app.kubernetes.io/component": "webhook-signing"}},
 			Type:       corev1.SecretTypeOpaque,
 			Data:       map[string][]byte{webhook.SecretKey: []byte(secret)},
 		}

@@ -180,6 +180,46 @@ func TestAdmissionBatchLimits(t *testing.T) {
 	}
 }
 
+// Through the kube API, a project member cannot point a batch's webhook at a
+// literal internal address (the facade answers 422 for the same).
+func TestAdmissionWebhookTarget(t *testing.T) {
+	tok := tenants(t)
+	ctx := context.Background()
+	tina := kubeAs(t, tok["tina"])
+	for _, hook := range []string{
+		"http://127.0.0.1/hook", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://100.64.0.1/",
+		"http://192.0.0.8/", "http://198.18.0.1/", "http://240.0.0.1/", "http://0.0.0.0/", "http://224.0.0.1/",
+		"http://[::1]/", "http://[::a00:1]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b:1::1]/",
+		"http://[2002:a00:1::1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "http://[fd00::1]/",
+		"http://[fe80::1]/", "http://[ff02::1]/", "http://127.0.0.1./",
+	} {
+		b := directBatch(tenantA)
+		b.Spec.Webhook = hook
+		refused(t, tina.Create(ctx, b), "tweezer-webhook-target", "spec.webhook: ")
+	}
+	b := directBatch(tenantA)
+	b.Spec.Webhook = "http://[::ffff:10.0.0.1]/"
+	refused(t, tina.Create(ctx, b), "tweezer-webhook-target", "write the IPv4 address")
+
+	// Public addresses and names pass (names are checked at delivery).
+	ok := directBatch(tenantA)
+	ok.Spec.Webhook = "https://203.0.113.7/hook"
+	if err := tina.Create(ctx, ok); err != nil {
+		t.Fatalf("a public literal address: %v", err)
+	}
+	for _, hook := range []string{"https://hooks.example.com/x", "https://[2001:db8::1]/"} {
+		b := directBatch(tenantA)
+		b.Spec.Webhook = hook
+		if err := tina.Create(ctx, b); err != nil {
+			t.Fatalf("webhook %s: %v", hook, err)
+		}
+	}
+	// Changing it to an internal address afterwards is refused too.
+	up := ok.DeepCopy()
+	up.Spec.Webhook = "http://10.0.0.1/"
+	refused(t, tina.Patch(ctx, up, client.MergeFrom(ok)), "tweezer-webhook-target", "10.0.0.1 is a loopback, private")
+}
+
 // Only a workload's owner cancels it, even straight through the kube API.
 func TestAdmissionWorkloadCancelByOwnerOnly(t *testing.T) {
 	tok := tenants(t)
