@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -218,6 +219,30 @@ func TestAdmissionWebhookTarget(t *testing.T) {
 	up := ok.DeepCopy()
 	up.Spec.Webhook = "http://10.0.0.1/"
 	refused(t, tina.Patch(ctx, up, client.MergeFrom(ok)), "tweezer-webhook-target", "10.0.0.1 is a loopback, private")
+}
+
+// A member reads the project's webhook signing secret, and no other Secret;
+// a member of another project does not read it.
+func TestMemberReadsWebhookSigningSecret(t *testing.T) {
+	tok := tenants(t)
+	ctx := context.Background()
+	for _, name := range []string{"tweezer-webhook-signing", "not-yours"} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tenantA}, StringData: map[string]string{"secret": "whsec_x"}}
+		if err := admin.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), s) })
+	}
+	var s corev1.Secret
+	if err := kubeAs(t, tok["tina"]).Get(ctx, client.ObjectKey{Namespace: tenantA, Name: "tweezer-webhook-signing"}, &s); err != nil || string(s.Data["secret"]) != "whsec_x" {
+		t.Fatalf("tina reads her project's signing secret: %v %q", err, s.Data["secret"])
+	}
+	if err := kubeAs(t, tok["tina"]).Get(ctx, client.ObjectKey{Namespace: tenantA, Name: "not-yours"}, &s); !apierrors.IsForbidden(err) {
+		t.Errorf("tina reads another Secret: %v", err)
+	}
+	if err := kubeAs(t, tok["tess"]).Get(ctx, client.ObjectKey{Namespace: tenantA, Name: "tweezer-webhook-signing"}, &s); !apierrors.IsForbidden(err) {
+		t.Errorf("tess reads another project's signing secret: %v", err)
+	}
 }
 
 // Only a workload's owner cancels it, even straight through the kube API.
