@@ -62,6 +62,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		if err := wr.SetupWithManager(mgr); err != nil {
 			return err
 		}
+		if err := (&SigningSecretReconciler{Webhooks: wr}).SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	return (&DeviceReconciler{Client: mgr.GetClient(), Queue: q, StatusInterval: 2 * cfg.StatusInterval}).SetupWithManager(mgr)
 }

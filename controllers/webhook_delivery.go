@@ -318,6 +318,34 @@ func setWebhookCondition(b *quantumv1alpha1.Batch, st metav1.ConditionStatus, re
 	})
 }
 
+// SigningSecretReconciler gives every project namespace its webhook signing
+// Secret as soon as the project exists, so that its members can read the key
+// before the first delivery.
+type SigningSecretReconciler struct {
+	Webhooks *WebhookReconciler
+}
+
+// SetupWithManager registers the reconciler, named "webhook-signing".
+func (r *SigningSecretReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	project := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[quantumv1alpha1.ProjectIDLabel] != "" && o.GetDeletionTimestamp() == nil
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("webhook-signing").
+		For(&corev1.Namespace{}, builder.WithPredicates(project, predicate.LabelChangedPredicate{})).
+		Complete(r)
+}
+
+// Reconcile creates the project's signing Secret when it is missing.
+func (r *SigningSecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ns := &corev1.Namespace{}
+	if err := r.Webhooks.Client.Get(ctx, req.NamespacedName, ns); err != nil || ns.DeletionTimestamp != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	_, err := r.Webhooks.signingKey(ctx, ns.Name)
+	return ctrl.Result{}, err
+}
+
 // signingKey reads the project's signing key from its Secret, creating the
 // Secret with a fresh key when it is missing.
 func (r *WebhookReconciler) signingKey(ctx context.Context, ns string) ([]byte, error) {

@@ -189,6 +189,18 @@ var _ = Describe("Webhook delivery", func() {
 		Expect(due).To(Equal(len(slowBatches) - 1))
 	})
 
+	It("gives each project its signing Secret as soon as the project exists", func() {
+		startManager()
+		ns := project()
+		secret := &corev1.Secret{}
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)
+		}).Should(Succeed())
+		_, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(secret.OwnerReferences).To(BeEmpty(), "the Secret belongs to the project, not to a batch")
+	})
+
 	It("keeps its attempts in status across a manager restart", func() {
 		webhookBackoff = 3 * time.Second
 		DeferCleanup(func() { webhookBackoff = 100 * time.Millisecond })
