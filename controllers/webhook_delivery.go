@@ -155,8 +155,8 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if w.NextAttemptTime != nil && now.Before(w.NextAttemptTime.Time) {
 		return ctrl.Result{RequeueAfter: w.NextAttemptTime.Sub(now)}, nil
 	}
-	max := r.Sender.MaxAttempts
-	if int(w.Attempts) >= max {
+	maxAttempts := r.Sender.MaxAttempts
+	if int(w.Attempts) >= maxAttempts {
 		// The last attempt's outcome was never recorded (the manager
 		// stopped during its POST): that was the last one.
 		why := w.LastError
@@ -188,10 +188,10 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		Attempts: n, LastAttemptTime: ptrTime(now), LastError: w.LastError,
 		NextAttemptTime: ptrTime(ceilSecond(now.Add(r.Sender.Timeout + r.Sender.Backoff(int(n))))),
 	}
-	setWebhookCondition(claimed, metav1.ConditionUnknown, "Delivering", fmt.Sprintf("attempt %d of %d", n, max))
+	setWebhookCondition(claimed, metav1.ConditionUnknown, "Delivering", fmt.Sprintf("attempt %d of %d", n, maxAttempts))
 	if err := r.Client.Status().Patch(ctx, claimed, client.MergeFromWithOptions(b, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
 		}
 		return ctrl.Result{}, err
 	}
@@ -209,8 +209,8 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		log.Info("webhook refused", "reason", err.Error())
 		return ctrl.Result{}, r.record(ctx, claimed, n, refused(err))
 	}
-	log.Info("webhook delivery failed", "of", max, "error", err.Error())
-	if int(n) >= max {
+	log.Info("webhook delivery failed", "of", maxAttempts, "error", err.Error())
+	if int(n) >= maxAttempts {
 		o := gaveUp(n, err.Error())
 		o.metric = "failed"
 		return ctrl.Result{}, r.record(ctx, claimed, n, o)
@@ -218,7 +218,7 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	failed := r.now()
 	next := ceilSecond(failed.Add(r.Sender.Backoff(int(n))))
 	if err := r.record(ctx, claimed, n, outcome{
-		status: metav1.ConditionUnknown, reason: "Retrying", message: fmt.Sprintf("attempt %d of %d failed: %v", n, max, err),
+		status: metav1.ConditionUnknown, reason: "Retrying", message: fmt.Sprintf("attempt %d of %d failed: %v", n, maxAttempts, err),
 		lastError: err.Error(), next: &next, metric: "failed",
 	}); err != nil {
 		return ctrl.Result{}, err
