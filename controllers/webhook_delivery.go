@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -19,7 +20,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
@@ -47,15 +51,17 @@ import (
 // outcome POSTs again (the webhook-id header is the same, so receivers can
 // drop the duplicate). Each project has at most PerProject deliveries in
 // flight, so a project whose endpoint never answers holds at most that many
-// workers.
+// workers; its other deliveries wait in line, and the end of each
+// reconciliation wakes the next one when a slot is free.
 
 // reasonWebhookPending is the WebhookDelivered reason of a batch whose
 // delivery is due and not started.
 const reasonWebhookPending = "Pending"
 
-// projectBusyWait is how long a delivery waits when its project already has
-// PerProject deliveries in flight.
-const projectBusyWait = 500 * time.Millisecond
+// projectBusyWait is the longest a delivery waits when its project already
+// has PerProject deliveries in flight; a finished delivery of the project
+// wakes the next waiting one sooner.
+const projectBusyWait = 30 * time.Second
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get,resourceNames=tweezer-webhook-signing
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create
@@ -75,6 +81,10 @@ type WebhookReconciler struct {
 
 	mu       sync.Mutex
 	inFlight map[string]int
+	// waiting holds, per project, the batches that found it busy, in order;
+	// wake tells the controller to reconcile the next one.
+	waiting map[string][]client.ObjectKey
+	wake    chan event.GenericEvent
 }
 
 // webhookDue reports whether a batch waits for a webhook delivery.
@@ -101,6 +111,8 @@ func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Sender.MaxAttempts = 5
 	}
 	r.inFlight = map[string]int{}
+	r.waiting = map[string][]client.ObjectKey{}
+	r.wake = make(chan event.GenericEvent, 1024)
 	due := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		b, ok := o.(*quantumv1alpha1.Batch)
 		return ok && webhookDue(b)
@@ -108,6 +120,7 @@ func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webhook").
 		For(&quantumv1alpha1.Batch{}, builder.WithPredicates(due)).
+		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers}).
 		Complete(r)
 }
@@ -119,27 +132,54 @@ func (r *WebhookReconciler) now() time.Time {
 	return r.Clock.Now()
 }
 
-// acquire takes one of the project's delivery slots.
-func (r *WebhookReconciler) acquire(project string) bool {
+// acquire takes one of the project's delivery slots for key, or puts key
+// in the project's waiting line.
+func (r *WebhookReconciler) acquire(key client.ObjectKey) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.inFlight[project] >= r.PerProject {
+	if r.inFlight[key.Namespace] >= r.PerProject {
+		if !slices.Contains(r.waiting[key.Namespace], key) {
+			r.waiting[key.Namespace] = append(r.waiting[key.Namespace], key)
+		}
 		return false
 	}
-	r.inFlight[project]++
+	r.inFlight[key.Namespace]++
 	return true
 }
 
-func (r *WebhookReconciler) release(project string) {
+// release gives the slot back.
+func (r *WebhookReconciler) release(key client.ObjectKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.inFlight[project]--; r.inFlight[project] <= 0 {
-		delete(r.inFlight, project)
+	if r.inFlight[key.Namespace]--; r.inFlight[key.Namespace] <= 0 {
+		delete(r.inFlight, key.Namespace)
+	}
+}
+
+// handOff wakes the project's next waiting batch when the project has a free
+// slot. Every reconciliation ends with it, so a slot given back, or a woken
+// batch that no longer waits, passes the turn on.
+func (r *WebhookReconciler) handOff(project string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	line := r.waiting[project]
+	if len(line) == 0 || r.inFlight[project] >= r.PerProject {
+		return
+	}
+	next := line[0]
+	if r.waiting[project] = line[1:]; len(r.waiting[project]) == 0 {
+		delete(r.waiting, project)
+	}
+	ev := event.GenericEvent{Object: &quantumv1alpha1.Batch{ObjectMeta: metav1.ObjectMeta{Namespace: next.Namespace, Name: next.Name}}}
+	select {
+	case r.wake <- ev:
+	default: // full: the waiting batch's own requeue comes later
 	}
 }
 
 // Reconcile makes one delivery attempt of a due batch, when its time has come.
 func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	defer r.handOff(req.Namespace)
 	b := &quantumv1alpha1.Batch{}
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -168,10 +208,10 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if _, err := r.Sender.Policy.CheckURL(b.Spec.Webhook); err != nil {
 		return ctrl.Result{}, r.record(ctx, b, w.Attempts, refused(err))
 	}
-	if !r.acquire(b.Namespace) {
+	if !r.acquire(req.NamespacedName) {
 		return ctrl.Result{RequeueAfter: projectBusyWait}, nil
 	}
-	defer r.release(b.Namespace)
+	defer r.release(req.NamespacedName)
 	key, err := r.signingKey(ctx, b.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
