@@ -244,6 +244,9 @@ func (n *Node) ConfigureAPIServer(api *envtest.APIServer) error {
 	api.SecureServing.CA = ca
 	api.SecureServing.Address = n.Gateway.String()
 	api.SecureServing.Port = apiServerPort
+	// A retry cannot pick another port: give one start the time a loaded
+	// machine needs (kube-apiserver took 45 s on ours).
+	api.StartTimeout = 3 * time.Minute
 	api.Configure().
 		Set("service-cluster-ip-range", n.ServiceCIDR()).
 		Set("advertise-address", n.Gateway.String()).
