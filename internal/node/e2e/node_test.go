@@ -186,21 +186,30 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 	}
 
 	t.Run("a killed runner container is retried", func(t *testing.T) {
-		// A heavier batch, so that its runner is still working when killed.
+		// An open batch: its runner waits for more jobs after the first,
+		// so it is surely running when its container is killed.
 		b := &local.Batch{}
-		var jobs []map[string]any
-		for _, d := range []int{3000, 3000, 3000, 3000} {
-			jobs = append(jobs, map[string]any{"runs": 200, "variables": map[string]any{"t": []int{d}}})
+		job := func(t int) []map[string]any {
+			return []map[string]any{{"runs": 100, "variables": map[string]any{"t": []int{t}}}}
 		}
 		if err := api.Do(ctx, "POST", "/api/v1/batches", map[string]any{
-			"project_id": p.ProjectID, "sequence_builder": local.ExampleSequence, "device_type": "EMU_FREE", "jobs": jobs,
+			"project_id": p.ProjectID, "sequence_builder": local.ExampleSequence, "device_type": "EMU_FREE",
+			"open": true, "jobs": job(100),
 		}, b); err != nil {
 			t.Fatal(err)
 		}
 		first := b.ID + "-runner-1"
 		var containerID string
 		deadline := time.Now().Add(2 * time.Minute)
-		for containerID == "" && time.Now().Before(deadline) {
+		for containerID == "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("runner pod %s never ran its first job", first)
+			}
+			time.Sleep(250 * time.Millisecond)
+			cur := &local.Batch{}
+			if err := api.Do(ctx, "GET", "/api/v1/batches/"+b.ID, nil, cur); err != nil || len(cur.Jobs) != 1 || cur.Jobs[0].Status != "DONE" {
+				continue
+			}
 			pod := &corev1.Pod{}
 			if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, pod); err == nil {
 				for _, cs := range pod.Status.ContainerStatuses {
@@ -209,35 +218,42 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 					}
 				}
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if containerID == "" {
-			t.Fatalf("runner pod %s never ran", first)
 		}
 		out, err := exec.Command("ctr", "--address", filepath.Join(opts.Node.Dir, "containerd", "containerd.sock"),
 			"--namespace", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", containerID).CombinedOutput()
 		if err != nil {
 			t.Fatalf("killing the runner container: %v: %s", err, out)
 		}
-		wctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+		killed := &corev1.Pod{}
+		for deadline := time.Now().Add(time.Minute); killed.Status.Phase != corev1.PodFailed; time.Sleep(250 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("killed runner pod is %s a minute later, want Failed", killed.Status.Phase)
+			}
+			if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, killed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := api.Do(ctx, "POST", "/api/v1/batches/"+b.ID+"/jobs", job(250), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Do(ctx, "PUT", "/api/v1/batches/"+b.ID+"/complete", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
 		final, err := api.WaitBatch(wctx, b.ID, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if final.Status != "DONE" {
-			t.Fatalf("batch %s is %s after its runner was killed, want DONE", final.ID, final.Status)
-		}
-		killed := &corev1.Pod{}
-		if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, killed); err != nil {
-			t.Fatal(err)
-		}
-		if killed.Status.Phase != corev1.PodFailed {
-			t.Errorf("killed runner pod is %s, want Failed", killed.Status.Phase)
+		if final.Status != "DONE" || len(final.Jobs) != 2 {
+			t.Fatalf("batch %s is %s with %d jobs after its runner was killed, want DONE with 2", final.ID, final.Status, len(final.Jobs))
 		}
 		second := &corev1.Pod{}
 		if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: b.ID + "-runner-2"}, second); err != nil {
 			t.Fatalf("no second runner pod: %v", err)
+		}
+		if second.Status.Phase != corev1.PodSucceeded {
+			t.Errorf("second runner pod is %s, want Succeeded", second.Status.Phase)
 		}
 	})
 
