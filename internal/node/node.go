@@ -31,6 +31,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -362,7 +363,7 @@ func (n *Node) waitReady(ctx context.Context, kubeconfig string) error {
 				if c.Type == corev1.NodeReady {
 					if c.Status == corev1.ConditionTrue {
 						n.step("Node %s is Ready", NodeName)
-						return nil
+						return untaintNotReady(ctx, cs, node)
 					}
 					last = fmt.Sprintf("Ready=%s: %s %s", c.Status, c.Reason, c.Message)
 				}
@@ -376,6 +377,34 @@ func (n *Node) waitReady(ctx context.Context, kubeconfig string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("Node %s not Ready within 2 minutes (%s); %s", NodeName, last, n.logTail("kubelet"))
 		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// untaintNotReady removes the not-ready taint that the kubelet registers
+// its Node with, as the node lifecycle controller does in a cluster once the
+// Node is Ready (that controller's pod eviction has no use on one node).
+func untaintNotReady(ctx context.Context, cs kubernetes.Interface, node *corev1.Node) error {
+	for {
+		var kept []corev1.Taint
+		for _, t := range node.Spec.Taints {
+			if t.Key != corev1.TaintNodeNotReady {
+				kept = append(kept, t)
+			}
+		}
+		if len(kept) == len(node.Spec.Taints) {
+			return nil
+		}
+		node.Spec.Taints = kept
+		_, err := cs.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			if err != nil {
+				return fmt.Errorf("removing the not-ready taint of Node %s: %w", node.Name, err)
+			}
+			return nil
+		}
+		if node, err = cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{}); err != nil {
+			return err
 		}
 	}
 }
