@@ -151,12 +151,19 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 				t.Errorf("job %s: %s, counter sums to %d of %d runs (%v)", j.ID, j.Status, total, j.Runs, j.Errors)
 			}
 		}
+		// The batch is DONE once the runner has written it; its pod ends
+		// a moment later.
 		pods := &corev1.PodList{}
-		if err := p.Admin.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.BatchLabel: example.ID}); err != nil {
-			t.Fatal(err)
-		}
-		if len(pods.Items) != 1 {
-			t.Fatalf("%d runner pods for batch %s, want 1", len(pods.Items), example.ID)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+			if err := p.Admin.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.BatchLabel: example.ID}); err != nil {
+				t.Fatal(err)
+			}
+			if len(pods.Items) != 1 {
+				t.Fatalf("%d runner pods for batch %s, want 1", len(pods.Items), example.ID)
+			}
+			if pods.Items[0].Status.Phase != corev1.PodRunning || time.Now().After(deadline) {
+				break
+			}
 		}
 		pod := pods.Items[0]
 		if pod.Spec.ServiceAccountName != executor.RunnerServiceAccount || pod.Spec.NodeName != node.NodeName ||
@@ -249,8 +256,13 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 			t.Fatalf("batch %s is %s with %d jobs after its runner was killed, want DONE with 2", final.ID, final.Status, len(final.Jobs))
 		}
 		second := &corev1.Pod{}
-		if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: b.ID + "-runner-2"}, second); err != nil {
-			t.Fatalf("no second runner pod: %v", err)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+			if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: b.ID + "-runner-2"}, second); err != nil {
+				t.Fatalf("no second runner pod: %v", err)
+			}
+			if second.Status.Phase != corev1.PodRunning || time.Now().After(deadline) {
+				break
+			}
 		}
 		if second.Status.Phase != corev1.PodSucceeded {
 			t.Errorf("second runner pod is %s, want Succeeded", second.Status.Phase)
