@@ -42,10 +42,12 @@ var (
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
-	tokens    = map[string]string{} // alice, bob, reader, super, worker, nobody
-	projA     = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
-	projB     = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
-	projBig   = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
+	// suiteConfig is the facades' configuration.
+	suiteConfig server.Config
+	tokens      = map[string]string{} // alice, bob, reader, super, worker, nobody
+	projA       = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
+	projB       = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
+	projBig     = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
 )
 
 const usersNS = "tweezer-users"
@@ -153,6 +155,7 @@ func run(m *testing.M) (int, error) {
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
+	suiteConfig = c
 	newFacade = func() (*httptest.Server, error) {
 		s, err := server.New(facadeCfg, c)
 		if err != nil {

@@ -32,6 +32,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/auth"
+	"github.com/tweezer-dev/tweezer/apiserver/console"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/handlers"
 )
@@ -44,6 +45,15 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxObjectBytes caps one object sent to the API server (etcd refuses ~1.5 MiB).
 	MaxObjectBytes int
+	// MaxSequenceBytes caps one serialized sequence (413 beyond it).
+	MaxSequenceBytes int
+	// MaxJobsPerBatch caps a batch's jobs, added ones included (422).
+	MaxJobsPerBatch int
+	// MaxShotsPerBatch caps the runs of a batch's jobs together (422).
+	MaxShotsPerBatch int64
+	// MaxInlineResultsBytes bounds the full results that GET
+	// /api/v1/batches/{id} inlines; later jobs carry their counter only.
+	MaxInlineResultsBytes int
 	// AuthCacheTTL is how long TokenReview and SubjectAccessReview answers are reused.
 	AuthCacheTTL time.Duration
 	// BodyReadTimeout bounds reading a request body (slow clients get 408).
@@ -68,15 +78,20 @@ type Config struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Addr:            ":8080",
-		MaxBodyBytes:    quantumv1alpha1.MaxSequenceBytes + 256<<10,
-		MaxObjectBytes:  1400 << 10,
-		AuthCacheTTL:    10 * time.Second,
-		BodyReadTimeout: 10 * time.Second,
-		NotebookWait:    5 * time.Second,
-		ReadTimeout:     30 * time.Second,
-		WriteTimeout:    60 * time.Second,
-		ResultsLinkTTL:  time.Hour,
+		Addr:           ":8080",
+		MaxBodyBytes:   quantumv1alpha1.MaxSequenceBytes + 256<<10,
+		MaxObjectBytes: 1400 << 10,
+		// The CRDs' maxima; a cluster may set the facade tighter.
+		MaxSequenceBytes:      quantumv1alpha1.MaxSequenceBytes,
+		MaxJobsPerBatch:       quantumv1alpha1.MaxJobsPerBatch,
+		MaxShotsPerBatch:      quantumv1alpha1.MaxShotsPerBatch,
+		MaxInlineResultsBytes: 16 << 20,
+		AuthCacheTTL:          10 * time.Second,
+		BodyReadTimeout:       10 * time.Second,
+		NotebookWait:          5 * time.Second,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		ResultsLinkTTL:        time.Hour,
 	}
 }
 
@@ -138,8 +153,9 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	}
 	h := &handlers.Handlers{
 		Cache: c, Batches: batches, Jobs: jobs, Client: direct, Scheme: scheme,
-		Auth:           auth.NewReviewer(direct, cfg.AuthCacheTTL),
-		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait},
+		Auth: auth.NewReviewer(direct, cfg.AuthCacheTTL),
+		Limits: handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait,
+			MaxSequenceBytes: cfg.MaxSequenceBytes, MaxJobsPerBatch: cfg.MaxJobsPerBatch, MaxShotsPerBatch: cfg.MaxShotsPerBatch, MaxInlineResultsBytes: cfg.MaxInlineResultsBytes},
 		ResultsKey:     cfg.ResultsKey,
 		ResultsLinkTTL: cfg.ResultsLinkTTL,
 		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
@@ -191,6 +207,8 @@ func NewAPI(h *handlers.Handlers) (huma.API, http.Handler) {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "A service-account or OIDC token the cluster accepts (checked with a TokenReview)."},
 	}
 	serveDocs(router)
+	router.Handle(console.Path, console.Handler())
+	router.Handle(console.Path+"/*", console.Handler())
 	api := humachi.New(router, config)
 	api.UseMiddleware(authenticate(api, h))
 	h.Register(api)

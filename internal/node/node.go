@@ -257,12 +257,12 @@ func (n *Node) ConfigureAPIServer(api *envtest.APIServer) error {
 }
 
 // ControllerManagerArgs are kube-controller-manager's arguments on a node:
-// besides the garbage collector and the namespace controller, the
-// controllers that pods need (service accounts, the kube-root-ca.crt
-// ConfigMap that their token volume holds, Jobs).
+// besides local mode's garbage collector, namespace and resource quota
+// controllers, the controllers that pods need (service accounts, the
+// kube-root-ca.crt ConfigMap that their token volume holds, Jobs).
 func (n *Node) ControllerManagerArgs() []string {
 	return []string{
-		"--controllers", "garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,job-controller",
+		"--controllers", "garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,job-controller",
 		"--root-ca-file", n.CAFile,
 	}
 }
