@@ -46,16 +46,31 @@ build: ## Build the binaries into bin/.
 	go build -o bin/ ./cmd/...
 
 .PHONY: run
-run: ## Run the platform locally: control plane, manager, facade, demo project, example batch.
+run: ## Run the platform locally: control plane, manager, facade, demo project, example batch. NODE=1: on a real node (containerd, kubelet), runners as Pods.
 	@hack/envtest-bins.sh >/dev/null
 	@echo "==> building kubectl and kube-controller-manager into bin/ (once)"
 	@hack/local-bins.sh >/dev/null
 	@echo "==> building the binaries into bin/"
 	@go build -o bin/ ./cmd/...
-	@echo "==> finding (or installing) Jupyter for learners' notebooks"
-	@jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
+	@node=""; if [ "$(NODE)" = 1 ]; then \
+	  echo "==> building kubelet and kube-scheduler (once), installing containerd, runc and the CNI plugins"; \
+	  node=$$(hack/node-bins.sh); \
+	  echo "==> building the Tweezer and pause images into bin/images"; \
+	  go run ./hack/image -out bin/images -containerd "" >/dev/null; \
+	fi; \
+	echo "==> finding (or installing) Jupyter for learners' notebooks"; \
+	jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
 	  bin/local --data-dir .tweezer --jupyter "$$jupyter" --kubectl bin/kubectl \
-	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager"
+	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager" \
+	  --node "$$node" --images bin/images/pause.tar,bin/images/tweezer.tar
+
+.PHONY: image
+image: ## Build the Tweezer image (runner, manager, facade) and the pause image as OCI tarballs in bin/images, no Docker; import them into the node's containerd if it runs.
+	go run ./hack/image -out bin/images -containerd .tweezer/node/containerd/containerd.sock
+
+.PHONY: node
+node: ## Build (once) what a real node needs: kubelet, kube-scheduler, crictl; install containerd, runc and the CNI plugins (Debian, as root).
+	@hack/node-bins.sh >/dev/null
 
 .PHONY: deploy
 deploy: ## Deploy to the cluster of the current kubeconfig: make deploy IMG=registry/tweezer:tag

@@ -33,6 +33,7 @@ func main() {
 	flag.DurationVar(&cfg.ResultsLinkTTL, "results-link-ttl", cfg.ResultsLinkTTL, "how long a results link stays valid")
 	flag.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the facade in results links (default: the request's host)")
 	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key signing results links (default: random per process; env TWEEZER_RESULTS_KEY)")
+	flag.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "accept webhook URLs whose host is a loopback, private, link-local or reserved address (as the manager's flag)")
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
 	cfg.Log = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{LogTimestamp: true})
