@@ -37,9 +37,17 @@ envtest: ## Build (once) the offline control-plane binaries for tests (and kube-
 	@hack/envtest-bins.sh >/dev/null
 	@KUBECTL=0 hack/local-bins.sh >/dev/null
 
+# The real-node e2e (internal/node/e2e) needs root, containerd and a kubelet
+# build of about half an hour cold; `make test-node` runs it.
+NODE_E2E := ./internal/node/e2e
+
 .PHONY: test
-test: verify envtest ## Run unit and envtest suites.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
+test: verify envtest ## Run unit and envtest suites (all but the real-node e2e: make test-node).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $$(go list ./... | grep -v '/internal/node/e2e$$') -count=1 -timeout 30m
+
+.PHONY: test-node
+test-node: envtest node ## Run the e2e suite on a real node: runner Pods on containerd and a kubelet (root; builds kubelet and the images once).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(NODE_E2E) -count=1 -timeout 60m -v
 
 .PHONY: build
 build: ## Build the binaries into bin/.
