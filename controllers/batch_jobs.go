@@ -64,10 +64,22 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 			missing = append(missing, i)
 		}
 	}
+	// The cache holds no sequences (CacheOptions): the Jobs to create get
+	// theirs from the batch as the API server has it.
+	var full *quantumv1alpha1.Batch
+	if len(missing) > 0 {
+		full = &quantumv1alpha1.Batch{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), full); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if full.UID != b.UID || len(full.Spec.Jobs) < len(b.Spec.Jobs) {
+			return nil // the cache is ahead of the read: the next event comes back
+		}
+	}
 	made := make([]*quantumv1alpha1.Job, len(missing))
 	errs := parallel(len(missing), func(k int) error {
 		i := missing[k]
-		ij := b.Spec.Jobs[i]
+		ij := full.Spec.Jobs[i]
 		j := &quantumv1alpha1.Job{
 			ObjectMeta: metav1.ObjectMeta{
 				Namespace: b.Namespace, Name: quantumv1alpha1.InlineJobName(b.UID, i),

@@ -605,13 +605,20 @@ func (r *BatchReconciler) readJobs(ctx context.Context, s *batchScope) error {
 // version; when it is not, it asks to look again soon. Side effects (runner
 // starts, QPU reservations) are taken on fresh batches only.
 func (r *BatchReconciler) isFresh(ctx context.Context, s *batchScope) (bool, error) {
+	cur, err := r.freshRead(ctx, s)
+	return cur != nil, err
+}
+
+// freshRead is isFresh returning the batch read from the API server (with
+// its sequences, which the cache does not hold), nil when the cache is stale.
+func (r *BatchReconciler) freshRead(ctx context.Context, s *batchScope) (*quantumv1alpha1.Batch, error) {
 	cur := &quantumv1alpha1.Batch{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.orig), cur); err != nil {
-		return false, client.IgnoreNotFound(err)
+		return nil, client.IgnoreNotFound(err)
 	}
 	if cur.ResourceVersion != s.orig.ResourceVersion {
 		s.requeueAfter(50 * time.Millisecond)
-		return false, nil
+		return nil, nil
 	}
-	return true, nil
+	return cur, nil
 }

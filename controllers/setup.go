@@ -6,12 +6,14 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
+	"github.com/tweezer-dev/tweezer/internal/slimcache"
 )
 
 // Config is everything the manager's reconcilers need.
@@ -30,16 +32,29 @@ type Config struct {
 
 // CacheOptions restricts the manager's cache of Leases, Pods, Services,
 // ResourceQuotas and LimitRanges to the ones Tweezer manages (there are many
-// others in a cluster).
+// others in a cluster), and keeps payloads out of it (package slimcache): no
+// sequence, raw shot or workload config is cached, so the manager's memory
+// does not grow with what users send. The reconcilers read a body from the
+// API server when they need one.
 func CacheOptions() cache.Options {
 	sel := labels.SelectorFromSet(labels.Set{executor.ManagedByLabel: executor.ManagedBy})
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+	return slimcache.Options(cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&coordinationv1.Lease{}: {Label: sel},
 		&corev1.Pod{}:           {Label: sel},
 		&corev1.Service{}:       {Label: sel}, // notebook servers (controllers/learner)
 		&corev1.ResourceQuota{}: {Label: sel}, // project guard rails (controllers/project)
 		&corev1.LimitRange{}:    {Label: sel},
-	}}
+	}})
+}
+
+// NewClient is the manager's client (ctrl.Options.NewClient): the default
+// one, refusing to Update an object from the trimmed cache (slimcache.Guard).
+func NewClient(cfg *rest.Config, opts client.Options) (client.Client, error) {
+	c, err := client.New(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return slimcache.Guard(c), nil
 }
 
 // Setup registers the indexes and the reconcilers with the manager.

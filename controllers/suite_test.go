@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -96,7 +97,9 @@ var _ = BeforeSuite(func() {
 
 // manager is one running manager of the suite.
 type manager struct {
-	exec   executor.Executor
+	exec executor.Executor
+	// cache is the manager's informer cache, as its reconcilers read it.
+	cache  cache.Cache
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -114,6 +117,7 @@ func startManager(execs ...executor.Executor) *manager {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 controlplane.Scheme(),
 		Cache:                  controllers.CacheOptions(),
+		NewClient:              controllers.NewClient,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
@@ -136,7 +140,7 @@ func startManager(execs ...executor.Executor) *manager {
 		Executor: ex,
 		Webhooks: sender,
 	})).To(Succeed())
-	m := &manager{exec: ex, cancel: cancel, done: make(chan struct{})}
+	m := &manager{exec: ex, cache: mgr.GetCache(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer GinkgoRecover()
 		defer close(m.done)

@@ -435,7 +435,15 @@ func (r *WebhookReconciler) payload(ctx context.Context, b *quantumv1alpha1.Batc
 	if b.Status.EndTime != nil {
 		updated = b.Status.EndTime.Time
 	}
-	return webhook.Payload(b, projectID, deviceStatus, updated)
+	// The document carries the sequence, which the manager's cache does not
+	// hold (CacheOptions): the spec comes from the API server.
+	full := &quantumv1alpha1.Batch{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), full); err != nil {
+		return nil, err
+	}
+	doc := b.DeepCopy()
+	doc.Spec = full.Spec
+	return webhook.Payload(doc, projectID, deviceStatus, updated)
 }
 
 func ptrTime(t time.Time) *metav1.Time {

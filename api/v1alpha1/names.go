@@ -48,3 +48,20 @@ func FitsInline(raw []string) bool {
 	}
 	return size <= InlineRawBytes
 }
+
+// MaxResultBytes is the most a job's full result may take: the ConfigMap
+// that holds it stores at most 1 MiB.
+const MaxResultBytes = 1 << 20
+
+// MinResultBytes is the least a full result of runs shots on atoms atoms
+// takes: its raw shots alone (each a quoted bitstring and a comma), one
+// counter entry and the document's keys. A job whose MinResultBytes exceeds
+// MaxResultBytes cannot store its result, so it is refused before it runs.
+func MinResultBytes(runs, atoms int) int {
+	return runs*(atoms+3) + atoms + 32
+}
+
+// MaxRunsForResult is the most runs of atoms atoms whose result fits.
+func MaxRunsForResult(atoms int) int {
+	return (MaxResultBytes - atoms - 32) / (atoms + 3)
+}

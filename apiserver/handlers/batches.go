@@ -205,6 +205,7 @@ func (h *Handlers) listBatches(ctx context.Context, in *batchListIn) (*batchList
 		return nil, internal(err)
 	}
 	docs := make([]*restdoc.Batch, 0, len(candidates))
+	src := make(map[*restdoc.Batch]*quantumv1alpha1.Batch, len(candidates))
 	for _, b := range candidates {
 		doc, _, err := h.batchDoc(ctx, b, projects[b.Namespace].id, ds)
 		if err != nil {
@@ -212,12 +213,17 @@ func (h *Handlers) listBatches(ctx context.Context, in *batchListIn) (*batchList
 		}
 		if f.Match(&doc) {
 			docs = append(docs, &doc)
+			src[&doc] = b
 		}
 	}
 	if err := query.SortBatches(docs, in.OrderBy, desc); err != nil {
 		return nil, envelope.Invalid(err.Error(), "query", "order_by")
 	}
-	return &batchListOut{Body: envelope.NewPage(query.Window(docs, in.Offset, in.Limit), in.Offset, len(docs))}, nil
+	if err := h.withBatchBodies(ctx, window(docs, in.Offset, in.Limit), src); err != nil {
+		return nil, internal(err)
+	}
+	page := query.Window(docs, in.Offset, in.Limit)
+	return &batchListOut{Body: envelope.NewPage(page, in.Offset, len(docs))}, nil
 }
 
 // candidateBatches reads from the cache the batches of visible projects that
@@ -293,8 +299,14 @@ func (h *Handlers) batchWithResults(ctx context.Context, b *quantumv1alpha1.Batc
 		return nil, internal(err)
 	}
 	pid := h.projectID(ctx, b.Namespace)
+	if b, err = h.fullBatch(ctx, b); err != nil {
+		return nil, internal(err)
+	}
 	doc, jobs, err := h.batchDoc(ctx, b, pid, ds)
 	if err != nil {
+		return nil, internal(err)
+	}
+	if jobs, err = h.fullJobs(ctx, jobs); err != nil {
 		return nil, internal(err)
 	}
 	children, err := h.childIDs(b)
@@ -633,7 +645,12 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	if err := h.access(ctx, cached.Namespace, "create", "jobs", "", envelope.NotFound("batch", in.BatchID)); err != nil {
 		return nil, err
 	}
-	b := cached.DeepCopy()
+	// Read whole (the cache holds no sequences): whether the jobs need their
+	// own sequence, and the size check, depend on the batch's.
+	b := &quantumv1alpha1.Batch{}
+	if err := h.Client.Get(ctx, client.ObjectKeyFromObject(cached), b); err != nil {
+		return nil, writeErr(err)
+	}
 	if !b.Spec.Open {
 		return nil, envelope.Errorf(http.StatusConflict, "batch %s is closed: it accepts no more jobs", b.Name)
 	}
@@ -782,6 +799,13 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 	if len(jobs) == 0 {
 		return nil, envelope.Invalid("no job of batch "+parent.Name+" matches the filters", "query")
 	}
+	// The copies take the sequences, which the cache does not hold.
+	if parent, err = h.fullBatch(ctx, parent); err != nil {
+		return nil, internal(err)
+	}
+	if jobs, err = h.fullJobs(ctx, jobs); err != nil {
+		return nil, internal(err)
+	}
 	b := &quantumv1alpha1.Batch{
 		ObjectMeta: metav1.ObjectMeta{Name: uuid.NewString(), Namespace: parent.Namespace},
 		Spec: quantumv1alpha1.BatchSpec{
@@ -836,11 +860,11 @@ func (h *Handlers) cancelBatchJobsV1(ctx context.Context, in *batchJobsIn) (*can
 		if err != nil {
 			return nil, err
 		}
-		stored, err := h.storedResult(ctx, j)
+		wr, err := h.jobWithResult(ctx, j, doc.ProjectID)
 		if err != nil {
-			return nil, internal(err)
+			return nil, err
 		}
-		v1.Jobs = append(v1.Jobs, restdoc.WithResult(j, doc.ProjectID, stored))
+		v1.Jobs = append(v1.Jobs, wr)
 	}
 	return &cancelJobsV1Out{Body: envelope.OK(v1)}, nil
 }
@@ -865,7 +889,11 @@ func (h *Handlers) cancelBatchJobs(ctx context.Context, in *batchJobsIn) (*cance
 			out.Errors[j.Name] = err.Error()
 			continue
 		}
-		out.Jobs = append(out.Jobs, restdoc.JobFrom(j, pid))
+		doc, err := h.jobDoc(ctx, j, pid)
+		if err != nil {
+			return nil, err
+		}
+		out.Jobs = append(out.Jobs, doc)
 	}
 	return &cancelJobsOut{Body: envelope.OK(out)}, nil
 }

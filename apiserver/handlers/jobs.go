@@ -75,18 +75,18 @@ func (h *Handlers) registerJobs(api huma.API) {
 
 // listJobDocs returns the visible jobs matching the filters, ordered, and the
 // objects they came from.
-func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*restdoc.Job, error) {
+func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*restdoc.Job, map[*restdoc.Job]*quantumv1alpha1.Job, error) {
 	f, err := parseJobFilter(&in.JobFilterParams)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	desc, err := query.Direction(in.OrderDirection)
 	if err != nil {
-		return nil, envelope.Invalid(err.Error(), "query", "order_by_direction")
+		return nil, nil, envelope.Invalid(err.Error(), "query", "order_by_direction")
 	}
 	projects, err := h.projects(ctx, "list", "jobs")
 	if err != nil {
-		return nil, internal(err)
+		return nil, nil, internal(err)
 	}
 	var index string
 	var keys []string
@@ -104,10 +104,11 @@ func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*restdoc.J
 		}
 	}
 	var docs []*restdoc.Job
+	src := map[*restdoc.Job]*quantumv1alpha1.Job{}
 	for _, key := range dedupe(keys) {
 		list, err := h.jobsBy(index, key)
 		if err != nil {
-			return nil, internal(err)
+			return nil, nil, internal(err)
 		}
 		for _, j := range list {
 			p, ok := projects[j.Namespace]
@@ -117,27 +118,35 @@ func (h *Handlers) listJobDocs(ctx context.Context, in *jobListIn) ([]*restdoc.J
 			doc := restdoc.JobFrom(j, p.id)
 			if f.Match(&doc) {
 				docs = append(docs, &doc)
+				src[&doc] = j
 			}
 		}
 	}
 	if err := query.SortJobs(docs, in.OrderBy, desc); err != nil {
-		return nil, envelope.Invalid(err.Error(), "query", "order_by")
+		return nil, nil, envelope.Invalid(err.Error(), "query", "order_by")
 	}
-	return docs, nil
+	return docs, src, nil
 }
 
 func (h *Handlers) listJobs(ctx context.Context, in *jobListIn) (*jobListOut, error) {
-	docs, err := h.listJobDocs(ctx, in)
+	docs, src, err := h.listJobDocs(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	return &jobListOut{Body: envelope.NewPage(query.Window(docs, in.Offset, in.Limit), in.Offset, len(docs))}, nil
+	if err := h.withJobSequences(ctx, window(docs, in.Offset, in.Limit), src); err != nil {
+		return nil, internal(err)
+	}
+	page := query.Window(docs, in.Offset, in.Limit)
+	return &jobListOut{Body: envelope.NewPage(page, in.Offset, len(docs))}, nil
 }
 
 func (h *Handlers) listJobsV1(ctx context.Context, in *jobListIn) (*jobListV1Out, error) {
-	docs, err := h.listJobDocs(ctx, in)
+	docs, src, err := h.listJobDocs(ctx, in)
 	if err != nil {
 		return nil, err
+	}
+	if err := h.withJobSequences(ctx, window(docs, in.Offset, in.Limit), src); err != nil {
+		return nil, internal(err)
 	}
 	page := query.Window(docs, in.Offset, in.Limit)
 	out := make([]restdoc.JobWithResult, len(page))
@@ -152,7 +161,11 @@ func (h *Handlers) getJob(ctx context.Context, in *JobIDPath) (*jobOut, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+	doc, err := h.jobDoc(ctx, j, h.projectID(ctx, j.Namespace))
+	if err != nil {
+		return nil, err
+	}
+	return &jobOut{Body: envelope.OK(doc)}, nil
 }
 
 func (h *Handlers) getJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, error) {
@@ -160,11 +173,11 @@ func (h *Handlers) getJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, erro
 	if err != nil {
 		return nil, err
 	}
-	stored, err := h.storedResult(ctx, j)
+	doc, err := h.jobWithResult(ctx, j, h.projectID(ctx, j.Namespace))
 	if err != nil {
-		return nil, internal(err)
+		return nil, err
 	}
-	return &jobV1Out{Body: envelope.OK(restdoc.WithResult(j, h.projectID(ctx, j.Namespace), stored))}, nil
+	return &jobV1Out{Body: envelope.OK(doc)}, nil
 }
 
 func (h *Handlers) cancelJobRoute(ctx context.Context, in *JobIDPath) (*jobOut, error) {
@@ -176,7 +189,11 @@ func (h *Handlers) cancelJobRoute(ctx context.Context, in *JobIDPath) (*jobOut, 
 	if err := h.cancelJob(ctx, j); err != nil {
 		return nil, err
 	}
-	return &jobOut{Body: envelope.OK(restdoc.JobFrom(j, h.projectID(ctx, j.Namespace)))}, nil
+	doc, err := h.jobDoc(ctx, j, h.projectID(ctx, j.Namespace))
+	if err != nil {
+		return nil, err
+	}
+	return &jobOut{Body: envelope.OK(doc)}, nil
 }
 
 // cancelJobV1 cancels a job and answers with its result, as v1 reads do.

@@ -15,6 +15,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
+	"github.com/tweezer-dev/tweezer/internal/slimcache"
 )
 
 // Ids are names, and a name is unique only inside a namespace: a member of
@@ -184,8 +185,14 @@ func (h *Handlers) batchWithJobs(ctx context.Context, b *quantumv1alpha1.Batch) 
 		return restdoc.BatchWithJobs{}, internal(err)
 	}
 	pid := h.projectID(ctx, b.Namespace)
+	if b, err = h.fullBatch(ctx, b); err != nil {
+		return restdoc.BatchWithJobs{}, internal(err)
+	}
 	doc, jobs, err := h.batchDoc(ctx, b, pid, ds)
 	if err != nil {
+		return restdoc.BatchWithJobs{}, internal(err)
+	}
+	if jobs, err = h.fullJobs(ctx, jobs); err != nil {
 		return restdoc.BatchWithJobs{}, internal(err)
 	}
 	out := restdoc.BatchWithJobs{Batch: doc, Jobs: make([]restdoc.Job, len(jobs))}
@@ -198,6 +205,12 @@ func (h *Handlers) batchWithJobs(ctx context.Context, b *quantumv1alpha1.Batch) 
 // storedResult returns a job's full-result document: built from its status
 // when the raw shots are inline, else read from its ConfigMap (nil when none).
 func (h *Handlers) storedResult(ctx context.Context, j *quantumv1alpha1.Job) ([]byte, error) {
+	if j.Status.ResultRef == "" && slimcache.Trimmed(j) {
+		var err error
+		if j, err = h.fullJob(ctx, j); err != nil { // the cache holds no raw shots
+			return nil, err
+		}
+	}
 	if j.Status.ResultRef == "" {
 		if j.Status.Raw == nil {
 			return nil, nil

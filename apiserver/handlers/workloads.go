@@ -14,7 +14,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -337,9 +336,10 @@ func (h *Handlers) workloadResult(ctx context.Context, in *workloadResultIn) (*w
 	return &workloadResultOut{Body: restdoc.RawJSON(w.Status.Result.Raw)}, nil
 }
 
-// cancelWorkload records the cancel (spec.canceled, for the controller to
-// stop the runner) and marks the workload CANCELED at once, as the
-// reference's cancel answers.
+// cancelWorkload records the cancel intent (spec.canceled); the workload
+// controller stops the runner and writes CANCELED. The route answers once
+// that is in the cache (at most settleTimeout later), as the reference's
+// cancel answers with the canceled workload.
 func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*workloadV2Out, error) {
 	cached, err := h.workloadFor(ctx, in.WorkloadID, "update", "")
 	if err != nil {
@@ -357,23 +357,24 @@ func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*wor
 	if err := h.Client.Patch(ctx, w, client.MergeFrom(orig)); err != nil {
 		return nil, writeErr(err)
 	}
-	if !w.Status.Phase.Terminal() {
-		orig = w.DeepCopy()
-		now := metav1.Now()
-		w.Status.Phase, w.Status.EndTime = quantumv1alpha1.WorkloadCanceled, &now
-		// Optimistic: a runner that recorded an outcome meanwhile keeps it.
-		err := h.Client.Status().Patch(ctx, w, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-		if err != nil && !apierrors.IsConflict(err) {
-			return nil, writeErr(err)
-		}
-		if err != nil {
-			if err := h.Client.Get(ctx, client.ObjectKeyFromObject(w), w); err != nil {
-				return nil, writeErr(err)
-			}
-		}
+	if err := h.awaitWorkloadEnded(ctx, w); err != nil {
+		return nil, internal(err)
 	}
-	h.await(ctx, w)
 	return h.workloadV2(ctx, w), nil
+}
+
+// awaitWorkloadEnded waits until the cache shows the workload in a terminal
+// phase (the controller's answer to a cancel); w is refreshed in place.
+func (h *Handlers) awaitWorkloadEnded(ctx context.Context, w *quantumv1alpha1.Workload) error {
+	key := client.ObjectKeyFromObject(w)
+	return h.settle(ctx, func() (bool, error) {
+		cur := &quantumv1alpha1.Workload{}
+		if err := h.Cache.Get(ctx, key, cur); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		*w = *cur
+		return w.Status.Phase.Terminal(), nil
+	})
 }
 
 // patchWorkloadStatus applies a worker's change to a workload's status,

@@ -16,6 +16,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/workload"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
@@ -28,11 +29,12 @@ import (
 
 const managerNamespace = "tweezer-system"
 
-// startBatchController runs the Batch reconciler until ctx ends.
+// startBatchController runs the Batch and Workload reconcilers until ctx ends.
 func startBatchController(ctx context.Context, cfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 controlplane.Scheme(),
 		Cache:                  controllers.CacheOptions(),
+		NewClient:              controllers.NewClient,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
@@ -57,6 +59,25 @@ func startBatchController(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}); err != nil {
+		return err
+	}
+	// The Workload reconciler writes a canceled workload's CANCELED (the
+	// facade writes the intent); every pair has an image, and its runners
+	// run nothing, so workloads stay where the worker routes put them.
+	images := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: managerNamespace, Name: workload.ImagesConfigMap}, Data: map[string]string{}}
+	for _, t := range []quantumv1alpha1.WorkloadType{"algorithm_dqgm", "qadence_circuit", "algorithm_pde_basf", "algorithm_pde_equality", "algorithm_qel_posco"} {
+		for _, b := range []quantumv1alpha1.BackendName{"pyq", "pyqtorch", "digital", "emu_c", "pulser_basic"} {
+			images.Data[workload.ImageKey(t, b)] = "runner:test"
+		}
+	}
+	if err := c.Create(ctx, images); err != nil {
+		return err
+	}
+	wr := &workload.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("workload"),
+		Executor: idleExecutor{}, Namespace: managerNamespace,
+	}
+	if err := wr.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() { _ = mgr.Start(ctx) }()

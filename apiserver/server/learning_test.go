@@ -14,11 +14,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/workload"
 	"github.com/tweezer-dev/tweezer/internal/nbserver"
 )
 
@@ -173,6 +175,10 @@ func TestWorkloadRoutes(t *testing.T) {
 	stored := &quantumv1alpha1.Workload{}
 	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, stored); err != nil || !stored.Spec.Canceled || stored.Status.Phase != quantumv1alpha1.WorkloadCanceled {
 		t.Fatalf("cancel not stored: %v %+v %+v", err, stored.Spec, stored.Status)
+	}
+	// The workload controller wrote CANCELED, not the facade.
+	if c := meta.FindStatusCondition(stored.Status.Conditions, quantumv1alpha1.ConditionRunner); c == nil || c.Reason != workload.ReasonCanceled {
+		t.Fatalf("CANCELED without the controller's Runner condition: %+v", stored.Status.Conditions)
 	}
 	// A worker repeats a terminal status freely but cannot revive the workload.
 	expect(t, call(t, "PUT", "/api/v1/workloads/"+id+"/status", worker, map[string]any{"status": "CANCELED"}, false), 200)

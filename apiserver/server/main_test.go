@@ -42,6 +42,8 @@ var (
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
+	// facadeCache is the informer cache of the first facade.
+	facadeCache client.Reader
 	// suiteConfig is the facades' configuration.
 	suiteConfig server.Config
 	tokens      = map[string]string{} // alice, bob, reader, super, worker, nobody
@@ -155,6 +157,7 @@ func run(m *testing.M) (int, error) {
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
+	var firstCache client.Reader
 	suiteConfig = c
 	newFacade = func() (*httptest.Server, error) {
 		s, err := server.New(facadeCfg, c)
@@ -164,11 +167,15 @@ func run(m *testing.M) (int, error) {
 		if err := s.StartCache(ctx); err != nil {
 			return nil, err
 		}
+		if firstCache == nil {
+			firstCache = s.Cache()
+		}
 		return httptest.NewServer(s.Handler()), nil
 	}
 	if facade, err = newFacade(); err != nil {
 		return 0, err
 	}
+	facadeCache = firstCache
 	defer facade.Close()
 	return m.Run(), nil
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/console"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/handlers"
+	"github.com/tweezer-dev/tweezer/internal/slimcache"
 )
 
 // Config tunes the facade.
@@ -129,12 +130,17 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.New(restCfg, cache.Options{
+	// The informers hold no sequences or raw shots (slimcache): the handlers
+	// read those from the API server for what a response serves. Workloads
+	// keep their config, which every workload document shows.
+	opts := slimcache.Options(cache.Options{
 		Scheme: scheme,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}: {Label: labels.NewSelector().Add(*projects)},
 		},
 	})
+	opts.ByObject[&quantumv1alpha1.Workload{}] = cache.ByObject{Transform: cache.TransformStripManagedFields()}
+	c, err := cache.New(restCfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +151,11 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	if err := handlers.IndexLearning(context.Background(), c); err != nil {
 		return nil, err
 	}
-	direct, err := client.New(restCfg, client.Options{Scheme: scheme})
+	plain, err := client.New(restCfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
+	direct := slimcache.Guard(plain)
 	if len(cfg.ResultsKey) == 0 {
 		cfg.ResultsKey = make([]byte, 32)
 		if _, err := rand.Read(cfg.ResultsKey); err != nil {

@@ -18,19 +18,35 @@ import (
 
 // Flags of the Workload and notebook reconcilers.
 var (
-	notebookImage     = flag.String("notebook-image", learner.DefaultSettings().Image, "image of learners' notebook servers (runs `jupyter notebook`; see controllers/learner/README.md)")
-	notebookFlavour   = flag.String("notebook-flavour", string(learner.DefaultSettings().Flavour), "Jupyter of --notebook-image: server (notebook 7, Jupyter Server) or classic (notebook 6); local mode detects it")
-	notebookCPU       = flag.String("notebook-cpu", "100m:1", "CPU request:limit of a notebook server")
-	notebookMemory    = flag.String("notebook-memory", "256Mi:1Gi", "memory request:limit of a notebook server")
-	notebookIdle      = flag.Duration("notebook-idle-timeout", learner.DefaultSettings().IdleTimeout, "a notebook server idle this long is culled")
-	notebookJupyter   = flag.String("notebook-jupyter", "jupyter", "jupyter command of local notebook servers (process executor; hack/jupyter/install.sh installs one)")
-	notebookDataDir   = flag.String("notebook-data-dir", ".tweezer", "folder of local notebook servers' workspaces (notebooks/) and logs (logs/) (process executor)")
-	notebookPublicURL = flag.String("notebook-public-url", "", "base URL of the ingress serving /notebooks/<namespace>/<server>/ (default: the Service's in-cluster URL)")
-	notebookIngressNS = flag.String("notebook-ingress-namespace", "", "namespace of the ingress controller serving --notebook-public-url, let into notebook servers by their NetworkPolicy")
-	notebookAPIURL    = flag.String("notebook-api-url", learner.DefaultSettings().APIURL, "the facade's URL as notebooks reach it (TWEEZER_API_URL, for the SDK)")
-	notebookFacade    = flag.String("notebook-facade-account", learner.DefaultSettings().Facade, "namespace/name of the facade's service account, which reads notebook tokens and reaches notebook servers")
-	notebookInternal  = flag.String("notebook-internal-cidrs", strings.Join(learner.DefaultSettings().InternalCIDRs, ","), "the cluster's internal ranges, which notebook servers may not reach (nor 169.254.169.254)")
+	workloadConcurrency = flag.Int("workload-concurrency", workload.DefaultMaxPerProject, "workloads of one project that run at once; the others wait PENDING (0: no cap)")
+	runnerCPU           = flag.String("runner-cpu", "250m:2", "CPU request:limit of runner pods whose device sets none, and of workload runners (pod executor)")
+	runnerMemory        = flag.String("runner-memory", "512Mi:2Gi", "memory request:limit of runner pods whose device sets none, and of workload runners (pod executor)")
+	workloadTimeLimit   = flag.Duration("workload-time-limit", workload.DefaultTimeLimit, "how long a workload may run before it is stopped and ends in ERROR (0: no limit)")
+	notebookImage       = flag.String("notebook-image", learner.DefaultSettings().Image, "image of learners' notebook servers (runs `jupyter notebook`; see controllers/learner/README.md)")
+	notebookFlavour     = flag.String("notebook-flavour", string(learner.DefaultSettings().Flavour), "Jupyter of --notebook-image: server (notebook 7, Jupyter Server) or classic (notebook 6); local mode detects it")
+	notebookCPU         = flag.String("notebook-cpu", "100m:1", "CPU request:limit of a notebook server")
+	notebookMemory      = flag.String("notebook-memory", "256Mi:1Gi", "memory request:limit of a notebook server")
+	notebookIdle        = flag.Duration("notebook-idle-timeout", learner.DefaultSettings().IdleTimeout, "a notebook server idle this long is culled")
+	notebookJupyter     = flag.String("notebook-jupyter", "jupyter", "jupyter command of local notebook servers (process executor; hack/jupyter/install.sh installs one)")
+	notebookDataDir     = flag.String("notebook-data-dir", ".tweezer", "folder of local notebook servers' workspaces (notebooks/) and logs (logs/) (process executor)")
+	notebookPublicURL   = flag.String("notebook-public-url", "", "base URL of the ingress serving /notebooks/<namespace>/<server>/ (default: the Service's in-cluster URL)")
+	notebookIngressNS   = flag.String("notebook-ingress-namespace", "", "namespace of the ingress controller serving --notebook-public-url, let into notebook servers by their NetworkPolicy")
+	notebookAPIURL      = flag.String("notebook-api-url", learner.DefaultSettings().APIURL, "the facade's URL as notebooks reach it (TWEEZER_API_URL, for the SDK)")
+	notebookFacade      = flag.String("notebook-facade-account", learner.DefaultSettings().Facade, "namespace/name of the facade's service account, which reads notebook tokens and reaches notebook servers")
+	notebookInternal    = flag.String("notebook-internal-cidrs", strings.Join(learner.DefaultSettings().InternalCIDRs, ","), "the cluster's internal ranges, which notebook servers may not reach (nor 169.254.169.254)")
 )
+
+// runnerResources are the runner pods' default requests and limits, from
+// --runner-cpu and --runner-memory.
+func runnerResources() (corev1.ResourceRequirements, error) {
+	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for name, v := range map[corev1.ResourceName]string{corev1.ResourceCPU: *runnerCPU, corev1.ResourceMemory: *runnerMemory} {
+		if err := requestLimit(res, name, v); err != nil {
+			return res, fmt.Errorf("--runner-%s: %w", name, err)
+		}
+	}
+	return res, nil
+}
 
 // setupWorkloadsAndLearners registers the Workload reconciler, with its own
 // executor of the same kind as the batches', and the notebook reconciler.
@@ -38,7 +54,11 @@ func setupWorkloadsAndLearners(mgr ctrl.Manager, execKind, runnerBinary, runnerK
 	var exec executor.Executor
 	switch execKind {
 	case "pod":
-		exec = &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}
+		res, err := runnerResources()
+		if err != nil {
+			return err
+		}
+		exec = &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), DefaultResources: res}
 	case "process":
 		exec = executor.NewProcess(runnerBinary, runnerKubeconfig, os.Stderr)
 	default:
@@ -47,6 +67,7 @@ func setupWorkloadsAndLearners(mgr ctrl.Manager, execKind, runnerBinary, runnerK
 	if err := (&workload.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tweezer-workload"),
 		Executor: exec, Namespace: namespace,
+		MaxPerProject: *workloadConcurrency, TimeLimit: *workloadTimeLimit,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -69,6 +69,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(),
+		NewClient:               controllers.NewClient,
 		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
@@ -81,7 +82,11 @@ func run() error {
 	var exec executor.Executor
 	switch *execKind {
 	case "pod":
-		exec = &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), LeaseNamespace: *namespace, DefaultImage: *runnerImage}
+		res, err := runnerResources()
+		if err != nil {
+			return err
+		}
+		exec = &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), LeaseNamespace: *namespace, DefaultImage: *runnerImage, DefaultResources: res}
 	case "process":
 		p := executor.NewProcess(*runnerBinary, *runnerKubecfg, os.Stderr)
 		p.Client = mgr.GetClient() // QPU runners get gateway tokens of their project's runner account

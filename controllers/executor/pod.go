@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -74,6 +75,50 @@ type Pod struct {
 	LeaseNamespace string
 	// DefaultImage is used when a device names no runner image.
 	DefaultImage string
+	// DefaultResources are the requests and limits of every runner
+	// container for what its device does not set (all of them for workload
+	// runners, which have no device); DefaultRunnerResources when empty.
+	DefaultResources corev1.ResourceRequirements
+}
+
+// DefaultRunnerResources are a runner's requests and limits when neither its
+// device nor the manager sets them: room for a state vector of 24 atoms
+// (runners/emulator sizes its registers from the memory limit).
+func DefaultRunnerResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+	}
+}
+
+// runnerResources completes the device's requests and limits with the
+// defaults, key by key; a defaulted request never exceeds the limit.
+func (p *Pod) runnerResources(set corev1.ResourceRequirements) corev1.ResourceRequirements {
+	def := p.DefaultResources
+	if def.Requests == nil && def.Limits == nil {
+		def = DefaultRunnerResources()
+	}
+	out := *set.DeepCopy()
+	fill := func(dst *corev1.ResourceList, src corev1.ResourceList) {
+		for name, q := range src {
+			if _, ok := (*dst)[name]; !ok {
+				if *dst == nil {
+					*dst = corev1.ResourceList{}
+				}
+				(*dst)[name] = q.DeepCopy()
+			}
+		}
+	}
+	fill(&out.Limits, def.Limits)
+	fill(&out.Requests, def.Requests)
+	for name, req := range out.Requests {
+		if lim, ok := out.Limits[name]; ok && req.Cmp(lim) > 0 {
+			if _, own := set.Requests[name]; !own {
+				out.Requests[name] = lim.DeepCopy()
+			}
+		}
+	}
+	return out
 }
 
 // PodName is the name of a runner's pod.
@@ -94,13 +139,14 @@ func (p *Pod) Start(ctx context.Context, r Runner) error {
 
 func (p *Pod) podFor(r Runner) (*corev1.Pod, error) {
 	image := p.DefaultImage
-	var res corev1.ResourceRequirements
+	var set corev1.ResourceRequirements
 	if r.Device != nil {
 		if r.Device.Spec.RunnerImage != "" {
 			image = r.Device.Spec.RunnerImage
 		}
-		res = *r.Device.Spec.Resources.DeepCopy()
+		set = r.Device.Spec.Resources
 	}
+	res := p.runnerResources(set)
 	if r.Image != "" {
 		image = r.Image
 	}

@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
@@ -67,7 +68,11 @@ func TestMain(m *testing.M) {
 			}
 		}
 		ns = pns.Name
-		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+		// The manager's trimmed cache: the reconciler never sees a workload's config there.
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+			Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+			Cache: controllers.CacheOptions(), NewClient: controllers.NewClient,
+		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -75,7 +80,7 @@ func TestMain(m *testing.M) {
 		r := &Reconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("workload"),
 			Executor:  &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
-			Namespace: managerNS,
+			Namespace: managerNS, MaxPerProject: 2,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -316,4 +321,102 @@ func TestCancelStopsTheRunner(t *testing.T) {
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
 	eventsOf(t, wl, ReasonCanceled)
+}
+
+// otherProject creates a project namespace of its own for a test.
+func otherProject(t *testing.T) string {
+	t.Helper()
+	pns := testenv.ProjectNamespace("p-" + rand.String(8))
+	if err := k8s.Create(ctx, pns); err != nil {
+		t.Fatal(err)
+	}
+	return pns.Name
+}
+
+func workloadIn(t *testing.T, namespace string, annotations map[string]string) *v1.Workload {
+	t.Helper()
+	wl := &v1.Workload{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "wl-" + rand.String(8), Annotations: annotations},
+		Spec:       v1.WorkloadSpec{WorkloadType: "algorithm_pde_equality", Backend: "pyq", Config: apiextensionsv1.JSON{Raw: []byte(`{}`)}, UserID: "alice"},
+	}
+	if err := k8s.Create(ctx, wl); err != nil {
+		t.Fatal(err)
+	}
+	return wl
+}
+
+func scheduled(t *testing.T, wl *v1.Workload) *metav1.Condition {
+	t.Helper()
+	got := &v1.Workload{}
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(wl), got); err != nil {
+		t.Fatal(err)
+	}
+	return meta.FindStatusCondition(got.Status.Conditions, ConditionScheduled)
+}
+
+func TestAProjectRunsAtMostItsCapAndTheRestWaitInOrder(t *testing.T) {
+	setImages(t, map[string]string{"algorithm_pde_equality.pyq": "pyq:v1"})
+	p := otherProject(t)
+	first, second := workloadIn(t, p, nil), workloadIn(t, p, nil)
+	// Workload runners have no device: they get the executor's default requests and limits.
+	res := runnerPod(t, first).Spec.Containers[0].Resources
+	if res.Requests.Cpu().String() != "250m" || res.Requests.Memory().String() != "512Mi" || res.Limits.Cpu().String() != "2" || res.Limits.Memory().String() != "2Gi" {
+		t.Errorf("workload runner resources %+v", res)
+	}
+	runnerPod(t, second)
+	third := workloadIn(t, p, nil)
+	waitPhase(t, third, v1.WorkloadPending)
+	eventually(t, "the third workload to say why it waits", func() (bool, error) {
+		c := scheduled(t, third)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonConcurrencyLimit, nil
+	})
+	if c := scheduled(t, third); !strings.Contains(c.Message, "runs 2 workloads, at most 2 at a time") {
+		t.Errorf("Scheduled message %q", c.Message)
+	}
+	expectNoPod(t, third)
+	// Another project is not held back.
+	elsewhere := workloadIn(t, otherProject(t), nil)
+	runnerPod(t, elsewhere)
+
+	// The first one ends (its runner records DONE and exits): the third starts.
+	got := waitPhase(t, first, v1.WorkloadPending)
+	got.Status.Phase = v1.WorkloadDone
+	if err := k8s.Status().Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	runnerPod(t, third)
+	eventually(t, "the third workload to be scheduled", func() (bool, error) {
+		c := scheduled(t, third)
+		return c != nil && c.Status == metav1.ConditionTrue, nil
+	})
+	eventsOf(t, third, ReasonConcurrencyLimit)
+}
+
+func TestAWorkloadOverItsTimeLimitIsStoppedInError(t *testing.T) {
+	setImages(t, map[string]string{"algorithm_pde_equality.pyq": "pyq:v1"})
+	wl := workloadIn(t, otherProject(t), map[string]string{TimeLimitAnnotation: "2s"})
+	runnerPod(t, wl)
+	got := waitPhase(t, wl, v1.WorkloadError)
+	want := "the workload ran longer than its time limit of 2s and was stopped"
+	if len(got.Status.Errors) != 1 || got.Status.Errors[0] != want {
+		t.Fatalf("errors %q", got.Status.Errors)
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, ConditionRunner); c == nil || c.Reason != ReasonTimedOut || c.Message != want {
+		t.Fatalf("Runner condition %+v", c)
+	}
+	if s := meta.FindStatusCondition(got.Status.Conditions, ConditionScheduled); got.Status.EndTime.Sub(s.LastTransitionTime.Time) < 2*time.Second {
+		t.Errorf("stopped %s after its start", got.Status.EndTime.Sub(s.LastTransitionTime.Time))
+	}
+	eventually(t, "the runner pod to go", func() (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: wl.Namespace, Name: wl.Name + "-runner-1"}, &corev1.Pod{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	eventsOf(t, wl, ReasonTimedOut)
+
+	bad := workloadIn(t, otherProject(t), map[string]string{TimeLimitAnnotation: "soon"})
+	got = waitPhase(t, bad, v1.WorkloadError)
+	if len(got.Status.Errors) != 1 || !strings.Contains(got.Status.Errors[0], TimeLimitAnnotation) {
+		t.Fatalf("errors %q", got.Status.Errors)
+	}
+	expectNoPod(t, bad)
 }

@@ -193,7 +193,7 @@ func run(nBatches, jobsPer int, duration time.Duration, conc, posts int) error {
 // startManager runs the manager's reconcilers until ctx ends.
 func startManager(ctx context.Context, cfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: controlplane.Scheme(), Cache: controllers.CacheOptions(),
+		Scheme: controlplane.Scheme(), Cache: controllers.CacheOptions(), NewClient: controllers.NewClient,
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 	})
 	if err != nil {

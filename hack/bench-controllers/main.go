@@ -121,7 +121,7 @@ func run(batches, jobs, runs, concurrency, freeBatches int) error {
 		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: controlplane.Scheme(), Cache: controllers.CacheOptions(),
+		Scheme: controlplane.Scheme(), Cache: controllers.CacheOptions(), NewClient: controllers.NewClient,
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 	})
 	if err != nil {

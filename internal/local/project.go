@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -59,6 +60,7 @@ func DefaultDevices(gatewayURL, runnerImage string) []v1.Device {
 				TimeLimit:          &metav1.Duration{Duration: time.Hour},
 			},
 		}
+		d.Spec.Resources = DeviceResources(dt)
 		if dt == v1.DeviceTypeFresnel {
 			d.Spec.Concurrency = 1
 			d.Spec.Gateway = &v1.QPUGateway{URL: gatewayURL}
@@ -66,6 +68,24 @@ func DefaultDevices(gatewayURL, runnerImage string) []v1.Device {
 		out = append(out, d)
 	}
 	return out
+}
+
+// DeviceResources are the runner pods' requests and limits of a default
+// device. A QPU runner only talks to its gateway; an emulator's memory
+// limit sizes the largest register it takes (runners/emulator.MaxAtoms:
+// 4 GiB holds a state vector of 25 atoms).
+func DeviceResources(dt v1.DeviceType) corev1.ResourceRequirements {
+	rl := func(cpu, mem string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
+	}
+	switch dt {
+	case v1.DeviceTypeFresnel:
+		return corev1.ResourceRequirements{Requests: rl("100m", "128Mi"), Limits: rl("500m", "512Mi")}
+	case v1.DeviceTypeEmuMPS, v1.DeviceTypeEmuTN:
+		return corev1.ResourceRequirements{Requests: rl("1", "1Gi"), Limits: rl("2", "4Gi")}
+	default:
+		return corev1.ResourceRequirements{Requests: rl("500m", "1Gi"), Limits: rl("2", "4Gi")}
+	}
 }
 
 // ensureDevices creates the default devices that do not exist yet; devices

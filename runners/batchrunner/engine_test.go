@@ -150,3 +150,36 @@ func TestRunnerRefusesAnEmulationConfigNamingTheField(t *testing.T) {
 		t.Fatalf("job: %+v", s)
 	}
 }
+
+// A job whose raw shots alone would not fit in a result ConfigMap fails
+// naming runs before the engine runs; the batch's other jobs run.
+func TestRunnerRefusesAnOversizeResultBeforeRunning(t *testing.T) {
+	var reg []string
+	for i := range 20 {
+		reg = append(reg, `{"name":"q`+string(rune('a'+i))+`","x":0,"y":0}`)
+	}
+	seq := `{"register":[` + strings.Join(reg, ",") + `]}`
+	eng := &recordingEngine{}
+	b := &quantumv1alpha1.Batch{Spec: quantumv1alpha1.BatchSpec{SequenceBuilder: seq, DeviceType: quantumv1alpha1.DeviceTypeEmuFree}}
+	maxRuns := int32(quantumv1alpha1.MaxRunsForResult(20))
+	jobs := runBatch(t, "runner-oversize", b, []quantumv1alpha1.JobSpec{{Runs: 50000}, {Runs: maxRuns}}, 2, eng)
+	if len(eng.tasks) != 1 || eng.tasks[0].Runs != int(maxRuns) {
+		t.Fatalf("the engine ran %d tasks, want only the one that fits", len(eng.tasks))
+	}
+	for _, j := range jobs {
+		switch j.Name {
+		case "j0":
+			want := "runs: 50000 runs of 20 atoms make a result of at least 1150052 bytes, more than the 1048576 bytes a job's result may hold: ask for at most 45588 runs"
+			if j.Status.Phase != quantumv1alpha1.JobError || len(j.Status.Errors) != 1 || j.Status.Errors[0] != want {
+				t.Fatalf("j0: %+v", j.Status)
+			}
+		case "j1":
+			if j.Status.Phase != quantumv1alpha1.JobDone {
+				t.Fatalf("j1 at the cap: %+v", j.Status)
+			}
+		}
+	}
+	if maxRuns != 45588 || quantumv1alpha1.MinResultBytes(45588, 20) > quantumv1alpha1.MaxResultBytes || quantumv1alpha1.MinResultBytes(45589, 20) <= quantumv1alpha1.MaxResultBytes {
+		t.Errorf("MaxRunsForResult(20) = %d is not the largest that fits", maxRuns)
+	}
+}

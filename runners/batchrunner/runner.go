@@ -17,6 +17,7 @@ package batchrunner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -319,6 +320,9 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		runErr = &engine.InputError{Path: "sequence", Msg: "the job has no sequence and its batch no sequenceBuilder"}
 	}
 	if runErr == nil {
+		runErr = resultFits(task) // before the compute is spent
+	}
+	if runErr == nil {
 		res, runErr = r.cfg.Engine.Run(jobCtx, task, w.set)
 	}
 	cause := context.Cause(jobCtx)
@@ -373,6 +377,24 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		s.Raw = raw
 		s.ResultRef = ref
 	})
+}
+
+// resultFits refuses a task whose result cannot be stored: its raw shots
+// alone (runs × atoms) would exceed what a result ConfigMap holds. A
+// sequence whose register cannot be read is left to the engine to refuse.
+func resultFits(t engine.Task) error {
+	var seq struct {
+		Register []json.RawMessage `json:"register"`
+	}
+	if json.Unmarshal([]byte(t.Sequence), &seq) != nil || len(seq.Register) == 0 {
+		return nil
+	}
+	atoms := len(seq.Register)
+	if need := quantumv1alpha1.MinResultBytes(t.Runs, atoms); need > quantumv1alpha1.MaxResultBytes {
+		return &engine.InputError{Path: "runs", Msg: fmt.Sprintf("%d runs of %d atoms make a result of at least %d bytes, more than the %d bytes a job's result may hold: ask for at most %d runs",
+			t.Runs, atoms, need, quantumv1alpha1.MaxResultBytes, quantumv1alpha1.MaxRunsForResult(atoms))}
+	}
+	return nil
 }
 
 // writeResult stores the full result in the job's ConfigMap and returns its name.

@@ -32,9 +32,9 @@ const MaxAtomsEnv = "TWEEZER_EMULATOR_MAX_ATOMS"
 
 // MaxAtoms is the largest register this process can simulate: the cap set
 // in TWEEZER_EMULATOR_MAX_ATOMS if any, and in any case no more than what
-// fits in 3/4 of the memory available (cgroup limit or MemAvailable) in
-// the default precision. Larger jobs fail with an InputError before
-// anything is allocated.
+// fits in 3/4 of the process's memory budget (sysmem.Available: the pod's
+// memory limit, or a safe default without one; never the node's free
+// memory). Larger jobs fail with an InputError before anything is allocated.
 func MaxAtoms() int {
 	return maxAtoms(bytesPerAmplitude)
 }
@@ -45,12 +45,19 @@ func maxAtoms(perAmp int) int {
 	if v, err := strconv.Atoi(strings.TrimSpace(os.Getenv(MaxAtomsEnv))); err == nil && v > 0 {
 		limit = min(limit, v)
 	}
-	if avail := sysmem.Available(); avail > 0 {
-		n := 0
-		for n < limit && float64(uint64(perAmp)<<(n+1)) <= 0.75*float64(avail) {
-			n++
-		}
-		limit = n
+	return MaxAtomsFor(sysmem.Available(), limit, perAmp)
+}
+
+// MaxAtomsFor is the largest register, at most limit atoms, whose state at
+// perAmp bytes per amplitude fits in 3/4 of mem bytes; mem 0 (unknown)
+// leaves limit.
+func MaxAtomsFor(mem uint64, limit, perAmp int) int {
+	if mem == 0 {
+		return limit
 	}
-	return limit
+	n := 0
+	for n < limit && float64(uint64(perAmp)<<(n+1)) <= 0.75*float64(mem) {
+		n++
+	}
+	return n
 }
