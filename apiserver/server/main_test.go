@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -42,10 +45,12 @@ var (
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
-	tokens    = map[string]string{} // alice, bob, reader, super, worker, nobody
-	projA     = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
-	projB     = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
-	projBig   = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
+	// facadeConfig is the configuration of the suite's facades.
+	facadeConfig server.Config
+	tokens       = map[string]string{} // alice, bob, reader, super, worker, nobody
+	projA        = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
+	projB        = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
+	projBig      = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
 )
 
 const usersNS = "tweezer-users"
@@ -89,12 +94,31 @@ func run(m *testing.M) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		var role rbacv1.ClusterRole
-		if err := yaml.Unmarshal(raw, &role); err != nil {
-			return 0, fmt.Errorf("%s: %w", f, err)
-		}
-		if err := admin.Create(ctx, &role); err != nil {
-			return 0, err
+		for _, doc := range strings.Split(string(raw), "\n---\n") {
+			var meta metav1.TypeMeta
+			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+				return 0, fmt.Errorf("%s: %w", f, err)
+			}
+			var role client.Object = &rbacv1.ClusterRole{}
+			if meta.Kind == "Role" {
+				role = &rbacv1.Role{}
+			}
+			if err := yaml.Unmarshal([]byte(doc), role); err != nil {
+				return 0, fmt.Errorf("%s: %w", f, err)
+			}
+			if ns := role.GetNamespace(); ns != "" {
+				// The facade's Role in its own namespace, bound as config/rbac does.
+				if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+					return 0, err
+				}
+				rb := binding(ns, role.GetName(), "Role", rbacv1.Subject{Kind: "User", Name: "tweezer-apiserver"})
+				if err := admin.Create(ctx, rb); err != nil {
+					return 0, err
+				}
+			}
+			if err := admin.Create(ctx, role); err != nil {
+				return 0, err
+			}
 		}
 	}
 	must := func(objs ...client.Object) error {
@@ -153,15 +177,25 @@ func run(m *testing.M) (int, error) {
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
+	facadeConfig = c
 	newFacade = func() (*httptest.Server, error) {
-		s, err := server.New(facadeCfg, c)
+		// Each replica's links name its own address, as a configured public URL.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		rc := c
+		rc.PublicURL = "http://" + ln.Addr().String()
+		s, err := server.New(facadeCfg, rc)
 		if err != nil {
 			return nil, err
 		}
 		if err := s.StartCache(ctx); err != nil {
 			return nil, err
 		}
-		return httptest.NewServer(s.Handler()), nil
+		srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.Handler()}}
+		srv.Start()
+		return srv, nil
 	}
 	if facade, err = newFacade(); err != nil {
 		return 0, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr/funcr"
@@ -23,14 +24,26 @@ func main() {
 	flag.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body, after gzip decompression")
 	flag.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object sent to the API server")
 	flag.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long token and access reviews are reused")
+	flag.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "entries of each auth cache (tokens, access reviews, failing clients); the least recently used go first")
+	flag.Float64Var(&cfg.AuthFailureRate, "auth-failure-rate", cfg.AuthFailureRate, "failed authentications per second a client regains once past --auth-failure-burst (0: no limit)")
+	flag.IntVar(&cfg.AuthFailureBurst, "auth-failure-burst", cfg.AuthFailureBurst, "failed authentications a client may make before its unknown tokens get 429 without a TokenReview (0: no limit)")
+	audiences := flag.String("auth-audiences", "", "comma-separated audiences of the TokenReviews: tokens must be bound to one (default: the cluster's own audience)")
+	flag.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "header whose last address is the client's, set by a trusted reverse proxy (e.g. X-Forwarded-For); default: the connection's address")
+	flag.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	flag.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", cfg.BodyReadTimeout, "longest time to read a request body (slow clients get 408)")
 	flag.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "longest time to read a request, at the connection level")
 	flag.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest time to serve a request")
 	flag.DurationVar(&cfg.ResultsLinkTTL, "results-link-ttl", cfg.ResultsLinkTTL, "how long a results link stays valid")
-	flag.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the facade in results links (default: the request's host)")
-	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key signing results links (default: random per process; env TWEEZER_RESULTS_KEY)")
+	flag.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the facade in results links (default: http://localhost:<port of --listen>, for local mode)")
+	flag.StringVar(&cfg.ResultsKeySecret, "results-key-secret", "", "namespace/name of the Secret whose data.current signs results links and data.previous still verifies them (a rotation); followed while running")
+	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key (32 bytes or more) signing results links when no --results-key-secret is set (default: random per process, which the log reports; env TWEEZER_RESULTS_KEY)")
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
+	for _, a := range strings.Split(*audiences, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.AuthAudiences = append(cfg.AuthAudiences, a)
+		}
+	}
 	cfg.Log = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{LogTimestamp: true})
 	if resultsKey != "" {
 		key, err := hex.DecodeString(resultsKey)
