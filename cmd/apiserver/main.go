@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/tweezer-dev/tweezer/apiserver/server"
+	"github.com/tweezer-dev/tweezer/internal/metricsauth"
 )
 
 func main() {
@@ -37,6 +38,7 @@ func main() {
 	flag.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the facade in results links (default: http://localhost:<port of --listen>, for local mode)")
 	flag.StringVar(&cfg.ResultsKeySecret, "results-key-secret", "", "namespace/name of the Secret whose data.current signs results links and data.previous still verifies them (a rotation); followed while running")
 	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key (32 bytes or more) signing results links when no --results-key-secret is set (default: random per process, which the log reports; env TWEEZER_RESULTS_KEY)")
+	metricsFlags := metricsauth.Bind(flag.CommandLine, "0")
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
 	for _, a := range strings.Split(*audiences, ",") {
@@ -65,6 +67,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	metrics, err := metricsFlags.Server(restCfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "metrics:", err)
+		os.Exit(1)
+	}
+	if metrics != nil {
+		go func() {
+			if err := metrics.Start(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "metrics:", err)
+				os.Exit(1)
+			}
+		}()
+	}
 	fmt.Fprintf(os.Stderr, "tweezer facade listening on %s (OpenAPI at /openapi.json, docs at /docs)\n", cfg.Addr)
 	if err := s.Serve(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -14,12 +14,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
+	"github.com/tweezer-dev/tweezer/internal/metricsauth"
 )
 
 func main() {
@@ -43,7 +43,7 @@ func run() error {
 		workers         = flag.Int("batch-workers", 4, "concurrent batch reconciliations")
 		allowPrivate    = flag.Bool("allow-private-webhooks", false, "allow webhooks to loopback, link-local, private and cluster-internal targets")
 		webhookAttempts = flag.Int("webhook-attempts", 5, "deliveries of a terminal batch's webhook before giving up")
-		metricsAddr     = flag.String("metrics-bind-address", ":8080", "metrics endpoint address (0 disables it)")
+		metricsFlags    = metricsauth.Bind(flag.CommandLine, ":8443")
 		probeAddr       = flag.String("health-probe-bind-address", ":8081", "health probe address (0 disables it)")
 		leaderElect     = flag.Bool("leader-elect", false, "elect a leader so that only one manager replica is active")
 		idleRelease     = flag.Duration("idle-release", 10*time.Second, "how long an open batch may hold a QPU with no job to run before it gives it back")
@@ -63,7 +63,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		Metrics:                 metricsFlags.Options(),
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "tweezer-manager.quantum.tweezer.dev",
