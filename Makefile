@@ -67,7 +67,7 @@ help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: bench-emulator
-bench-emulator: ## Benchmark the emulator: adiabatic ring, 3 µs, N = 4..20 (wall time, per-ns time, peak memory).
+bench-emulator: ## Benchmark the emulator: adiabatic ring, 3 µs, N = 4..22 in precisions normal (baseline) and low (wall/CPU time, peak memory, sweeps, error bound). BIG=1 adds N = 24; CPUS=1,2 compares core counts.
 	hack/bench-emulator.sh
 
 .PHONY: bench-mps

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -293,29 +292,6 @@ func (q *Queue) reserveQPU(ctx context.Context, b *quantumv1alpha1.Batch, d *qua
 		return false, 0, err
 	}
 	return true, 0, nil
-}
-
-// qpuFree reports whether batch may take a QPU's existing Lease at now:
-// released, expired, or already the batch's. Otherwise left is how long to
-// wait before looking again (until the holder's renewal runs out).
-func qpuFree(lease *coordinationv1.Lease, batch client.ObjectKey, now time.Time) (free bool, left time.Duration) {
-	holder := leaseHolder(lease)
-	owner, _, ours := parseHolder(holder)
-	ours = ours && owner == batch
-	if holder != "" && !ours && !leaseExpired(lease, now) {
-		return false, lease.Spec.RenewTime.Add(time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second).Sub(now) + 100*time.Millisecond
-	}
-	return true, 0
-}
-
-func (q *Queue) hold(lease *coordinationv1.Lease, b *quantumv1alpha1.Batch, now time.Time) {
-	t := metav1.NewMicroTime(now)
-	lease.Spec.HolderIdentity = ptr.To(holderID(b.Namespace, b.Name, 0))
-	lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(q.leaseDuration))
-	lease.Spec.AcquireTime = &t
-	lease.Spec.RenewTime = &t
-	lease.Spec.LeaseTransitions = ptr.To(ptr.Deref(lease.Spec.LeaseTransitions, 0) + 1)
-	setLeaseAnnotation(lease, quantumv1alpha1.RunnerFailuresAnnotation, 0)
 }
 
 func queuePriority(b *quantumv1alpha1.Batch) quantumv1alpha1.QueuePriority {

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -215,9 +214,6 @@ func (r *BatchReconciler) startRunner(ctx context.Context, s *batchScope, v runn
 	return r.launch(ctx, s, gen)
 }
 
-// errLeaseMoved means the Lease changed holder since it was observed.
-var errLeaseMoved = errors.New("the runner lease changed holder meanwhile")
-
 // takeLease moves the batch's Lease to the next runner generation, as long
 // as it still has the holder observed in v; it returns the generation. This
 // is the fence: a runner of an older generation stops writing.
@@ -268,23 +264,6 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 		return 0, fmt.Errorf("taking lease %s: %w", key, err)
 	}
 	ctrl.LoggerFrom(ctx).Info("lease taken", "lease", key, "generation", gen, "failures", failures)
-	return gen, nil
-}
-
-// takeover moves lease (as read now; a new one when observed is nil) to the
-// next runner generation of batch, for duration from now, and returns the
-// generation. It refuses with errLeaseMoved when lease no longer has the
-// holder observed: someone else took it meanwhile.
-func takeover(lease, observed *coordinationv1.Lease, batch client.ObjectKey, duration time.Duration, now time.Time) (int, error) {
-	if observed != nil && leaseHolder(lease) != leaseHolder(observed) {
-		return 0, errLeaseMoved
-	}
-	gen := int(ptr.Deref(lease.Spec.LeaseTransitions, 0)) + 1
-	t := metav1.NewMicroTime(now)
-	lease.Spec.HolderIdentity = ptr.To(holderID(batch.Namespace, batch.Name, gen))
-	lease.Spec.LeaseDurationSeconds = ptr.To(leaseSeconds(duration))
-	lease.Spec.AcquireTime, lease.Spec.RenewTime = &t, &t
-	lease.Spec.LeaseTransitions = ptr.To(int32(gen))
 	return gen, nil
 }
 

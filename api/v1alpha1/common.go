@@ -1,10 +1,18 @@
 package v1alpha1
 
-// DeviceType names a device family, as the cloud API's DeviceTypeName.
-// +kubebuilder:validation:Enum=EMU_FREE;EMU_SV;EMU_TN;EMU_C;FRESNEL;EMU_FRESNEL;EMU_MPS
+// DeviceType names a device family, as the cloud API's DeviceTypeName. It is
+// not a closed set: a device type is whatever Device resources declare (the
+// SDK already knows FRESNEL_CAN1, and more QPUs will come). A Batch whose
+// type no Device declares waits PENDING with the reason NoDevice.
+// +kubebuilder:validation:Pattern=`^[A-Z][A-Z0-9_]*$`
+// +kubebuilder:validation:MaxLength=63
 type DeviceType string
 
-// The documented device types.
+// DeviceTypePattern is the form of a device type (upper-case letters, digits
+// and underscores), as the CRD validates it.
+const DeviceTypePattern = `^[A-Z][A-Z0-9_]*$`
+
+// The device types the documentation names; others may be declared.
 const (
 	DeviceTypeEmuFree    DeviceType = "EMU_FREE"
 	DeviceTypeEmuSV      DeviceType = "EMU_SV"
@@ -15,7 +23,7 @@ const (
 	DeviceTypeEmuMPS     DeviceType = "EMU_MPS"
 )
 
-// DeviceTypes lists every DeviceType in the API's order.
+// DeviceTypes lists the documented device types in the API's order.
 var DeviceTypes = []DeviceType{
 	DeviceTypeEmuFree, DeviceTypeEmuSV, DeviceTypeEmuTN, DeviceTypeEmuC,
 	DeviceTypeFresnel, DeviceTypeEmuFresnel, DeviceTypeEmuMPS,

@@ -150,8 +150,8 @@ var _ = Describe("Validation", func() {
 			err := k8s.Get(ctx, client.ObjectKeyFromObject(b), &v1.Batch{})
 			Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing is stored")
 		},
-		Entry("unknown device type", func(b *v1.Batch) { b.Spec.DeviceType = "EMU_WARP" },
-			"spec.deviceType", `Unsupported value: "EMU_WARP"`),
+		Entry("a malformed device type", func(b *v1.Batch) { b.Spec.DeviceType = "emu-warp" },
+			"spec.deviceType", `should match '^[A-Z][A-Z0-9_]*$'`),
 		Entry("unknown queue priority", func(b *v1.Batch) { b.Spec.QueuePriority = "URGENT" },
 			"spec.queuePriority", `Unsupported value: "URGENT"`),
 		Entry("an inline job with runs = 0", func(b *v1.Batch) { b.Spec.Jobs[0].Runs = 0 },
@@ -327,6 +327,16 @@ var _ = Describe("Validation", func() {
 		Expect(j.Status.Phase).To(Equal(v1.JobPending), "status is not writable through the main resource: a new job reads PENDING")
 	})
 
+	It("takes a device type that is not among the documented ones", func() {
+		d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "can1-" + rand.String(6)},
+			Spec: v1.DeviceSpec{DeviceType: "FRESNEL_CAN1"}}
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		b := validBatch(ns)
+		b.Spec.DeviceType = "FRESNEL_CAN1"
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		Expect(b.Spec.DeviceType).To(Equal(v1.DeviceType("FRESNEL_CAN1")))
+	})
+
 	DescribeTable("refuses a bad Device, naming the field",
 		func(mutate func(*v1.Device), field, want string) {
 			d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "d-" + rand.String(8)},
@@ -334,7 +344,8 @@ var _ = Describe("Validation", func() {
 			mutate(d)
 			expectInvalid(k8s.Create(ctx, d), field, want)
 		},
-		Entry("unknown device type", func(d *v1.Device) { d.Spec.DeviceType = "QPU_X" }, "spec.deviceType", "Unsupported value"),
+		Entry("a malformed device type", func(d *v1.Device) { d.Spec.DeviceType = "qpu x" }, "spec.deviceType", "should match"),
+		Entry("a device type over 63 characters", func(d *v1.Device) { d.Spec.DeviceType = v1.DeviceType(strings.Repeat("Q", 64)) }, "spec.deviceType", "Too long"),
 		Entry("unknown availability", func(d *v1.Device) { d.Spec.Availability = "SIDEWAYS" }, "spec.availability", "Unsupported value"),
 		Entry("concurrency 0", func(d *v1.Device) { d.Spec.Concurrency = -1 }, "spec.concurrency", "greater than or equal to 1"),
 		Entry("unknown result type", func(d *v1.Device) { d.Spec.AllowedResultTypes = []v1.ResultsType{"histogram"} },

@@ -37,8 +37,8 @@ type CreateBatchBody struct {
 	_                    struct{}   `additionalProperties:"true"`
 	ProjectID            string     `json:"project_id" minLength:"1" doc:"The project (a namespace labelled with this id)."`
 	SequenceBuilder      *string    `json:"sequence_builder,omitempty" nullable:"true" doc:"Serialized Pulser sequence (abstract representation) of the jobs; may be null when every job has its own sequence."`
-	DeviceType           string     `json:"device_type,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Device type; FRESNEL when neither this nor emulator is given."`
-	Emulator             string     `json:"emulator,omitempty" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS" doc:"Legacy alias of device_type."`
+	DeviceType           string     `json:"device_type,omitempty" pattern:"^[A-Z][A-Z0-9_]*$" maxLength:"63" doc:"Device type: one of the documented ones or any other a Device declares (e.g. FRESNEL_CAN1); FRESNEL when neither this nor emulator is given."`
+	Emulator             string     `json:"emulator,omitempty" pattern:"^[A-Z][A-Z0-9_]*$" maxLength:"63" doc:"Legacy alias of device_type."`
 	Configuration        any        `json:"configuration,omitempty" doc:"Execution configuration: any JSON value, usually an object such as {\"dt\": 10.0, \"precision\": \"normal\"}."`
 	BackendConfiguration string     `json:"backend_configuration,omitempty" doc:"Serialized emulation configuration, returned as is. A Pulser EmulationConfig abstract repr is validated against Pulser 1.9's config-schema.json and must be one the emulators honour (runners/engine/RESULTS.md); other values are stored and not read."`
 	Priority             float64    `json:"priority,omitempty" doc:"A number; batches of the same queue priority run higher first. Stored as a whole number: a fraction is refused."`
@@ -330,14 +330,17 @@ type createBatchIn struct {
 
 func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOut, error) {
 	body := &in.Body
-	deviceType := quantumv1alpha1.DeviceTypeFresnel
+	deviceType, typeField := quantumv1alpha1.DeviceTypeFresnel, "device_type"
 	switch {
 	case body.DeviceType != "" && body.Emulator != "" && body.DeviceType != body.Emulator:
 		return nil, envelope.Invalid(fmt.Sprintf("device_type %s and emulator %s disagree; send device_type only", body.DeviceType, body.Emulator), "body", "emulator")
 	case body.DeviceType != "":
 		deviceType = quantumv1alpha1.DeviceType(body.DeviceType)
 	case body.Emulator != "":
-		deviceType = quantumv1alpha1.DeviceType(body.Emulator)
+		deviceType, typeField = quantumv1alpha1.DeviceType(body.Emulator), "emulator"
+	}
+	if err := h.knownDeviceType(ctx, deviceType, typeField); err != nil {
+		return nil, err
 	}
 	open := false
 	switch {

@@ -204,7 +204,8 @@ func TestCreateBatchValidation(t *testing.T) {
 	}{
 		{"malformed JSON", []byte(`{"project_id": `), 422, "body"},
 		{"wrong type", newBatch(projA, 1, map[string]any{"priority": "high"}), 422, "priority"},
-		{"bad enum", newBatch(projA, 1, map[string]any{"device_type": "EMU_QUANTUM"}), 422, "device_type"},
+		{"unknown device type", newBatch(projA, 1, map[string]any{"device_type": "EMU_QUANTUM"}), 422, "device_type"},
+		{"malformed device type", newBatch(projA, 1, map[string]any{"device_type": "emu-quantum"}), 422, "device_type"},
 		{"runs zero", newBatch(projA, 0, map[string]any{"jobs": []map[string]any{{"runs": 0}}}), 422, "jobs[0].runs"},
 		{"runs negative", newBatch(projA, 0, map[string]any{"jobs": []map[string]any{{"runs": 5}, {"runs": -1}}}), 422, "jobs[1].runs"},
 		{"missing sequence", map[string]any{"project_id": projA, "jobs": []map[string]any{{"runs": 1}}}, 422, "sequence_builder"},
@@ -548,7 +549,7 @@ func TestDevices(t *testing.T) {
 	if r.data()["status"] != "DOWN" || r.data()["active"] != true || r.data()["specs"] == "" {
 		t.Errorf("created device: %.300s", r.raw)
 	}
-	envelopeFail(t, call(t, "POST", "/api/v1/devices", super, map[string]any{"device_type": "EMU_XX"}, false), 422, "device_type")
+	envelopeFail(t, call(t, "POST", "/api/v1/devices", super, map[string]any{"device_type": "emu xx"}, false), 422, "device_type")
 	r = expect(t, call(t, "PATCH", "/api/v1/devices/"+devID+"/status", super, map[string]any{"status": "UP"}, false), 200)
 	if r.data()["status"] != "UP" {
 		t.Errorf("device status: %.200s", r.raw)
@@ -658,4 +659,38 @@ func TestJobsFrequency(t *testing.T) {
 	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=DAY&project_id="+projA, tokens["bob"], nil, false), 404, "not found")
 	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency?scope=WEEK", tokens["bob"], nil, false), 422, "scope")
 	envelopeFail(t, call(t, "GET", "/api/v1/jobs/statistics/frequency", tokens["bob"], nil, false), 422, "scope")
+}
+
+// Device types are an open set: a type becomes known when a Device declares
+// it, and only then takes batches.
+func TestDeclaredDeviceType(t *testing.T) {
+	alice, super := tokens["alice"], tokens["super"]
+	envelopeFail(t, call(t, "POST", "/api/v1/batches", alice, newBatch(projA, 1, map[string]any{"device_type": "FRESNEL_CAN1"}), false), 422, "unknown device type FRESNEL_CAN1")
+	envelopeFail(t, call(t, "POST", "/api/v1/batches", alice, newBatch(projA, 1, map[string]any{"device_type": nil, "emulator": "EMU_WARP"}), false), 422, "emulator")
+
+	r := expect(t, call(t, "POST", "/api/v1/devices", super, map[string]any{"device_type": "FRESNEL_CAN1", "status": "DOWN"}, false), 200)
+	devID := r.data()["id"].(string)
+	t.Cleanup(func() {
+		_ = admin.Delete(context.Background(), &quantumv1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: devID}})
+	})
+	// The facade's cache sees the new Device shortly.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r = call(t, "POST", "/api/v1/batches", alice, newBatch(projA, 1, map[string]any{"device_type": "FRESNEL_CAN1"}), false)
+		if r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a declared device type is refused: %d %s", r.status, r.raw)
+		}
+	}
+	if r.data()["device_type"] != "FRESNEL_CAN1" {
+		t.Errorf("batch device_type: %.200s", r.raw)
+	}
+	var b quantumv1alpha1.Batch
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: r.data()["id"].(string)}, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Spec.DeviceType != "FRESNEL_CAN1" {
+		t.Errorf("stored device type %q", b.Spec.DeviceType)
+	}
 }

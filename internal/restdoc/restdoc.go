@@ -20,7 +20,7 @@ type Batch struct {
 	Complete             bool            `json:"complete" doc:"Legacy inverse of open."`
 	Open                 bool            `json:"open" doc:"An open batch accepts more jobs until it is closed."`
 	Priority             int32           `json:"priority"`
-	DeviceType           string          `json:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
+	DeviceType           string          `json:"device_type" pattern:"^[A-Z][A-Z0-9_]*$" maxLength:"63"`
 	UserID               string          `json:"user_id"`
 	ProjectID            string          `json:"project_id" format:"uuid"`
 	CreatedAt            string          `json:"created_at" format:"date-time"`
@@ -137,7 +137,7 @@ type Device struct {
 	AverageQueueTime   *float64 `json:"average_queue_time" doc:"Mean seconds between creation and start of the batches that ran on the device; null before any did."`
 	MaxAtomNum         *int     `json:"max_atom_num" doc:"Most atoms a register may hold (from the specs); null when the device sets no limit."`
 	Legacy             bool     `json:"legacy" doc:"Kept for old clients; listed only with include_legacy=true."`
-	DeviceType         string   `json:"device_type" enum:"EMU_FREE,EMU_SV,EMU_TN,EMU_C,FRESNEL,EMU_FRESNEL,EMU_MPS"`
+	DeviceType         string   `json:"device_type" pattern:"^[A-Z][A-Z0-9_]*$" maxLength:"63"`
 	Status             string   `json:"status" enum:"UP,DOWN"`
 	Active             bool     `json:"active"`
 	Public             bool     `json:"public"`

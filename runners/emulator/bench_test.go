@@ -17,10 +17,14 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
-// BenchmarkAdiabaticRing times the 3 µs adiabatic ring at N = 4..20 atoms
-// and reports, besides ns/op: the time per ns of evolution, the peak heap
-// growth during the run relative to one state vector, and the speed-up over
-// Pulser's QutipEmulator measured on this machine (testdata/pulser_timings.json).
+// BenchmarkAdiabaticRing times the 3 µs adiabatic ring at N = 4..24 atoms,
+// in each precision (precision=normal: complex128 throughout, the engine
+// as it was before precision "low" existed, so it is the baseline of the
+// same run; precision=low: the complex64 recurrence), and reports, besides
+// ns/op: the CPU time, the time per ns of evolution, the peak heap growth
+// during the run relative to one complex128 state vector, the sweeps, the
+// error bound, and the speed-up over Pulser's QutipEmulator measured on
+// this machine (testdata/pulser_timings.json).
 func BenchmarkAdiabaticRing(b *testing.B) {
 	var pulser struct {
 		Seconds map[string]float64 `json:"seconds"`
@@ -28,40 +32,44 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 	if data, err := os.ReadFile("testdata/pulser_timings.json"); err == nil {
 		_ = json.Unmarshal(data, &pulser)
 	}
-	for _, n := range []int{4, 8, 10, 12, 16, 20} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			seq := ringSequence(n)
-			var peak uint64
-			var evo *evolution
-			start, cpu0 := time.Now(), cpuSeconds()
-			for i := 0; i < b.N; i++ {
-				p, base := watchHeap()
-				sim, err := simulate(context.Background(), Request{Sequence: seq, DeviceType: "EMU_FREE"}, nil)
-				if err != nil {
-					b.Fatal(err)
+	for _, n := range []int{4, 8, 10, 12, 16, 20, 22, 24} {
+		for _, precision := range []string{precisionNormal, precisionLow} {
+			b.Run(fmt.Sprintf("N=%d/precision=%s", n, precision), func(b *testing.B) {
+				seq := ringSequence(n)
+				cfg := json.RawMessage(`{"precision": "` + precision + `"}`)
+				var peak uint64
+				var evo *evolution
+				start, cpu0 := time.Now(), cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					p, base := watchHeap()
+					sim, err := simulate(context.Background(), Request{Sequence: seq, DeviceType: "EMU_FREE", Configuration: cfg}, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					evo = sim.evo
+					peak = max(peak, p()-base)
 				}
-				evo = sim.evo
-				peak = max(peak, p()-base)
-			}
-			per := time.Since(start).Seconds() / float64(b.N)
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s")
-			stateBytes := float64(uint64(16) << n)
-			b.ReportMetric(per*1e9/3000/1e3, "µs/evolved-ns")
-			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
-			b.ReportMetric(float64(peak)/stateBytes, "peak/state")
-			b.ReportMetric(float64(evo.MatVecs), "matvecs")
-			b.ReportMetric(evo.MagnusErr+evo.ChebErr, "err-bound")
-			if ref, ok := pulser.Seconds[fmt.Sprint(n)]; ok {
-				b.ReportMetric(ref/per, "x-vs-pulser")
-			}
-		})
+				per := time.Since(start).Seconds() / float64(b.N)
+				b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s")
+				stateBytes := float64(uint64(16) << n)
+				b.ReportMetric(per*1e9/3000/1e3, "µs/evolved-ns")
+				b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+				b.ReportMetric(float64(peak)/stateBytes, "peak/state")
+				b.ReportMetric(float64(evo.MatVecs), "matvecs")
+				b.ReportMetric(evo.MagnusErr+evo.ChebErr, "err-bound")
+				if ref, ok := pulser.Seconds[fmt.Sprint(n)]; ok {
+					b.ReportMetric(ref/per, "x-vs-pulser")
+				}
+			})
+		}
 	}
 }
 
-// BenchmarkSweeps times one sweep of the two kernels the ring spends its
-// time in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
-// (chebStep: global real drive) and the Gram matrix that sizes a Magnus
-// block (gram), on every kernel path this machine has. Like expStep, the
+// BenchmarkSweeps times one sweep of the kernels the ring spends its time
+// in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
+// (chebStep: global real drive; cheb32Step: the same in precision "low")
+// and the Gram matrix that sizes a Magnus block (gram), on every kernel
+// path this machine has. Like expStep, the
 // Chebyshev steps read the vector the previous step wrote and add to acc
 // every other step (a benchmark that kept reading one vector would let it
 // stay in cache at N = 20). It reports the CPU time per amplitude, which
@@ -97,6 +105,18 @@ func BenchmarkSweeps(b *testing.B) {
 				})
 			})
 			if path.name != "sse2" {
+				b.Run(fmt.Sprintf("cheb32Step/N=%d/%s", n, path.name), func(b *testing.B) {
+					setPaths(b, path.avx2, path.sse2)
+					in, out := make([]complex64, e.h.dim), make([]complex64, e.h.dim)
+					toSingle(in, e.psi)
+					acc := e.work2
+					var c0, c1 complex128
+					perAmp(b, func() {
+						c0, c1 = 0.1-c0, 0.2-c1 // 0 every other step
+						e.h.cheb32Step(in, out, acc, (lo+hi)/2, (hi-lo)/2, false, c0, c1)
+						in, out = out, in
+					})
+				})
 				b.Run(fmt.Sprintf("gram/N=%d/%s", n, path.name), func(b *testing.B) {
 					setPaths(b, path.avx2, path.sse2)
 					perAmp(b, func() { e.gram() })

@@ -35,3 +35,12 @@ func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]floa
 //
 //go:noescape
 func quadFlipsSSE2(in *complex128, s, n int, f0, f1 complex128) (r0, r1, r2, r3 complex128)
+
+// cheb32RealAVX2 is cheb32Real's loop over the octets of [lo, hi): four
+// complex64 amplitudes per ymm register for the flips and the diagonal,
+// the sum into acc in complex128. The caller checks the bounds: len(in) =
+// 1<<n >= 8, out, acc and inter as long, lo and hi multiples of 8 with
+// hi <= len(in).
+//
+//go:noescape
+func cheb32RealAVX2(in, out *complex64, acc *complex128, inter *float64, lo, hi, n int, k *cheb32Consts)

@@ -16,3 +16,7 @@ func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]floa
 func quadFlipsSSE2(in *complex128, s, n int, f0, f1 complex128) (r0, r1, r2, r3 complex128) {
 	panic("emulator: no SSE2 kernel on this architecture")
 }
+
+func cheb32RealAVX2(in, out *complex64, acc *complex128, inter *float64, lo, hi, n int, k *cheb32Consts) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}

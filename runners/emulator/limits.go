@@ -9,8 +9,20 @@ import (
 )
 
 // bytesPerAmplitude is the memory the engine needs per basis state: the
-// state and two work vectors (complex128) and the interaction diagonal.
-const bytesPerAmplitude = 3*16 + 8
+// state and two work vectors (complex128) and the interaction diagonal;
+// bytesPerAmplitudeLow the same in precision "low" (complex64 work vectors).
+const (
+	bytesPerAmplitude    = 3*16 + 8
+	bytesPerAmplitudeLow = 16 + 2*8 + 8
+)
+
+// amplitudeBytes is bytesPerAmplitude for the precision in use.
+func amplitudeBytes(single bool) int {
+	if single {
+		return bytesPerAmplitudeLow
+	}
+	return bytesPerAmplitude
+}
 
 // hardMaxAtoms is the largest register the engine handles at all.
 const hardMaxAtoms = 30
@@ -20,16 +32,22 @@ const MaxAtomsEnv = "TWEEZER_EMULATOR_MAX_ATOMS"
 
 // MaxAtoms is the largest register this process can simulate: the cap set
 // in TWEEZER_EMULATOR_MAX_ATOMS if any, and in any case no more than what
-// fits in 3/4 of the memory available (cgroup limit or MemAvailable).
-// Larger jobs fail with an InputError before anything is allocated.
+// fits in 3/4 of the memory available (cgroup limit or MemAvailable) in
+// the default precision. Larger jobs fail with an InputError before
+// anything is allocated.
 func MaxAtoms() int {
+	return maxAtoms(bytesPerAmplitude)
+}
+
+// maxAtoms is MaxAtoms for an engine needing perAmp bytes per amplitude.
+func maxAtoms(perAmp int) int {
 	limit := hardMaxAtoms
 	if v, err := strconv.Atoi(strings.TrimSpace(os.Getenv(MaxAtomsEnv))); err == nil && v > 0 {
 		limit = min(limit, v)
 	}
 	if avail := sysmem.Available(); avail > 0 {
 		n := 0
-		for n < limit && float64(uint64(bytesPerAmplitude)<<(n+1)) <= 0.75*float64(avail) {
+		for n < limit && float64(uint64(perAmp)<<(n+1)) <= 0.75*float64(avail) {
 			n++
 		}
 		limit = n

@@ -86,7 +86,7 @@ func trajectoryStats(t *testing.T, req Request, duration int) (occ, occSEM []flo
 // reference (mesolve for Lindblad noise, the mean over noise draws for
 // doppler and amplitude; hack/pulser-reference/make_noise_goldens.py):
 // each must lie within 3σ, σ combining both standard errors (plus 2e-3 for
-// the propagator's own error).
+// the propagator's own error), in the default precision and in "low".
 func TestNoiseGoldensAgainstPulser(t *testing.T) {
 	files, _ := filepath.Glob("testdata/noise_*.json")
 	if len(files) < 5 {
@@ -94,47 +94,49 @@ func TestNoiseGoldensAgainstPulser(t *testing.T) {
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "noise_"), ".json")
-		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g noiseGolden
-			if err := json.Unmarshal(b, &g); err != nil {
-				t.Fatal(err)
-			}
-			nm := &NoiseModel{}
-			if err := json.Unmarshal(g.NoiseModel, nm); err != nil {
-				t.Fatal(err)
-			}
-			prog, _, err := compileRequest(Request{Sequence: g.Sequence})
-			if err != nil {
-				t.Fatal(err)
-			}
-			trajectories := 400
-			if len(prog.QubitIDs) > 4 {
-				trajectories = 200
-			}
-			req := Request{Sequence: g.Sequence, DeviceType: "EMU_FREE", Runs: 1, Seed: 7, Noise: nm, NTrajectories: trajectories}
-			occ, occSEM, prob, probSEM := trajectoryStats(t, req, prog.Duration)
-			check := func(what string, got, sem, want, wantSEM float64) {
-				sigma := math.Sqrt(sem*sem + wantSEM*wantSEM + 2e-3*2e-3)
-				if d := math.Abs(got - want); d > 3*sigma {
-					t.Errorf("%s = %.4f ± %.4f, Pulser %.4f ± %.4f: off by %.1fσ", what, got, sem, want, wantSEM, d/sigma)
+		for _, mode := range precisionModes {
+			t.Run(name+"/"+mode.name, func(t *testing.T) {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			for a := range g.Occupation {
-				check("occupation["+prog.QubitIDs[a]+"]", occ[a], occSEM[a], g.Occupation[a], g.OccupationSEM[a])
-			}
-			keys := make([]string, 0, len(g.Probabilities))
-			for k := range g.Probabilities {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				check("p("+k+")", prob[k], probSEM[k], g.Probabilities[k], g.ProbabilitiesSEM[k])
-			}
-			t.Logf("occupation %.4f (Pulser %.4f)", occ, g.Occupation)
-		})
+				var g noiseGolden
+				if err := json.Unmarshal(b, &g); err != nil {
+					t.Fatal(err)
+				}
+				nm := &NoiseModel{}
+				if err := json.Unmarshal(g.NoiseModel, nm); err != nil {
+					t.Fatal(err)
+				}
+				prog, _, err := compileRequest(Request{Sequence: g.Sequence})
+				if err != nil {
+					t.Fatal(err)
+				}
+				trajectories := 400
+				if len(prog.QubitIDs) > 4 {
+					trajectories = 200
+				}
+				req := Request{Sequence: g.Sequence, DeviceType: "EMU_FREE", Runs: 1, Seed: 7, Noise: nm, NTrajectories: trajectories, Configuration: mode.config}
+				occ, occSEM, prob, probSEM := trajectoryStats(t, req, prog.Duration)
+				check := func(what string, got, sem, want, wantSEM float64) {
+					sigma := math.Sqrt(sem*sem + wantSEM*wantSEM + 2e-3*2e-3)
+					if d := math.Abs(got - want); d > 3*sigma {
+						t.Errorf("%s = %.4f ± %.4f, Pulser %.4f ± %.4f: off by %.1fσ", what, got, sem, want, wantSEM, d/sigma)
+					}
+				}
+				for a := range g.Occupation {
+					check("occupation["+prog.QubitIDs[a]+"]", occ[a], occSEM[a], g.Occupation[a], g.OccupationSEM[a])
+				}
+				keys := make([]string, 0, len(g.Probabilities))
+				for k := range g.Probabilities {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					check("p("+k+")", prob[k], probSEM[k], g.Probabilities[k], g.ProbabilitiesSEM[k])
+				}
+				t.Logf("occupation %.4f (Pulser %.4f)", occ, g.Occupation)
+			})
+		}
 	}
 }

@@ -436,7 +436,7 @@ func runNoisy(ctx context.Context, req Request, prog *sequence.Program, nm *Nois
 	errs := make([]error, len(gs))
 	workers := min(runtime.GOMAXPROCS(0), len(gs))
 	if avail := sysmem.Available(); avail > 0 {
-		per := uint64(bytesPerAmplitude) << e.n
+		per := uint64(amplitudeBytes(req.singlePrecision())) << e.n
 		workers = max(1, min(workers, int(avail/2/per)))
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -492,7 +492,7 @@ func (e *noisyEngine) runGroup(ctx context.Context, req Request, gs []*group, gi
 			absent = g.tp.bad
 		}
 	}
-	evo := newEvolutionWith(prog, newHamiltonian(prog, absent), defaultMagnusTol)
+	evo := newEvolutionWith(prog, newHamiltonian(prog, absent), defaultMagnusTol, req.singlePrecision())
 	if e.init != nil {
 		copy(evo.psi, e.init)
 	}

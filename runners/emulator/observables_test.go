@@ -30,7 +30,13 @@ func rabiOne(dur int) string {
 
 func runTask(t *testing.T, seq, cfg string, runs int) *engine.Result {
 	t.Helper()
-	res, err := Engine{}.Run(context.Background(), engine.Task{Sequence: seq, Runs: runs, Seed: 7, DeviceType: "EMU_FREE", BackendConfiguration: cfg}, nil)
+	return runTaskConfig(t, seq, cfg, nil, runs)
+}
+
+// runTaskConfig is runTask with a batch configuration.
+func runTaskConfig(t *testing.T, seq, cfg string, config json.RawMessage, runs int) *engine.Result {
+	t.Helper()
+	res, err := Engine{}.Run(context.Background(), engine.Task{Sequence: seq, Runs: runs, Seed: 7, DeviceType: "EMU_FREE", BackendConfiguration: cfg, Configuration: config}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,12 @@ const (
 type evolution struct {
 	prog *sequence.Program
 	h    *hamiltonian
-	// state and the two Chebyshev work vectors (3 state vectors in all)
+	// state and the two Chebyshev work vectors (3 state vectors in all);
+	// with single set the work vectors are w1, w2 in complex64 instead
+	// (precision "low": 2.5 state vectors with the interaction diagonal)
 	psi, work1, work2 []complex128
+	single            bool
+	w1, w2            []complex64
 	runEnd            []int // end of the run of identical samples starting at t
 	avgDrive          []complex128
 	avgDet            []float64
@@ -56,18 +60,24 @@ type evolution struct {
 }
 
 func newEvolution(p *sequence.Program, magnusTol float64) *evolution {
-	return newEvolutionWith(p, newHamiltonian(p, nil), magnusTol)
+	return newEvolutionWith(p, newHamiltonian(p, nil), magnusTol, false)
 }
 
-func newEvolutionWith(p *sequence.Program, h *hamiltonian, magnusTol float64) *evolution {
+// newEvolutionWith is newEvolution with the Hamiltonian given and, with
+// single, the Chebyshev recurrence in complex64 (precision "low").
+func newEvolutionWith(p *sequence.Program, h *hamiltonian, magnusTol float64, single bool) *evolution {
 	e := &evolution{
 		prog: p, h: h,
 		psi:       make([]complex128, h.dim),
-		work1:     make([]complex128, h.dim),
-		work2:     make([]complex128, h.dim),
+		single:    single,
 		avgDrive:  make([]complex128, h.n),
 		avgDet:    make([]float64, h.n),
 		magnusTol: magnusTol,
+	}
+	if single {
+		e.w1, e.w2 = make([]complex64, h.dim), make([]complex64, h.dim)
+	} else {
+		e.work1, e.work2 = make([]complex128, h.dim), make([]complex128, h.dim)
 	}
 	e.psi[0] = 1 // all atoms in |g⟩
 	T := p.Duration
@@ -213,13 +223,56 @@ func (e *evolution) expStep(ctx context.Context, tau float64) error {
 		}
 		return c * phase
 	}
+	sum := e.chebSum
+	if e.single {
+		sum = e.chebSum32
+		tail += e.roundingBound(len(j) - 1)
+	}
+	if err := sum(ctx, center, half, len(j)-1, coef); err != nil {
+		return err
+	}
+	e.ChebErr += tail
+	return nil
+}
+
+// chebSum32 is chebSum with the recurrence in complex64 (w1, w2) and the
+// sum accumulated into psi in place: the first sweep reads the state
+// rounded to complex64 (w2) and scales psi by coef(0) in full precision.
+func (e *evolution) chebSum32(ctx context.Context, center, half float64, K int, coef func(int) complex128) error {
+	toSingle(e.w2, e.psi)
+	prev, cur := e.w2, e.w1
+	e.h.cheb32Step(prev, cur, e.psi, center, half, true, coef(0), coef(1))
+	e.MatVecs++
+	deferred := func(k int) bool { return k >= 2 && (K-k)%2 == 1 }
+	for k := 2; k <= K; k++ {
+		if k%16 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		var c0, c1 complex128
+		if !deferred(k) {
+			c1 = coef(k)
+			if deferred(k - 1) {
+				c0 = coef(k - 1)
+			}
+		}
+		e.h.cheb32Step(cur, prev, e.psi, center, half, false, c0, c1)
+		prev, cur = cur, prev
+		e.MatVecs++
+	}
+	return nil
+}
+
+// chebSum sets psi to Σ_{k<=K} coef(k)·T_k(X)ψ with X = (H-center)/half
+// (K >= 1), in K sweeps over psi and the two work vectors.
+func (e *evolution) chebSum(ctx context.Context, center, half float64, K int, coef func(int) complex128) error {
 	prev, cur, acc := e.psi, e.work1, e.work2
 	e.h.chebStep(prev, cur, acc, center, half, true, coef(0), coef(1))
 	e.MatVecs++
 	// Steps 2..K in pairs counted from the last: the first of a pair
 	// leaves acc alone, the second adds both terms (its in is the first's
 	// out), so acc is read and written every other sweep.
-	K := len(j) - 1
 	deferred := func(k int) bool { return k >= 2 && (K-k)%2 == 1 }
 	for k := 2; k <= K; k++ {
 		if k%16 == 0 {
@@ -240,7 +293,6 @@ func (e *evolution) expStep(ctx context.Context, tau float64) error {
 	}
 	// acc is the new state; the two others become work vectors.
 	e.psi, e.work1, e.work2 = acc, prev, cur
-	e.ChebErr += tail
 	return nil
 }
 

@@ -152,7 +152,7 @@ func (sim *simulation) withoutAtoms(ctx context.Context, mask int) (*evolution, 
 			p.Drive[a] = make([]complex128, p.Duration)
 		}
 	}
-	evo := newEvolution(&p, sim.evo.magnusTol)
+	evo := newEvolutionWith(&p, newHamiltonian(&p, nil), sim.evo.magnusTol, sim.evo.single)
 	return evo, evo.run(ctx, nil)
 }
 

@@ -1,0 +1,149 @@
+package emulator
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Single-precision Chebyshev sweeps (precision "low"): the recurrence
+// vectors T_k(X)ψ are complex64, the sum Σ c_k T_k ψ accumulates into the
+// complex128 state in place. Memory: the state, two complex64 vectors and
+// the interaction diagonal, 40 bytes per amplitude (2.5 state vectors)
+// instead of 56.
+
+// cheb32Step is chebStep on complex64 vectors with acc the complex128
+// state:
+//
+//	first: out = X·in,                   acc = c0·acc + c1·out
+//	next:  out = 2X·in - out (in place), acc += c0·in + c1·out
+//
+// A next step with c0 = c1 = 0 leaves acc alone. On the first step in
+// holds the state rounded to complex64 and acc the state itself, so the
+// c0 term keeps full precision.
+func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, half float64, first bool, c0, c1 complex128) {
+	scale := 2 / half
+	if first {
+		scale = 1 / half
+	}
+	if len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim || len(h.inter) != h.dim {
+		panic("emulator: cheb32Step outside the state vector")
+	}
+	realGlobal := h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 8
+	sweep(h.dim, func(lo, hi int) {
+		if realGlobal {
+			h.cheb32Real(in, out, acc, lo, hi, center, scale, first, c0, c1)
+		} else {
+			h.cheb32General(in, out, acc, lo, hi, center, scale, first, c0, c1)
+		}
+	})
+}
+
+// cheb32Real is cheb32Step's kernel for a real drive shared by every atom
+// and a uniform detuning (chebReal's case): the assembly kernel on whole
+// octets where there is one, else the Go loop.
+func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	n := bits.Len(uint(len(in) - 1))
+	if useAVX2 {
+		a, b := (lo+7)&^7, hi&^7
+		if a < b {
+			det := h.gDet
+			k := cheb32Consts{
+				diagA: [4]float64{center, det + center, det + center, 2*det + center},
+				diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
+				c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
+				c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
+				c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
+				c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
+				scale: scale, det: det, drive: float32(real(h.gDrive) * scale),
+			}
+			switch {
+			case first:
+				k.mode = 2
+			case c0 != 0 || c1 != 0:
+				k.mode = 1
+			}
+			cheb32RealAVX2(&in[0], &out[0], &acc[0], &h.inter[0], a, b, n, &k)
+			if lo < a {
+				h.cheb32General(in, out, acc, lo, a, center, scale, first, c0, c1)
+			}
+			lo = b
+		}
+	}
+	h.cheb32General(in, out, acc, lo, hi, center, scale, first, c0, c1)
+}
+
+// cheb32Consts are cheb32RealAVX2's constants for one sweep (the
+// assembly reads them by the offsets in go_asm.h), laid out as chebConsts:
+// the diagonal's per-lane offsets and c0, c1 for complex128 arithmetic on
+// two amplitudes per register.
+type cheb32Consts struct {
+	diagA, diagB [4]float64 // center + det·(0, 1, 1, 2) and det·(1, 2, 2, 3)
+	c0re, c0im   [4]float64 // real part in every lane; (-imag, imag) pairs
+	c1re, c1im   [4]float64
+	scale, det   float64
+	drive        float32 // real drive times scale
+	mode         int64   // 2 on the first step, 1 on a next step that adds to acc, else 0
+}
+
+// cheb32General is cheb32Step's kernel for any drive, in Go: flips
+// summed in single precision, the diagonal in double and rounded.
+func (h *hamiltonian) cheb32General(in, out []complex64, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	in = in[:h.dim]
+	out = out[:h.dim]
+	acc = acc[:h.dim]
+	driven := h.driven
+	var coef, conj [64]complex64
+	for b := range h.n {
+		c := h.driveAtBit[b] * complex(scale, 0)
+		coef[b] = complex64(c)
+		conj[b] = complex64(complex(real(c), -imag(c)))
+	}
+	addAcc := c0 != 0 || c1 != 0
+	for s := lo; s < hi; s++ {
+		var f complex64
+		for r := uint64(s) & driven; r != 0; r &= r - 1 {
+			b := bits.TrailingZeros64(r)
+			f += coef[b] * in[s^(1<<b)]
+		}
+		for r := ^uint64(s) & driven; r != 0; r &= r - 1 {
+			b := bits.TrailingZeros64(r)
+			f += conj[b] * in[s^(1<<b)]
+		}
+		d := float32((h.diag(s) - center) * scale)
+		x := complex(d, 0)*in[s] + f
+		if first {
+			out[s] = x
+			acc[s] = c0*acc[s] + c1*complex128(x)
+		} else {
+			x -= out[s]
+			out[s] = x
+			if addAcc {
+				acc[s] += c0*complex128(in[s]) + c1*complex128(x)
+			}
+		}
+	}
+}
+
+// toSingle sets dst to src rounded to complex64.
+func toSingle(dst []complex64, src []complex128) {
+	dst = dst[:len(src)]
+	sweep(len(src), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = complex64(src[i])
+		}
+	})
+}
+
+// roundingBound is the error the single-precision recurrence may add to a
+// K-term expansion of a state of norm ≤ 1. Each sweep rounds a sum of n+1
+// flips and the diagonal term (about √(n+3) units of 2⁻²⁴ relative to the
+// vector, the roundings being independent) and the recurrence carries an
+// error made at one sweep into the later terms with a factor at most linear
+// in K; with the state's own rounding that is u·(K·√(n+3) + 1) per block. It
+// is an estimate, not a worst case: at N ≤ 11 the measured difference to
+// the complex128 run stays 140–900× below it (TestSinglePrecisionErrorBound
+// requires 100×).
+func (e *evolution) roundingBound(K int) float64 {
+	const u = 1.0 / (1 << 24)
+	return u * (float64(K)*math.Sqrt(float64(e.h.n+3)) + 1)
+}

@@ -1,0 +1,185 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/cmplx"
+	"math/rand/v2"
+	"testing"
+)
+
+func toC64(v []complex128) []complex64 {
+	w := make([]complex64, len(v))
+	for i, a := range v {
+		w[i] = complex64(a)
+	}
+	return w
+}
+
+// The single-precision sweep gives the double-precision one to float32
+// rounding, on every kernel path, for the first and later steps, with a
+// global real drive (the assembly's case) and with per-atom complex drives
+// (the Go loop), on whole vectors (split across cores from 2^14) and on a
+// range that starts and ends half-way into an octet; and it leaves the
+// rest of out and acc alone.
+func TestCheb32MatchesDouble(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{3, 4, 5, 8, 11, 15} {
+		for _, general := range []bool{false, true} {
+			h := randHamiltonian(r, n)
+			h.driveAtBit = make([]complex128, n)
+			for b := range h.driveAtBit {
+				h.driveAtBit[b] = h.gDrive
+				if general {
+					h.driveAtBit[b] = complex(5*r.Float64(), 5*r.Float64()-2.5)
+				}
+			}
+			if general {
+				h.global, h.driven = false, uint64(h.dim-1)&^2 // bit 1 undriven
+				h.driveAtBit[1] = 0
+			}
+			in := randVec(r, h.dim, 1)
+			out0, acc0 := randVec(r, h.dim, 1), randVec(r, h.dim, 1)
+			for trial := range 6 {
+				first := trial%2 == 0
+				half := 500 + 500*r.Float64()
+				center := 500 * r.Float64()
+				c0 := complex(2*r.Float64()-1, 2*r.Float64()-1)
+				c1 := complex(2*r.Float64()-1, 2*r.Float64()-1)
+				if trial == 3 {
+					c0 = 0
+				}
+				if trial == 5 {
+					c0, c1 = 0, 0
+				}
+				lo, hi := 0, h.dim
+				if trial >= 4 && h.dim >= 16 {
+					lo, hi = 4, h.dim-4
+				}
+				// Reference: chebStep in complex128; its first step adds
+				// c0·in where cheb32Step scales acc, so acc starts as in.
+				in128 := append([]complex128(nil), in...)
+				for i := range in128 {
+					in128[i] = complex128(complex64(in[i]))
+				}
+				wantOut, wantAcc := append([]complex128(nil), out0...), append([]complex128(nil), acc0...)
+				for i := range wantOut {
+					wantOut[i] = complex128(complex64(wantOut[i]))
+				}
+				if first {
+					copy(wantAcc, in128)
+				}
+				accStart := append([]complex128(nil), wantAcc...)
+				scale := 2 / half
+				if first {
+					scale = 1 / half
+				}
+				h.chebGeneral(in128, wantOut, wantAcc, 0, h.dim, center, scale, first, c0, c1)
+				for _, p := range kernelPaths() {
+					setPaths(t, p.avx2, p.sse2)
+					in32, out32 := toC64(in), toC64(out0)
+					acc := append([]complex128(nil), accStart...)
+					if lo == 0 && hi == h.dim {
+						h.cheb32Step(in32, out32, acc, center, half, first, c0, c1)
+					} else if general {
+						h.cheb32General(in32, out32, acc, lo, hi, center, scale, first, c0, c1)
+					} else {
+						h.cheb32Real(in32, out32, acc, lo, hi, center, scale, first, c0, c1)
+					}
+					for i := range acc {
+						if i < lo || i >= hi {
+							if out32[i] != complex64(out0[i]) || acc[i] != accStart[i] {
+								t.Fatalf("%s n=%d: wrote element %d outside [%d,%d)", p.name, n, i, lo, hi)
+							}
+							continue
+						}
+						tol := 1e-6 * float64(n+3) * (1 + cmplx.Abs(wantOut[i]) + cmplx.Abs(wantAcc[i]))
+						if cmplx.Abs(complex128(out32[i])-wantOut[i]) > tol || cmplx.Abs(acc[i]-wantAcc[i]) > tol {
+							t.Fatalf("%s n=%d general=%v trial %d: element %d: out %v acc %v, want %v %v",
+								p.name, n, general, trial, i, out32[i], acc[i], wantOut[i], wantAcc[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// In precision "low" the reported error bound stays honest: the difference
+// to the complex128 run stays below the rounding term added to the bound,
+// and the error against a run that steps every ns in complex128 stays
+// below the whole bound, on the ring and on a sequence with local drives.
+func TestSinglePrecisionErrorBound(t *testing.T) {
+	local := loadGolden(t, "golden_local_channels.json")
+	for _, c := range []struct {
+		name string
+		seq  []byte
+	}{{"ring8", ringSequence(8)}, {"ring11", ringSequence(11)}, {"local", local.Sequence}} {
+		p := compile(t, c.seq)
+		run := func(tol float64, single bool) *evolution {
+			e := newEvolutionWith(p, newHamiltonian(p, nil), tol, single)
+			if err := e.run(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		exact, double, single := run(0, false), run(defaultMagnusTol, false), run(defaultMagnusTol, true)
+		rounding := single.ChebErr - double.ChebErr
+		if d := dist(single.psi, double.psi); d > rounding/100 || rounding <= 0 {
+			t.Errorf("%s: single vs double differ by %.2e, rounding bound %.2e", c.name, d, rounding)
+		} else {
+			t.Logf("%s: single vs double %.2e, rounding bound %.2e", c.name, d, rounding)
+		}
+		if d, bound := dist(single.psi, exact.psi), single.MagnusErr+single.ChebErr+exact.ChebErr; d > bound {
+			t.Errorf("%s: error %.2e above the reported bound %.2e", c.name, d, bound)
+		}
+	}
+}
+
+func dist(a, b []complex128) float64 {
+	s := 0.0
+	for i := range a {
+		d := a[i] - b[i]
+		s += real(d)*real(d) + imag(d)*imag(d)
+	}
+	return math.Sqrt(s)
+}
+
+// An unknown precision is an input error naming the field; the known ones
+// run.
+func TestPrecisionConfiguration(t *testing.T) {
+	seq := ringSequence(4)
+	for _, p := range []string{"low", "normal", "high"} {
+		if _, err := Run(context.Background(), Request{Sequence: seq, Runs: 3, Configuration: json.RawMessage(`{"precision": "` + p + `"}`)}, nil); err != nil {
+			t.Errorf("precision %q: %v", p, err)
+		}
+	}
+	for _, bad := range []string{`"single"`, `1e-5`, `""`} {
+		_, err := Run(context.Background(), Request{Sequence: seq, Runs: 3, Configuration: json.RawMessage(`{"precision": ` + bad + `}`)}, nil)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Path != "configuration.precision" {
+			t.Errorf("precision %s: got %v, want an InputError on configuration.precision", bad, err)
+		}
+	}
+	if (&Request{Configuration: json.RawMessage(`{"precision": "low"}`)}).singlePrecision() != true {
+		t.Error("precision low does not select single precision")
+	}
+}
+
+// The memory the engine's vectors take per amplitude is what MaxAtoms and
+// the noisy engine's worker limit count, in both precisions.
+func TestAmplitudeBytesMatchAllocation(t *testing.T) {
+	p := compile(t, ringSequence(6))
+	for _, single := range []bool{false, true} {
+		e := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, single)
+		got := 16*(len(e.psi)+len(e.work1)+len(e.work2)) + 8*(len(e.w1)+len(e.w2)+len(e.h.inter))
+		if want := amplitudeBytes(single) * e.h.dim; got != want {
+			t.Errorf("single=%v: vectors take %d bytes, amplitudeBytes counts %d", single, got, want)
+		}
+	}
+	if maxAtoms(bytesPerAmplitudeLow) < maxAtoms(bytesPerAmplitude) {
+		t.Errorf("precision low admits fewer atoms (%d) than normal (%d)", maxAtoms(bytesPerAmplitudeLow), maxAtoms(bytesPerAmplitude))
+	}
+}
