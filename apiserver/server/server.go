@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -282,21 +283,38 @@ func authenticate(api huma.API, h *handlers.Handlers, client func(huma.Context) 
 
 // clientIP returns how a request's client is told apart for the limit on
 // failed authentications: its connection's address, or the last address of
-// header when a trusted proxy sets it.
+// header when a trusted proxy sets it. An IPv6 client is its /64, the
+// smallest network one host is usually given, so that it cannot dodge the
+// limit by changing addresses.
 func clientIP(header string) func(huma.Context) string {
 	return func(ctx huma.Context) string {
+		addr := ctx.RemoteAddr()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
 		if header != "" {
 			if v := ctx.Header(header); v != "" {
 				parts := strings.Split(v, ",")
-				return strings.TrimSpace(parts[len(parts)-1])
+				addr = strings.TrimSpace(parts[len(parts)-1])
 			}
 		}
-		host, _, err := net.SplitHostPort(ctx.RemoteAddr())
-		if err != nil {
-			return ctx.RemoteAddr()
-		}
-		return host
+		return ClientKey(addr)
 	}
+}
+
+// ClientKey is the rate-limit key of a client address: an IPv4 address
+// itself, an IPv6 address's /64, anything else as given.
+func ClientKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }
 
 func bearer(header string) (string, bool) {
