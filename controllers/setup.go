@@ -23,14 +23,17 @@ type Config struct {
 	Webhooks *webhook.Sender
 }
 
-// CacheOptions restricts the manager's cache of Leases and Pods to the ones
-// Tweezer manages (there are many others in a cluster).
+// CacheOptions restricts the manager's cache of Leases, Pods, Services,
+// ResourceQuotas and LimitRanges to the ones Tweezer manages (there are many
+// others in a cluster).
 func CacheOptions() cache.Options {
 	sel := labels.SelectorFromSet(labels.Set{executor.ManagedByLabel: executor.ManagedBy})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&coordinationv1.Lease{}: {Label: sel},
 		&corev1.Pod{}:           {Label: sel},
 		&corev1.Service{}:       {Label: sel}, // notebook servers (controllers/learner)
+		&corev1.ResourceQuota{}: {Label: sel}, // project guard rails (controllers/project)
+		&corev1.LimitRange{}:    {Label: sel},
 	}}
 }
 

@@ -9,11 +9,24 @@ import (
 // etcd's object size limit (about 1.5 MiB).
 const MaxSequenceBytes = 1 << 20
 
+// Size caps of a batch, enforced by the CRD schemas for every writer (the
+// facade may be configured tighter; runs are also capped by the device's
+// max_runs, config/admission).
+const (
+	// MaxJobsPerBatch caps spec.jobs, added jobs included.
+	MaxJobsPerBatch = 1000
+	// MaxRunsPerJob caps one job's runs (the engines' limit).
+	MaxRunsPerJob = 10_000_000
+	// MaxShotsPerBatch caps the runs of all of a batch's jobs together.
+	MaxShotsPerBatch = 10_000_000
+)
+
 // InlineJob is a job declared inside a Batch, for GitOps users; the controller
 // turns each entry into a Job resource.
 type InlineJob struct {
 	// Runs is the number of shots.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
 	Runs int32 `json:"runs"`
 
 	// Variables are substituted into the sequence before execution.
@@ -41,6 +54,7 @@ type InlineJob struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) == (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0) || (has(oldSelf.open) && oldSelf.open && !(has(oldSelf.canceled) && oldSelf.canceled))",message="jobs: only an open batch that is not canceled accepts more jobs"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.canceled) || !oldSelf.canceled || (has(self.canceled) && self.canceled)",message="canceled: a canceled batch stays canceled"
 // +kubebuilder:validation:XValidation:rule="(has(self.sequenceBuilder) && size(self.sequenceBuilder) > 0) || (has(self.jobs) && self.jobs.all(j, has(j.sequence) && size(j.sequence) > 0))",message="sequenceBuilder is required unless every inline job has its own sequence",fieldPath=".sequenceBuilder"
+// +kubebuilder:validation:XValidation:rule="!has(self.jobs) || self.jobs.map(j, j.runs).sum() <= 10000000",message="jobs: at most 10000000 runs in all (limit: total shots per batch)",fieldPath=".jobs"
 type BatchSpec struct {
 	// SequenceBuilder is the Pulser abstract representation (JSON, version
 	// "1") that the batch's jobs run. It may be empty when every job carries

@@ -121,6 +121,13 @@ const (
 	ProjectIDLabel = "quantum.tweezer.dev/project-id"
 	// MaxQueuePriorityLabel on a project namespace caps the queue priority of its batches.
 	MaxQueuePriorityLabel = "quantum.tweezer.dev/max-queue-priority"
+	// QuotaAnnotation on a project namespace overrides some of the manager's
+	// default object counts of the project's ResourceQuota, e.g.
+	// "batches=5000,pods=100" (keys: batches, jobs, workloads, learners, pods).
+	QuotaAnnotation = "quantum.tweezer.dev/quota"
+	// ProjectGuardRails names the ResourceQuota and the LimitRange that the
+	// manager keeps in every project namespace (controllers/project).
+	ProjectGuardRails = "tweezer-project"
 	// BatchLabel on a Job names its Batch.
 	BatchLabel = "quantum.tweezer.dev/batch"
 )

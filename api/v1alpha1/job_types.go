@@ -15,6 +15,7 @@ type JobSpec struct {
 
 	// Runs is the number of shots.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="runs is immutable"
 	Runs int32 `json:"runs"`
 

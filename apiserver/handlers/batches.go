@@ -27,7 +27,7 @@ import (
 // JobInput is one job of a batch creation or addition.
 type JobInput struct {
 	_         struct{}       `additionalProperties:"true"`
-	Runs      int32          `json:"runs" minimum:"1" doc:"Number of shots, > 0."`
+	Runs      int32          `json:"runs" minimum:"1" maximum:"10000000" doc:"Number of shots, > 0, at most the device's max_runs (from its specs) and 10,000,000."`
 	Variables map[string]any `json:"variables,omitempty" doc:"Values of the sequence's variables."`
 	Sequence  *string        `json:"sequence,omitempty" nullable:"true" doc:"The job's own serialized Pulser sequence, run instead of the batch's sequence_builder (pasqal-cloud >= 0.22); required when the batch has none."`
 }
@@ -281,7 +281,11 @@ func (h *Handlers) getBatchV1(ctx context.Context, in *BatchIDPath) (*batchV1Out
 }
 
 // batchWithResults is the v1 document of a batch: its jobs with their
-// results, and the ids of its rebatches.
+// results, and the ids of its rebatches. Full results are inlined, in
+// creation order, up to Limits.MaxInlineResultsBytes in all; from the first
+// job whose full result does not fit on, jobs carry their counter
+// (full_result with raw null) and no result ConfigMap is read for them:
+// GET /api/v1/jobs/{id} and the results links serve the rest.
 func (h *Handlers) batchWithResults(ctx context.Context, b *quantumv1alpha1.Batch) (*batchV1Out, error) {
 	ds, err := h.deviceStatuses(ctx)
 	if err != nil {
@@ -297,10 +301,18 @@ func (h *Handlers) batchWithResults(ctx context.Context, b *quantumv1alpha1.Batc
 		return nil, internal(err)
 	}
 	out := restdoc.BatchWithResults{Batch: doc, Jobs: make([]restdoc.JobWithResult, len(jobs)), ChildIDs: children}
+	left, bounded := h.Limits.MaxInlineResultsBytes, h.Limits.MaxInlineResultsBytes > 0
 	for i, j := range jobs {
-		stored, err := h.storedResult(ctx, j)
-		if err != nil {
-			return nil, internal(err)
+		var stored []byte
+		if !bounded || left > 0 {
+			if stored, err = h.storedResult(ctx, j); err != nil {
+				return nil, internal(err)
+			}
+			if bounded {
+				if left -= len(stored); left < 0 {
+					stored = nil
+				}
+			}
 		}
 		out.Jobs[i] = restdoc.WithResult(j, pid, stored)
 	}
@@ -359,8 +371,8 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	if body.SequenceBuilder != nil {
 		seq = *body.SequenceBuilder
 	}
-	if n := len(seq); n > quantumv1alpha1.MaxSequenceBytes {
-		return nil, envelope.Errorf(http.StatusRequestEntityTooLarge, "sequence_builder is %d bytes; the limit is %d bytes", n, quantumv1alpha1.MaxSequenceBytes)
+	if n := len(seq); h.Limits.MaxSequenceBytes > 0 && n > h.Limits.MaxSequenceBytes {
+		return nil, envelope.Errorf(http.StatusRequestEntityTooLarge, "sequence_builder is %d bytes; the limit is %d bytes (limit: sequence size)", n, h.Limits.MaxSequenceBytes)
 	}
 	if seq == "" && !slices.ContainsFunc(body.Jobs, func(j JobInput) bool { return j.Sequence != nil && *j.Sequence != "" }) {
 		return nil, envelope.Invalid("is required unless each job carries its own sequence", "body", "sequence_builder")
@@ -425,11 +437,16 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 		b.Spec.Configuration = &apiextensionsv1.JSON{Raw: raw}
 	}
 	for i, j := range body.Jobs {
-		ij, err := inlineJob(j, seq != "", "body", "jobs", i)
+		ij, err := inlineJob(j, seq != "", h.Limits.MaxSequenceBytes, "body", "jobs", i)
 		if err != nil {
 			return nil, err
 		}
 		b.Spec.Jobs = append(b.Spec.Jobs, ij)
+	}
+	if err := h.checkSize(ctx, &b.Spec, 0, sizeLoc{
+		jobs: []any{"body", "jobs"}, job: func(i int) []any { return []any{"body", "jobs", i, "runs"} },
+	}); err != nil {
+		return nil, err
 	}
 	idem, err := newIdempotency("batch", ns.Name, user(ctx).Name, in.IdempotencyKey, body)
 	if err != nil {
@@ -443,8 +460,8 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 }
 
 // inlineJob reads one job; batchHasSequence says whether the job may go
-// without its own sequence.
-func inlineJob(j JobInput, batchHasSequence bool, loc ...any) (quantumv1alpha1.InlineJob, error) {
+// without its own sequence, maxSequence (> 0) caps the size of its own.
+func inlineJob(j JobInput, batchHasSequence bool, maxSequence int, loc ...any) (quantumv1alpha1.InlineJob, error) {
 	ij := quantumv1alpha1.InlineJob{Runs: j.Runs}
 	if j.Sequence != nil {
 		ij.Sequence = *j.Sequence
@@ -452,8 +469,8 @@ func inlineJob(j JobInput, batchHasSequence bool, loc ...any) (quantumv1alpha1.I
 	switch n := len(ij.Sequence); {
 	case n == 0 && !batchHasSequence:
 		return ij, envelope.Invalid("the batch has no sequence_builder, so each job needs its own sequence", append(loc, "sequence")...)
-	case n > quantumv1alpha1.MaxSequenceBytes:
-		return ij, envelope.Errorf(http.StatusRequestEntityTooLarge, "the sequence of job %v is %d bytes; the limit is %d bytes", loc[len(loc)-1], n, quantumv1alpha1.MaxSequenceBytes)
+	case maxSequence > 0 && n > maxSequence:
+		return ij, envelope.Errorf(http.StatusRequestEntityTooLarge, "the sequence of job %v is %d bytes; the limit is %d bytes (limit: sequence size)", loc[len(loc)-1], n, maxSequence)
 	}
 	if j.Variables != nil {
 		raw, err := json.Marshal(j.Variables)
@@ -607,7 +624,7 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	}
 	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
 	for i, j := range in.Body {
-		if inline[i], err = inlineJob(j, b.Spec.SequenceBuilder != "", "body", i); err != nil {
+		if inline[i], err = inlineJob(j, b.Spec.SequenceBuilder != "", h.Limits.MaxSequenceBytes, "body", i); err != nil {
 			return nil, err
 		}
 		inline[i].UserID = user(ctx).Name
@@ -625,6 +642,17 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 		return nil, err
 	}
 	return &batchOut{Body: envelope.OK(doc)}, nil
+}
+
+// checkAdded applies the size caps to a batch with jobs appended: the body
+// of an addition is the list of new jobs.
+func (h *Handlers) checkAdded(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) error {
+	spec := b.Spec.DeepCopy()
+	have := len(spec.Jobs)
+	spec.Jobs = append(spec.Jobs, jobs...)
+	return h.checkSize(ctx, spec, have, sizeLoc{
+		jobs: []any{"body"}, job: func(i int) []any { return []any{"body", i - have, "runs"} },
+	})
 }
 
 // appendJobs appends jobs to an open batch's spec.jobs and returns the
@@ -649,6 +677,9 @@ func (h *Handlers) appendJobs(ctx context.Context, b *quantumv1alpha1.Batch, job
 // tryAppendJobs is one attempt of appendJobs; retry asks for another, with b
 // read again.
 func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (from int, retry bool, err error) {
+	if err := h.checkAdded(ctx, b, jobs); err != nil {
+		return 0, false, err
+	}
 	grown := b.DeepCopy()
 	grown.Spec.Jobs = append(grown.Spec.Jobs, jobs...)
 	if err := h.fits(grown, "batch"); err != nil {
@@ -751,6 +782,10 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 	}
 	for _, j := range jobs {
 		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: j.Spec.Runs, Variables: j.Spec.Variables.DeepCopy(), Sequence: j.Spec.Sequence, ParentID: j.Name})
+	}
+	// The copies were admitted once; only the batch's totals are checked again.
+	if err := h.checkSize(ctx, &b.Spec, len(b.Spec.Jobs), sizeLoc{jobs: []any{"query"}}); err != nil {
+		return nil, err
 	}
 	if err := h.fits(b, "batch"); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -29,6 +30,17 @@ type Limits struct {
 	MaxBodyBytes int64
 	// MaxObjectBytes caps the serialized size of one object sent to the API server.
 	MaxObjectBytes int
+	// MaxSequenceBytes caps one serialized sequence (413 beyond it); 0 means no cap.
+	MaxSequenceBytes int
+	// MaxJobsPerBatch caps a batch's jobs, added ones included; 0 means no cap.
+	MaxJobsPerBatch int
+	// MaxShotsPerBatch caps the runs of all of a batch's jobs together; 0 means no cap.
+	MaxShotsPerBatch int64
+	// MaxInlineResultsBytes bounds the full results that GET
+	// /api/v1/batches/{id} inlines; past it, jobs carry their counter and
+	// full_result is null (GET /api/v1/jobs/{id} or the results link serve
+	// it). 0 means no bound.
+	MaxInlineResultsBytes int
 	// BodyReadTimeout bounds reading a request body: slow clients get 408.
 	BodyReadTimeout time.Duration
 	// NotebookWait bounds how long a spawn waits for the notebook controller
@@ -73,6 +85,7 @@ func (h *Handlers) Register(api huma.API) {
 	h.registerWorkers(api)
 	h.registerStatistics(api)
 	h.registerLearning(api)
+	h.registerQueueVisibility(api)
 }
 
 // op builds an operation; bodies of write routes get the body limit.
@@ -150,6 +163,9 @@ func writeErr(err error, loc ...any) error {
 		return envelope.Errorf(http.StatusRequestEntityTooLarge, "%v", err)
 	case apierrors.IsConflict(err):
 		return envelope.Errorf(http.StatusConflict, "%v", err)
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		// The project's ResourceQuota (controllers/project) binds every writer.
+		return envelope.Errorf(http.StatusForbidden, "the project's quota is used up: %v", err)
 	case apierrors.IsForbidden(err):
 		return envelope.Errorf(http.StatusInternalServerError, "the facade's service account lacks a permission: %v", err)
 	}

@@ -45,12 +45,12 @@ var (
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
-	// facadeConfig is the configuration of the suite's facades.
-	facadeConfig server.Config
-	tokens       = map[string]string{} // alice, bob, reader, super, worker, nobody
-	projA        = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
-	projB        = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
-	projBig      = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
+	// suiteConfig is the facades' configuration.
+	suiteConfig server.Config
+	tokens      = map[string]string{} // alice, bob, reader, super, worker, nobody
+	projA       = "0b6f3c6e-6a43-4d1e-9a55-1f0f6f3d2a01"
+	projB       = "7d1c1f0e-2f44-4a8e-8f7e-3c9d5b2e4b02"
+	projBig     = "c3a9e0b1-8d2f-4c55-b6e1-5a7f0d9e8c03"
 )
 
 const usersNS = "tweezer-users"
@@ -177,7 +177,7 @@ func run(m *testing.M) (int, error) {
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
-	facadeConfig = c
+	suiteConfig = c
 	newFacade = func() (*httptest.Server, error) {
 		// Each replica's links name its own address, as a configured public URL.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -31,7 +31,7 @@ func TestResultsLinkKeysFromASecretWithRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = admin.Delete(ctx, sec) }()
-	cfg := facadeConfig
+	cfg := suiteConfig
 	cfg.ResultsKeySecret = "tweezer-system/tweezer-results-key"
 	cfg.PublicURL = "https://tweezer.example.com/"
 	var replicas []*httptest.Server

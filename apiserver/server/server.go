@@ -36,6 +36,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/auth"
+	"github.com/tweezer-dev/tweezer/apiserver/console"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/handlers"
 )
@@ -48,6 +49,15 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxObjectBytes caps one object sent to the API server (etcd refuses ~1.5 MiB).
 	MaxObjectBytes int
+	// MaxSequenceBytes caps one serialized sequence (413 beyond it).
+	MaxSequenceBytes int
+	// MaxJobsPerBatch caps a batch's jobs, added ones included (422).
+	MaxJobsPerBatch int
+	// MaxShotsPerBatch caps the runs of a batch's jobs together (422).
+	MaxShotsPerBatch int64
+	// MaxInlineResultsBytes bounds the full results that GET
+	// /api/v1/batches/{id} inlines; later jobs carry their counter only.
+	MaxInlineResultsBytes int
 	// AuthCacheTTL is how long TokenReview and SubjectAccessReview answers are reused.
 	AuthCacheTTL time.Duration
 	// AuthCacheEntries bounds each of the token, access and failing-client caches.
@@ -94,19 +104,24 @@ type Config struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Addr:             ":8080",
-		MaxBodyBytes:     quantumv1alpha1.MaxSequenceBytes + 256<<10,
-		MaxObjectBytes:   1400 << 10,
-		AuthCacheTTL:     auth.DefaultOptions().TTL,
-		AuthCacheEntries: auth.DefaultOptions().MaxEntries,
-		AuthFailureRate:  float64(auth.DefaultOptions().FailureRate),
-		AuthFailureBurst: auth.DefaultOptions().FailureBurst,
-		BodyReadTimeout:  10 * time.Second,
-		NotebookWait:     5 * time.Second,
-		ReadTimeout:      30 * time.Second,
-		WriteTimeout:     60 * time.Second,
-		DrainTimeout:     25 * time.Second,
-		ResultsLinkTTL:   time.Hour,
+		Addr:           ":8080",
+		MaxBodyBytes:   quantumv1alpha1.MaxSequenceBytes + 256<<10,
+		MaxObjectBytes: 1400 << 10,
+		// The CRDs' maxima; a cluster may set the facade tighter.
+		MaxSequenceBytes:      quantumv1alpha1.MaxSequenceBytes,
+		MaxJobsPerBatch:       quantumv1alpha1.MaxJobsPerBatch,
+		MaxShotsPerBatch:      quantumv1alpha1.MaxShotsPerBatch,
+		MaxInlineResultsBytes: 16 << 20,
+		AuthCacheTTL:          auth.DefaultOptions().TTL,
+		AuthCacheEntries:      auth.DefaultOptions().MaxEntries,
+		AuthFailureRate:       float64(auth.DefaultOptions().FailureRate),
+		AuthFailureBurst:      auth.DefaultOptions().FailureBurst,
+		BodyReadTimeout:       10 * time.Second,
+		NotebookWait:          5 * time.Second,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		DrainTimeout:          25 * time.Second,
+		ResultsLinkTTL:        time.Hour,
 	}
 }
 
@@ -183,7 +198,8 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 			TTL: cfg.AuthCacheTTL, MaxEntries: cfg.AuthCacheEntries, Audiences: cfg.AuthAudiences,
 			FailureRate: rate.Limit(cfg.AuthFailureRate), FailureBurst: cfg.AuthFailureBurst,
 		}),
-		Limits:         handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait},
+		Limits: handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait,
+			MaxSequenceBytes: cfg.MaxSequenceBytes, MaxJobsPerBatch: cfg.MaxJobsPerBatch, MaxShotsPerBatch: cfg.MaxShotsPerBatch, MaxInlineResultsBytes: cfg.MaxInlineResultsBytes},
 		ResultsKeys:    keys,
 		ResultsLinkTTL: cfg.ResultsLinkTTL,
 		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
@@ -236,6 +252,8 @@ func NewAPI(h *handlers.Handlers, clientIPHeader string) (huma.API, http.Handler
 		"bearer": {Type: "http", Scheme: "bearer", Description: "A service-account or OIDC token the cluster accepts (checked with a TokenReview)."},
 	}
 	serveDocs(router)
+	router.Handle(console.Path, console.Handler())
+	router.Handle(console.Path+"/*", console.Handler())
 	api := humachi.New(router, config)
 	api.UseMiddleware(authenticate(api, h, clientIP(clientIPHeader)))
 	h.Register(api)

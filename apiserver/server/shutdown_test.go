@@ -22,7 +22,7 @@ import (
 // A batch creation (a Batch, then its Jobs) in flight when the facade gets
 // SIGTERM finishes all its writes: the facade stops accepting, then drains.
 func TestInFlightWriteSurvivesSIGTERM(t *testing.T) {
-	cfg := facadeConfig
+	cfg := suiteConfig
 	cfg.BodyReadTimeout = 10 * time.Second
 	s, err := server.New(facadeCfg, cfg)
 	if err != nil {
@@ -114,7 +114,7 @@ func TestInFlightWriteSurvivesSIGTERM(t *testing.T) {
 
 // A request still running when the drain timeout ends is cut, and Serve says so.
 func TestDrainTimeoutCutsWhatIsLeft(t *testing.T) {
-	cfg := facadeConfig
+	cfg := suiteConfig
 	cfg.DrainTimeout = 200 * time.Millisecond
 	cfg.BodyReadTimeout = 10 * time.Second
 	s, err := server.New(facadeCfg, cfg)
@@ -160,7 +160,7 @@ func TestDrainTimeoutCutsWhatIsLeft(t *testing.T) {
 // 429 in the error envelope, with Retry-After, and cost no TokenReview;
 // tokens already known to be valid still pass.
 func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
-	cfg := facadeConfig
+	cfg := suiteConfig
 	cfg.AuthCacheTTL = time.Minute
 	cfg.AuthFailureRate, cfg.AuthFailureBurst = 0.01, 3
 	s, err := server.New(facadeCfg, cfg)

@@ -73,6 +73,7 @@ func printWelcome(p *local.Platform, kubectl string, took time.Duration) {
 Tweezer is running (started in %s).
 
   REST facade   %s   (OpenAPI: %s/openapi.json, docs: %s/docs)
+  web console   %s/console   (sign in with the token below)
   project id    %s
   token         %s
   kubeconfig    %s
@@ -86,7 +87,7 @@ Try it:
 A learner's notebook (a Jupyter server with the package's starter notebook):
   curl -X POST -H "Authorization: Bearer $TOKEN" "%s/learners/VQPU/notebooks/intro?project_id=%s"
   then open its "url" (the server itself, on 127.0.0.1, with its token).
-`, took.Round(time.Second), api, p.FacadeURL, p.FacadeURL, p.ProjectID, p.Token, p.Kubeconfig,
+`, took.Round(time.Second), api, p.FacadeURL, p.FacadeURL, p.FacadeURL, p.ProjectID, p.Token, p.Kubeconfig,
 		p.Token, api, p.ProjectID, p.ProjectID, p.FacadeURL, p.FacadeURL, kubectl, p.Kubeconfig, api, p.ProjectID)
 }
 

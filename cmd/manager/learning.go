@@ -53,7 +53,7 @@ func setupWorkloadsAndLearners(mgr ctrl.Manager, execKind, runnerBinary, runnerK
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for name, v := range map[corev1.ResourceName]string{corev1.ResourceCPU: *notebookCPU, corev1.ResourceMemory: *notebookMemory} {
 		if err := requestLimit(res, name, v); err != nil {
-			return err
+			return fmt.Errorf("--notebook-%s: %w", name, err)
 		}
 	}
 	flavour, err := learner.ParseFlavour(*notebookFlavour)
@@ -98,7 +98,7 @@ func requestLimit(res corev1.ResourceRequirements, name corev1.ResourceName, v s
 		}
 		q, err := resource.ParseQuantity(p.s)
 		if err != nil {
-			return fmt.Errorf("--notebook-%s: %w", name, err)
+			return err
 		}
 		p.into[name] = q
 	}

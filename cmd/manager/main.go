@@ -18,6 +18,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/retention"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
 	"github.com/tweezer-dev/tweezer/internal/metricsauth"
 )
@@ -47,6 +48,7 @@ func run() error {
 		probeAddr       = flag.String("health-probe-bind-address", ":8081", "health probe address (0 disables it)")
 		leaderElect     = flag.Bool("leader-elect", false, "elect a leader so that only one manager replica is active")
 		idleRelease     = flag.Duration("idle-release", 10*time.Second, "how long an open batch may hold a QPU with no job to run before it gives it back")
+		retentionTTL    = flag.Duration("batch-retention", retention.DefaultTTL, "finished batches are deleted, with their jobs and results, this long after their end (0 keeps them)")
 	)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -95,6 +97,16 @@ func run() error {
 		Executor: exec,
 		Webhooks: sender,
 	}); err != nil {
+		return err
+	}
+	if *retentionTTL > 0 {
+		if err := (&retention.Reconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("tweezer-retention"), TTL: *retentionTTL,
+		}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+	}
+	if err := setupProjects(mgr); err != nil {
 		return err
 	}
 	if err := setupWorkloadsAndLearners(mgr, *execKind, *runnerBinary, *runnerKubecfg, *namespace); err != nil {

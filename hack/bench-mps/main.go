@@ -2,13 +2,15 @@
 // sequence (and a quench) for a set of registers and prints one table: N,
 // register, max_bond_dim, χ reached, steps, wall and CPU time, peak heap,
 // the engine's memory estimate, the summed discarded weight, and where the
-// state vector can hold the register (N ≤ 20) the error against it.
+// state vector can hold the register (N ≤ 20) the error against it; then
+// one job with SPAM noise and one with dephasing on both engines.
 //
 // Usage: go run ./hack/bench-mps [-cases small|large|all] [-only regexp]
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tweezer-dev/tweezer/runners/emulator"
+	"github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/mps"
 	"github.com/tweezer-dev/tweezer/runners/mps/mpsseq"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
@@ -36,6 +39,7 @@ type benchCase struct {
 	maxBond  int
 	cutoff   float64
 	optimize bool
+	oneSite  bool // one_site_after_saturation
 	large    bool
 }
 
@@ -51,6 +55,11 @@ func cases() []benchCase {
 		return benchCase{name: fmt.Sprintf("quench %dx%d %dns", rows, cols, dur), rows: rows, cols: cols,
 			seq: mpsseq.Quench(rows, cols, 6, dur), maxBond: chi, optimize: rows > 1, large: large}
 	}
+	oneSite := func(c benchCase) benchCase {
+		c.name += " 1-site"
+		c.oneSite = true
+		return c
+	}
 	return []benchCase{
 		afm(1, 10, 1024, false),
 		afm(1, 16, 1024, false),
@@ -58,6 +67,8 @@ func cases() []benchCase {
 		afm(4, 4, 64, false),
 		quench(1, 12, 1024, 500, false),
 		quench(1, 12, 8, 500, false),
+		quench(1, 12, 4, 500, false),
+		oneSite(quench(1, 12, 4, 500, false)),
 		afm(1, 50, 64, true),
 		afm(5, 5, 64, true),
 		afm(5, 5, 128, true),
@@ -96,13 +107,71 @@ func main() {
 			continue
 		}
 		if err := run(c, min(*svMax, 20)); err != nil {
-			fmt.Printf("%-18s %4d %6d  error: %v\n", c.name, c.rows*c.cols, c.maxBond, err)
+			fmt.Printf("%-24s %4d %6d  error: %v\n", c.name, c.rows*c.cols, c.maxBond, err)
+		}
+	}
+	if *which != "large" {
+		for _, nc := range noiseCases {
+			if re != nil && !re.MatchString(nc.name) {
+				continue
+			}
+			if err := noisy(nc); err != nil {
+				fmt.Println(nc.name+": error:", err)
+			}
 		}
 	}
 }
 
-// rowFormat prints one row of the table (all columns as strings).
-const rowFormat = "%-18s %4s %6s %10s %6s %9s %9s %14s %13s %10s %12s %12s %8s\n"
+// noiseCase is one noisy job run on both engines.
+type noiseCase struct {
+	name, model string
+	nTraj       int
+}
+
+const noiseModelTemplate = `{"noise_types": [%s], "runs": null, "samples_per_run": null, "state_prep_error": %s, "p_false_pos": %s, "p_false_neg": %s, "temperature": 0.0, "laser_waist": null, "amp_sigma": 0.0, "relaxation_rate": 0.0, "dephasing_rate": %s, "hyperfine_dephasing_rate": 0.0, "depolarizing_rate": 0.0, "eff_noise": []}`
+
+var noiseCases = []noiseCase{
+	{"SPAM: state_prep_error 0.05, p_false_pos 0.01, p_false_neg 0.05", fmt.Sprintf(noiseModelTemplate, `"SPAM"`, "0.05", "0.01", "0.05", "0.0"), 20},
+	{"dephasing 0.5/µs (quantum jumps)", fmt.Sprintf(noiseModelTemplate, `"dephasing"`, "0.0", "0.0", "0.0", "0.5"), 20},
+}
+
+// noisy runs one job with noise (20 trajectories) through the MPS engine
+// and the state-vector engine in turn, with the same seed, so both draw the
+// same lost atoms and jump thresholds: their occupations must agree, and
+// the times compare the two engines on the same trajectories.
+func noisy(nc noiseCase) error {
+	cfg := `{"observables": [{"observable": "occupation", "evaluation_times": [1.0], "one_state": null, "tag_suffix": null}], "default_evaluation_times": [1.0], "initial_state": null, "with_modulation": false, "interaction_matrix": null, "prefer_device_noise_model": false, "n_trajectories": ` + fmt.Sprint(nc.nTraj) + `, "noise_model": ` + nc.model + `}`
+	seq := string(mpsseq.Quench(1, 12, 6, 500))
+	fmt.Printf("\n%s, quench 1x12 500ns, %d trajectories, 10000 shots, same seed:\n", nc.name, nc.nTraj)
+	var occ [2][]float64
+	for k, eng := range []struct {
+		name string
+		e    engine.Engine
+		dev  string
+	}{{"MPS (EMU_MPS)", mps.Engine{}, "EMU_MPS"}, {"state vector (EMU_FREE)", emulator.Engine{}, "EMU_FREE"}} {
+		runtime.GC()
+		cpu0, t0 := cpuSeconds(), time.Now()
+		res, err := eng.e.Run(context.Background(), engine.Task{Sequence: seq, Runs: 10000, Seed: 7, DeviceType: eng.dev, BackendConfiguration: cfg}, nil)
+		wall, cpu := time.Since(t0).Seconds(), cpuSeconds()-cpu0
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(res.Observables[0].Values[0], &occ[k]); err != nil {
+			return err
+		}
+		fmt.Printf("  %-24s wall %6.2f s  CPU %6.2f s\n", eng.name, wall, cpu)
+	}
+	d := 0.0
+	for i := range occ[0] {
+		d = math.Max(d, math.Abs(occ[0][i]-occ[1][i]))
+	}
+	fmt.Printf("  max |Δ⟨n⟩| between the engines (trajectory means): %.1e\n", d)
+	return nil
+}
+
+// rowFormat prints one row of the table (all columns as strings); steps
+// reads "one-site/all" when some steps were one-site.
+const rowFormat = "%-24s %4s %6s %10s %7s %9s %9s %14s %13s %10s %12s %12s %8s\n"
 
 func run(c benchCase, svMax int) error {
 	prog, err := sequence.Compile(c.seq, sequence.Options{})
@@ -118,7 +187,7 @@ func run(c benchCase, svMax int) error {
 			fmt.Fprintf(os.Stderr, "%s: %d%% after %.0f s\n", c.name, p, time.Since(t0).Seconds())
 		}
 	}
-	st, stats, err := mps.Run(context.Background(), prog, mps.Config{MaxBondDim: c.maxBond, InteractionCutoff: c.cutoff, OptimizeQubitOrdering: c.optimize}, progress)
+	st, stats, err := mps.Run(context.Background(), prog, mps.Config{MaxBondDim: c.maxBond, InteractionCutoff: c.cutoff, OptimizeQubitOrdering: c.optimize, OneSiteAfterSaturation: c.oneSite}, progress)
 	wall, cpu := time.Since(t0).Seconds(), cpuSeconds()-cpu0
 	peak := stop()
 	if err != nil {
@@ -144,7 +213,11 @@ func run(c benchCase, svMax int) error {
 			tvd = fmt.Sprintf("%.1e", distance(got, exact))
 		}
 	}
-	fmt.Printf(rowFormat, c.name, fmt.Sprint(n), fmt.Sprint(c.maxBond), fmt.Sprint(stats.MaxBond), fmt.Sprint(len(stats.Steps)),
+	steps := fmt.Sprint(len(stats.Steps))
+	if stats.OneSiteSteps > 0 {
+		steps = fmt.Sprintf("%d/%d", stats.OneSiteSteps, len(stats.Steps))
+	}
+	fmt.Printf(rowFormat, c.name, fmt.Sprint(n), fmt.Sprint(c.maxBond), fmt.Sprint(stats.MaxBond), steps,
 		fmt.Sprintf("%.1f", wall), fmt.Sprintf("%.1f", cpu), fmt.Sprintf("%.1f", float64(peak)/(1<<20)),
 		fmt.Sprintf("%.1f", float64(stats.MemoryEstimate)/(1<<20)), fmt.Sprintf("%.1e", stats.Discarded), dn, dnn, tvd)
 	return nil

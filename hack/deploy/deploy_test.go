@@ -157,8 +157,8 @@ var _ = Describe("config/default", func() {
 		Expect(kinds).To(HaveKeyWithValue("Device", 7))
 		Expect(kinds["CustomResourceDefinition"]).To(BeNumerically(">=", 4))
 		Expect(kinds).To(HaveKey("ClusterRole"))
-		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 5))
-		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicyBinding", 5))
+		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 6))
+		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicyBinding", 6))
 		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicy", 1))
 		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicyBinding", 1))
 
@@ -196,6 +196,13 @@ var _ = Describe("config/default", func() {
 		Expect(can("tweezer-manager", "update", "coordination.k8s.io", "leases", "tweezer-system")).To(BeTrue())
 		Expect(can("tweezer-manager", "delete", "", "nodes", "")).To(BeFalse())
 		Expect(can("tweezer-manager", "delete", "", "namespaces", "")).To(BeFalse())
+		// It keeps each project's quota and limits, and deletes expired
+		// batches, but may not delete the quota it keeps, nor jobs by itself.
+		Expect(can("tweezer-manager", "patch", "", "resourcequotas", "some-project")).To(BeTrue())
+		Expect(can("tweezer-manager", "patch", "", "limitranges", "some-project")).To(BeTrue())
+		Expect(can("tweezer-manager", "delete", "", "resourcequotas", "some-project")).To(BeFalse())
+		Expect(can("tweezer-manager", "delete", "quantum.tweezer.dev", "batches", "some-project")).To(BeTrue())
+		Expect(can("tweezer-manager", "delete", "quantum.tweezer.dev", "jobs", "some-project")).To(BeFalse())
 
 		// The facade reviews tokens and access and writes batches; it starts no pods.
 		Expect(can("tweezer-apiserver", "create", "authentication.k8s.io", "tokenreviews", "")).To(BeTrue())

@@ -148,7 +148,8 @@ const (
 
 // ignoredKeys are options of Pulser's EmulationConfig subclasses that tune
 // an emulator's numerics (time step, Krylov and bond-dimension tolerances,
-// interaction cutoff, GPUs, logging). The MPS engine reads its own
+// interaction cutoff, GPUs, logging; one_site_after_saturation is the MPS
+// engine's own). The MPS engine reads its own
 // (runners/mps ParseConfig); the state-vector engine has its own error
 // control (runners/emulator/propagate.go), so they change nothing there. They
 // are accepted; every other key not in config-schema.json is refused.
@@ -157,7 +158,7 @@ var ignoredKeys = map[string]bool{
 	"extra_krylov_tolerance": true, "max_bond_dim": true, "gpu": true, "num_gpus_to_use": true,
 	"optimize_qubit_ordering": true, "interaction_cutoff": true, "log_level": true, "log_file": true, "progress_bar": true,
 	"print_progress": true, "solver": true, "autosave_prefix": true, "autosave_dt": true,
-	"pulser_version": true,
+	"pulser_version": true, "one_site_after_saturation": true,
 }
 
 // IsEmulationConfig reports whether a backend_configuration is an

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
@@ -138,6 +139,9 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 	if err := p.StartManager(); err != nil {
 		return nil, err
 	}
+	if err := p.awaitQuota(ctx); err != nil {
+		return nil, err
+	}
 	if err := p.StartFacade(ctx); err != nil {
 		return nil, err
 	}
@@ -157,16 +161,41 @@ func (p *Platform) startControllerManager() error {
 		p.step("no kube-controller-manager given: deleting a batch leaves its jobs (hack/local-bins.sh builds one)")
 		return nil
 	}
-	p.step("starting kube-controller-manager (garbage collector, namespace controller)")
+	p.step("starting kube-controller-manager (garbage collector, namespace and resource quota controllers)")
 	kcm, err := p.spawnPath(p.opts.ControllerManager, "kube-controller-manager",
 		"--kubeconfig", p.Kubeconfig,
-		"--controllers", "garbage-collector-controller,namespace-controller",
+		"--controllers", "garbage-collector-controller,namespace-controller,resourcequota-controller",
 		"--leader-elect=false",
 		"--secure-port", "0",
 		"--use-service-account-credentials=false",
 	)
 	p.kcm = kcm
 	return err
+}
+
+// awaitQuota waits, when the manager keeps project quotas, until the demo
+// project's ResourceQuota has its usage computed: until then kube-apiserver
+// refuses every batch of the project ("status unknown for quota").
+func (p *Platform) awaitQuota(ctx context.Context) error {
+	if p.opts.ControllerManager == "" {
+		return nil
+	}
+	p.step("waiting for the demo project's quota")
+	counted := corev1.ResourceName("count/batches." + v1.GroupVersion.Group)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		q := &corev1.ResourceQuota{}
+		err := p.Admin.Get(ctx, client.ObjectKey{Namespace: p.ProjectID, Name: v1.ProjectGuardRails}, q)
+		if _, ok := q.Status.Used[counted]; err == nil && ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the demo project's ResourceQuota %s has no usage after a minute (is the manager running? last error: %v)", v1.ProjectGuardRails, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // StartGateway starts the built-in emulated QPU gateway (`runner gateway`).
@@ -192,6 +221,11 @@ func (p *Platform) StartManager() error {
 		"--namespace", SystemNamespace,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
+	}
+	if p.opts.ControllerManager == "" {
+		// No resource quota controller computes a quota's usage, and
+		// kube-apiserver admits nothing a quota without usage counts.
+		args = append(args, "--project-quotas=false")
 	}
 	// Notebook servers are local jupyter processes: workspaces and logs in
 	// DataDir, reaching the facade as the learner does.

@@ -109,3 +109,14 @@ func ensureProject(ctx context.Context, c client.Client, cs kubernetes.Interface
 	}
 	return tr.Status.Token, nil
 }
+
+// AddProject creates another project like the demo one (a labelled namespace
+// with a user bound to tweezer-user; nothing when it exists) and returns a
+// fresh token of its user, who belongs to that project only.
+func (p *Platform) AddProject(ctx context.Context, projectID string) (string, error) {
+	cs, err := kubernetes.NewForConfig(p.env.Config)
+	if err != nil {
+		return "", err
+	}
+	return ensureProject(ctx, p.Admin, cs, projectID)
+}

@@ -98,6 +98,46 @@ func (m *NoiseModel) Has(t string) bool {
 	return false
 }
 
+// JumpOperators lists Pulser's collapse operators of the model's Lindblad
+// noise types for the ground-rydberg basis (hamiltonian_data.py,
+// _build_local_collapse_operators), each the same on every atom, as 2×2
+// matrices with index 0 = |g⟩ and 1 = |r⟩.
+func (m *NoiseModel) JumpOperators() [][2][2]complex128 {
+	var ops [][2][2]complex128
+	if m.Has(NoiseDephasing) && m.DephasingRate > 0 {
+		// √(2γ)·|r⟩⟨r|; the hyperfine rate acts on |h⟩, absent here.
+		ops = append(ops, [2][2]complex128{{0, 0}, {0, complex(math.Sqrt(2*m.DephasingRate), 0)}})
+	}
+	if m.Has(NoiseRelaxation) && m.RelaxationRate > 0 {
+		// √γ·|g⟩⟨r|
+		ops = append(ops, [2][2]complex128{{0, complex(math.Sqrt(m.RelaxationRate), 0)}, {0, 0}})
+	}
+	if m.Has(NoiseDepolarizing) && m.DepolarizingRate > 0 {
+		c := complex(math.Sqrt(m.DepolarizingRate/4), 0)
+		ops = append(ops,
+			[2][2]complex128{{0, c}, {c, 0}},
+			[2][2]complex128{{0, -1i * c}, {1i * c, 0}},
+			[2][2]complex128{{-c, 0}, {0, c}})
+	}
+	if m.Has(NoiseEff) {
+		for _, en := range m.EffNoise {
+			if en.Rate == 0 {
+				continue
+			}
+			c := complex(math.Sqrt(en.Rate), 0)
+			var op [2][2]complex128
+			// Pulser's order is (|r⟩, |g⟩): swap both indices.
+			for i := 0; i < 2; i++ {
+				for j := 0; j < 2; j++ {
+					op[i][j] = c * en.Operator[1-i][1-j]
+				}
+			}
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
 func noiseErr(field, format string, a ...any) error {
 	return &InputError{Path: "noise_model." + field, Msg: fmt.Sprintf(format, a...)}
 }

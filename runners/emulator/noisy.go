@@ -16,6 +16,7 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/internal/sysmem"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
+	"github.com/tweezer-dev/tweezer/runners/shots"
 )
 
 // Snapshot is one trajectory group's state at an evaluation time, handed
@@ -163,40 +164,10 @@ func newNoisyEngine(req Request, prog *sequence.Program, nm *NoiseModel) (*noisy
 	return e, nil
 }
 
-// buildJumpOps lists Pulser's collapse operators for the ground-rydberg
-// basis (hamiltonian_data.py, _build_local_collapse_operators).
+// buildJumpOps takes the model's collapse operators and their decay.
 func (e *noisyEngine) buildJumpOps() {
-	nm := e.nm
-	if nm.Has(NoiseDephasing) && nm.DephasingRate > 0 {
-		// √(2γ)·|r⟩⟨r|; the hyperfine rate acts on |h⟩, absent here.
-		e.ops = append(e.ops, localOp{{0, 0}, {0, complex(math.Sqrt(2*nm.DephasingRate), 0)}})
-	}
-	if nm.Has(NoiseRelaxation) && nm.RelaxationRate > 0 {
-		// √γ·|g⟩⟨r|
-		e.ops = append(e.ops, localOp{{0, complex(math.Sqrt(nm.RelaxationRate), 0)}, {0, 0}})
-	}
-	if nm.Has(NoiseDepolarizing) && nm.DepolarizingRate > 0 {
-		c := complex(math.Sqrt(nm.DepolarizingRate/4), 0)
-		e.ops = append(e.ops,
-			localOp{{0, c}, {c, 0}},
-			localOp{{0, -1i * c}, {1i * c, 0}},
-			localOp{{-c, 0}, {0, c}})
-	}
-	if nm.Has(NoiseEff) {
-		for _, en := range nm.EffNoise {
-			if en.Rate == 0 {
-				continue
-			}
-			c := complex(math.Sqrt(en.Rate), 0)
-			var op localOp
-			// Pulser's order is (|r⟩, |g⟩): swap both indices.
-			for i := 0; i < 2; i++ {
-				for j := 0; j < 2; j++ {
-					op[i][j] = c * en.Operator[1-i][1-j]
-				}
-			}
-			e.ops = append(e.ops, op)
-		}
+	for _, L := range e.nm.JumpOperators() {
+		e.ops = append(e.ops, localOp(L))
 	}
 	for _, L := range e.ops {
 		for i := 0; i < 2; i++ {
@@ -229,13 +200,11 @@ type trajParams struct {
 }
 
 func (e *noisyEngine) drawBad(rng *rand.Rand) []bool {
-	bad := make([]bool, e.n)
-	if e.nm.Has(NoiseSPAM) && e.nm.StatePrepError > 0 {
-		for a := range bad {
-			bad[a] = rng.Float64() < e.nm.StatePrepError
-		}
+	p := 0.0
+	if e.nm.Has(NoiseSPAM) {
+		p = e.nm.StatePrepError
 	}
-	return bad
+	return shots.LostAtoms(e.n, p, rng)
 }
 
 // draw makes a trajectory's draws in a fixed order: state preparation,
@@ -378,13 +347,7 @@ type group struct {
 }
 
 func (e *noisyEngine) groups(runs int, base uint64) []*group {
-	shotsOf := func(i int) int {
-		s := runs / e.nTraj
-		if i < runs%e.nTraj {
-			s++
-		}
-		return s
-	}
+	shotsOf := func(i int) int { return shots.Share(runs, e.nTraj, i) }
 	if e.shotToShot || len(e.ops) > 0 {
 		gs := make([]*group, e.nTraj)
 		for i := range gs {

@@ -16,6 +16,7 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 	"github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
+	"github.com/tweezer-dev/tweezer/runners/shots"
 )
 
 // Observables of an EmulationConfig (Pulser's default_observables.py),
@@ -282,7 +283,7 @@ func (o *observer) collect(res *Result, seed int64) error {
 			case p.final:
 				v = res.Counter
 			case p.obs.Kind == emulationconfig.BitStrings:
-				v = mergeShots(p.counts[ti], o.weights, total, p.shots, rng)
+				v = shots.Merge(p.counts[ti], o.weights, total, p.shots, rng)
 			default:
 				v = o.mean(p, p.vals[ti], total)
 			}
@@ -340,52 +341,6 @@ func (o *observer) mean(p *plannedObs, perGroup [][]float64, total int) any {
 	default:
 		return acc[0]
 	}
-}
-
-// mergeShots draws shots in all from the groups' samples, each group
-// contributing in proportion to its weight (largest remainder).
-func mergeShots(perGroup []map[string]int64, weights map[int]int, total, shots int, rng *rand.Rand) map[string]int64 {
-	if len(perGroup) == 1 {
-		return perGroup[0]
-	}
-	share := make([]int, len(perGroup))
-	type rem struct {
-		g int
-		r float64
-	}
-	var rems []rem
-	given := 0
-	for g := range perGroup {
-		x := float64(shots) * float64(weights[g]) / float64(total)
-		share[g] = int(x)
-		given += share[g]
-		rems = append(rems, rem{g, x - float64(share[g])})
-	}
-	sort.SliceStable(rems, func(a, b int) bool { return rems[a].r > rems[b].r })
-	for i := 0; given < shots; i++ {
-		share[rems[i].g]++
-		given++
-	}
-	out := map[string]int64{}
-	for g, c := range perGroup {
-		keys := make([]string, 0, len(c))
-		for k := range c {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var bag []string
-		for _, k := range keys {
-			for i := int64(0); i < c[k]; i++ {
-				bag = append(bag, k)
-			}
-		}
-		for i := 0; i < share[g] && i < len(bag); i++ {
-			j := i + rng.IntN(len(bag)-i)
-			bag[i], bag[j] = bag[j], bag[i]
-			out[bag[i]]++
-		}
-	}
-	return out
 }
 
 func dot(a, b []complex128) complex128 {

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tweezer-dev/tweezer/runners/shots"
 )
 
 func newRNG(seed int64) *rand.Rand {
@@ -160,12 +162,9 @@ func (sim *simulation) withoutAtoms(ctx context.Context, mask int) (*evolution, 
 // positive), 1→0 with epsPrime (false negative).
 func measurementErrors(s, n int, eps, epsPrime float64, rng *rand.Rand) int {
 	for b := 0; b < n; b++ {
-		m := 1 << b
-		if s&m == 0 {
-			if eps > 0 && rng.Float64() < eps {
-				s |= m
-			}
-		} else if epsPrime > 0 && rng.Float64() < epsPrime {
+		if m := 1 << b; shots.Readout(s&m != 0, eps, epsPrime, rng) {
+			s |= m
+		} else {
 			s &^= m
 		}
 	}

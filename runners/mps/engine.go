@@ -8,14 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/tweezer-dev/tweezer/internal/devices"
 	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
+	"github.com/tweezer-dev/tweezer/runners/emulator"
 	jobs "github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
@@ -23,10 +24,11 @@ import (
 // Engine is the MPS engine as an jobs.Engine, the one EMU_MPS and EMU_TN
 // batches run on. The sequence is compiled as the state-vector engine
 // compiles it; the MPS options (Config) are read from the task's
-// backend_configuration, next to the EmulationConfig's own keys. Noise
-// models, initial states and observables an MPS does not compute here
-// (expectation, fidelity, state) are refused with an *jobs.InputError
-// naming the field. Log, when set, gets the run's statistics.
+// backend_configuration, next to the EmulationConfig's own keys. SPAM
+// and Lindblad noise (noise.go), product initial states and the
+// observables of the state-vector engine are supported; shot-to-shot
+// noise types, entangled initial states and the state observable are
+// refused with an *jobs.InputError naming the field. Log, when set, gets the run's statistics.
 type Engine struct {
 	Log func(format string, args ...any)
 }
@@ -39,12 +41,16 @@ const MaxRuns = 10_000_000
 var defaultAggregation = map[string]int{
 	emulationconfig.BitStrings: 3, emulationconfig.Occupation: 2, emulationconfig.CorrelationMatrix: 2,
 	emulationconfig.Energy: 2, emulationconfig.EnergyVariance: 1, emulationconfig.EnergySecondMoment: 2,
+	emulationconfig.Expectation: 2, emulationconfig.Fidelity: 2,
 }
 
 // mpsOnlyKeys are MPS options the EmulationConfig parser does not know.
 var mpsOnlyKeys = []string{"interaction_cutoff"}
 
-// Run compiles, evolves, observes and samples one task.
+// Run compiles, evolves, observes and samples one task: one evolution per
+// trajectory group (noise.go), its observables computed at their
+// evaluation times during the evolution and combined over the groups
+// (observables.go).
 func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*jobs.Result, error) {
 	if task.Runs < 1 || task.Runs > MaxRuns {
 		return nil, &jobs.InputError{Path: "runs", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, task.Runs)}
@@ -58,17 +64,36 @@ func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*j
 		return nil, err
 	}
 	n, T := len(prog.QubitIDs), prog.Duration
-	var plan []*planned
-	if em := task.Emulation; em != nil {
-		if err := refuseUnsupported(em, n); err != nil {
-			return nil, err
+	var nm *emulator.NoiseModel
+	nTraj := 1
+	em := task.Emulation
+	if em != nil {
+		if em.InteractionMatrix != nil && len(em.InteractionMatrix) != n {
+			return nil, &jobs.InputError{Path: "backend_configuration.interaction_matrix", Msg: fmt.Sprintf("is %d×%d but the register has %d atoms", len(em.InteractionMatrix), len(em.InteractionMatrix), n)}
 		}
 		cfg.InteractionMatrix = em.InteractionMatrix
-		if plan, err = planObservables(em, task.Runs, T); err != nil {
+		if nm, err = noiseModel(em, prog); err != nil {
+			return nil, err
+		}
+		if nTraj, err = trajectories(em, nm); err != nil {
+			return nil, err
+		}
+		if em.InitialState != nil {
+			if cfg.Initial, err = productState(em.InitialState, n, "backend_configuration.initial_state"); err != nil {
+				return nil, err
+			}
+			if nm.Has(emulator.NoiseSPAM) && nm.StatePrepError > 0 && !allGround(cfg.Initial) {
+				return nil, &jobs.InputError{Path: "backend_configuration.noise_model.state_prep_error", Msg: "cannot be combined with an initial state other than all-ground (as in Pulser)"}
+			}
+		}
+	}
+	gs := groups(nm, n, nTraj, task.Runs, newRNG(task.Seed).Uint64())
+	var plan []*planned
+	if em != nil {
+		if plan, err = planObservables(em, task.Runs, T, n, len(gs)); err != nil {
 			return nil, err
 		}
 	}
-	rng := newRNG(task.Seed)
 	stops := map[int][]*planned{}
 	for _, p := range plan {
 		for _, ns := range p.ns {
@@ -80,40 +105,18 @@ func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*j
 	for ns := range stops {
 		cfg.EvalTimes = append(cfg.EvalTimes, ns)
 	}
-	var obsErr error
-	cfg.Observe = func(ns int, st *State) {
-		for _, p := range stops[ns] {
-			for ti, t := range p.ns {
-				if t != ns || p.final {
-					continue
-				}
-				v, err := observe(p, st, rng)
-				if err != nil && obsErr == nil {
-					obsErr = fmt.Errorf("%s at %d ns: %w", p.obs.Tag(), ns, err)
-				}
-				p.values[ti] = v
-			}
+	res := &jobs.Result{Counter: map[string]int64{}, Raw: make([]string, 0, task.Runs)}
+	for gi := range gs {
+		if err := e.runGroup(ctx, prog, cfg, nm, gs, gi, stops, res, progress); err != nil {
+			return nil, err
 		}
 	}
-	st, stats, err := Run(ctx, prog, cfg, progress)
-	if err != nil {
-		return nil, inputErr(err)
-	}
-	if obsErr != nil {
-		return nil, inputErr(obsErr)
-	}
-	if e.Log != nil {
-		e.logStats(stats)
-	}
-	res := &jobs.Result{Counter: map[string]int64{}, Raw: st.Sample(task.Runs, rng)}
-	for _, s := range res.Raw {
-		res.Counter[s]++
-	}
-	if task.Emulation == nil {
+	if em == nil {
 		return res, nil
 	}
 	res.AtomOrder = append([]string(nil), prog.QubitIDs...)
 	res.TotalDuration = T
+	rng := newRNG(task.Seed ^ 0x5eed)
 	for _, p := range plan {
 		ob := jobs.Observed{Tag: p.obs.Tag(), UUID: p.obs.UUID, Aggregation: defaultAggregation[p.obs.Kind], Times: p.times}
 		if ob.UUID == "" {
@@ -123,11 +126,7 @@ func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*j
 			ob.Aggregation = *p.obs.Aggregation
 		}
 		for ti := range p.times {
-			v := p.values[ti]
-			if p.final {
-				v = res.Counter
-			}
-			raw, err := json.Marshal(v)
+			raw, err := json.Marshal(p.value(ti, gs, nTraj, res.Counter, rng))
 			if err != nil {
 				return nil, err
 			}
@@ -138,12 +137,99 @@ func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*j
 	return res, nil
 }
 
-// logStats writes the run's figures and each step's χ and discarded weight.
-func (e Engine) logStats(s *Stats) {
-	e.Log("mps: order %v, MPO bond %d, memory estimate %d B, max bond %d, discarded %.3g, saturated %v, %d steps in %s",
-		s.Order, s.MPOBondDim, s.MemoryEstimate, s.MaxBond, s.Discarded, s.BondSaturated, len(s.Steps), s.WallTime)
+// runGroup evolves one trajectory group, computes its observables at
+// their stops and adds its shots to res.
+func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config, nm *emulator.NoiseModel, gs []*group, gi int,
+	stops map[int][]*planned, res *jobs.Result, progress func(int)) error {
+	g := gs[gi]
+	if slices.Contains(g.lost, true) {
+		cfg.Absent = g.lost
+	}
+	cfg.Jumps = g.jumps
+	sampleFn := func(st *State) func(int) map[string]int64 {
+		return func(count int) map[string]int64 {
+			c := map[string]int64{}
+			for _, s := range sample(st, count, nm, g.rng) {
+				c[s]++
+			}
+			return c
+		}
+	}
+	var obsErr error
+	cfg.Observe = func(ns int, st *State) {
+		// ⟨H⟩ and ⟨H²⟩ once per evaluation time, for all energy observables.
+		var mean, second float64
+		var energyErr error
+		done := false
+		energy := func() (float64, float64, error) {
+			if !done {
+				mean, second, energyErr = st.Energy()
+				done = true
+			}
+			return mean, second, energyErr
+		}
+		for _, p := range stops[ns] {
+			for ti, t := range p.ns {
+				if t != ns || p.final {
+					continue
+				}
+				if err := p.observe(ti, gi, st, energy, sampleFn(st)); err != nil && obsErr == nil {
+					obsErr = fmt.Errorf("%s at %d ns: %w", p.obs.Tag(), ns, err)
+				}
+			}
+		}
+	}
+	var prog1 func(int)
+	if progress != nil {
+		prog1 = func(p int) { progress((100*gi + p) / len(gs)) }
+	}
+	st, stats, err := Run(ctx, prog, cfg, prog1)
+	if err != nil {
+		return inputErr(err)
+	}
+	if obsErr != nil {
+		return inputErr(obsErr)
+	}
+	if e.Log != nil {
+		if len(gs) > 1 {
+			lost := 0
+			for _, l := range g.lost {
+				if l {
+					lost++
+				}
+			}
+			e.Log("mps: trajectory group %d of %d: %d trajectories, %d atoms lost at preparation, %d jumps, %d shots", gi+1, len(gs), g.weight, lost, stats.Jumps, g.shots)
+		}
+		e.logStats(stats, gi == 0)
+	}
+	for _, s := range sample(st, g.shots, nm, g.rng) {
+		res.Raw = append(res.Raw, s)
+		res.Counter[s]++
+	}
+	return nil
+}
+
+// allGround reports whether a product state is |g…g⟩ (up to a phase).
+func allGround(st [][2]complex128) bool {
+	for _, a := range st {
+		if a[1] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// logStats writes the run's figures and, with perStep, each step's χ and
+// discarded weight (for the first trajectory group only: noisy jobs run
+// many, and their step lines would flood the log).
+func (e Engine) logStats(s *Stats, perStep bool) {
+	e.Log("mps: order %v, MPO bond %d, memory estimate %d B, max bond %d, discarded %.3g, saturated %v, one-site steps %d, %d steps in %s",
+		s.Order, s.MPOBondDim, s.MemoryEstimate, s.MaxBond, s.Discarded, s.BondSaturated, s.OneSiteSteps, len(s.Steps), s.WallTime)
+	if !perStep {
+		return
+	}
 	for _, st := range s.Steps {
-		e.Log("mps step: end %d ns, max bond %d, discarded %.3g, krylov %d, %s", st.End, st.MaxBond, st.Discarded, st.Krylov, st.Duration)
+		e.Log("mps step: end %d ns, max bond %d, discarded %.3g, krylov %d, one-site %v, %s", st.End, st.MaxBond, st.Discarded, st.Krylov, st.OneSite, st.Duration)
 	}
 }
 
@@ -215,110 +301,6 @@ func compileTask(task jobs.Task) (*sequence.Program, error) {
 		return nil, err
 	}
 	return prog, nil
-}
-
-// refuseUnsupported names the first part of the EmulationConfig this
-// engine does not do.
-func refuseUnsupported(em *emulationconfig.Config, n int) error {
-	if em.PreferDeviceNoiseModel {
-		return &jobs.InputError{Path: "backend_configuration.prefer_device_noise_model", Msg: "the MPS engine evolves the pure state only; noise is not emulated on EMU_MPS/EMU_TN (use EMU_SV or EMU_FREE)"}
-	}
-	if len(em.NoiseModel) > 0 {
-		var nm struct {
-			NoiseTypes []string `json:"noise_types"`
-		}
-		if err := json.Unmarshal(em.NoiseModel, &nm); err != nil || len(nm.NoiseTypes) > 0 {
-			return &jobs.InputError{Path: "backend_configuration.noise_model", Msg: "the MPS engine evolves the pure state only; noise is not emulated on EMU_MPS/EMU_TN (use EMU_SV or EMU_FREE)"}
-		}
-	}
-	if em.InitialState != nil {
-		return &jobs.InputError{Path: "backend_configuration.initial_state", Msg: "the MPS engine starts from all-ground only"}
-	}
-	if em.InteractionMatrix != nil && len(em.InteractionMatrix) != n {
-		return &jobs.InputError{Path: "backend_configuration.interaction_matrix", Msg: fmt.Sprintf("is %d×%d but the register has %d atoms", len(em.InteractionMatrix), len(em.InteractionMatrix), n)}
-	}
-	for i, ob := range em.Observables {
-		if _, ok := defaultAggregation[ob.Kind]; !ok {
-			return &jobs.InputError{Path: fmt.Sprintf("backend_configuration.observables[%d].observable", i),
-				Msg: fmt.Sprintf("%q is not computed by the MPS engine (it computes bitstrings, occupation, correlation_matrix, energy, energy_second_moment, energy_variance)", ob.Kind)}
-		}
-	}
-	return nil
-}
-
-// planned is one observable with its evaluation times.
-type planned struct {
-	obs    emulationconfig.Observable
-	times  []float64 // relative
-	ns     []int     // per time, the ns it is evaluated at
-	shots  int       // BitStrings
-	final  bool      // BitStrings read from the job's final shots
-	values []any
-}
-
-func planObservables(em *emulationconfig.Config, runs, T int) ([]*planned, error) {
-	defaults := em.DefaultTimes
-	if em.FullDefault {
-		if T+1 > emulationconfig.MaxEvaluationTimes {
-			return nil, &jobs.InputError{Path: "backend_configuration.default_evaluation_times", Msg: fmt.Sprintf("\"Full\" means one evaluation per ns: %d, more than %d", T+1, emulationconfig.MaxEvaluationTimes)}
-		}
-		defaults = make([]float64, T+1)
-		for k := range defaults {
-			defaults[k] = float64(k) / float64(T)
-		}
-	}
-	var out []*planned
-	for i, ob := range em.Observables {
-		p := &planned{obs: ob, times: ob.Times}
-		if p.times == nil {
-			p.times = defaults
-		}
-		if len(p.times) == 0 {
-			return nil, &jobs.InputError{Path: fmt.Sprintf("backend_configuration.observables[%d].evaluation_times", i), Msg: "no evaluation time: give evaluation_times or default_evaluation_times"}
-		}
-		if ob.Kind == emulationconfig.BitStrings {
-			p.shots = runs
-			if ob.NumShots > 0 {
-				p.shots = ob.NumShots
-			} else if em.DefaultNumShots > 0 {
-				p.shots = em.DefaultNumShots
-			}
-			p.final = len(p.times) == 1 && p.times[0] == 1 && p.shots == runs
-		}
-		for _, t := range p.times {
-			p.ns = append(p.ns, int(math.Round(t*float64(T))))
-		}
-		p.values = make([]any, len(p.times))
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// observe computes one observable on the state, shaped as Pulser serialises it.
-func observe(p *planned, st *State, rng *rand.Rand) (any, error) {
-	switch p.obs.Kind {
-	case emulationconfig.BitStrings:
-		c := map[string]int64{}
-		for _, s := range st.Sample(p.shots, rng) {
-			c[s]++
-		}
-		return c, nil
-	case emulationconfig.Occupation:
-		return st.Occupation(), nil
-	case emulationconfig.CorrelationMatrix:
-		return st.Correlation(), nil
-	}
-	e, e2, err := st.Energy()
-	if err != nil {
-		return nil, err
-	}
-	switch p.obs.Kind {
-	case emulationconfig.Energy:
-		return e, nil
-	case emulationconfig.EnergySecondMoment:
-		return e2, nil
-	}
-	return e2 - e*e, nil
 }
 
 // inputErr turns the engine's option and memory errors into input errors.

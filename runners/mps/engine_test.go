@@ -169,10 +169,11 @@ func TestEngineRunsBeyondTheStateVector(t *testing.T) {
 func TestEngineRefusalsNameTheField(t *testing.T) {
 	seq := string(mpsseq.Quench(1, 3, 7, 100))
 	for _, c := range []struct{ name, cfg, path string }{
-		{"noise", strings.Replace(engineConfig(""), `"noise_types": []`, `"noise_types": ["SPAM"]`, 1), "backend_configuration.noise_model"},
-		{"device noise", strings.Replace(engineConfig(""), `"prefer_device_noise_model": false`, `"prefer_device_noise_model": true`, 1), "backend_configuration.prefer_device_noise_model"},
-		{"fidelity", strings.Replace(engineConfig(""), `{"observable": "bitstrings"`, `{"observable": "fidelity", "evaluation_times": [1.0], "tag_suffix": null, "state": {"eigenstates": ["r", "g"], "amplitudes": {"ggg": 1.0}}},
- {"observable": "bitstrings"`, 1), "backend_configuration.observables[0].observable"},
+		{"noise", strings.Replace(strings.Replace(engineConfig(""), `"noise_types": []`, `"noise_types": ["doppler"]`, 1), `"temperature": 0.0`, `"temperature": 50.0`, 1), "backend_configuration.noise_model.noise_types[0]"},
+		{"fidelity", strings.Replace(engineConfig(""), `{"observable": "bitstrings"`, `{"observable": "fidelity", "evaluation_times": [1.0], "tag_suffix": null, "state": {"eigenstates": ["r", "g"], "amplitudes": {"gggg": 1.0}}},
+ {"observable": "bitstrings"`, 1), "backend_configuration.observables[0].state.amplitudes"},
+		{"expectation", strings.Replace(engineConfig(""), `{"observable": "bitstrings"`, `{"observable": "expectation", "evaluation_times": [1.0], "tag_suffix": null, "operator": {"eigenstates": ["r", "g"], "n_qudits": 2, "operations": [[1.0, [[{"rr": 1.0}, [0]]]]]}},
+ {"observable": "bitstrings"`, 1), "backend_configuration.observables[0].operator.n_qudits"},
 		{"precision", engineConfig(`, "precision": -1`), "backend_configuration.precision"},
 		{"max bond", engineConfig(`, "max_bond_dim": "big"`), "backend_configuration.max_bond_dim"},
 		{"unknown", engineConfig(`, "bond": 3`), "backend_configuration.bond"},

@@ -182,10 +182,17 @@ func svdOf(a []complex128, m, n int) (*svd, error) {
 	converged := false
 	for sweep := 0; sweep < jacobiSweeps && !converged; sweep++ {
 		converged = true
+		// Columns below 1e-15 of the largest are rounding noise: rotating
+		// them against each other need not converge, and their singular
+		// values are below what the matrix resolves.
+		negligible := 0.0
+		for _, x := range sq {
+			negligible = max(negligible, 1e-30*x)
+		}
 		for p := 0; p < n-1; p++ {
 			for q := p + 1; q < n; q++ {
 				alpha, beta := sq[p], sq[q]
-				if alpha == 0 || beta == 0 {
+				if alpha <= negligible || beta <= negligible {
 					continue
 				}
 				g := dot(cols[p], cols[q])

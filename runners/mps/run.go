@@ -2,8 +2,9 @@
 // EMU_TN: it evolves an MPS under the Rydberg Hamiltonian of a compiled
 // sequence with second-order two-site TDVP, truncating every bond by
 // discarded weight (precision) and bond dimension (max_bond_dim), and
-// answers bitstring samples, occupations, correlations and energies from
-// the final state. Its options carry the names of emu-mps's MPSConfig.
+// answers bitstring samples, occupations, correlations, energies,
+// expectations and fidelities; noise runs as trajectories (noise.go,
+// jumps.go). Its options carry the names of emu-mps's MPSConfig.
 package mps
 
 import (
@@ -39,6 +40,11 @@ type Config struct {
 	// OptimizeQubitOrdering reorders the atoms along the register's
 	// principal axis for the MPS; results keep the register's order.
 	OptimizeQubitOrdering bool `json:"optimize_qubit_ordering"`
+	// OneSiteAfterSaturation switches to one-site TDVP once every bond has
+	// reached its cap (Tweezer's option, not emu-mps's; default off). One-
+	// site steps truncate nothing, so the discarded weight then stops
+	// measuring the error of a capped run.
+	OneSiteAfterSaturation bool `json:"one_site_after_saturation"`
 	// NumGPUsToUse is accepted for compatibility and ignored (CPU only).
 	NumGPUsToUse *int `json:"num_gpus_to_use,omitempty"`
 	// MemoryLimit is the byte budget the estimate is checked against; 0
@@ -53,6 +59,17 @@ type Config struct {
 	// them. The state is valid only during the call.
 	EvalTimes []int             `json:"-"`
 	Observe   func(int, *State) `json:"-"`
+	// Initial, when set, is the product state the evolution starts from:
+	// per atom (register order) its amplitudes on |g⟩ and |r⟩, each pair
+	// of norm 1. nil is all-ground.
+	Initial [][2]complex128 `json:"-"`
+	// Absent, when set, marks atoms (register order) lost at state
+	// preparation: they start in |g⟩, get no drive and do not interact.
+	// Energies are still those of the whole register's Hamiltonian.
+	Absent []bool `json:"-"`
+	// Jumps, when set with operators, makes the run one quantum-jump
+	// trajectory (jumps.go) on the atoms present.
+	Jumps *Jumps `json:"-"`
 }
 
 // Defaults of Config, as emu-mps's.
@@ -85,7 +102,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 			"dt": &cfg.DT, "precision": &cfg.Precision, "max_bond_dim": &cfg.MaxBondDim,
 			"max_krylov_dim": &cfg.MaxKrylovDim, "extra_krylov_tolerance": &cfg.ExtraKrylovTolerance,
 			"interaction_cutoff": &cfg.InteractionCutoff, "optimize_qubit_ordering": &cfg.OptimizeQubitOrdering,
-			"num_gpus_to_use": &cfg.NumGPUsToUse,
+			"num_gpus_to_use": &cfg.NumGPUsToUse, "one_site_after_saturation": &cfg.OneSiteAfterSaturation,
 		} {
 			v, ok := fields[name]
 			if !ok || string(v) == "null" {
@@ -141,6 +158,7 @@ type StepStats struct {
 	MaxBond   int           `json:"max_bond_dim"`     // largest bond dimension after the step
 	Discarded float64       `json:"discarded_weight"` // relative weight dropped by this step's truncations
 	Krylov    int           `json:"krylov_dim"`       // largest Lanczos subspace used
+	OneSite   bool          `json:"one_site"`         // a one-site step (the bonds had saturated)
 	Duration  time.Duration `json:"duration_ns"`      // wall time of the step
 }
 
@@ -154,6 +172,8 @@ type Stats struct {
 	MaxBond        int         `json:"max_bond_dim"`     // largest over the run
 	Discarded      float64     `json:"discarded_weight"` // sum over the run
 	BondSaturated  bool        `json:"bond_saturated"`   // max_bond_dim forced a truncation
+	OneSiteSteps   int         `json:"one_site_steps"`   // steps run as one-site TDVP
+	Jumps          int         `json:"jumps"`            // quantum jumps of the trajectory (Config.Jumps)
 	Steps          []StepStats `json:"steps"`
 	WallTime       time.Duration
 }
@@ -176,8 +196,22 @@ func setup(prog *sequence.Program, cfg *Config) (*hamiltonianMPO, []int, error) 
 		return nil, nil, err
 	}
 	*cfg = c
-	if err := checkMatrix(cfg.InteractionMatrix, len(prog.QubitIDs)); err != nil {
+	n := len(prog.QubitIDs)
+	if err := checkMatrix(cfg.InteractionMatrix, n); err != nil {
 		return nil, nil, err
+	}
+	if cfg.Absent != nil && len(cfg.Absent) != n {
+		return nil, nil, &ConfigError{"absent", fmt.Sprintf("has %d entries for %d atoms", len(cfg.Absent), n)}
+	}
+	if cfg.Initial != nil {
+		if len(cfg.Initial) != n {
+			return nil, nil, &ConfigError{"initial_state", fmt.Sprintf("has %d atoms but the register has %d", len(cfg.Initial), n)}
+		}
+		for a, v := range cfg.Initial {
+			if nv := real(v[0])*real(v[0]) + imag(v[0])*imag(v[0]) + real(v[1])*real(v[1]) + imag(v[1])*imag(v[1]); math.Abs(nv-1) > 1e-9 {
+				return nil, nil, &ConfigError{"initial_state", fmt.Sprintf("atom %d's amplitudes have norm² %g, want 1", a, nv)}
+			}
+		}
 	}
 	order := siteOrder(prog.Positions, cfg.OptimizeQubitOrdering)
 	inter := interactions(prog, order, cfg.InteractionCutoff)
@@ -187,45 +221,100 @@ func setup(prog *sequence.Program, cfg *Config) (*hamiltonianMPO, []int, error) 
 	return newHamiltonianMPO(inter), order, nil
 }
 
-// Run evolves the all-ground state under the compiled sequence and
-// returns the final state. progress (may be nil) gets 0..100 as simulated
+// Run evolves the initial state (all-ground unless cfg.Initial) under the
+// compiled sequence and returns the final state. Steps are two-site TDVP;
+// with OneSiteAfterSaturation, once every bond has reached its largest
+// possible dimension (max_bond_dim or the exact Schmidt rank), one-site
+// TDVP, which keeps the bond dimensions, truncates nothing and conserves
+// norm and (for a constant Hamiltonian) energy. progress (may be nil) gets 0..100 as simulated
 // time advances. Errors: *ConfigError for bad options, *MemoryError when
 // the estimate exceeds the budget, ctx.Err() when cancelled.
 func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(int)) (*State, *Stats, error) {
-	h, order, err := setup(prog, &cfg)
+	full, order, err := setup(prog, &cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	n := len(prog.QubitIDs)
+	// The MPS evolves the atoms present (kept[k] is the site of the k-th);
+	// an atom lost at preparation stays |g⟩ and is a trivial site of the
+	// observed state. It is left out of the evolution altogether: kept in,
+	// its bonds would stay at dimension 1 and two-site TDVP could not
+	// entangle the atoms either side of it through their interaction.
+	var kept, keptOrder []int
+	for i, a := range order {
+		if cfg.Absent == nil || !cfg.Absent[a] {
+			kept = append(kept, i)
+			keptOrder = append(keptOrder, a)
+		}
+	}
+	h := full
+	if len(kept) < n {
+		h = newHamiltonianMPO(subMatrix(full.inter, kept))
+	}
+	m := len(kept)
 	evals, err := evalTimes(cfg.EvalTimes, prog.Duration)
 	if err != nil {
 		return nil, nil, err
 	}
-	stats := &Stats{Order: order, MPOBondDim: h.w.maxBond()}
-	est := estimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim)
-	stats.MemoryEstimate = est
-	limit := cfg.MemoryLimit
-	if limit == 0 {
-		limit = uint64(0.75 * float64(availableMemory()))
+	stats := &Stats{Order: order, MPOBondDim: full.w.maxBond()}
+	var e *engine
+	if m > 0 {
+		stats.MPOBondDim = h.w.maxBond()
+		est := estimateMemory(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim)
+		stats.MemoryEstimate = est
+		limit := cfg.MemoryLimit
+		if limit == 0 {
+			limit = uint64(0.75 * float64(availableMemory()))
+		}
+		if limit > 0 && est > limit {
+			return nil, stats, &MemoryError{Atoms: n, MaxBondDim: cfg.MaxBondDim, Estimate: est, Limit: limit,
+				Fits: largestFittingBond(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim, limit)}
+		}
+		e = newEngine(h, cfg)
+		if cfg.Initial != nil {
+			for k, a := range keptOrder {
+				e.sites[k].a = []complex128{cfg.Initial[a][0], cfg.Initial[a][1]}
+			}
+		}
 	}
-	if limit > 0 && est > limit {
-		return nil, stats, &MemoryError{Atoms: n, MaxBondDim: cfg.MaxBondDim, Estimate: est, Limit: limit,
-			Fits: largestFittingBond(h.w, cfg.MaxBondDim, cfg.MaxKrylovDim, limit)}
+	var jp *jumper
+	if e != nil && cfg.Jumps != nil && len(cfg.Jumps.Ops) > 0 {
+		jp = newJumper(cfg.Jumps, m)
 	}
-	e := newEngine(h, cfg)
 	start := time.Now()
-	drive := make([]complex128, n)
-	det := make([]float64, n)
-	prevDrive := make([]complex128, n)
-	prevDet := make([]float64, n)
+	drive := make([]complex128, m)
+	det := make([]float64, m)
+	prevDrive := make([]complex128, m)
+	prevDet := make([]float64, m)
 	last := -1
-	// stateAt is the state between steps, with the Hamiltonian of the ns
-	// sample at t (the last sample at the end) for energies.
+	// stateAt is the state between steps over the whole register, with
+	// the whole register's Hamiltonian of the ns sample at t (the last
+	// sample at the end) for energies.
 	stateAt := func(t int) *State {
-		averageDrive(prog, order, min(t, prog.Duration-1), min(t, prog.Duration-1)+1, drive, det)
-		obs := h.clone()
-		obs.setDrive(drive, det)
-		return &State{sites: e.sites, order: order, h: obs, memLimit: cfg.MemoryLimit}
+		d, x := make([]complex128, n), make([]float64, n)
+		averageDrive(prog, order, min(t, prog.Duration-1), min(t, prog.Duration-1)+1, d, x)
+		obs := full.clone()
+		obs.setDrive(d, x)
+		sites := make([]*site, n)
+		bond, k := 1, 0
+		for i := range sites {
+			if k < m && kept[k] == i {
+				sites[i] = e.sites[k]
+				if k == 0 && jp != nil { // the trajectory's state is unnormalised
+					a := e.sites[0]
+					s := complex(1/math.Sqrt(e.normSquared()), 0)
+					sites[i] = &site{dl: a.dl, dr: a.dr, a: make([]complex128, len(a.a))}
+					for x, v := range a.a {
+						sites[i].a[x] = v * s
+					}
+				}
+				bond = e.sites[k].dr
+				k++
+				continue
+			}
+			sites[i] = groundSite(bond)
+		}
+		return &State{sites: sites, order: order, h: obs, memLimit: cfg.MemoryLimit}
 	}
 	if len(evals) > 0 && evals[0] == 0 {
 		cfg.Observe(0, stateAt(0))
@@ -239,26 +328,45 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 		if len(evals) > 0 && evals[0] < t1 {
 			t1 = evals[0]
 		}
-		averageDrive(prog, order, t0, t1, drive, det)
-		if t0 == 0 || !equalDrive(drive, det, prevDrive, prevDet) {
-			h.setDrive(drive, det)
-			e.stale = true
-			copy(prevDrive, drive)
-			copy(prevDet, det)
+		if jp != nil {
+			t1 = min(t1, t0+jp.maxStep)
 		}
-		ts := time.Now()
-		if err := e.step(float64(t1-t0) * 1e-3); err != nil {
-			return nil, stats, err
-		}
-		st := StepStats{End: t1, Discarded: e.discarded, Krylov: e.krylov, Duration: time.Since(ts)}
-		for _, d := range e.bondDims() {
-			st.MaxBond = max(st.MaxBond, d)
-		}
-		stats.Steps = append(stats.Steps, st)
-		stats.MaxBond = max(stats.MaxBond, st.MaxBond)
-		stats.Discarded += st.Discarded
-		if st.MaxBond >= cfg.MaxBondDim && st.Discarded > 0 {
-			stats.BondSaturated = true
+		if e != nil {
+			averageDrive(prog, keptOrder, t0, t1, drive, det)
+			if t0 == 0 || !equalDrive(drive, det, prevDrive, prevDet) {
+				h.setDrive(drive, det)
+				e.stale = true
+				copy(prevDrive, drive)
+				copy(prevDet, det)
+			}
+			ts := time.Now()
+			oneSite := cfg.OneSiteAfterSaturation && e.saturated()
+			step := e.step
+			if oneSite {
+				step = e.stepOne
+				stats.OneSiteSteps++
+			}
+			if jp != nil {
+				e.decayAll(jp.halfDecay(t1 - t0))
+			}
+			if err := step(float64(t1-t0) * 1e-3); err != nil {
+				return nil, stats, err
+			}
+			if jp != nil {
+				e.decayAll(jp.halfDecay(t1 - t0))
+				jp.maybeJump(e, keptOrder)
+				stats.Jumps = jp.count
+			}
+			st := StepStats{End: t1, Discarded: e.discarded, Krylov: e.krylov, OneSite: oneSite, Duration: time.Since(ts)}
+			for _, d := range e.bondDims() {
+				st.MaxBond = max(st.MaxBond, d)
+			}
+			stats.Steps = append(stats.Steps, st)
+			stats.MaxBond = max(stats.MaxBond, st.MaxBond)
+			stats.Discarded += st.Discarded
+			if st.MaxBond >= cfg.MaxBondDim && st.Discarded > 0 {
+				stats.BondSaturated = true
+			}
 		}
 		if len(evals) > 0 && evals[0] == t1 {
 			cfg.Observe(t1, stateAt(t1))
@@ -333,4 +441,26 @@ func equalDrive(d1 []complex128, x1 []float64, d2 []complex128, x2 []float64) bo
 		}
 	}
 	return true
+}
+
+// subMatrix returns the interactions among the given sites.
+func subMatrix(inter [][]float64, sites []int) [][]float64 {
+	out := make([][]float64, len(sites))
+	for k, i := range sites {
+		out[k] = make([]float64, len(sites))
+		for l, j := range sites {
+			out[k][l] = inter[i][j]
+		}
+	}
+	return out
+}
+
+// groundSite is |g⟩ on a bond of dimension d: A[l,s,r] = δ_lr·δ_s0, both
+// left- and right-canonical, so inserting it keeps the MPS's form.
+func groundSite(d int) *site {
+	a := make([]complex128, d*2*d)
+	for l := 0; l < d; l++ {
+		a[(l*2)*d+l] = 1
+	}
+	return &site{dl: d, dr: d, a: a}
 }

@@ -206,3 +206,47 @@ func (s *State) Probabilities(minP float64) (map[string]float64, error) {
 	walk(0, []complex128{1})
 	return out, nil
 }
+
+// Amplitude returns ⟨x|ψ⟩ for a basis state x given per atom in register
+// order (true = |r⟩).
+func (s *State) Amplitude(x []bool) complex128 {
+	v := []complex128{1}
+	for i, a := range s.sites {
+		b := 0
+		if x[s.order[i]] {
+			b = 1
+		}
+		w := make([]complex128, a.dr)
+		for l, c := range v {
+			axpy(w, a.a[(l*2+b)*a.dr:(l*2+b+1)*a.dr], c)
+		}
+		v = w
+	}
+	return v[0]
+}
+
+// ProductTerm is Coeff times a tensor product of one-atom operators: Ops
+// maps a register index to its 2×2 matrix ⟨s'|O|s⟩ (index 0 = |g⟩, 1 =
+// |r⟩); atoms not listed carry the identity.
+type ProductTerm struct {
+	Coeff complex128
+	Ops   map[int][2][2]complex128
+}
+
+// Expect returns ⟨ψ|A|ψ⟩ for A the sum of the terms, each contracted
+// through the state as a bond-dimension-1 MPO.
+func (s *State) Expect(terms []ProductTerm) complex128 {
+	var sum complex128
+	for _, t := range terms {
+		e := trivialEnv()
+		for i, a := range s.sites {
+			op := opId
+			if m, ok := t.Ops[s.order[i]]; ok {
+				op = op2{m[0][0], m[0][1], m[1][0], m[1][1]}
+			}
+			e = extendLeft(nil, e, a, oneOp(op))
+		}
+		sum += t.Coeff * e.e[0]
+	}
+	return sum
+}

@@ -6,7 +6,8 @@ import (
 )
 
 // engine evolves an MPS under the Hamiltonian MPO with second-order
-// two-site TDVP. Between steps the orthogonality centre is site 0: sites
+// two-site TDVP (step), or one-site TDVP (stepOne) once the bonds can grow
+// no more. Between steps the orthogonality centre is site 0: sites
 // 1..N-1 are right-canonical.
 type engine struct {
 	n       int
@@ -99,6 +100,93 @@ func (e *engine) step(dt float64) error {
 		}
 	}
 	return nil
+}
+
+// saturated reports whether every bond has reached its cap, the smaller
+// of max_bond_dim and the largest Schmidt rank the bond can have: a
+// two-site step could then only truncate, and a one-site step loses
+// nothing.
+func (e *engine) saturated() bool {
+	for k, c := range bondCaps(e.n, e.maxBond) {
+		if e.sites[k].dr < c {
+			return false
+		}
+	}
+	return e.n > 1
+}
+
+// stepOne advances the state by dt µs with second-order one-site TDVP: a
+// left-to-right sweep over dt/2 (each site forward, then the bond matrix
+// left by its QR backward) and a right-to-left sweep over dt/2 (the two
+// half-steps of the last site merged into one of dt). Bond dimensions do
+// not change and nothing is truncated.
+func (e *engine) stepOne(dt float64) error {
+	e.discarded, e.krylov = 0, 0
+	n := e.n
+	if e.stale {
+		for i := n - 1; i > 0; i-- {
+			e.r[i-1] = extendRight(e.work, e.r[i], e.sites[i], &e.h.w[i])
+		}
+		e.stale = false
+	}
+	tau := dt / 2
+	for i := 0; i < n-1; i++ {
+		if err := e.evolveOne(i, tau); err != nil {
+			return err
+		}
+		a := e.sites[i]
+		q, c := qrOf(a.a, 2*a.dl, a.dr) // dr ≤ 2·dl: the bond is at its cap
+		e.sites[i] = &site{dl: a.dl, dr: a.dr, a: q}
+		e.l[i+1] = extendLeft(e.work, e.l[i], e.sites[i], &e.h.w[i])
+		if err := e.evolveBond(c, e.l[i+1], e.r[i], -tau); err != nil {
+			return err
+		}
+		b := e.sites[i+1]
+		nb := make([]complex128, len(b.a))
+		matMul(nb, c, b.a, a.dr, a.dr, 2*b.dr)
+		b.a = nb
+	}
+	for i := n - 1; i >= 0; i-- {
+		t := tau
+		if i == n-1 {
+			t = dt
+		}
+		if err := e.evolveOne(i, t); err != nil {
+			return err
+		}
+		if i == 0 {
+			break
+		}
+		var c []complex128
+		e.sites[i], c = splitLQ(e.sites[i])
+		e.r[i-1] = extendRight(e.work, e.r[i], e.sites[i], &e.h.w[i])
+		if err := e.evolveBond(c, e.l[i], e.r[i-1], -tau); err != nil {
+			return err
+		}
+		b := e.sites[i-1]
+		nb := make([]complex128, len(b.a))
+		matMul(nb, b.a, c, 2*b.dl, b.dr, b.dr)
+		b.a = nb
+	}
+	return nil
+}
+
+// evolveBond evolves a bond matrix C (d×d) under the zero-site effective
+// Hamiltonian of the environments either side of it:
+// (H C)[l',r'] = Σ_b L[b][l',l] C[l,r] R[b][r',r].
+func (e *engine) evolveBond(c []complex128, l, r *env, tau float64) error {
+	d := l.d
+	apply := func(dst, src []complex128) {
+		x := e.work.get(0, d*d)
+		clear(dst)
+		for b := 0; b < l.w; b++ {
+			matMul(x, l.block(b), src, d, d, d)
+			matMulBTAdd(dst, x, r.block(b), d, d, d)
+		}
+	}
+	res, err := expKrylov(e.kvecs, apply, c, tau, e.ktol, e.kdim)
+	e.krylov = max(e.krylov, res.Dim)
+	return err
 }
 
 // merge returns θ = A_i·A_{i+1} (dl×2×2×dr).
