@@ -37,25 +37,48 @@ envtest: ## Build (once) the offline control-plane binaries for tests (and kube-
 	@hack/envtest-bins.sh >/dev/null
 	@KUBECTL=0 hack/local-bins.sh >/dev/null
 
+# The real-node e2e (internal/node/e2e) needs root, containerd and a kubelet
+# build of about half an hour cold; `make test-node` runs it.
+NODE_E2E := ./internal/node/e2e
+
 .PHONY: test
-test: verify envtest ## Run unit and envtest suites.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
+test: verify envtest ## Run unit and envtest suites (all but the real-node e2e: make test-node).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $$(go list ./... | grep -v '/internal/node/e2e$$') -count=1 -timeout 30m
+
+.PHONY: test-node
+test-node: envtest node ## Run the e2e suite on a real node: runner Pods on containerd and a kubelet (root; builds kubelet and the images once).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(NODE_E2E) -count=1 -timeout 60m -v
 
 .PHONY: build
 build: ## Build the binaries into bin/.
 	go build -o bin/ ./cmd/...
 
 .PHONY: run
-run: ## Run the platform locally: control plane, manager, facade, demo project, example batch.
+run: ## Run the platform locally: control plane, manager, facade, demo project, example batch. NODE=1: on a real node (containerd, kubelet), runners as Pods.
 	@hack/envtest-bins.sh >/dev/null
 	@echo "==> building kubectl and kube-controller-manager into bin/ (once)"
 	@hack/local-bins.sh >/dev/null
 	@echo "==> building the binaries into bin/"
 	@go build -o bin/ ./cmd/...
-	@echo "==> finding (or installing) Jupyter for learners' notebooks"
-	@jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
+	@node=""; if [ "$(NODE)" = 1 ]; then \
+	  echo "==> building kubelet and kube-scheduler (once), installing containerd, runc and the CNI plugins"; \
+	  node=$$(hack/node-bins.sh); \
+	  echo "==> building the Tweezer and pause images into bin/images"; \
+	  go run ./hack/image -out bin/images -containerd "" >/dev/null; \
+	fi; \
+	echo "==> finding (or installing) Jupyter for learners' notebooks"; \
+	jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
 	  bin/local --data-dir .tweezer --jupyter "$$jupyter" --kubectl bin/kubectl \
-	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager"
+	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager" \
+	  --node "$$node" --images bin/images/pause.tar,bin/images/tweezer.tar
+
+.PHONY: image
+image: ## Build the Tweezer image (runner, manager, facade) and the pause image as OCI tarballs in bin/images, no Docker; import them into the node's containerd if it runs.
+	go run ./hack/image -out bin/images -containerd .tweezer/node/containerd/containerd.sock
+
+.PHONY: node
+node: ## Build (once) what a real node needs: kubelet, kube-scheduler, crictl; install containerd, runc and the CNI plugins (Debian, as root).
+	@hack/node-bins.sh >/dev/null
 
 .PHONY: deploy
 deploy: ## Deploy to the cluster of the current kubeconfig: make deploy IMG=registry/tweezer:tag

@@ -1,6 +1,7 @@
 // Package controllers holds Tweezer's reconcilers: the Batch reconciler
-// (jobs, queue admission, runners, faults, status, webhook) and the Device
-// reconciler (device status and queue size). The queueing rules live in
+// (jobs, queue admission, runners, faults, status), the webhook reconciler
+// (delivery of terminal batches) and the Device reconciler (device status
+// and queue size). The queueing rules live in
 // package scheduler, runner start/stop in package executor.
 package controllers
 
@@ -31,7 +32,6 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/scheduler"
-	"github.com/tweezer-dev/tweezer/controllers/webhook"
 )
 
 // Options tune the Batch reconciler.
@@ -98,16 +98,13 @@ type BatchReconciler struct {
 	Recorder  events.EventRecorder
 	Executor  executor.Executor
 	Queue     *Queue
-	Webhooks  *webhook.Sender
 	Options   Options
+	// Webhooks says that a WebhookReconciler delivers webhooks: terminal
+	// batches with a webhook are marked due.
+	Webhooks bool
 	// Clock tells the time for leases, time limits, idling and status
 	// timestamps; nil is the real clock (tests pass a fake one).
 	Clock clock.PassiveClock
-
-	webhookMu       sync.Mutex
-	webhookAttempts map[client.ObjectKey]int
-	// webhookDelivered remembers deliveries until their condition is recorded.
-	webhookDelivered map[client.ObjectKey]bool
 
 	statusMu      sync.Mutex
 	countsWritten map[client.ObjectKey]time.Time
@@ -141,8 +138,6 @@ func (r *BatchReconciler) now() time.Time {
 // SetupWithManager registers the reconciler; call SetupIndexes first.
 func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options.defaults()
-	r.webhookAttempts = map[client.ObjectKey]int{}
-	r.webhookDelivered = map[client.ObjectKey]bool{}
 	r.countsWritten = map[client.ObjectKey]time.Time{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&quantumv1alpha1.Batch{}).
@@ -215,7 +210,6 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 				return ctrl.Result{}, err
 			}
 			r.Queue.Forget(req.NamespacedName)
-			r.forgetWebhook(req.NamespacedName)
 			r.statusMu.Lock()
 			delete(r.countsWritten, req.NamespacedName)
 			r.statusMu.Unlock()
@@ -401,7 +395,8 @@ func (r *BatchReconciler) finish(s *batchScope, phase quantumv1alpha1.BatchStatu
 const reasonFinished = "Finished"
 
 // reconcileTerminal stops what still runs for a finished batch, frees its
-// device, removes its runners' access to it, and delivers its webhook.
+// device, removes its runners' access to it, and marks its webhook delivery
+// due (webhook_delivery.go delivers it, on workers of its own).
 func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) error {
 	b := s.batch
 	// Whoever wrote the terminal status (the controller, a runner, or the
@@ -425,7 +420,10 @@ func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) 
 		}
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, reasonFinished, "the batch is "+string(b.Status.Phase))
 	}
-	return r.reconcileWebhook(ctx, s)
+	if r.Webhooks && b.Spec.Webhook != "" && meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionWebhookDelivered) == nil {
+		s.setCondition(quantumv1alpha1.ConditionWebhookDelivered, metav1.ConditionUnknown, reasonWebhookPending, "the delivery is due")
+	}
+	return nil
 }
 
 // waitingReason reads why the batch waits from its Scheduled condition.

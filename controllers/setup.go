@@ -21,6 +21,11 @@ type Config struct {
 	Executor executor.Executor
 	// Webhooks delivers terminal batches; nil disables webhooks.
 	Webhooks *webhook.Sender
+	// WebhookWorkers bounds the webhook deliveries in flight (default 4).
+	WebhookWorkers int
+	// WebhookProjectWorkers bounds one project's deliveries in flight
+	// (default 1).
+	WebhookProjectWorkers int
 }
 
 // CacheOptions restricts the manager's cache of Leases, Pods, Services,
@@ -47,10 +52,22 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	br := &BatchReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("tweezer-batch"), Executor: cfg.Executor,
-		Queue: q, Webhooks: cfg.Webhooks, Options: cfg.Options,
+		Queue: q, Options: cfg.Options, Webhooks: cfg.Webhooks != nil,
 	}
 	if err := br.SetupWithManager(mgr); err != nil {
 		return err
+	}
+	if cfg.Webhooks != nil {
+		wr := &WebhookReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tweezer-webhook"),
+			Sender: cfg.Webhooks, Workers: cfg.WebhookWorkers, PerProject: cfg.WebhookProjectWorkers,
+		}
+		if err := wr.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		if err := (&SigningSecretReconciler{Webhooks: wr}).SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	return (&DeviceReconciler{Client: mgr.GetClient(), Queue: q, StatusInterval: 2 * cfg.StatusInterval}).SetupWithManager(mgr)
 }

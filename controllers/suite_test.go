@@ -44,6 +44,10 @@ const (
 var (
 	// allowPrivateWebhooks lets the suite's webhooks reach its loopback servers.
 	allowPrivateWebhooks = true
+	// webhookTimeout and webhookBackoff tune the webhook sender of the
+	// managers a spec starts.
+	webhookTimeout = 10 * time.Second
+	webhookBackoff = 100 * time.Millisecond
 
 	env        *controlplane.Environment
 	cfg        *rest.Config
@@ -118,8 +122,9 @@ func startManager(execs ...executor.Executor) *manager {
 	if p, ok := ex.(*executor.Pod); ok {
 		p.Client, p.APIReader = mgr.GetClient(), mgr.GetAPIReader()
 	}
-	sender := webhook.NewSender(webhook.Policy{AllowPrivate: allowPrivateWebhooks})
-	sender.BaseBackoff = 100 * time.Millisecond
+	sender := webhook.NewSender(webhook.Policy{AllowPrivate: allowPrivateWebhooks, AnyPort: true})
+	sender.Timeout = webhookTimeout
+	sender.BaseBackoff = webhookBackoff
 	sender.MaxAttempts = 3
 	mctx, cancel := context.WithCancel(ctx)
 	Expect(controllers.Setup(mctx, mgr, controllers.Config{

@@ -6,22 +6,29 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/webhook"
 )
 
 var _ = Describe("A terminal batch", func() {
 	It("is POSTed to its webhook with retries, the delivery recorded, and counted in the metrics", func() {
 		var (
-			mu     sync.Mutex
-			bodies []map[string]any
-			calls  int
+			mu      sync.Mutex
+			bodies  []map[string]any
+			raw     []byte
+			headers http.Header
+			calls   int
 		)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
@@ -35,6 +42,7 @@ var _ = Describe("A terminal batch", func() {
 			var m map[string]any
 			Expect(json.Unmarshal(data, &m)).To(Succeed())
 			bodies = append(bodies, m)
+			raw, headers = data, r.Header.Clone()
 		}))
 		DeferCleanup(srv.Close)
 		startManager()
@@ -64,6 +72,24 @@ var _ = Describe("A terminal batch", func() {
 		Expect(body["jobs_count_per_status"]).To(HaveKeyWithValue("DONE", 2.0))
 		Expect(body).To(HaveKey("end_datetime"))
 
+		By("recording the attempts in the batch's status")
+		w := get(b).Status.Webhook
+		Expect(w).NotTo(BeNil())
+		Expect(w.Attempts).To(Equal(int32(2)))
+		Expect(w.LastAttemptTime).NotTo(BeNil())
+		Expect(w.NextAttemptTime).To(BeNil())
+
+		By("signing the payload with the project's key (Standard Webhooks)")
+		secret := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)).To(Succeed())
+		key, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
+		Expect(err).NotTo(HaveOccurred())
+		mu.Lock()
+		Expect(headers.Get("webhook-id")).To(Equal(string(get(b).UID)))
+		Expect(webhook.Verify(key, headers, raw, time.Now(), webhook.DefaultTolerance)).To(Succeed())
+		Expect(webhook.Verify(key, headers, append(raw, ' '), time.Now(), webhook.DefaultTolerance)).To(MatchError(webhook.ErrSignature))
+		mu.Unlock()
+
 		By("exposing Prometheus metrics")
 		Expect(metricValue("tweezer_batches_finished_total", map[string]string{"device_type": "EMU_FREE", "status": "DONE"})).To(BeNumerically(">=", 1))
 		Expect(metricValue("tweezer_jobs_finished_total", map[string]string{"device_type": "EMU_FREE", "status": "DONE"})).To(BeNumerically(">=", 2))
@@ -71,7 +97,7 @@ var _ = Describe("A terminal batch", func() {
 		Expect(metricValue("tweezer_batch_start_latency_seconds", map[string]string{"device_type": "EMU_FREE"})).To(BeNumerically(">=", 1))
 		Expect(metricValue("tweezer_webhook_deliveries_total", map[string]string{"outcome": "failed"})).To(BeNumerically(">=", 1))
 		Expect(metricValue("tweezer_webhook_deliveries_total", map[string]string{"outcome": "delivered"})).To(BeNumerically(">=", 1))
-		_, err := metricFamily("tweezer_queue_depth")
+		_, err = metricFamily("tweezer_queue_depth")
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -96,6 +122,129 @@ var _ = Describe("A terminal batch", func() {
 		Expect(get(b).Status.Phase).To(Equal(quantumv1alpha1.BatchDone))
 		Expect(condition(b, quantumv1alpha1.ConditionWebhookDelivered).Status).To(Equal(metav1.ConditionFalse))
 		Expect(metricValue("tweezer_webhook_deliveries_total", map[string]string{"outcome": "refused"})).To(BeNumerically(">=", 1))
+	})
+})
+
+var _ = Describe("Webhook delivery", func() {
+	It("runs on workers of its own: an endpoint that never answers delays neither another project's batches nor its webhooks", func() {
+		// A delivery may hang for two minutes; the bounded waits below are far shorter.
+		webhookTimeout = 2 * time.Minute
+		DeferCleanup(func() { webhookTimeout = 10 * time.Second })
+		var hanging atomic.Int32
+		release := make(chan struct{})
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hanging.Add(1)
+			defer hanging.Add(-1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		DeferCleanup(slow.Close)
+		DeferCleanup(func() { close(release) }) // before slow.Close, which waits for its requests
+		var delivered atomic.Int32
+		fast := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { delivered.Add(1) }))
+		DeferCleanup(fast.Close)
+		startManager()
+		device(quantumv1alpha1.DeviceTypeEmuFree, func(d *quantumv1alpha1.Device) { d.Spec.Concurrency = 4 })
+
+		By("finishing more batches with a hanging webhook than the Batch reconciler has workers")
+		slowProject := project()
+		var slowBatches []*quantumv1alpha1.Batch
+		for range 6 {
+			b := batch(slowProject, quantumv1alpha1.DeviceTypeEmuFree, 10)
+			b.Spec.Webhook = slow.URL + "/hook"
+			create(b)
+			slowBatches = append(slowBatches, b)
+		}
+		for _, b := range slowBatches {
+			Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
+		}
+		Eventually(hanging.Load).Should(BeNumerically(">=", 1))
+
+		By("starting and finishing another project's batch, and delivering its webhook, while they hang")
+		other := batch(project(), quantumv1alpha1.DeviceTypeEmuFree, 10)
+		other.Spec.Webhook = fast.URL + "/hook"
+		create(other)
+		Eventually(phaseOf(other), 30*time.Second).Should(Equal(quantumv1alpha1.BatchDone))
+		Eventually(func() metav1.ConditionStatus {
+			if c := condition(other, quantumv1alpha1.ConditionWebhookDelivered); c != nil {
+				return c.Status
+			}
+			return ""
+		}, 30*time.Second).Should(Equal(metav1.ConditionTrue))
+		Expect(delivered.Load()).To(Equal(int32(1)))
+
+		By("holding at most one delivery of the hanging project in flight")
+		Consistently(hanging.Load, 2*time.Second).Should(Equal(int32(1)))
+		due := 0
+		for _, b := range slowBatches {
+			c := condition(b, quantumv1alpha1.ConditionWebhookDelivered)
+			Expect(c).NotTo(BeNil())
+			Expect(c.Status).To(Equal(metav1.ConditionUnknown))
+			if c.Reason == "Pending" {
+				due++
+			}
+		}
+		Expect(due).To(Equal(len(slowBatches) - 1))
+	})
+
+	It("gives each project its signing Secret as soon as the project exists", func() {
+		startManager()
+		ns := project()
+		secret := &corev1.Secret{}
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)
+		}).Should(Succeed())
+		_, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(secret.OwnerReferences).To(BeEmpty(), "the Secret belongs to the project, not to a batch")
+	})
+
+	It("keeps its attempts in status across a manager restart", func() {
+		webhookBackoff = 3 * time.Second
+		DeferCleanup(func() { webhookBackoff = 100 * time.Millisecond })
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			calls.Add(1)
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}))
+		DeferCleanup(srv.Close)
+		first := startManager()
+		device(quantumv1alpha1.DeviceTypeEmuFree)
+		b := batch(project(), quantumv1alpha1.DeviceTypeEmuFree, 10)
+		b.Spec.Webhook = srv.URL + "/hook"
+		create(b)
+		Eventually(func() string {
+			c := condition(b, quantumv1alpha1.ConditionWebhookDelivered)
+			if c == nil {
+				return ""
+			}
+			return c.Reason
+		}).Should(Equal("Retrying"))
+		first.stop()
+
+		By("reading the attempt and the next retry back from status")
+		w := get(b).Status.Webhook
+		Expect(w).NotTo(BeNil())
+		Expect(w.Attempts).To(BeNumerically(">=", 1))
+		Expect(w.Attempts).To(BeNumerically("<", 3), "the suite's sender makes 3 attempts")
+		Expect(w.NextAttemptTime).NotTo(BeNil())
+		Expect(w.LastError).To(ContainSubstring("503"))
+		Expect(calls.Load()).To(BeNumerically("<=", w.Attempts), "an attempt is recorded before its POST")
+
+		By("giving up after the attempts left, not a fresh set, in a new manager")
+		startManager()
+		Eventually(func() string {
+			c := condition(b, quantumv1alpha1.ConditionWebhookDelivered)
+			if c == nil {
+				return ""
+			}
+			return c.Reason
+		}).Should(Equal("Failed"))
+		Expect(get(b).Status.Webhook.Attempts).To(Equal(int32(3)))
+		Expect(get(b).Status.Webhook.NextAttemptTime).To(BeNil())
+		Expect(calls.Load()).To(Equal(int32(3)))
 	})
 })
 

@@ -168,6 +168,37 @@ type BatchStatusFields struct {
 	// EndTime is when the batch reached a terminal status.
 	// +optional
 	EndTime *metav1.Time `json:"endTime,omitempty"`
+
+	// Webhook is the progress of the delivery of the terminal batch to
+	// spec.webhook; the manager's webhook sender is its only writer (the
+	// WebhookDelivered condition says the outcome).
+	// +optional
+	Webhook *WebhookDelivery `json:"webhook,omitempty"`
+}
+
+// WebhookDelivery records the attempts to POST a terminal batch to its
+// webhook, so that a restarted manager neither grants more attempts nor
+// retries before the backoff is over.
+type WebhookDelivery struct {
+	// Attempts counts the POSTs started; an attempt is recorded before its
+	// POST is sent.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// LastAttemptTime is when the last POST was started.
+	// +optional
+	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
+
+	// NextAttemptTime is the earliest time of the next POST; unset once the
+	// delivery succeeded or was given up.
+	// +optional
+	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
+
+	// LastError is why the last attempt failed.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	LastError string `json:"lastError,omitempty"`
 }
 
 // +kubebuilder:object:root=true

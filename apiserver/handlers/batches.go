@@ -22,6 +22,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
+	"github.com/tweezer-dev/tweezer/internal/webhooktarget"
 )
 
 // JobInput is one job of a batch creation or addition.
@@ -374,6 +375,9 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	if n := len(seq); h.Limits.MaxSequenceBytes > 0 && n > h.Limits.MaxSequenceBytes {
 		return nil, envelope.Errorf(http.StatusRequestEntityTooLarge, "sequence_builder is %d bytes; the limit is %d bytes (limit: sequence size)", n, h.Limits.MaxSequenceBytes)
 	}
+	if err := h.checkWebhook(body.Webhook); err != nil {
+		return nil, err
+	}
 	if seq == "" && !slices.ContainsFunc(body.Jobs, func(j JobInput) bool { return j.Sequence != nil && *j.Sequence != "" }) {
 		return nil, envelope.Invalid("is required unless each job carries its own sequence", "body", "sequence_builder")
 	}
@@ -457,6 +461,20 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 		return nil, err
 	}
 	return h.storeBatch(ctx, b, idem)
+}
+
+// checkWebhook refuses a webhook URL whose host is a literal address in a
+// blocked range; the manager checks the addresses of names when it delivers.
+func (h *Handlers) checkWebhook(raw string) error {
+	if raw == "" || h.AllowPrivateWebhooks {
+		return nil
+	}
+	if ip, ok := webhooktarget.LiteralHost(raw); ok {
+		if why, blocked := webhooktarget.Blocked(ip); blocked {
+			return envelope.Invalid(fmt.Sprintf("%s is in %s: webhooks may not target loopback, private, link-local, reserved or IPv4-embedding addresses", ip, why), "body", "webhook")
+		}
+	}
+	return nil
 }
 
 // inlineJob reads one job; batchHasSequence says whether the job may go

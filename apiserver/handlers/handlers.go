@@ -67,6 +67,9 @@ type Handlers struct {
 	PublicURL string
 	// Log receives structured logs of refusals; the zero Logger discards them.
 	Log logr.Logger
+	// AllowPrivateWebhooks accepts webhook URLs whose host is a blocked
+	// literal address (internal/webhooktarget).
+	AllowPrivateWebhooks bool
 }
 
 // Operation metadata keys read by the server's authentication middleware.

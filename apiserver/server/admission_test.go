@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -177,6 +178,70 @@ func TestAdmissionBatchLimits(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("HIGH in a project whose maximum is HIGH: %v", err)
 		}
+	}
+}
+
+// Through the kube API, a project member cannot point a batch's webhook at a
+// literal internal address (the facade answers 422 for the same).
+func TestAdmissionWebhookTarget(t *testing.T) {
+	tok := tenants(t)
+	ctx := context.Background()
+	tina := kubeAs(t, tok["tina"])
+	for _, hook := range []string{
+		"http://127.0.0.1/hook", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://100.64.0.1/",
+		"http://192.0.0.8/", "http://198.18.0.1/", "http://240.0.0.1/", "http://0.0.0.0/", "http://224.0.0.1/",
+		"http://[::1]/", "http://[::a00:1]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b:1::1]/",
+		"http://[2002:a00:1::1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "http://[fd00::1]/",
+		"http://[fe80::1]/", "http://[ff02::1]/", "http://127.0.0.1./",
+	} {
+		b := directBatch(tenantA)
+		b.Spec.Webhook = hook
+		refused(t, tina.Create(ctx, b), "tweezer-webhook-target", "spec.webhook: ")
+	}
+	b := directBatch(tenantA)
+	b.Spec.Webhook = "http://[::ffff:10.0.0.1]/"
+	refused(t, tina.Create(ctx, b), "tweezer-webhook-target", "write the IPv4 address")
+
+	// Public addresses and names pass (names are checked at delivery).
+	ok := directBatch(tenantA)
+	ok.Spec.Webhook = "https://203.0.113.7/hook"
+	if err := tina.Create(ctx, ok); err != nil {
+		t.Fatalf("a public literal address: %v", err)
+	}
+	for _, hook := range []string{"https://hooks.example.com/x", "https://[2001:db8::1]/"} {
+		b := directBatch(tenantA)
+		b.Spec.Webhook = hook
+		if err := tina.Create(ctx, b); err != nil {
+			t.Fatalf("webhook %s: %v", hook, err)
+		}
+	}
+	// Changing it to an internal address afterwards is refused too.
+	up := ok.DeepCopy()
+	up.Spec.Webhook = "http://10.0.0.1/"
+	refused(t, tina.Patch(ctx, up, client.MergeFrom(ok)), "tweezer-webhook-target", "10.0.0.1 is a loopback, private")
+}
+
+// A member reads the project's webhook signing secret, and no other Secret;
+// a member of another project does not read it.
+func TestMemberReadsWebhookSigningSecret(t *testing.T) {
+	tok := tenants(t)
+	ctx := context.Background()
+	for _, name := range []string{"tweezer-webhook-signing", "not-yours"} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tenantA}, StringData: map[string]string{"secret": "whsec_x"}}
+		if err := admin.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), s) })
+	}
+	var s corev1.Secret
+	if err := kubeAs(t, tok["tina"]).Get(ctx, client.ObjectKey{Namespace: tenantA, Name: "tweezer-webhook-signing"}, &s); err != nil || string(s.Data["secret"]) != "whsec_x" {
+		t.Fatalf("tina reads her project's signing secret: %v %q", err, s.Data["secret"])
+	}
+	if err := kubeAs(t, tok["tina"]).Get(ctx, client.ObjectKey{Namespace: tenantA, Name: "not-yours"}, &s); !apierrors.IsForbidden(err) {
+		t.Errorf("tina reads another Secret: %v", err)
+	}
+	if err := kubeAs(t, tok["tess"]).Get(ctx, client.ObjectKey{Namespace: tenantA, Name: "tweezer-webhook-signing"}, &s); !apierrors.IsForbidden(err) {
+		t.Errorf("tess reads another project's signing secret: %v", err)
 	}
 }
 

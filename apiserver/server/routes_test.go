@@ -216,6 +216,15 @@ func TestCreateBatchValidation(t *testing.T) {
 		{"queue priority above the project's", newBatch(projA, 1, map[string]any{"queue_priority": "HIGH"}), 403, "queue_priority"},
 		{"sequence too large", newBatch(projA, 1, map[string]any{"sequence_builder": strings.Repeat("x", quantumv1alpha1.MaxSequenceBytes+1)}), 413, "1048576"},
 		{"body too large", newBatch(projA, 1, map[string]any{"sequence_builder": strings.Repeat("x", 2<<20)}), 413, "limit"},
+		{"webhook to a loopback address", newBatch(projA, 1, map[string]any{"webhook": "http://127.0.0.1:8080/hook"}), 422, "webhook"},
+		{"webhook to a metadata address", newBatch(projA, 1, map[string]any{"webhook": "http://169.254.169.254/latest"}), 422, "webhook"},
+		{"webhook to NAT64", newBatch(projA, 1, map[string]any{"webhook": "https://[64:ff9b::a9fe:a9fe]/"}), 422, "webhook"},
+		{"webhook to 6to4", newBatch(projA, 1, map[string]any{"webhook": "https://[2002:a00:1::1]/"}), 422, "webhook"},
+		{"webhook to 192.0.0.0/24", newBatch(projA, 1, map[string]any{"webhook": "https://192.0.0.8/"}), 422, "webhook"},
+		{"webhook to 198.18.0.0/15", newBatch(projA, 1, map[string]any{"webhook": "https://198.19.1.1/"}), 422, "webhook"},
+		{"webhook to 240.0.0.0/4", newBatch(projA, 1, map[string]any{"webhook": "https://250.1.2.3/"}), 422, "webhook"},
+		{"webhook to IPv4-compatible IPv6", newBatch(projA, 1, map[string]any{"webhook": "https://[::a00:1]/"}), 422, "webhook"},
+		{"webhook to IPv4-mapped IPv6", newBatch(projA, 1, map[string]any{"webhook": "https://[::ffff:10.0.0.1]/"}), 422, "webhook"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -256,6 +265,13 @@ func TestCreateBatchValidation(t *testing.T) {
 	b = createBatch(t, alice, newBatch(projA, 1, map[string]any{"device_type": nil, "emulator": nil, "open": nil, "complete": nil, "webhook": nil, "queue_priority": nil, "tags": nil, "configuration": nil}))
 	if b["device_type"] != "FRESNEL" || b["open"] != false || b["queue_priority"] != "MEDIUM" || b["webhook"] != nil {
 		t.Errorf("nulls: %v", b)
+	}
+	// A public literal address, or a name, is accepted at creation (the
+	// manager checks the addresses of names when it delivers).
+	for _, hook := range []string{"https://203.0.113.7/hook", "https://hooks.example.com/x", "https://[2001:db8::1]/"} {
+		if b := createBatch(t, alice, newBatch(projA, 1, map[string]any{"webhook": hook})); b["webhook"] != hook {
+			t.Errorf("webhook %s: %v", hook, b["webhook"])
+		}
 	}
 	// The legacy alias alone works.
 	b = createBatch(t, alice, newBatch(projA, 1, map[string]any{"device_type": nil, "emulator": "EMU_TN"}))

@@ -99,6 +99,10 @@ type Config struct {
 	// Log receives the facade's structured logs (authentication and
 	// authorization refusals); the zero Logger discards them.
 	Log logr.Logger
+	// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback,
+	// private, link-local or reserved address (as the manager's
+	// --allow-private-webhooks).
+	AllowPrivateWebhooks bool
 }
 
 // Defaults returns the default configuration.
@@ -200,10 +204,11 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 		}),
 		Limits: handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait,
 			MaxSequenceBytes: cfg.MaxSequenceBytes, MaxJobsPerBatch: cfg.MaxJobsPerBatch, MaxShotsPerBatch: cfg.MaxShotsPerBatch, MaxInlineResultsBytes: cfg.MaxInlineResultsBytes},
-		ResultsKeys:    keys,
-		ResultsLinkTTL: cfg.ResultsLinkTTL,
-		PublicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
-		Log:            cfg.Log,
+		ResultsKeys:          keys,
+		ResultsLinkTTL:       cfg.ResultsLinkTTL,
+		PublicURL:            strings.TrimSuffix(cfg.PublicURL, "/"),
+		Log:                  cfg.Log,
+		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks,
 	}
 	s := &Server{cfg: cfg, cache: c, keys: keys}
 	s.api, s.handler = NewAPI(h, cfg.ClientIPHeader)

@@ -43,6 +43,7 @@ func main() {
 	flag.StringVar(&cfg.ResultsKeySecret, "results-key-secret", "", "namespace/name of the Secret whose data.current signs results links and data.previous still verifies them (a rotation); followed while running")
 	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key (32 bytes or more) signing results links when no --results-key-secret is set (default: random per process, which the log reports; env TWEEZER_RESULTS_KEY)")
 	metricsFlags := metricsauth.Bind(flag.CommandLine, "0")
+	flag.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "accept webhook URLs whose host is a loopback, private, link-local or reserved address (as the manager's flag)")
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
 	for _, a := range strings.Split(*audiences, ",") {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tweezer-dev/tweezer/internal/local"
+	"github.com/tweezer-dev/tweezer/internal/node"
 )
 
 func main() {
@@ -38,10 +39,20 @@ func run() error {
 	flag.StringVar(&opts.ControllerManager, "kube-controller-manager", "", "kube-controller-manager binary to run the garbage collector with (hack/local-bins.sh builds one); none when empty")
 	kubectl := flag.String("kubectl", "kubectl", "the kubectl command to print (make run builds bin/kubectl)")
 	example := flag.Bool("example", true, "submit an example batch and print its results")
+	nodeBins := flag.String("node", "", "run a real node (containerd, kubelet, kube-scheduler) and runners as Pods: the folder holding kubelet and kube-scheduler (hack/node-bins.sh prints it); none when empty")
+	images := flag.String("images", "bin/images/pause.tar,bin/images/tweezer.tar", "OCI image tarballs the node imports (make image builds them)")
 	flag.Parse()
 	opts.Progress = os.Stderr
 	if abs, err := filepath.Abs(opts.DataDir); err == nil {
 		opts.DataDir = abs
+	}
+	if *nodeBins != "" {
+		opts.Node = &node.Options{Dir: filepath.Join(opts.DataDir, "node"), BinDir: *nodeBins, Progress: os.Stderr}
+		for _, img := range strings.Split(*images, ",") {
+			if img = strings.TrimSpace(img); img != "" {
+				opts.Node.Images = append(opts.Node.Images, img)
+			}
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,7 +64,9 @@ func run() error {
 	}
 	defer func() {
 		fmt.Fprintln(os.Stderr, "==> stopping (data kept in "+opts.DataDir+")")
-		p.Stop()
+		if err := p.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "local: tearing down the node:", err)
+		}
 	}()
 	printWelcome(p, *kubectl, time.Since(start))
 

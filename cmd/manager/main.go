@@ -44,6 +44,10 @@ func run() error {
 		workers         = flag.Int("batch-workers", 4, "concurrent batch reconciliations")
 		allowPrivate    = flag.Bool("allow-private-webhooks", false, "allow webhooks to loopback, link-local, private and cluster-internal targets")
 		webhookAttempts = flag.Int("webhook-attempts", 5, "deliveries of a terminal batch's webhook before giving up")
+		webhookWorkers  = flag.Int("webhook-workers", 4, "webhook deliveries in flight")
+		webhookPerProj  = flag.Int("webhook-project-workers", 1, "webhook deliveries in flight per project")
+		webhookTimeout  = flag.Duration("webhook-timeout", 10*time.Second, "timeout of one webhook delivery")
+		webhookPorts    = flag.String("webhook-ports", "80,443", "comma-separated ports webhooks may target, or \"any\"")
 		metricsFlags    = metricsauth.Bind(flag.CommandLine, ":8443")
 		probeAddr       = flag.String("health-probe-bind-address", ":8081", "health probe address (0 disables it)")
 		leaderElect     = flag.Bool("leader-elect", false, "elect a leader so that only one manager replica is active")
@@ -85,8 +89,13 @@ func run() error {
 	default:
 		return fmt.Errorf("--executor must be pod or process, not %q", *execKind)
 	}
-	sender := webhook.NewSender(webhook.Policy{AllowPrivate: *allowPrivate})
+	policy := webhook.Policy{AllowPrivate: *allowPrivate}
+	if err := policy.SetPorts(*webhookPorts); err != nil {
+		return fmt.Errorf("--webhook-ports: %w", err)
+	}
+	sender := webhook.NewSender(policy)
 	sender.MaxAttempts = *webhookAttempts
+	sender.Timeout = *webhookTimeout
 	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.Setup(ctx, mgr, controllers.Config{
 		Options: controllers.Options{
@@ -95,7 +104,7 @@ func run() error {
 			IdleRelease: *idleRelease,
 		},
 		Executor: exec,
-		Webhooks: sender,
+		Webhooks: sender, WebhookWorkers: *webhookWorkers, WebhookProjectWorkers: *webhookPerProj,
 	}); err != nil {
 		return err
 	}

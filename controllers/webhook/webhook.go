@@ -1,8 +1,10 @@
 // Package webhook delivers a terminal batch to its webhook URL: the target
-// policy (no loopback, link-local or cluster-internal targets unless the
-// operator allows them), the payload (the REST API's batch shape) and one
-// delivery attempt. Retries with backoff are the Batch reconciler's: it calls
-// Deliver again after Backoff(attempt).
+// policy (no loopback, link-local, private, reserved or cluster-internal
+// targets unless the operator allows them, ports 80 and 443 unless the
+// operator allows more), the payload (the REST API's batch shape), its
+// Standard Webhooks signature (sign.go) and one delivery attempt. Retries
+// with backoff are the webhook reconciler's (controllers/webhook_delivery.go):
+// it calls Deliver again after Backoff(attempt).
 package webhook
 
 import (
@@ -15,9 +17,14 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tweezer-dev/tweezer/internal/webhooktarget"
 )
 
 // ErrRefused marks a target the policy does not allow; retrying cannot help.
@@ -25,15 +32,71 @@ var ErrRefused = errors.New("webhook target refused")
 
 // Policy decides which targets may receive webhooks.
 type Policy struct {
-	// AllowPrivate allows loopback, link-local, private and cluster-internal
-	// targets (for local mode and tests).
+	// AllowPrivate allows loopback, link-local, private, reserved and
+	// cluster-internal targets (for local mode and tests).
 	AllowPrivate bool
+	// Ports are the ports a target may use; none means 80 and 443.
+	Ports []uint16
+	// AnyPort allows every port.
+	AnyPort bool
+}
+
+// DefaultPorts are the ports a target may use unless the operator allows more.
+var DefaultPorts = []uint16{80, 443}
+
+// CheckPort refuses a port the policy does not allow.
+func (p Policy) CheckPort(port uint16) error {
+	if p.AnyPort {
+		return nil
+	}
+	allowed := p.Ports
+	if len(allowed) == 0 {
+		allowed = DefaultPorts
+	}
+	if !slices.Contains(allowed, port) {
+		return fmt.Errorf("%w: port %d is not one of the allowed ports %v", ErrRefused, port, allowed)
+	}
+	return nil
+}
+
+// SetPorts sets the allowed ports from a flag's value: comma-separated
+// port numbers, or "any".
+func (p *Policy) SetPorts(v string) error {
+	p.Ports, p.AnyPort = nil, false
+	if strings.TrimSpace(v) == "any" {
+		p.AnyPort = true
+		return nil
+	}
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%q is not a port number (1-65535) or \"any\"", f)
+		}
+		p.Ports = append(p.Ports, uint16(n))
+	}
+	return nil
+}
+
+// urlPort is the port a URL connects to.
+func urlPort(u *url.URL) (uint16, error) {
+	if s := u.Port(); s != "" {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("%w: bad port %q", ErrRefused, s)
+		}
+		return uint16(n), nil
+	}
+	if u.Scheme == "https" {
+		return 443, nil
+	}
+	return 80, nil
 }
 
 // internalSuffixes are host names that resolve inside the cluster.
 var internalSuffixes = []string{".svc", ".cluster.local", ".svc.cluster.local", ".internal", ".local"}
 
-// CheckURL refuses URLs that are not http(s) or that name an internal host.
+// CheckURL refuses URLs that are not http(s), use a port the policy does not
+// allow, or name an internal host or a blocked address.
 func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -45,6 +108,13 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == "" {
 		return nil, fmt.Errorf("%w: no host", ErrRefused)
+	}
+	port, err := urlPort(u)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.CheckPort(port); err != nil {
+		return nil, err
 	}
 	if p.AllowPrivate {
 		return u, nil
@@ -66,17 +136,15 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// CheckIP refuses loopback, link-local, private (RFC 1918, ULA, CGNAT),
-// unspecified and multicast addresses.
+// CheckIP refuses the addresses of webhooktarget.Ranges: loopback,
+// link-local, private, shared, reserved, multicast, and the IPv6 ranges that
+// embed IPv4 addresses; an IPv4-mapped address is judged by its IPv4 address.
 func (p Policy) CheckIP(ip netip.Addr) error {
 	if p.AllowPrivate {
 		return nil
 	}
-	ip = ip.Unmap()
-	cgnat := netip.MustParsePrefix("100.64.0.0/10")
-	if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsPrivate() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || cgnat.Contains(ip) {
-		return fmt.Errorf("%w: %s is a loopback, link-local or internal address", ErrRefused, ip)
+	if why, blocked := webhooktarget.Blocked(ip); blocked {
+		return fmt.Errorf("%w: %s is in %s", ErrRefused, ip, why)
 	}
 	return nil
 }
@@ -92,6 +160,9 @@ func (p Policy) Client(timeout time.Duration) *http.Client {
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrRefused, err)
 			}
+			if err := p.CheckPort(ap.Port()); err != nil {
+				return err
+			}
 			return p.CheckIP(ap.Addr())
 		},
 	}
@@ -105,17 +176,21 @@ func (p Policy) Client(timeout time.Duration) *http.Client {
 // Sender delivers payloads.
 type Sender struct {
 	Policy Policy
-	Client *http.Client
+	// Timeout bounds one delivery (default 10 s).
+	Timeout time.Duration
 	// MaxAttempts bounds the deliveries of one batch (default 5).
 	MaxAttempts int
 	// BaseBackoff is the wait after the first failure; it doubles per attempt up
 	// to a minute (default 1 s).
 	BaseBackoff time.Duration
+
+	clientOnce sync.Once
+	client     *http.Client
 }
 
 // NewSender returns a sender with a 10 s timeout.
 func NewSender(p Policy) *Sender {
-	return &Sender{Policy: p, Client: p.Client(10 * time.Second), MaxAttempts: 5, BaseBackoff: time.Second}
+	return &Sender{Policy: p, Timeout: 10 * time.Second, MaxAttempts: 5, BaseBackoff: time.Second}
 }
 
 // Backoff is the wait before attempt n+1 after n failed attempts.
@@ -130,20 +205,48 @@ func (s *Sender) Backoff(n int) time.Duration {
 	return d
 }
 
-// Deliver POSTs body to target once. A 2xx answer is success; ErrRefused
-// (wrapped) means the target is not allowed.
-func (s *Sender) Deliver(ctx context.Context, target string, body []byte) error {
+func (s *Sender) httpClient() *http.Client {
+	s.clientOnce.Do(func() {
+		timeout := s.Timeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		s.client = s.Policy.Client(timeout)
+	})
+	return s.client
+}
+
+// Message is one signed delivery.
+type Message struct {
+	// ID is the message id (webhook-id), the same for every attempt.
+	ID string
+	// Key is the project's signing key (see ParseSecret).
+	Key []byte
+	// Body is the JSON payload.
+	Body []byte
+	// Time is the attempt's time (webhook-timestamp).
+	Time time.Time
+}
+
+// Deliver POSTs the message to target once, signed with Standard Webhooks
+// headers. A 2xx answer is success; ErrRefused (wrapped) means the target is
+// not allowed.
+func (s *Sender) Deliver(ctx context.Context, target string, m Message) error {
 	u, err := s.Policy.CheckURL(target)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(m.Body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tweezer-manager")
-	resp, err := s.Client.Do(req)
+	ts := strconv.FormatInt(m.Time.Unix(), 10)
+	req.Header.Set(HeaderID, m.ID)
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, Sign(m.Key, m.ID, ts, m.Body))
+	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		if errors.Is(err, ErrRefused) {
 			return err

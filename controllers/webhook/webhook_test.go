@@ -30,13 +30,49 @@ func TestPolicyRefusesInternalTargets(t *testing.T) {
 			t.Errorf("CheckURL(%s) = %v, want refused", u, err)
 		}
 	}
-	for _, u := range []string{"https://hooks.example.com/tweezer", "http://203.0.113.7:8080/x", "https://[2001:db8::1]/"} {
+	for _, u := range []string{"https://hooks.example.com/tweezer", "http://203.0.113.7/x", "https://[2001:db8::1]/", "https://[::ffff:203.0.113.7]:443/"} {
 		if _, err := p.CheckURL(u); err != nil {
 			t.Errorf("CheckURL(%s) = %v, want allowed", u, err)
 		}
 	}
-	if _, err := (Policy{AllowPrivate: true}).CheckURL("http://127.0.0.1:9/x"); err != nil {
+	if _, err := (Policy{AllowPrivate: true, AnyPort: true}).CheckURL("http://127.0.0.1:9/x"); err != nil {
 		t.Errorf("AllowPrivate refused loopback: %v", err)
+	}
+}
+
+func TestPolicyRefusesTheNewRanges(t *testing.T) {
+	for _, u := range []string{
+		"http://[64:ff9b::a9fe:a9fe]/", "http://[2002:a9fe:a9fe::1]/", "http://192.0.0.170/", "http://198.18.0.1/",
+		"http://240.0.0.1/", "http://[::a9fe:a9fe]/", "http://[::ffff:169.254.169.254]/", "http://[::ffff:a00:1]/",
+	} {
+		if _, err := (Policy{}).CheckURL(u); !errors.Is(err, ErrRefused) {
+			t.Errorf("CheckURL(%s) = %v, want refused", u, err)
+		}
+	}
+}
+
+func TestPolicyLimitsPorts(t *testing.T) {
+	for _, tc := range []struct {
+		p       Policy
+		url     string
+		allowed bool
+	}{
+		{Policy{}, "http://hooks.example.com/", true},
+		{Policy{}, "https://hooks.example.com/", true},
+		{Policy{}, "https://hooks.example.com:443/", true},
+		{Policy{}, "http://hooks.example.com:443/", true},
+		{Policy{}, "http://203.0.113.7:8080/x", false},
+		{Policy{}, "https://hooks.example.com:22/", false},
+		{Policy{}, "https://hooks.example.com:99999/", false},
+		{Policy{Ports: []uint16{8443}}, "https://hooks.example.com:8443/", true},
+		{Policy{Ports: []uint16{8443}}, "https://hooks.example.com/", false},
+		{Policy{AnyPort: true}, "http://203.0.113.7:8080/x", true},
+		{Policy{AllowPrivate: true}, "http://127.0.0.1:8080/x", false},
+	} {
+		_, err := tc.p.CheckURL(tc.url)
+		if tc.allowed && err != nil || !tc.allowed && !errors.Is(err, ErrRefused) {
+			t.Errorf("%+v.CheckURL(%s) = %v, want allowed %v", tc.p, tc.url, err, tc.allowed)
+		}
 	}
 }
 
@@ -45,7 +81,7 @@ func TestClientRefusesInternalAddressesAtDialTime(t *testing.T) {
 	defer srv.Close()
 	// A public-looking name could resolve to an internal address: the dialer
 	// checks the address it connects to.
-	_, err := Policy{}.Client(time.Second).Get(srv.URL)
+	_, err := Policy{AnyPort: true}.Client(time.Second).Get(srv.URL)
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("GET %s = %v, want refused", srv.URL, err)
 	}
@@ -54,6 +90,7 @@ func TestClientRefusesInternalAddressesAtDialTime(t *testing.T) {
 func TestDeliver(t *testing.T) {
 	var calls atomic.Int32
 	var got []byte
+	var headers http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 1 {
 			http.Error(w, "busy", http.StatusServiceUnavailable)
@@ -64,21 +101,48 @@ func TestDeliver(t *testing.T) {
 			return
 		}
 		got, _ = io.ReadAll(r.Body)
+		headers = r.Header.Clone()
 	}))
 	defer srv.Close()
-	s := NewSender(Policy{AllowPrivate: true})
-	err := s.Deliver(context.Background(), srv.URL, []byte(`{"id":"b"}`))
+	s := NewSender(Policy{AllowPrivate: true, AnyPort: true})
+	key := []byte("0123456789abcdef0123456789abcdef")
+	m := Message{ID: "batch-uid", Key: key, Body: []byte(`{"id":"b"}`), Time: time.Now()}
+	err := s.Deliver(context.Background(), srv.URL, m)
 	if err == nil || errors.Is(err, ErrRefused) {
 		t.Fatalf("first delivery = %v, want a retryable failure", err)
 	}
-	if err := s.Deliver(context.Background(), srv.URL, []byte(`{"id":"b"}`)); err != nil {
+	if err := s.Deliver(context.Background(), srv.URL, m); err != nil {
 		t.Fatalf("second delivery: %v", err)
 	}
 	if string(got) != `{"id":"b"}` {
 		t.Fatalf("body = %s", got)
 	}
-	if err := NewSender(Policy{}).Deliver(context.Background(), srv.URL, nil); !errors.Is(err, ErrRefused) {
+	if headers.Get(HeaderID) != "batch-uid" {
+		t.Errorf("%s = %q", HeaderID, headers.Get(HeaderID))
+	}
+	if err := Verify(key, headers, got, time.Now(), DefaultTolerance); err != nil {
+		t.Errorf("the delivered message does not verify: %v", err)
+	}
+	if err := NewSender(Policy{AnyPort: true}).Deliver(context.Background(), srv.URL, m); !errors.Is(err, ErrRefused) {
 		t.Fatalf("delivery to loopback without AllowPrivate = %v, want refused", err)
+	}
+	if err := NewSender(Policy{AllowPrivate: true}).Deliver(context.Background(), srv.URL, m); !errors.Is(err, ErrRefused) {
+		t.Fatalf("delivery to port %s without AnyPort = %v, want refused", srv.URL, err)
+	}
+}
+
+func TestSetPorts(t *testing.T) {
+	var p Policy
+	if err := p.SetPorts("443, 8443"); err != nil || p.AnyPort || len(p.Ports) != 2 || p.Ports[1] != 8443 {
+		t.Errorf("SetPorts(443, 8443) = %v, %+v", err, p)
+	}
+	if err := p.SetPorts("any"); err != nil || !p.AnyPort || p.Ports != nil {
+		t.Errorf("SetPorts(any) = %v, %+v", err, p)
+	}
+	for _, v := range []string{"", "0", "65536", "80,http", "all"} {
+		if err := p.SetPorts(v); err == nil {
+			t.Errorf("SetPorts(%q) succeeded", v)
+		}
 	}
 }
 

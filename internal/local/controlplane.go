@@ -16,10 +16,16 @@ import (
 // startControlPlane starts etcd (its data kept under dataDir/etcd, so objects
 // survive a restart) and kube-apiserver (fresh certificates each start), and
 // installs the CRDs and the admission policies (config/admission). It writes an admin kubeconfig to dataDir/kubeconfig.
-func startControlPlane(dataDir string) (*envtest.Environment, *rest.Config, string, error) {
+// configure, when set, adjusts kube-apiserver before it starts (a node's).
+func startControlPlane(dataDir string, configure func(*envtest.APIServer) error) (*envtest.Environment, *rest.Config, string, error) {
 	env, err := controlplane.New()
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if configure != nil {
+		if err := configure(env.ControlPlane.GetAPIServer()); err != nil {
+			return nil, nil, "", err
+		}
 	}
 	etcdDir := filepath.Join(dataDir, "etcd")
 	if err := os.MkdirAll(etcdDir, 0o700); err != nil {

@@ -111,7 +111,7 @@ var _ = ReportAfterEach(func(r SpecReport) {
 
 var _ = AfterSuite(func() {
 	if platform != nil {
-		platform.Stop()
+		Expect(platform.Stop()).To(Succeed())
 	}
 })
 
@@ -451,7 +451,7 @@ var _ = Describe("Local mode", Ordered, func() {
 	})
 
 	It("keeps batches when the whole platform stops and starts again on the same data", func() {
-		platform.Stop()
+		Expect(platform.Stop()).To(Succeed())
 		startPlatform()
 		b := &local.Batch{}
 		Expect(api.Do(ctx, http.MethodGet, "/api/v1/batches/"+example.ID, nil, b)).To(Succeed())

@@ -30,6 +30,7 @@ import (
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/node"
 )
 
 // SystemNamespace holds the manager's QPU leases, as tweezer-system does in a cluster.
@@ -58,6 +59,11 @@ type Options struct {
 	// NotebookIdle is the idle time after which a notebook server is culled
 	// (the manager's default when zero).
 	NotebookIdle time.Duration
+	// Node, when set, runs a real node (package node: containerd, a
+	// kubelet and kube-scheduler) and the manager with the Pod executor, so
+	// that runners are Pods from node.TweezerImage. It needs
+	// ControllerManager (service accounts and their CA for pods).
+	Node *node.Options
 }
 
 // Platform is a running local platform.
@@ -80,6 +86,8 @@ type Platform struct {
 	manager *process
 	facade  *process
 	kcm     *process
+	// Node is the real node, with Options.Node.
+	Node *node.Node
 }
 
 // Start brings the platform up. On error, everything already started is stopped.
@@ -90,13 +98,26 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 	p := &Platform{opts: opts, FacadeURL: "http://" + opts.FacadeAddr, ProjectID: DemoProjectID}
 	defer func() {
 		if err != nil {
-			p.Stop()
+			if serr := p.Stop(); serr != nil {
+				err = fmt.Errorf("%w (and tearing down: %v)", err, serr)
+			}
 		}
 	}()
 
+	var configure func(*envtest.APIServer) error
+	if opts.Node != nil {
+		if opts.ControllerManager == "" {
+			return nil, errors.New("a node needs kube-controller-manager (hack/local-bins.sh builds it)")
+		}
+		p.step("preparing a node in %s", opts.Node.Dir)
+		if p.Node, err = node.Prepare(*opts.Node); err != nil {
+			return nil, err
+		}
+		configure = p.Node.ConfigureAPIServer
+	}
 	p.step("starting etcd and kube-apiserver (data in %s)", filepath.Join(opts.DataDir, "etcd"))
 	var cfg *rest.Config
-	p.env, cfg, p.Kubeconfig, err = startControlPlane(opts.DataDir)
+	p.env, cfg, p.Kubeconfig, err = startControlPlane(opts.DataDir, configure)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +154,11 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 	if err := p.startControllerManager(); err != nil {
 		return nil, err
 	}
+	if p.Node != nil {
+		if err := p.Node.Start(ctx, p.Kubeconfig); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.StartGateway(); err != nil {
 		return nil, err
 	}
@@ -161,14 +187,20 @@ func (p *Platform) startControllerManager() error {
 		p.step("no kube-controller-manager given: deleting a batch leaves its jobs (hack/local-bins.sh builds one)")
 		return nil
 	}
-	p.step("starting kube-controller-manager (garbage collector, namespace and resource quota controllers)")
-	kcm, err := p.spawnPath(p.opts.ControllerManager, "kube-controller-manager",
+	args := []string{
 		"--kubeconfig", p.Kubeconfig,
 		"--controllers", "garbage-collector-controller,namespace-controller,resourcequota-controller",
 		"--leader-elect=false",
 		"--secure-port", "0",
 		"--use-service-account-credentials=false",
-	)
+	}
+	if p.Node != nil {
+		p.step("starting kube-controller-manager (garbage collector, namespace, resource quota, service account, root CA and job controllers)")
+		args = append(args, p.Node.ControllerManagerArgs()...) // a later --controllers wins
+	} else {
+		p.step("starting kube-controller-manager (garbage collector, namespace and resource quota controllers)")
+	}
+	kcm, err := p.spawnPath(p.opts.ControllerManager, "kube-controller-manager", args...)
 	p.kcm = kcm
 	return err
 }
@@ -210,18 +242,24 @@ func (p *Platform) StartGateway() error {
 	return err
 }
 
-// StartManager starts the manager process with the Process executor.
+// StartManager starts the manager process with the Process executor, or
+// the Pod executor on a node.
 func (p *Platform) StartManager() error {
-	p.step("starting the manager (Process executor)")
-	args := []string{
-		"--kubeconfig", p.Kubeconfig,
-		"--executor", "process",
-		"--runner-binary", filepath.Join(p.opts.BinDir, "runner"),
-		"--runner-kubeconfig", p.Kubeconfig,
+	args := []string{"--kubeconfig", p.Kubeconfig}
+	if p.Node != nil {
+		p.step("starting the manager (Pod executor, runner image %s)", node.TweezerImage)
+		args = append(args, "--executor", "pod", "--runner-image", node.TweezerImage)
+	} else {
+		p.step("starting the manager (Process executor)")
+		args = append(args, "--executor", "process",
+			"--runner-binary", filepath.Join(p.opts.BinDir, "runner"),
+			"--runner-kubeconfig", p.Kubeconfig)
+	}
+	args = append(args,
 		"--namespace", SystemNamespace,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
-	}
+	)
 	if p.opts.ControllerManager == "" {
 		// No resource quota controller computes a quota's usage, and
 		// kube-apiserver admits nothing a quota without usage counts.
@@ -268,17 +306,23 @@ func (p *Platform) StartFacade(ctx context.Context) error {
 // StopFacade stops the REST facade process.
 func (p *Platform) StopFacade() { p.facade.stop() }
 
-// Stop stops the facade, the manager, the gateway and the control plane;
-// data stays in DataDir.
-func (p *Platform) Stop() {
+// Stop stops the facade, the manager, the gateway, the node and the
+// control plane; data stays in DataDir. It returns what the node's teardown
+// could not remove (nil without a node).
+func (p *Platform) Stop() error {
 	p.facade.stop()
 	p.manager.stop()
 	p.gateway.stop()
+	var err error
+	if p.Node != nil {
+		err = p.Node.Stop()
+	}
 	p.kcm.stop()
 	if p.env != nil {
 		_ = p.env.Stop()
 		p.env = nil
 	}
+	return err
 }
 
 // resultsKey is the key that signs results links, kept in DataDir so that

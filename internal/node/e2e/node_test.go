@@ -1,0 +1,309 @@
+// Package e2e runs the platform on a real node (package node): containerd,
+// a kubelet and kube-scheduler beside the private control plane, the
+// manager with the Pod executor, and runner Pods from the locally built
+// image. It is its own package so that `make test` can include or leave out
+// its minutes; it needs root and what hack/node-bins.sh builds and installs,
+// and fails with the reason when the node cannot start.
+package e2e_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/local"
+	"github.com/tweezer-dev/tweezer/internal/node"
+)
+
+// script runs a hack/ script and returns its stdout, failing with its stderr.
+func script(t *testing.T, env []string, name string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", name))
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the node cannot start: hack/%s failed: %v\n%s", name, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func netns() []string {
+	entries, _ := os.ReadDir("/var/run/netns")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+func TestRunnerPodsOnARealNode(t *testing.T) {
+	ctx := context.Background()
+	nodeBins := script(t, nil, "node-bins.sh")
+	kcm := filepath.Join(script(t, []string{"KUBECTL=0"}, "local-bins.sh"), "kube-controller-manager")
+
+	dir := t.TempDir()
+	images, err := node.BuildImages(ctx, filepath.Join(dir, "images"))
+	if err != nil {
+		t.Fatalf("building the images: %v", err)
+	}
+	binDir := filepath.Join(dir, "images", "bin") // runner, manager, apiserver
+
+	netnsBefore := netns()
+	opts := local.Options{
+		DataDir: filepath.Join(dir, "data"), BinDir: binDir,
+		FacadeAddr: freeAddr(t), GatewayAddr: freeAddr(t),
+		ControllerManager: kcm, Progress: logWriter{t},
+		Node: &node.Options{Dir: filepath.Join(dir, "node"), BinDir: nodeBins, Images: images, Progress: logWriter{t}},
+	}
+	start := time.Now()
+	p, err := local.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("the node cannot start: %v", err)
+	}
+	t.Logf("platform and node started in %s", time.Since(start).Round(time.Second))
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		if err := p.Stop(); err != nil {
+			t.Errorf("tearing down: %v", err)
+		}
+		if left := p.Node.Leftovers(); len(left) > 0 {
+			t.Errorf("left behind after Stop: %s", strings.Join(left, "\n"))
+		}
+		for _, ns := range netns() {
+			if !slices.Contains(netnsBefore, ns) {
+				t.Errorf("network namespace %s left behind", ns)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"logs/manager.log"} {
+				if b, err := os.ReadFile(filepath.Join(opts.DataDir, name)); err == nil {
+					t.Logf("%s:\n%s", name, tail(string(b), 6000))
+				}
+			}
+			for _, name := range []string{"kubelet", "containerd"} {
+				if b, err := os.ReadFile(filepath.Join(opts.Node.Dir, "logs", name+".log")); err == nil {
+					t.Logf("%s.log:\n%s", name, tail(string(b), 6000))
+				}
+			}
+		}
+	})
+	api := &local.Client{BaseURL: p.FacadeURL, Token: p.Token}
+	ns := p.ProjectID
+
+	var example *local.Batch
+	t.Run("a batch of 3 jobs runs as a Pod under tweezer-runner and ends DONE", func(t *testing.T) {
+		b, err := api.SubmitExample(ctx, p.ProjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		if example, err = api.WaitBatch(wctx, b.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if example.Status != "DONE" || len(example.Jobs) != 3 {
+			t.Fatalf("batch %s is %s with %d jobs, want DONE with 3", example.ID, example.Status, len(example.Jobs))
+		}
+		for _, j := range example.Jobs {
+			var total int64
+			for _, n := range j.Result {
+				total += n
+			}
+			if j.Status != "DONE" || total != int64(j.Runs) {
+				t.Errorf("job %s: %s, counter sums to %d of %d runs (%v)", j.ID, j.Status, total, j.Runs, j.Errors)
+			}
+		}
+		// The batch is DONE once the runner has written it; its pod ends
+		// a moment later.
+		pods := &corev1.PodList{}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+			if err := p.Admin.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.BatchLabel: example.ID}); err != nil {
+				t.Fatal(err)
+			}
+			if len(pods.Items) != 1 {
+				t.Fatalf("%d runner pods for batch %s, want 1", len(pods.Items), example.ID)
+			}
+			if pods.Items[0].Status.Phase != corev1.PodRunning || time.Now().After(deadline) {
+				break
+			}
+		}
+		pod := pods.Items[0]
+		if pod.Spec.ServiceAccountName != executor.RunnerServiceAccount || pod.Spec.NodeName != node.NodeName ||
+			pod.Status.Phase != corev1.PodSucceeded || pod.Spec.Containers[0].Image != node.TweezerImage {
+			t.Errorf("runner pod %s: account %q, node %q, phase %s, image %s", pod.Name, pod.Spec.ServiceAccountName, pod.Spec.NodeName, pod.Status.Phase, pod.Spec.Containers[0].Image)
+		}
+		events := &corev1.EventList{}
+		if err := p.Admin.List(ctx, events, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		pulled := false
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name != pod.Name {
+				continue
+			}
+			if e.Reason == "Pulling" {
+				t.Errorf("the kubelet pulled: %s", e.Message)
+			}
+			pulled = pulled || (e.Reason == "Pulled" && strings.Contains(e.Message, "already present"))
+		}
+		if !pulled {
+			t.Errorf("no event says the image was already present on the node")
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("a killed runner container is retried", func(t *testing.T) {
+		// An open batch: its runner waits for more jobs after the first,
+		// so it is surely running when its container is killed.
+		b := &local.Batch{}
+		job := func(t int) []map[string]any {
+			return []map[string]any{{"runs": 100, "variables": map[string]any{"t": []int{t}}}}
+		}
+		if err := api.Do(ctx, "POST", "/api/v1/batches", map[string]any{
+			"project_id": p.ProjectID, "sequence_builder": local.ExampleSequence, "device_type": "EMU_FREE",
+			"open": true, "jobs": job(100),
+		}, b); err != nil {
+			t.Fatal(err)
+		}
+		first := b.ID + "-runner-1"
+		var containerID string
+		deadline := time.Now().Add(2 * time.Minute)
+		for containerID == "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("runner pod %s never ran its first job", first)
+			}
+			time.Sleep(250 * time.Millisecond)
+			cur := &local.Batch{}
+			if err := api.Do(ctx, "GET", "/api/v1/batches/"+b.ID, nil, cur); err != nil || len(cur.Jobs) != 1 || cur.Jobs[0].Status != "DONE" {
+				continue
+			}
+			pod := &corev1.Pod{}
+			if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, pod); err == nil {
+				for _, cs := range pod.Status.ContainerStatuses {
+					if cs.State.Running != nil {
+						containerID = strings.TrimPrefix(cs.ContainerID, "containerd://")
+					}
+				}
+			}
+		}
+		out, err := exec.Command("ctr", "--address", filepath.Join(opts.Node.Dir, "containerd", "containerd.sock"),
+			"--namespace", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", containerID).CombinedOutput()
+		if err != nil {
+			t.Fatalf("killing the runner container: %v: %s", err, out)
+		}
+		killed := &corev1.Pod{}
+		for deadline := time.Now().Add(time.Minute); killed.Status.Phase != corev1.PodFailed; time.Sleep(250 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("killed runner pod is %s a minute later, want Failed", killed.Status.Phase)
+			}
+			if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, killed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := api.Do(ctx, "POST", "/api/v1/batches/"+b.ID+"/jobs", job(250), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Do(ctx, "PUT", "/api/v1/batches/"+b.ID+"/complete", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		final, err := api.WaitBatch(wctx, b.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if final.Status != "DONE" || len(final.Jobs) != 2 {
+			t.Fatalf("batch %s is %s with %d jobs after its runner was killed, want DONE with 2", final.ID, final.Status, len(final.Jobs))
+		}
+		second := &corev1.Pod{}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+			if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: b.ID + "-runner-2"}, second); err != nil {
+				t.Fatalf("no second runner pod: %v", err)
+			}
+			if second.Status.Phase != corev1.PodRunning || time.Now().After(deadline) {
+				break
+			}
+		}
+		if second.Status.Phase != corev1.PodSucceeded {
+			t.Errorf("second runner pod is %s, want Succeeded", second.Status.Phase)
+		}
+	})
+
+	t.Run("deleting a batch garbage-collects its jobs, results and pods", func(t *testing.T) {
+		batch := &v1.Batch{}
+		if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: example.ID}, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Admin.Delete(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			jobs, cms, pods := &v1.JobList{}, &corev1.ConfigMapList{}, &corev1.PodList{}
+			sel := client.MatchingLabels{v1.BatchLabel: example.ID}
+			for _, l := range []client.ObjectList{jobs, cms, pods} {
+				if err := p.Admin.List(ctx, l, client.InNamespace(ns), sel); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(jobs.Items)+len(cms.Items)+len(pods.Items) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a minute after deleting batch %s: %d jobs, %d configmaps, %d pods remain", example.ID, len(jobs.Items), len(cms.Items), len(pods.Items))
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	})
+
+	t.Run("tearing down leaves no mounts, network namespaces, cgroups or processes", func(t *testing.T) {
+		stop()
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
