@@ -19,9 +19,11 @@ package apiserver
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // Full results live in ConfigMaps owned by their job.
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
-// No marker for Secrets: the facade reads a notebook server's token Secret
-// through the Role and RoleBinding that the notebook controller makes for
-// that one Secret (controllers/learner), and no other Secret.
+// Secrets: the facade reads the key Secret of results links (one name, in
+// its own namespace: --results-key-secret) and a notebook server's token
+// Secret through the Role and RoleBinding that the notebook controller
+// makes for that one Secret (controllers/learner), and no other Secret.
+// +kubebuilder:rbac:groups="",namespace=tweezer-system,resources=secrets,resourceNames=tweezer-results-key,verbs=get;list;watch
 // The facade writes for its callers (owner from the TokenReview, its own
 // checks with clear messages), so config/admission's tenancy policies let it
 // through; see docs/security.md.

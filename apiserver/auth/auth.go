@@ -7,10 +7,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -21,6 +25,17 @@ import (
 
 // ErrUnauthenticated means the token was refused by the cluster.
 var ErrUnauthenticated = errors.New("invalid or expired bearer token")
+
+// RateLimitError refuses a token from a client that failed to authenticate
+// too often; no TokenReview was made.
+type RateLimitError struct {
+	// RetryAfter is how long until the client may try again.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many failed authentications from this client: retry in %s", e.RetryAfter.Round(time.Second))
+}
 
 // User is an authenticated caller.
 type User struct {
@@ -39,86 +54,201 @@ type Attributes struct {
 	Namespace   string
 }
 
+// Creator creates TokenReviews and SubjectAccessReviews (a client.Client).
+type Creator interface {
+	Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error
+}
+
+// Options tune a Reviewer.
+type Options struct {
+	// TTL is how long a review's answer is reused.
+	TTL time.Duration
+	// MaxEntries bounds each cache (tokens, grants, failing clients); the
+	// least recently used entry goes first.
+	MaxEntries int
+	// Audiences, when set, are the TokenReviews' audiences: a token is
+	// accepted only when the cluster says it is bound to one of them.
+	Audiences []string
+	// FailureRate and FailureBurst limit the failed authentications of one
+	// client: after FailureBurst failures, it gets FailureRate more per
+	// second, and its other unknown tokens are refused without a
+	// TokenReview. A FailureBurst or FailureRate of 0 disables the limit.
+	FailureRate  rate.Limit
+	FailureBurst int
+}
+
+// DefaultOptions are the facade's defaults.
+func DefaultOptions() Options {
+	return Options{TTL: 10 * time.Second, MaxEntries: 10000, FailureRate: 1, FailureBurst: 20}
+}
+
+// reviewTimeout bounds one TokenReview, which every caller presenting the
+// same token waits for.
+const reviewTimeout = 10 * time.Second
+
 // Reviewer authenticates tokens and authorizes requests through the cluster.
 type Reviewer struct {
-	c   client.Client
-	ttl time.Duration
+	c    Creator
+	opts Options
+	now  func() time.Time
 
-	mu     sync.Mutex
-	tokens map[[32]byte]tokenEntry
-	grants map[string]grantEntry
+	// flights makes one TokenReview per token at a time; the others presenting
+	// it wait for its answer.
+	flights singleflight.Group
+
+	mu       sync.Mutex
+	tokens   *lru[[32]byte, tokenEntry]
+	grants   *lru[string, bool]
+	failures *lru[string, *rate.Limiter]
 }
 
 type tokenEntry struct {
-	user    *User
-	err     error
-	expires time.Time
+	user *User
+	err  error
 }
-
-type grantEntry struct {
-	allowed bool
-	expires time.Time
-}
-
-// maxEntries bounds each cache; when full, expired entries go first, then all.
-const maxEntries = 10000
 
 // NewReviewer returns a Reviewer that creates TokenReviews and
-// SubjectAccessReviews with c and remembers their answers for ttl.
-func NewReviewer(c client.Client, ttl time.Duration) *Reviewer {
-	return &Reviewer{c: c, ttl: ttl, tokens: map[[32]byte]tokenEntry{}, grants: map[string]grantEntry{}}
+// SubjectAccessReviews with c and remembers their answers for o.TTL.
+func NewReviewer(c Creator, o Options) *Reviewer {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultOptions().MaxEntries
+	}
+	if o.FailureRate <= 0 {
+		o.FailureBurst = 0
+	}
+	return &Reviewer{
+		c: c, opts: o, now: time.Now,
+		tokens:   newLRU[[32]byte, tokenEntry](o.MaxEntries),
+		grants:   newLRU[string, bool](o.MaxEntries),
+		failures: newLRU[string, *rate.Limiter](o.MaxEntries),
+	}
 }
 
-// Authenticate returns the user a bearer token belongs to, or ErrUnauthenticated.
-func (r *Reviewer) Authenticate(ctx context.Context, token string) (*User, error) {
+// Authenticate returns the user a bearer token belongs to, or
+// ErrUnauthenticated. A client (its address) whose failures exceed the
+// limit gets a *RateLimitError for tokens not already known to be valid.
+func (r *Reviewer) Authenticate(ctx context.Context, clientID, token string) (*User, error) {
 	key := sha256.Sum256([]byte(token))
-	now := time.Now()
+	now := r.now()
 	r.mu.Lock()
-	if e, ok := r.tokens[key]; ok && now.Before(e.expires) {
+	e, cached := r.tokens.get(key, now)
+	if cached && e.err == nil {
 		r.mu.Unlock()
-		return e.user, e.err
+		return e.user, nil
+	}
+	if wait := r.blockedLocked(clientID, now); wait > 0 {
+		r.mu.Unlock()
+		return nil, &RateLimitError{RetryAfter: wait}
+	}
+	if cached {
+		r.failedLocked(clientID, now)
+		r.mu.Unlock()
+		return nil, e.err
 	}
 	r.mu.Unlock()
 
-	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}
-	if err := r.c.Create(ctx, tr); err != nil {
-		return nil, fmt.Errorf("reviewing the token: %w", err)
+	e, err := r.review(ctx, key, token)
+	if err != nil {
+		return nil, err
 	}
-	var e tokenEntry
-	if tr.Status.Authenticated && tr.Status.User.Username != "" {
-		extra := map[string]authorizationv1.ExtraValue{}
-		for k, v := range tr.Status.User.Extra {
-			extra[k] = authorizationv1.ExtraValue(v)
-		}
-		e.user = &User{Name: tr.Status.User.Username, UID: tr.Status.User.UID, Groups: tr.Status.User.Groups, Extra: extra}
-	} else {
-		e.err = ErrUnauthenticated
+	if e.err != nil {
+		r.mu.Lock()
+		r.failedLocked(clientID, r.now())
+		r.mu.Unlock()
 	}
-	e.expires = now.Add(r.ttl)
-	r.mu.Lock()
-	if len(r.tokens) >= maxEntries {
-		for k, v := range r.tokens {
-			if now.After(v.expires) {
-				delete(r.tokens, k)
-			}
-		}
-		if len(r.tokens) >= maxEntries {
-			r.tokens = map[[32]byte]tokenEntry{}
-		}
-	}
-	r.tokens[key] = e
-	r.mu.Unlock()
 	return e.user, e.err
+}
+
+// review makes the token's TokenReview, or waits for the one in flight, and
+// caches its answer. The review runs apart from ctx (one caller giving up
+// does not fail the others), bounded by reviewTimeout.
+func (r *Reviewer) review(ctx context.Context, key [32]byte, token string) (tokenEntry, error) {
+	ch := r.flights.DoChan(string(key[:]), func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reviewTimeout)
+		defer cancel()
+		tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: r.opts.Audiences}}
+		if err := r.c.Create(rctx, tr); err != nil {
+			return tokenEntry{}, fmt.Errorf("reviewing the token: %w", err)
+		}
+		var e tokenEntry
+		if tr.Status.Authenticated && tr.Status.User.Username != "" && r.audienceOK(tr.Status.Audiences) {
+			extra := map[string]authorizationv1.ExtraValue{}
+			for k, v := range tr.Status.User.Extra {
+				extra[k] = authorizationv1.ExtraValue(v)
+			}
+			e.user = &User{Name: tr.Status.User.Username, UID: tr.Status.User.UID, Groups: tr.Status.User.Groups, Extra: extra}
+		} else {
+			e.err = ErrUnauthenticated
+		}
+		r.mu.Lock()
+		r.tokens.add(key, e, r.now().Add(r.opts.TTL))
+		r.mu.Unlock()
+		return e, nil
+	})
+	select {
+	case <-ctx.Done():
+		return tokenEntry{}, fmt.Errorf("reviewing the token: %w", context.Cause(ctx))
+	case res := <-ch:
+		if res.Err != nil {
+			return tokenEntry{}, res.Err
+		}
+		return res.Val.(tokenEntry), nil
+	}
+}
+
+// audienceOK reports whether the audiences the cluster returned include one
+// the Reviewer asked for (always, when it asked for none).
+func (r *Reviewer) audienceOK(got []string) bool {
+	if len(r.opts.Audiences) == 0 {
+		return true
+	}
+	for _, a := range got {
+		if slices.Contains(r.opts.Audiences, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// blockedLocked returns how long the client must wait before its next
+// authentication, 0 when it need not.
+func (r *Reviewer) blockedLocked(clientID string, now time.Time) time.Duration {
+	if r.opts.FailureBurst <= 0 {
+		return 0
+	}
+	lim, ok := r.failures.get(clientID, now)
+	if !ok {
+		return 0
+	}
+	tokens := lim.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(r.opts.FailureRate) * float64(time.Second))
+}
+
+// failedLocked counts one failed authentication of the client.
+func (r *Reviewer) failedLocked(clientID string, now time.Time) {
+	if r.opts.FailureBurst <= 0 {
+		return
+	}
+	lim, ok := r.failures.get(clientID, now)
+	if !ok {
+		lim = rate.NewLimiter(r.opts.FailureRate, r.opts.FailureBurst)
+	}
+	lim.AllowN(now, 1)
+	// Once the limiter has refilled it is as good as a new one: forget it.
+	refill := time.Duration(float64(r.opts.FailureBurst) / float64(r.opts.FailureRate) * float64(time.Second))
+	r.failures.add(clientID, lim, now.Add(refill))
 }
 
 // Allowed reports whether the user may do what a says, on the Tweezer API group.
 func (r *Reviewer) Allowed(ctx context.Context, u *User, a Attributes) (bool, error) {
 	key := grantKey(u, a)
-	now := time.Now()
 	r.mu.Lock()
-	if e, ok := r.grants[key]; ok && now.Before(e.expires) {
+	if allowed, ok := r.grants.get(key, r.now()); ok {
 		r.mu.Unlock()
-		return e.allowed, nil
+		return allowed, nil
 	}
 	r.mu.Unlock()
 
@@ -137,17 +267,7 @@ func (r *Reviewer) Allowed(ctx context.Context, u *User, a Attributes) (bool, er
 	}
 	allowed := sar.Status.Allowed && !sar.Status.Denied
 	r.mu.Lock()
-	if len(r.grants) >= maxEntries {
-		for k, v := range r.grants {
-			if now.After(v.expires) {
-				delete(r.grants, k)
-			}
-		}
-		if len(r.grants) >= maxEntries {
-			r.grants = map[string]grantEntry{}
-		}
-	}
-	r.grants[key] = grantEntry{allowed: allowed, expires: now.Add(r.ttl)}
+	r.grants.add(key, allowed, r.now().Add(r.opts.TTL))
 	r.mu.Unlock()
 	return allowed, nil
 }

@@ -59,11 +59,11 @@ type Handlers struct {
 	Scheme *runtime.Scheme
 	Auth   *auth.Reviewer
 	Limits Limits
-	// ResultsKey signs results links so the SDK can fetch them without a token.
-	ResultsKey []byte
+	// ResultsKeys sign results links so the SDK can fetch them without a token.
+	ResultsKeys *Keyring
 	// ResultsLinkTTL is how long a results link stays valid.
 	ResultsLinkTTL time.Duration
-	// PublicURL is the facade's base URL in results links; empty means the request's own.
+	// PublicURL is the facade's base URL in results links.
 	PublicURL string
 	// Log receives structured logs of refusals; the zero Logger discards them.
 	Log logr.Logger
@@ -78,23 +78,6 @@ const (
 	// another proof (signed links); absent means a bearer token is required.
 	MetaAuth = "auth"
 )
-
-type ctxKey int
-
-const baseURLKey ctxKey = iota
-
-// WithBaseURL records the facade's base URL as seen by the client.
-func WithBaseURL(ctx context.Context, u string) context.Context {
-	return context.WithValue(ctx, baseURLKey, u)
-}
-
-func (h *Handlers) baseURL(ctx context.Context) string {
-	if h.PublicURL != "" {
-		return h.PublicURL
-	}
-	u, _ := ctx.Value(baseURLKey).(string)
-	return u
-}
 
 // Register adds every route to api.
 func (h *Handlers) Register(api huma.API) {

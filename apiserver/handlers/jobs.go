@@ -246,7 +246,7 @@ func (h *Handlers) resultsLink(ctx context.Context, j *quantumv1alpha1.Job) (str
 	if j.Status.Counter == nil && j.Status.ResultRef == "" {
 		return "", false
 	}
-	return h.baseURL(ctx) + "/api/v1/jobs/" + url.PathEscape(j.Name) + "/results?" + h.signedQuery("job", j).Encode(), true
+	return h.PublicURL + "/api/v1/jobs/" + url.PathEscape(j.Name) + "/results?" + h.signedQuery("job", j).Encode(), true
 }
 
 func (h *Handlers) jobResults(ctx context.Context, in *resultsIn) (*resultsOut, error) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,10 +19,52 @@ import (
 // project's object of the same name, nor one recreated under the old name.
 // The link itself carries only the id, the expiry and the signature.
 
-func (h *Handlers) sign(kind string, obj client.Object, expires string) string {
-	m := hmac.New(sha256.New, h.ResultsKey)
+// LinkKeys are the keys of results links. Current signs; Current and
+// Previous both verify, so that links made before a rotation keep working
+// until they expire.
+type LinkKeys struct {
+	Current, Previous []byte
+}
+
+// Keyring holds the LinkKeys in use; a rotation swaps them while requests
+// read them.
+type Keyring struct {
+	keys atomic.Pointer[LinkKeys]
+}
+
+// NewKeyring returns a Keyring whose current key is current.
+func NewKeyring(current []byte) *Keyring {
+	k := &Keyring{}
+	k.Set(LinkKeys{Current: current})
+	return k
+}
+
+// Set replaces the keys.
+func (k *Keyring) Set(keys LinkKeys) { k.keys.Store(&keys) }
+
+// Keys returns the keys in use.
+func (k *Keyring) Keys() LinkKeys { return *k.keys.Load() }
+
+func mac(key []byte, kind string, obj client.Object, expires string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(strings.Join([]string{kind, obj.GetNamespace(), obj.GetName(), string(obj.GetUID()), expires}, "\n")))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// sign is the signature of a link to obj with the current key.
+func (h *Handlers) sign(kind string, obj client.Object, expires string) string {
+	return mac(h.ResultsKeys.Keys().Current, kind, obj, expires)
+}
+
+// verify reports whether sig signs a link to obj with the current or the previous key.
+func (h *Handlers) verify(kind string, obj client.Object, expires, sig string) bool {
+	keys := h.ResultsKeys.Keys()
+	for _, key := range [][]byte{keys.Current, keys.Previous} {
+		if len(key) > 0 && hmac.Equal([]byte(sig), []byte(mac(key, kind, obj, expires))) {
+			return true
+		}
+	}
+	return false
 }
 
 // signedQuery is the query of a link to obj valid for ResultsLinkTTL.
@@ -39,7 +82,7 @@ func signedOne[T client.Object](h *Handlers, kind string, candidates []T, expire
 		return none
 	}
 	for _, o := range candidates {
-		if hmac.Equal([]byte(sig), []byte(h.sign(kind, o, expires))) {
+		if h.verify(kind, o, expires, sig) {
 			return o
 		}
 	}

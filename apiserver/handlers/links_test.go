@@ -17,7 +17,7 @@ func job(ns, name, uid string) *quantumv1alpha1.Job {
 }
 
 func TestSignedLinkServesOnlyItsObject(t *testing.T) {
-	h := &Handlers{ResultsKey: []byte("k"), ResultsLinkTTL: time.Hour}
+	h := &Handlers{ResultsKeys: NewKeyring([]byte("k")), ResultsLinkTTL: time.Hour}
 	mine, theirs, recreated := job("a", "j", "1"), job("b", "j", "2"), job("a", "j", "3")
 	q := h.signedQuery("job", mine)
 	exp, sig := q.Get("expires"), q.Get("signature")
@@ -39,6 +39,38 @@ func TestSignedLinkServesOnlyItsObject(t *testing.T) {
 	}
 	if got := signedOne(h, "job", []*quantumv1alpha1.Job{mine}, "soon", sig); got != nil {
 		t.Error("a link with a malformed expiry is served")
+	}
+}
+
+// After a rotation (the current key becomes the previous one), links signed
+// with the old key still verify, new links are signed with the new key, and
+// links signed with any other key do not verify; a second rotation retires
+// the oldest key.
+func TestSignedLinksSurviveARotation(t *testing.T) {
+	h := &Handlers{ResultsKeys: NewKeyring([]byte("key-1")), ResultsLinkTTL: time.Hour}
+	mine := job("a", "j", "1")
+	old := h.signedQuery("job", mine)
+	h.ResultsKeys.Set(LinkKeys{Current: []byte("key-2"), Previous: []byte("key-1")})
+	if got := signedOne(h, "job", []*quantumv1alpha1.Job{mine}, old.Get("expires"), old.Get("signature")); got != mine {
+		t.Fatal("a link signed with the previous key no longer verifies")
+	}
+	fresh := h.signedQuery("job", mine)
+	if fresh.Get("signature") == old.Get("signature") {
+		t.Fatal("new links are still signed with the previous key")
+	}
+	if got := signedOne(h, "job", []*quantumv1alpha1.Job{mine}, fresh.Get("expires"), fresh.Get("signature")); got != mine {
+		t.Fatal("a link signed with the current key does not verify")
+	}
+	exp := fresh.Get("expires")
+	forged := (&Handlers{ResultsKeys: NewKeyring([]byte("guessed"))}).sign("job", mine, exp)
+	for what, sig := range map[string]string{"another key": forged, "no signature": "", "a truncated signature": fresh.Get("signature")[:32]} {
+		if got := signedOne(h, "job", []*quantumv1alpha1.Job{mine}, exp, sig); got != nil {
+			t.Errorf("a link with %s verifies", what)
+		}
+	}
+	h.ResultsKeys.Set(LinkKeys{Current: []byte("key-3"), Previous: []byte("key-2")})
+	if got := signedOne(h, "job", []*quantumv1alpha1.Job{mine}, old.Get("expires"), old.Get("signature")); got != nil {
+		t.Error("a link signed with a retired key (two rotations ago) still verifies")
 	}
 }
 

@@ -160,7 +160,7 @@ func (h *Handlers) workloadV2(ctx context.Context, w *quantumv1alpha1.Workload) 
 func (h *Handlers) workloadV1(ctx context.Context, w *quantumv1alpha1.Workload) WorkloadV1 {
 	out := WorkloadV1{Workload: h.workloadDoc(ctx, w)}
 	if w.Status.Result != nil {
-		link := h.baseURL(ctx) + "/api/v1/workloads/" + url.PathEscape(w.Name) + "/result?" + h.signedQuery("workload", w).Encode()
+		link := h.PublicURL + "/api/v1/workloads/" + url.PathEscape(w.Name) + "/result?" + h.signedQuery("workload", w).Encode()
 		out.ResultLink = &link
 	}
 	return out

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -93,12 +96,31 @@ func run(m *testing.M) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		var role rbacv1.ClusterRole
-		if err := yaml.Unmarshal(raw, &role); err != nil {
-			return 0, fmt.Errorf("%s: %w", f, err)
-		}
-		if err := admin.Create(ctx, &role); err != nil {
-			return 0, err
+		for _, doc := range strings.Split(string(raw), "\n---\n") {
+			var meta metav1.TypeMeta
+			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+				return 0, fmt.Errorf("%s: %w", f, err)
+			}
+			var role client.Object = &rbacv1.ClusterRole{}
+			if meta.Kind == "Role" {
+				role = &rbacv1.Role{}
+			}
+			if err := yaml.Unmarshal([]byte(doc), role); err != nil {
+				return 0, fmt.Errorf("%s: %w", f, err)
+			}
+			if ns := role.GetNamespace(); ns != "" {
+				// The facade's Role in its own namespace, bound as config/rbac does.
+				if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+					return 0, err
+				}
+				rb := binding(ns, role.GetName(), "Role", rbacv1.Subject{Kind: "User", Name: "tweezer-apiserver"})
+				if err := admin.Create(ctx, rb); err != nil {
+					return 0, err
+				}
+			}
+			if err := admin.Create(ctx, role); err != nil {
+				return 0, err
+			}
 		}
 	}
 	must := func(objs ...client.Object) error {
@@ -160,7 +182,14 @@ func run(m *testing.M) (int, error) {
 	var firstCache client.Reader
 	suiteConfig = c
 	newFacade = func() (*httptest.Server, error) {
-		s, err := server.New(facadeCfg, c)
+		// Each replica's links name its own address, as a configured public URL.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		rc := c
+		rc.PublicURL = "http://" + ln.Addr().String()
+		s, err := server.New(facadeCfg, rc)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +199,9 @@ func run(m *testing.M) (int, error) {
 		if firstCache == nil {
 			firstCache = s.Cache()
 		}
-		return httptest.NewServer(s.Handler()), nil
+		srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.Handler()}}
+		srv.Start()
+		return srv, nil
 	}
 	if facade, err = newFacade(); err != nil {
 		return 0, err

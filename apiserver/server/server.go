@@ -7,12 +7,14 @@ package server
 import (
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +22,9 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -57,6 +61,19 @@ type Config struct {
 	MaxInlineResultsBytes int
 	// AuthCacheTTL is how long TokenReview and SubjectAccessReview answers are reused.
 	AuthCacheTTL time.Duration
+	// AuthCacheEntries bounds each of the token, access and failing-client caches.
+	AuthCacheEntries int
+	// AuthAudiences are the TokenReviews' audiences (empty: the cluster's own).
+	AuthAudiences []string
+	// AuthFailureRate and AuthFailureBurst limit failed authentications per
+	// client: past the burst, its unknown tokens get 429 without a
+	// TokenReview, and it regains AuthFailureRate tries per second.
+	AuthFailureRate  float64
+	AuthFailureBurst int
+	// ClientIPHeader names a header set by a trusted reverse proxy whose
+	// last address is the client's (e.g. X-Forwarded-For); empty uses the
+	// connection's address.
+	ClientIPHeader string
 	// BodyReadTimeout bounds reading a request body (slow clients get 408).
 	BodyReadTimeout time.Duration
 	// NotebookWait bounds how long a notebook spawn waits for the notebook controller.
@@ -65,11 +82,20 @@ type Config struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds a whole request, handler included.
 	WriteTimeout time.Duration
-	// ResultsKey signs results links; random when empty (links then die with the process).
+	// DrainTimeout bounds how long requests in flight may finish after the
+	// facade is told to stop (SIGTERM).
+	DrainTimeout time.Duration
+	// ResultsKeySecret, "namespace/name", is the Secret whose keys sign
+	// results links (resultsKeys.go): "current" signs, "current" and
+	// "previous" verify; the facade follows its changes (a rotation).
+	ResultsKeySecret string
+	// ResultsKey, without ResultsKeySecret, is the one key of results links;
+	// random when empty too (links then die with the process and work on
+	// this replica only).
 	ResultsKey []byte
 	// ResultsLinkTTL is how long a results link stays valid.
 	ResultsLinkTTL time.Duration
-	// PublicURL is the base URL in results links; empty uses the request's host.
+	// PublicURL is the base URL in results links; empty: DefaultPublicURL(Addr).
 	PublicURL string
 	// Log receives the facade's structured logs (authentication and
 	// authorization refusals); the zero Logger discards them.
@@ -91,11 +117,15 @@ func Defaults() Config {
 		MaxJobsPerBatch:       quantumv1alpha1.MaxJobsPerBatch,
 		MaxShotsPerBatch:      quantumv1alpha1.MaxShotsPerBatch,
 		MaxInlineResultsBytes: 16 << 20,
-		AuthCacheTTL:          10 * time.Second,
+		AuthCacheTTL:          auth.DefaultOptions().TTL,
+		AuthCacheEntries:      auth.DefaultOptions().MaxEntries,
+		AuthFailureRate:       float64(auth.DefaultOptions().FailureRate),
+		AuthFailureBurst:      auth.DefaultOptions().FailureBurst,
 		BodyReadTimeout:       10 * time.Second,
 		NotebookWait:          5 * time.Second,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          60 * time.Second,
+		DrainTimeout:          25 * time.Second,
 		ResultsLinkTTL:        time.Hour,
 	}
 }
@@ -103,6 +133,7 @@ func Defaults() Config {
 // Server is the facade.
 type Server struct {
 	cfg     Config
+	keys    *handlers.Keyring
 	cache   cache.Cache
 	handler http.Handler
 	api     huma.API
@@ -133,12 +164,21 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	// The informers hold no sequences or raw shots (slimcache): the handlers
 	// read those from the API server for what a response serves. Workloads
 	// keep their config, which every workload document shows.
-	opts := slimcache.Options(cache.Options{
-		Scheme: scheme,
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Namespace{}: {Label: labels.NewSelector().Add(*projects)},
-		},
-	})
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.Namespace{}: {Label: labels.NewSelector().Add(*projects)},
+	}
+	if cfg.ResultsKeySecret != "" {
+		// The cache watches that one Secret, and no other.
+		ns, name, err := splitSecret(cfg.ResultsKeySecret)
+		if err != nil {
+			return nil, err
+		}
+		byObject[&corev1.Secret{}] = cache.ByObject{
+			Namespaces: map[string]cache.Config{ns: {}},
+			Field:      fields.OneTermEqualSelector("metadata.name", name),
+		}
+	}
+	opts := slimcache.Options(cache.Options{Scheme: scheme, ByObject: byObject})
 	opts.ByObject[&quantumv1alpha1.Workload{}] = cache.ByObject{Transform: cache.TransformStripManagedFields()}
 	c, err := cache.New(restCfg, opts)
 	if err != nil {
@@ -156,25 +196,29 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	direct := slimcache.Guard(plain)
-	if len(cfg.ResultsKey) == 0 {
-		cfg.ResultsKey = make([]byte, 32)
-		if _, err := rand.Read(cfg.ResultsKey); err != nil {
-			return nil, err
-		}
+	keys, err := resultsKeys(cfg, c)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL(cfg.Addr)
 	}
 	h := &handlers.Handlers{
 		Cache: c, Batches: batches, Jobs: jobs, Client: direct, Scheme: scheme,
-		Auth: auth.NewReviewer(direct, cfg.AuthCacheTTL),
+		Auth: auth.NewReviewer(direct, auth.Options{
+			TTL: cfg.AuthCacheTTL, MaxEntries: cfg.AuthCacheEntries, Audiences: cfg.AuthAudiences,
+			FailureRate: rate.Limit(cfg.AuthFailureRate), FailureBurst: cfg.AuthFailureBurst,
+		}),
 		Limits: handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait,
 			MaxSequenceBytes: cfg.MaxSequenceBytes, MaxJobsPerBatch: cfg.MaxJobsPerBatch, MaxShotsPerBatch: cfg.MaxShotsPerBatch, MaxInlineResultsBytes: cfg.MaxInlineResultsBytes},
-		ResultsKey:           cfg.ResultsKey,
+		ResultsKeys:          keys,
 		ResultsLinkTTL:       cfg.ResultsLinkTTL,
 		PublicURL:            strings.TrimSuffix(cfg.PublicURL, "/"),
 		Log:                  cfg.Log,
 		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks,
 	}
-	s := &Server{cfg: cfg, cache: c}
-	s.api, s.handler = NewAPI(h)
+	s := &Server{cfg: cfg, cache: c, keys: keys}
+	s.api, s.handler = NewAPI(h, cfg.ClientIPHeader)
 	return s, nil
 }
 
@@ -204,8 +248,9 @@ func Indexed(ctx context.Context, c cache.Cache) (batches, jobs toolscache.Index
 	return batches, jobs, nil
 }
 
-// NewAPI builds the huma API and the HTTP handler (router plus middleware) of h.
-func NewAPI(h *handlers.Handlers) (huma.API, http.Handler) {
+// NewAPI builds the huma API and the HTTP handler (router plus middleware)
+// of h; clientIPHeader is Config.ClientIPHeader.
+func NewAPI(h *handlers.Handlers, clientIPHeader string) (huma.API, http.Handler) {
 	huma.NewError = envelope.FromHuma
 	router := chi.NewRouter()
 	config := huma.DefaultConfig("Tweezer REST facade", "v1")
@@ -222,19 +267,14 @@ func NewAPI(h *handlers.Handlers) (huma.API, http.Handler) {
 	router.Handle(console.Path, console.Handler())
 	router.Handle(console.Path+"/*", console.Handler())
 	api := humachi.New(router, config)
-	api.UseMiddleware(authenticate(api, h))
+	api.UseMiddleware(authenticate(api, h, clientIP(clientIPHeader)))
 	h.Register(api)
 	return api, gunzip(h.Limits.MaxBodyBytes, router)
 }
 
 // authenticate checks the bearer token of every operation that needs one.
-func authenticate(api huma.API, h *handlers.Handlers) func(huma.Context, func(huma.Context)) {
+func authenticate(api huma.API, h *handlers.Handlers, client func(huma.Context) string) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		scheme := "http"
-		if ctx.TLS() != nil || strings.EqualFold(ctx.Header("X-Forwarded-Proto"), "https") {
-			scheme = "https"
-		}
-		ctx = huma.WithContext(ctx, handlers.WithBaseURL(ctx.Context(), scheme+"://"+ctx.Host()))
 		mode, _ := ctx.Operation().Metadata[handlers.MetaAuth].(string)
 		if mode == "none" {
 			next(ctx)
@@ -249,7 +289,14 @@ func authenticate(api huma.API, h *handlers.Handlers) func(huma.Context, func(hu
 			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer <token>)")
 			return
 		}
-		u, err := h.Auth.Authenticate(ctx.Context(), token)
+		u, err := h.Auth.Authenticate(ctx.Context(), client(ctx), token)
+		var limited *auth.RateLimitError
+		if errors.As(err, &limited) {
+			h.Log.Info("authentication refused: too many failures", "operation", ctx.Operation().OperationID, "client", client(ctx))
+			ctx.SetHeader("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, limited.Error())
+			return
+		}
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			h.Log.Info("authentication refused: invalid or expired token", "operation", ctx.Operation().OperationID, "remote", ctx.RemoteAddr())
 			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "the bearer token is invalid or expired")
@@ -262,6 +309,42 @@ func authenticate(api huma.API, h *handlers.Handlers) func(huma.Context, func(hu
 		}
 		next(huma.WithContext(ctx, auth.WithUser(ctx.Context(), u)))
 	}
+}
+
+// clientIP returns how a request's client is told apart for the limit on
+// failed authentications: its connection's address, or the last address of
+// header when a trusted proxy sets it. An IPv6 client is its /64, the
+// smallest network one host is usually given, so that it cannot dodge the
+// limit by changing addresses.
+func clientIP(header string) func(huma.Context) string {
+	return func(ctx huma.Context) string {
+		addr := ctx.RemoteAddr()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+		if header != "" {
+			if v := ctx.Header(header); v != "" {
+				parts := strings.Split(v, ",")
+				addr = strings.TrimSpace(parts[len(parts)-1])
+			}
+		}
+		return ClientKey(addr)
+	}
+}
+
+// ClientKey is the rate-limit key of a client address: an IPv4 address
+// itself, an IPv6 address's /64, anything else as given.
+func ClientKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }
 
 func bearer(header string) (string, bool) {
@@ -336,6 +419,9 @@ func (s *Server) StartCache(ctx context.Context) error {
 	if !s.cache.WaitForCacheSync(ctx) {
 		return errors.New("the informer cache did not sync")
 	}
+	if err := s.loadResultsKeys(ctx); err != nil {
+		return err
+	}
 	// Informers start lazily on first use: touch every kind the handlers read.
 	for _, l := range []client.ObjectList{&quantumv1alpha1.BatchList{}, &quantumv1alpha1.JobList{}, &quantumv1alpha1.DeviceList{}, &corev1.NamespaceList{}} {
 		if err := s.cache.List(ctx, l, client.Limit(1)); err != nil {
@@ -345,29 +431,48 @@ func (s *Server) StartCache(ctx context.Context) error {
 	return nil
 }
 
-// Serve runs the cache and serves HTTP until ctx ends.
+// Serve runs the cache and serves HTTP on Config.Addr until ctx ends, then
+// drains (ServeListener).
 func (s *Server) Serve(ctx context.Context) error {
-	if err := s.StartCache(ctx); err != nil {
+	// The cache outlives ctx: requests in flight read it while they drain.
+	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCache()
+	if err := s.StartCache(cacheCtx); err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener serves HTTP on ln until ctx ends (SIGTERM). Then it stops
+// accepting and lets the requests in flight finish, within DrainTimeout:
+// their contexts do not derive from ctx, so a handler making several writes
+// makes them all. Requests still running after DrainTimeout are cut.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Addr:              s.cfg.Addr,
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
 	}
+	drain, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drain); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("draining the requests in flight: %w", err)
+	}
+	return nil
 }

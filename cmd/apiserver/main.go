@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr/funcr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/tweezer-dev/tweezer/apiserver/server"
+	"github.com/tweezer-dev/tweezer/internal/metricsauth"
 )
 
 func main() {
@@ -27,15 +29,28 @@ func main() {
 	flag.Int64Var(&cfg.MaxShotsPerBatch, "max-shots-per-batch", cfg.MaxShotsPerBatch, "most runs of all of a batch's jobs together (422 beyond; the CRD's maximum is 10000000)")
 	flag.IntVar(&cfg.MaxInlineResultsBytes, "max-inline-results-bytes", cfg.MaxInlineResultsBytes, "full results that GET /api/v1/batches/{id} inlines; later jobs carry their counter and full_result null (0: no bound)")
 	flag.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long token and access reviews are reused")
+	flag.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "entries of each auth cache (tokens, access reviews, failing clients); the least recently used go first")
+	flag.Float64Var(&cfg.AuthFailureRate, "auth-failure-rate", cfg.AuthFailureRate, "failed authentications per second a client regains once past --auth-failure-burst (0: no limit)")
+	flag.IntVar(&cfg.AuthFailureBurst, "auth-failure-burst", cfg.AuthFailureBurst, "failed authentications a client may make before its unknown tokens get 429 without a TokenReview (0: no limit)")
+	audiences := flag.String("auth-audiences", "", "comma-separated audiences of the TokenReviews: tokens must be bound to one (default: the cluster's own audience)")
+	flag.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "header whose last address is the client's, set by a trusted reverse proxy (e.g. X-Forwarded-For); default: the connection's address")
+	flag.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	flag.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", cfg.BodyReadTimeout, "longest time to read a request body (slow clients get 408)")
 	flag.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "longest time to read a request, at the connection level")
 	flag.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest time to serve a request")
 	flag.DurationVar(&cfg.ResultsLinkTTL, "results-link-ttl", cfg.ResultsLinkTTL, "how long a results link stays valid")
-	flag.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the facade in results links (default: the request's host)")
-	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key signing results links (default: random per process; env TWEEZER_RESULTS_KEY)")
+	flag.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the facade in results links (default: http://localhost:<port of --listen>, for local mode)")
+	flag.StringVar(&cfg.ResultsKeySecret, "results-key-secret", "", "namespace/name of the Secret whose data.current signs results links and data.previous still verifies them (a rotation); followed while running")
+	flag.StringVar(&resultsKey, "results-key", os.Getenv("TWEEZER_RESULTS_KEY"), "hex key (32 bytes or more) signing results links when no --results-key-secret is set (default: random per process, which the log reports; env TWEEZER_RESULTS_KEY)")
+	metricsFlags := metricsauth.Bind(flag.CommandLine, "0")
 	flag.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "accept webhook URLs whose host is a loopback, private, link-local or reserved address (as the manager's flag)")
 	// --kubeconfig is registered by controller-runtime's config loader.
 	flag.Parse()
+	for _, a := range strings.Split(*audiences, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.AuthAudiences = append(cfg.AuthAudiences, a)
+		}
+	}
 	cfg.Log = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{LogTimestamp: true})
 	if resultsKey != "" {
 		key, err := hex.DecodeString(resultsKey)
@@ -57,6 +72,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	metrics, err := metricsFlags.Server(restCfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "metrics:", err)
+		os.Exit(1)
+	}
+	if metrics != nil {
+		go func() {
+			if err := metrics.Start(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "metrics:", err)
+				os.Exit(1)
+			}
+		}()
+	}
 	fmt.Fprintf(os.Stderr, "tweezer facade listening on %s (OpenAPI at /openapi.json, docs at /docs)\n", cfg.Addr)
 	if err := s.Serve(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)

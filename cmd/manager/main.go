@@ -14,13 +14,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/retention"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
+	"github.com/tweezer-dev/tweezer/internal/metricsauth"
 )
 
 func main() {
@@ -48,7 +48,7 @@ func run() error {
 		webhookPerProj  = flag.Int("webhook-project-workers", 1, "webhook deliveries in flight per project")
 		webhookTimeout  = flag.Duration("webhook-timeout", 10*time.Second, "timeout of one webhook delivery")
 		webhookPorts    = flag.String("webhook-ports", "80,443", "comma-separated ports webhooks may target, or \"any\"")
-		metricsAddr     = flag.String("metrics-bind-address", ":8080", "metrics endpoint address (0 disables it)")
+		metricsFlags    = metricsauth.Bind(flag.CommandLine, ":8443")
 		probeAddr       = flag.String("health-probe-bind-address", ":8081", "health probe address (0 disables it)")
 		leaderElect     = flag.Bool("leader-elect", false, "elect a leader so that only one manager replica is active")
 		idleRelease     = flag.Duration("idle-release", 10*time.Second, "how long an open batch may hold a QPU with no job to run before it gives it back")
@@ -70,7 +70,7 @@ func run() error {
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(),
 		NewClient:               controllers.NewClient,
-		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		Metrics:                 metricsFlags.Options(),
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "tweezer-manager.quantum.tweezer.dev",

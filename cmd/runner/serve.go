@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ func serve(in io.Reader, out io.Writer, stderr io.Writer, connect func(kubeconfi
 		case len(a.Args) == 0 || a.Args[0] != "batch":
 			fmt.Fprintf(stderr, "serve: assignment %s: only batch runners are served, got %q\n", a.ID, a.Args)
 		default:
-			code = runBatchWith(a.Args[1:], stderr, envOf(a.Env), cached)
+			code = runRecovered(a.ID, stderr, func() int { return runBatchWith(a.Args[1:], stderr, envOf(a.Env), cached) })
 		}
 		if err := enc.Encode(workerproto.Outcome{ID: a.ID, Code: code}); err != nil {
 			fmt.Fprintf(stderr, "serve: reporting the outcome of %s: %v\n", a.ID, err)
@@ -98,6 +99,19 @@ func serve(in io.Reader, out io.Writer, stderr io.Writer, connect func(kubeconfi
 		return 1
 	}
 	return 0
+}
+
+// runRecovered runs one assignment and turns a panic into exit code 1 with
+// its message, so that the worker goes on with its other assignments. (An
+// engine's panic never gets here: the batch runner fails that job.)
+func runRecovered(id string, stderr io.Writer, run func() int) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(stderr, "serve: assignment %s panicked: %v\n%s", id, v, debug.Stack())
+			code = 1
+		}
+	}()
+	return run()
 }
 
 // envOf looks names up in an assignment's environment, then in the worker's.

@@ -68,3 +68,22 @@ func TestServeReportsEveryAssignment(t *testing.T) {
 		}
 	}
 }
+
+// A panic while running one assignment is that assignment's exit code 1
+// with the panic's message; the worker goes on with the next one.
+func TestServeSurvivesAPanickingAssignment(t *testing.T) {
+	a := workerproto.Assignment{ID: "p", Args: []string{"batch", "--namespace", "ns", "--name", "b", "--runner-id", "ns/b#1", "--kubeconfig", "k"}}
+	b, _ := json.Marshal(a)
+	in := string(b) + "\n" + string(b) + "\n"
+	connect := func(string) (*batchrunner.Cluster, error) { panic("a nil cluster") }
+	var out, stderr bytes.Buffer
+	if code := serve(strings.NewReader(in), &out, &stderr, connect); code != 0 {
+		t.Fatalf("serve = %d, want 0; stderr:\n%s", code, &stderr)
+	}
+	if got := strings.Count(out.String(), `"code":1`); got != 2 {
+		t.Fatalf("outcomes %s, want two with code 1", &out)
+	}
+	if !strings.Contains(stderr.String(), "serve: assignment p panicked: a nil cluster") {
+		t.Errorf("stderr lacks the panic:\n%s", &stderr)
+	}
+}

@@ -157,8 +157,8 @@ var _ = Describe("config/default", func() {
 		Expect(kinds).To(HaveKeyWithValue("Device", 7))
 		Expect(kinds["CustomResourceDefinition"]).To(BeNumerically(">=", 4))
 		Expect(kinds).To(HaveKey("ClusterRole"))
-		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 6))
-		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicyBinding", 6))
+		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 7))
+		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicyBinding", 7))
 		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicy", 1))
 		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicyBinding", 1))
 

@@ -183,3 +183,28 @@ func TestRunnerRefusesAnOversizeResultBeforeRunning(t *testing.T) {
 		t.Errorf("MaxRunsForResult(20) = %d is not the largest that fits", maxRuns)
 	}
 }
+
+// An engine that panics fails its job (ERROR with the panic's message), not
+// the runner: the batch's next job still runs.
+func TestRunnerTurnsAnEnginePanicIntoError(t *testing.T) {
+	eng := engine.Func(func(_ context.Context, t engine.Task, _ func(int)) (*engine.Result, error) {
+		if t.Sequence == `{"boom":1}` {
+			panic("too many atoms for the bond dimension")
+		}
+		return &engine.Result{Counter: map[string]int64{"0": int64(t.Runs)}, Raw: []string{"0"}}, nil
+	})
+	b := &quantumv1alpha1.Batch{Spec: quantumv1alpha1.BatchSpec{DeviceType: quantumv1alpha1.DeviceTypeEmuFree}}
+	jobs := runBatch(t, "runner-panic", b, []quantumv1alpha1.JobSpec{{Runs: 1, Sequence: `{"boom":1}`}, {Runs: 2, Sequence: `{"ok":1}`}}, 2, eng)
+	for _, j := range jobs {
+		switch j.Name {
+		case "j0":
+			if s := j.Status; s.Phase != quantumv1alpha1.JobError || len(s.Errors) != 1 || s.Errors[0] != "the engine panicked: too many atoms for the bond dimension" {
+				t.Fatalf("the panicking job: %+v", s)
+			}
+		case "j1":
+			if s := j.Status; s.Phase != quantumv1alpha1.JobDone || s.Counter["0"] != 2 {
+				t.Fatalf("the job after the panic: %+v", s)
+			}
+		}
+	}
+}

@@ -323,7 +323,10 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		runErr = resultFits(task) // before the compute is spent
 	}
 	if runErr == nil {
-		res, runErr = r.cfg.Engine.Run(jobCtx, task, w.set)
+		res, runErr = engine.Run(jobCtx, r.cfg.Engine, task, w.set)
+		if pe := (*engine.PanicError)(nil); errors.As(runErr, &pe) {
+			log.Error(runErr, "the engine panicked: the job fails, the runner goes on", "stack", string(pe.Stack))
+		}
 	}
 	cause := context.Cause(jobCtx)
 	cancel(nil)

@@ -12,6 +12,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime/debug"
 
 	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 )
@@ -111,4 +113,28 @@ func (e *InputError) Error() string {
 		return e.Msg
 	}
 	return e.Path + ": " + e.Msg
+}
+
+// PanicError is a panic of an engine, recovered by Run at a runner's or a
+// gateway's boundary so that it fails the one task rather than the process.
+type PanicError struct {
+	// Value is what the engine panicked with.
+	Value any
+	// Stack is the engine goroutine's stack at the panic, for the log.
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("the engine panicked: %v", e.Value)
+}
+
+// Run runs task on e and returns a panic of e (on the calling goroutine) as
+// a *PanicError.
+func Run(ctx context.Context, e Engine, task Task, progress func(percent int)) (res *Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = nil, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return e.Run(ctx, task, progress)
 }

@@ -92,7 +92,8 @@ func (g *Gateway) execute(j *gwJob) {
 		}
 		j.mu.Unlock()
 	}
-	res, err := g.Engine.Run(ctx, j.req, func(p int) { progress(p / 2) })
+	// A panicking engine fails its job (ERROR with the panic's message), not the gateway.
+	res, err := engine.Run(ctx, g.Engine, j.req, func(p int) { progress(p / 2) })
 	if err == nil && g.ShotTime > 0 {
 		// The emulated QPU's timing: shots take ShotTime each.
 		for shot := 0; shot < j.req.Runs && err == nil; shot++ {

@@ -211,3 +211,25 @@ func TestGatewayRunsOneJobAtATimeInOrder(t *testing.T) {
 	}
 	t.Fatal("jobs did not finish")
 }
+
+// An engine that panics fails its job with the panic's message; the gateway
+// goes on serving and runs the next job.
+func TestGatewayTurnsAnEnginePanicIntoAnError(t *testing.T) {
+	eng := engine.Func(func(ctx context.Context, j engine.Task, progress func(int)) (*engine.Result, error) {
+		if strings.Contains(j.Sequence, "boom") {
+			var atoms []int
+			_ = atoms[j.Runs] // index out of range
+		}
+		return echoEngine(ctx, j, progress)
+	})
+	srv := newGateway(t, &Gateway{Engine: eng})
+	d := &HTTPDriver{URL: srv.URL, PollInterval: 5 * time.Millisecond}
+	_, err := d.Run(context.Background(), engine.Task{Sequence: `{"boom":1}`, Runs: 3}, func(int) {})
+	if err == nil || !strings.Contains(err.Error(), "the engine panicked: runtime error: index out of range [3] with length 0") {
+		t.Fatalf("a panicking job: %v", err)
+	}
+	res, err := d.Run(context.Background(), engine.Task{Sequence: `{"ok":1}`, Runs: 3}, func(int) {})
+	if err != nil || res.Counter["01"] != 3 {
+		t.Fatalf("the job after the panic: %v, %v", res, err)
+	}
+}
