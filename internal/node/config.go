@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 )
 
 // containerdConfig is containerd's configuration (version 2, containerd
@@ -153,5 +152,3 @@ func (n *Node) path(elem ...string) string {
 }
 
 func (n *Node) socket() string { return n.path("containerd", "containerd.sock") }
-
-func itoa(i int) string { return strconv.Itoa(i) }
