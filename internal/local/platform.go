@@ -15,10 +15,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/childproc"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/node"
 )
@@ -82,10 +81,10 @@ type Platform struct {
 	// Token is a bearer token of the demo project's user.
 	Token string
 
-	gateway *process
-	manager *process
-	facade  *process
-	kcm     *process
+	gateway *childproc.Process
+	manager *childproc.Process
+	facade  *childproc.Process
+	kcm     *childproc.Process
 	// Node is the real node, with Options.Node.
 	Node *node.Node
 }
@@ -281,7 +280,7 @@ func (p *Platform) StartManager() error {
 
 // StopManager stops the manager process (its runners go on until their lease
 // lapses or their batch ends).
-func (p *Platform) StopManager() { p.manager.stop() }
+func (p *Platform) StopManager() { p.manager.Stop(stopGrace) }
 
 // StartFacade starts the REST facade and waits until it answers.
 func (p *Platform) StartFacade(ctx context.Context) error {
@@ -304,20 +303,20 @@ func (p *Platform) StartFacade(ctx context.Context) error {
 }
 
 // StopFacade stops the REST facade process.
-func (p *Platform) StopFacade() { p.facade.stop() }
+func (p *Platform) StopFacade() { p.facade.Stop(stopGrace) }
 
 // Stop stops the facade, the manager, the gateway, the node and the
 // control plane; data stays in DataDir. It returns what the node's teardown
 // could not remove (nil without a node).
 func (p *Platform) Stop() error {
-	p.facade.stop()
-	p.manager.stop()
-	p.gateway.stop()
+	p.facade.Stop(stopGrace)
+	p.manager.Stop(stopGrace)
+	p.gateway.Stop(stopGrace)
 	var err error
 	if p.Node != nil {
 		err = p.Node.Stop()
 	}
-	p.kcm.stop()
+	p.kcm.Stop(stopGrace)
 	if p.env != nil {
 		_ = p.env.Stop()
 		p.env = nil
@@ -340,65 +339,21 @@ func (p *Platform) resultsKey() (string, error) {
 	return key, os.WriteFile(path, []byte(key+"\n"), 0o600)
 }
 
-// process is a child process of the platform with its log file.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
 // spawn starts BinDir/name with args, logging to DataDir/logs/name.log.
-func (p *Platform) spawn(name string, args ...string) (*process, error) {
+func (p *Platform) spawn(name string, args ...string) (*childproc.Process, error) {
 	return p.spawnPath(filepath.Join(p.opts.BinDir, name), name, args...)
 }
 
 // spawnPath starts the binary at path with args, logging to DataDir/logs/name.log.
-func (p *Platform) spawnPath(path, name string, args ...string) (*process, error) {
-	logDir := filepath.Join(p.opts.DataDir, "logs")
-	if err := os.MkdirAll(logDir, 0o700); err != nil {
-		return nil, err
-	}
-	logFile, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	pr := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		pr.err = cmd.Wait()
-		_ = logFile.Close()
-		close(pr.done)
-	}()
-	return pr, nil
+func (p *Platform) spawnPath(path, name string, args ...string) (*childproc.Process, error) {
+	return childproc.Start(path, filepath.Join(p.opts.DataDir, "logs", name+".log"), nil, args...)
 }
 
-// stop asks the process to end (SIGTERM), and kills it after ten seconds.
-func (pr *process) stop() {
-	if pr == nil {
-		return
-	}
-	select {
-	case <-pr.done:
-		return
-	default:
-	}
-	_ = pr.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-pr.done:
-	case <-time.After(10 * time.Second):
-		_ = pr.cmd.Process.Kill()
-		<-pr.done
-	}
-}
+// stopGrace is how long a platform process has to stop before it is killed.
+const stopGrace = 10 * time.Second
 
 // waitHTTP polls url until it answers 200, the process exits, or a minute passes.
-func waitHTTP(ctx context.Context, url string, pr *process) error {
+func waitHTTP(ctx context.Context, url string, pr *childproc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
@@ -410,8 +365,8 @@ func waitHTTP(ctx context.Context, url string, pr *process) error {
 			}
 		}
 		select {
-		case <-pr.done:
-			return fmt.Errorf("%s exited before answering: %v (see its log)", pr.cmd.Path, pr.err)
+		case <-pr.Done():
+			return fmt.Errorf("%s exited before answering: %v (see its log)", pr.Path(), pr.Err())
 		case <-ctx.Done():
 			return errors.New("timed out waiting for " + url)
 		case <-time.After(200 * time.Millisecond):

@@ -36,6 +36,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tweezer-dev/tweezer/internal/childproc"
 )
 
 // The images every node has; `make image` builds them (BuildImages).
@@ -87,9 +89,9 @@ type Node struct {
 	CAFile string
 
 	kubeletPort int
-	containerd  *process
-	kubelet     *process
-	scheduler   *process
+	containerd  *childproc.Process
+	kubelet     *childproc.Process
+	scheduler   *childproc.Process
 }
 
 // Prepare checks that this machine can run a node, claims a bridge and a
@@ -324,8 +326,8 @@ func (n *Node) waitContainerd(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-n.containerd.done:
-			return fmt.Errorf("containerd exited: %v; %s", n.containerd.err, n.logTail("containerd"))
+		case <-n.containerd.Done():
+			return fmt.Errorf("containerd exited: %v; %s", n.containerd.Err(), n.logTail("containerd"))
 		case <-ctx.Done():
 			return fmt.Errorf("containerd did not answer on %s within 30s; %s", n.socket(), n.logTail("containerd"))
 		case <-time.After(200 * time.Millisecond):
@@ -370,10 +372,10 @@ func (n *Node) waitReady(ctx context.Context, kubeconfig string) error {
 			}
 		}
 		select {
-		case <-n.kubelet.done:
-			return fmt.Errorf("the kubelet exited: %v; %s", n.kubelet.err, n.logTail("kubelet"))
-		case <-n.containerd.done:
-			return fmt.Errorf("containerd exited: %v; %s", n.containerd.err, n.logTail("containerd"))
+		case <-n.kubelet.Done():
+			return fmt.Errorf("the kubelet exited: %v; %s", n.kubelet.Err(), n.logTail("kubelet"))
+		case <-n.containerd.Done():
+			return fmt.Errorf("containerd exited: %v; %s", n.containerd.Err(), n.logTail("containerd"))
 		case <-ctx.Done():
 			return fmt.Errorf("Node %s not Ready within 2 minutes (%s); %s", NodeName, last, n.logTail("kubelet"))
 		case <-time.After(500 * time.Millisecond):
@@ -432,51 +434,8 @@ func (n *Node) logTail(name string) string {
 	return fmt.Sprintf("log %s, errors:\n%s\nlast lines:\n%s", p, strings.Join(errs, "\n"), strings.Join(lines, "\n"))
 }
 
-// process is a child process of the node with its log file.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func (n *Node) spawn(name, path string, args ...string) (*process, error) {
-	logFile, err := os.OpenFile(n.path("logs", name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = logFile.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop asks the process to end (SIGTERM) and kills it after grace.
-func (p *process) stop(grace time.Duration) {
-	if p == nil {
-		return
-	}
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+func (n *Node) spawn(name, path string, args ...string) (*childproc.Process, error) {
+	return childproc.Start(path, n.path("logs", name+".log"), &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}, args...)
 }
 
 func freePort(ip net.IP) (int, error) {

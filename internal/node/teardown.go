@@ -27,16 +27,16 @@ import (
 // tells what of the node is still on the machine. Stopping twice is fine.
 func (n *Node) Stop() error {
 	var errs []error
-	n.kubelet.stop(20 * time.Second)
+	n.kubelet.Stop(20 * time.Second)
 	n.kubelet = nil
 	if n.containerd != nil {
 		if err := n.removeSandboxes(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	n.scheduler.stop(10 * time.Second)
+	n.scheduler.Stop(10 * time.Second)
 	n.scheduler = nil
-	n.containerd.stop(20 * time.Second)
+	n.containerd.Stop(20 * time.Second)
 	n.containerd = nil
 	if n.opts.Dir != "" {
 		if err := n.killShims(); err != nil {

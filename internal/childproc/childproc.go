@@ -1,0 +1,82 @@
+// Package childproc starts and stops the child processes of local mode and
+// of a real node (kube-controller-manager, the manager, the facade,
+// containerd, the kubelet…): each in its own process group, with its output
+// appended to a log file.
+package childproc
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Process is a started child process.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// Start runs the binary at path with args, appending its stdout and stderr
+// to logPath (whose folder it creates). attr is the process's attributes;
+// Setpgid is always set, so that a signal to the parent's group does not
+// reach the child before its parent asks it to stop.
+func Start(path, logPath string, attr *syscall.SysProcAttr, args ...string) (*Process, error) {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return nil, err
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if attr == nil {
+		attr = &syscall.SysProcAttr{}
+	}
+	attr.Setpgid = true
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = attr
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", filepath.Base(path), err)
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is how the process ended; read it after Done is closed.
+func (p *Process) Err() error { return p.err }
+
+// Path is the binary the process runs.
+func (p *Process) Path() string { return p.cmd.Path }
+
+// Stop asks the process to end (SIGTERM) and kills it after grace. A nil
+// or already ended process is left alone.
+func (p *Process) Stop(grace time.Duration) {
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
