@@ -150,6 +150,13 @@ func TestAProjectGetsItsQuotaAndAFloodIsRefusedByTheAPIServer(t *testing.T) {
 			t.Fatalf("batch %d of 3: %v", i+1, err)
 		}
 	}
+	// kube-controller-manager recounts usage from its own informer, which
+	// may lag the three creates and briefly lower status.used (Kubernetes
+	// quota is exact only once the recount has caught up): wait for it.
+	quotaInForce(t, ns, func(q *corev1.ResourceQuota) bool {
+		used := q.Status.Used[quotaKeys["batches"]]
+		return used.Value() == 3
+	})
 	err := k8s.Create(ctx, batch(ns))
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota: "+Name) || !strings.Contains(err.Error(), "count/batches.quantum.tweezer.dev") {
 		t.Fatalf("a fourth batch: %v, want a quota refusal naming count/batches", err)
