@@ -1,8 +1,18 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 )
 
 // GET /api/v1/batches/{id}/queue_position places a waiting batch in its
@@ -75,5 +85,41 @@ func TestConsoleAndOpenAPI(t *testing.T) {
 		if _, ok := paths[p]; !ok {
 			t.Errorf("openapi.json lacks %s", p)
 		}
+	}
+}
+
+// A device's runner lists only the running batches the caller may read: a
+// member of another project sees the batch counted, never its id.
+func TestDeviceRunnerHidesOtherProjectsBatches(t *testing.T) {
+	ctx := context.Background()
+	id := createBatch(t, tokens["alice"], newBatch(projA, 1, nil))["id"].(string)
+	setPhase := func(phase quantumv1alpha1.BatchStatus) {
+		patch := fmt.Sprintf(`{"status":{"phase":%q,"deviceID":"emu-free"}}`, phase)
+		b := &quantumv1alpha1.Batch{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: id}}
+		if err := admin.Status().Patch(ctx, b, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPhase(quantumv1alpha1.BatchRunning)
+	t.Cleanup(func() { setPhase(quantumv1alpha1.BatchDone) })
+
+	ids := func(token string) (running float64, seen []any) {
+		r := expect(t, call(t, "GET", "/api/v1/devices/emu-free/runner", token, nil, false), 200).data()
+		return r["running"].(float64), r["batch_ids"].([]any)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, seen := ids(tokens["alice"]); slices.Contains(seen, any(id)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner never saw her running batch on the device")
+		}
+	}
+	running, seen := ids(tokens["bob"])
+	if running < 1 {
+		t.Errorf("another project's member sees %v running batches, want the batch counted", running)
+	}
+	if slices.Contains(seen, any(id)) {
+		t.Errorf("another project's member sees the batch id %s: %v", id, seen)
 	}
 }
