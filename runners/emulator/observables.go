@@ -38,7 +38,7 @@ import (
 var defaultAggregation = map[string]int{
 	emulationconfig.BitStrings: 3, emulationconfig.Occupation: 2, emulationconfig.CorrelationMatrix: 2,
 	emulationconfig.Energy: 2, emulationconfig.EnergyVariance: 1, emulationconfig.EnergySecondMoment: 2,
-	emulationconfig.Expectation: 2, emulationconfig.Fidelity: 2,
+	emulationconfig.Expectation: 2, emulationconfig.Fidelity: 2, emulationconfig.StateResult: 1,
 }
 
 // plannedObs is one observable with its times and the stop of each.
@@ -50,9 +50,12 @@ type plannedObs struct {
 	op    *compiledOp
 	ref   []complex128 // Fidelity: the reference state
 	final bool         // BitStrings read from the job's final shots
-	// per time, per group: the value as floats (or the sampled counter)
+	// per time, per group: the value as floats (or the sampled counter,
+	// or StateResult's state)
 	vals   [][][]float64
 	counts [][]map[string]int64
+	states [][][]complex128
+	index  int // in the configuration's observables
 }
 
 // observer computes the observables of one run at its stops; weights
@@ -127,9 +130,10 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 	}
 	stopOf := map[int]int{}
 	var nsList []int
+	amps := 0 // StateResult amplitudes so far
 	for i, ob := range cfg.Observables {
 		field := fmt.Sprintf("backend_configuration.observables[%d]", i)
-		p := &plannedObs{obs: ob, times: ob.Times}
+		p := &plannedObs{obs: ob, times: ob.Times, index: i}
 		if p.times == nil {
 			p.times = defaults
 		}
@@ -153,7 +157,7 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 				return err
 			}
 			p.ref = ref
-		case emulationconfig.Occupation, emulationconfig.CorrelationMatrix,
+		case emulationconfig.Occupation, emulationconfig.CorrelationMatrix, emulationconfig.StateResult,
 			emulationconfig.Energy, emulationconfig.EnergyVariance, emulationconfig.EnergySecondMoment:
 		default:
 			return &InputError{Path: field + ".observable", Msg: fmt.Sprintf("%q is not computed by this emulator", ob.Kind)}
@@ -163,6 +167,12 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 		}
 		p.vals = make([][][]float64, len(p.times))
 		p.counts = make([][]map[string]int64, len(p.times))
+		p.states = make([][][]complex128, len(p.times))
+		if ob.Kind == emulationconfig.StateResult {
+			if amps += len(p.times) << n; amps > emulationconfig.MaxStateAmplitudes {
+				return &InputError{Path: field, Msg: fmt.Sprintf("StateResult values hold 2^%d amplitudes per evaluation time; %d in all is more than the cap of %d (ask for fewer evaluation times or a smaller register)", n, amps, emulationconfig.MaxStateAmplitudes)}
+			}
+		}
 		if !p.final {
 			for _, t := range p.times {
 				ns := int(math.Round(t * float64(T)))
@@ -206,6 +216,7 @@ func (o *observer) observe(s *Snapshot) error {
 		ti     int
 		vals   []float64
 		counts map[string]int64
+		state  []complex128
 	}
 	var out []item
 	var hpsi []complex128
@@ -243,6 +254,8 @@ func (o *observer) observe(s *Snapshot) error {
 				it.vals = []float64{real(v), imag(v)}
 			case emulationconfig.Fidelity:
 				it.vals = []float64{math.Pow(cmplx.Abs(dot(p.ref, s.Psi)), 2)}
+			case emulationconfig.StateResult:
+				it.state = append([]complex128(nil), s.Psi...)
 			}
 			out = append(out, it)
 		}
@@ -252,9 +265,12 @@ func (o *observer) observe(s *Snapshot) error {
 	o.weights[s.Group] = s.Weight
 	o.groups = s.Groups
 	for _, it := range out {
-		if it.counts != nil {
+		switch {
+		case it.state != nil:
+			grow(&it.p.states[it.ti], s.Groups)[s.Group] = it.state
+		case it.counts != nil:
 			grow(&it.p.counts[it.ti], s.Groups)[s.Group] = it.counts
-		} else {
+		default:
 			grow(&it.p.vals[it.ti], s.Groups)[s.Group] = it.vals
 		}
 	}
@@ -276,12 +292,20 @@ func (o *observer) collect(res *Result, seed int64) error {
 	}
 	rng := newRNG(seed ^ 0x5eed)
 	for _, p := range o.plan {
+		if p.obs.Kind == emulationconfig.StateResult && o.groups > 1 {
+			return &InputError{Path: fmt.Sprintf("backend_configuration.observables[%d]", p.index),
+				Msg: fmt.Sprintf("a StateResult is one pure state, and this run's noise made %d different trajectories that Pulser does not aggregate (SKIP_WARN): ask for it with n_trajectories 1 or without noise", o.groups)}
+		}
+	}
+	for _, p := range o.plan {
 		ob := observed(p)
 		for ti := range p.times {
 			var v any
 			switch {
 			case p.final:
 				v = res.Counter
+			case p.obs.Kind == emulationconfig.StateResult:
+				v = stateRepr(p.states[ti][0], len(o.prog.QubitIDs))
 			case p.obs.Kind == emulationconfig.BitStrings:
 				v = shots.Merge(p.counts[ti], o.weights, total, p.shots, rng)
 			default:
@@ -427,6 +451,35 @@ func (o *observer) applyH(psi []complex128, t int) []complex128 {
 		}
 	}
 	return out
+}
+
+// stateRepr is Pulser's abstract repr of a state (State._to_abstract_repr):
+// the eigenstates ["r", "g"] and the amplitude of each basis state spelled
+// with them, character i for atom i, as {"real", "imag"}. Basis states of
+// amplitude exactly 0 are left out, as from_state_amplitudes allows.
+func stateRepr(psi []complex128, n int) any {
+	type cplx struct {
+		Real float64 `json:"real"`
+		Imag float64 `json:"imag"`
+	}
+	amps := make(map[string]cplx, len(psi))
+	word := make([]byte, n)
+	for s, a := range psi {
+		if a == 0 {
+			continue
+		}
+		for i := 0; i < n; i++ {
+			word[i] = 'g'
+			if s>>bitOf(n, i)&1 == 1 {
+				word[i] = 'r'
+			}
+		}
+		amps[string(word)] = cplx{real(a), imag(a)}
+	}
+	return struct {
+		Eigenstates []string        `json:"eigenstates"`
+		Amplitudes  map[string]cplx `json:"amplitudes"`
+	}{[]string{"r", "g"}, amps}
 }
 
 // excited reports whether an eigenstate letter is the excited (Rydberg) one.
