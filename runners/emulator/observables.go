@@ -88,7 +88,7 @@ func runObserved(ctx context.Context, req Request, cfg *emulationconfig.Config, 
 	if req.Runs < 1 || req.Runs > MaxRuns {
 		return nil, &InputError{Path: "runs", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, req.Runs)}
 	}
-	prog, _, err := compileRequest(req)
+	prog, devType, err := compileRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +100,9 @@ func runObserved(ctx context.Context, req Request, cfg *emulationconfig.Config, 
 	}
 	o := &observer{prog: prog, weights: map[int]int{}}
 	if err := o.planAll(cfg, req.Runs, T, n); err != nil {
+		return nil, err
+	}
+	if err := o.statesArePure(req, devType); err != nil {
 		return nil, err
 	}
 	if len(o.stopsNs) > 0 {
@@ -207,6 +210,33 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 	return nil
 }
 
+// statesArePure refuses a StateResult when the noise the run will use
+// (the device's when preferred) draws several trajectories, whose states
+// differ and which Pulser does not aggregate (SKIP_WARN). It is checked
+// before the run; emulationconfig.Parse already refuses what the
+// configuration alone shows.
+func (o *observer) statesArePure(req Request, devType string) error {
+	for _, p := range o.plan {
+		if p.obs.Kind != emulationconfig.StateResult {
+			continue
+		}
+		nm, err := resolveNoise(req, o.prog, devType)
+		if err != nil {
+			return err
+		}
+		e, err := newNoisyEngine(req, o.prog, nm)
+		if err != nil {
+			return err
+		}
+		if e.nTraj > 1 && (e.shotToShot || len(e.ops) > 0 || (nm.Has(NoiseSPAM) && nm.StatePrepError > 0)) {
+			return &InputError{Path: fmt.Sprintf("backend_configuration.observables[%d]", p.index),
+				Msg: fmt.Sprintf("a StateResult is one pure state, and %d noise trajectories make different states that Pulser does not aggregate (SKIP_WARN): ask for it with n_trajectories 1 or without noise", e.nTraj)}
+		}
+		return nil
+	}
+	return nil
+}
+
 // observe computes the observables due at a snapshot's stop. Values are
 // kept per group and combined in group order by collect, so the outcome
 // does not depend on which goroutine ran first.
@@ -308,12 +338,6 @@ func (o *observer) collect(res *Result, seed int64) error {
 	}
 	rng := newRNG(seed ^ 0x5eed)
 	for _, p := range o.plan {
-		if p.obs.Kind == emulationconfig.StateResult && o.groups > 1 {
-			return &InputError{Path: fmt.Sprintf("backend_configuration.observables[%d]", p.index),
-				Msg: fmt.Sprintf("a StateResult is one pure state, and this run's noise made %d different trajectories that Pulser does not aggregate (SKIP_WARN): ask for it with n_trajectories 1 or without noise", o.groups)}
-		}
-	}
-	for _, p := range o.plan {
 		ob := observed(p)
 		for ti := range p.times {
 			var v any
@@ -321,6 +345,7 @@ func (o *observer) collect(res *Result, seed int64) error {
 			case p.final:
 				v = res.Counter
 			case p.obs.Kind == emulationconfig.StateResult:
+				// One group: statesArePure refused several.
 				v = stateRepr(p.states[ti][0], len(o.prog.QubitIDs))
 			case p.obs.Kind == emulationconfig.BitStrings:
 				v = shots.Merge(p.counts[ti], o.weights, total, p.shots, rng)

@@ -102,7 +102,7 @@ func TestStateResultRefusals(t *testing.T) {
 	// atoms give several distinct masks.
 	pair := string(build("AnalogDevice", [][2]float64{{0, 0}, {8, 0}}, nil, pulseOp(constWF(200, 1), constWF(200, 0), 0)))
 	noisy := strings.Replace(stateConfig, `"prefer_device_noise_model": false`, `"prefer_device_noise_model": true, "n_trajectories": 400`, 1)
-	inputError(t, run(pair, noisy, "EMU_FRESNEL"), "backend_configuration.observables[0]", "does not aggregate")
+	inputError(t, run(pair, noisy, "EMU_FRESNEL"), "backend_configuration.observables[0]", "400 noise trajectories make different states")
 	if err := run(pair, stateConfig, "EMU_FRESNEL"); err != nil {
 		t.Errorf("without preferring the device's noise the state is pure: %v", err)
 	}
