@@ -5,7 +5,7 @@
 // state vector can hold the register (N ≤ 20) the error against it; then
 // one job with SPAM noise and one with dephasing on both engines.
 //
-// Usage: go run ./hack/bench-mps [-cases small|large|all] [-only regexp]
+// Usage: go run ./hack/bench-mps [-cases small|large|all] [-only regexp] [-max-bond-dim χ]
 package main
 
 import (
@@ -80,6 +80,7 @@ func cases() []benchCase {
 func main() {
 	which := flag.String("cases", "small", "small, large or all")
 	only := flag.String("only", "", "run only the cases whose name matches this regexp")
+	chi := flag.Int("max-bond-dim", 0, "run only the cases at this max_bond_dim (0: all)")
 	svMax := flag.Int("sv-max", 16, "compare with the state vector up to this many atoms (at most 20)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	flag.Parse()
@@ -103,7 +104,7 @@ func main() {
 	fmt.Printf(rowFormat, "case", "N", "max χ", "χ reached", "steps", "wall (s)", "CPU (s)", "peak heap MiB", "estimate MiB", "discarded", "max |Δ⟨n⟩|", "max |Δ⟨nn⟩|", "TVD")
 	fmt.Println(strings.Repeat("-", 150))
 	for _, c := range cases() {
-		if (*which == "small" && c.large) || (*which == "large" && !c.large) || (re != nil && !re.MatchString(c.name)) {
+		if (*which == "small" && c.large) || (*which == "large" && !c.large) || (re != nil && !re.MatchString(c.name)) || (*chi != 0 && c.maxBond != *chi) {
 			continue
 		}
 		if err := run(c, min(*svMax, 20)); err != nil {
