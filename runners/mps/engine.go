@@ -27,11 +27,13 @@ import (
 // Engine is the MPS engine as an jobs.Engine, the one EMU_MPS and EMU_TN
 // batches run on. The sequence is compiled as the state-vector engine
 // compiles it; the MPS options (Config) are read from the task's
-// backend_configuration, next to the EmulationConfig's own keys. SPAM
-// and Lindblad noise (noise.go), product initial states and the
-// observables of the state-vector engine are supported; shot-to-shot
-// noise types, entangled initial states and the state observable are
-// refused with an *jobs.InputError naming the field. Log, when set, gets the run's statistics.
+// backend_configuration, next to the EmulationConfig's own keys. SPAM,
+// shot-to-shot (doppler, amplitude, detuning, register) and Lindblad
+// noise (noise.go), product and entangled initial states (initial.go) and
+// the observables of the state-vector engine are supported; leakage, DMM
+// noise and the state observable are refused with an *jobs.InputError
+// naming the field. Noisy trajectories run in parallel (runGroups). Log,
+// when set, gets the run's statistics.
 type Engine struct {
 	Log func(format string, args ...any)
 	// Workers caps the trajectory groups evolved at once (0: GOMAXPROCS);
