@@ -65,6 +65,7 @@ func TestShotToShotNoiseMatchesStateVectorEngine(t *testing.T) {
 	}{
 		{"doppler", []string{"doppler"}, map[string]string{"temperature": "50.0"}, 1e-4},
 		{"amplitude", []string{"amplitude"}, map[string]string{"amp_sigma": "0.1", "laser_waist": "20.0"}, 1e-4},
+		{"laser waist alone (trajectories grouped)", []string{"SPAM", "amplitude"}, map[string]string{"laser_waist": "20.0", "state_prep_error": "0.1"}, 1e-4},
 		{"detuning", []string{"detuning"}, map[string]string{"detuning_sigma": "1.5"}, 1e-4},
 		{"detuning, high frequency", []string{"detuning"}, map[string]string{"detuning_sigma": "1.5", "detuning_hf": "[[0.5, 3.0], [0.3, 8.0], [0.1, 20.0]]"}, 5e-3},
 		{"register", []string{"register"}, map[string]string{"temperature": "50.0", "trap_waist": "1.0", "trap_depth": "150.0"}, 1e-4},
