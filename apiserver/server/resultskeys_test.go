@@ -39,7 +39,10 @@ func TestResultsLinkKeysFromASecretWithRotation(t *testing.T) {
 	setResult(t, projA, jobID, map[string]int64{"01": 2}, []string{"01", "01"})
 
 	linkFrom := func(replica *httptest.Server) string { t.Helper(); return resultsLink(t, replica, alice, jobID) }
-	fetch := func(replica *httptest.Server, link string) int { t.Helper(); return fetchKeyedLink(t, replica, link, jobID) }
+	fetch := func(replica *httptest.Server, link string) int {
+		t.Helper()
+		return fetchKeyedLink(t, replica, link, jobID)
+	}
 
 	old := linkFrom(replicas[0])
 	if code := fetch(replicas[1], old); code != 200 {
