@@ -140,6 +140,9 @@ var _ = Describe("A kube-apiserver outage", func() {
 
 		for _, b := range []*quantumv1alpha1.Batch{endsBatch, spansBatch} {
 			js := jobs(b)
+			for i, j := range js {
+				GinkgoWriter.Printf("batch %s job %d: attempts %d before the outage, %d after, %s\n", b.Name, i, attempts[j.Name], j.Status.Attempts, j.Status.Phase)
+			}
 			Expect(js).To(HaveLen(len(b.Spec.Jobs)), "one Job per inline job of batch %s", b.Name)
 			for i, j := range js {
 				Expect(j.Spec.CreationOrder).To(BeEquivalentTo(i+1), "creation orders 1..n, none twice")
