@@ -272,19 +272,20 @@ func TestTwoFacadesAddJobs(t *testing.T) {
 }
 
 // TestTwoFacadesKeepTheJobsCapExact: clients of two facade replicas add
-// jobs to one open batch at once, far more than its cap allows. The batch
-// ends with exactly the cap, every addition that would have gone over it is
-// refused with the documented 422 naming the limit, and none fails
-// otherwise: the cap is checked on the spec each addition lands on.
+// jobs to one open batch, created without any, at once, far more than its
+// cap allows. The batch ends with exactly the cap, every addition that
+// would have gone over it is refused with the documented 422 naming the
+// limit, and none fails otherwise: the cap is checked on the spec each
+// addition lands on, the first one (which writes the list) included.
 func TestTwoFacadesKeepTheJobsCapExact(t *testing.T) {
 	const most = 20
 	capped := func(c *server.Config) { c.MaxJobsPerBatch = most }
 	replicas := []string{facadeWith(t, capped).URL, facadeWith(t, capped).URL}
 	alice := tokens["alice"]
-	b := createBatch(t, alice, newBatch(projA, 1, map[string]any{"open": true}))
+	b := createBatch(t, alice, newBatch(projA, 0, map[string]any{"open": true}))
 	id := b["id"].(string)
 
-	const clients, adds = 6, 5 // per replica: 60 additions of one job for 19 places
+	const clients, adds = 6, 5 // per replica: 60 additions of one job for 20 places
 	var wg sync.WaitGroup
 	var added, refused atomic.Int32
 	errs := make(chan error, len(replicas)*clients*adds)
@@ -314,8 +315,8 @@ func TestTwoFacadesKeepTheJobsCapExact(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if added.Load() != most-1 || refused.Load() != int32(len(replicas)*clients*adds)-(most-1) {
-		t.Errorf("%d additions accepted and %d refused at the cap, want %d and the other %d", added.Load(), refused.Load(), most-1, len(replicas)*clients*adds-(most-1))
+	if added.Load() != most || refused.Load() != int32(len(replicas)*clients*adds-most) {
+		t.Errorf("%d additions accepted and %d refused at the cap, want %d and the other %d", added.Load(), refused.Load(), most, len(replicas)*clients*adds-most)
 	}
 	var stored quantumv1alpha1.Batch
 	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, &stored); err != nil {
