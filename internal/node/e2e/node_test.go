@@ -8,6 +8,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -296,9 +298,133 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 		}
 	})
 
+	t.Run("a small memory limit: an oversized register is refused before allocation, a runner over its limit is OOM-killed", func(t *testing.T) {
+		// emu-sv's runner pods get a memory limit of 20 MiB: 3/4 of it
+		// holds the state of 18 atoms (56 B per amplitude), not 19.
+		const limit = "20Mi"
+		dev := &v1.Device{}
+		if err := p.Admin.Get(ctx, client.ObjectKey{Name: "emu-sv"}, dev); err != nil {
+			t.Fatal(err)
+		}
+		saved := dev.Spec.Resources.DeepCopy()
+		q := resource.MustParse(limit)
+		dev.Spec.Resources.Limits[corev1.ResourceMemory] = q
+		dev.Spec.Resources.Requests[corev1.ResourceMemory] = q
+		if err := p.Admin.Update(ctx, dev); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := p.Admin.Get(ctx, client.ObjectKey{Name: "emu-sv"}, dev); err == nil {
+				dev.Spec.Resources = *saved
+				_ = p.Admin.Update(ctx, dev)
+			}
+		})
+		submit := func(atoms int) *local.Batch {
+			t.Helper()
+			b := &local.Batch{}
+			if err := api.Do(ctx, "POST", "/api/v1/batches", map[string]any{
+				"project_id": p.ProjectID, "sequence_builder": gridSequence(atoms), "device_type": "EMU_SV",
+				"jobs": []map[string]any{{"runs": 10, "variables": map[string]any{}}},
+			}, b); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			defer cancel()
+			final, err := api.WaitBatch(wctx, b.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(final.Jobs) != 1 {
+				t.Fatalf("batch %s has %d jobs, want 1", final.ID, len(final.Jobs))
+			}
+			return final
+		}
+		runnerPods := func(batch string) []corev1.Pod {
+			t.Helper()
+			// The batch ends once its runner has written it; its pod ends
+			// a moment later.
+			pods := &corev1.PodList{}
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+				if err := p.Admin.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.BatchLabel: batch}); err != nil {
+					t.Fatal(err)
+				}
+				ended := 0
+				for _, pod := range pods.Items {
+					if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+						ended++
+					}
+				}
+				if ended == len(pods.Items) || time.Now().After(deadline) {
+					break
+				}
+			}
+			for _, pod := range pods.Items {
+				if got := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; got.Cmp(q) != 0 {
+					t.Errorf("runner pod %s has a memory limit of %s, want %s", pod.Name, got.String(), limit)
+				}
+			}
+			return pods.Items
+		}
+
+		// 19 atoms: the runner reads its limit from its cgroup and refuses
+		// the job before allocating anything; its pod ends well.
+		refused := submit(19)
+		j := refused.Jobs[0]
+		want := "the register has 19 atoms; this engine simulates at most 18 (a state of 19 atoms needs 28.0 MiB, more than 3/4 of this runner's memory budget of 20.0 MiB (its memory limit"
+		if j.Status != "ERROR" || !strings.Contains(strings.Join(j.Errors, "\n"), want) {
+			t.Errorf("a 19-atom job under a %s limit: %s %q, want ERROR with %q", limit, j.Status, j.Errors, want)
+		}
+		for _, pod := range runnerPods(refused.ID) {
+			for _, cs := range pod.Status.ContainerStatuses {
+				if term := cs.State.Terminated; term == nil || term.Reason == "OOMKilled" {
+					t.Errorf("runner pod %s of the refused job: %+v, want a runner that ended by itself", pod.Name, cs.State)
+				}
+			}
+		}
+
+		// 18 atoms fit the budget (14 MiB), but the budget leaves 1/4 of
+		// the limit (5 MiB) for the runner itself, less than it uses (about
+		// 8 MiB; with 24 MiB it runs): the kernel kills it.
+		// Each runner dies before it finishes a job; after the manager's
+		// attempts the batch and its job end in ERROR, saying why.
+		oom := submit(18)
+		j = oom.Jobs[0]
+		errs := strings.Join(j.Errors, "\n")
+		if j.Status != "ERROR" || !strings.Contains(errs, "OOMKilled; the kernel killed it for using more than its memory limit of "+limit) {
+			t.Errorf("an 18-atom job over a %s limit: %s %q, want ERROR saying the runner was OOM-killed", limit, j.Status, j.Errors)
+		}
+		pods := runnerPods(oom.ID)
+		if len(pods) < 2 {
+			t.Errorf("%d runner pods for the OOM-killed batch, want a retry", len(pods))
+		}
+		for _, pod := range pods {
+			for _, cs := range pod.Status.ContainerStatuses {
+				if term := cs.State.Terminated; term == nil || term.Reason != "OOMKilled" {
+					t.Errorf("runner pod %s: %+v, want OOMKilled", pod.Name, cs.State)
+				}
+			}
+		}
+		t.Logf("refused: %q; OOM-killed after %d runner pods: %q", refused.Jobs[0].Errors, len(pods), j.Errors)
+	})
+
 	t.Run("tearing down leaves no mounts, network namespaces, cgroups or processes", func(t *testing.T) {
 		stop()
 	})
+}
+
+// gridSequence is a sequence on AnalogDevice of n atoms on a grid of five
+// columns, 6 µm apart, driven by one 100 ns global pulse.
+func gridSequence(n int) string {
+	var atoms []string
+	for i := range n {
+		atoms = append(atoms, fmt.Sprintf(`{"name": "q%d", "x": %d, "y": %d}`, i, 6*(i%5-2), 6*(i/5-2)))
+	}
+	return `{"version": "1", "name": "grid", "register": [` + strings.Join(atoms, ", ") + `],
+  "device": "AnalogDevice", "channels": {"ryd": "rydberg_global"}, "variables": {},
+  "operations": [{"op": "pulse", "channel": "ryd", "protocol": "min-delay", "phase": 0.0, "post_phase_shift": 0.0,
+    "amplitude": {"kind": "constant", "duration": 100, "value": 6.283185307179586},
+    "detuning": {"kind": "constant", "duration": 100, "value": 0.0}}],
+  "measurement": "ground-rydberg"}`
 }
 
 func tail(s string, n int) string {
