@@ -101,6 +101,10 @@ bench-mps: ## Benchmark the MPS engine: emu-mps's AFM sequence on chains and gri
 bench-apiserver: envtest ## Benchmark the REST facade on the local control plane: 1,000 batches x 10 jobs, req/s and p50/p99 vs direct kube-apiserver reads.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-apiserver
 
+.PHONY: bench-node
+bench-node: envtest node ## Benchmark the Pod executor on a real node against the Process executor, in one run: 50 batches x 5 jobs each (jobs/s, p50/p99 start latency; root). BATCHES=, JOBS= scale it.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-node -batches $(or $(BATCHES),50) -jobs $(or $(JOBS),5)
+
 .PHONY: bench-controllers
 bench-controllers: envtest ## Benchmark the execution path: 200 batches x 5 jobs on the local control plane (jobs/s, start latency).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-controllers
