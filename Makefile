@@ -70,10 +70,10 @@ run: ## Run the platform locally: control plane, manager, facade, demo project, 
 	jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
 	  bin/local --data-dir .tweezer --jupyter "$$jupyter" --kubectl bin/kubectl \
 	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager" \
-	  --node "$$node" --images bin/images/pause.tar,bin/images/tweezer.tar
+	  --node "$$node" --images bin/images/pause.tar,bin/images/tweezer.tar,bin/images/notebook.tar
 
 .PHONY: image
-image: ## Build the Tweezer image (runner, manager, facade) and the pause image as OCI tarballs in bin/images, no Docker; import them into the node's containerd if it runs.
+image: ## Build the Tweezer image (runner, manager, facade), the pause image and the notebook stand-in as OCI tarballs in bin/images, no Docker; import them into the node's containerd if it runs.
 	go run ./hack/image -out bin/images -containerd .tweezer/node/containerd/containerd.sock
 
 .PHONY: node

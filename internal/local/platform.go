@@ -194,7 +194,7 @@ func (p *Platform) startControllerManager() error {
 		"--use-service-account-credentials=false",
 	}
 	if p.Node != nil {
-		p.step("starting kube-controller-manager (garbage collector, namespace, resource quota, service account, root CA and job controllers)")
+		p.step("starting kube-controller-manager (garbage collector, namespace, resource quota, service account, root CA, job and endpoint slice controllers)")
 		args = append(args, p.Node.ControllerManagerArgs()...) // a later --controllers wins
 	} else {
 		p.step("starting kube-controller-manager (garbage collector, namespace and resource quota controllers)")
@@ -247,7 +247,10 @@ func (p *Platform) StartManager() error {
 	args := []string{"--kubeconfig", p.Kubeconfig}
 	if p.Node != nil {
 		p.step("starting the manager (Pod executor, runner image %s)", node.TweezerImage)
-		args = append(args, "--executor", "pod", "--runner-image", node.TweezerImage)
+		// Learners' notebook servers are Pods too, from the notebook
+		// stand-in: the image-mapping hook (docs/node.md).
+		args = append(args, "--executor", "pod", "--runner-image", node.TweezerImage,
+			"--notebook-image", node.NotebookImage, "--notebook-flavour", "server")
 	} else {
 		p.step("starting the manager (Process executor)")
 		args = append(args, "--executor", "process",

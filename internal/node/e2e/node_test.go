@@ -9,9 +9,13 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -295,6 +299,80 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 				t.Fatalf("a minute after deleting batch %s: %d jobs, %d configmaps, %d pods remain", example.ID, len(jobs.Items), len(cms.Items), len(pods.Items))
 			}
 			time.Sleep(250 * time.Millisecond)
+		}
+	})
+
+	t.Run("a learner's notebook runs as a Pod and answers through the facade", func(t *testing.T) {
+		// The manager maps notebook servers to the notebook stand-in
+		// (--notebook-image): the learner flow is the real one.
+		type notebook struct {
+			State   string  `json:"state"`
+			URL     *string `json:"url"`
+			Message string  `json:"message"`
+		}
+		spawn := "/api/v1/learners/VQPU/notebooks/intro?project_id=" + p.ProjectID
+		var nb notebook
+		for deadline := time.Now().Add(2 * time.Minute); nb.State != "RUNNING"; time.Sleep(500 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the notebook is %s two minutes after it was asked for: %s", nb.State, nb.Message)
+			}
+			if err := api.Do(ctx, "POST", spawn, nil, &nb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if nb.URL == nil {
+			t.Fatal("a RUNNING notebook without a URL")
+		}
+		u, err := url.Parse(*nb.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := u.Query().Get("token")
+		server := path.Base(u.Path)
+		if !strings.HasPrefix(u.Path, "/notebooks/"+ns+"/nb-intro-") || token == "" {
+			t.Fatalf("notebook URL %s: want /notebooks/%s/nb-intro-…/ with a token", *nb.URL, ns)
+		}
+		pod := &corev1.Pod{}
+		if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: server}, pod); err != nil {
+			t.Fatal(err)
+		}
+		if pod.Status.Phase != corev1.PodRunning || pod.Spec.NodeName != node.NodeName || pod.Spec.Containers[0].Image != node.NotebookImage {
+			t.Errorf("notebook pod %s: phase %s, node %q, image %s", pod.Name, pod.Status.Phase, pod.Spec.NodeName, pod.Spec.Containers[0].Image)
+		}
+		get := func(target string, auth string) (int, string) {
+			t.Helper()
+			req, err := http.NewRequestWithContext(ctx, "GET", target, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		// Through the facade's /notebooks/ proxy, as the learner's browser.
+		base := p.FacadeURL + u.Path
+		if code, body := get(base+"api", ""); code != 200 || !strings.Contains(body, `"version"`) {
+			t.Errorf("GET %sapi through the facade: %d %s", base, code, body)
+		}
+		if code, body := get(base+"api/contents", ""); code != 403 {
+			t.Errorf("GET %sapi/contents without the token: %d %s, want 403", base, code, body)
+		}
+		if code, body := get(base+"api/contents", "token "+token); code != 200 || !strings.Contains(body, `"starter.ipynb"`) {
+			t.Errorf("GET %sapi/contents with the token: %d %s, want the starter notebook", base, code, body)
+		}
+		if code, body := get(base+"api/contents?token="+url.QueryEscape(token), "Bearer "+p.Token); code != 200 {
+			t.Errorf("GET %sapi/contents?token=…: %d %s", base, code, body)
+		}
+		// Only notebook servers are reachable: not kube-apiserver's Service.
+		if code, body := get(p.FacadeURL+"/notebooks/default/kubernetes/api", ""); code != 404 {
+			t.Errorf("GET through the facade to a Service that is no notebook server: %d %s, want 404", code, body)
 		}
 	})
 
