@@ -248,9 +248,10 @@ func (p *Platform) StartManager() error {
 	if p.Node != nil {
 		p.step("starting the manager (Pod executor, runner image %s)", node.TweezerImage)
 		// Learners' notebook servers are Pods too, from the notebook
-		// stand-in: the image-mapping hook (docs/node.md).
+		// stand-in (the image-mapping hook, docs/node.md), reached through
+		// the facade's /notebooks/ proxy.
 		args = append(args, "--executor", "pod", "--runner-image", node.TweezerImage,
-			"--notebook-image", node.NotebookImage, "--notebook-flavour", "server")
+			"--notebook-image", node.NotebookImage, "--notebook-flavour", "server", "--notebook-public-url", p.FacadeURL)
 	} else {
 		p.step("starting the manager (Process executor)")
 		args = append(args, "--executor", "process",

@@ -327,10 +327,11 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The URL handed to the learner is the facade's (--notebook-public-url).
 		token := u.Query().Get("token")
 		server := path.Base(u.Path)
-		if !strings.HasPrefix(u.Path, "/notebooks/"+ns+"/nb-intro-") || token == "" {
-			t.Fatalf("notebook URL %s: want /notebooks/%s/nb-intro-…/ with a token", *nb.URL, ns)
+		if u.Scheme+"://"+u.Host != p.FacadeURL || !strings.HasPrefix(u.Path, "/notebooks/"+ns+"/nb-intro-") || token == "" {
+			t.Fatalf("notebook URL %s: want %s/notebooks/%s/nb-intro-…/ with a token", *nb.URL, p.FacadeURL, ns)
 		}
 		pod := &corev1.Pod{}
 		if err := p.Admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: server}, pod); err != nil {
