@@ -23,6 +23,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 	"github.com/tweezer-dev/tweezer/internal/local"
 	"github.com/tweezer-dev/tweezer/internal/node"
+	"github.com/tweezer-dev/tweezer/runners/qpu"
 )
 
 // script runs a hack/ script and returns its stdout, failing with its stderr.
@@ -374,6 +376,60 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 		// Only notebook servers are reachable: not kube-apiserver's Service.
 		if code, body := get(p.FacadeURL+"/notebooks/default/kubernetes/api", ""); code != 404 {
 			t.Errorf("GET through the facade to a Service that is no notebook server: %d %s, want 404", code, body)
+		}
+	})
+
+	t.Run("a QPU batch runs as a Pod that reaches the emulated gateway with its own token", func(t *testing.T) {
+		b := &local.Batch{}
+		if err := api.Do(ctx, "POST", "/api/v1/batches", map[string]any{
+			"project_id": p.ProjectID, "sequence_builder": local.ExampleSequence, "device_type": "FRESNEL",
+			"jobs": []map[string]any{{"runs": 50, "variables": map[string]any{"t": []int{100}}}},
+		}, b); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		final, err := api.WaitBatch(wctx, b.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if final.Status != "DONE" || len(final.Jobs) != 1 || final.Jobs[0].Status != "DONE" {
+			t.Fatalf("QPU batch %s is %s with jobs %+v, want DONE", final.ID, final.Status, final.Jobs)
+		}
+		pods := &corev1.PodList{}
+		if err := p.Admin.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.BatchLabel: b.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) != 1 || pods.Items[0].Spec.NodeName != node.NodeName {
+			t.Fatalf("%d runner pods for QPU batch %s, want 1 on the node", len(pods.Items), b.ID)
+		}
+		projected := false
+		for _, v := range pods.Items[0].Spec.Volumes {
+			if v.Projected != nil && len(v.Projected.Sources) == 1 && v.Projected.Sources[0].ServiceAccountToken != nil {
+				projected = v.Projected.Sources[0].ServiceAccountToken.Audience == qpu.Audience
+			}
+		}
+		if !projected {
+			t.Errorf("QPU runner pod %s has no projected token for the gateway's audience %s", pods.Items[0].Name, qpu.Audience)
+		}
+		dev := &v1.Device{}
+		if err := p.Admin.Get(ctx, client.ObjectKey{Name: "fresnel"}, dev); err != nil {
+			t.Fatal(err)
+		}
+		if want := "http://" + p.Node.Gateway.String() + ":"; !strings.HasPrefix(dev.Spec.Gateway.URL, want) {
+			t.Errorf("the FRESNEL device's gateway is %s, want the node's bridge address %s", dev.Spec.Gateway.URL, p.Node.Gateway)
+		}
+		// The manager stops a DONE QPU batch's runner when it gives the
+		// QPU's Lease back: its pod goes.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+			pod := &corev1.Pod{}
+			err := p.Admin.Get(ctx, client.ObjectKeyFromObject(&pods.Items[0]), pod)
+			if apierrors.IsNotFound(err) || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the runner pod of DONE QPU batch %s is %s a minute later (%v)", b.ID, pod.Status.Phase, err)
+			}
 		}
 	})
 
