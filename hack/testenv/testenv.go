@@ -182,6 +182,10 @@ func StartControllerManager(env *envtest.Environment, w io.Writer, controllers .
 		"--leader-elect=false",
 		"--secure-port", "0",
 		"--use-service-account-credentials=false",
+		// A full quota recount every few seconds (5 minutes by default):
+		// a recount from a lagging informer may lower status.used below
+		// what admission charged, and the tests wait for the truth.
+		"--resource-quota-sync-period", "3s",
 	)
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
