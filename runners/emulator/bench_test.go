@@ -119,7 +119,7 @@ func BenchmarkSweeps(b *testing.B) {
 				})
 				b.Run(fmt.Sprintf("gram/N=%d/%s", n, path.name), func(b *testing.B) {
 					setPaths(b, path.avx2, path.sse2)
-					perAmp(b, func() { e.gram() })
+					perAmp(b, func() { e.gram(e.interView()) })
 				})
 			}
 		}

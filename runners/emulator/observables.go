@@ -405,7 +405,7 @@ func (o *observer) applyH(psi []complex128, t int) []complex128 {
 	n := len(o.prog.QubitIDs)
 	out := make([]complex128, len(psi))
 	for s, a := range psi {
-		d := o.h.inter[s]
+		d := o.h.inter.at(s)
 		for i := 0; i < n; i++ {
 			if s&(1<<bitOf(n, i)) != 0 {
 				d -= o.prog.Det[i][t]

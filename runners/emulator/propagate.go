@@ -34,7 +34,8 @@ type evolution struct {
 	h    *hamiltonian
 	// state and the two Chebyshev work vectors (3 state vectors in all);
 	// with single set the work vectors are w1, w2 in complex64 instead
-	// (precision "low": 2.5 state vectors with the interaction diagonal)
+	// (precision "low": 2 state vectors). Between blocks a work vector
+	// holds the interaction diagonal (interView).
 	psi, work1, work2 []complex128
 	single            bool
 	w1, w2            []complex64
@@ -370,7 +371,7 @@ func (e *evolution) magnusEstimate(t, b int) float64 {
 	if active == 0 {
 		return 0
 	}
-	psi := e.psi
+	psi, inter := e.psi, e.interView()
 	norm2 := sweepSum(h.dim, func(lo, hi int) float64 {
 		sum := 0.0
 		for s := lo; s < hi; s++ {
@@ -379,7 +380,7 @@ func (e *evolution) magnusEstimate(t, b int) float64 {
 			for r := active; r != 0; r &= r - 1 {
 				bit := bits.TrailingZeros64(r)
 				p := s ^ (1 << bit)
-				dC := h.inter[s] - h.inter[p]
+				dC := inter[s] - inter[p]
 				av, bv := aB[bit], bB[bit]
 				sigma := 1.0
 				if s&(1<<bit) == 0 {
@@ -483,7 +484,7 @@ func (e *evolution) globalFrom(t, b int) bool {
 // by interaction differences ΔC, by σ=±1, and Σσ on the diagonal). The Gram
 // matrix of X_iψ, computed in one sweep, gives ‖Ω₂ψ‖ for any b exactly.
 func (e *evolution) globalBlock(t, bmax int) (int, float64) {
-	g := e.gram()
+	g := e.gram(e.interView())
 	e.MatVecs++
 	T := e.prog.Duration
 	var sc, av, bv complex128
@@ -514,13 +515,30 @@ func (e *evolution) globalBlock(t, bmax int) (int, float64) {
 	return best, bestEst
 }
 
+// interView returns the interaction energy of every basis state, formed
+// in a work vector: between blocks neither is in use, and one float64 per
+// amplitude fits in a complex64 or half a complex128. The next Chebyshev
+// sum overwrites it.
+func (e *evolution) interView() []float64 {
+	var p unsafe.Pointer
+	if e.single {
+		p = unsafe.Pointer(unsafe.SliceData(e.w1))
+	} else {
+		p = unsafe.Pointer(unsafe.SliceData(e.work1))
+	}
+	v := unsafe.Slice((*float64)(p), e.h.dim)
+	e.h.inter.fill(v)
+	return v
+}
+
 // gram returns Re⟨X_iψ, X_jψ⟩ for the five operators of globalBlock
-// (real parts suffice: the coefficients are real and the norm is real).
-// The sweep's pieces are summed in a fixed order, so the result does not
-// depend on which core took which piece.
-func (e *evolution) gram() [5][5]float64 {
+// (real parts suffice: the coefficients are real and the norm is real),
+// inter holding the interaction energy of every basis state. The sweep's
+// pieces are summed in a fixed order, so the result does not depend on
+// which core took which piece.
+func (e *evolution) gram(inter []float64) [5][5]float64 {
 	h, psi := e.h, e.psi
-	if len(psi) != h.dim || len(h.inter) != h.dim {
+	if len(psi) != h.dim || len(inter) != h.dim {
 		panic("emulator: gram outside the state vector")
 	}
 	pieces := sweepSplit(h.dim)
@@ -530,7 +548,7 @@ func (e *evolution) gram() [5][5]float64 {
 		g := &parts[lo/piece]
 		if useAVX2 && h.dim >= 4 {
 			var lanes [5][5][4]float64
-			gramAVX2(&psi[0], &h.inter[0], lo, hi, h.n, &lanes)
+			gramAVX2(&psi[0], &inter[0], lo, hi, h.n, &lanes)
 			for i := range g {
 				for j := i; j < 5; j++ {
 					l := &lanes[i][j]
@@ -539,7 +557,7 @@ func (e *evolution) gram() [5][5]float64 {
 			}
 			return
 		}
-		e.gramRange(lo, hi, g)
+		e.gramRange(inter, lo, hi, g)
 	})
 	var g [5][5]float64
 	for _, p := range parts {
@@ -555,7 +573,7 @@ func (e *evolution) gram() [5][5]float64 {
 
 // gramRange is gram's Go kernel: it sets g[i][j], i <= j, to the sum over
 // [lo, hi) of Re(x_i·conj(x_j)).
-func (e *evolution) gramRange(lo, hi int, out *[5][5]float64) {
+func (e *evolution) gramRange(inter []float64, lo, hi int, out *[5][5]float64) {
 	h, psi := e.h, e.psi
 	full := uint64(h.dim - 1)
 	var g [5][5]float64
@@ -564,8 +582,8 @@ func (e *evolution) gramRange(lo, hi int, out *[5][5]float64) {
 		// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
 		// P, Q: ΔC-weighted sums over set and clear bits; R, U: plain
 		// sums. ΔC = C_s - C_j, so P = C_s·R - Σ_set C_j·ψ_j.
-		cs := h.inter[s]
-		r, rw, u, uw := flipSums(psi, h.inter, s, full)
+		cs := inter[s]
+		r, rw, u, uw := flipSums(psi, inter, s, full)
 		p := complex(cs*real(r)-real(rw), cs*imag(r)-imag(rw))
 		q := complex(cs*real(u)-real(uw), cs*imag(u)-imag(uw))
 		sigma := float64(2*bits.OnesCount64(uint64(s)) - h.n)
