@@ -68,8 +68,8 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 // BenchmarkSweeps times one sweep of the kernels the ring spends its time
 // in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
 // (chebStep: global real drive; cheb32Step: the same in precision "low")
-// and the Gram matrix that sizes a Magnus block (gram), on every kernel
-// path this machine has. Like expStep, the
+// and the Gram matrix that sizes a Magnus block (gram; gramFlips while the
+// drive is constant), on every kernel path this machine has. Like expStep, the
 // Chebyshev steps read the vector the previous step wrote and add to acc
 // every other step (a benchmark that kept reading one vector would let it
 // stay in cache at N = 20). It reports the CPU time per amplitude, which
@@ -121,6 +121,11 @@ func BenchmarkSweeps(b *testing.B) {
 					setPaths(b, path.avx2, path.sse2)
 					perAmp(b, func() { e.gram(e.interView()) })
 				})
+				if path.avx2 {
+					b.Run(fmt.Sprintf("gramFlips/N=%d/%s", n, path.name), func(b *testing.B) {
+						perAmp(b, func() { e.gram(nil) })
+					})
+				}
 			}
 		}
 	}

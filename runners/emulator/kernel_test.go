@@ -208,8 +208,9 @@ func TestChebRealPathsAgree(t *testing.T) {
 	}
 }
 
-// gram's AVX2 kernel gives the Go loop's Gram matrix to rounding, also on
-// a state large enough to be split across cores.
+// gram's AVX2 kernels give the Go loop's Gram matrix to rounding, also on
+// a state large enough to be split across cores: the full one, and the
+// flips-only one the entries among X3 and X4.
 func TestGramPathsAgree(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2 gram kernel on this machine")
@@ -220,7 +221,7 @@ func TestGramPathsAgree(t *testing.T) {
 		e := &evolution{h: h, psi: randVec(r, h.dim, 1/math.Sqrt(float64(h.dim)))}
 		inter := make([]float64, h.dim)
 		h.inter.fill(inter)
-		got := e.gram(inter)
+		got, flips := e.gram(inter), e.gram(nil)
 		setPaths(t, false, useSSE2)
 		want := e.gram(inter)
 		setPaths(t, true, useSSE2)
@@ -232,6 +233,15 @@ func TestGramPathsAgree(t *testing.T) {
 			for j := range want {
 				if math.Abs(got[i][j]-want[i][j]) > 1e-12*scale || got[i][j] != got[j][i] {
 					t.Fatalf("n=%d: g[%d][%d] = %.15g, Go %.15g (scale %g)", n, i, j, got[i][j], want[i][j], scale)
+				}
+				// Without interaction weights: X3 and X4's entries, the rest zero.
+				if w := want[i][j]; i < 2 || j < 2 || i == 4 || j == 4 {
+					w = 0
+					if flips[i][j] != w {
+						t.Fatalf("n=%d: flips-only g[%d][%d] = %g, want 0", n, i, j, flips[i][j])
+					}
+				} else if math.Abs(flips[i][j]-w) > 1e-12*scale || flips[i][j] != flips[j][i] {
+					t.Fatalf("n=%d: flips-only g[%d][%d] = %.15g, Go %.15g (scale %g)", n, i, j, flips[i][j], w, scale)
 				}
 			}
 		}
