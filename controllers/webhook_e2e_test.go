@@ -192,12 +192,7 @@ var _ = Describe("Webhook delivery", func() {
 	It("gives each project its signing Secret as soon as the project exists", func() {
 		startManager()
 		ns := project()
-		secret := &corev1.Secret{}
-		Eventually(func() error {
-			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)
-		}).Should(Succeed())
-		_, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
-		Expect(err).NotTo(HaveOccurred())
+		secret, _ := signingSecret(ns)
 		Expect(secret.OwnerReferences).To(BeEmpty(), "the Secret belongs to the project, not to a batch")
 	})
 
@@ -216,12 +211,7 @@ var _ = Describe("Webhook delivery", func() {
 		DeferCleanup(srv.Close)
 		startManager()
 		ns := project()
-		secret := &corev1.Secret{}
-		Eventually(func() error {
-			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)
-		}).Should(Succeed())
-		old, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
-		Expect(err).NotTo(HaveOccurred())
+		secret, old := signingSecret(ns)
 
 		By("rotating: the old key moves to previous, a new one becomes current")
 		fresh, err := webhook.NewSecret()
@@ -351,4 +341,17 @@ func metricValue(name string, labels map[string]string) float64 {
 		}
 	}
 	return 0
+}
+
+// signingSecret waits for the project's webhook signing Secret that the
+// manager creates, and returns it with its current key.
+func signingSecret(ns string) (*corev1.Secret, []byte) {
+	GinkgoHelper()
+	secret := &corev1.Secret{}
+	Eventually(func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)
+	}).Should(Succeed())
+	key, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
+	Expect(err).NotTo(HaveOccurred())
+	return secret, key
 }
