@@ -73,7 +73,7 @@ func DefaultDevices(gatewayURL, runnerImage string) []v1.Device {
 // DeviceResources are the runner pods' requests and limits of a default
 // device. A QPU runner only talks to its gateway; an emulator's memory
 // limit sizes the largest register it takes (runners/emulator.MaxAtoms:
-// 4 GiB holds a state vector of 25 atoms).
+// 4 GiB holds a state vector of 26 atoms).
 func DeviceResources(dt v1.DeviceType) corev1.ResourceRequirements {
 	rl := func(cpu, mem string) corev1.ResourceList {
 		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}

@@ -7,7 +7,10 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,7 +25,8 @@ import (
 // as it was before precision "low" existed, so it is the baseline of the
 // same run; precision=low: the complex64 recurrence), and reports, besides
 // ns/op: the CPU time, the time per ns of evolution, the peak heap growth
-// during the run relative to one complex128 state vector, the sweeps, the
+// during the run relative to one complex128 state vector (and the peak
+// resident set's growth, rss/state, on Linux), the sweeps, the
 // error bound, and the speed-up over Pulser's QutipEmulator measured on
 // this machine (testdata/pulser_timings.json).
 func BenchmarkAdiabaticRing(b *testing.B) {
@@ -39,6 +43,7 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 				cfg := json.RawMessage(`{"precision": "` + precision + `"}`)
 				var peak uint64
 				var evo *evolution
+				rss0 := resetPeakRSS()
 				start, cpu0 := time.Now(), cpuSeconds()
 				for i := 0; i < b.N; i++ {
 					p, base := watchHeap()
@@ -55,6 +60,11 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 				b.ReportMetric(per*1e9/3000/1e3, "µs/evolved-ns")
 				b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 				b.ReportMetric(float64(peak)/stateBytes, "peak/state")
+				if rss0 > 0 {
+					if hwm := procStatusKiB("VmHWM"); hwm > rss0 {
+						b.ReportMetric(float64(hwm-rss0)*1024/stateBytes, "rss/state")
+					}
+				}
 				b.ReportMetric(float64(evo.MatVecs), "matvecs")
 				b.ReportMetric(evo.MagnusErr+evo.ChebErr, "err-bound")
 				if ref, ok := pulser.Seconds[fmt.Sprint(n)]; ok {
@@ -68,8 +78,8 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 // BenchmarkSweeps times one sweep of the kernels the ring spends its time
 // in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
 // (chebStep: global real drive; cheb32Step: the same in precision "low")
-// and the Gram matrix that sizes a Magnus block (gram), on every kernel
-// path this machine has. Like expStep, the
+// and the Gram matrix that sizes a Magnus block (gram; gramFlips while the
+// drive is constant), on every kernel path this machine has. Like expStep, the
 // Chebyshev steps read the vector the previous step wrote and add to acc
 // every other step (a benchmark that kept reading one vector would let it
 // stay in cache at N = 20). It reports the CPU time per amplitude, which
@@ -119,11 +129,43 @@ func BenchmarkSweeps(b *testing.B) {
 				})
 				b.Run(fmt.Sprintf("gram/N=%d/%s", n, path.name), func(b *testing.B) {
 					setPaths(b, path.avx2, path.sse2)
-					perAmp(b, func() { e.gram() })
+					perAmp(b, func() { e.gram(e.interView()) })
 				})
+				if path.avx2 {
+					b.Run(fmt.Sprintf("gramFlips/N=%d/%s", n, path.name), func(b *testing.B) {
+						perAmp(b, func() { e.gram(nil) })
+					})
+				}
 			}
 		}
 	}
+}
+
+// resetPeakRSS returns the memory to the OS, resets the process's peak
+// resident set (Linux: /proc/self/clear_refs) and returns the resident set
+// in KiB, or 0 where that is not possible: the growth of VmHWM over it is
+// the case's peak RSS.
+func resetPeakRSS() uint64 {
+	debug.FreeOSMemory()
+	if os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) != nil {
+		return 0
+	}
+	return procStatusKiB("VmRSS")
+}
+
+// procStatusKiB reads a field in kB of /proc/self/status (0 if absent).
+func procStatusKiB(field string) uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // watchHeap samples the live heap every millisecond until the returned

@@ -8,15 +8,16 @@ import (
 )
 
 // hamiltonian holds what does not change during a run: the van der Waals
-// diagonal Σ_{i<j} C6/r⁶ nᵢnⱼ for every basis state, and its range.
+// interaction Σ_{i<j} C6/r⁶ nᵢnⱼ of every basis state, as small tables
+// (interTables, a fraction of a percent of the state vector), and its range.
 //
 // Basis: state s has atom a in |r⟩ iff bit (n-1-a) of s is set, so the
 // binary spelling of s is the measured bitstring (first atom leftmost).
 type hamiltonian struct {
 	n          int
 	dim        int
-	inter      []float64 // interaction energy per basis state (rad/µs)
-	interMin   []float64 // per number of excitations k: min and max of inter
+	inter      interTables // interaction energy per basis state (rad/µs)
+	interMin   []float64   // per number of excitations k: min and max of inter
 	interMax   []float64
 	loBits     int // detuning table split: low bits
 	hiBits     int
@@ -28,6 +29,125 @@ type hamiltonian struct {
 	gDrive     complex128
 	uniformDet bool    // every atom has the same detuning
 	gDet       float64 // that detuning
+}
+
+// tileBits is the size of a tile of the interaction diagonal: the
+// Chebyshev kernels form it per tile of 2^tileBits amplitudes (8 KiB of
+// float64, in L1 next to the vectors' lines) instead of reading a stored
+// diagonal of the state vector's length.
+const tileBits = 10
+
+// interTables hold the interaction energy E(s) = Σ_{i<j} U_ij s_i s_j of
+// every basis state split by bit groups: the low t bits of s (a, the
+// position inside a tile), the next m bits (b) and the rest (c). Then
+//
+//	E(s) = top[b,c] + mid[b][a] + high[c][a]
+//
+// where top holds the energy among the b and c atoms, mid the energy among
+// the a atoms plus their couplings to the b atoms, and high the couplings
+// of the a atoms to the c atoms. At N = 24 that is 2^14 + 2·2^17 doubles
+// (2.1 MiB) against 128 MiB for a stored diagonal; tile forms 2^t
+// consecutive energies with two adds each.
+type interTables struct {
+	t, m      int
+	top       []float64
+	mid, high []float64 // row b (or c) of 2^t entries
+}
+
+// newInterTables builds the tables of n atoms with couplings u[i][j]
+// (symmetric, indexed by bit position).
+func newInterTables(n int, u [][]float64) interTables {
+	t := min(n, tileBits)
+	m := (n - t) / 2
+	it := interTables{t: t, m: m}
+	// subsetSums returns, for every pattern x of the bits lo..lo+k-1, the
+	// energy Σ w(i) over its set bits plus the pairs among them.
+	subsetSums := func(lo, k int, w func(i int) float64) []float64 {
+		out := make([]float64, 1<<k)
+		for x := 1; x < len(out); x++ {
+			i := bits.TrailingZeros(uint(x))
+			rest := x & (x - 1)
+			e := out[rest] + w(lo+i)
+			for r := uint(rest); r != 0; r &= r - 1 {
+				e += u[lo+i][lo+bits.TrailingZeros(r)]
+			}
+			out[x] = e
+		}
+		return out
+	}
+	none := func(int) float64 { return 0 }
+	low := subsetSums(0, t, none)
+	it.top = subsetSums(t, n-t, none)
+	// cross returns the coupling table between the a bits and the k bits
+	// from lo: row x, column a = Σ_{i in x, j in a} u[i][j].
+	cross := func(lo, k int) []float64 {
+		out := make([]float64, (1<<k)<<t)
+		for x := 1; x < 1<<k; x++ {
+			i := lo + bits.TrailingZeros(uint(x))
+			prev := out[(x&(x-1))<<t : (x&(x-1)+1)<<t]
+			row := out[x<<t : (x+1)<<t]
+			for a := 1; a < len(row); a++ {
+				j := bits.TrailingZeros(uint(a))
+				row[a] = row[a&(a-1)] + u[i][j]
+			}
+			for a := range row {
+				row[a] += prev[a]
+			}
+		}
+		return out
+	}
+	it.mid = cross(t, m)
+	for r := 0; r < len(it.mid); r += len(low) {
+		for a, e := range low {
+			it.mid[r+a] += e
+		}
+	}
+	it.high = cross(t+m, n-t-m)
+	return it
+}
+
+// at is E(s).
+func (it *interTables) at(s int) float64 {
+	a := s & (1<<it.t - 1)
+	hi := s >> it.t
+	b, c := hi&(1<<it.m-1), hi>>it.m
+	return it.top[hi] + it.mid[b<<it.t|a] + it.high[c<<it.t|a]
+}
+
+// tile sets dst[i] = E(lo+i) for the amplitudes [lo, lo+len(dst)), which
+// lie in one tile (lo and lo+len(dst)-1 agree above bit t).
+func (it *interTables) tile(dst []float64, lo int) {
+	a := lo & (1<<it.t - 1)
+	hi := lo >> it.t
+	b, c := hi&(1<<it.m-1), hi>>it.m
+	k := it.top[hi]
+	mid := it.mid[b<<it.t|a : b<<it.t|a+len(dst)]
+	high := it.high[c<<it.t|a : c<<it.t|a+len(dst)]
+	i := 0
+	if useAVX2 && len(dst) >= 4 {
+		i = len(dst) &^ 3
+		tileAVX2(&dst[0], &mid[0], &high[0], k, i)
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = k + mid[i] + high[i]
+	}
+}
+
+// fill sets dst[s] = E(s) for every basis state (len(dst) = 2^n), across
+// the cores.
+func (it *interTables) fill(dst []float64) {
+	sweep(len(dst), func(lo, hi int) {
+		for s := lo; s < hi; {
+			e := min(hi, (s>>it.t+1)<<it.t)
+			it.tile(dst[s:e], s)
+			s = e
+		}
+	})
+}
+
+// bytes is the memory the tables take.
+func (it *interTables) bytes() int {
+	return 8 * (len(it.top) + len(it.mid) + len(it.high))
 }
 
 func bitOf(n, atom int) uint { return uint(n - 1 - atom) }
@@ -62,23 +182,20 @@ func newHamiltonian(p *sequence.Program, absent []bool) *hamiltonian {
 			u[ia][ib], u[ib][ia] = c, c
 		}
 	}
-	h.inter = make([]float64, h.dim)
+	h.inter = newInterTables(n, u)
 	h.interMin, h.interMax = make([]float64, n+1), make([]float64, n+1)
 	for k := range h.interMin {
 		h.interMin[k], h.interMax[k] = math.Inf(1), math.Inf(-1)
 	}
-	h.interMin[0], h.interMax[0] = 0, 0
-	for s := 1; s < h.dim; s++ {
-		i := bits.TrailingZeros(uint(s))
-		rest := s & (s - 1)
-		e := h.inter[rest]
-		for r := uint(rest); r != 0; r &= r - 1 {
-			e += u[i][bits.TrailingZeros(r)]
+	var buf [1 << tileBits]float64
+	for lo := 0; lo < h.dim; lo += len(buf) {
+		tile := buf[:min(len(buf), h.dim-lo)]
+		h.inter.tile(tile, lo)
+		for i, e := range tile {
+			k := bits.OnesCount(uint(lo + i))
+			h.interMin[k] = math.Min(h.interMin[k], e)
+			h.interMax[k] = math.Max(h.interMax[k], e)
 		}
-		h.inter[s] = e
-		k := bits.OnesCount(uint(s))
-		h.interMin[k] = math.Min(h.interMin[k], e)
-		h.interMax[k] = math.Max(h.interMax[k], e)
 	}
 	h.loBits = n / 2
 	h.hiBits = n - h.loBits
@@ -156,7 +273,7 @@ func (h *hamiltonian) spectrum(det []float64) (lo, hi float64) {
 
 func (h *hamiltonian) diag(s int) float64 {
 	if h.uniformDet {
-		return h.inter[s] - h.gDet*float64(bits.OnesCount64(uint64(s)))
+		return h.inter.at(s) - h.gDet*float64(bits.OnesCount64(uint64(s)))
 	}
-	return h.inter[s] + h.detLo[s&(len(h.detLo)-1)] + h.detHi[s>>h.loBits]
+	return h.inter.at(s) + h.detLo[s&(len(h.detLo)-1)] + h.detHi[s>>h.loBits]
 }

@@ -99,7 +99,6 @@ func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, 
 // amplitudes); otherwise the flips are summed with SSE2 on amd64
 // (quadFlipsSSE2), in Go elsewhere.
 func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
-	inter := h.inter[:len(in)]
 	out = out[:len(in)]
 	acc = acc[:len(in)]
 	drive := real(h.gDrive) * scale
@@ -108,40 +107,60 @@ func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, sc
 	if len(in) != 1<<n || n < 2 || lo&3 != 0 || hi&3 != 0 || lo < 0 || hi > len(in) {
 		panic("emulator: chebReal outside the state vector")
 	}
+	var k chebConsts
 	if useAVX2 && n >= 3 {
-		// The assembly takes whole octets; a quad at either end, if any,
-		// takes the Go loop below.
-		a, b := (lo+7)&^7, hi&^7
-		if a < b {
-			k := chebConsts{
-				diag:  [4]float64{center, det + center, det + center, 2*det + center},
-				diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
-				c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
-				c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
-				c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
-				c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
-				scale: scale, det: det, drive: drive,
-			}
-			switch {
-			case first:
-				k.mode = 2
-			case c0 != 0 || c1 != 0:
-				k.mode = 1
-			}
-			chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], a, b, n, &k)
-			if lo < a {
-				h.chebRealGo(in, out, acc, lo, a, center, scale, first, c0, c1)
-			}
-			lo = b
+		k = chebConsts{
+			diag:  [4]float64{center, det + center, det + center, 2*det + center},
+			diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
+			c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
+			c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
+			c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
+			c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
+			scale: scale, det: det, drive: drive,
+		}
+		switch {
+		case first:
+			k.mode = 2
+		case c0 != 0 || c1 != 0:
+			k.mode = 1
 		}
 	}
-	h.chebRealGo(in, out, acc, lo, hi, center, scale, first, c0, c1)
+	// One tile of the interaction diagonal at a time (interTables.tile).
+	var buf [1 << tileBits]float64
+	for t0 := lo; t0 < hi; {
+		t1 := min(hi, (t0>>tileBits+1)<<tileBits)
+		inter := buf[:t1-t0]
+		h.inter.tile(inter, t0)
+		if rest := h.chebRealTile(in, out, acc, inter, t0, t1, n, &k, center, scale, first, c0, c1); rest < t1 {
+			h.chebRealGo(in, out, acc, inter[rest-t0:], rest, t1, center, scale, first, c0, c1)
+		}
+		t0 = t1
+	}
 }
 
-// chebRealGo is chebReal's loop in Go over the quads of [lo, hi); chebReal
-// has checked the bounds that quadFlips relies on.
-func (h *hamiltonian) chebRealGo(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
-	inter := h.inter[:len(in)]
+// chebRealTile runs the assembly kernel on the whole octets of [lo, hi)
+// (inter holds their interaction energies from lo), a quad before them, if
+// any, in Go, and returns where the octets end: the caller runs the rest.
+func (h *hamiltonian) chebRealTile(in, out, acc []complex128, inter []float64, lo, hi, n int, k *chebConsts, center, scale float64, first bool, c0, c1 complex128) int {
+	if !useAVX2 || n < 3 {
+		return lo
+	}
+	a, b := (lo+7)&^7, hi&^7
+	if a >= b {
+		return lo
+	}
+	chebRealAVX2(&in[0], &out[0], &acc[0], &inter[a-lo], a, b, n, k)
+	if lo < a {
+		h.chebRealGo(in, out, acc, inter, lo, a, center, scale, first, c0, c1)
+	}
+	return b
+}
+
+// chebRealGo is chebReal's loop in Go over the quads of [lo, hi), inter
+// holding their interaction energies from lo; chebReal has checked the
+// bounds that quadFlips relies on.
+func (h *hamiltonian) chebRealGo(in, out, acc []complex128, inter []float64, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	inter = inter[:hi-lo]
 	out = out[:len(in)]
 	acc = acc[:len(in)]
 	drive := real(h.gDrive) * scale
@@ -153,7 +172,7 @@ func (h *hamiltonian) chebRealGo(in, out, acc []complex128, lo, hi int, center, 
 		v0, v1, v2, v3 := q[0], q[1], q[2], q[3]
 		f0, f1, f2, f3 := flipQuad(in, s, n, v1+v2, v0+v3)
 		base := det * float64(bits.OnesCount64(uint64(s)))
-		e := inter[s : s+4 : s+4]
+		e := inter[s-lo : s-lo+4 : s-lo+4]
 		// Bits 0 and 1 add 0, 1, 1, 2 excitations to the quad's base.
 		d0 := (e[0] - base - center) * scale
 		d1 := (e[1] - base - det - center) * scale
@@ -239,7 +258,6 @@ func flipQuad(in []complex128, s, n int, f0, f1 complex128) (complex128, complex
 // detuning: flips need no per-atom coefficient and the detuning is a
 // popcount.
 func (h *hamiltonian) chebGlobal(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
-	inter := h.inter[:len(in)]
 	out = out[:len(in)]
 	acc = acc[:len(in)]
 	driven := h.driven
@@ -290,7 +308,7 @@ func (h *hamiltonian) chebGlobal(in, out, acc []complex128, lo, hi int, center, 
 			}
 			f = c*(d0+d1) + cc*(u0+u1)
 		}
-		d := inter[s] - det*float64(bits.OnesCount64(uint64(s))) - center
+		d := h.inter.at(s) - det*float64(bits.OnesCount64(uint64(s))) - center
 		x := sc * (complex(d, 0)*in[s] + f)
 		if first {
 			out[s] = x

@@ -7,9 +7,8 @@ import (
 
 // Single-precision Chebyshev sweeps (precision "low"): the recurrence
 // vectors T_k(X)ψ are complex64, the sum Σ c_k T_k ψ accumulates into the
-// complex128 state in place. Memory: the state, two complex64 vectors and
-// the interaction diagonal, 40 bytes per amplitude (2.5 state vectors)
-// instead of 56.
+// complex128 state in place. Memory: the state and two complex64 vectors,
+// 32 bytes per amplitude (2 state vectors) instead of 48.
 
 // cheb32Step is chebStep on complex64 vectors with acc the complex128
 // state:
@@ -25,7 +24,7 @@ func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, 
 	if first {
 		scale = 1 / half
 	}
-	if len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim || len(h.inter) != h.dim {
+	if len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim {
 		panic("emulator: cheb32Step outside the state vector")
 	}
 	realGlobal := h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 8
@@ -43,33 +42,45 @@ func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, 
 // octets where there is one, else the Go loop.
 func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
 	n := bits.Len(uint(len(in) - 1))
-	if useAVX2 {
-		a, b := (lo+7)&^7, hi&^7
-		if a < b {
-			det := h.gDet
-			k := cheb32Consts{
-				diagA: [4]float64{center, det + center, det + center, 2*det + center},
-				diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
-				c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
-				c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
-				c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
-				c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
-				scale: scale, det: det, drive: float32(real(h.gDrive) * scale),
-			}
-			switch {
-			case first:
-				k.mode = 2
-			case c0 != 0 || c1 != 0:
-				k.mode = 1
-			}
-			cheb32RealAVX2(&in[0], &out[0], &acc[0], &h.inter[0], a, b, n, &k)
-			if lo < a {
-				h.cheb32General(in, out, acc, lo, a, center, scale, first, c0, c1)
-			}
-			lo = b
-		}
+	if !useAVX2 {
+		h.cheb32General(in, out, acc, lo, hi, center, scale, first, c0, c1)
+		return
 	}
-	h.cheb32General(in, out, acc, lo, hi, center, scale, first, c0, c1)
+	det := h.gDet
+	k := cheb32Consts{
+		diagA: [4]float64{center, det + center, det + center, 2*det + center},
+		diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
+		c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
+		c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
+		c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
+		c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
+		scale: scale, det: det, drive: float32(real(h.gDrive) * scale),
+	}
+	switch {
+	case first:
+		k.mode = 2
+	case c0 != 0 || c1 != 0:
+		k.mode = 1
+	}
+	// One tile of the interaction diagonal at a time (interTables.tile).
+	var buf [1 << tileBits]float64
+	for t0 := lo; t0 < hi; {
+		t1 := min(hi, (t0>>tileBits+1)<<tileBits)
+		a, b := (t0+7)&^7, t1&^7
+		if a < b {
+			inter := buf[:b-a]
+			h.inter.tile(inter, a)
+			cheb32RealAVX2(&in[0], &out[0], &acc[0], &inter[0], a, b, n, &k)
+			if t0 < a {
+				h.cheb32General(in, out, acc, t0, a, center, scale, first, c0, c1)
+			}
+			t0 = b
+		}
+		if t0 < t1 {
+			h.cheb32General(in, out, acc, t0, t1, center, scale, first, c0, c1)
+		}
+		t0 = t1
+	}
 }
 
 // cheb32Consts are cheb32RealAVX2's constants for one sweep (the

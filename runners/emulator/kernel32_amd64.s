@@ -68,6 +68,9 @@ TEXT ·cheb32RealAVX2(SB), NOSPLIT, $0-64
 	MOVQ inter+24(FP), R8
 	MOVQ lo+32(FP), AX
 	MOVQ hi+40(FP), BX
+	MOVQ AX, CX
+	SHLQ $3, CX
+	SUBQ CX, R8 // inter points at amplitude lo's energy
 	MOVQ n+48(FP), CX
 	MOVQ k+56(FP), R9
 	MOVQ $8, R10

@@ -31,6 +31,19 @@ func chebRealAVX2(in, out, acc *complex128, inter *float64, lo, hi, n int, k *ch
 //go:noescape
 func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]float64)
 
+// gramFlipsAVX2 is gramAVX2 restricted to the flip operators without
+// interaction weights (gram's vectors 2 and 3): it adds the lanes of
+// acc[2][2], acc[2][3] and acc[3][3] only. Same bounds as gramAVX2.
+//
+//go:noescape
+func gramFlipsAVX2(psi *complex128, lo, hi, n int, acc *[5][5][4]float64)
+
+// tileAVX2 sets dst[i] = k + mid[i] + high[i] for i < n, a multiple of
+// 4; the caller checks that the three slices hold n elements.
+//
+//go:noescape
+func tileAVX2(dst, mid, high *float64, k float64, n int)
+
 // quadFlipsSSE2 is quadFlips with SSE2 adds (one complex128 per ADDPD).
 //
 //go:noescape

@@ -84,6 +84,9 @@ TEXT ·chebRealAVX2(SB), NOSPLIT, $0-64
 	MOVQ inter+24(FP), R8
 	MOVQ lo+32(FP), AX
 	MOVQ hi+40(FP), BX
+	MOVQ AX, CX
+	SHLQ $3, CX
+	SUBQ CX, R8 // inter points at amplitude lo's energy
 	MOVQ n+48(FP), CX
 	MOVQ k+56(FP), R9
 	MOVQ $16, R10
@@ -390,5 +393,106 @@ gx:
 	JMP  gquad
 
 gdone:
+	VZEROUPPER
+	RET
+
+// gramFlipsAVX2 is gramAVX2 for the operators without interaction
+// weights: it adds, lane by lane, the products of x2 = D and x3 = -i·T
+// (gram's third and fourth vectors) over the quads of [lo, hi) to
+// acc[2][2], acc[2][3] and acc[3][3], and reads no interaction energies.
+// Accumulators: T Y0/Y1, D Y4/Y5.
+//
+// func gramFlipsAVX2(psi *complex128, lo, hi, n int, acc *[5][5][4]float64)
+TEXT ·gramFlipsAVX2(SB), NOSPLIT, $0-40
+	MOVQ psi+0(FP), SI
+	MOVQ lo+8(FP), AX
+	MOVQ hi+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ acc+32(FP), R9
+	MOVQ $8, R10
+	SHLQ CX, R10                 // 16 << (n-1): bit n-1 in bytes of psi
+	MOVQ $64, DI
+	SUBQ CX, DI                  // 64 - n
+
+fquad:
+	CMPQ AX, BX
+	JGE  fdone
+	MOVQ AX, R12
+	SHLQ $4, R12                 // byte offset in psi
+
+	// Bits 0 and 1, as in gramAVX2.
+	VMOVUPD    (SI)(R12*1), Y8
+	VMOVUPD    32(SI)(R12*1), Y9
+	VPERM2F128 $1, Y9, Y9, Y13   // (v3, v2)
+	VADDPD     Y13, Y8, Y1       // (v0+v3, v1+v2)
+	VSUBPD     Y8, Y13, Y13      // (v3-v0, v2-v1)
+	VPERM2F128 $1, Y1, Y1, Y0    // (v1+v2, v0+v3)
+	VPERM2F128 $0x20, Y13, Y0, Y4
+	VXORPD     SIGN, Y0, Y14
+	VPERM2F128 $0x20, Y14, Y13, Y5
+
+	// Y14 = s << (64-n) in every lane: bit n-1 of s in the sign bit.
+	MOVQ         DI, CX
+	MOVQ         AX, DX
+	SHLQ         CX, DX
+	VMOVQ        DX, X14
+	VPBROADCASTQ X14, Y14
+	MOVQ         R10, R13
+
+fbits:
+	CMPQ    R13, $64
+	JLT     fx
+	MOVQ    R12, CX
+	XORQ    R13, CX              // partner quad in psi
+	VMOVUPD (SI)(CX*1), Y8
+	VMOVUPD 32(SI)(CX*1), Y9
+	VANDPD  SIGN, Y14, Y13       // sign bit where the bit is set in s
+	VPSLLQ  $1, Y14, Y14
+	VADDPD  Y8, Y0, Y0
+	VADDPD  Y9, Y1, Y1
+	VXORPD  Y13, Y8, Y8
+	VXORPD  Y13, Y9, Y9
+	VADDPD  Y8, Y4, Y4
+	VADDPD  Y9, Y5, Y5
+	SHRQ    $1, R13
+	JMP     fbits
+
+fx:
+	// x2 = D in (Y4, Y5), x3 = -i·T in (Y0, Y1).
+	VPERMILPD $5, Y0, Y0
+	VPERMILPD $5, Y1, Y1
+	VXORPD    NEGIM, Y0, Y0
+	VXORPD    NEGIM, Y1, Y1
+	GRAM(Y4, Y5, Y4, Y5, 384)
+	GRAM(Y4, Y5, Y0, Y1, 416)
+	GRAM(Y0, Y1, Y0, Y1, 576)
+
+	ADDQ $4, AX
+	JMP  fquad
+
+fdone:
+	VZEROUPPER
+	RET
+
+// func tileAVX2(dst, mid, high *float64, k float64, n int)
+TEXT ·tileAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         mid+8(FP), DX
+	MOVQ         high+16(FP), R8
+	VBROADCASTSD k+24(FP), Y0
+	MOVQ         n+32(FP), CX
+	SHLQ         $3, CX      // bytes
+	XORQ         AX, AX
+
+tloop:
+	CMPQ    AX, CX
+	JGE     tdone
+	VADDPD  (DX)(AX*1), Y0, Y1
+	VADDPD  (R8)(AX*1), Y1, Y1
+	VMOVUPD Y1, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     tloop
+
+tdone:
 	VZEROUPPER
 	RET

@@ -13,6 +13,14 @@ func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]floa
 	panic("emulator: no AVX2 kernel on this architecture")
 }
 
+func gramFlipsAVX2(psi *complex128, lo, hi, n int, acc *[5][5][4]float64) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func tileAVX2(dst, mid, high *float64, k float64, n int) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
 func quadFlipsSSE2(in *complex128, s, n int, f0, f1 complex128) (r0, r1, r2, r3 complex128) {
 	panic("emulator: no SSE2 kernel on this architecture")
 }

@@ -44,16 +44,74 @@ func randVec(r *rand.Rand, n int, scale float64) []complex128 {
 	return v
 }
 
-// randHamiltonian is a global real drive with a uniform detuning on a
-// random interaction diagonal of the size of the ring's (up to 10³ rad/µs).
+// randHamiltonian is a global real drive with a uniform detuning on random
+// pairwise couplings, their sums of the size of the ring's interaction
+// diagonal (up to 10³ rad/µs).
 func randHamiltonian(r *rand.Rand, n int) *hamiltonian {
-	h := &hamiltonian{n: n, dim: 1 << n, inter: make([]float64, 1<<n),
+	h := &hamiltonian{n: n, dim: 1 << n,
 		global: true, uniformDet: true, driven: 1<<n - 1,
 		gDrive: complex(5*r.Float64(), 0), gDet: 40 * (2*r.Float64() - 1)}
-	for i := range h.inter {
-		h.inter[i] = 1e3 * r.Float64()
-	}
+	h.inter = newInterTables(n, randCouplings(r, n, 2e3/float64(n*n)))
 	return h
+}
+
+// randCouplings is a symmetric n×n matrix of couplings in [0, max).
+func randCouplings(r *rand.Rand, n int, max float64) [][]float64 {
+	u := make([][]float64, n)
+	for i := range u {
+		u[i] = make([]float64, n)
+	}
+	for i := range u {
+		for j := range i {
+			u[i][j] = max * r.Float64()
+			u[j][i] = u[i][j]
+		}
+	}
+	return u
+}
+
+// The interaction tables give every basis state's energy Σ_{i<j} U_ij s_i s_j,
+// one at a time (at), per tile (tile, also on part of a tile) and for the
+// whole vector across cores (fill), for registers below, at and above a
+// tile and with the bits beyond the tile split unevenly.
+func TestInterTablesMatchPairSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{1, 2, 5, tileBits, tileBits + 1, tileBits + 4, tileBits + 5} {
+		u := randCouplings(r, n, 1)
+		it := newInterTables(n, u)
+		all := make([]float64, 1<<n)
+		it.fill(all)
+		var buf [1 << tileBits]float64
+		for s := range all {
+			want := 0.0
+			for i := 0; i < n; i++ {
+				for j := 0; j < i; j++ {
+					if s>>i&1 == 1 && s>>j&1 == 1 {
+						want += u[i][j]
+					}
+				}
+			}
+			if got := it.at(s); math.Abs(got-want) > 1e-12*(1+want) {
+				t.Fatalf("n=%d: at(%d) = %v, want %v", n, s, got, want)
+			}
+			if math.Abs(all[s]-want) > 1e-12*(1+want) {
+				t.Fatalf("n=%d: fill[%d] = %v, want %v", n, s, all[s], want)
+			}
+			if s%3 == 0 {
+				end := min(len(all), (s>>it.t+1)<<it.t, s+1+r.IntN(8))
+				part := buf[:end-s]
+				it.tile(part, s)
+				for i, e := range part {
+					if e != it.at(s+i) {
+						t.Fatalf("n=%d: tile from %d: element %d is %v, at gives %v", n, s, i, e, it.at(s+i))
+					}
+				}
+			}
+		}
+		if n >= 20 && it.bytes() > 1<<n {
+			t.Errorf("n=%d: tables take %d bytes, more than 1/16 of the state vector", n, it.bytes())
+		}
+	}
 }
 
 // The SIMD paths pick the machine's best kernel.
@@ -150,8 +208,9 @@ func TestChebRealPathsAgree(t *testing.T) {
 	}
 }
 
-// gram's AVX2 kernel gives the Go loop's Gram matrix to rounding, also on
-// a state large enough to be split across cores.
+// gram's AVX2 kernels give the Go loop's Gram matrix to rounding, also on
+// a state large enough to be split across cores: the full one, and the
+// flips-only one the entries among X3 and X4.
 func TestGramPathsAgree(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2 gram kernel on this machine")
@@ -160,9 +219,11 @@ func TestGramPathsAgree(t *testing.T) {
 	for _, n := range []int{2, 3, 4, 5, 8, 11, 15} {
 		h := randHamiltonian(r, n)
 		e := &evolution{h: h, psi: randVec(r, h.dim, 1/math.Sqrt(float64(h.dim)))}
-		got := e.gram()
+		inter := make([]float64, h.dim)
+		h.inter.fill(inter)
+		got, flips := e.gram(inter), e.gram(nil)
 		setPaths(t, false, useSSE2)
-		want := e.gram()
+		want := e.gram(inter)
 		setPaths(t, true, useSSE2)
 		scale := 0.0
 		for i := range want {
@@ -172,6 +233,15 @@ func TestGramPathsAgree(t *testing.T) {
 			for j := range want {
 				if math.Abs(got[i][j]-want[i][j]) > 1e-12*scale || got[i][j] != got[j][i] {
 					t.Fatalf("n=%d: g[%d][%d] = %.15g, Go %.15g (scale %g)", n, i, j, got[i][j], want[i][j], scale)
+				}
+				// Without interaction weights: X3 and X4's entries, the rest zero.
+				if w := want[i][j]; i < 2 || j < 2 || i == 4 || j == 4 {
+					w = 0
+					if flips[i][j] != w {
+						t.Fatalf("n=%d: flips-only g[%d][%d] = %g, want 0", n, i, j, flips[i][j])
+					}
+				} else if math.Abs(flips[i][j]-w) > 1e-12*scale || flips[i][j] != flips[j][i] {
+					t.Fatalf("n=%d: flips-only g[%d][%d] = %.15g, Go %.15g (scale %g)", n, i, j, flips[i][j], w, scale)
 				}
 			}
 		}

@@ -10,11 +10,12 @@ import (
 )
 
 // bytesPerAmplitude is the memory the engine needs per basis state: the
-// state and two work vectors (complex128) and the interaction diagonal;
-// bytesPerAmplitudeLow the same in precision "low" (complex64 work vectors).
+// state and two work vectors (complex128); bytesPerAmplitudeLow the same in
+// precision "low" (complex64 work vectors). The interaction diagonal is not
+// stored (interTables: a fraction of a percent of the state).
 const (
-	bytesPerAmplitude    = 3*16 + 8
-	bytesPerAmplitudeLow = 16 + 2*8 + 8
+	bytesPerAmplitude    = 3 * 16
+	bytesPerAmplitudeLow = 16 + 2*8
 )
 
 // amplitudeBytes is bytesPerAmplitude for the precision in use.

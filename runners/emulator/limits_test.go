@@ -2,8 +2,9 @@ package emulator
 
 import "testing"
 
-// The register cap follows the pod's memory limit: 56 bytes per amplitude,
-// in 3/4 of the limit.
+// The register cap follows the pod's memory limit: 48 bytes per amplitude
+// (3 complex128 vectors; the interaction diagonal is no longer stored), in
+// 3/4 of the limit.
 func TestMaxAtomsForAMemoryLimit(t *testing.T) {
 	const mi, gi = 1 << 20, 1 << 30
 	for _, c := range []struct {
@@ -11,10 +12,10 @@ func TestMaxAtomsForAMemoryLimit(t *testing.T) {
 		limit int
 		want  int
 	}{
-		{512 * mi, hardMaxAtoms, 22}, // 56·2²² B = 224 MiB ≤ 384 MiB < 448 MiB
-		{2 * gi, hardMaxAtoms, 24},   // the default budget without a limit
-		{4 * gi, hardMaxAtoms, 25},   // the default emulator devices' limit
-		{64 * gi, hardMaxAtoms, 29},
+		{512 * mi, hardMaxAtoms, 23}, // 48·2²³ B = 384 MiB ≤ 384 MiB < 768 MiB
+		{2 * gi, hardMaxAtoms, 25},   // the default budget without a limit
+		{4 * gi, hardMaxAtoms, 26},   // the default emulator devices' limit
+		{32 * gi, hardMaxAtoms, 29},
 		{1 << 50, hardMaxAtoms, hardMaxAtoms},
 		{4 * gi, 12, 12}, // TWEEZER_EMULATOR_MAX_ATOMS lowers it
 		{100, hardMaxAtoms, 0},

@@ -265,7 +265,7 @@ func (o *observer) observe(s *Snapshot) error {
 		}
 	}
 	if needMom {
-		mom = stateMoments(s.Psi, n, needCorr, o.h.inter)
+		mom = stateMoments(s.Psi, n, needCorr, &o.h.inter)
 	}
 	for _, pi := range o.byStop[s.Stop] {
 		p := o.plan[pi]
@@ -433,7 +433,7 @@ type moments struct {
 	inter float64
 }
 
-func stateMoments(psi []complex128, n int, corr bool, inter []float64) *moments {
+func stateMoments(psi []complex128, n int, corr bool, inter *interTables) *moments {
 	lo := n / 2
 	hi := n - lo
 	col := make([]float64, 1<<lo)
@@ -456,7 +456,7 @@ func stateMoments(psi []complex128, n int, corr bool, inter []float64) *moments 
 			col[l] += p
 			r += p
 			if inter != nil {
-				ie += p * inter[base+l]
+				ie += p * inter.at(base+l)
 			}
 			if corr {
 				for b := uint(l); b != 0; b &= b - 1 {
@@ -579,7 +579,7 @@ func (o *observer) applyH(psi []complex128, t int) []complex128 {
 		base := h << lo
 		for l, dl := range detLo {
 			s := base + l
-			out[s] = complex(o.h.inter[s]+dh+dl, 0) * psi[s]
+			out[s] = complex(o.h.inter.at(s)+dh+dl, 0) * psi[s]
 		}
 	}
 	for i := 0; i < n; i++ {

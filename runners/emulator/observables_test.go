@@ -202,7 +202,7 @@ func TestMomentsMatchDirectSums(t *testing.T) {
 		for s := range psi {
 			psi[s] = complex(rng.NormFloat64(), rng.NormFloat64())
 		}
-		m := stateMoments(psi, n, true, o.h.inter)
+		m := stateMoments(psi, n, true, &o.h.inter)
 		occ, corr := m.occupation(n), m.correlation(n)
 		for i := 0; i < n; i++ {
 			for j := 0; j < n; j++ {

@@ -22,9 +22,16 @@ const dtMicros = 1e-3
 // estimates sum to at most magnusTol over the whole sequence. Each block's
 // exponential is a Chebyshev expansion truncated where the Bessel tail
 // bound drops below chebTol.
+//
+// The truncation tolerance of a block is chebTol, or chebShare of the
+// block's Magnus estimate if that is larger: the truncation errors then
+// add at most chebShare·magnusTol to the bound, short blocks (a few ns,
+// where the expansion needs ~10 terms for 1e-8) save a term or two, and
+// blocks without a Magnus error (constant samples) stay at chebTol.
 const (
 	defaultMagnusTol = 5e-3
 	chebTol          = 1e-8
+	chebShare        = 0.02
 	maxBlock         = 2000 // ns; keeps progress and cancellation responsive
 )
 
@@ -34,7 +41,8 @@ type evolution struct {
 	h    *hamiltonian
 	// state and the two Chebyshev work vectors (3 state vectors in all);
 	// with single set the work vectors are w1, w2 in complex64 instead
-	// (precision "low": 2.5 state vectors with the interaction diagonal)
+	// (precision "low": 2 state vectors). Between blocks a work vector
+	// holds the interaction diagonal (interView).
 	psi, work1, work2 []complex128
 	single            bool
 	w1, w2            []complex64
@@ -133,23 +141,26 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 		}
 		var b int
 		var est float64
+		// The Magnus budget per ns: what the blocks so far left of
+		// magnusTol, spread over the time still to go.
+		rate := max(0, e.magnusTol-e.MagnusErr) / float64(T-t)
 		if run := e.runEnd[t] - t; run >= 2 {
 			b = min(run, limit)
 		} else if e.globalFrom(t, min(guess*4, limit)) {
-			b, est = e.globalBlock(t, min(guess*4, limit))
+			b, est = e.globalBlock(t, min(guess*4, limit), rate)
 			guess = b
 			e.MagnusErr += est
 		} else {
 			b = min(guess, limit)
 			for {
 				est = e.magnusEstimate(t, b)
-				budget := e.magnusTol * float64(b) / float64(T)
+				budget := rate * float64(b)
 				if est <= budget || b == 1 {
 					break
 				}
 				b = max(1, min(b-1, int(float64(b)*0.9*math.Cbrt(budget/est))))
 			}
-			budget := e.magnusTol * float64(b) / float64(T)
+			budget := rate * float64(b)
 			if est > 0 {
 				guess = max(1, min(2*b, int(float64(b)*0.9*math.Cbrt(budget/est))))
 			} else {
@@ -161,7 +172,8 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 		if e.beforeBlock != nil {
 			e.beforeBlock(t, b)
 		}
-		if err := e.expStep(ctx, float64(b)*dtMicros); err != nil {
+		tol := max(chebTol, chebShare*est)
+		if err := e.expStep(ctx, float64(b)*dtMicros, tol); err != nil {
 			return err
 		}
 		if e.afterBlock != nil {
@@ -199,13 +211,14 @@ func (e *evolution) loadAverage(t, b int) {
 	e.h.setStep(e.avgDrive, e.avgDet)
 }
 
-// expStep applies exp(-iHτ) to psi with a Chebyshev expansion. A long
-// step checks ctx every few sweeps; once cancelled the state is abandoned.
-func (e *evolution) expStep(ctx context.Context, tau float64) error {
+// expStep applies exp(-iHτ) to psi with a Chebyshev expansion truncated
+// at tol. A long step checks ctx every few sweeps; once cancelled the state
+// is abandoned.
+func (e *evolution) expStep(ctx context.Context, tau, tol float64) error {
 	lo, hi := e.h.spectrum(e.avgDet)
 	center, half := (hi+lo)/2, (hi-lo)/2+1e-9
 	x := half * tau
-	j, tail := besselSeries(x, chebTol)
+	j, tail := besselSeries(x, tol)
 	phase := complex(math.Cos(center*tau), -math.Sin(center*tau))
 	coef := func(k int) complex128 {
 		// (2-δ_k0)(-i)^k J_k(x) e^{-i·center·τ}
@@ -370,7 +383,7 @@ func (e *evolution) magnusEstimate(t, b int) float64 {
 	if active == 0 {
 		return 0
 	}
-	psi := e.psi
+	psi, inter := e.psi, e.interView()
 	norm2 := sweepSum(h.dim, func(lo, hi int) float64 {
 		sum := 0.0
 		for s := lo; s < hi; s++ {
@@ -379,7 +392,7 @@ func (e *evolution) magnusEstimate(t, b int) float64 {
 			for r := active; r != 0; r &= r - 1 {
 				bit := bits.TrailingZeros64(r)
 				p := s ^ (1 << bit)
-				dC := h.inter[s] - h.inter[p]
+				dC := inter[s] - inter[p]
 				av, bv := aB[bit], bB[bit]
 				sigma := 1.0
 				if s&(1<<bit) == 0 {
@@ -473,8 +486,8 @@ func (e *evolution) globalFrom(t, b int) bool {
 }
 
 // globalBlock picks the longest block [t, t+b), b <= bmax, whose second
-// Magnus term estimate fits the error budget, for a drive shared by all
-// atoms. With per-ns drive c_k = Ω/2·e^{iφ} and detuning δ_k,
+// Magnus term estimate fits the error budget (rate per ns), for a drive
+// shared by all atoms. With per-ns drive c_k = Ω/2·e^{iφ} and detuning δ_k,
 //
 //	Σ_{j<k}[H_k,H_j] = Re(A)·X1 + Im(A)·X2 + Re(B)·X3 + Im(B)·X4 + z·X5
 //
@@ -482,10 +495,22 @@ func (e *evolution) globalFrom(t, b int) bool {
 // z = Σ_{j<k}2·Im(c_k c_j*), and X1..X5 are fixed operators (flips weighted
 // by interaction differences ΔC, by σ=±1, and Σσ on the diagonal). The Gram
 // matrix of X_iψ, computed in one sweep, gives ‖Ω₂ψ‖ for any b exactly.
-func (e *evolution) globalBlock(t, bmax int) (int, float64) {
-	g := e.gram()
+//
+// While the drive stays constant (the usual plateau of Ω, with δ swept),
+// A and z vanish: only X3 and X4, plain and signed flips, remain, and the
+// AVX2 path sums only those (gramFlipsAVX2: no interaction energies).
+func (e *evolution) globalBlock(t, bmax int, rate float64) (int, float64) {
+	constant := true
+	for _, c := range e.prog.Drive[0][t : t+bmax] {
+		constant = constant && c == e.prog.Drive[0][t]
+	}
+	var g [5][5]float64
+	if constant && useAVX2 && e.h.dim >= 4 {
+		g = e.gram(nil)
+	} else {
+		g = e.gram(e.interView())
+	}
 	e.MatVecs++
-	T := e.prog.Duration
 	var sc, av, bv complex128
 	sd, zv := 0.0, 0.0
 	best, bestEst := 1, 0.0
@@ -499,6 +524,9 @@ func (e *evolution) globalBlock(t, bmax int) (int, float64) {
 		sd += d
 		b := k + 1
 		coef := [5]float64{real(av), imag(av), real(bv), imag(bv), zv}
+		if constant {
+			coef[0], coef[1], coef[4] = 0, 0, 0 // zero but for rounding
+		}
 		n2 := 0.0
 		for i := range coef {
 			for j := range coef {
@@ -506,7 +534,7 @@ func (e *evolution) globalBlock(t, bmax int) (int, float64) {
 			}
 		}
 		est := dtMicros * dtMicros / 2 * math.Sqrt(math.Max(n2, 0))
-		if b > 1 && est > e.magnusTol*float64(b)/float64(T) {
+		if b > 1 && est > rate*float64(b) {
 			break
 		}
 		best, bestEst = b, est
@@ -514,13 +542,32 @@ func (e *evolution) globalBlock(t, bmax int) (int, float64) {
 	return best, bestEst
 }
 
+// interView returns the interaction energy of every basis state, formed
+// in a work vector: between blocks neither is in use, and one float64 per
+// amplitude fits in a complex64 or half a complex128. The next Chebyshev
+// sum overwrites it.
+func (e *evolution) interView() []float64 {
+	var p unsafe.Pointer
+	if e.single {
+		p = unsafe.Pointer(unsafe.SliceData(e.w1))
+	} else {
+		p = unsafe.Pointer(unsafe.SliceData(e.work1))
+	}
+	v := unsafe.Slice((*float64)(p), e.h.dim)
+	e.h.inter.fill(v)
+	return v
+}
+
 // gram returns Re⟨X_iψ, X_jψ⟩ for the five operators of globalBlock
-// (real parts suffice: the coefficients are real and the norm is real).
-// The sweep's pieces are summed in a fixed order, so the result does not
-// depend on which core took which piece.
-func (e *evolution) gram() [5][5]float64 {
+// (real parts suffice: the coefficients are real and the norm is real),
+// inter holding the interaction energy of every basis state; with inter
+// nil only the entries among X3 and X4 (the others are left zero), which
+// needs the AVX2 kernel. The sweep's pieces are summed in a fixed order, so
+// the result does not depend on which core took which piece.
+func (e *evolution) gram(inter []float64) [5][5]float64 {
 	h, psi := e.h, e.psi
-	if len(psi) != h.dim || len(h.inter) != h.dim {
+	flipsOnly := inter == nil
+	if len(psi) != h.dim || !flipsOnly && len(inter) != h.dim || flipsOnly && !(useAVX2 && h.dim >= 4) {
 		panic("emulator: gram outside the state vector")
 	}
 	pieces := sweepSplit(h.dim)
@@ -530,7 +577,11 @@ func (e *evolution) gram() [5][5]float64 {
 		g := &parts[lo/piece]
 		if useAVX2 && h.dim >= 4 {
 			var lanes [5][5][4]float64
-			gramAVX2(&psi[0], &h.inter[0], lo, hi, h.n, &lanes)
+			if flipsOnly {
+				gramFlipsAVX2(&psi[0], lo, hi, h.n, &lanes)
+			} else {
+				gramAVX2(&psi[0], &inter[0], lo, hi, h.n, &lanes)
+			}
 			for i := range g {
 				for j := i; j < 5; j++ {
 					l := &lanes[i][j]
@@ -539,7 +590,7 @@ func (e *evolution) gram() [5][5]float64 {
 			}
 			return
 		}
-		e.gramRange(lo, hi, g)
+		e.gramRange(inter, lo, hi, g)
 	})
 	var g [5][5]float64
 	for _, p := range parts {
@@ -555,7 +606,7 @@ func (e *evolution) gram() [5][5]float64 {
 
 // gramRange is gram's Go kernel: it sets g[i][j], i <= j, to the sum over
 // [lo, hi) of Re(x_i·conj(x_j)).
-func (e *evolution) gramRange(lo, hi int, out *[5][5]float64) {
+func (e *evolution) gramRange(inter []float64, lo, hi int, out *[5][5]float64) {
 	h, psi := e.h, e.psi
 	full := uint64(h.dim - 1)
 	var g [5][5]float64
@@ -564,8 +615,8 @@ func (e *evolution) gramRange(lo, hi int, out *[5][5]float64) {
 		// clear bit (σ=-1) ΔC·Ā + B̄; split into real coefficients.
 		// P, Q: ΔC-weighted sums over set and clear bits; R, U: plain
 		// sums. ΔC = C_s - C_j, so P = C_s·R - Σ_set C_j·ψ_j.
-		cs := h.inter[s]
-		r, rw, u, uw := flipSums(psi, h.inter, s, full)
+		cs := inter[s]
+		r, rw, u, uw := flipSums(psi, inter, s, full)
 		p := complex(cs*real(r)-real(rw), cs*imag(r)-imag(rw))
 		q := complex(cs*real(u)-real(uw), cs*imag(u)-imag(uw))
 		sigma := float64(2*bits.OnesCount64(uint64(s)) - h.n)

@@ -62,8 +62,10 @@ func TestStaysNormalised(t *testing.T) {
 	for _, a := range e.psi {
 		n += real(a)*real(a) + imag(a)*imag(a)
 	}
-	if math.Abs(n-1) > 1e-6 {
-		t.Errorf("norm² = %.9f", n)
+	// The Magnus exponentials are unitary: only the Chebyshev truncation
+	// (tail bound ChebErr on the state's norm) moves the norm.
+	if math.Abs(math.Sqrt(n)-1) > e.ChebErr || math.Abs(n-1) > 1e-5 {
+		t.Errorf("norm² = %.9f, truncation bound %.2e", n, e.ChebErr)
 	}
 }
 
@@ -92,7 +94,7 @@ func TestSingleAtomStepIsExact(t *testing.T) {
 	e := newEvolution(p, 0)
 	e.loadAverage(0, 1)
 	tau := 0.37
-	if err := e.expStep(context.Background(), tau); err != nil {
+	if err := e.expStep(context.Background(), tau, chebTol); err != nil {
 		t.Fatal(err)
 	}
 	// Exact: eigen-decomposition of the 2x2 Hermitian matrix.
@@ -175,7 +177,7 @@ func TestGlobalBlockMatchesMagnusEstimate(t *testing.T) {
 			e.psi[i] /= complex(math.Sqrt(norm), 0)
 		}
 		for _, t0 := range []int{10, 1500, 2900} {
-			b, est := e.globalBlock(t0, 50)
+			b, est := e.globalBlock(t0, 50, defaultMagnusTol/float64(e.prog.Duration))
 			want := e.magnusEstimate(t0, b)
 			if b < 2 || math.Abs(est-want) > 1e-9*want {
 				t.Errorf("n=%d t=%d: block %d, Gram estimate %.12g, direct %.12g", n, t0, b, est, want)

@@ -131,8 +131,8 @@ type config struct {
 	StrictValidation bool `json:"strict_validation"`
 	// Precision selects the state-vector arithmetic: "normal" (default)
 	// and "high" are complex128 throughout; "low" runs the Chebyshev
-	// recurrence in complex64 (half the memory traffic, 2.5 state vectors
-	// of memory instead of 3.5) and accumulates the state in complex128.
+	// recurrence in complex64 (half the memory traffic, 2 state vectors
+	// of memory instead of 3) and accumulates the state in complex128.
 	// Any other value is an input error on configuration.precision.
 	Precision any `json:"precision"`
 }

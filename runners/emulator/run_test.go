@@ -194,10 +194,10 @@ func TestMemoryCap(t *testing.T) {
 	// pod's cgroup limit would): the error says which budget refused it.
 	t.Setenv(sysmem.LimitEnv, "24Mi")
 	if m := MaxAtoms(); m != 18 {
-		t.Fatalf("MaxAtoms() = %d with 24 MiB, want 18 (56 B per amplitude in 3/4 of the budget)", m)
+		t.Fatalf("MaxAtoms() = %d with 24 MiB, want 18 (48 B per amplitude in 3/4 of the budget)", m)
 	}
 	_, err = Run(context.Background(), Request{Sequence: build("MockDevice", atoms[:19], nil, pulseOp(constWF(100, 1), constWF(100, 0), 0)), Runs: 1}, nil)
-	inputError(t, err, "$.register", "the register has 19 atoms; this engine simulates at most 18 (a state of 19 atoms needs 28.0 MiB, more than 3/4 of this runner's memory budget of 24.0 MiB (its memory limit; without one, TWEEZER_MEMORY_LIMIT or 2048.0 MiB)")
+	inputError(t, err, "$.register", "the register has 19 atoms; this engine simulates at most 18 (a state of 19 atoms needs 24.0 MiB, more than 3/4 of this runner's memory budget of 24.0 MiB (its memory limit; without one, TWEEZER_MEMORY_LIMIT or 2048.0 MiB)")
 }
 
 func TestCancelStopsPromptly(t *testing.T) {

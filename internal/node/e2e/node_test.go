@@ -434,9 +434,9 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 	})
 
 	t.Run("a small memory limit: an oversized register is refused before allocation, a runner over its limit is OOM-killed", func(t *testing.T) {
-		// emu-sv's runner pods get a memory limit of 20 MiB: 3/4 of it
-		// holds the state of 18 atoms (56 B per amplitude), not 19.
-		const limit = "20Mi"
+		// emu-sv's runner pods get a memory limit of 16 MiB: 3/4 of it
+		// holds the state of 18 atoms (48 B per amplitude: 12 MiB), not 19.
+		const limit = "16Mi"
 		dev := &v1.Device{}
 		if err := p.Admin.Get(ctx, client.ObjectKey{Name: "emu-sv"}, dev); err != nil {
 			t.Fatal(err)
@@ -505,7 +505,7 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 		// the job before allocating anything; its pod ends well.
 		refused := submit(19)
 		j := refused.Jobs[0]
-		want := "the register has 19 atoms; this engine simulates at most 18 (a state of 19 atoms needs 28.0 MiB, more than 3/4 of this runner's memory budget of 20.0 MiB (its memory limit"
+		want := "the register has 19 atoms; this engine simulates at most 18 (a state of 19 atoms needs 24.0 MiB, more than 3/4 of this runner's memory budget of 16.0 MiB (its memory limit"
 		if j.Status != "ERROR" || !strings.Contains(strings.Join(j.Errors, "\n"), want) {
 			t.Errorf("a 19-atom job under a %s limit: %s %q, want ERROR with %q", limit, j.Status, j.Errors, want)
 		}
@@ -517,8 +517,8 @@ func TestRunnerPodsOnARealNode(t *testing.T) {
 			}
 		}
 
-		// 18 atoms fit the budget (14 MiB), but the budget leaves 1/4 of
-		// the limit (5 MiB) for the runner itself, less than it uses (about
+		// 18 atoms fit the budget (12 MiB), but the budget leaves 1/4 of
+		// the limit (4 MiB) for the runner itself, less than it uses (about
 		// 8 MiB; with 24 MiB it runs): the kernel kills it.
 		// Each runner dies before it finishes a job; after the manager's
 		// attempts the batch and its job end in ERROR, saying why.
