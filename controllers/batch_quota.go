@@ -168,7 +168,9 @@ var quotaFreed = predicate.Funcs{
 	},
 }
 
-// jobQuotaMessage describes Jobs refused by the quota.
+// jobQuotaMessage describes Jobs refused by the quota. Quota messages begin
+// with kube-apiserver's detail, up to the first "; " (the REST facade
+// quotes that part).
 func jobQuotaMessage(refused error, have, want int) string {
-	return fmt.Sprintf("the project's quota refused a Job (%s): %d of %d jobs exist; the others are created as the quota frees", QuotaDetail(refused), have, want)
+	return fmt.Sprintf("%s; %d of %d jobs exist, the others are created as the quota frees", QuotaDetail(refused), have, want)
 }

@@ -276,7 +276,7 @@ func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) er
 				return uerr
 			}
 			return r.quotaRefused(s, quantumv1alpha1.ConditionRunner, "runner",
-				fmt.Sprintf("the project's quota refused runner %d (%s); it starts as the quota frees", gen, QuotaDetail(err)))
+				fmt.Sprintf("%s; runner %d starts as the quota frees", QuotaDetail(err), gen))
 		}
 		log.Error(err, "runner start failed")
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "StartFailed", err.Error())
