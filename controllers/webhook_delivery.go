@@ -212,7 +212,15 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{RequeueAfter: projectBusyWait}, nil
 	}
 	defer r.release(req.NamespacedName)
-	key, err := r.signingKey(ctx, b.Namespace)
+	keys, err := r.signingKeys(ctx, b.Namespace)
+	if errors.Is(err, errBadSigningSecret) {
+		// An administrator's mistake: say so on the batch and try again
+		// later, without spending an attempt or sending it unsigned.
+		return ctrl.Result{RequeueAfter: badSecretWait}, r.record(ctx, b, w.Attempts, outcome{
+			status: metav1.ConditionUnknown, reason: "BadSigningSecret", message: err.Error(), lastError: err.Error(),
+			eventType: corev1.EventTypeWarning, event: err.Error(),
+		})
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -236,7 +244,7 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 
-	err = r.Sender.Deliver(ctx, b.Spec.Webhook, webhook.Message{ID: string(b.UID), Key: key, Body: body, Time: now})
+	err = r.Sender.Deliver(ctx, b.Spec.Webhook, webhook.Message{ID: string(b.UID), Keys: keys, Body: body, Time: now})
 	log := ctrl.LoggerFrom(ctx).WithValues("url", b.Spec.Webhook, "attempt", n)
 	switch {
 	case err == nil:
@@ -382,13 +390,21 @@ func (r *SigningSecretReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Webhooks.Client.Get(ctx, req.NamespacedName, ns); err != nil || ns.DeletionTimestamp != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	_, err := r.Webhooks.signingKey(ctx, ns.Name)
+	_, err := r.Webhooks.signingKeys(ctx, ns.Name)
 	return ctrl.Result{}, err
 }
 
-// signingKey reads the project's signing key from its Secret, creating the
-// Secret with a fresh key when it is missing.
-func (r *WebhookReconciler) signingKey(ctx context.Context, ns string) ([]byte, error) {
+// errBadSigningSecret marks a project signing Secret whose keys do not parse.
+var errBadSigningSecret = errors.New("bad webhook signing secret")
+
+// badSecretWait is how long a delivery waits for a bad signing Secret to be
+// mended before it reads the Secret again.
+const badSecretWait = 30 * time.Second
+
+// signingKeys reads the project's signing keys from its Secret, creating the
+// Secret with a fresh key when it is missing: the current key, then the
+// previous one while a rotation lasts.
+func (r *WebhookReconciler) signingKeys(ctx context.Context, ns string) ([][]byte, error) {
 	s := &corev1.Secret{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, s)
 	if apierrors.IsNotFound(err) {
@@ -410,11 +426,19 @@ func (r *WebhookReconciler) signingKey(ctx context.Context, ns string) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("the webhook signing secret %s/%s: %w", ns, webhook.SecretName, err)
 	}
-	key, err := webhook.ParseSecret(string(s.Data[webhook.SecretKey]))
-	if err != nil {
-		return nil, fmt.Errorf("the webhook signing secret %s/%s, key %s: %w", ns, webhook.SecretName, webhook.SecretKey, err)
+	var keys [][]byte
+	for _, field := range []string{webhook.SecretKey, webhook.SecretPreviousKey} {
+		v, ok := s.Data[field]
+		if !ok && field == webhook.SecretPreviousKey {
+			break
+		}
+		key, err := webhook.ParseSecret(string(v))
+		if err != nil {
+			return nil, fmt.Errorf("%w: the webhook signing secret %s/%s, key %s: %w", errBadSigningSecret, ns, webhook.SecretName, field, err)
+		}
+		keys = append(keys, key)
 	}
-	return key, nil
+	return keys, nil
 }
 
 // payload is the body POSTed for a batch: the REST API's batch document.

@@ -192,13 +192,70 @@ var _ = Describe("Webhook delivery", func() {
 	It("gives each project its signing Secret as soon as the project exists", func() {
 		startManager()
 		ns := project()
-		secret := &corev1.Secret{}
-		Eventually(func() error {
-			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)
-		}).Should(Succeed())
-		_, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
-		Expect(err).NotTo(HaveOccurred())
+		secret, _ := signingSecret(ns)
 		Expect(secret.OwnerReferences).To(BeEmpty(), "the Secret belongs to the project, not to a batch")
+	})
+
+	It("signs with the new and the previous key while a rotation lasts, and with a bad previous key records the error", func() {
+		var (
+			mu      sync.Mutex
+			raw     []byte
+			headers http.Header
+		)
+		srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			raw, _ = io.ReadAll(r.Body)
+			headers = r.Header.Clone()
+		}))
+		DeferCleanup(srv.Close)
+		startManager()
+		ns := project()
+		secret, old := signingSecret(ns)
+
+		By("rotating: the old key moves to previous, a new one becomes current")
+		fresh, err := webhook.NewSecret()
+		Expect(err).NotTo(HaveOccurred())
+		secret.Data[webhook.SecretPreviousKey] = secret.Data[webhook.SecretKey]
+		secret.Data[webhook.SecretKey] = []byte(fresh)
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		key, err := webhook.ParseSecret(fresh)
+		Expect(err).NotTo(HaveOccurred())
+
+		device(quantumv1alpha1.DeviceTypeEmuFree)
+		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 10)
+		b.Spec.Webhook = srv.URL + "/hook"
+		create(b)
+		Eventually(func() metav1.ConditionStatus {
+			if c := condition(b, quantumv1alpha1.ConditionWebhookDelivered); c != nil {
+				return c.Status
+			}
+			return ""
+		}).Should(Equal(metav1.ConditionTrue))
+		mu.Lock()
+		Expect(webhook.Verify(key, headers, raw, time.Now(), webhook.DefaultTolerance)).To(Succeed(), "a receiver with the new key")
+		Expect(webhook.Verify(old, headers, raw, time.Now(), webhook.DefaultTolerance)).To(Succeed(), "a receiver still on the old key")
+		mu.Unlock()
+
+		By("a malformed previous key: the delivery fails with the key named, and is not sent unsigned")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+		secret.Data[webhook.SecretPreviousKey] = []byte("not-a-secret")
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		mu.Lock()
+		headers = nil
+		mu.Unlock()
+		bad := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 10)
+		bad.Spec.Webhook = srv.URL + "/hook"
+		create(bad)
+		Eventually(func() string {
+			if w := get(bad).Status.Webhook; w != nil {
+				return w.LastError
+			}
+			return ""
+		}).Should(And(ContainSubstring(webhook.SecretName), ContainSubstring("key "+webhook.SecretPreviousKey)))
+		mu.Lock()
+		Expect(headers).To(BeNil(), "nothing was delivered")
+		mu.Unlock()
 	})
 
 	It("keeps its attempts in status across a manager restart", func() {
@@ -284,4 +341,17 @@ func metricValue(name string, labels map[string]string) float64 {
 		}
 	}
 	return 0
+}
+
+// signingSecret waits for the project's webhook signing Secret that the
+// manager creates, and returns it with its current key.
+func signingSecret(ns string) (*corev1.Secret, []byte) {
+	GinkgoHelper()
+	secret := &corev1.Secret{}
+	Eventually(func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: webhook.SecretName}, secret)
+	}).Should(Succeed())
+	key, err := webhook.ParseSecret(string(secret.Data[webhook.SecretKey]))
+	Expect(err).NotTo(HaveOccurred())
+	return secret, key
 }

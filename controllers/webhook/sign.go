@@ -58,10 +58,15 @@ func ParseSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// Sign returns the webhook-signature header value of a message: "v1," and
-// the base64 HMAC-SHA256 of "id.timestamp.body".
-func Sign(key []byte, id, timestamp string, body []byte) string {
-	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, timestamp, body))
+// Sign returns the webhook-signature header value of a message: for each key,
+// "v1," and the base64 HMAC-SHA256 of "id.timestamp.body", separated by
+// spaces (Standard Webhooks' form for several keys during a rotation).
+func Sign(keys [][]byte, id, timestamp string, body []byte) string {
+	sigs := make([]string, len(keys))
+	for i, key := range keys {
+		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(mac(key, id, timestamp, body))
+	}
+	return strings.Join(sigs, " ")
 }
 
 func mac(key []byte, id, timestamp string, body []byte) []byte {
@@ -106,7 +111,11 @@ func Verify(key []byte, h http.Header, body []byte, now time.Time, tolerance tim
 
 // A project's signing secret is the Secret SecretName in its namespace, key
 // SecretKey; the manager creates it with a fresh key when it is missing.
+// During a rotation the old key stays under SecretPreviousKey and every
+// delivery carries a signature by each key, so receivers switch to the new
+// key at their own pace; deleting SecretPreviousKey ends the rotation.
 const (
-	SecretName = "tweezer-webhook-signing"
-	SecretKey  = "secret"
+	SecretName        = "tweezer-webhook-signing"
+	SecretKey         = "secret"
+	SecretPreviousKey = "previous"
 )

@@ -220,8 +220,9 @@ func (s *Sender) httpClient() *http.Client {
 type Message struct {
 	// ID is the message id (webhook-id), the same for every attempt.
 	ID string
-	// Key is the project's signing key (see ParseSecret).
-	Key []byte
+	// Keys are the project's signing keys (see ParseSecret): the current
+	// one, and the previous one during a rotation.
+	Keys [][]byte
 	// Body is the JSON payload.
 	Body []byte
 	// Time is the attempt's time (webhook-timestamp).
@@ -245,7 +246,7 @@ func (s *Sender) Deliver(ctx context.Context, target string, m Message) error {
 	ts := strconv.FormatInt(m.Time.Unix(), 10)
 	req.Header.Set(HeaderID, m.ID)
 	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(m.Key, m.ID, ts, m.Body))
+	req.Header.Set(HeaderSignature, Sign(m.Keys, m.ID, ts, m.Body))
 	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		if errors.Is(err, ErrRefused) {

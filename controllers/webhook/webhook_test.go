@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,7 +107,7 @@ func TestDeliver(t *testing.T) {
 	defer srv.Close()
 	s := NewSender(Policy{AllowPrivate: true, AnyPort: true})
 	key := []byte("0123456789abcdef0123456789abcdef")
-	m := Message{ID: "batch-uid", Key: key, Body: []byte(`{"id":"b"}`), Time: time.Now()}
+	m := Message{ID: "batch-uid", Keys: [][]byte{key}, Body: []byte(`{"id":"b"}`), Time: time.Now()}
 	err := s.Deliver(context.Background(), srv.URL, m)
 	if err == nil || errors.Is(err, ErrRefused) {
 		t.Fatalf("first delivery = %v, want a retryable failure", err)
@@ -128,6 +129,35 @@ func TestDeliver(t *testing.T) {
 	}
 	if err := NewSender(Policy{AllowPrivate: true}).Deliver(context.Background(), srv.URL, m); !errors.Is(err, ErrRefused) {
 		t.Fatalf("delivery to port %s without AnyPort = %v, want refused", srv.URL, err)
+	}
+}
+
+// During a rotation a delivery carries one signature per key: a receiver
+// that still holds the old key and one that has the new key both verify it,
+// and a third key does not.
+func TestDeliverDuringARotation(t *testing.T) {
+	var got []byte
+	var headers http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+		headers = r.Header.Clone()
+	}))
+	defer srv.Close()
+	current, previous, other := []byte("new-key-0123456789abcdef01234567"), []byte("old-key-0123456789abcdef01234567"), []byte("not-a-key-0123456789abcdef012345")
+	m := Message{ID: "batch-uid", Keys: [][]byte{current, previous}, Body: []byte(`{"id":"b"}`), Time: time.Now()}
+	if err := NewSender(Policy{AllowPrivate: true, AnyPort: true}).Deliver(context.Background(), srv.URL, m); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Fields(headers.Get(HeaderSignature))); n != 2 {
+		t.Fatalf("%s = %q: %d signatures, want 2", HeaderSignature, headers.Get(HeaderSignature), n)
+	}
+	for name, key := range map[string][]byte{"current": current, "previous": previous} {
+		if err := Verify(key, headers, got, time.Now(), DefaultTolerance); err != nil {
+			t.Errorf("a receiver with the %s key: %v", name, err)
+		}
+	}
+	if err := Verify(other, headers, got, time.Now(), DefaultTolerance); !errors.Is(err, ErrSignature) {
+		t.Errorf("a receiver with another key: %v, want ErrSignature", err)
 	}
 }
 
