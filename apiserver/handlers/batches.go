@@ -395,12 +395,16 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	}
 	// An EmulationConfig the engines cannot honour is refused here, naming
 	// the field; the runner refuses it again for batches made with kubectl.
-	if _, err := emulationconfig.Parse(body.BackendConfiguration); err != nil {
+	emu, err := emulationconfig.Parse(body.BackendConfiguration)
+	if err != nil {
 		var fe *emulationconfig.FieldError
 		if errors.As(err, &fe) {
 			return nil, envelope.Invalid(fe.Msg, "body", fe.Path())
 		}
 		return nil, envelope.Invalid(err.Error(), "body", "backend_configuration")
+	}
+	if err := stateFits(emu, seq, body.Jobs); err != nil {
+		return nil, err
 	}
 
 	ns, err := h.projectByID(ctx, body.ProjectID)
@@ -484,6 +488,31 @@ func (h *Handlers) checkWebhook(raw string) error {
 	if ip, ok := webhooktarget.LiteralHost(raw); ok {
 		if why, blocked := webhooktarget.Blocked(ip); blocked {
 			return envelope.Invalid(fmt.Sprintf("%s is in %s: webhooks may not target loopback, private, link-local, reserved or IPv4-embedding addresses", ip, why), "body", "webhook")
+		}
+	}
+	return nil
+}
+
+// stateFits refuses a StateResult whose values would exceed
+// emulationconfig.MaxStateAmplitudes on the register of the batch's
+// sequence or of a job's own, naming the observable.
+func stateFits(emu *emulationconfig.Config, batchSequence string, jobs []JobInput) error {
+	if emu == nil {
+		return nil
+	}
+	seqs := []string{batchSequence}
+	for _, j := range jobs {
+		if j.Sequence != nil {
+			seqs = append(seqs, *j.Sequence)
+		}
+	}
+	for _, s := range seqs {
+		if err := emu.CheckAtoms(emulationconfig.RegisterSize(s)); err != nil {
+			var fe *emulationconfig.FieldError
+			if errors.As(err, &fe) {
+				return envelope.Invalid(fe.Msg, "body", fe.Path())
+			}
+			return envelope.Invalid(err.Error(), "body", "backend_configuration")
 		}
 	}
 	return nil
@@ -673,6 +702,11 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	}
 	if phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(b)); phase.Terminal() || b.Spec.Canceled {
 		return nil, envelope.Errorf(http.StatusConflict, "batch %s is %s: it accepts no more jobs", b.Name, phase)
+	}
+	if emu, err := emulationconfig.Parse(b.Spec.BackendConfiguration); err == nil {
+		if err := stateFits(emu, "", in.Body); err != nil {
+			return nil, err
+		}
 	}
 	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
 	for i, j := range in.Body {

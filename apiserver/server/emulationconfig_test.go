@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -70,4 +71,39 @@ func TestPerJobSequences(t *testing.T) {
 	if s := withSeq["jobs"].([]any)[0].(map[string]any)["sequence"]; s != nil {
 		t.Errorf("a job running its batch's sequence serves sequence null, got %v", s)
 	}
+}
+
+// A StateResult (Tweezer's extension of Pulser's schema) is accepted on a
+// register whose states fit the cap, and refused with a 422 naming the
+// observable on the batch's register or on a job's own when they do not,
+// at creation and on add-jobs.
+func TestStateResultCapAtBatchCreation(t *testing.T) {
+	data, err := os.ReadFile("../../internal/emulationconfig/testdata/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := strings.TrimSpace(string(data))
+	state := `{"observable": "state", "evaluation_times": [0.5, 1.0], "tag_suffix": null}`
+	i := strings.Index(valid, `"observables": [`) + len(`"observables": [`)
+	cfg := valid[:i] + state + ", " + valid[i:]
+	register := func(n int) string {
+		atoms := make([]string, n)
+		for k := range atoms {
+			atoms[k] = fmt.Sprintf(`{"name": "q%d", "x": %d, "y": 0}`, k, 6*k)
+		}
+		return `{"version": "1", "name": "pulser-exported", "register": [` + strings.Join(atoms, ", ") + `]}`
+	}
+	tok := tokens["alice"]
+	create := func(seq string, jobs []map[string]any) response {
+		return call(t, "POST", "/api/v1/batches", tok, map[string]any{
+			"sequence_builder": seq, "device_type": "EMU_FREE", "open": true,
+			"jobs": jobs, "backend_configuration": cfg, "project_id": projA,
+		}, true)
+	}
+	batch := expect(t, create(register(2), []map[string]any{{"runs": 10}}), 200).data()
+	envelopeFail(t, create(register(12), []map[string]any{{"runs": 10}}), 422, "backend_configuration.observables[0]")
+	envelopeFail(t, create(register(2), []map[string]any{{"runs": 10}, {"runs": 10, "sequence": register(12)}}), 422, "backend_configuration.observables[0]")
+	id := batch["id"].(string)
+	envelopeFail(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", tok, []map[string]any{{"runs": 5, "sequence": register(12)}}, true), 422, "backend_configuration.observables[0]")
+	expect(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", tok, []map[string]any{{"runs": 5, "sequence": register(3)}}, true), 200)
 }

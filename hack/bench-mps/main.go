@@ -5,7 +5,7 @@
 // state vector can hold the register (N ≤ 20) the error against it; then
 // one job with SPAM noise and one with dephasing on both engines.
 //
-// Usage: go run ./hack/bench-mps [-cases small|large|all] [-only regexp]
+// Usage: go run ./hack/bench-mps [-cases small|large|all] [-only regexp] [-max-bond-dim χ]
 package main
 
 import (
@@ -80,6 +80,7 @@ func cases() []benchCase {
 func main() {
 	which := flag.String("cases", "small", "small, large or all")
 	only := flag.String("only", "", "run only the cases whose name matches this regexp")
+	chi := flag.Int("max-bond-dim", 0, "run only the cases at this max_bond_dim (0: all)")
 	svMax := flag.Int("sv-max", 16, "compare with the state vector up to this many atoms (at most 20)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	flag.Parse()
@@ -103,7 +104,7 @@ func main() {
 	fmt.Printf(rowFormat, "case", "N", "max χ", "χ reached", "steps", "wall (s)", "CPU (s)", "peak heap MiB", "estimate MiB", "discarded", "max |Δ⟨n⟩|", "max |Δ⟨nn⟩|", "TVD")
 	fmt.Println(strings.Repeat("-", 150))
 	for _, c := range cases() {
-		if (*which == "small" && c.large) || (*which == "large" && !c.large) || (re != nil && !re.MatchString(c.name)) {
+		if (*which == "small" && c.large) || (*which == "large" && !c.large) || (re != nil && !re.MatchString(c.name)) || (*chi != 0 && c.maxBond != *chi) {
 			continue
 		}
 		if err := run(c, min(*svMax, 20)); err != nil {
@@ -136,19 +137,22 @@ var noiseCases = []noiseCase{
 }
 
 // noisy runs one job with noise (20 trajectories) through the MPS engine
-// and the state-vector engine in turn, with the same seed, so both draw the
-// same lost atoms and jump thresholds: their occupations must agree, and
-// the times compare the two engines on the same trajectories.
+// on 1 and on 2 trajectory workers and through the state-vector engine,
+// in turn, with the same seed, so all draw the same lost atoms and jump
+// thresholds: their occupations must agree, and the times compare the
+// worker counts and the two engines on the same trajectories.
 func noisy(nc noiseCase) error {
 	cfg := `{"observables": [{"observable": "occupation", "evaluation_times": [1.0], "one_state": null, "tag_suffix": null}], "default_evaluation_times": [1.0], "initial_state": null, "with_modulation": false, "interaction_matrix": null, "prefer_device_noise_model": false, "n_trajectories": ` + fmt.Sprint(nc.nTraj) + `, "noise_model": ` + nc.model + `}`
 	seq := string(mpsseq.Quench(1, 12, 6, 500))
 	fmt.Printf("\n%s, quench 1x12 500ns, %d trajectories, 10000 shots, same seed:\n", nc.name, nc.nTraj)
-	var occ [2][]float64
+	var occ [3][]float64
+	var walls [3]float64
 	for k, eng := range []struct {
 		name string
 		e    engine.Engine
 		dev  string
-	}{{"MPS (EMU_MPS)", mps.Engine{}, "EMU_MPS"}, {"state vector (EMU_FREE)", emulator.Engine{}, "EMU_FREE"}} {
+	}{{"MPS (EMU_MPS), 1 worker", mps.Engine{Workers: 1}, "EMU_MPS"}, {"MPS (EMU_MPS), 2 workers", mps.Engine{Workers: 2}, "EMU_MPS"},
+		{"state vector (EMU_FREE)", emulator.Engine{}, "EMU_FREE"}} {
 		runtime.GC()
 		cpu0, t0 := cpuSeconds(), time.Now()
 		res, err := eng.e.Run(context.Background(), engine.Task{Sequence: seq, Runs: 10000, Seed: 7, DeviceType: eng.dev, BackendConfiguration: cfg}, nil)
@@ -159,12 +163,15 @@ func noisy(nc noiseCase) error {
 		if err := json.Unmarshal(res.Observables[0].Values[0], &occ[k]); err != nil {
 			return err
 		}
-		fmt.Printf("  %-24s wall %6.2f s  CPU %6.2f s\n", eng.name, wall, cpu)
+		walls[k] = wall
+		fmt.Printf("  %-26s wall %6.2f s  CPU %6.2f s  (load %s)\n", eng.name, wall, cpu, loadavg())
 	}
-	d := 0.0
+	d, dw := 0.0, 0.0
 	for i := range occ[0] {
-		d = math.Max(d, math.Abs(occ[0][i]-occ[1][i]))
+		d = math.Max(d, math.Abs(occ[0][i]-occ[2][i]))
+		dw = math.Max(dw, math.Abs(occ[0][i]-occ[1][i]))
 	}
+	fmt.Printf("  MPS wall time, 1 worker / 2 workers: %.2f; max |Δ⟨n⟩| between them %.1e (same seed: 0)\n", walls[0]/walls[1], dw)
 	fmt.Printf("  max |Δ⟨n⟩| between the engines (trajectory means): %.1e\n", d)
 	return nil
 }

@@ -8,6 +8,10 @@
    `go test ./runners/emulator -run TestSerialisedResultsFixture -update`)
    with Results.from_abstract_repr, checks what a Pulser user reads from it,
    and that it serialises back to the same document.
+3. Loads runners/emulator/testdata/state_results.json (StateResult values,
+   written by `go test ./runners/emulator -run TestStateResult -update`),
+   checks each state is Pulser's state abstract repr, normalised and
+   consistent with the occupation, and that it round-trips.
 
     python3 check_results.py ../.. --keep-config   # check the committed fixtures
     python3 check_results.py ../..                 # new config (new uuids): then
@@ -31,6 +35,7 @@ from pulser.backend import (
     Occupation,
     Results,
 )
+from pulser.backend.state import StateRepr
 
 
 def write_config(root):
@@ -65,6 +70,26 @@ def check(path):
     print(f"{path}: atoms {res.atom_order}, {res.total_duration} ns, tags {tags}: ok")
 
 
+def check_state(path):
+    with open(path) as f:
+        text = f.read().strip()
+    res = Results.from_abstract_repr(text)
+    states, occ = res.state, res.occupation
+    assert len(states) == len(occ) == 2, (len(states), len(occ))
+    for st, o in zip(states, occ):
+        assert list(st["eigenstates"]) == ["r", "g"], st["eigenstates"]
+        amps = st["amplitudes"]
+        assert all(isinstance(a, complex) for a in amps.values())
+        assert abs(sum(abs(a) ** 2 for a in amps.values()) - 1) < 1e-9
+        for i, want in enumerate(o):
+            got = sum(abs(a) ** 2 for k, a in amps.items() if k[i] == "r")
+            assert abs(got - want) < 1e-9, (i, got, want)
+        # A Pulser user rebuilds the state from it.
+        StateRepr.from_state_amplitudes(eigenstates=tuple(st["eigenstates"]), amplitudes=amps)
+    assert json.loads(res.to_abstract_repr()) == json.loads(text), "does not round-trip"
+    print(f"{path}: {len(states)} states of {len(res.atom_order)} atoms: ok")
+
+
 def main(root):
     if "--keep-config" not in sys.argv:
         write_config(root)
@@ -72,6 +97,7 @@ def main(root):
     assert paths, "no serialised results: run the Go test with -update first"
     for p in paths:
         check(p)
+    check_state(f"{root}/runners/emulator/testdata/state_results.json")
 
 
 if __name__ == "__main__":

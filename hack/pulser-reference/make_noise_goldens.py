@@ -6,21 +6,16 @@ noise abstract representation) and Pulser's reference for the final state:
 the Rydberg occupation of each atom and the bitstring probabilities, each
 with the standard error of the reference (0 when exact).
 
-- Lindblad noise (dephasing, relaxation, depolarizing, eff_noise): one
-  qutip.mesolve run of pulser-simulation's QutipEmulator (exact density
-  matrix).
-- Shot-to-shot noise (doppler, amplitude): `RUNS` noise draws of
-  pulser-simulation's Hamiltonian, each integrated with qutip.sesolve, and
-  the mean and standard error over the draws.
+Lindblad noise (dephasing, relaxation, depolarizing, eff_noise): one
+qutip.mesolve run of pulser-simulation's QutipEmulator (exact density
+matrix). Shot-to-shot noise (doppler, amplitude, detuning, register) comes
+from Pulser 1.9's own noise trajectories: make_shot_noise_goldens.py.
 
     python3 make_noise_goldens.py ../../runners/emulator/testdata [case ...]
 
 Needs Pulser v1.1.0 (pulser-core, pulser-simulation) on PYTHONPATH and
 QuTiP 4.7, as make_goldens.py (see README.md beside this file). Pulser 1.1
-and 1.9 agree on the noise used here: the same collapse operators, doppler
-draws per atom and run, and for a single global pulse on atoms along the x
-axis the same amplitude factor (1.9 measures the waist distance from the
-beam axis, y by default, 1.1 from the origin).
+and 1.9 build the same collapse operators.
 """
 
 import json
@@ -35,7 +30,6 @@ from pulser.waveforms import ConstantWaveform, RampWaveform
 from pulser_simulation import QutipEmulator, SimConfig
 
 TWO_PI = 2 * np.pi
-RUNS = 200
 
 
 def noise_repr(**kw):
@@ -116,20 +110,6 @@ def lindblad(seq, nm):
     return state_stats([res.get_final_state()], len(seq.register.qubit_ids))
 
 
-def shot_to_shot(seq, nm, seed):
-    np.random.seed(seed)
-    sim = QutipEmulator.from_sequence(seq, config=SimConfig.from_noise_model(nm))
-    ham = sim._hamiltonian
-    times = sim._eval_times_array
-    opts = qutip.Options(max_step=0.01, nsteps=100000, atol=1e-9, rtol=1e-7)
-    finals = []
-    for _ in range(RUNS):
-        ham._construct_hamiltonian(update=True)
-        out = qutip.sesolve(ham._hamiltonian, sim.initial_state, times, options=opts)
-        finals.append(out.states[-1])
-    return state_stats(finals, len(seq.register.qubit_ids))
-
-
 def eff_op(m):
     return [[float(np.real(x)) if np.imag(x) == 0 else {"real": float(np.real(x)), "imag": float(np.imag(x))} for x in row] for row in m]
 
@@ -139,46 +119,30 @@ def cases():
     ramp4 = ramp_sequence(line(4, 6.0))
     pump = np.array([[0, 1], [0, 0]], dtype=complex)  # |r><g| in Pulser's (r, g) order
     mixed = np.array([[1, 1j], [0, 0]], dtype=complex) / np.sqrt(2)  # non-diagonal L†L
-    yield "dephasing", rabi3, NoiseModel(dephasing_rate=0.8), noise_repr(noise_types=["dephasing"], dephasing_rate=0.8), None
-    yield "relaxation", ramp4, NoiseModel(relaxation_rate=0.6), noise_repr(noise_types=["relaxation"], relaxation_rate=0.6), None
-    yield "depolarizing", rabi3, NoiseModel(depolarizing_rate=0.5), noise_repr(noise_types=["depolarizing"], depolarizing_rate=0.5), None
+    # name, sequence, noise for pulser-simulation 1.1, Pulser 1.9's repr
+    yield "dephasing", rabi3, NoiseModel(dephasing_rate=0.8), noise_repr(noise_types=["dephasing"], dephasing_rate=0.8)
+    yield "relaxation", ramp4, NoiseModel(relaxation_rate=0.6), noise_repr(noise_types=["relaxation"], relaxation_rate=0.6)
+    yield "depolarizing", rabi3, NoiseModel(depolarizing_rate=0.5), noise_repr(noise_types=["depolarizing"], depolarizing_rate=0.5)
     yield (
         "eff_noise",
         rabi3,
         # Pulser 1.1's SimConfig takes the operators as Qobj.
         SimConfig(noise="eff_noise", eff_noise_rates=[0.3, 0.5], eff_noise_opers=[qutip.Qobj(pump), qutip.Qobj(mixed)]),
         noise_repr(noise_types=["eff_noise"], eff_noise=[[0.3, eff_op(pump)], [0.5, eff_op(mixed)]]),
-        None,
     )
     yield (
         "dephasing_relaxation_6",
         ramp_sequence(line(6, 6.5)),
         NoiseModel(dephasing_rate=0.3, relaxation_rate=0.2),
         noise_repr(noise_types=["dephasing", "relaxation"], dephasing_rate=0.3, relaxation_rate=0.2),
-        None,
-    )
-    rabi2 = rabi_sequence(line(2, 9.0), TWO_PI * 1.0, TWO_PI * 0.2, 1200)
-    yield (
-        "doppler",
-        rabi2,
-        NoiseModel(temperature=80.0, runs=1, samples_per_run=1),
-        noise_repr(noise_types=["doppler"], temperature=80.0),
-        11,
-    )
-    yield (
-        "amplitude",
-        rabi_sequence(line(3, 8.0), TWO_PI * 1.0, 0.0, 1000),
-        NoiseModel(laser_waist=12.0, amp_sigma=0.1, runs=1, samples_per_run=1),
-        noise_repr(noise_types=["amplitude"], laser_waist=12.0, amp_sigma=0.1),
-        12,
     )
 
 
 def main(out_dir, only):
-    for name, seq, nm, nm_repr, seed in cases():
+    for name, seq, nm, nm_repr in cases():
         if only and name not in only:
             continue
-        ref = lindblad(seq, nm) if seed is None else shot_to_shot(seq, nm, seed)
+        ref = lindblad(seq, nm)
         obj = {
             "sequence": json.loads(seq.to_abstract_repr()),
             "noise_model": nm_repr,

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 //go:embed schemas/*.json
@@ -137,9 +139,13 @@ const (
 	// MaxEvaluationTimes bounds the distinct evaluation times of a config
 	// ("Full" counts one per ns of the sequence, checked at run time).
 	MaxEvaluationTimes = 10_000
-	// MaxStateResultQubits is the largest register whose state a
-	// StateResult returns (2^n complex amplitudes per evaluation time).
-	MaxStateResultQubits = 12
+	// MaxStateAmplitudes caps the size of StateResult values: 2^n
+	// amplitudes per evaluation time of an n-atom register, summed over
+	// every StateResult's evaluation times (one 12-atom state, or 16
+	// states of 8 atoms). At about 85 bytes an amplitude in
+	// serialised_results, that keeps them under 350 kB of the 1 MiB a
+	// job's result ConfigMap holds.
+	MaxStateAmplitudes = 1 << 12
 	// MaxNumShots bounds BitStrings.num_shots and default_num_shots.
 	MaxNumShots = 10_000_000
 	// MaxTrajectories bounds n_trajectories.
@@ -189,7 +195,7 @@ func Parse(raw string) (*Config, error) {
 	if !IsEmulationConfig(raw) {
 		return nil, nil
 	}
-	if err := validate(configSchema, []byte(raw)); err != nil {
+	if err := validateConfig([]byte(raw)); err != nil {
 		return nil, err
 	}
 	var in struct {
@@ -289,10 +295,134 @@ func Parse(raw string) (*Config, error) {
 		}
 		cfg.Observables = append(cfg.Observables, obs)
 	}
+	if i := cfg.stateIndex(); i >= 0 {
+		trajectories := cfg.NTrajectories
+		stochastic, runs := stochasticNoise(cfg.NoiseModel)
+		if trajectories == 0 {
+			trajectories = runs
+		}
+		if stochastic && trajectories > 1 {
+			return nil, fieldErr(fmt.Sprintf("observables[%d]", i), "a StateResult is one pure state, and %d noise trajectories make %d different states that Pulser does not aggregate (SKIP_WARN): ask for it with n_trajectories 1 or without noise", trajectories, trajectories)
+		}
+	}
 	if n := cfg.distinctTimes(); n > MaxEvaluationTimes {
 		return nil, fieldErr("observables", "asks for %d distinct evaluation times, more than %d", n, MaxEvaluationTimes)
 	}
 	return cfg, nil
+}
+
+// validateConfig validates a configuration against Pulser 1.9's config
+// schema, except its StateResult observables, which that schema lacks
+// (Pulser refuses to serialise StateResult for remote backends): each is
+// validated against Tweezer's own schema
+// (schemas/tweezer-state-observable.json), then stands in for Pulser's
+// schema as an Occupation with the same times, tag and uuid, so that
+// every other error keeps its index.
+func validateConfig(raw []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return fieldErr("", "is not valid JSON: %v", err)
+	}
+	if m, ok := inst.(map[string]any); ok {
+		obs, _ := m["observables"].([]any)
+		for i, o := range obs {
+			om, ok := o.(map[string]any)
+			if !ok || om["observable"] != StateResult {
+				continue
+			}
+			if err := validateValue(stateSchema, om, fmt.Sprintf("observables[%d]", i), "Tweezer's StateResult schema"); err != nil {
+				return err
+			}
+			stand := map[string]any{"observable": Occupation, "evaluation_times": om["evaluation_times"], "one_state": nil, "tag_suffix": om["tag_suffix"]}
+			for _, k := range []string{"uuid", "default_aggregation_method"} {
+				if v, ok := om[k]; ok {
+					stand[k] = v
+				}
+			}
+			obs[i] = stand
+		}
+	}
+	return validateValue(configSchema, inst, "", "Pulser 1.9's schema")
+}
+
+// CheckAtoms refuses what a register of atoms atoms cannot honour before
+// it runs: StateResult values beyond MaxStateAmplitudes ("Full" default
+// times are counted at run time, when the duration is known).
+func (c *Config) CheckAtoms(atoms int) error {
+	if atoms < 1 || atoms > 62 {
+		return nil
+	}
+	total := 0
+	for i, o := range c.Observables {
+		if o.Kind != StateResult {
+			continue
+		}
+		times := o.Times
+		if times == nil {
+			times = c.DefaultTimes
+		}
+		total += len(times) << atoms
+		if total > MaxStateAmplitudes {
+			return fieldErr(fmt.Sprintf("observables[%d]", i), "StateResult values hold 2^%d amplitudes per evaluation time; %d in all is more than the cap of %d (ask for fewer evaluation times or a smaller register)", atoms, total, MaxStateAmplitudes)
+		}
+	}
+	return nil
+}
+
+// RegisterSize is the number of atoms of a sequence abstract repr's
+// register, 0 when it cannot be read (the engine then says why).
+func RegisterSize(sequence string) int {
+	var seq struct {
+		Register []json.RawMessage `json:"register"`
+	}
+	if json.Unmarshal([]byte(sequence), &seq) != nil {
+		return 0
+	}
+	return len(seq.Register)
+}
+
+// stochasticNoise reports whether a noise model abstract repr draws
+// something per trajectory (Pulser's shot-to-shot noise, SPAM's state
+// preparation, or Lindblad jumps), and its deprecated runs.
+func stochasticNoise(raw json.RawMessage) (bool, int) {
+	var nm struct {
+		NoiseTypes     []string `json:"noise_types"`
+		StatePrepError float64  `json:"state_prep_error"`
+		AmpSigma       float64  `json:"amp_sigma"`
+		Runs           *int     `json:"runs"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &nm) != nil {
+		return false, 0
+	}
+	runs := 0
+	if nm.Runs != nil {
+		runs = *nm.Runs
+	}
+	for _, t := range nm.NoiseTypes {
+		switch t {
+		case "doppler", "detuning", "register", "dephasing", "relaxation", "depolarizing", "eff_noise":
+			return true, runs
+		case "amplitude":
+			if nm.AmpSigma != 0 {
+				return true, runs
+			}
+		case "SPAM":
+			if nm.StatePrepError != 0 {
+				return true, runs
+			}
+		}
+	}
+	return false, runs
+}
+
+// stateIndex is the index of the first StateResult observable, or -1.
+func (c *Config) stateIndex() int {
+	for i, o := range c.Observables {
+		if o.Kind == StateResult {
+			return i
+		}
+	}
+	return -1
 }
 
 // distinctTimes counts the distinct explicit evaluation times.

@@ -2,6 +2,7 @@ package emulationconfig
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -134,5 +135,78 @@ func TestRefusalsNameTheField(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), c.field+": ") {
 			t.Errorf("%s: message %q does not start with the field", name, err)
 		}
+	}
+}
+
+// StateResult is Tweezer's extension of Pulser's schema: validated against
+// schemas/tweezer-state-observable.json, capped by register size, and
+// refused with noise trajectories that would make several states.
+func TestStateResultObservable(t *testing.T) {
+	withState := func(edit func(st, m map[string]any)) string {
+		m := config(t)
+		st := map[string]any{"observable": "state", "evaluation_times": []float64{0.5, 1}, "tag_suffix": nil}
+		if edit != nil {
+			edit(st, m)
+		}
+		m["observables"] = append(m["observables"].([]any), st)
+		return encode(t, m)
+	}
+	cfg, err := Parse(withState(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := cfg.Observables[6]
+	if st.Kind != StateResult || st.Tag() != "state" || len(st.Times) != 2 {
+		t.Fatalf("state observable %+v", st)
+	}
+	if err := cfg.CheckAtoms(11); err != nil {
+		t.Errorf("2 states of 11 atoms fit the cap: %v", err)
+	}
+	refused(t, cfg.CheckAtoms(12), "backend_configuration.observables[6]", "8192 in all is more than the cap of 4096")
+	if err := cfg.CheckAtoms(0); err != nil {
+		t.Errorf("an unreadable register is left to the engine: %v", err)
+	}
+	if RegisterSize(`{"register": [{"name": "q0", "x": 0, "y": 0}, {"name": "q1", "x": 5, "y": 0}]}`) != 2 || RegisterSize("nope") != 0 {
+		t.Error("RegisterSize")
+	}
+
+	_, err = Parse(withState(func(st, _ map[string]any) { st["one_state"] = "r" }))
+	refused(t, err, "backend_configuration.observables[6]", "Tweezer's StateResult schema")
+	_, err = Parse(withState(func(st, _ map[string]any) { st["evaluation_times"] = []float64{2} }))
+	refused(t, err, "backend_configuration.observables[6].evaluation_times", "")
+	// Errors elsewhere keep their index.
+	_, err = Parse(withState(func(_, m map[string]any) {
+		m["observables"].([]any)[0].(map[string]any)["num_shots"] = "x"
+	}))
+	refused(t, err, "backend_configuration.observables[0].num_shots", "Pulser 1.9's schema")
+
+	noisy := func(types []string, field string, v any, traj int) string {
+		return withState(func(_, m map[string]any) {
+			nm := m["noise_model"].(map[string]any)
+			nm["noise_types"] = types
+			nm[field] = v
+			m["n_trajectories"] = traj
+		})
+	}
+	_, err = Parse(noisy([]string{"dephasing"}, "dephasing_rate", 0.1, 20))
+	refused(t, err, "backend_configuration.observables[6]", "20 noise trajectories")
+	for name, raw := range map[string]string{
+		"one trajectory":    noisy([]string{"dephasing"}, "dephasing_rate", 0.1, 1),
+		"measurement noise": noisy([]string{"SPAM"}, "p_false_pos", 0.1, 20),
+	} {
+		if _, err := Parse(raw); err != nil {
+			t.Errorf("%s leaves one pure state: %v", name, err)
+		}
+	}
+}
+
+func refused(t *testing.T, err error, field, msg string) {
+	t.Helper()
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("want a FieldError on %s, got %v", field, err)
+	}
+	if fe.Path() != field || !strings.Contains(fe.Msg, msg) {
+		t.Errorf("got %s: %s; want %s: …%s…", fe.Path(), fe.Msg, field, msg)
 	}
 }

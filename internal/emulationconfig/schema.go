@@ -12,13 +12,15 @@ import (
 // The compiled schemas. Pulser's config schema is draft 2020-12 (it uses
 // prefixItems), the noise and results schemas draft-07: a validator with
 // both drafts is needed, which is why santhosh-tekuri/jsonschema/v6 is used.
-var configSchema, resultsSchema = compileSchemas()
+// stateSchema is Tweezer's own schema of a StateResult observable
+// (schemas/tweezer-state-observable.json), which Pulser's lacks.
+var configSchema, resultsSchema, stateSchema = compileSchemas()
 
 const schemaBase = "https://tweezer.dev/pulser-1.9/"
 
-func compileSchemas() (*jsonschema.Schema, *jsonschema.Schema) {
+func compileSchemas() (*jsonschema.Schema, *jsonschema.Schema, *jsonschema.Schema) {
 	c := jsonschema.NewCompiler()
-	for _, name := range []string{"config-schema.json", "noise-schema.json", "results-schema.json"} {
+	for _, name := range []string{"config-schema.json", "noise-schema.json", "results-schema.json", "tweezer-state-observable.json"} {
 		data, err := schemaFS.ReadFile("schemas/" + name)
 		if err != nil {
 			panic(err)
@@ -39,7 +41,11 @@ func compileSchemas() (*jsonschema.Schema, *jsonschema.Schema) {
 	if err != nil {
 		panic(err)
 	}
-	return cfg, res
+	st, err := c.Compile(schemaBase + "tweezer-state-observable.json")
+	if err != nil {
+		panic(err)
+	}
+	return cfg, res, st
 }
 
 // ValidateResults checks a Pulser Results abstract repr against results-schema.json.
@@ -60,7 +66,13 @@ func validate(sch *jsonschema.Schema, doc []byte) error {
 	if err != nil {
 		return fieldErr("", "is not valid JSON: %v", err)
 	}
-	err = sch.Validate(inst)
+	return validateValue(sch, inst, "", "Pulser 1.9's schema")
+}
+
+// validateValue checks a decoded instance against sch; a failure names
+// the deepest field, under prefix.
+func validateValue(sch *jsonschema.Schema, inst any, prefix, what string) error {
+	err := sch.Validate(inst)
 	if err == nil {
 		return nil
 	}
@@ -73,7 +85,11 @@ func validate(sch *jsonschema.Schema, doc []byte) error {
 	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "at ") {
 		msg = msg[i+2:]
 	}
-	return &FieldError{Field: pointer(leaf.InstanceLocation), Msg: "does not match Pulser 1.9's schema: " + msg}
+	field := pointer(leaf.InstanceLocation)
+	if prefix != "" && field != "" && !strings.HasPrefix(field, "[") {
+		field = "." + field
+	}
+	return &FieldError{Field: prefix + field, Msg: "does not match " + what + ": " + msg}
 }
 
 // deepest follows the causes to the error at the deepest instance location.

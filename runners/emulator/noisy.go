@@ -66,10 +66,7 @@ type noisyEngine struct {
 	ops      []localOp // jump operators, the same on every atom
 	decay    localOp   // Σ L†L
 	blockCap int
-	// local: the program changes per trajectory (Pulser's local_noises);
-	// shotToShot: trajectories draw more than the state-preparation mask.
-	local, shotToShot bool
-	channels          []string // in order of first pulse
+	pert     *Perturber // the trajectories' draws and programs
 }
 
 // resolveNoise returns the noise model a request runs with: the device's
@@ -141,26 +138,7 @@ func newNoisyEngine(req Request, prog *sequence.Program, nm *NoiseModel) (*noisy
 		}
 	}
 	e.buildJumpOps()
-	e.shotToShot = nm.Has(NoiseDoppler) || (nm.Has(NoiseAmplitude) && nm.AmpSigma != 0) ||
-		nm.Has(NoiseDetuning) || nm.Has(NoiseRegister) || nm.Has(NoiseDMMSigma)
-	e.local = false
-	for _, t := range nm.NoiseTypes {
-		switch t {
-		case NoiseDephasing, NoiseRelaxation, NoiseDepolarizing, NoiseEff, NoiseSPAM:
-		default:
-			e.local = true
-		}
-	}
-	if nm.Has(NoiseSPAM) && nm.StatePrepError > 0 {
-		e.local = true
-	}
-	seen := map[string]bool{}
-	for _, p := range prog.Pulses {
-		if !seen[p.Channel] {
-			seen[p.Channel] = true
-			e.channels = append(e.channels, p.Channel)
-		}
-	}
+	e.pert = NewPerturber(prog, nm)
 	return e, nil
 }
 
@@ -189,184 +167,34 @@ func (e *noisyEngine) buildJumpOps() {
 	}
 }
 
-// trajParams are one trajectory's random draws.
-type trajParams struct {
-	bad      []bool
-	doppler  []float64
-	amp      map[string]float64
-	det      map[string]float64
-	phases   map[string][]float64
-	position [][3]float64
-}
-
-func (e *noisyEngine) drawBad(rng *rand.Rand) []bool {
-	p := 0.0
-	if e.nm.Has(NoiseSPAM) {
-		p = e.nm.StatePrepError
-	}
-	return shots.LostAtoms(e.n, p, rng)
-}
-
-// draw makes a trajectory's draws in a fixed order: state preparation,
-// doppler, per channel amplitude, detuning and high-frequency phases,
-// then register positions.
-func (e *noisyEngine) draw(rng *rand.Rand) *trajParams {
-	nm := e.nm
-	tp := &trajParams{bad: e.drawBad(rng), doppler: make([]float64, e.n),
-		amp: map[string]float64{}, det: map[string]float64{}, phases: map[string][]float64{},
-		position: e.prog.Positions}
-	if !e.shotToShot {
-		for _, ch := range e.channels {
-			tp.amp[ch] = 1
-		}
-		return tp
-	}
-	if nm.Has(NoiseDoppler) {
-		sigma := kEff * math.Sqrt(kBoltzmann*nm.Temperature*1e-6/atomMass)
-		for a := range tp.doppler {
-			tp.doppler[a] = rng.NormFloat64() * sigma
-		}
-	}
-	for _, ch := range e.channels {
-		tp.amp[ch] = math.Max(0, 1+nm.AmpSigma*rng.NormFloat64())
-		if nm.DetuningSigma > 0 {
-			tp.det[ch] = nm.DetuningSigma * rng.NormFloat64()
-		}
-		if len(nm.DetuningHF) > 1 {
-			ph := make([]float64, len(nm.DetuningHF)-1)
-			for i := range ph {
-				ph[i] = 2 * math.Pi * rng.Float64()
-			}
-			tp.phases[ch] = ph
-		}
-	}
-	if nm.Has(NoiseRegister) {
-		sxy := math.Sqrt(nm.Temperature * nm.TrapWaist * nm.TrapWaist / (4 * *nm.TrapDepth))
-		sz := math.Pi / trapWavelength * math.Sqrt2 * nm.TrapWaist * sxy
-		tp.position = make([][3]float64, e.n)
-		for a, p := range e.prog.Positions {
-			tp.position[a] = [3]float64{p[0] + sxy*rng.NormFloat64(), p[1] + sxy*rng.NormFloat64(), p[2] + sz*rng.NormFloat64()}
-		}
-	}
-	return tp
-}
-
-// program applies a trajectory's draws to the pulses, as Pulser's
-// HamiltonianData._sample_with_trajectory: per pulse and target, doppler
-// and detuning noise add to δ, amplitude noise scales Ω (the waist only
-// for global channels), and unprepared atoms get no drive at all.
-func (e *noisyEngine) program(tp *trajParams) *sequence.Program {
-	if !e.local {
-		return e.prog
-	}
-	nm := e.nm
-	p := *e.prog
-	p.Positions = tp.position
-	T := p.Duration
-	p.Drive = make([][]complex128, e.n)
-	p.Det = make([][]float64, e.n)
-	for a := range p.Drive {
-		p.Drive[a] = make([]complex128, T)
-		p.Det[a] = make([]float64, T)
-	}
-	hf := map[string][]float64{}
-	for _, ch := range e.channels {
-		if ph := tp.phases[ch]; ph != nil && nm.Has(NoiseDetuning) {
-			hf[ch] = highFrequencyDetuning(nm.DetuningHF, ph, T)
-		}
-	}
-	for _, pl := range e.prog.Pulses {
-		rot := complex(math.Cos(pl.Phase), math.Sin(pl.Phase))
-		for _, a := range pl.Targets {
-			if tp.bad[a] {
-				continue
-			}
-			frac := 1.0
-			if nm.Has(NoiseAmplitude) {
-				frac = tp.amp[pl.Channel]
-				if nm.LaserWaist != nil && pl.Global {
-					frac *= waistFraction(tp.position[a], pl.Device.PropagationDir, *nm.LaserWaist)
-				}
-			}
-			shift := 0.0
-			if nm.Has(NoiseDoppler) {
-				shift += tp.doppler[a]
-			}
-			if nm.Has(NoiseDetuning) {
-				shift += tp.det[pl.Channel]
-			}
-			drive, det := p.Drive[a][pl.Ti:pl.Tf], p.Det[a][pl.Ti:pl.Tf]
-			h := hf[pl.Channel]
-			for t := range drive {
-				drive[t] += complex(pl.Amp[t]*frac, 0) * rot
-				det[t] += pl.Det[t] + shift
-				if h != nil {
-					det[t] += h[pl.Ti+t]
-				}
-			}
-		}
-	}
-	return &p
-}
-
-// highFrequencyDetuning is δ_hf(t) = Σ_k √(2Δω_k·PSD_k)·cos(ω_k t + φ_k)
-// over k ≥ 1 (Δω_k = ω_k - ω_{k-1}), per ns.
-func highFrequencyDetuning(pairs [][2]float64, phases []float64, T int) []float64 {
-	out := make([]float64, T)
-	for k := 1; k < len(pairs); k++ {
-		amp := math.Sqrt(2 * (pairs[k][1] - pairs[k-1][1]) * pairs[k][0])
-		w, ph := pairs[k][1], phases[k-1]
-		for t := range out {
-			out[t] += amp * math.Cos(w*float64(t)*dtMicros+ph)
-		}
-	}
-	return out
-}
-
-// waistFraction is exp(-(d/w)²) with d the distance from the atom to the
-// beam axis through the origin along dir.
-func waistFraction(pos, dir [3]float64, waist float64) float64 {
-	nd := math.Sqrt(dir[0]*dir[0] + dir[1]*dir[1] + dir[2]*dir[2])
-	k := (pos[0]*dir[0] + pos[1]*dir[1] + pos[2]*dir[2]) / nd
-	d2 := 0.0
-	for i := range pos {
-		x := pos[i] - k*dir[i]/nd
-		d2 += x * x
-	}
-	return math.Exp(-d2 / (waist * waist))
-}
-
 // group is a set of trajectories run as one: all of them when nothing but
 // the state-preparation mask is drawn and there are no jumps (grouped by
 // mask, as Pulser does), else a single trajectory.
 type group struct {
 	weight int
 	shots  int
-	tp     *trajParams
+	tp     *Draws
 	rng    *rand.Rand
 }
 
 func (e *noisyEngine) groups(runs int, base uint64) []*group {
 	shotsOf := func(i int) int { return shots.Share(runs, e.nTraj, i) }
-	if e.shotToShot || len(e.ops) > 0 {
+	if e.pert.ShotToShot() || len(e.ops) > 0 {
 		gs := make([]*group, e.nTraj)
 		for i := range gs {
 			rng := rand.New(rand.NewPCG(base, uint64(i)))
-			gs[i] = &group{weight: 1, shots: shotsOf(i), tp: e.draw(rng), rng: rng}
+			gs[i] = &group{weight: 1, shots: shotsOf(i), tp: e.pert.Draw(rng), rng: rng}
 		}
 		return gs
 	}
 	byMask := map[string]*group{}
 	var keys []string
 	for i := 0; i < e.nTraj; i++ {
-		bad := e.drawBad(rand.New(rand.NewPCG(base, uint64(i))))
+		bad := e.pert.Lost(rand.New(rand.NewPCG(base, uint64(i))))
 		key := fmt.Sprint(bad)
 		g, ok := byMask[key]
 		if !ok {
-			g = &group{tp: &trajParams{bad: bad, doppler: make([]float64, e.n), amp: map[string]float64{}, position: e.prog.Positions}}
-			for _, ch := range e.channels {
-				g.tp.amp[ch] = 1
-			}
+			g = &group{tp: e.pert.Nominal(bad)}
 			byMask[key] = g
 			keys = append(keys, key)
 		}
@@ -448,11 +276,11 @@ func runNoisy(ctx context.Context, req Request, prog *sequence.Program, nm *Nois
 // runGroup evolves one group and samples its shots.
 func (e *noisyEngine) runGroup(ctx context.Context, req Request, gs []*group, gi int) (*Result, error) {
 	g := gs[gi]
-	prog := e.program(g.tp)
+	prog := e.pert.Program(g.tp)
 	var absent []bool
-	for _, b := range g.tp.bad {
+	for _, b := range g.tp.Lost {
 		if b {
-			absent = g.tp.bad
+			absent = g.tp.Lost
 		}
 	}
 	evo := newEvolutionWith(prog, newHamiltonian(prog, absent), defaultMagnusTol, req.singlePrecision())

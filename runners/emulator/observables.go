@@ -38,7 +38,7 @@ import (
 var defaultAggregation = map[string]int{
 	emulationconfig.BitStrings: 3, emulationconfig.Occupation: 2, emulationconfig.CorrelationMatrix: 2,
 	emulationconfig.Energy: 2, emulationconfig.EnergyVariance: 1, emulationconfig.EnergySecondMoment: 2,
-	emulationconfig.Expectation: 2, emulationconfig.Fidelity: 2,
+	emulationconfig.Expectation: 2, emulationconfig.Fidelity: 2, emulationconfig.StateResult: 1,
 }
 
 // plannedObs is one observable with its times and the stop of each.
@@ -50,9 +50,12 @@ type plannedObs struct {
 	op    *compiledOp
 	ref   []complex128 // Fidelity: the reference state
 	final bool         // BitStrings read from the job's final shots
-	// per time, per group: the value as floats (or the sampled counter)
+	// per time, per group: the value as floats (or the sampled counter,
+	// or StateResult's state)
 	vals   [][][]float64
 	counts [][]map[string]int64
+	states [][][]complex128
+	index  int // in the configuration's observables
 }
 
 // observer computes the observables of one run at its stops; weights
@@ -85,7 +88,7 @@ func runObserved(ctx context.Context, req Request, cfg *emulationconfig.Config, 
 	if req.Runs < 1 || req.Runs > MaxRuns {
 		return nil, &InputError{Path: "runs", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRuns, req.Runs)}
 	}
-	prog, _, err := compileRequest(req)
+	prog, devType, err := compileRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +100,9 @@ func runObserved(ctx context.Context, req Request, cfg *emulationconfig.Config, 
 	}
 	o := &observer{prog: prog, weights: map[int]int{}}
 	if err := o.planAll(cfg, req.Runs, T, n); err != nil {
+		return nil, err
+	}
+	if err := o.statesArePure(req, devType); err != nil {
 		return nil, err
 	}
 	if len(o.stopsNs) > 0 {
@@ -127,9 +133,10 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 	}
 	stopOf := map[int]int{}
 	var nsList []int
+	amps := 0 // StateResult amplitudes so far
 	for i, ob := range cfg.Observables {
 		field := fmt.Sprintf("backend_configuration.observables[%d]", i)
-		p := &plannedObs{obs: ob, times: ob.Times}
+		p := &plannedObs{obs: ob, times: ob.Times, index: i}
 		if p.times == nil {
 			p.times = defaults
 		}
@@ -153,7 +160,7 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 				return err
 			}
 			p.ref = ref
-		case emulationconfig.Occupation, emulationconfig.CorrelationMatrix,
+		case emulationconfig.Occupation, emulationconfig.CorrelationMatrix, emulationconfig.StateResult,
 			emulationconfig.Energy, emulationconfig.EnergyVariance, emulationconfig.EnergySecondMoment:
 		default:
 			return &InputError{Path: field + ".observable", Msg: fmt.Sprintf("%q is not computed by this emulator", ob.Kind)}
@@ -163,6 +170,12 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 		}
 		p.vals = make([][][]float64, len(p.times))
 		p.counts = make([][]map[string]int64, len(p.times))
+		p.states = make([][][]complex128, len(p.times))
+		if ob.Kind == emulationconfig.StateResult {
+			if amps += len(p.times) << n; amps > emulationconfig.MaxStateAmplitudes {
+				return &InputError{Path: field, Msg: fmt.Sprintf("StateResult values hold 2^%d amplitudes per evaluation time; %d in all is more than the cap of %d (ask for fewer evaluation times or a smaller register)", n, amps, emulationconfig.MaxStateAmplitudes)}
+			}
+		}
 		if !p.final {
 			for _, t := range p.times {
 				ns := int(math.Round(t * float64(T)))
@@ -197,6 +210,33 @@ func (o *observer) planAll(cfg *emulationconfig.Config, runs, T, n int) error {
 	return nil
 }
 
+// statesArePure refuses a StateResult when the noise the run will use
+// (the device's when preferred) draws several trajectories, whose states
+// differ and which Pulser does not aggregate (SKIP_WARN). It is checked
+// before the run; emulationconfig.Parse already refuses what the
+// configuration alone shows.
+func (o *observer) statesArePure(req Request, devType string) error {
+	for _, p := range o.plan {
+		if p.obs.Kind != emulationconfig.StateResult {
+			continue
+		}
+		nm, err := resolveNoise(req, o.prog, devType)
+		if err != nil {
+			return err
+		}
+		e, err := newNoisyEngine(req, o.prog, nm)
+		if err != nil {
+			return err
+		}
+		if e.nTraj > 1 && (e.shotToShot || len(e.ops) > 0 || (nm.Has(NoiseSPAM) && nm.StatePrepError > 0)) {
+			return &InputError{Path: fmt.Sprintf("backend_configuration.observables[%d]", p.index),
+				Msg: fmt.Sprintf("a StateResult is one pure state, and %d noise trajectories make different states that Pulser does not aggregate (SKIP_WARN): ask for it with n_trajectories 1 or without noise", e.nTraj)}
+		}
+		return nil
+	}
+	return nil
+}
+
 // observe computes the observables due at a snapshot's stop. Values are
 // kept per group and combined in group order by collect, so the outcome
 // does not depend on which goroutine ran first.
@@ -206,10 +246,27 @@ func (o *observer) observe(s *Snapshot) error {
 		ti     int
 		vals   []float64
 		counts map[string]int64
+		state  []complex128
 	}
 	var out []item
 	var hpsi []complex128
+	var mom *moments
+	n := len(o.prog.QubitIDs)
 	t := min(o.stopsNs[s.Stop], o.prog.Duration-1)
+	// One pass over the state for every occupation, correlation and
+	// energy due here.
+	needCorr, needMom := false, false
+	for _, pi := range o.byStop[s.Stop] {
+		switch o.plan[pi].obs.Kind {
+		case emulationconfig.CorrelationMatrix:
+			needCorr, needMom = true, true
+		case emulationconfig.Occupation, emulationconfig.Energy:
+			needMom = true
+		}
+	}
+	if needMom {
+		mom = stateMoments(s.Psi, n, needCorr, o.h.inter)
+	}
 	for _, pi := range o.byStop[s.Stop] {
 		p := o.plan[pi]
 		for ti, k := range p.stops {
@@ -221,18 +278,18 @@ func (o *observer) observe(s *Snapshot) error {
 			case emulationconfig.BitStrings:
 				it.counts = s.Sample(p.shots)
 			case emulationconfig.Occupation:
-				it.vals = occupation(s.Psi, len(o.prog.QubitIDs))
+				it.vals = mom.occupation(n)
 			case emulationconfig.CorrelationMatrix:
-				it.vals = correlation(s.Psi, len(o.prog.QubitIDs))
-			case emulationconfig.Energy, emulationconfig.EnergyVariance, emulationconfig.EnergySecondMoment:
+				it.vals = mom.correlation(n)
+			case emulationconfig.Energy:
+				it.vals = []float64{o.energy(s.Psi, mom, t)}
+			case emulationconfig.EnergyVariance, emulationconfig.EnergySecondMoment:
 				if hpsi == nil {
 					hpsi = o.applyH(s.Psi, t)
 				}
 				e := real(dot(s.Psi, hpsi))
 				e2 := real(dot(hpsi, hpsi))
 				switch p.obs.Kind {
-				case emulationconfig.Energy:
-					it.vals = []float64{e}
 				case emulationconfig.EnergySecondMoment:
 					it.vals = []float64{e2}
 				default:
@@ -243,6 +300,8 @@ func (o *observer) observe(s *Snapshot) error {
 				it.vals = []float64{real(v), imag(v)}
 			case emulationconfig.Fidelity:
 				it.vals = []float64{math.Pow(cmplx.Abs(dot(p.ref, s.Psi)), 2)}
+			case emulationconfig.StateResult:
+				it.state = append([]complex128(nil), s.Psi...)
 			}
 			out = append(out, it)
 		}
@@ -252,9 +311,12 @@ func (o *observer) observe(s *Snapshot) error {
 	o.weights[s.Group] = s.Weight
 	o.groups = s.Groups
 	for _, it := range out {
-		if it.counts != nil {
+		switch {
+		case it.state != nil:
+			grow(&it.p.states[it.ti], s.Groups)[s.Group] = it.state
+		case it.counts != nil:
 			grow(&it.p.counts[it.ti], s.Groups)[s.Group] = it.counts
-		} else {
+		default:
 			grow(&it.p.vals[it.ti], s.Groups)[s.Group] = it.vals
 		}
 	}
@@ -282,6 +344,9 @@ func (o *observer) collect(res *Result, seed int64) error {
 			switch {
 			case p.final:
 				v = res.Counter
+			case p.obs.Kind == emulationconfig.StateResult:
+				// One group: statesArePure refused several.
+				v = stateRepr(p.states[ti][0], len(o.prog.QubitIDs))
 			case p.obs.Kind == emulationconfig.BitStrings:
 				v = shots.Merge(p.counts[ti], o.weights, total, p.shots, rng)
 			default:
@@ -351,82 +416,218 @@ func dot(a, b []complex128) complex128 {
 	return s
 }
 
-func occupation(psi []complex128, n int) []float64 {
-	out := make([]float64, n)
-	for s, a := range psi {
-		p := real(a)*real(a) + imag(a)*imag(a)
-		if p == 0 {
-			continue
+// moments are what the due observables need of one state, computed in
+// one pass over its amplitudes: the occupation and correlations by bit
+// position and the interaction energy Σ_s |ψ_s|²·U(s).
+//
+// The pass splits a basis state s into its high and low halves (h, l) and
+// sums the probabilities per low half (col) and per high half (row), which
+// give ⟨nᵢ⟩ and ⟨nᵢnⱼ⟩ for bits in the same half at the cost of 2^(n/2)
+// patterns; for a high bit i and a low bit j, ⟨nᵢnⱼ⟩ = Σ_h bᵢ(h)·m_h[j],
+// m_h[j] the probability within row h that bit j is set. So the pass costs
+// about 2 + (n/2)/2 additions per amplitude (plus the low bits of l for
+// correlations), where summing pairs per basis state cost (n/2)²/2.
+type moments struct {
+	occ   []float64 // by bit position
+	corr  []float64 // by bit position, n×n, upper triangle and diagonal
+	inter float64
+}
+
+func stateMoments(psi []complex128, n int, corr bool, inter []float64) *moments {
+	lo := n / 2
+	hi := n - lo
+	col := make([]float64, 1<<lo)
+	row := make([]float64, 1<<hi)
+	var m []float64 // per row, per low bit
+	if corr {
+		m = make([]float64, (1<<hi)*lo)
+	}
+	ie := 0.0
+	for h := range row {
+		base := h << lo
+		seg := psi[base : base+len(col)]
+		r := 0.0
+		var mh []float64
+		if corr {
+			mh = m[h*lo : (h+1)*lo]
 		}
-		for i := 0; i < n; i++ {
-			if s&(1<<bitOf(n, i)) != 0 {
-				out[i] += p
+		for l, a := range seg {
+			p := real(a)*real(a) + imag(a)*imag(a)
+			col[l] += p
+			r += p
+			if inter != nil {
+				ie += p * inter[base+l]
+			}
+			if corr {
+				for b := uint(l); b != 0; b &= b - 1 {
+					mh[bits.TrailingZeros(b)] += p
+				}
+			}
+		}
+		row[h] = r
+	}
+	out := &moments{occ: make([]float64, n), inter: ie}
+	// Within a half: ⟨nᵢnⱼ⟩ from its marginal (i = j gives ⟨nᵢ⟩).
+	half := func(marg []float64, shift int, pairs bool) {
+		for pat, p := range marg {
+			if p == 0 {
+				continue
+			}
+			for b := uint(pat); b != 0; b &= b - 1 {
+				x := bits.TrailingZeros(b)
+				out.occ[x+shift] += p
+				if !pairs {
+					continue
+				}
+				for c := b & (b - 1); c != 0; c &= c - 1 {
+					out.corr[(x+shift)*n+bits.TrailingZeros(c)+shift] += p
+				}
+			}
+		}
+	}
+	if corr {
+		out.corr = make([]float64, n*n)
+	}
+	half(col, 0, corr)
+	half(row, lo, corr)
+	if corr {
+		for x := 0; x < n; x++ {
+			out.corr[x*n+x] = out.occ[x]
+		}
+		for h := range row {
+			mh := m[h*lo : (h+1)*lo]
+			for b := uint(h); b != 0; b &= b - 1 {
+				x := bits.TrailingZeros(b) + lo
+				for y, v := range mh {
+					out.corr[y*n+x] += v
+				}
 			}
 		}
 	}
 	return out
 }
 
-// correlation is ⟨nᵢnⱼ⟩, row-major (the diagonal is the occupation). It
-// sums over pairs of excited atoms only, by bit position, then mirrors.
-func correlation(psi []complex128, n int) []float64 {
-	byBit := make([]float64, n*n)
-	var set [64]int
-	for s, a := range psi {
-		p := real(a)*real(a) + imag(a)*imag(a)
-		if p == 0 || s == 0 {
-			continue
-		}
-		k := 0
-		for r := uint(s); r != 0; r &= r - 1 {
-			set[k] = bits.TrailingZeros(r)
-			k++
-		}
-		for x := 0; x < k; x++ {
-			row := set[x] * n
-			for y := x; y < k; y++ {
-				byBit[row+set[y]] += p
-			}
-		}
+// occupation is ⟨nᵢ⟩ in register order.
+func (m *moments) occupation(n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = m.occ[bitOf(n, i)]
 	}
+	return out
+}
+
+// correlation is ⟨nᵢnⱼ⟩ in register order, row-major.
+func (m *moments) correlation(n int) []float64 {
 	out := make([]float64, n*n)
 	for i := 0; i < n; i++ {
 		for j := i; j < n; j++ {
 			bi, bj := int(bitOf(n, i)), int(bitOf(n, j))
-			v := byBit[min(bi, bj)*n+max(bi, bj)]
+			v := m.corr[min(bi, bj)*n+max(bi, bj)]
 			out[i*n+j], out[j*n+i] = v, v
 		}
 	}
 	return out
 }
 
-// applyH returns H(t)ψ for the noiseless Hamiltonian at ns t.
-func (o *observer) applyH(psi []complex128, t int) []complex128 {
+// energy is ⟨H(t)⟩ for the noiseless Hamiltonian at ns t, from the
+// moments (interaction and detuning terms) and, per driven atom i,
+// 2·Re(cᵢ·Σ_{s: bit clear} ψ*_{s|m} ψ_s), cᵢ = ⟨r|H|g⟩ᵢ.
+func (o *observer) energy(psi []complex128, m *moments, t int) float64 {
 	n := len(o.prog.QubitIDs)
-	out := make([]complex128, len(psi))
-	for s, a := range psi {
-		d := o.h.inter[s]
-		for i := 0; i < n; i++ {
-			if s&(1<<bitOf(n, i)) != 0 {
-				d -= o.prog.Det[i][t]
+	e := m.inter
+	for i := 0; i < n; i++ {
+		e -= o.prog.Det[i][t] * m.occ[bitOf(n, i)]
+		c := o.prog.Drive[i][t] / 2
+		if c == 0 {
+			continue
+		}
+		mask := 1 << bitOf(n, i)
+		var x complex128
+		for hi := 0; hi < len(psi); hi += 2 * mask {
+			g, r := psi[hi:hi+mask], psi[hi+mask:hi+2*mask]
+			for k, a := range g {
+				b := r[k]
+				x += complex(real(b)*real(a)+imag(b)*imag(a), real(b)*imag(a)-imag(b)*real(a))
 			}
 		}
-		out[s] += complex(d, 0) * a
+		e += 2 * real(c*x)
+	}
+	return e
+}
+
+// applyH returns H(t)ψ for the noiseless Hamiltonian at ns t: the diagonal
+// from the interaction table and per-half detuning tables, then each
+// driven atom's pair of amplitudes.
+func (o *observer) applyH(psi []complex128, t int) []complex128 {
+	n := len(o.prog.QubitIDs)
+	lo := n / 2
+	detLo, detHi := make([]float64, 1<<lo), make([]float64, 1<<(n-lo))
+	for i := 0; i < n; i++ {
+		b, d := int(bitOf(n, i)), o.prog.Det[i][t]
+		tab, bit := detLo, b
+		if b >= lo {
+			tab, bit = detHi, b-lo
+		}
+		for pat := range tab {
+			if pat>>bit&1 == 1 {
+				tab[pat] -= d
+			}
+		}
+	}
+	out := make([]complex128, len(psi))
+	for h, dh := range detHi {
+		base := h << lo
+		for l, dl := range detLo {
+			s := base + l
+			out[s] = complex(o.h.inter[s]+dh+dl, 0) * psi[s]
+		}
 	}
 	for i := 0; i < n; i++ {
 		c := o.prog.Drive[i][t] / 2 // ⟨r|H|g⟩ on atom i
 		if c == 0 {
 			continue
 		}
-		m := 1 << bitOf(n, i)
-		for s := range psi {
-			if s&m == 0 {
-				out[s|m] += c * psi[s]
-				out[s] += cmplx.Conj(c) * psi[s|m]
+		cc := cmplx.Conj(c)
+		mask := 1 << bitOf(n, i)
+		for hi := 0; hi < len(psi); hi += 2 * mask {
+			g, r := psi[hi:hi+mask], psi[hi+mask:hi+2*mask]
+			og, or := out[hi:hi+mask], out[hi+mask:hi+2*mask]
+			for k := range g {
+				or[k] += c * g[k]
+				og[k] += cc * r[k]
 			}
 		}
 	}
 	return out
+}
+
+// stateRepr is Pulser's abstract repr of a state (State._to_abstract_repr):
+// the eigenstates ["r", "g"] and the amplitude of each basis state spelled
+// with them, character i for atom i, as {"real", "imag"}. Basis states of
+// amplitude exactly 0 are left out, as from_state_amplitudes allows.
+func stateRepr(psi []complex128, n int) any {
+	type cplx struct {
+		Real float64 `json:"real"`
+		Imag float64 `json:"imag"`
+	}
+	amps := make(map[string]cplx, len(psi))
+	word := make([]byte, n)
+	for s, a := range psi {
+		if a == 0 {
+			continue
+		}
+		for i := 0; i < n; i++ {
+			word[i] = 'g'
+			if s>>bitOf(n, i)&1 == 1 {
+				word[i] = 'r'
+			}
+		}
+		amps[string(word)] = cplx{real(a), imag(a)}
+	}
+	return struct {
+		Eigenstates []string        `json:"eigenstates"`
+		Amplitudes  map[string]cplx `json:"amplitudes"`
+	}{[]string{"r", "g"}, amps}
 }
 
 // excited reports whether an eigenstate letter is the excited (Rydberg) one.

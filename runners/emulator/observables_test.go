@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -180,5 +181,48 @@ func TestConfiguredRunsTakeTheirNoiseFromTheConfig(t *testing.T) {
 	}
 	if res := run(strings.Replace(cfg, `"prefer_device_noise_model": false`, `"prefer_device_noise_model": true`, 1)); res.Counter["1"] < 20 {
 		t.Errorf("Fresnel's SPAM (2.5 %% false positives) preferred, yet only %d of 2000", res.Counter["1"])
+	}
+}
+
+// The one-pass moments and energy equal the direct sums over basis states
+// (and ⟨ψ|Hψ⟩) on random states, for odd and even registers.
+func TestMomentsMatchDirectSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n <= 7; n++ {
+		var pos [][2]float64
+		for i := 0; i < n; i++ {
+			pos = append(pos, [2]float64{float64(5 * i), float64(i % 2)})
+		}
+		prog, _, err := compileRequest(Request{Sequence: build("MockDevice", pos, nil, pulseOp(constWF(10, 3), constWF(10, -1.5), 0.7))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &observer{prog: prog, h: newHamiltonian(prog, nil)}
+		psi := make([]complex128, 1<<n)
+		for s := range psi {
+			psi[s] = complex(rng.NormFloat64(), rng.NormFloat64())
+		}
+		m := stateMoments(psi, n, true, o.h.inter)
+		occ, corr := m.occupation(n), m.correlation(n)
+		for i := 0; i < n; i++ {
+			for j := 0; j < n; j++ {
+				want := 0.0
+				for s, a := range psi {
+					if s>>bitOf(n, i)&1 == 1 && s>>bitOf(n, j)&1 == 1 {
+						want += real(a)*real(a) + imag(a)*imag(a)
+					}
+				}
+				if math.Abs(corr[i*n+j]-want) > 1e-9*(1+want) {
+					t.Errorf("n=%d ⟨n%d n%d⟩ = %v, want %v", n, i, j, corr[i*n+j], want)
+				}
+				if i == j && math.Abs(occ[i]-want) > 1e-9*(1+want) {
+					t.Errorf("n=%d ⟨n%d⟩ = %v, want %v", n, i, occ[i], want)
+				}
+			}
+		}
+		want := real(dot(psi, o.applyH(psi, 5)))
+		if got := o.energy(psi, m, 5); math.Abs(got-want) > 1e-9*(1+math.Abs(want)) {
+			t.Errorf("n=%d energy %v, ⟨ψ|Hψ⟩ %v", n, got, want)
+		}
 	}
 }

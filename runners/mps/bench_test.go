@@ -1,13 +1,16 @@
 package mps
 
 import (
+	"context"
 	"fmt"
 	"math/cmplx"
 	"math/rand/v2"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	jobs "github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/mps/mpsseq"
 )
 
@@ -153,6 +156,47 @@ func BenchmarkStepGrid(b *testing.B) {
 				per += cpuTime() - t0
 			}
 			b.ReportMetric((per / time.Duration(b.N)).Seconds(), "cpu-s/step")
+		})
+	}
+}
+
+// BenchmarkTrajectoryWorkers runs one noisy job (10-atom quench, 300 ns,
+// doppler noise: one evolution per trajectory, 8 trajectories) on 1 and on
+// 2 workers, and reports the wall-time speed-up of 2 workers over the
+// 1-worker run of the same benchmark, with the CPU time per job (equal on
+// both when the cores are free; on a loaded machine the speed-up falls
+// below 2 as the second worker waits for a core).
+func BenchmarkTrajectoryWorkers(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs GOMAXPROCS ≥ 2")
+	}
+	seq := string(mpsseq.Quench(1, 10, 7, 300))
+	cfg := `{"observables": [{"observable": "occupation", "evaluation_times": [1.0], "one_state": null, "tag_suffix": null}],
+ "default_evaluation_times": [1.0], "initial_state": null, "with_modulation": false, "interaction_matrix": null,
+ "prefer_device_noise_model": false, "n_trajectories": 8, "noise_model": {"noise_types": ["doppler"], "runs": null,
+ "samples_per_run": null, "state_prep_error": 0.0, "p_false_pos": 0.0, "p_false_neg": 0.0, "temperature": 50.0,
+ "laser_waist": null, "amp_sigma": 0.0, "relaxation_rate": 0.0, "dephasing_rate": 0.0, "hyperfine_dephasing_rate": 0.0,
+ "depolarizing_rate": 0.0, "eff_noise": []}}`
+	var base time.Duration
+	for _, w := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			var wall, cpu time.Duration
+			for i := 0; i < b.N; i++ {
+				t0, c0 := time.Now(), cpuTime()
+				if _, err := (Engine{Workers: w}).Run(context.Background(), jobs.Task{Sequence: seq, Runs: 1000, Seed: 3, DeviceType: "EMU_MPS", BackendConfiguration: cfg}, nil); err != nil {
+					b.Fatal(err)
+				}
+				wall += time.Since(t0)
+				cpu += cpuTime() - c0
+			}
+			wall /= time.Duration(b.N)
+			b.ReportMetric(wall.Seconds(), "wall-s/job")
+			b.ReportMetric((cpu / time.Duration(b.N)).Seconds(), "cpu-s/job")
+			if w == 1 {
+				base = wall
+			} else if base > 0 {
+				b.ReportMetric(float64(base)/float64(wall), "x-vs-1-worker")
+			}
 		})
 	}
 }

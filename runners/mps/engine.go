@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -24,13 +27,18 @@ import (
 // Engine is the MPS engine as an jobs.Engine, the one EMU_MPS and EMU_TN
 // batches run on. The sequence is compiled as the state-vector engine
 // compiles it; the MPS options (Config) are read from the task's
-// backend_configuration, next to the EmulationConfig's own keys. SPAM
-// and Lindblad noise (noise.go), product initial states and the
-// observables of the state-vector engine are supported; shot-to-shot
-// noise types, entangled initial states and the state observable are
-// refused with an *jobs.InputError naming the field. Log, when set, gets the run's statistics.
+// backend_configuration, next to the EmulationConfig's own keys. SPAM,
+// shot-to-shot (doppler, amplitude, detuning, register) and Lindblad
+// noise (noise.go), product and entangled initial states (initial.go) and
+// the observables of the state-vector engine are supported; leakage, DMM
+// noise and the state observable are refused with an *jobs.InputError
+// naming the field. Noisy trajectories run in parallel (runGroups). Log,
+// when set, gets the run's statistics.
 type Engine struct {
 	Log func(format string, args ...any)
+	// Workers caps the trajectory groups evolved at once (0: GOMAXPROCS);
+	// the memory budget may lower it further (trajectoryWorkers).
+	Workers int
 }
 
 // MaxRuns bounds the shots of one job (as the state-vector engine's).
@@ -79,15 +87,15 @@ func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*j
 			return nil, err
 		}
 		if em.InitialState != nil {
-			if cfg.Initial, err = productState(em.InitialState, n, "backend_configuration.initial_state"); err != nil {
+			if err := initialState(&cfg, em.InitialState, n, "backend_configuration.initial_state"); err != nil {
 				return nil, err
 			}
-			if nm.Has(emulator.NoiseSPAM) && nm.StatePrepError > 0 && !allGround(cfg.Initial) {
+			if nm.Has(emulator.NoiseSPAM) && nm.StatePrepError > 0 && (cfg.InitialAmplitudes != nil || !allGround(cfg.Initial)) {
 				return nil, &jobs.InputError{Path: "backend_configuration.noise_model.state_prep_error", Msg: "cannot be combined with an initial state other than all-ground (as in Pulser)"}
 			}
 		}
 	}
-	gs := groups(nm, n, nTraj, task.Runs, newRNG(task.Seed).Uint64())
+	gs := groups(nm, prog, nTraj, task.Runs, newRNG(task.Seed).Uint64())
 	var plan []*planned
 	if em != nil {
 		if plan, err = planObservables(em, task.Runs, T, n, len(gs)); err != nil {
@@ -105,11 +113,9 @@ func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*j
 	for ns := range stops {
 		cfg.EvalTimes = append(cfg.EvalTimes, ns)
 	}
-	res := &jobs.Result{Counter: map[string]int64{}, Raw: make([]string, 0, task.Runs)}
-	for gi := range gs {
-		if err := e.runGroup(ctx, prog, cfg, nm, gs, gi, stops, res, progress); err != nil {
-			return nil, err
-		}
+	res, err := e.runGroups(ctx, prog, cfg, nm, gs, stops, progress)
+	if err != nil {
+		return nil, err
 	}
 	if em == nil {
 		return res, nil
@@ -137,15 +143,138 @@ func (e Engine) Run(ctx context.Context, task jobs.Task, progress func(int)) (*j
 	return res, nil
 }
 
+// runGroups evolves the trajectory groups on trajectoryWorkers
+// goroutines, each group from its own random stream, and merges their
+// shots in group order: a seeded job gives the same result on any number
+// of cores. The first error cancels the others.
+func (e Engine) runGroups(ctx context.Context, prog *sequence.Program, cfg Config, nm *emulator.NoiseModel, gs []*group,
+	stops map[int][]*planned, progress func(int)) (*jobs.Result, error) {
+	est, err := Estimate(prog, cfg)
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	limit := cfg.MemoryLimit
+	if limit == 0 {
+		limit = uint64(0.75 * float64(availableMemory()))
+	}
+	workers := trajectoryWorkers(e.Workers, len(gs), est, limit)
+	if limit > 0 {
+		// Each run checks its own estimate against its share of the
+		// budget: one that does not fit alone is refused (MemoryError).
+		cfg.MemoryLimit = max(1, limit/uint64(workers))
+	}
+	if e.Log != nil && len(gs) > 1 {
+		e.Log("mps: %d trajectory groups on %d workers (memory estimate %d B each, budget %d B)", len(gs), workers, est, limit)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	outs := make([][]string, len(gs))
+	errs := make([]error, len(gs))
+	pcts := make([]int, len(gs))
+	var mu sync.Mutex // progress and the log
+	last := -1
+	groupProgress := func(gi int) func(int) {
+		if progress == nil {
+			return nil
+		}
+		return func(p int) {
+			mu.Lock()
+			defer mu.Unlock()
+			pcts[gi] = p
+			sum := 0
+			for _, v := range pcts {
+				sum += v
+			}
+			if pc := sum / len(gs); pc > last {
+				last = pc
+				progress(pc)
+			}
+		}
+	}
+	logf := e.Log
+	if logf != nil {
+		logf = func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			e.Log(format, args...)
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				gi := int(next.Add(1) - 1)
+				if gi >= len(gs) || ctx.Err() != nil {
+					return
+				}
+				outs[gi], errs[gi] = runGroup(ctx, prog, cfg, nm, gs, gi, stops, logf, groupProgress(gi))
+				if errs[gi] != nil {
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// The first error in group order that is not another's cancellation.
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, out := range outs {
+		total += len(out)
+	}
+	res := &jobs.Result{Counter: map[string]int64{}, Raw: make([]string, 0, total)}
+	for _, out := range outs {
+		for _, s := range out {
+			res.Raw = append(res.Raw, s)
+			res.Counter[s]++
+		}
+	}
+	return res, nil
+}
+
+// trajectoryWorkers is the number of trajectory groups evolved at once:
+// the cap (0: GOMAXPROCS), no more than the groups, and no more than fit
+// in the memory budget at est bytes each (at least one; a run that does
+// not fit alone is refused by Run). limit 0 means unknown.
+func trajectoryWorkers(cap, groups int, est, limit uint64) int {
+	w := cap
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	w = min(w, groups)
+	if limit > 0 && est > 0 {
+		w = min(w, int(min(limit/est, uint64(groups))))
+	}
+	return max(1, w)
+}
+
 // runGroup evolves one trajectory group, computes its observables at
-// their stops and adds its shots to res.
-func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config, nm *emulator.NoiseModel, gs []*group, gi int,
-	stops map[int][]*planned, res *jobs.Result, progress func(int)) error {
+// their stops and returns its shots.
+func runGroup(ctx context.Context, prog *sequence.Program, cfg Config, nm *emulator.NoiseModel, gs []*group, gi int,
+	stops map[int][]*planned, logf func(string, ...any), progress func(int)) ([]string, error) {
 	g := gs[gi]
 	if slices.Contains(g.lost, true) {
 		cfg.Absent = g.lost
 	}
 	cfg.Jumps = g.jumps
+	if g.prog != nil {
+		cfg.nominal = prog
+		prog = g.prog
+	}
 	sampleFn := func(st *State) func(int) map[string]int64 {
 		return func(count int) map[string]int64 {
 			c := map[string]int64{}
@@ -179,18 +308,14 @@ func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config
 			}
 		}
 	}
-	var prog1 func(int)
-	if progress != nil {
-		prog1 = func(p int) { progress((100*gi + p) / len(gs)) }
-	}
-	st, stats, err := Run(ctx, prog, cfg, prog1)
+	st, stats, err := Run(ctx, prog, cfg, progress)
 	if err != nil {
-		return inputErr(err)
+		return nil, inputErr(err)
 	}
 	if obsErr != nil {
-		return inputErr(obsErr)
+		return nil, inputErr(obsErr)
 	}
-	if e.Log != nil {
+	if logf != nil {
 		if len(gs) > 1 {
 			lost := 0
 			for _, l := range g.lost {
@@ -198,13 +323,35 @@ func (e Engine) runGroup(ctx context.Context, prog *sequence.Program, cfg Config
 					lost++
 				}
 			}
-			e.Log("mps: trajectory group %d of %d: %d trajectories, %d atoms lost at preparation, %d jumps, %d shots", gi+1, len(gs), g.weight, lost, stats.Jumps, g.shots)
+			logf("mps: trajectory group %d of %d: %d trajectories, %d atoms lost at preparation, %d jumps, %d shots", gi+1, len(gs), g.weight, lost, stats.Jumps, g.shots)
 		}
-		e.logStats(stats, gi == 0)
+		logStats(logf, stats, gi == 0)
 	}
-	for _, s := range sample(st, g.shots, nm, g.rng) {
-		res.Raw = append(res.Raw, s)
-		res.Counter[s]++
+	return sample(st, g.shots, nm, g.rng), nil
+}
+
+// initialState reads a state abstract repr into cfg: a product state
+// (Initial) when it factors per atom, else its amplitudes
+// (InitialAmplitudes), whose MPS Run builds exactly.
+func initialState(cfg *Config, st *emulationconfig.State, n int, field string) error {
+	amps, err := basisAmps(st, n, field)
+	if err != nil {
+		return err
+	}
+	if prod, err := productState(st, n, field); err == nil {
+		cfg.Initial = prod
+		return nil
+	}
+	cfg.InitialAmplitudes = make(map[string]complex128, len(amps))
+	for _, b := range amps {
+		key := make([]byte, n)
+		for i, v := range b.x {
+			key[i] = '0'
+			if v {
+				key[i] = '1'
+			}
+		}
+		cfg.InitialAmplitudes[string(key)] = b.a
 	}
 	return nil
 }
@@ -222,14 +369,14 @@ func allGround(st [][2]complex128) bool {
 // logStats writes the run's figures and, with perStep, each step's χ and
 // discarded weight (for the first trajectory group only: noisy jobs run
 // many, and their step lines would flood the log).
-func (e Engine) logStats(s *Stats, perStep bool) {
-	e.Log("mps: order %v, MPO bond %d, memory estimate %d B, max bond %d, discarded %.3g, saturated %v, one-site steps %d, %d steps in %s",
+func logStats(logf func(string, ...any), s *Stats, perStep bool) {
+	logf("mps: order %v, MPO bond %d, memory estimate %d B, max bond %d, discarded %.3g, saturated %v, one-site steps %d, %d steps in %s",
 		s.Order, s.MPOBondDim, s.MemoryEstimate, s.MaxBond, s.Discarded, s.BondSaturated, s.OneSiteSteps, len(s.Steps), s.WallTime)
 	if !perStep {
 		return
 	}
 	for _, st := range s.Steps {
-		e.Log("mps step: end %d ns, max bond %d, discarded %.3g, krylov %d, one-site %v, %s", st.End, st.MaxBond, st.Discarded, st.Krylov, st.OneSite, st.Duration)
+		logf("mps step: end %d ns, max bond %d, discarded %.3g, krylov %d, one-site %v, %s", st.End, st.MaxBond, st.Discarded, st.Krylov, st.OneSite, st.Duration)
 	}
 }
 

@@ -169,7 +169,7 @@ func TestEngineRunsBeyondTheStateVector(t *testing.T) {
 func TestEngineRefusalsNameTheField(t *testing.T) {
 	seq := string(mpsseq.Quench(1, 3, 7, 100))
 	for _, c := range []struct{ name, cfg, path string }{
-		{"noise", strings.Replace(strings.Replace(engineConfig(""), `"noise_types": []`, `"noise_types": ["doppler"]`, 1), `"temperature": 0.0`, `"temperature": 50.0`, 1), "backend_configuration.noise_model.noise_types[0]"},
+		{"noise", strings.Replace(strings.Replace(engineConfig(""), `"noise_types": []`, `"noise_types": ["dmm_sigma"]`, 1), `"temperature": 0.0`, `"dmm_sigma": 0.1, "temperature": 0.0`, 1), "backend_configuration.noise_model.noise_types[0]"},
 		{"fidelity", strings.Replace(engineConfig(""), `{"observable": "bitstrings"`, `{"observable": "fidelity", "evaluation_times": [1.0], "tag_suffix": null, "state": {"eigenstates": ["r", "g"], "amplitudes": {"gggg": 1.0}}},
  {"observable": "bitstrings"`, 1), "backend_configuration.observables[0].state.amplitudes"},
 		{"expectation", strings.Replace(engineConfig(""), `{"observable": "bitstrings"`, `{"observable": "expectation", "evaluation_times": [1.0], "tag_suffix": null, "operator": {"eigenstates": ["r", "g"], "n_qudits": 2, "operations": [[1.0, [[{"rr": 1.0}, [0]]]]]}},

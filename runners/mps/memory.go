@@ -51,8 +51,12 @@ func bondCaps(n, maxBond int) []int {
 // bond reaches its cap (max_bond_dim or the exact Schmidt rank): the MPS,
 // the left and right environments (w_k·χ_k² each), and at the costliest
 // bond the two-site work: θ and its Krylov basis, the three intermediates
-// of the effective Hamiltonian, and the SVD's copies. Work buffers are
-// counted twice for the garbage collector's headroom.
+// of the effective Hamiltonian, and the SVD's copies. All of it is
+// counted twice: Go's collector lets the heap reach twice the live data
+// (GOGC 100), and the MPS, the environments and the work buffers are
+// reallocated every step, their previous copies garbage in the same heap.
+// (Doubling the work buffers alone, as before, was exceeded by the 6×6
+// AFM grid at χ 64: peak heap 145.7 MiB against 129.2 MiB estimated.)
 func estimateMemory(w mpo, maxBond, krylovDim int) uint64 {
 	n := len(w)
 	caps := bondCaps(n, maxBond)
@@ -76,7 +80,7 @@ func estimateMemory(w mpo, maxBond, krylovDim int) uint64 {
 			work = max(work, ws)
 		}
 	}
-	return state + 2*work
+	return 2 * (state + work)
 }
 
 // largestFittingBond halves max_bond_dim until the estimate fits.

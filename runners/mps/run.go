@@ -12,8 +12,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"math/cmplx"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tweezer-dev/tweezer/runners/sequence"
@@ -63,6 +66,13 @@ type Config struct {
 	// per atom (register order) its amplitudes on |g⟩ and |r⟩, each pair
 	// of norm 1. nil is all-ground.
 	Initial [][2]complex128 `json:"-"`
+	// InitialAmplitudes, when set (instead of Initial), is the state the
+	// evolution starts from as a sum of basis states: bitstring (register
+	// order, '1' = |r⟩) → amplitude, normalised by Run. Its MPS is built
+	// exactly (initial.go): bond dimensions at most the number of terms,
+	// and the state's Schmidt ranks after compression; a bond above
+	// max_bond_dim is truncated, its weight counted as discarded.
+	InitialAmplitudes map[string]complex128 `json:"-"`
 	// Absent, when set, marks atoms (register order) lost at state
 	// preparation: they start in |g⟩, get no drive and do not interact.
 	// Energies are still those of the whole register's Hamiltonian.
@@ -70,6 +80,11 @@ type Config struct {
 	// Jumps, when set with operators, makes the run one quantum-jump
 	// trajectory (jumps.go) on the atoms present.
 	Jumps *Jumps `json:"-"`
+	// nominal, when set, is the noiseless program of a trajectory whose
+	// Hamiltonian was perturbed (shot-to-shot noise): the atom order and
+	// the Hamiltonian of observed energies are the nominal ones, as on the
+	// state-vector engine.
+	nominal *sequence.Program
 }
 
 // Defaults of Config, as emu-mps's.
@@ -213,12 +228,40 @@ func setup(prog *sequence.Program, cfg *Config) (*hamiltonianMPO, []int, error) 
 			}
 		}
 	}
-	order := siteOrder(prog.Positions, cfg.OptimizeQubitOrdering)
-	inter := interactions(prog, order, cfg.InteractionCutoff)
-	if cfg.InteractionMatrix != nil {
-		inter = matrixInteractions(cfg.InteractionMatrix, order, cfg.InteractionCutoff)
+	nominal := prog
+	if cfg.nominal != nil {
+		nominal = cfg.nominal
 	}
-	return newHamiltonianMPO(inter), order, nil
+	if cfg.InitialAmplitudes != nil {
+		if cfg.Initial != nil {
+			return nil, nil, &ConfigError{"initial_state", "give either a product state or amplitudes, not both"}
+		}
+		if slices.Contains(cfg.Absent, true) {
+			return nil, nil, &ConfigError{"initial_state", "cannot be combined with atoms lost at preparation"}
+		}
+		if len(cfg.InitialAmplitudes) == 0 {
+			return nil, nil, &ConfigError{"initial_state", "has no basis state"}
+		}
+		for x, a := range cfg.InitialAmplitudes {
+			if len(x) != n || strings.Trim(x, "01") != "" {
+				return nil, nil, &ConfigError{"initial_state", fmt.Sprintf("basis state %q must be %d characters 0 or 1", x, n)}
+			}
+			if cmplx.IsNaN(a) || cmplx.IsInf(a) {
+				return nil, nil, &ConfigError{"initial_state", fmt.Sprintf("the amplitude of %q is not finite", x)}
+			}
+		}
+	}
+	order := siteOrder(nominal.Positions, cfg.OptimizeQubitOrdering)
+	return hamiltonianOf(prog, order, cfg), order, nil
+}
+
+// hamiltonianOf is the MPO (interactions only; drive loaded per step) of
+// a program's register in the given order.
+func hamiltonianOf(prog *sequence.Program, order []int, cfg *Config) *hamiltonianMPO {
+	if cfg.InteractionMatrix != nil {
+		return newHamiltonianMPO(matrixInteractions(cfg.InteractionMatrix, order, cfg.InteractionCutoff))
+	}
+	return newHamiltonianMPO(interactions(prog, order, cfg.InteractionCutoff))
 }
 
 // Run evolves the initial state (all-ground unless cfg.Initial) under the
@@ -276,6 +319,20 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 				e.sites[k].a = []complex128{cfg.Initial[a][0], cfg.Initial[a][1]}
 			}
 		}
+		if cfg.InitialAmplitudes != nil {
+			sites, disc, err := basisMPS(amplitudeTerms(cfg.InitialAmplitudes), keptOrder, cfg.MaxBondDim)
+			if err != nil {
+				return nil, stats, &ConfigError{"initial_state", err.Error()}
+			}
+			e.sites = sites
+			stats.Discarded += disc
+			for _, d := range e.bondDims() {
+				stats.MaxBond = max(stats.MaxBond, d)
+			}
+			if stats.MaxBond >= cfg.MaxBondDim && disc > 0 {
+				stats.BondSaturated = true
+			}
+		}
 	}
 	var jp *jumper
 	if e != nil && cfg.Jumps != nil && len(cfg.Jumps.Ops) > 0 {
@@ -288,12 +345,16 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 	prevDet := make([]float64, m)
 	last := -1
 	// stateAt is the state between steps over the whole register, with
-	// the whole register's Hamiltonian of the ns sample at t (the last
-	// sample at the end) for energies.
+	// the whole register's (noiseless) Hamiltonian of the ns sample at t
+	// (the last sample at the end) for energies.
+	observed, obsH := prog, full
+	if cfg.nominal != nil {
+		observed, obsH = cfg.nominal, hamiltonianOf(cfg.nominal, order, &cfg)
+	}
 	stateAt := func(t int) *State {
 		d, x := make([]complex128, n), make([]float64, n)
-		averageDrive(prog, order, min(t, prog.Duration-1), min(t, prog.Duration-1)+1, d, x)
-		obs := full.clone()
+		averageDrive(observed, order, min(t, prog.Duration-1), min(t, prog.Duration-1)+1, d, x)
+		obs := obsH.clone()
 		obs.setDrive(d, x)
 		sites := make([]*site, n)
 		bond, k := 1, 0
@@ -382,6 +443,21 @@ func Run(ctx context.Context, prog *sequence.Program, cfg Config, progress func(
 	}
 	stats.WallTime = time.Since(start)
 	return stateAt(prog.Duration), stats, nil
+}
+
+// amplitudeTerms lists a bitstring → amplitude map as basis amplitudes,
+// in bitstring order (so the build is deterministic).
+func amplitudeTerms(m map[string]complex128) []basisAmp {
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]basisAmp, 0, len(keys))
+	for _, k := range keys {
+		x := make([]bool, len(k))
+		for i := range k {
+			x[i] = k[i] == '1'
+		}
+		out = append(out, basisAmp{x: x, a: m[k]})
+	}
+	return out
 }
 
 // evalTimes sorts and deduplicates the evaluation times and checks them
