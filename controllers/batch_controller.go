@@ -34,6 +34,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 // Options tune the Batch reconciler.
@@ -69,7 +70,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.LeaseDuration <= 0 {
-		o.LeaseDuration = 15 * time.Second
+		o.LeaseDuration = runnerspec.DefaultLeaseDuration
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = o.LeaseDuration / 2

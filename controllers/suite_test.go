@@ -114,7 +114,26 @@ func startManager(execs ...executor.Executor) *manager {
 	} else {
 		ex = executor.NewProcess(runnerBin, runnerKube, GinkgoWriter)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	sender := webhook.NewSender(webhook.Policy{AllowPrivate: allowPrivateWebhooks, AnyPort: true})
+	sender.Timeout = webhookTimeout
+	sender.BaseBackoff = webhookBackoff
+	sender.MaxAttempts = 3
+	return runManager(cfg, controllers.Config{
+		Options: controllers.Options{
+			Namespace: managerNamespace, LeaseDuration: leaseDuration,
+			ResyncInterval: 250 * time.Millisecond, MaxAttempts: maxAttempts,
+			IdleRelease: time.Second,
+		},
+		Executor: ex,
+		Webhooks: sender,
+	})
+}
+
+// runManager runs a manager on the control plane of restCfg with conf until
+// the spec ends or stop is called.
+func runManager(restCfg *rest.Config, conf controllers.Config) *manager {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 controlplane.Scheme(),
 		Cache:                  controllers.CacheOptions(),
 		NewClient:              controllers.NewClient,
@@ -123,24 +142,12 @@ func startManager(execs ...executor.Executor) *manager {
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	if p, ok := ex.(*executor.Pod); ok {
+	if p, ok := conf.Executor.(*executor.Pod); ok {
 		p.Client, p.APIReader = mgr.GetClient(), mgr.GetAPIReader()
 	}
-	sender := webhook.NewSender(webhook.Policy{AllowPrivate: allowPrivateWebhooks, AnyPort: true})
-	sender.Timeout = webhookTimeout
-	sender.BaseBackoff = webhookBackoff
-	sender.MaxAttempts = 3
 	mctx, cancel := context.WithCancel(ctx)
-	Expect(controllers.Setup(mctx, mgr, controllers.Config{
-		Options: controllers.Options{
-			Namespace: managerNamespace, LeaseDuration: leaseDuration,
-			ResyncInterval: 250 * time.Millisecond, MaxAttempts: maxAttempts,
-			IdleRelease: time.Second,
-		},
-		Executor: ex,
-		Webhooks: sender,
-	})).To(Succeed())
-	m := &manager{exec: ex, cache: mgr.GetCache(), cancel: cancel, done: make(chan struct{})}
+	Expect(controllers.Setup(mctx, mgr, conf)).To(Succeed())
+	m := &manager{exec: conf.Executor, cache: mgr.GetCache(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer GinkgoRecover()
 		defer close(m.done)

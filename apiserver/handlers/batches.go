@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -752,22 +752,36 @@ func (h *Handlers) checkAdded(ctx context.Context, b *quantumv1alpha1.Batch, job
 }
 
 // appendJobs appends jobs to an open batch's spec.jobs and returns the
-// position of the first. The API server applies the append atomically
-// (a JSON patch "add /spec/jobs/-" after a test that the batch is still
-// open), so concurrent additions from any number of facade replicas each
-// land whole, one after the other, without a lock or a retry; the controller
-// numbers each Job by its entry's position. Only the first jobs of a batch
-// that has none are written with a merge patch checked against the
-// resourceVersion (there is no list to append to yet), again on a fresh read
-// after a conflict. b is the batch as the write left it.
+// position of the first. The caps (jobs and shots per batch) are checked on
+// the batch as read, and the API server applies the append only if the
+// batch's spec is still that one: a JSON patch tests metadata.generation
+// (which status writes leave alone) and that the batch is open, then adds
+// the jobs at the end of the list, atomically. So concurrent additions from
+// any number of facade replicas never take a batch over a cap: each lands
+// whole on the spec it was checked against, or finds the spec changed and
+// tries again on a fresh read (after a short random pause, so that
+// contenders spread out), up to maxAppendTries times while the request
+// lasts. The controller
+// numbers each Job by its entry's position. b is the batch as the write
+// left it.
+// maxAppendTries bounds the tries of one addition of jobs.
+const maxAppendTries = 100
+
 func (h *Handlers) appendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (int, error) {
-	for range 10 {
+	for attempt := 0; ; attempt++ {
 		from, retry, err := h.tryAppendJobs(ctx, b, jobs)
 		if !retry {
 			return from, err
 		}
+		pause := time.Duration(rand.Int64N(int64(min(attempt+1, 20)) * int64(5*time.Millisecond)))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || attempt+1 >= maxAppendTries {
+			return 0, envelope.Errorf(http.StatusConflict, "batch %s changed too often meanwhile; try again", b.Name)
+		}
 	}
-	return 0, envelope.Errorf(http.StatusConflict, "batch %s changed too often meanwhile; try again", b.Name)
 }
 
 // tryAppendJobs is one attempt of appendJobs; retry asks for another, with b
@@ -781,24 +795,26 @@ func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, 
 	if err := h.fits(grown, "batch"); err != nil {
 		return 0, false, err
 	}
+	ops := []map[string]any{
+		{"op": "test", "path": "/metadata/generation", "value": b.Generation},
+		{"op": "test", "path": "/spec/open", "value": true},
+	}
 	if len(b.Spec.Jobs) == 0 {
-		orig := b.DeepCopy()
-		b.Spec.Jobs = jobs
-		err = h.Client.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		// No list to append to yet (or an empty one): add it whole.
+		ops = append(ops, map[string]any{"op": "add", "path": "/spec/jobs", "value": jobs})
 	} else {
-		ops := []map[string]any{{"op": "test", "path": "/spec/open", "value": true}}
 		for _, j := range jobs {
 			ops = append(ops, map[string]any{"op": "add", "path": "/spec/jobs/-", "value": j})
 		}
-		raw, merr := json.Marshal(ops)
-		if merr != nil {
-			return 0, false, internal(merr)
-		}
-		err = h.Client.Patch(ctx, b, client.RawPatch(types.JSONPatchType, raw))
 	}
+	raw, err := json.Marshal(ops)
 	if err != nil {
-		// Closed or canceled meanwhile (the test or the CRD's rule refused
-		// it), or a concurrent first addition: say which.
+		return 0, false, internal(err)
+	}
+	patched := b.DeepCopy()
+	if err := h.Client.Patch(ctx, patched, client.RawPatch(types.JSONPatchType, raw)); err != nil {
+		// Closed or canceled meanwhile (a test or the CRD's rule refused
+		// it), or another write changed the spec: say which.
 		fresh := &quantumv1alpha1.Batch{}
 		if gerr := h.Client.Get(ctx, client.ObjectKeyFromObject(b), fresh); gerr == nil {
 			if !fresh.Spec.Open {
@@ -807,13 +823,14 @@ func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, 
 			if fresh.Spec.Canceled {
 				return 0, false, envelope.Errorf(http.StatusConflict, "batch %s is canceled: it accepts no more jobs", b.Name)
 			}
-			if apierrors.IsConflict(err) {
+			if fresh.Generation != b.Generation {
 				*b = *fresh
 				return 0, true, nil
 			}
 		}
 		return 0, false, writeErr(err, "body")
 	}
+	*b = *patched
 	return len(b.Spec.Jobs) - len(jobs), false, nil
 }
 

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/server"
 )
 
 // send is call for any facade replica and any goroutine: it returns errors
@@ -265,6 +268,62 @@ func TestTwoFacadesAddJobs(t *testing.T) {
 		if n := len(r.data()["jobs"].([]any)); n != want {
 			t.Errorf("replica %s shows %d jobs, want %d", base, n, want)
 		}
+	}
+}
+
+// TestTwoFacadesKeepTheJobsCapExact: clients of two facade replicas add
+// jobs to one open batch, created without any, at once, far more than its
+// cap allows. The batch ends with exactly the cap, every addition that
+// would have gone over it is refused with the documented 422 naming the
+// limit, and none fails otherwise: the cap is checked on the spec each
+// addition lands on, the first one (which writes the list) included.
+func TestTwoFacadesKeepTheJobsCapExact(t *testing.T) {
+	const most = 20
+	capped := func(c *server.Config) { c.MaxJobsPerBatch = most }
+	replicas := []string{facadeWith(t, capped).URL, facadeWith(t, capped).URL}
+	alice := tokens["alice"]
+	b := createBatch(t, alice, newBatch(projA, 0, map[string]any{"open": true}))
+	id := b["id"].(string)
+
+	const clients, adds = 6, 5 // per replica: 60 additions of one job for 20 places
+	var wg sync.WaitGroup
+	var added, refused atomic.Int32
+	errs := make(chan error, len(replicas)*clients*adds)
+	for _, base := range replicas {
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range adds {
+					r, err := send(base, "POST", "/api/v2/batches/"+id+"/jobs", alice, jobsOf(1))
+					switch {
+					case err != nil:
+						errs <- err
+					case r.status == 200:
+						added.Add(1)
+					case r.status == 422 && strings.Contains(string(r.raw), fmt.Sprintf("a batch holds at most %d jobs (limit: jobs per batch)", most)):
+						refused.Add(1)
+					default:
+						errs <- fmt.Errorf("add a job via %s: %d %s", base, r.status, r.raw)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if added.Load() != most || refused.Load() != int32(len(replicas)*clients*adds-most) {
+		t.Errorf("%d additions accepted and %d refused at the cap, want %d and the other %d", added.Load(), refused.Load(), most, len(replicas)*clients*adds-most)
+	}
+	var stored quantumv1alpha1.Batch
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: projA, Name: id}, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored.Spec.Jobs) != most {
+		t.Errorf("the batch holds %d jobs, want exactly the cap, %d", len(stored.Spec.Jobs), most)
 	}
 }
 

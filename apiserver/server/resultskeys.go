@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,4 +143,50 @@ func (s *Server) loadResultsKeys(ctx context.Context) error {
 	}
 	s.keys.Set(k)
 	return nil
+}
+
+// RotateResultsKey rotates the results link keys in the Secret ref
+// (namespace/name) through c: a new random data.current signs from now on
+// and the old current becomes data.previous, which still verifies the links
+// signed before (every replica follows the Secret), while the key that was
+// previous is retired (whatever it held). A Secret that does not exist is created with a
+// current key only (created is true). A Secret whose current key is not a
+// valid key is refused, naming it, and left alone; so is a rotation that
+// finds the Secret changed since it was read (run it again). Links older
+// than the results-link TTL are dead anyway: rotating again after that long
+// retires the key a rotation replaced.
+func RotateResultsKey(ctx context.Context, c client.Client, ref string) (created bool, err error) {
+	ns, name, err := splitSecret(ref)
+	if err != nil {
+		return false, err
+	}
+	key := make([]byte, MinKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return false, err
+	}
+	sec := &corev1.Secret{}
+	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sec)
+	if apierrors.IsNotFound(err) {
+		sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Type: corev1.SecretTypeOpaque, Data: map[string][]byte{CurrentKey: key}}
+		if err := c.Create(ctx, sec); err != nil {
+			return false, fmt.Errorf("creating results key secret %s: %w", ref, err)
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading results key secret %s: %w", ref, err)
+	}
+	cur := sec.Data[CurrentKey]
+	if len(cur) < MinKeyBytes {
+		return false, fmt.Errorf("results key secret %s: data.%s has %d bytes, want at least %d: fix or delete the secret, then rotate", ref, CurrentKey, len(cur), MinKeyBytes)
+	}
+	sec.Data = map[string][]byte{CurrentKey: key, PreviousKey: cur}
+	if err := c.Update(ctx, sec); err != nil {
+		if apierrors.IsConflict(err) {
+			return false, fmt.Errorf("results key secret %s changed while it was rotated: nothing written, rotate again", ref)
+		}
+		return false, fmt.Errorf("writing results key secret %s: %w", ref, err)
+	}
+	return false, nil
 }

@@ -24,6 +24,16 @@ import (
 // suite's but changed by mod (call talks to it), and restores the suite's.
 func withFacade(t *testing.T, mod func(*server.Config)) {
 	t.Helper()
+	srv := facadeWith(t, mod)
+	prev := facade
+	facade = srv
+	t.Cleanup(func() { facade = prev })
+}
+
+// facadeWith starts a replica of the facade configured as the suite's but
+// changed by mod, until the test ends.
+func facadeWith(t *testing.T, mod func(*server.Config)) *httptest.Server {
+	t.Helper()
 	c := suiteConfig
 	mod(&c)
 	s, err := server.New(facadeCfg, c)
@@ -36,9 +46,8 @@ func withFacade(t *testing.T, mod func(*server.Config)) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
-	prev := facade
-	facade = srv
-	t.Cleanup(func() { facade = prev; srv.Close() })
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // locOf is the first detail's location of a 422, as printed by fmt.

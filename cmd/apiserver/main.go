@@ -19,6 +19,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == rotateCommand {
+		os.Exit(rotateLinkKey(os.Args[2:], os.Stdout, os.Stderr, kubeconfigOrDefault))
+	}
 	cfg := server.Defaults()
 	var resultsKey string
 	flag.StringVar(&cfg.Addr, "listen", cfg.Addr, "listen address")

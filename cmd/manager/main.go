@@ -21,6 +21,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/retention"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
 	"github.com/tweezer-dev/tweezer/internal/metricsauth"
+	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func run() error {
 		runnerKubecfg   = flag.String("runner-kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig passed to process runners")
 		runnerImage     = flag.String("runner-image", "", "default runner image for devices that name none (pod executor)")
 		namespace       = flag.String("namespace", envOr("POD_NAMESPACE", "tweezer-system"), "the manager's namespace: QPU leases and the runners' access to them")
-		leaseDuration   = flag.Duration("lease-duration", 15*time.Second, "runner lease duration: a dead runner is noticed this long after its last renewal")
+		leaseDuration   = flag.Duration("lease-duration", runnerspec.DefaultLeaseDuration, "runner lease duration: a runner that dies unseen by the executor is noticed this long after its last renewal; runners ride out an API outage of up to about 3/4 of it")
 		resync          = flag.Duration("resync-interval", 0, "how often running batches are checked without events (default: half the lease duration)")
 		maxAttempts     = flag.Int("max-attempts", 3, "runner starts a job gets before it is ERROR")
 		timeLimit       = flag.Duration("default-time-limit", 0, "time limit of batches whose device sets none (0: none)")

@@ -5,6 +5,7 @@ package testenv
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -38,6 +40,10 @@ func Start() (*envtest.Environment, *rest.Config, client.WithWatch, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return start(env)
+}
+
+func start(env *controlplane.Environment) (*envtest.Environment, *rest.Config, client.WithWatch, error) {
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("starting the control plane: %w", err)
@@ -48,6 +54,93 @@ func Start() (*envtest.Environment, *rest.Config, client.WithWatch, error) {
 		return nil, nil, nil, err
 	}
 	return env.Environment, cfg, c, nil
+}
+
+// Restartable is a control plane whose kube-apiserver can be stopped and
+// started again, for tests of API outages: it comes back on the same port,
+// with the same serving certificate and client CA and on the same etcd, so
+// that clients made before the outage work after it.
+type Restartable struct {
+	Env    *envtest.Environment
+	Config *rest.Config
+	Client client.WithWatch
+	dir    string
+}
+
+// StartRestartable is Start for a Restartable control plane. Stop it when done.
+func StartRestartable() (*Restartable, error) {
+	env, err := controlplane.New()
+	if err != nil {
+		return nil, err
+	}
+	// envtest deletes a certificate folder of its own at every stop and
+	// makes a new CA at the next start; a folder given to it is kept.
+	dir, err := os.MkdirTemp("", "tweezer-apiserver-")
+	if err != nil {
+		return nil, err
+	}
+	env.ControlPlane.GetAPIServer().CertDir = dir
+	// kube-apiserver may take tens of seconds to drain its clients' watches
+	// after SIGTERM: it is killed after a short grace, as a crash would end
+	// it. A restart on a loaded machine may take longer than envtest's 20 s.
+	env.ControlPlaneStopTimeout = stopGrace
+	env.ControlPlaneStartTimeout = 2 * time.Minute
+	e, cfg, c, err := start(env)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Restartable{Env: e, Config: cfg, Client: c, dir: dir}, nil
+}
+
+// stopGrace is how long kube-apiserver gets between SIGTERM and SIGKILL.
+const stopGrace = 2 * time.Second
+
+// StopAPIServer stops kube-apiserver (SIGTERM, SIGKILL after a 2 s grace)
+// and waits until its port refuses connections; etcd keeps running.
+func (r *Restartable) StopAPIServer() error {
+	api := r.Env.ControlPlane.APIServer
+	if err := killed(api.Stop()); err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(api.SecureServing.Address, api.SecureServing.Port)
+	for deadline := time.Now().Add(time.Minute); ; {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil
+		}
+		_ = conn.Close()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kube-apiserver still accepts connections on %s a minute after it was stopped", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// killed accepts envtest's reports that processes had to be killed.
+func killed(err error) error {
+	errs := []error{err}
+	if agg, ok := err.(kerrors.Aggregate); ok {
+		errs = agg.Errors()
+	}
+	for _, e := range errs {
+		if e != nil && !strings.HasPrefix(e.Error(), "timeout waiting for process ") {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again and waits until it is healthy.
+func (r *Restartable) StartAPIServer() error { return r.Env.ControlPlane.APIServer.Start() }
+
+// Stop stops the control plane and removes its certificates.
+func (r *Restartable) Stop() error {
+	err := killed(r.Env.Stop())
+	if rmErr := os.RemoveAll(r.dir); err == nil {
+		err = rmErr
+	}
+	return err
 }
 
 // ControllerManagerBinary is where hack/local-bins.sh caches

@@ -26,8 +26,11 @@ const (
 // token: never an argument, so it does not show in the process list.
 const TokenEnv = "TWEEZER_GATEWAY_TOKEN"
 
-// DefaultLeaseDuration is a batch runner's Lease validity when none is given.
-const DefaultLeaseDuration = 15 * time.Second
+// DefaultLeaseDuration is a batch runner's Lease validity when none is
+// given. It is what a runner's death costs when no executor reports it (a
+// hung runner, a lost node), and it bounds the API outage a runner rides
+// out: three quarters of it, less one renewal interval (about 39 s).
+const DefaultLeaseDuration = 60 * time.Second
 
 // Spec is one runner's description.
 type Spec struct {
@@ -104,7 +107,7 @@ func Flags(kind Kind, fs *flag.FlagSet, getenv func(string) string) func() (Spec
 		fs.StringVar(&s.RunnerID, "runner-id", "", "this runner's identity, the holder of its lease")
 		fs.StringVar(&s.LeaseNamespace, "lease-namespace", "", "namespace of the runner's lease (default: the batch's)")
 		fs.StringVar(&s.LeaseName, "lease-name", "", "name of the runner's lease (default: the batch's name)")
-		fs.DurationVar(&s.LeaseDuration, "lease-duration", DefaultLeaseDuration, "validity of the lease; it is renewed every quarter of it")
+		fs.DurationVar(&s.LeaseDuration, "lease-duration", DefaultLeaseDuration, "validity of the lease; it is renewed every quarter of it, at most 5s apart")
 		fs.StringVar(&s.GatewayURL, "gateway-url", "", "QPU gateway URL: run the jobs on the QPU instead of the emulator")
 		fs.StringVar(&s.GatewayTokenFile, "gateway-token-file", "", "file holding the gateway token, read on every request (a projected service-account token); default: $"+TokenEnv)
 	}

@@ -134,33 +134,36 @@ func (w *jobWriter) stop() {
 // finish writes the job's outcome (after stop). A job marked RUNNING is
 // finished only if it is still RUNNING in this attempt (the manager may have
 // finished it); a job never marked only if it is still PENDING and not
-// canceled (the manager cancels pending jobs itself).
+// canceled (the manager cancels pending jobs itself). An API server that
+// does not answer is tried again until ctx ends (the Lease may be lost).
 func (w *jobWriter) finish(ctx context.Context, set func(*quantumv1alpha1.JobStatusFields)) error {
 	cur := w.current()
 	first := true
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		if !first {
-			cur = &quantumv1alpha1.Job{}
-			if err := w.c.Get(ctx, client.ObjectKeyFromObject(w.job), cur); err != nil {
-				return err
+	err := untilAnswered(ctx, func() error {
+		return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			if !first {
+				cur = &quantumv1alpha1.Job{}
+				if err := w.c.Get(ctx, client.ObjectKeyFromObject(w.job), cur); err != nil {
+					return err
+				}
 			}
-		}
-		first = false
-		if w.running {
-			if cur.Status.Phase != quantumv1alpha1.JobRunning || cur.Status.Attempts != w.attempt {
-				return nil
+			first = false
+			if w.running {
+				if cur.Status.Phase != quantumv1alpha1.JobRunning || cur.Status.Attempts != w.attempt {
+					return nil
+				}
+			} else {
+				if cur.CurrentPhase() != quantumv1alpha1.JobPending || cur.Spec.Canceled {
+					return nil
+				}
+				cur.Status.Attempts = w.attempt
+				cur.Status.StartTime = &w.start
 			}
-		} else {
-			if cur.CurrentPhase() != quantumv1alpha1.JobPending || cur.Spec.Canceled {
-				return nil
-			}
-			cur.Status.Attempts = w.attempt
-			cur.Status.StartTime = &w.start
-		}
-		set(&cur.Status)
-		now := metav1.Now()
-		cur.Status.EndTime = &now
-		return w.c.Status().Update(ctx, cur)
+			set(&cur.Status)
+			now := metav1.Now()
+			cur.Status.EndTime = &now
+			return w.c.Status().Update(ctx, cur)
+		})
 	})
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -95,44 +95,85 @@ func (l *leaseKeeper) update(ctx context.Context, set func(*coordinationv1.Lease
 	}
 }
 
-// keep renews every quarter of the lease duration until ctx ends. It calls
-// lost (once) when the Lease goes to another holder or when no renewal has
-// succeeded for three quarters of the duration, so that this runner stops
-// before the manager may consider the Lease expired.
+// A runner rides out an API outage: it renews often (renewEvery), tries
+// again soon after a failed renewal (retryEvery), and stops only when its
+// last renewal is validFor old, a quarter of the duration before the manager
+// may judge the Lease expired (the margin covers clock skew and stopping).
+// At the default duration of 60 s it renews every 5 s and keeps running
+// through an outage of up to about 39 s.
+
+// renewEvery is the time between two renewals of a Lease of duration d.
+func renewEvery(d time.Duration) time.Duration { return min(d/4, 5*time.Second) }
+
+// retryEvery is the time between two tries after a failed renewal.
+func retryEvery(d time.Duration) time.Duration { return min(renewEvery(d), time.Second) }
+
+// validFor is how long after its last renewal a runner may still write.
+func validFor(d time.Duration) time.Duration { return d * 3 / 4 }
+
+// renewed is the renew time of the last version of the Lease this runner
+// saw itself holding. l.mu is held.
+func (l *leaseKeeper) renewed() time.Time {
+	if l.last == nil || l.last.Spec.RenewTime == nil {
+		return time.Time{}
+	}
+	return l.last.Spec.RenewTime.Time
+}
+
+// keep renews the Lease until ctx ends. It calls lost (once) when the Lease
+// goes to another holder, or when no renewal succeeded within validFor of
+// the last one (a renewal that hangs is cut off then), so that this runner
+// stops before the manager may consider the Lease expired.
 func (l *leaseKeeper) keep(ctx context.Context, lost func(error)) {
-	last := l.now()
-	tick := time.NewTicker(l.duration / 4)
-	defer tick.Stop()
+	l.mu.Lock()
+	last := l.renewed()
+	l.mu.Unlock()
+	timer := time.NewTimer(renewEvery(l.duration))
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
-		err := l.renew(ctx)
-		if err == nil {
-			last = l.now()
-			continue
-		}
-		if errors.Is(err, ErrLeaseLost) {
+		deadline := last.Add(validFor(l.duration))
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		err := l.renew(rctx)
+		cancel()
+		wait := renewEvery(l.duration)
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			last = l.renewed()
+			l.mu.Unlock()
+		case errors.Is(err, ErrLeaseLost):
 			lost(err)
 			return
-		}
-		if l.now().Sub(last) > l.duration*3/4 {
-			lost(fmt.Errorf("%w: %v", ErrLeaseLost, err))
+		case ctx.Err() != nil:
 			return
+		case !l.now().Before(deadline):
+			lost(fmt.Errorf("%w: not renewed since %s: %v", ErrLeaseLost, last.UTC().Format(time.RFC3339), err))
+			return
+		default:
+			wait = min(retryEvery(l.duration), deadline.Sub(l.now()))
 		}
+		timer.Reset(wait)
 	}
 }
 
 // release gives the Lease up if this runner still holds it: it marks it
 // expired now, keeping the holder, so that the manager reads "this runner
-// ended" and the next batch may take a QPU's Lease at once.
+// ended" and the next batch may take a QPU's Lease at once. An API server
+// that does not answer is tried again while the Lease is valid.
 func (l *leaseKeeper) release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := l.update(ctx, func(le *coordinationv1.Lease) {
-		le.Spec.RenewTime = &metav1.MicroTime{Time: l.now().Add(-2*l.duration - time.Second)}
+	ctx, cancel := context.WithDeadline(ctx, l.renewed().Add(validFor(l.duration)))
+	defer cancel()
+	err := untilAnswered(ctx, func() error {
+		return l.update(ctx, func(le *coordinationv1.Lease) {
+			le.Spec.RenewTime = &metav1.MicroTime{Time: l.now().Add(-2*l.duration - time.Second)}
+		})
 	})
 	if errors.Is(err, ErrLeaseLost) || apierrors.IsNotFound(err) {
 		return nil // someone else holds it, or it is gone: nothing to give up

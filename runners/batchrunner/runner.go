@@ -414,10 +414,14 @@ func (r *Runner) writeResult(ctx context.Context, job *quantumv1alpha1.Job, res 
 		return "", err
 	}
 	cm.Data = map[string]string{quantumv1alpha1.ResultKey: string(data)}
-	err = r.c.Create(ctx, cm)
-	if apierrors.IsAlreadyExists(err) {
-		// A previous attempt stored a result; this attempt's replaces it.
-		err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+	err = untilAnswered(ctx, func() error {
+		err := r.c.Create(ctx, cm.DeepCopy())
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		// A previous attempt (or a create whose answer was lost) stored a
+		// result; this attempt's replaces it.
+		return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 			cur := &corev1.ConfigMap{}
 			if err := r.c.Get(ctx, client.ObjectKeyFromObject(cm), cur); err != nil {
 				return err
@@ -425,7 +429,7 @@ func (r *Runner) writeResult(ctx context.Context, job *quantumv1alpha1.Job, res 
 			cur.Data = cm.Data
 			return r.c.Update(ctx, cur)
 		})
-	}
+	})
 	if err != nil {
 		return "", fmt.Errorf("storing the result of job %s: %w", job.Name, err)
 	}

@@ -228,7 +228,7 @@ func (o *observer) statesArePure(req Request, devType string) error {
 		if err != nil {
 			return err
 		}
-		if e.nTraj > 1 && (e.shotToShot || len(e.ops) > 0 || (nm.Has(NoiseSPAM) && nm.StatePrepError > 0)) {
+		if e.nTraj > 1 && (e.pert.ShotToShot() || len(e.ops) > 0 || (nm.Has(NoiseSPAM) && nm.StatePrepError > 0)) {
 			return &InputError{Path: fmt.Sprintf("backend_configuration.observables[%d]", p.index),
 				Msg: fmt.Sprintf("a StateResult is one pure state, and %d noise trajectories make different states that Pulser does not aggregate (SKIP_WARN): ask for it with n_trajectories 1 or without noise", e.nTraj)}
 		}
