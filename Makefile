@@ -70,10 +70,10 @@ run: ## Run the platform locally: control plane, manager, facade, demo project, 
 	jupyter=$$(hack/jupyter/install.sh) || { echo "    (notebooks will fail until Jupyter is installed; the platform runs anyway)"; jupyter=jupyter; }; \
 	  bin/local --data-dir .tweezer --jupyter "$$jupyter" --kubectl bin/kubectl \
 	  --kube-controller-manager "$$(hack/local-bins.sh 2>/dev/null)/kube-controller-manager" \
-	  --node "$$node" --images bin/images/pause.tar,bin/images/tweezer.tar
+	  --node "$$node" --images bin/images/pause.tar,bin/images/tweezer.tar,bin/images/notebook.tar
 
 .PHONY: image
-image: ## Build the Tweezer image (runner, manager, facade) and the pause image as OCI tarballs in bin/images, no Docker; import them into the node's containerd if it runs.
+image: ## Build the Tweezer image (runner, manager, facade), the pause image and the notebook stand-in as OCI tarballs in bin/images, no Docker; import them into the node's containerd if it runs.
 	go run ./hack/image -out bin/images -containerd .tweezer/node/containerd/containerd.sock
 
 .PHONY: node
@@ -100,6 +100,10 @@ bench-mps: ## Benchmark the MPS engine: emu-mps's AFM sequence on chains and gri
 .PHONY: bench-apiserver
 bench-apiserver: envtest ## Benchmark the REST facade on the local control plane: 1,000 batches x 10 jobs, req/s and p50/p99 vs direct kube-apiserver reads.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-apiserver
+
+.PHONY: bench-node
+bench-node: envtest node ## Benchmark the Pod executor on a real node against the Process executor, in one run: 50 batches x 5 jobs each (jobs/s, p50/p99 start latency; root). BATCHES=, JOBS= scale it.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-node -batches $(or $(BATCHES),50) -jobs $(or $(JOBS),5)
 
 .PHONY: bench-controllers
 bench-controllers: envtest ## Benchmark the execution path: 200 batches x 5 jobs on the local control plane (jobs/s, start latency).

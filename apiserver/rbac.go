@@ -34,6 +34,9 @@ package apiserver
 // checks with clear messages), so config/admission's tenancy policies let it
 // through; see docs/security.md.
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=tenancy,verbs=bypass
+// The notebook proxy (/notebooks/…) finds a learner's server from its
+// Service's EndpointSlices (addresses only; no pod specs).
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=list;watch
 // Authentication and authorization of callers.
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create

@@ -24,6 +24,7 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -39,6 +40,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/console"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/handlers"
+	"github.com/tweezer-dev/tweezer/internal/nbserver"
 	"github.com/tweezer-dev/tweezer/internal/slimcache"
 )
 
@@ -164,8 +166,14 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	// The informers hold no sequences or raw shots (slimcache): the handlers
 	// read those from the API server for what a response serves. Workloads
 	// keep their config, which every workload document shows.
+	notebooks, err := labels.NewRequirement(nbserver.LearnerLabel, selection.Exists, nil)
+	if err != nil {
+		return nil, err
+	}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.Namespace{}: {Label: labels.NewSelector().Add(*projects)},
+		// The notebook proxy's upstreams: notebook servers' slices only.
+		&discoveryv1.EndpointSlice{}: {Label: labels.NewSelector().Add(*notebooks)},
 	}
 	if cfg.ResultsKeySecret != "" {
 		// The cache watches that one Secret, and no other.
@@ -266,6 +274,7 @@ func NewAPI(h *handlers.Handlers, clientIPHeader string) (huma.API, http.Handler
 	serveDocs(router)
 	router.Handle(console.Path, console.Handler())
 	router.Handle(console.Path+"/*", console.Handler())
+	router.Handle(handlers.NotebookProxyPath+"*", h.NotebookProxy())
 	api := humachi.New(router, config)
 	api.UseMiddleware(authenticate(api, h, clientIP(clientIPHeader)))
 	h.Register(api)

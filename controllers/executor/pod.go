@@ -318,6 +318,9 @@ func podFailure(pod *corev1.Pod) string {
 			if t.Reason != "" {
 				parts = append(parts, t.Reason)
 			}
+			if t.Reason == "OOMKilled" {
+				parts = append(parts, outOfMemory(pod, cs.Name))
+			}
 			if t.Message != "" {
 				parts = append(parts, t.Message)
 			}
@@ -327,6 +330,17 @@ func podFailure(pod *corev1.Pod) string {
 		return "no reason given"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// outOfMemory explains an OOMKilled container: the kernel killed it when
+// it used more than its memory limit (the device's resources).
+func outOfMemory(pod *corev1.Pod, container string) string {
+	for _, c := range pod.Spec.Containers {
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; c.Name == container && ok {
+			return "the kernel killed it for using more than its memory limit of " + q.String() + " (the device's resources.limits.memory)"
+		}
+	}
+	return "the kernel killed it for lack of memory"
 }
 
 // Stop deletes the runner's pod unless it has already finished (finished pods

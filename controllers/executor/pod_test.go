@@ -71,3 +71,27 @@ func TestRunnerPodsCarryTheirDevicesRequestsAndLimits(t *testing.T) {
 		t.Errorf("manager defaults: %+v", got)
 	}
 }
+
+func TestAnOOMKilledRunnerPodSaysItExceededItsMemoryLimit(t *testing.T) {
+	oom := func(limits corev1.ResourceList) *corev1.Pod {
+		return &corev1.Pod{
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "runner", Resources: corev1.ResourceRequirements{Limits: limits}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{
+				Name: "runner", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}},
+			}}},
+		}
+	}
+	got := podFailure(oom(list("cpu", "1", "memory", "24Mi")))
+	want := "container runner exited with code 137; OOMKilled; the kernel killed it for using more than its memory limit of 24Mi (the device's resources.limits.memory)"
+	if got != want {
+		t.Errorf("OOMKilled with a limit:\n got %q\nwant %q", got, want)
+	}
+	if got := podFailure(oom(nil)); got != "container runner exited with code 137; OOMKilled; the kernel killed it for lack of memory" {
+		t.Errorf("OOMKilled without a limit: %q", got)
+	}
+	killed := oom(list("memory", "24Mi"))
+	killed.Status.ContainerStatuses[0].State.Terminated.Reason = "Error"
+	if got := podFailure(killed); got != "container runner exited with code 137; Error" {
+		t.Errorf("another failure names no memory limit: %q", got)
+	}
+}

@@ -1,7 +1,7 @@
 // Command image (`make image`) builds the Tweezer image (runner, manager,
-// facade) and the node's pause image as OCI tarballs, with no Docker, and
-// imports them into the node's containerd when one is running (make run
-// NODE=1 imports them itself at start).
+// facade), the node's pause image and the notebook stand-in as OCI
+// tarballs, with no Docker, and imports them into the node's containerd
+// when one is running (make run NODE=1 imports them itself at start).
 //
 //	go run ./hack/image [-out bin/images] [-containerd .tweezer/node/containerd/containerd.sock]
 package main
@@ -29,7 +29,7 @@ func main() {
 	for _, img := range images {
 		fmt.Println(img)
 	}
-	fmt.Fprintf(os.Stderr, "[image] %s and %s built in %s\n", node.TweezerImage, node.PauseImage, time.Since(start).Round(time.Second))
+	fmt.Fprintf(os.Stderr, "[image] %s, %s and %s built in %s\n", node.TweezerImage, node.PauseImage, node.NotebookImage, time.Since(start).Round(time.Second))
 	if *socket == "" {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,7 +44,8 @@ type Options struct {
 	BinDir string
 	// FacadeAddr is the REST facade's listen address, e.g. 127.0.0.1:8000.
 	FacadeAddr string
-	// GatewayAddr is the emulated QPU gateway's listen address.
+	// GatewayAddr is the emulated QPU gateway's listen address; with Node,
+	// its port on the node's bridge address, where runner pods reach it.
 	GatewayAddr string
 	// ControllerManager is the path of a kube-controller-manager binary
 	// (hack/local-bins.sh builds one) run with the garbage collector and the
@@ -113,6 +115,15 @@ func Start(ctx context.Context, opts Options) (_ *Platform, err error) {
 			return nil, err
 		}
 		configure = p.Node.ConfigureAPIServer
+		// QPU runner pods reach the emulated gateway on the node's bridge
+		// address (in a pod, 127.0.0.1 is the pod's own loopback); the
+		// FRESNEL device's URL names it.
+		_, port, err := net.SplitHostPort(opts.GatewayAddr)
+		if err != nil {
+			return nil, fmt.Errorf("the gateway address %q: %w", opts.GatewayAddr, err)
+		}
+		opts.GatewayAddr = net.JoinHostPort(p.Node.Gateway.String(), port)
+		p.opts.GatewayAddr = opts.GatewayAddr
 	}
 	p.step("starting etcd and kube-apiserver (data in %s)", filepath.Join(opts.DataDir, "etcd"))
 	var cfg *rest.Config
@@ -194,7 +205,7 @@ func (p *Platform) startControllerManager() error {
 		"--use-service-account-credentials=false",
 	}
 	if p.Node != nil {
-		p.step("starting kube-controller-manager (garbage collector, namespace, resource quota, service account, root CA and job controllers)")
+		p.step("starting kube-controller-manager (garbage collector, namespace, resource quota, service account, root CA, job and endpoint slice controllers)")
 		args = append(args, p.Node.ControllerManagerArgs()...) // a later --controllers wins
 	} else {
 		p.step("starting kube-controller-manager (garbage collector, namespace and resource quota controllers)")
@@ -247,7 +258,11 @@ func (p *Platform) StartManager() error {
 	args := []string{"--kubeconfig", p.Kubeconfig}
 	if p.Node != nil {
 		p.step("starting the manager (Pod executor, runner image %s)", node.TweezerImage)
-		args = append(args, "--executor", "pod", "--runner-image", node.TweezerImage)
+		// Learners' notebook servers are Pods too, from the notebook
+		// stand-in (the image-mapping hook, docs/node.md), reached through
+		// the facade's /notebooks/ proxy.
+		args = append(args, "--executor", "pod", "--runner-image", node.TweezerImage,
+			"--notebook-image", node.NotebookImage, "--notebook-flavour", "server", "--notebook-public-url", p.FacadeURL)
 	} else {
 		p.step("starting the manager (Process executor)")
 		args = append(args, "--executor", "process",

@@ -16,9 +16,10 @@ import (
 // the Dockerfile): runner pods run as non-root.
 const ImageUser = "65532:65532"
 
-// BuildImages builds the runner, manager, facade and pause binaries
-// (static, from this checkout) and writes the Tweezer image and the pause
-// image as OCI tarballs into outDir; it returns their paths, pause first.
+// BuildImages builds the runner, manager, facade, pause and notebook
+// stand-in binaries (static, from this checkout) and writes the Tweezer
+// image, the pause image and the notebook stand-in (NotebookImage) as OCI
+// tarballs into outDir; it returns their paths, pause first.
 // The Tweezer image has the Dockerfile's layout: binaries in
 // /usr/local/bin, the runner as entry point, user 65532.
 func BuildImages(ctx context.Context, outDir string) ([]string, error) {
@@ -28,7 +29,7 @@ func BuildImages(ctx context.Context, outDir string) ([]string, error) {
 	}
 	root := controlplane.RepoRoot()
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", binDir+"/",
-		"./cmd/runner", "./cmd/manager", "./cmd/apiserver", "./hack/image/pause")
+		"./cmd/runner", "./cmd/manager", "./cmd/apiserver", "./hack/image/pause", "./hack/image/notebook")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -54,7 +55,18 @@ func BuildImages(ctx context.Context, outDir string) ([]string, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return []string{pause, tweezer}, nil
+	// The notebook stand-in answers as `jupyter` and as `cp` (the starter's
+	// init container).
+	nb := filepath.Join(binDir, "notebook")
+	notebook := filepath.Join(outDir, "notebook.tar")
+	if err := ociimage.Write(notebook, ociimage.Spec{
+		Ref: NotebookImage, User: ImageUser,
+		Files:      []ociimage.File{{Source: nb, Path: "/usr/local/bin/jupyter"}, {Source: nb, Path: "/usr/local/bin/cp"}},
+		Entrypoint: []string{"/usr/local/bin/jupyter"},
+	}); err != nil {
+		return nil, err
+	}
+	return []string{pause, tweezer, notebook}, nil
 }
 
 // ImportImages imports image tarballs into the containerd listening on

@@ -47,6 +47,10 @@ const (
 	TweezerImage = "tweezer.local/tweezer:dev"
 	// PauseImage is the pod sandbox image.
 	PauseImage = "tweezer.local/pause:v1"
+	// NotebookImage is the notebook stand-in (hack/image/notebook), which the
+	// manager's --notebook-image maps learners' notebook servers to: a
+	// Jupyter image cannot be built offline.
+	NotebookImage = "tweezer.local/notebook:dev"
 	// NodeName is the name the kubelet registers.
 	NodeName = "tweezer-node"
 	// apiServerPort is kube-apiserver's port on the bridge address: the
@@ -261,10 +265,11 @@ func (n *Node) ConfigureAPIServer(api *envtest.APIServer) error {
 // ControllerManagerArgs are kube-controller-manager's arguments on a node:
 // besides local mode's garbage collector, namespace and resource quota
 // controllers, the controllers that pods need (service accounts, the
-// kube-root-ca.crt ConfigMap that their token volume holds, Jobs).
+// kube-root-ca.crt ConfigMap that their token volume holds, Jobs, and the
+// EndpointSlices through which the facade reaches notebook servers).
 func (n *Node) ControllerManagerArgs() []string {
 	return []string{
-		"--controllers", "garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,job-controller",
+		"--controllers", "garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,job-controller,endpointslice-controller",
 		"--root-ca-file", n.CAFile,
 	}
 }

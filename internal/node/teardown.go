@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +48,11 @@ func (n *Node) Stop() error {
 		}
 	}
 	if n.CgroupRoot != "" {
+		// A process still in the node's cgroups (a pause process whose shim
+		// died) is the node's: it goes with them.
+		for _, pid := range cgroupProcs(n.CgroupRoot) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 		if err := removeCgroups(n.CgroupRoot); err != nil {
 			errs = append(errs, err)
 		}
@@ -76,7 +82,17 @@ func (n *Node) removeSandboxes() error {
 	}
 	var errs []error
 	for _, sb := range list.Items {
-		if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
+		// A sandbox caught being created may have lost its shim ("ttrpc:
+		// closed"): containerd cleans the dead shim up, and a later try
+		// stops the sandbox and removes its network namespace.
+		var err error
+		for try := 0; try < 10; try++ {
+			if _, err = rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err == nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("stopping sandbox of pod %s/%s: %w", sb.Metadata.Namespace, sb.Metadata.Name, err))
 			continue
 		}
@@ -234,10 +250,45 @@ func (n *Node) makeCgroupRoot() error {
 	return nil
 }
 
+// allCgroupDirs are cgroupDirs and, on a hybrid v1 host, the node's root in
+// the unified (v2) hierarchy, where runc creates the containers' cgroups too.
+func allCgroupDirs(root string) []string {
+	dirs := cgroupDirs(root)
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.procs"); err == nil {
+		dirs = append(dirs, filepath.Join("/sys/fs/cgroup/unified", root))
+	}
+	return dirs
+}
+
+// cgroupProcs are the processes in the node's cgroup trees.
+func cgroupProcs(root string) []int {
+	if root == "" {
+		return nil
+	}
+	seen := map[int]bool{}
+	var pids []int
+	for _, d := range allCgroupDirs(root) {
+		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
+					seen[pid] = true
+					pids = append(pids, pid)
+				}
+			}
+			return nil
+		})
+	}
+	return pids
+}
+
 // removeCgroups removes the node's cgroup trees, deepest first.
 func removeCgroups(root string) error {
 	var errs []error
-	for _, d := range cgroupDirs(root) {
+	for _, d := range allCgroupDirs(root) {
 		var dirs []string
 		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
 			if err == nil && e.IsDir() {
@@ -264,18 +315,21 @@ func removeCgroups(root string) error {
 }
 
 // Leftovers lists what of the node is still on this machine: mounts under
-// its folder, its cgroups, its bridge, processes of its own (containerd,
-// shims, kubelet, kube-scheduler) and its pods' network namespaces. Empty
-// after Stop.
+// its folder, its cgroups and any process in them, its bridge, processes of
+// its own (containerd, shims, kubelet, kube-scheduler) and its pods'
+// network namespaces. Empty after Stop.
 func (n *Node) Leftovers() []string {
 	var left []string
 	if mounts, err := mountsUnder(n.opts.Dir); err != nil || len(mounts) > 0 {
 		left = append(left, fmt.Sprintf("mounts %v (%v)", mounts, err))
 	}
-	for _, d := range cgroupDirs(n.CgroupRoot) {
+	for _, d := range allCgroupDirs(n.CgroupRoot) {
 		if _, err := os.Stat(d); err == nil {
 			left = append(left, "cgroup "+d)
 		}
+	}
+	for _, pid := range cgroupProcs(n.CgroupRoot) {
+		left = append(left, fmt.Sprintf("process %d in the node's cgroups", pid))
 	}
 	if _, err := os.Stat("/sys/class/net/" + n.Bridge); err == nil {
 		left = append(left, "bridge "+n.Bridge)

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -47,6 +48,21 @@ func maxAtoms(perAmp int) int {
 	}
 	return MaxAtomsFor(sysmem.Available(), limit, perAmp)
 }
+
+// maxAtomsReason says, for an error message, what caps maxAtoms(perAmp):
+// the memory budget, or TWEEZER_EMULATOR_MAX_ATOMS or the engine's limit.
+func maxAtomsReason(perAmp int) string {
+	mem := sysmem.Available()
+	n := maxAtoms(perAmp)
+	if n == hardMaxAtoms || MaxAtomsFor(mem, hardMaxAtoms, perAmp) > n {
+		return fmt.Sprintf("the cap of %s or of the engine", MaxAtomsEnv)
+	}
+	return fmt.Sprintf("a state of %d atoms needs %s, more than 3/4 of this runner's memory budget of %s (its memory limit; without one, %s or %s)",
+		n+1, mib(uint64(perAmp)<<(n+1)), mib(mem), sysmem.LimitEnv, mib(sysmem.DefaultLimit))
+}
+
+// mib formats bytes in MiB.
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // MaxAtomsFor is the largest register, at most limit atoms, whose state at
 // perAmp bytes per amplitude fits in 3/4 of mem bytes; mem 0 (unknown)

@@ -195,7 +195,8 @@ func compileRequest(req Request) (*sequence.Program, string, error) {
 	if !ok {
 		return nil, "", &InputError{Path: "device_type", Msg: fmt.Sprintf("unknown device type %q", req.DeviceType)}
 	}
-	opts := sequence.Options{Variables: req.Variables, MaxAtoms: maxAtoms(amplitudeBytes(cfg.Precision == precisionLow))}
+	perAmp := amplitudeBytes(cfg.Precision == precisionLow)
+	opts := sequence.Options{Variables: req.Variables, MaxAtoms: maxAtoms(perAmp), MaxAtomsReason: maxAtomsReason(perAmp)}
 	if catalogName == devices.Fresnel || cfg.StrictValidation {
 		dev, err := sequence.LoadDevice(devices.Fresnel)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tweezer-dev/tweezer/internal/sysmem"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
@@ -175,7 +176,7 @@ func TestMemoryCap(t *testing.T) {
 	seq := build("MockDevice", [][2]float64{{0, 0}, {10, 0}, {20, 0}, {30, 0}}, nil,
 		pulseOp(constWF(100, 1), constWF(100, 0), 0))
 	_, err := Run(context.Background(), Request{Sequence: seq, Runs: 1}, nil)
-	inputError(t, err, "$.register", "at most 3")
+	inputError(t, err, "$.register", "at most 3 (the cap of "+MaxAtomsEnv)
 
 	t.Setenv(MaxAtomsEnv, "")
 	if m := MaxAtoms(); m > hardMaxAtoms || m < 20 {
@@ -188,6 +189,15 @@ func TestMemoryCap(t *testing.T) {
 	big := build("MockDevice", atoms, nil, pulseOp(constWF(100, 1), constWF(100, 0), 0))
 	_, err = Run(context.Background(), Request{Sequence: big, Runs: 1}, nil)
 	inputError(t, err, "$.register", "simulates at most")
+
+	// A small memory limit (here the budget's environment variable, as a
+	// pod's cgroup limit would): the error says which budget refused it.
+	t.Setenv(sysmem.LimitEnv, "24Mi")
+	if m := MaxAtoms(); m != 18 {
+		t.Fatalf("MaxAtoms() = %d with 24 MiB, want 18 (56 B per amplitude in 3/4 of the budget)", m)
+	}
+	_, err = Run(context.Background(), Request{Sequence: build("MockDevice", atoms[:19], nil, pulseOp(constWF(100, 1), constWF(100, 0), 0)), Runs: 1}, nil)
+	inputError(t, err, "$.register", "the register has 19 atoms; this engine simulates at most 18 (a state of 19 atoms needs 28.0 MiB, more than 3/4 of this runner's memory budget of 24.0 MiB (its memory limit; without one, TWEEZER_MEMORY_LIMIT or 2048.0 MiB)")
 }
 
 func TestCancelStopsPromptly(t *testing.T) {

@@ -26,6 +26,9 @@ type Options struct {
 	// MaxAtoms, when positive, makes Compile fail for larger registers
 	// before sampling anything.
 	MaxAtoms int
+	// MaxAtomsReason, when set, tells in the MaxAtoms error where the cap
+	// comes from (e.g. the runner's memory budget).
+	MaxAtomsReason string
 	// MaxDuration caps the sequence duration in ns (DefaultMaxDuration if 0).
 	MaxDuration int
 }
@@ -80,7 +83,7 @@ func Compile(seqJSON []byte, opts Options) (*Program, error) {
 	}
 
 	prog := &Program{Device: dev, C6: dev.C6}
-	if err := prog.parseRegister(root, dev, opts.MaxAtoms); err != nil {
+	if err := prog.parseRegister(root, dev, opts.MaxAtoms, opts.MaxAtomsReason); err != nil {
 		return nil, err
 	}
 
@@ -164,7 +167,7 @@ func sequenceDevice(root node) (*Device, error) {
 	return parseDevice(dn)
 }
 
-func (p *Program) parseRegister(root node, dev *Device, maxAtoms int) error {
+func (p *Program) parseRegister(root node, dev *Device, maxAtoms int, why string) error {
 	rn, err := root.get("register")
 	if err != nil {
 		return err
@@ -177,7 +180,11 @@ func (p *Program) parseRegister(root node, dev *Device, maxAtoms int) error {
 		return errAt(rn.path, "the register has no atoms")
 	}
 	if maxAtoms > 0 && len(atoms) > maxAtoms {
-		return &Error{Path: rn.path, Msg: fmt.Sprintf("the register has %d atoms; this engine simulates at most %d", len(atoms), maxAtoms)}
+		msg := fmt.Sprintf("the register has %d atoms; this engine simulates at most %d", len(atoms), maxAtoms)
+		if why != "" {
+			msg += " (" + why + ")"
+		}
+		return &Error{Path: rn.path, Msg: msg}
 	}
 	if dev.MaxAtomNum > 0 && len(atoms) > dev.MaxAtomNum {
 		return errAt(rn.path, "the register has %d atoms, more than the %d device %s supports", len(atoms), dev.MaxAtomNum, dev.Name)
