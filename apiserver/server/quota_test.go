@@ -6,10 +6,12 @@ import (
 	"sync"
 	"testing"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -18,17 +20,30 @@ import (
 
 var jobsQuota = corev1.ResourceName("count/jobs." + quantumv1alpha1.GroupVersion.Group)
 
-// quotaProject creates a project where alice is a member, with a
-// ResourceQuota of `jobs` Jobs whose usage is computed (no
-// kube-controller-manager runs in this suite: the test writes the first
-// usage, kube-apiserver's admission counts from there).
-func quotaProject(t *testing.T, id string, jobs int64) {
+// quotaProject creates a project with a member of its own (whose token it
+// returns: the suite's users keep their project lists) and a ResourceQuota
+// of `jobs` Jobs whose usage is computed (no kube-controller-manager runs
+// in this suite: the test writes the first usage, kube-apiserver's
+// admission counts from there).
+func quotaProject(t *testing.T, id string, jobs int64) string {
 	t.Helper()
 	ctx := context.Background()
+	name := "member-" + id[:8]
 	if err := admin.Create(ctx, testenv.ProjectNamespace(id)); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.Create(ctx, binding(id, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: "alice", Namespace: usersNS})); err != nil {
+	if err := admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: usersNS}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Create(ctx, binding(id, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: name, Namespace: usersNS})); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(usersNS).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	hard := corev1.ResourceList{jobsQuota: *resource.NewQuantity(jobs, resource.DecimalSI)}
@@ -43,6 +58,7 @@ func quotaProject(t *testing.T, id string, jobs int64) {
 	if err := admin.Status().Update(ctx, q); err != nil {
 		t.Fatal(err)
 	}
+	return tr.Status.Token
 }
 
 // storedBatches returns the project's batches with the number of Jobs each
@@ -75,15 +91,14 @@ func storedBatches(t *testing.T, ns string) map[string]int {
 // anything is written.
 func TestAFullJobQuotaIsRefusedBeforeAnythingIsWritten(t *testing.T) {
 	const proj = "5a1e7c3d-2b4f-4e6a-9c8d-0f1e2d3c4b05"
-	quotaProject(t, proj, 3)
-	alice := tokens["alice"]
+	member := quotaProject(t, proj, 3)
 
-	first := createBatch(t, alice, newBatch(proj, 2, map[string]any{"open": true}))
-	r := call(t, "POST", "/api/v1/batches", alice, newBatch(proj, 2, nil), true)
+	first := createBatch(t, member, newBatch(proj, 2, map[string]any{"open": true}))
+	r := call(t, "POST", "/api/v1/batches", member, newBatch(proj, 2, nil), true)
 	envelopeFail(t, r, 403, "the project's quota is used up: exceeded quota: "+quantumv1alpha1.ProjectGuardRails)
 	envelopeFail(t, r, 403, "requested: "+string(jobsQuota)+"=2, used: "+string(jobsQuota)+"=2, limited: "+string(jobsQuota)+"=3")
 
-	r = call(t, "POST", "/api/v1/batches/"+first["id"].(string)+"/jobs", alice, jobsOf(10, 10), true)
+	r = call(t, "POST", "/api/v1/batches/"+first["id"].(string)+"/jobs", member, jobsOf(10, 10), true)
 	envelopeFail(t, r, 403, "limited: "+string(jobsQuota)+"=3")
 
 	stored := storedBatches(t, proj)
@@ -98,7 +113,7 @@ func TestAFullJobQuotaIsRefusedBeforeAnythingIsWritten(t *testing.T) {
 		t.Fatalf("the refused addition changed the batch: %d jobs in its spec, want 2", len(b.Spec.Jobs))
 	}
 	// One job still fits.
-	expect(t, call(t, "POST", "/api/v1/batches/"+first["id"].(string)+"/jobs", alice, jobsOf(10), true), 200)
+	expect(t, call(t, "POST", "/api/v1/batches/"+first["id"].(string)+"/jobs", member, jobsOf(10), true), 200)
 }
 
 // Concurrent creates all pass the facade's check while the quota is empty;
@@ -107,8 +122,7 @@ func TestAFullJobQuotaIsRefusedBeforeAnythingIsWritten(t *testing.T) {
 // no batch behind: never a 500, never a batch without all its jobs.
 func TestConcurrentCreatesAtTheQuotaLeaveNoHalfMadeBatch(t *testing.T) {
 	const proj = "6b2f8d4e-3c5a-4f7b-8d9e-1a2b3c4d5e06"
-	quotaProject(t, proj, 3)
-	alice := tokens["alice"]
+	member := quotaProject(t, proj, 3)
 
 	const n = 6
 	var (
@@ -119,7 +133,7 @@ func TestConcurrentCreatesAtTheQuotaLeaveNoHalfMadeBatch(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			responses[i] = call(t, "POST", "/api/v1/batches", alice, newBatch(proj, 2, nil), true)
+			responses[i] = call(t, "POST", "/api/v1/batches", member, newBatch(proj, 2, nil), true)
 		}()
 	}
 	wg.Wait()
