@@ -406,6 +406,13 @@ func (h *Handlers) createBatch(ctx context.Context, in *createBatchIn) (*batchOu
 	if err := stateFits(emu, seq, body.Jobs); err != nil {
 		return nil, err
 	}
+	if deviceType == quantumv1alpha1.DeviceTypeEmuMPS || deviceType == quantumv1alpha1.DeviceTypeEmuTN {
+		if err := emu.CheckTensorNetwork(); err != nil {
+			var fe *emulationconfig.FieldError
+			errors.As(err, &fe)
+			return nil, envelope.Invalid(fe.Msg, "body", fe.Path())
+		}
+	}
 
 	ns, err := h.projectByID(ctx, body.ProjectID)
 	if err != nil {

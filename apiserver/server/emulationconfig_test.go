@@ -1,10 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 )
 
 // An EmulationConfig (what pasqal-cloud's remote backends send as
@@ -106,4 +111,28 @@ func TestStateResultCapAtBatchCreation(t *testing.T) {
 	id := batch["id"].(string)
 	envelopeFail(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", tok, []map[string]any{{"runs": 5, "sequence": register(12)}}, true), 422, "backend_configuration.observables[0]")
 	expect(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", tok, []map[string]any{{"runs": 5, "sequence": register(3)}}, true), 200)
+
+	// The MPS engine computes no StateResult: refused at creation, naming
+	// the observable, for both of its device types; nothing is created.
+	for _, dt := range []string{"EMU_MPS", "EMU_TN"} {
+		before := batchesIn(t, projA)
+		r := call(t, "POST", "/api/v1/batches", tok, map[string]any{
+			"sequence_builder": register(2), "device_type": dt,
+			"jobs": []map[string]any{{"runs": 10}}, "backend_configuration": cfg, "project_id": projA,
+		}, true)
+		envelopeFail(t, r, 422, "backend_configuration.observables[0]")
+		if after := batchesIn(t, projA); after != before {
+			t.Errorf("%s: a refused batch left %d batches behind", dt, after-before)
+		}
+	}
+}
+
+// batchesIn counts the Batch objects of a project, as an administrator.
+func batchesIn(t *testing.T, project string) int {
+	t.Helper()
+	var list quantumv1alpha1.BatchList
+	if err := admin.List(context.Background(), &list, client.InNamespace(project)); err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
 }

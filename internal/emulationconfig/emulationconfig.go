@@ -415,6 +415,19 @@ func stochasticNoise(raw json.RawMessage) (bool, int) {
 	return false, runs
 }
 
+// CheckTensorNetwork refuses, naming the observable, what the MPS engine
+// (EMU_MPS, EMU_TN) does not compute: a StateResult, the full state of a
+// register that tensor networks exist to avoid writing out.
+func (c *Config) CheckTensorNetwork() error {
+	if c == nil {
+		return nil
+	}
+	if i := c.stateIndex(); i >= 0 {
+		return fieldErr(fmt.Sprintf("observables[%d]", i), "EMU_MPS and EMU_TN do not compute a StateResult; ask EMU_SV for the state, or leave it out")
+	}
+	return nil
+}
+
 // stateIndex is the index of the first StateResult observable, or -1.
 func (c *Config) stateIndex() int {
 	for i, o := range c.Observables {
