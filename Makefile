@@ -108,3 +108,7 @@ bench-node: envtest node ## Benchmark the Pod executor on a real node against th
 .PHONY: bench-controllers
 bench-controllers: envtest ## Benchmark the execution path: 200 batches x 5 jobs on the local control plane (jobs/s, start latency).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-controllers
+
+.PHONY: bench-abuse
+bench-abuse: envtest ## Measure what one tenant's flood does to another: B's batch start and facade p99 quiet vs while A floods 1 MiB batches and workloads (refusals by status, peak heap/RSS). PHASE=20s sets each phase's length.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench-abuse -phase $(or $(PHASE),20s)

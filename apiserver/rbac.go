@@ -15,6 +15,12 @@ package apiserver
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;devices,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=jobs,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches/status;jobs/status,verbs=get;patch
+// A batch create that the project's quota refuses leaves nothing behind:
+// the facade reads the quotas first and, when the controller is refused all
+// the same, deletes the batch it has just created and its Jobs
+// (handlers/quota.go).
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=list
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;jobs,verbs=delete
 // Projects are labelled namespaces.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // Full results live in ConfigMaps owned by their job.

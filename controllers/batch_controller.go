@@ -7,6 +7,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -122,6 +123,7 @@ type BatchReconciler struct {
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=devices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=create
 // +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
@@ -149,6 +151,9 @@ func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&quantumv1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(r.deviceToWaitingBatches),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(source.Channel(r.Queue.events, &handler.EnqueueRequestForObject{})).
+		// A project's quota that frees room wakes the batches waiting for it.
+		Watches(&corev1.ResourceQuota{}, handler.EnqueueRequestsFromMapFunc(r.quotaToWaitingBatches),
+			builder.WithPredicates(quotaFreed)).
 		// A plain FIFO queue, not controller-runtime's priority queue: that
 		// one enqueues the objects of the initial list at low priority, so
 		// after a manager start the batches submitted while it was down got
@@ -262,7 +267,15 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	}
 	for _, phase := range phases {
 		if err := phase(ctx, s); err != nil {
-			return ctrl.Result{}, err
+			if !errors.Is(err, errQuotaWait) {
+				return ctrl.Result{}, err
+			}
+			// The project's quota stopped this phase (tried again after
+			// s.requeue); the status still says where the batch is.
+			if err := r.reconcileStatus(ctx, s); err != nil {
+				return ctrl.Result{}, err
+			}
+			break
 		}
 		if s.batch.Status.Phase.Terminal() {
 			break

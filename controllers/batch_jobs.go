@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -77,7 +78,13 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 		}
 	}
 	made := make([]*quantumv1alpha1.Job, len(missing))
+	// Once the project's quota refuses one Job it refuses the rest: they
+	// are not sent.
+	var refused atomic.Pointer[error]
 	errs := parallel(len(missing), func(k int) error {
+		if e := refused.Load(); e != nil {
+			return *e
+		}
 		i := missing[k]
 		ij := full.Spec.Jobs[i]
 		j := &quantumv1alpha1.Job{
@@ -100,6 +107,10 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 			if apierrors.IsAlreadyExists(err) {
 				return nil // made by an earlier reconciliation the cache does not show yet
 			}
+			if IsQuotaRefusal(err) {
+				refused.CompareAndSwap(nil, &err)
+				return err
+			}
 			return fmt.Errorf("creating job %d of %d: %w", i+1, len(b.Spec.Jobs), err)
 		}
 		made[k] = j
@@ -111,6 +122,12 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 			created++
 			s.jobs = append(s.jobs, *j)
 		}
+	}
+	if e := refused.Load(); e != nil {
+		if created > 0 {
+			r.event(s, "Normal", "JobsCreated", "created %d of %d inline jobs", created, len(b.Spec.Jobs))
+		}
+		return r.quotaRefused(s, quantumv1alpha1.ConditionJobsCreated, "job", jobQuotaMessage(*e, len(b.Spec.Jobs)-len(missing)+created, len(b.Spec.Jobs)))
 	}
 	if len(errs) > 0 {
 		s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionFalse, "CreateFailed", errs[0].Error())

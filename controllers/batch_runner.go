@@ -113,7 +113,7 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 		if err := r.settleFencedRunners(ctx, s); err != nil {
 			return err
 		}
-		return r.startRunner(ctx, s, v, 0)
+		return r.startRunner(ctx, s, v, carriedFailures(b, v.lease))
 	default:
 		return r.runnerEnded(ctx, s, v)
 	}
@@ -271,6 +271,13 @@ func (r *BatchReconciler) takeLease(ctx context.Context, s *batchScope, v runner
 func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) error {
 	log := ctrl.LoggerFrom(ctx).WithValues("generation", gen, "device", s.device.Name)
 	if err := r.Executor.Start(ctx, r.runnerFor(s.batch, s.device, gen)); err != nil {
+		if IsQuotaRefusal(err) {
+			if uerr := r.unstart(ctx, s, gen); uerr != nil {
+				return uerr
+			}
+			return r.quotaRefused(s, quantumv1alpha1.ConditionRunner, "runner",
+				fmt.Sprintf("%s; runner %d starts as the quota frees", QuotaDetail(err), gen))
+		}
 		log.Error(err, "runner start failed")
 		s.setCondition(quantumv1alpha1.ConditionRunner, metav1.ConditionFalse, "StartFailed", err.Error())
 		return err

@@ -8,6 +8,11 @@ const (
 	ConditionRunner = "Runner"
 	// ConditionTimeLimit turns true when a batch ran past its time limit.
 	ConditionTimeLimit = "TimeLimitExceeded"
+	// ReasonQuotaExceeded on the JobsCreated or the Runner condition (status
+	// False): the project's ResourceQuota refused a Job or a runner Pod; the
+	// message names the quota and the resource, and the controller tries
+	// again as the quota frees.
+	ReasonQuotaExceeded = "QuotaExceeded"
 
 	// RunnerFailuresAnnotation on a runner Lease counts consecutive runner
 	// deaths that happened while no job was RUNNING and after no job

@@ -565,11 +565,28 @@ func (h *Handlers) fits(obj client.Object, kind string) error {
 // Idempotency-Key whose batch exists, that batch is returned (its Jobs are
 // the controller's to create, as for any batch).
 func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, idem *idempotency) (*batchOut, error) {
-	if err := idem.create(ctx, h.Client, b, "batch"); err != nil {
+	if err := h.checkQuota(ctx, b.Namespace, 1, len(b.Spec.Jobs)); err != nil {
+		return nil, err
+	}
+	created, err := idem.create(ctx, h.Client, b, "batch")
+	if err != nil {
 		return nil, writeErr(err, "body")
 	}
+	// Once written, the batch's fate is settled (its Jobs, or its
+	// withdrawal) even if the request's context ends: net/http cancels it
+	// when the connection's read deadline (BodyReadTimeout) passes.
+	ctx = context.WithoutCancel(ctx)
 	if err := h.awaitJobs(ctx, b, 0); err != nil {
-		return nil, internal(err)
+		var refused *errJobsRefused
+		if !errors.As(err, &refused) {
+			return nil, internal(err)
+		}
+		if created {
+			if err := h.withdraw(ctx, b); err != nil {
+				return nil, internal(fmt.Errorf("%s, and %w", refused.msg, err))
+			}
+		}
+		return nil, quotaRefusal(refused.msg + "; the batch was not created")
 	}
 	h.await(ctx, b)
 	doc, err := h.batchWithJobs(ctx, b)
@@ -705,11 +722,21 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 		}
 		inline[i].UserID = user(ctx).Name
 	}
+	if err := h.checkQuota(ctx, b.Namespace, 0, len(inline)); err != nil {
+		return nil, err
+	}
 	from, err := h.appendJobs(ctx, b, inline)
 	if err != nil {
 		return nil, err
 	}
+	ctx = context.WithoutCancel(ctx) // as in storeBatch
 	if err := h.awaitJobs(ctx, b, from); err != nil {
+		var refused *errJobsRefused
+		if errors.As(err, &refused) {
+			// A batch's jobs are never removed (the CRD refuses it): the
+			// added ones wait for room, as the controller's condition says.
+			return nil, quotaRefusal(refused.msg + "; the added jobs stay in the batch and are created when the quota has room (cancel the batch to drop them)")
+		}
 		return nil, internal(err)
 	}
 	h.await(ctx, b)

@@ -89,20 +89,20 @@ func (i *idempotency) mark(obj client.Object) {
 
 // create creates obj; when obj was marked and an attempt with the same key
 // already created it, obj becomes that first object, provided it was created
-// from the same body (else 422).
-func (i *idempotency) create(ctx context.Context, c client.Client, obj client.Object, kind string) error {
-	err := c.Create(ctx, obj)
+// from the same body (else 422). created says whether this call made it.
+func (i *idempotency) create(ctx context.Context, c client.Client, obj client.Object, kind string) (created bool, err error) {
+	err = c.Create(ctx, obj)
 	if err == nil || i == nil || !apierrors.IsAlreadyExists(err) {
-		return err
+		return err == nil, err
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-		return err
+		return false, err
 	}
 	switch {
 	case obj.GetLabels()[IdempotencyKeyLabel] != i.label:
-		return envelope.Errorf(http.StatusConflict, "the %s id %s that Idempotency-Key %q stands for is taken by an object created without it", kind, i.name, i.key)
+		return false, envelope.Errorf(http.StatusConflict, "the %s id %s that Idempotency-Key %q stands for is taken by an object created without it", kind, i.name, i.key)
 	case obj.GetAnnotations()[IdempotencyRequestAnnotation] != i.request:
-		return envelope.Invalid(fmt.Sprintf("Idempotency-Key %q was already used for %s %s with a different request body; use a new key for a new request", i.key, kind, obj.GetName()), "header", "Idempotency-Key")
+		return false, envelope.Invalid(fmt.Sprintf("Idempotency-Key %q was already used for %s %s with a different request body; use a new key for a new request", i.key, kind, obj.GetName()), "header", "Idempotency-Key")
 	}
-	return nil
+	return false, nil
 }

@@ -36,13 +36,18 @@ func (h *Handlers) settle(ctx context.Context, done func() (bool, error)) error 
 }
 
 // awaitJobs waits until the cache holds the Jobs of the batch's spec entries
-// from index `from` on (the controller creates them, named by position).
+// from index `from` on (the controller creates them, named by position). It
+// stops with an *errJobsRefused when the controller says that the project's
+// quota refused them.
 func (h *Handlers) awaitJobs(ctx context.Context, b *quantumv1alpha1.Batch, from int) error {
 	return h.settle(ctx, func() (bool, error) {
 		for i := from; i < len(b.Spec.Jobs); i++ {
 			j, err := h.findJobIn(b.Namespace, quantumv1alpha1.InlineJobName(b.UID, i))
-			if err != nil || j == nil {
+			if err != nil {
 				return false, err
+			}
+			if j == nil {
+				return false, h.jobsRefused(b)
 			}
 		}
 		return true, nil

@@ -231,7 +231,7 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 	if err := h.fits(w, "workload"); err != nil {
 		return nil, err
 	}
-	if err := idem.create(ctx, h.Client, w, "workload"); err != nil {
+	if _, err := idem.create(ctx, h.Client, w, "workload"); err != nil {
 		return nil, writeErr(err, "body")
 	}
 	h.await(ctx, w)

@@ -56,9 +56,15 @@ var (
 		Name: "tweezer_webhook_deliveries_total",
 		Help: "Terminal-batch webhook delivery attempts, by outcome (delivered, failed, refused).",
 	}, []string{"outcome"})
+
+	// QuotaRefusals counts creations a project's ResourceQuota refused.
+	QuotaRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tweezer_quota_refusals_total",
+		Help: "Jobs and runner pods the Batch controller could not create because the project's ResourceQuota was full, by what (job, runner).",
+	}, []string{"what"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(QueueDepth, BatchesStarted, BatchesFinished, JobsStarted,
-		JobsFinished, StartLatency, RunnerRestarts, WebhookDeliveries)
+		JobsFinished, StartLatency, RunnerRestarts, WebhookDeliveries, QuotaRefusals)
 }
