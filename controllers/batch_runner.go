@@ -119,11 +119,18 @@ func (r *BatchReconciler) reconcileRunner(ctx context.Context, s *batchScope) er
 	}
 }
 
+// timeLimit is the batch's own limit, never above its device's (the
+// admission policy tweezer-time-limit refuses a larger one with a clear
+// message, but it is skipped while kube-apiserver cannot resolve its
+// parameters), else the device's, else the manager's default.
 func (r *BatchReconciler) timeLimit(b *quantumv1alpha1.Batch, d *quantumv1alpha1.Device) time.Duration {
+	device := d != nil && d.Spec.TimeLimit != nil
 	switch {
+	case b.Spec.TimeLimit != nil && device:
+		return min(b.Spec.TimeLimit.Duration, d.Spec.TimeLimit.Duration)
 	case b.Spec.TimeLimit != nil:
 		return b.Spec.TimeLimit.Duration
-	case d != nil && d.Spec.TimeLimit != nil:
+	case device:
 		return d.Spec.TimeLimit.Duration
 	}
 	return r.Options.DefaultTimeLimit

@@ -103,6 +103,13 @@ var _ = Describe("Time limits", func() {
 		create(dflt)
 		Eventually(phaseOf(dflt)).Should(Equal(quantumv1alpha1.BatchTimedOut))
 		Expect(jobPhases(dflt)()).To(Equal([]quantumv1alpha1.JobStatus{quantumv1alpha1.JobCanceled}))
+
+		By("an own limit above the device's (written past the admission policy) is held to the device's")
+		above := batch(ns, quantumv1alpha1.DeviceTypeFresnel, 1000)
+		above.Spec.TimeLimit = &metav1.Duration{Duration: time.Hour}
+		create(above) // as an administrator: the policy does not judge this writer
+		Eventually(phaseOf(above)).Should(Equal(quantumv1alpha1.BatchTimedOut))
+		Expect(jobsOf(above)[0].Status.Errors).To(ContainElement(ContainSubstring("time limit of 1s")))
 	})
 })
 
