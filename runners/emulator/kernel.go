@@ -76,15 +76,25 @@ func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, 
 	if first {
 		scale = 1 / half
 	}
-	sweep(h.dim, func(lo, hi int) {
-		if h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 4 {
-			h.chebReal(in, out, acc, lo, hi, center, scale, first, c0, c1)
-		} else if h.global && h.uniformDet {
-			h.chebGlobal(in, out, acc, lo, hi, center, scale, first, c0, c1)
-		} else {
-			h.chebGeneral(in, out, acc, lo, hi, center, scale, first, c0, c1)
-		}
-	})
+	if sweepSplit(h.dim) == 1 {
+		// No closure: one escapes to the heap, and small registers
+		// (noise trajectories) make thousands of these sweeps.
+		h.chebRange(in, out, acc, 0, h.dim, center, scale, first, c0, c1)
+		return
+	}
+	sweep(h.dim, func(lo, hi int) { h.chebRange(in, out, acc, lo, hi, center, scale, first, c0, c1) })
+}
+
+// chebRange is chebStep on amplitudes [lo, hi), with its kernel chosen.
+func (h *hamiltonian) chebRange(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	switch {
+	case h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 4:
+		h.chebReal(in, out, acc, lo, hi, center, scale, first, c0, c1)
+	case h.global && h.uniformDet:
+		h.chebGlobal(in, out, acc, lo, hi, center, scale, first, c0, c1)
+	default:
+		h.chebGeneral(in, out, acc, lo, hi, center, scale, first, c0, c1)
+	}
 }
 
 // chebReal is chebStep's kernel when every atom has the same real drive

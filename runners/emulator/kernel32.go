@@ -28,13 +28,20 @@ func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, 
 		panic("emulator: cheb32Step outside the state vector")
 	}
 	realGlobal := h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 8
-	sweep(h.dim, func(lo, hi int) {
-		if realGlobal {
-			h.cheb32Real(in, out, acc, lo, hi, center, scale, first, c0, c1)
-		} else {
-			h.cheb32General(in, out, acc, lo, hi, center, scale, first, c0, c1)
-		}
-	})
+	if sweepSplit(h.dim) == 1 { // no closure on the heap (see chebStep)
+		h.cheb32Range(realGlobal, in, out, acc, 0, h.dim, center, scale, first, c0, c1)
+		return
+	}
+	sweep(h.dim, func(lo, hi int) { h.cheb32Range(realGlobal, in, out, acc, lo, hi, center, scale, first, c0, c1) })
+}
+
+// cheb32Range is cheb32Step on amplitudes [lo, hi), with its kernel chosen.
+func (h *hamiltonian) cheb32Range(realGlobal bool, in, out []complex64, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
+	if realGlobal {
+		h.cheb32Real(in, out, acc, lo, hi, center, scale, first, c0, c1)
+	} else {
+		h.cheb32General(in, out, acc, lo, hi, center, scale, first, c0, c1)
+	}
 }
 
 // cheb32Real is cheb32Step's kernel for a real drive shared by every atom

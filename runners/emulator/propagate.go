@@ -54,6 +54,7 @@ type evolution struct {
 	MagnusErr, ChebErr float64
 	Blocks, MatVecs    int
 	gramParts          [sweepChunks][5][5]float64 // gram's partial sums, one per piece
+	bessel             []float64                  // expStep's coefficients, reused block to block
 
 	// Optional controls (zero values: plain evolution). blockCap bounds
 	// every block in ns; stops are ascending times (ns) at which a block
@@ -218,7 +219,8 @@ func (e *evolution) expStep(ctx context.Context, tau, tol float64) error {
 	lo, hi := e.h.spectrum(e.avgDet)
 	center, half := (hi+lo)/2, (hi-lo)/2+1e-9
 	x := half * tau
-	j, tail := besselSeries(x, tol)
+	j, tail := besselSeries(x, tol, e.bessel)
+	e.bessel = j
 	phase := complex(math.Cos(center*tau), -math.Sin(center*tau))
 	coef := func(k int) complex128 {
 		// (2-δ_k0)(-i)^k J_k(x) e^{-i·center·τ}
@@ -311,13 +313,21 @@ func (e *evolution) chebSum(ctx context.Context, center, half float64, K int, co
 
 // besselSeries returns J_0(x)..J_K(x) with K the first order past x at
 // which the tail bound 2·Σ_{k>K}|J_k(x)| is below tol, and that bound.
-// Miller's backward recurrence, normalised by J0 + 2ΣJ_2k = 1.
-func besselSeries(x, tol float64) ([]float64, float64) {
+// Miller's backward recurrence, normalised by J0 + 2ΣJ_2k = 1. The series
+// is written into buf when it has the room (noisy runs evolve thousands of
+// short blocks; allocating each one's series kept the garbage collector
+// busy enough to stop trajectories from scaling with cores).
+func besselSeries(x, tol float64, buf []float64) ([]float64, float64) {
 	if x < 1e-12 {
-		return []float64{1, x / 2}, x * x / 4
+		return append(buf[:0], 1, x/2), x * x / 4
 	}
 	m := int(x+20*math.Cbrt(x)+40) &^ 1
-	j := make([]float64, m+2)
+	j := buf[:0]
+	if cap(j) < m+2 {
+		j = make([]float64, m+2)
+	}
+	j = j[:m+2]
+	clear(j)
 	j[m] = 1e-300
 	for k := m; k > 0; k-- {
 		j[k-1] = 2*float64(k)/x*j[k] - j[k+1]
@@ -334,18 +344,21 @@ func besselSeries(x, tol float64) ([]float64, float64) {
 	for k := range j {
 		j[k] /= norm
 	}
-	tail := make([]float64, m+2) // tail[k] = 2Σ_{i>k}|J_i|
-	for k := m; k >= 0; k-- {
-		tail[k] = tail[k+1]
-		if k+1 <= m {
-			tail[k] += 2 * math.Abs(j[k+1])
-		}
-	}
+	// tail(K) = 2Σ_{i>K}|J_i|, from K = ⌈x⌉ on, shrunk as K grows.
 	K := max(1, int(math.Ceil(x)))
-	for K < m && tail[K] > tol {
-		K++
+	tail := 0.0
+	for i := m; i > K; i-- {
+		tail += 2 * math.Abs(j[i])
 	}
-	return j[:K+1], tail[K]
+	for K < m && tail > tol {
+		K++
+		tail -= 2 * math.Abs(j[K])
+	}
+	tail = 0 // summed again, from the smallest terms up: the bound reported
+	for i := m; i > K; i-- {
+		tail += 2 * math.Abs(j[i])
+	}
+	return j[:K+1], tail
 }
 
 // magnusEstimate returns ‖Ω₂ψ‖ for the block [t, t+b): the norm of the

@@ -71,7 +71,7 @@ func TestStaysNormalised(t *testing.T) {
 
 func TestBesselSeries(t *testing.T) {
 	for _, x := range []float64{0.3, 2, 17.5, 240} {
-		j, tail := besselSeries(x, 1e-12)
+		j, tail := besselSeries(x, 1e-12, nil)
 		if math.Abs(j[0]-math.J0(x)) > 1e-12 || math.Abs(j[1]-math.J1(x)) > 1e-12 {
 			t.Errorf("x=%g: J0 %g vs %g, J1 %g vs %g", x, j[0], math.J0(x), j[1], math.J1(x))
 		}
