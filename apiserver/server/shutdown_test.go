@@ -24,26 +24,11 @@ import (
 func TestInFlightWriteSurvivesSIGTERM(t *testing.T) {
 	cfg := suiteConfig
 	cfg.BodyReadTimeout = 10 * time.Second
-	s, err := server.New(facadeCfg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cacheCtx, stopCache := context.WithCancel(context.Background())
-	defer stopCache()
-	if err := s.StartCache(cacheCtx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sigterm, send := context.WithCancel(context.Background())
+	addr, send, served := serveUntilSIGTERM(t, cfg)
 	defer send()
-	served := make(chan error, 1)
-	go func() { served <- s.ServeListener(sigterm, ln) }()
 
 	body, _ := json.Marshal(newBatch(projA, 3, nil))
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +59,7 @@ func TestInFlightWriteSurvivesSIGTERM(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // accepted, authenticated, reading the body
 	send()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), 100*time.Millisecond)
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err != nil {
 			break
 		}
@@ -117,23 +102,8 @@ func TestDrainTimeoutCutsWhatIsLeft(t *testing.T) {
 	cfg := suiteConfig
 	cfg.DrainTimeout = 200 * time.Millisecond
 	cfg.BodyReadTimeout = 10 * time.Second
-	s, err := server.New(facadeCfg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cacheCtx, stopCache := context.WithCancel(context.Background())
-	defer stopCache()
-	if err := s.StartCache(cacheCtx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sigterm, send := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.ServeListener(sigterm, ln) }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	addr, send, served := serveUntilSIGTERM(t, cfg)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,4 +178,28 @@ func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
 	if code, _, _ := get(tokens["bob"]); code != http.StatusTooManyRequests {
 		t.Fatalf("an unknown token from the limited client: %d, want 429", code)
 	}
+}
+
+// serveUntilSIGTERM runs a facade of cfg on a fresh port until send is
+// called (its SIGTERM); served receives what ServeListener returns. Its
+// cache stops when the test ends.
+func serveUntilSIGTERM(t *testing.T, cfg server.Config) (addr string, send context.CancelFunc, served chan error) {
+	t.Helper()
+	s, err := server.New(facadeCfg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheCtx, stopCache := context.WithCancel(context.Background())
+	t.Cleanup(stopCache)
+	if err := s.StartCache(cacheCtx); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigterm, send := context.WithCancel(context.Background())
+	served = make(chan error, 1)
+	go func() { served <- s.ServeListener(sigterm, ln) }()
+	return ln.Addr().String(), send, served
 }
