@@ -45,6 +45,9 @@ var (
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
+	// newFacadeWith does the same with its own connection to the control
+	// plane (the facade's identity, e.g. with a wrapped transport).
+	newFacadeWith func(*rest.Config) (*httptest.Server, error)
 	// facadeCache is the informer cache of the first facade.
 	facadeCache client.Reader
 	// suiteConfig is the facades' configuration.
@@ -181,7 +184,7 @@ func run(m *testing.M) (int, error) {
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
 	var firstCache client.Reader
 	suiteConfig = c
-	newFacade = func() (*httptest.Server, error) {
+	newFacadeWith = func(kube *rest.Config) (*httptest.Server, error) {
 		// Each replica's links name its own address, as a configured public URL.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -189,7 +192,7 @@ func run(m *testing.M) (int, error) {
 		}
 		rc := c
 		rc.PublicURL = "http://" + ln.Addr().String()
-		s, err := server.New(facadeCfg, rc)
+		s, err := server.New(kube, rc)
 		if err != nil {
 			return nil, err
 		}
@@ -203,6 +206,7 @@ func run(m *testing.M) (int, error) {
 		srv.Start()
 		return srv, nil
 	}
+	newFacade = func() (*httptest.Server, error) { return newFacadeWith(facadeCfg) }
 	if facade, err = newFacade(); err != nil {
 		return 0, err
 	}
