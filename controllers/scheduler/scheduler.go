@@ -17,7 +17,7 @@
 package scheduler
 
 import (
-	"sort"
+	"slices"
 	"time"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -54,8 +54,30 @@ func Less(a, b Item) bool {
 }
 
 // Sort orders items by Less, in place: the queue order of a single project.
-func Sort(items []Item) {
-	sort.SliceStable(items, func(i, j int) bool { return Less(items[i], items[j]) })
+func Sort(items []Item) { copy(items, sorted(items)) }
+
+// sorted returns a copy of items ordered by Less. It sorts indices, not the
+// items themselves: moving small integers is much cheaper than moving
+// structs that hold strings.
+func sorted(items []Item) []Item {
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(i, j int) int {
+		switch {
+		case Less(items[i], items[j]):
+			return -1
+		case Less(items[j], items[i]):
+			return 1
+		}
+		return 0
+	})
+	out := make([]Item, len(items))
+	for k, i := range idx {
+		out[k] = items[i]
+	}
+	return out
 }
 
 // Usage is what a project holds of a queue's devices.
@@ -83,8 +105,7 @@ type turns struct {
 
 // order returns the first n items of the queue order.
 func order(items []Item, usage map[string]Usage, n int) []Item {
-	sorted := append([]Item(nil), items...)
-	Sort(sorted)
+	sorted := sorted(items)
 	held := make(map[string]*turns, len(usage))
 	for p, u := range usage {
 		held[p] = &turns{Usage: u}
@@ -106,10 +127,12 @@ func order(items []Item, usage map[string]Usage, n int) []Item {
 // into the level's items.
 type projectQueue struct {
 	*turns
-	name   string
-	next   []int // by Less: the batch it starts next first
-	byAge  []int // oldest first, for the tie between projects
-	oldest int   // position in byAge of its oldest batch still waiting
+	name string
+	next []int // by Less: the batch it starts next first
+	// oldest[k] is the creation time of the oldest of next[k:]: the batches
+	// start from the head of next, so those still waiting are a suffix.
+	oldest []time.Time
+	head   int // next[head:] wait
 }
 
 // share appends to out, up to n items in all, the items of one queue
@@ -133,29 +156,26 @@ func share(level []Item, held map[string]*turns, seq *int, out []Item, n int) []
 		q.next = append(q.next, i)
 	}
 	for _, q := range queues {
-		q.byAge = append([]int(nil), q.next...)
-		sort.SliceStable(q.byAge, func(i, j int) bool { return older(level[q.byAge[i]], level[q.byAge[j]]) })
+		q.oldest = make([]time.Time, len(q.next))
+		for k := len(q.next) - 1; k >= 0; k-- {
+			q.oldest[k] = level[q.next[k]].Created
+			if k+1 < len(q.next) && q.oldest[k+1].Before(q.oldest[k]) {
+				q.oldest[k] = q.oldest[k+1]
+			}
+		}
 	}
-	started := make([]bool, len(level))
 	for len(out) < n {
 		var pick *projectQueue
 		for _, q := range queues {
-			if len(q.next) == 0 {
-				continue
-			}
-			for started[q.byAge[q.oldest]] {
-				q.oldest++
-			}
-			if pick == nil || before(level, q, pick) {
+			if q.head < len(q.next) && (pick == nil || before(q, pick)) {
 				pick = q
 			}
 		}
 		if pick == nil {
 			break
 		}
-		i := pick.next[0]
-		pick.next = pick.next[1:]
-		started[i] = true
+		i := pick.next[pick.head]
+		pick.head++
 		*seq++
 		pick.Running++
 		pick.seq = *seq
@@ -167,7 +187,7 @@ func share(level []Item, held map[string]*turns, seq *int, out []Item, n int) []
 // before reports whether project a takes the next turn before project b:
 // fewer batches running, then the earlier last start, then the older oldest
 // waiting batch, then the name.
-func before(level []Item, a, b *projectQueue) bool {
+func before(a, b *projectQueue) bool {
 	if a.Running != b.Running {
 		return a.Running < b.Running
 	}
@@ -177,18 +197,10 @@ func before(level []Item, a, b *projectQueue) bool {
 	if !a.LastStart.Equal(b.LastStart) {
 		return a.LastStart.Before(b.LastStart)
 	}
-	if oa, ob := level[a.byAge[a.oldest]], level[b.byAge[b.oldest]]; !oa.Created.Equal(ob.Created) {
-		return oa.Created.Before(ob.Created)
+	if oa, ob := a.oldest[a.head], b.oldest[b.head]; !oa.Equal(ob) {
+		return oa.Before(ob)
 	}
 	return a.name < b.name
-}
-
-// older reports whether a was created before b (key breaks ties).
-func older(a, b Item) bool {
-	if !a.Created.Equal(b.Created) {
-		return a.Created.Before(b.Created)
-	}
-	return a.Key < b.Key
 }
 
 // Slot is a device of the queue's type and how many batches it runs.

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
@@ -233,5 +234,37 @@ func TestWhy(t *testing.T) {
 		if got := Why(c.devices); got != c.want {
 			t.Errorf("Why(%d devices) = %s, want %s", len(c.devices), got, c.want)
 		}
+	}
+}
+
+// BenchmarkPlan plans one free slot for a queue of 2,000 batches, all of
+// one project or spread over 100 projects. The baseline, "before", is what
+// planning cost before fair sharing: a copy of the queue stably sorted by
+// Less with sort.SliceStable (then a pass that planned its head).
+func BenchmarkPlan(b *testing.B) {
+	for _, projects := range []int{1, 100} {
+		var queue []Item
+		usage := map[string]Usage{}
+		for i := range 2000 {
+			p := fmt.Sprintf("p%03d", i%projects)
+			queue = append(queue, in(p, fmt.Sprintf("%s/b%04d", p, i), quantumv1alpha1.QueuePriorityMedium, int32(i%3), time.Duration(i)*time.Second))
+			usage[p] = Usage{Running: i % 2, LastStart: t0.Add(-time.Duration(i) * time.Minute)}
+		}
+		slots := []Slot{{Device: "d", Usable: true, Capacity: 4, Running: 3}}
+		b.Run(fmt.Sprintf("projects=%d/before", projects), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				items := append([]Item(nil), queue...)
+				sort.SliceStable(items, func(i, j int) bool { return Less(items[i], items[j]) })
+			}
+		})
+		b.Run(fmt.Sprintf("projects=%d/plan", projects), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(Plan(queue, slots, usage)) != 1 {
+					b.Fatal("want one batch planned")
+				}
+			}
+		})
 	}
 }
