@@ -105,19 +105,19 @@ type turns struct {
 
 // order returns the first n items of the queue order.
 func order(items []Item, usage map[string]Usage, n int) []Item {
-	sorted := sorted(items)
+	queue := sorted(items)
 	held := make(map[string]*turns, len(usage))
 	for p, u := range usage {
 		held[p] = &turns{Usage: u}
 	}
 	seq := 0
-	out := make([]Item, 0, min(n, len(sorted)))
-	for start := 0; start < len(sorted) && len(out) < n; {
+	out := make([]Item, 0, min(n, len(queue)))
+	for start := 0; start < len(queue) && len(out) < n; {
 		end := start + 1
-		for end < len(sorted) && sorted[end].QueuePriority.Rank() == sorted[start].QueuePriority.Rank() {
+		for end < len(queue) && queue[end].QueuePriority.Rank() == queue[start].QueuePriority.Rank() {
 			end++
 		}
-		out = share(sorted[start:end], held, &seq, out, n)
+		out = share(queue[start:end], held, &seq, out, n)
 		start = end
 	}
 	return out
