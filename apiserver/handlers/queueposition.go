@@ -95,25 +95,29 @@ func (h *Handlers) queuePosition(ctx context.Context, in *BatchIDPath) (*queuePo
 	if err != nil {
 		return nil, internal(err)
 	}
-	finished, err := h.finishedOfProjects(b.Spec.DeviceType, append(unfinished, b))
+	finished, err := h.finishedOfProjects(b, unfinished)
 	if err != nil {
 		return nil, internal(err)
 	}
 	return &queuePositionOut{Body: envelope.OK(PositionOf(b, append(unfinished, finished...), devs))}, nil
 }
 
-// finishedOfProjects are the cached finished batches of a device type in the
-// projects of batches: the queue's fair share counts when each project last
-// started a batch.
-func (h *Handlers) finishedOfProjects(dt quantumv1alpha1.DeviceType, batches []*quantumv1alpha1.Batch) ([]*quantumv1alpha1.Batch, error) {
-	seen := map[string]bool{}
-	var out []*quantumv1alpha1.Batch
-	for _, b := range batches {
-		if seen[b.Namespace] {
-			continue
+// finishedOfProjects are the cached finished batches of b's device type in
+// the projects of b and of the unfinished batches: the queue's fair share
+// counts when each project last started a batch.
+func (h *Handlers) finishedOfProjects(b *quantumv1alpha1.Batch, unfinished []*quantumv1alpha1.Batch) ([]*quantumv1alpha1.Batch, error) {
+	dt := b.Spec.DeviceType
+	projects := []string{b.Namespace}
+	seen := map[string]bool{b.Namespace: true}
+	for _, o := range unfinished {
+		if !seen[o.Namespace] {
+			seen[o.Namespace] = true
+			projects = append(projects, o.Namespace)
 		}
-		seen[b.Namespace] = true
-		list, err := h.batchesBy(IndexNamespace, b.Namespace)
+	}
+	var out []*quantumv1alpha1.Batch
+	for _, ns := range projects {
+		list, err := h.batchesBy(IndexNamespace, ns)
 		if err != nil {
 			return nil, err
 		}
