@@ -1,0 +1,134 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
+	"github.com/tweezer-dev/tweezer/apiserver/server"
+)
+
+// A project past its write budget gets 429 with Retry-After, the JSON
+// envelope naming the limit, and nothing is stored; another project's write
+// at the same moment passes. The refused user's next write is refused
+// before its body is read until the time it was given; its reads pass.
+func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
+	ctx := context.Background()
+	limits := budget.Limits{BytesPerSecond: 64 << 10, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100}
+	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
+	alice, bob := tokens["alice"], tokens["bob"]
+	big := func(project string) []byte {
+		raw, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	count := func(ns string) int {
+		var list quantumv1alpha1.BatchList
+		if err := admin.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+	refusals := func(stage string) float64 { return testutil.ToFloat64(budget.Refusals.WithLabelValues("bytes", stage)) }
+	writes0, held0 := refusals("write"), refusals("held")
+
+	// The burst holds a maximum-size body: the first 900 KiB batch passes.
+	expect(t, call(t, "POST", "/api/v1/batches", alice, big(projA), false), 200)
+	before := count(projA)
+
+	// At once, alice's second one (a's bucket holds about 400 KiB) and
+	// bob's first in his project.
+	type answer struct {
+		status int
+		header http.Header
+		raw    []byte
+		err    error
+	}
+	var wg sync.WaitGroup
+	answers := make([]answer, 2)
+	for i, post := range []struct {
+		token string
+		body  []byte
+	}{{alice, big(projA)}, {bob, big(projB)}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", bytes.NewReader(post.body))
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+post.token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			answers[i] = answer{resp.StatusCode, resp.Header, raw, err}
+		}()
+	}
+	wg.Wait()
+	refused, passed := answers[0], answers[1]
+	if refused.err != nil || passed.err != nil {
+		t.Fatal(refused.err, passed.err)
+	}
+	if passed.status != 200 {
+		t.Fatalf("bob's batch in his own project: %d %s", passed.status, passed.raw)
+	}
+	r := response{status: refused.status, raw: refused.raw, header: refused.header}
+	_ = json.Unmarshal(refused.raw, &r.body)
+	envelopeFail(t, r, http.StatusTooManyRequests, "project "+projA+" writes at most 64 KiB/s (1.25 MiB at once); retry after ")
+	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: project write bytes)")
+	// About 900 KiB missing at 64 KiB/s: 8 to 15 s.
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 8 || s > 15 {
+		t.Fatalf("Retry-After %q, want 8 to 15 seconds", r.header.Get("Retry-After"))
+	}
+	if !strings.Contains(r.data()["description"].(string), "retry after "+r.header.Get("Retry-After")+" s") {
+		t.Errorf("the message and Retry-After disagree: %s, %s", r.raw, r.header.Get("Retry-After"))
+	}
+	if n := count(projA); n != before {
+		t.Fatalf("%d batches in project A after the refusal, want %d: something was written", n, before)
+	}
+	if got := refusals("write") - writes0; got != 1 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=write} rose by %g, want 1", got)
+	}
+
+	// alice ignores Retry-After: her next write, small and in another of
+	// her projects, is refused before it is read; her reads pass.
+	r = call(t, "POST", "/api/v1/batches", alice, newBatch(projBig, 1, nil), false)
+	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: project write bytes)")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on a held user's refusal")
+	}
+	if got := refusals("held") - held0; got != 1 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=held} rose by %g, want 1", got)
+	}
+	expect(t, call(t, "GET", "/api/v1/batches?project_id="+projA, alice, nil, false), 200)
+}
+
+// A write budget whose burst cannot hold the largest accepted body is a
+// configuration error: such a body would wait forever.
+func TestAWriteBurstBelowTheBodyCapIsRefused(t *testing.T) {
+	c := suiteConfig
+	c.ProjectWrites = budget.Limits{BytesPerSecond: 1 << 20, BurstBytes: c.MaxBodyBytes - 1, RequestsPerSecond: 10, BurstRequests: 10}
+	_, err := server.New(facadeCfg, c)
+	if err == nil || !strings.Contains(err.Error(), "below the largest accepted body") {
+		t.Fatalf("got %v, want the burst refused", err)
+	}
+}
