@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -29,9 +30,9 @@ func charged(method string, tags []string) bool {
 
 // chargeWrites opens the budget account of each charged request, which the
 // handlers' client charges at its first write to a project. A user refused
-// earlier who writes again before the Retry-After it was given is refused at
-// once, before its body is read: a client that ignores Retry-After and
-// resends a large body costs the facade no decoding.
+// earlier who writes again before the Retry-After it was given is refused
+// before its body is read (awaitHold): a client that ignores Retry-After
+// and resends a large body costs the facade no decoding.
 func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		u := auth.UserFrom(ctx.Context())
@@ -39,7 +40,7 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 			next(ctx)
 			return
 		}
-		if r := writes.Held(now(), u.Name); r != nil {
+		if r := awaitHold(ctx.Context(), writes, u.Name); r != nil {
 			budget.Count(r, "held")
 			ctx.SetHeader("Retry-After", strconv.Itoa(r.Seconds()))
 			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, r.Error())
@@ -51,6 +52,30 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 		}
 		next(huma.WithContext(ctx, budget.WithRequest(ctx.Context(), writes.NewRequest(u.Name, body, now, h.Log))))
 	}
+}
+
+// heldPause is the longest a held user's write waits for its hold to end
+// before it is refused.
+const heldPause = time.Second
+
+// awaitHold returns the refusal user is held by, after waiting up to
+// heldPause for it to end (nil when it did, or when user is not held). The
+// pause keeps a client that ignores Retry-After from making the facade
+// answer thousands of refusals a second: each of its connections gets at
+// most one per heldPause.
+func awaitHold(ctx context.Context, writes *budget.Budget, user string) *budget.Refusal {
+	r := writes.Held(now(), user)
+	if r == nil {
+		return nil
+	}
+	t := time.NewTimer(min(r.RetryAfter, heldPause))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return r
+	case <-t.C:
+	}
+	return writes.Held(now(), user)
 }
 
 type bodyKey struct{}
