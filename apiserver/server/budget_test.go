@@ -28,7 +28,10 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	ctx := context.Background()
 	limits := budget.Limits{BytesPerSecond: 64 << 10, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100}
 	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
-	alice, bob := tokens["alice"], tokens["bob"]
+	// Projects of their own (the suite's other tests read projA's batches),
+	// each with a member: alice in mine, bob in theirs.
+	const mine, theirs = "5b1d6a2e-0c3f-4e8a-9d7b-2a6c4e8f1b05", "6c2e7b3f-1d4a-4f9b-8e6c-3b7d5f9a2c06"
+	alice, bob := quotaProject(t, mine, 1000), quotaProject(t, theirs, 1000)
 	big := func(project string) []byte {
 		raw, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`}))
 		if err != nil {
@@ -47,8 +50,8 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	writes0, held0 := refusals("write"), refusals("held")
 
 	// The burst holds a maximum-size body: the first 900 KiB batch passes.
-	expect(t, call(t, "POST", "/api/v1/batches", alice, big(projA), false), 200)
-	before := count(projA)
+	expect(t, call(t, "POST", "/api/v1/batches", alice, big(mine), false), 200)
+	before := count(mine)
 
 	// At once, alice's second one (a's bucket holds about 400 KiB) and
 	// bob's first in his project.
@@ -63,7 +66,7 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	for i, post := range []struct {
 		token string
 		body  []byte
-	}{{alice, big(projA)}, {bob, big(projB)}} {
+	}{{alice, big(mine)}, {bob, big(theirs)}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -94,7 +97,7 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	}
 	r := response{status: refused.status, raw: refused.raw, header: refused.header}
 	_ = json.Unmarshal(refused.raw, &r.body)
-	envelopeFail(t, r, http.StatusTooManyRequests, "project "+projA+" writes at most 64 KiB/s (1.25 MiB at once); retry after ")
+	envelopeFail(t, r, http.StatusTooManyRequests, "project "+mine+" writes at most 64 KiB/s (1.25 MiB at once); retry after ")
 	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: project write bytes)")
 	// About 520 KiB missing at 64 KiB/s, less what the bucket regained
 	// while the first batch was created: up to 9 s.
@@ -104,19 +107,18 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	if !strings.Contains(r.data()["description"].(string), "retry after "+r.header.Get("Retry-After")+" s") {
 		t.Errorf("the message and Retry-After disagree: %s, %s", r.raw, r.header.Get("Retry-After"))
 	}
-	if n := count(projA); n != before {
+	if n := count(mine); n != before {
 		t.Fatalf("%d batches in project A after the refusal, want %d: something was written", n, before)
 	}
 	if got := refusals("write") - writes0; got != 1 {
 		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=write} rose by %g, want 1", got)
 	}
 
-	// alice ignores Retry-After: her next write, small and in another of
-	// her projects, is refused before it is read, after a pause of a
-	// second (a client looping on 429s gets one a second per connection);
-	// her reads pass.
+	// alice ignores Retry-After: her next write, small, is refused before
+	// it is read, after a pause of a second (a client looping on 429s gets
+	// one a second per connection); her reads pass.
 	start := time.Now()
-	r = call(t, "POST", "/api/v1/batches", alice, newBatch(projBig, 1, nil), false)
+	r = call(t, "POST", "/api/v1/batches", alice, newBatch(mine, 1, nil), false)
 	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: project write bytes)")
 	if d := time.Since(start); d < 900*time.Millisecond {
 		t.Errorf("a held user's write was refused after %s, want a pause of about 1 s", d)
@@ -127,7 +129,7 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	if got := refusals("held") - held0; got != 1 {
 		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=held} rose by %g, want 1", got)
 	}
-	expect(t, call(t, "GET", "/api/v1/batches?project_id="+projA, alice, nil, false), 200)
+	expect(t, call(t, "GET", "/api/v1/batches?project_id="+mine, alice, nil, false), 200)
 }
 
 // A write budget whose burst cannot hold the largest accepted body is a
