@@ -192,10 +192,12 @@ func TestSweepEvictsIdleProjects(t *testing.T) {
 		t.Fatalf("after a sweep: projects %v, held %v; want only c", b.projects, b.held)
 	}
 	// Swept at most once per sweepEvery: the next minute keeps c until it refills.
-	if b.Take(later.Add(time.Second), "d", 1); len(b.projects) != 2 {
-		t.Fatalf("projects %v, want c and d", b.projects)
+	if r := b.Take(later.Add(time.Second), "d", 1); r != nil || len(b.projects) != 2 {
+		t.Fatalf("refusal %v, projects %v, want c and d", r, b.projects)
 	}
-	b.Take(later.Add(sweepEvery+time.Second), "e", 1)
+	if r := b.Take(later.Add(sweepEvery+time.Second), "e", 1); r != nil {
+		t.Fatal(r)
+	}
 	if b.projects["c"] != nil || b.projects["d"] != nil || len(b.projects) != 1 {
 		t.Fatalf("projects %v, want e only", b.projects)
 	}
