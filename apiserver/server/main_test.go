@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
 	"github.com/tweezer-dev/tweezer/apiserver/server"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
@@ -182,6 +183,9 @@ func run(m *testing.M) (int, error) {
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
+	// The suite writes far faster than a project's write budget allows;
+	// budget_test.go turns it on for its own facade.
+	c.ProjectWrites = budget.Limits{}
 	var firstCache client.Reader
 	suiteConfig = c
 	newFacadeWith = func(kube *rest.Config) (*httptest.Server, error) {
@@ -243,6 +247,7 @@ type response struct {
 	status int
 	body   map[string]any
 	raw    []byte
+	header http.Header
 }
 
 func (r response) data() map[string]any {
@@ -296,7 +301,7 @@ func call(t testing.TB, method, path, token string, body any, gz bool) response 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := response{status: resp.StatusCode, raw: raw}
+	out := response{status: resp.StatusCode, raw: raw, header: resp.Header}
 	_ = json.Unmarshal(raw, &out.body)
 	return out
 }
