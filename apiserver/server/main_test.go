@@ -46,6 +46,9 @@ var (
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
+	// newFacadeWith does the same with its own connection to the control
+	// plane (the facade's identity, e.g. with a wrapped transport).
+	newFacadeWith func(*rest.Config) (*httptest.Server, error)
 	// facadeCache is the informer cache of the first facade.
 	facadeCache client.Reader
 	// suiteConfig is the facades' configuration.
@@ -185,7 +188,7 @@ func run(m *testing.M) (int, error) {
 	c.ProjectWrites = budget.Limits{}
 	var firstCache client.Reader
 	suiteConfig = c
-	newFacade = func() (*httptest.Server, error) {
+	newFacadeWith = func(kube *rest.Config) (*httptest.Server, error) {
 		// Each replica's links name its own address, as a configured public URL.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -193,7 +196,7 @@ func run(m *testing.M) (int, error) {
 		}
 		rc := c
 		rc.PublicURL = "http://" + ln.Addr().String()
-		s, err := server.New(facadeCfg, rc)
+		s, err := server.New(kube, rc)
 		if err != nil {
 			return nil, err
 		}
@@ -207,6 +210,7 @@ func run(m *testing.M) (int, error) {
 		srv.Start()
 		return srv, nil
 	}
+	newFacade = func() (*httptest.Server, error) { return newFacadeWith(facadeCfg) }
 	if facade, err = newFacade(); err != nil {
 		return 0, err
 	}
