@@ -52,14 +52,17 @@ func TestQueuePosition(t *testing.T) {
 	envelopeFail(t, call(t, "GET", "/api/v1/batches/00000000-0000-0000-0000-000000000000/queue_position", alice, nil, false), 404, "00000000")
 	envelopeFail(t, call(t, "GET", "/api/v1/batches/"+high+"/queue_position", "", nil, false), 401, "bearer token")
 
-	// Canceled, the higher one leaves the queue and the lower one moves up.
+	// Canceled, the higher one leaves the queue and the lower one moves up:
+	// by one or more, as the turns are shared across projects (with the
+	// shared suite's other batches waiting on FRESNEL, alice's project may
+	// also win a tie it lost while the higher batch held its turn).
 	expect(t, call(t, "PUT", "/api/v1/batches/"+high+"/cancel", alice, nil, false), 200)
 	p := position(high)
 	if p["waiting"] != false || p["position"] != nil || p["status"] != "CANCELED" || p["reason"] != "Finished" {
 		t.Errorf("canceled batch: %v", p)
 	}
-	if got := position(low); got["position"].(float64) != lo["position"].(float64)-1 {
-		t.Errorf("after the cancel the lower batch is at %v, want %v", got["position"], lo["position"].(float64)-1)
+	if got := position(low); got["position"].(float64) >= lo["position"].(float64) || got["position"].(float64) < 1 {
+		t.Errorf("after the cancel the lower batch is at %v, want ahead of %v", got["position"], lo["position"])
 	}
 }
 
