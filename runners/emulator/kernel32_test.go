@@ -77,8 +77,9 @@ func TestCheb32MatchesDouble(t *testing.T) {
 					scale = 1 / half
 				}
 				h.chebGeneral(in128, wantOut, wantAcc, 0, h.dim, center, scale, first, c0, c1)
-				for _, p := range kernelPaths() {
+				for _, p := range splitPaths() {
 					setPaths(t, p.avx2, p.sse2)
+					setSplit(t, p.split)
 					in32, out32 := toC64(in), toC64(out0)
 					acc := append([]complex128(nil), accStart...)
 					if lo == 0 && hi == h.dim {
@@ -104,6 +105,36 @@ func TestCheb32MatchesDouble(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+type splitPath struct {
+	kernelPath
+	split bool
+}
+
+// splitPaths is kernelPaths with, after the AVX2 path, the same with every
+// whole-vector single-precision sweep split in two passes (cheb32Split).
+func splitPaths() []splitPath {
+	var paths []splitPath
+	for _, p := range kernelPaths() {
+		paths = append(paths, splitPath{p, false})
+		if p.avx2 {
+			paths = append(paths, splitPath{kernelPath{p.name + "-split", true, true}, true})
+		}
+	}
+	return paths
+}
+
+// setSplit makes cheb32Step split every sweep it can (on) or none, until
+// the test ends.
+func setSplit(t testing.TB, on bool) {
+	t.Helper()
+	old := splitFrom
+	t.Cleanup(func() { splitFrom = old })
+	splitFrom = 64
+	if on {
+		splitFrom = 0
 	}
 }
 
