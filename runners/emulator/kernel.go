@@ -103,8 +103,12 @@ func (h *hamiltonian) chebSplit(in, out, acc []complex128, center, scale float64
 		panic("emulator: chebSplit outside the state vector")
 	}
 	k := splitAt(h.n)
-	consts := h.chebConsts(center, scale, first, c0, c1)
-	low := consts
+	if h.split == nil {
+		h.split = new(splitConsts)
+	}
+	consts, low := &h.split.high, &h.split.low
+	*consts = h.chebConsts(center, scale, first, c0, c1)
+	*low = *consts
 	low.mode = 0 // out only
 	if first {
 		low.mode = 3
@@ -115,11 +119,19 @@ func (h *hamiltonian) chebSplit(in, out, acc []complex128, center, scale float64
 			t1 := min(hi, (t0>>tileBits+1)<<tileBits)
 			inter := buf[:t1-t0]
 			h.inter.tile(inter, t0)
-			chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], t0, t1, k, &low)
+			chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], t0, t1, k, low)
 			t0 = t1
 		}
 	})
-	h.splitColumns(func(lo, hi int) { chebHighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, &consts) })
+	h.splitColumns(func(lo, hi int) { chebHighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, consts) })
+}
+
+// splitConsts hold a split sweep's kernel constants, kept with the
+// Hamiltonian so that a sweep does not allocate them: the first pass's
+// (low) and the second's (high), in each precision.
+type splitConsts struct {
+	low, high     chebConsts
+	low32, high32 cheb32Consts
 }
 
 // splitAt is the first bit of a split sweep's second pass on n atoms.

@@ -69,14 +69,18 @@ const (
 // low bits and the diagonal, then cheb32HighAVX2 on the high bits.
 func (h *hamiltonian) cheb32Split(in, out []complex64, acc []complex128, center, scale float64, first bool, c0, c1 complex128) {
 	k := splitAt(h.n)
-	consts := h.cheb32Consts(center, scale, first, c0, c1)
-	low := consts
+	if h.split == nil {
+		h.split = new(splitConsts)
+	}
+	consts, low := &h.split.high32, &h.split.low32
+	*consts = h.cheb32Consts(center, scale, first, c0, c1)
+	*low = *consts
 	low.mode = 0 // out only
 	if first {
 		low.mode = 3
 	}
-	sweep(h.dim, func(lo, hi int) { h.cheb32Tiles(in, out, acc, lo, hi, k, &low) })
-	h.splitColumns(func(lo, hi int) { cheb32HighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, &consts) })
+	sweep(h.dim, func(lo, hi int) { h.cheb32Tiles(in, out, acc, lo, hi, k, low) })
+	h.splitColumns(func(lo, hi int) { cheb32HighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, consts) })
 }
 
 // cheb32Range is cheb32Step on amplitudes [lo, hi), with its kernel chosen.
