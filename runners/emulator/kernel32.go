@@ -28,7 +28,7 @@ func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, 
 		panic("emulator: cheb32Step outside the state vector")
 	}
 	realGlobal := h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 8
-	if realGlobal && useAVX2 && h.n >= max(splitFrom, 4) {
+	if realGlobal && useAVX2 && h.n >= max(splitFrom+1, 4) {
 		h.cheb32Split(in, out, acc, center, scale, first, c0, c1)
 		return
 	}
@@ -39,17 +39,21 @@ func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, 
 	sweep(h.dim, func(lo, hi int) { h.cheb32Range(realGlobal, in, out, acc, lo, hi, center, scale, first, c0, c1) })
 }
 
-// splitFrom is the register size from which chebStep and cheb32Step
-// apply the flips of a global real drive in two passes (a variable so that
-// tests can split small registers). In one pass every bit whose partners
-// lie beyond the cache's reach (about 2^14 amplitudes with the other
-// streams of a sweep) adds a stream of partner reads from memory: at N = 20
-// that is 5-6 more streams than the sweep's own in, out and acc. Split,
-// the first pass (the one-pass kernel on the low bits and the diagonal)
-// reads in and out once, and the second (the high bits, splitHigh of them)
+// splitFrom is the register size from which chebStep applies the flips
+// of a global real drive in two passes, and cheb32Step from splitFrom+1
+// (complex64 vectors are half as long in memory); a variable so that tests
+// can split small registers. In one pass every bit whose partners lie
+// beyond the cache's reach (about 2^14 amplitudes with the other streams
+// of a sweep) adds a stream of partner reads from memory. Split, the first
+// pass (the one-pass kernel on the low bits and the diagonal) reads in and
+// out once, and the second (the high bits, at most splitHigh of them)
 // takes the vector column range by column range, every row of a range at
-// once, so that it reads in, out and acc once.
-var splitFrom = 19
+// once, so that it reads in, out and acc once. Measured per sweep
+// (docs/emulator-measurements.md, load 6): at N = 20 split and one pass
+// are level in complex128 and the split is 10% slower in complex64; at
+// N = 22 the split saves 15% of the CPU time in complex128 and 3% in
+// complex64.
+var splitFrom = 21
 
 // The first pass of a split sweep applies the flips of bits 0..k-1 with
 // k = max(splitLow, n - splitHigh): 2^14 amplitudes (128 KiB of in in

@@ -169,7 +169,7 @@ func TestSinglePrecisionErrorBound(t *testing.T) {
 	}
 }
 
-// A whole run with every sweep split in two passes (as at N >= splitFrom)
+// A whole run with every sweep split in two passes (as from N = splitFrom)
 // ends in the one-pass run's state: to 1e-10 in complex128, and in
 // complex64 within a hundredth of the rounding term the bound carries for
 // the single-precision recurrence; the sweeps are the same and the bound
