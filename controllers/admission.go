@@ -62,14 +62,14 @@ type admission struct {
 func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch, fresh func() (bool, error)) (admission, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	devices, items, slots, err := q.snapshot(ctx, b.Spec.DeviceType, b)
+	devices, snap, err := q.snapshot(ctx, b.Spec.DeviceType, b)
 	if err != nil {
 		return admission{}, err
 	}
 	why := scheduler.Why(devices)
 	key := client.ObjectKeyFromObject(b)
 	out := admission{Waiting: why}
-	dev, before, after := turn(key, devices, items, slots)
+	dev, before, after := turn(key, devices, snap)
 	for _, k := range before {
 		q.kick(k)
 	}
@@ -99,9 +99,9 @@ func (q *Queue) Admit(ctx context.Context, b *quantumv1alpha1.Batch, fresh func(
 // turn is the queue's decision for the batch key: the device it starts on
 // now (nil when it waits), and the other batches that start now, planned
 // before and after it, which the queue wakes up.
-func turn(key client.ObjectKey, devices []quantumv1alpha1.Device, items []scheduler.Item, slots []scheduler.Slot) (
+func turn(key client.ObjectKey, devices []quantumv1alpha1.Device, snap queueSnapshot) (
 	dev *quantumv1alpha1.Device, before, after []string) {
-	for _, a := range scheduler.Plan(items, slots) {
+	for _, a := range snap.plan() {
 		switch {
 		case a.Key == key.String():
 			dev = deviceNamed(devices, a.Device)
@@ -139,11 +139,11 @@ func (q *Queue) Kick(ctx context.Context, deviceType quantumv1alpha1.DeviceType,
 	for _, b := range freed {
 		q.released[client.ObjectKeyFromObject(b)] = true
 	}
-	_, items, slots, err := q.snapshot(ctx, deviceType, nil)
+	_, snap, err := q.snapshot(ctx, deviceType, nil)
 	if err != nil {
 		return err
 	}
-	for _, a := range scheduler.Plan(items, slots) {
+	for _, a := range snap.plan() {
 		q.kick(a.Key)
 	}
 	return nil
@@ -159,19 +159,32 @@ func (q *Queue) kick(key string) {
 	}
 }
 
-// snapshot reads the devices and batches of a type: the pending queue, and
-// each device's room. self, when given, replaces its cached copy.
+// queueSnapshot is the queue of a device type as package scheduler takes it.
+type queueSnapshot struct {
+	items []scheduler.Item
+	slots []scheduler.Slot
+	usage map[string]scheduler.Usage // by project (namespace)
+}
+
+func (s queueSnapshot) plan() []scheduler.Assignment {
+	return scheduler.Plan(s.items, s.slots, s.usage)
+}
+
+// snapshot reads the devices and batches of a type: the pending queue, each
+// device's room, and each project's use of the devices (its running batches
+// and its latest start, finished batches included). self, when given,
+// replaces its cached copy.
 func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceType, self *quantumv1alpha1.Batch) (
-	[]quantumv1alpha1.Device, []scheduler.Item, []scheduler.Slot, error) {
+	[]quantumv1alpha1.Device, queueSnapshot, error) {
 	devices := &quantumv1alpha1.DeviceList{}
 	if err := q.client.List(ctx, devices, client.MatchingFields{deviceTypeIndex: string(deviceType)}); err != nil {
-		return nil, nil, nil, err
+		return nil, queueSnapshot{}, err
 	}
 	// Read-only: the items share the cache's objects (no deep copy of every
 	// batch of the device type on every admission).
 	batches := &quantumv1alpha1.BatchList{}
 	if err := q.client.List(ctx, batches, client.MatchingFields{batchDeviceTypeIndex: string(deviceType)}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, nil, nil, err
+		return nil, queueSnapshot{}, err
 	}
 	list := batches.Items
 	if self != nil {
@@ -186,6 +199,7 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 		}
 	}
 	running := map[string]int{}
+	usage := map[string]scheduler.Usage{}
 	seen := map[client.ObjectKey]bool{}
 	depth := map[quantumv1alpha1.QueuePriority]int{}
 	var items []scheduler.Item
@@ -193,6 +207,12 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 		b := &list[i]
 		key := client.ObjectKeyFromObject(b)
 		seen[key] = true
+		if st := b.Status.StartTime; st != nil {
+			if u := usage[b.Namespace]; st.After(u.LastStart) {
+				u.LastStart = st.Time
+				usage[b.Namespace] = u
+			}
+		}
 		if b.Status.Phase.Terminal() || b.DeletionTimestamp != nil {
 			delete(q.expect, key)
 			delete(q.released, key)
@@ -218,12 +238,15 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 		}
 		if dev != "" {
 			running[dev]++
+			u := usage[b.Namespace]
+			u.Running++
+			usage[b.Namespace] = u
 			continue
 		}
 		depth[queuePriority(b)]++
 		if !b.Spec.Canceled && meta.IsStatusConditionTrue(b.Status.Conditions, quantumv1alpha1.ConditionJobsCreated) {
 			items = append(items, scheduler.Item{
-				Key: key.String(), QueuePriority: queuePriority(b),
+				Key: key.String(), Project: b.Namespace, QueuePriority: queuePriority(b),
 				Priority: b.Spec.Priority, Created: b.CreationTimestamp.Time,
 			})
 		}
@@ -246,7 +269,7 @@ func (q *Queue) snapshot(ctx context.Context, deviceType quantumv1alpha1.DeviceT
 	for _, p := range []quantumv1alpha1.QueuePriority{quantumv1alpha1.QueuePriorityHigh, quantumv1alpha1.QueuePriorityMedium, quantumv1alpha1.QueuePriorityLow} {
 		metrics.QueueDepth.WithLabelValues(string(deviceType), string(p)).Set(float64(depth[p]))
 	}
-	return devices.Items, items, slotsOf(devices.Items, running), nil
+	return devices.Items, queueSnapshot{items: items, slots: slotsOf(devices.Items, running), usage: usage}, nil
 }
 
 // slotsOf is the room of devices, running[name] batches running on each.

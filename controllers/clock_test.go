@@ -176,25 +176,25 @@ func TestTurnFollowsQueueOrderAndCreationTime(t *testing.T) {
 	qpu := []quantumv1alpha1.Device{device("fresnel", false, 0, quantumv1alpha1.DeviceUp)}
 	slots := slotsOf(qpu, nil)
 
-	dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "urgent"}, qpu, items, slots)
+	dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "urgent"}, qpu, queueSnapshot{items: items, slots: slots})
 	if dev == nil || dev.Name != "fresnel" || len(before) != 0 || len(after) != 0 {
 		t.Fatalf("HIGH batch: device %v, before %v, after %v; want it on fresnel alone", dev, before, after)
 	}
-	dev, before, _ = turn(client.ObjectKey{Namespace: "ns", Name: "older"}, qpu, items, slots)
+	dev, before, _ = turn(client.ObjectKey{Namespace: "ns", Name: "older"}, qpu, queueSnapshot{items: items, slots: slots})
 	if dev != nil || len(before) != 1 || before[0] != "ns/urgent" {
 		t.Fatalf("MEDIUM batch behind HIGH: device %v, before %v; want it waiting, ns/urgent woken", dev, before)
 	}
 	// With urgent done, the older MEDIUM batch goes before the newer one.
 	rest := []scheduler.Item{newer, older}
 	busy := slotsOf(qpu, map[string]int{"fresnel": 0})
-	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "newer"}, qpu, rest, busy); dev != nil {
+	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "newer"}, qpu, queueSnapshot{items: rest, slots: busy}); dev != nil {
 		t.Fatalf("newer batch overtook the older one onto %s", dev.Name)
 	}
-	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "older"}, qpu, rest, busy); dev == nil {
+	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "older"}, qpu, queueSnapshot{items: rest, slots: busy}); dev == nil {
 		t.Fatal("older batch should start")
 	}
 	// The QPU runs one batch: with it busy, nobody starts.
-	if dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "older"}, qpu, rest, slotsOf(qpu, map[string]int{"fresnel": 1})); dev != nil || before != nil || after != nil {
+	if dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "older"}, qpu, queueSnapshot{items: rest, slots: slotsOf(qpu, map[string]int{"fresnel": 1})}); dev != nil || before != nil || after != nil {
 		t.Fatalf("busy QPU: device %v, before %v, after %v; want nothing", dev, before, after)
 	}
 }
@@ -205,14 +205,14 @@ func TestTurnFillsAnEmulatorUpToItsConcurrency(t *testing.T) {
 	for i, n := range []string{"a", "b", "c"} {
 		items = append(items, scheduler.Item{Key: "ns/" + n, Created: t0.Add(time.Duration(i) * time.Second)})
 	}
-	dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "a"}, emu, items, slotsOf(emu, nil))
+	dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "a"}, emu, queueSnapshot{items: items, slots: slotsOf(emu, nil)})
 	if dev == nil || dev.Name != "emu" || len(before) != 0 || len(after) != 1 || after[0] != "ns/b" {
 		t.Fatalf("a: device %v, before %v, after %v; want a on emu and b woken", dev, before, after)
 	}
-	if dev, before, _ := turn(client.ObjectKey{Namespace: "ns", Name: "c"}, emu, items, slotsOf(emu, nil)); dev != nil || len(before) != 2 {
+	if dev, before, _ := turn(client.ObjectKey{Namespace: "ns", Name: "c"}, emu, queueSnapshot{items: items, slots: slotsOf(emu, nil)}); dev != nil || len(before) != 2 {
 		t.Fatalf("c beyond concurrency 2: device %v, before %v; want waiting behind a and b", dev, before)
 	}
-	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "c"}, emu, items[2:], slotsOf(emu, map[string]int{"emu": 1})); dev == nil {
+	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "c"}, emu, queueSnapshot{items: items[2:], slots: slotsOf(emu, map[string]int{"emu": 1})}); dev == nil {
 		t.Fatal("c should start in the room one finished batch leaves")
 	}
 }
@@ -220,7 +220,7 @@ func TestTurnFillsAnEmulatorUpToItsConcurrency(t *testing.T) {
 func TestTurnStartsNothingOnADownDevice(t *testing.T) {
 	down := []quantumv1alpha1.Device{device("fresnel", false, 0, quantumv1alpha1.DeviceDown)}
 	items := []scheduler.Item{{Key: "ns/a", Created: t0}}
-	if dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "a"}, down, items, slotsOf(down, nil)); dev != nil || before != nil || after != nil {
+	if dev, before, after := turn(client.ObjectKey{Namespace: "ns", Name: "a"}, down, queueSnapshot{items: items, slots: slotsOf(down, nil)}); dev != nil || before != nil || after != nil {
 		t.Fatalf("DOWN device: device %v, before %v, after %v; want nothing", dev, before, after)
 	}
 	if why := scheduler.Why(down); why != scheduler.WaitingDeviceDown {
@@ -228,7 +228,7 @@ func TestTurnStartsNothingOnADownDevice(t *testing.T) {
 	}
 	// An UP device beside it takes the batch.
 	both := append(down, device("fresnel-2", false, 0, quantumv1alpha1.DeviceUp))
-	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "a"}, both, items, slotsOf(both, nil)); dev == nil || dev.Name != "fresnel-2" {
+	if dev, _, _ := turn(client.ObjectKey{Namespace: "ns", Name: "a"}, both, queueSnapshot{items: items, slots: slotsOf(both, nil)}); dev == nil || dev.Name != "fresnel-2" {
 		t.Fatalf("with an UP device: %v, want fresnel-2", dev)
 	}
 }

@@ -1,11 +1,14 @@
 package controllers_test
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -72,5 +75,91 @@ var _ = Describe("Batches submitted while the manager is down", func() {
 			Expect(started[b.Name]).To(BeTemporally(">", lastEarly),
 				"a batch created after the manager came back started before one created while it was down")
 		}
+	})
+})
+
+var _ = Describe("Two projects sharing a device", func() {
+	It("take turns: a project's single batch starts after one batch of a project that queued ten, not after all ten", func() {
+		flooder, quiet := project(), project()
+		startManager()
+
+		// The watch records the order in which batches are first seen with
+		// a device, in both projects.
+		wc, err := client.NewWithWatch(cfg, client.Options{Scheme: controlplane.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+		var mu sync.Mutex
+		var order []string
+		seen := map[string]bool{}
+		for _, ns := range []string{flooder, quiet} {
+			w, err := wc.Watch(ctx, &quantumv1alpha1.BatchList{}, client.InNamespace(ns))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(w.Stop)
+			go func() {
+				for ev := range w.ResultChan() {
+					if b, ok := ev.Object.(*quantumv1alpha1.Batch); ok && b.Status.DeviceID != "" {
+						mu.Lock()
+						if !seen[b.Name] {
+							seen[b.Name] = true
+							order = append(order, b.Name)
+						}
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+
+		// The flooding project queues ten batches, the quiet one a single
+		// batch a second later; they wait for a device of their type.
+		var flood []*quantumv1alpha1.Batch
+		for range 10 {
+			b := batch(flooder, quantumv1alpha1.DeviceTypeEmuFree, 10)
+			create(b)
+			flood = append(flood, b)
+		}
+		time.Sleep(1100 * time.Millisecond) // a creationTimestamp second younger
+		single := batch(quiet, quantumv1alpha1.DeviceTypeEmuFree, 10)
+		create(single)
+		for _, b := range append(flood, single) {
+			Eventually(func() *metav1.Condition { return condition(get(b), quantumv1alpha1.ConditionScheduled) }).
+				Should(HaveField("Reason", "NoDevice"))
+		}
+
+		// One device that runs one batch at a time appears.
+		device(quantumv1alpha1.DeviceTypeEmuFree, func(d *quantumv1alpha1.Device) { d.Spec.Concurrency = 1 })
+		for _, b := range append(flood, single) {
+			Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
+		}
+
+		mu.Lock()
+		defer mu.Unlock()
+		var mine []string
+		for _, name := range order {
+			if name == single.Name {
+				mine = append(mine, "quiet")
+			} else {
+				mine = append(mine, "flood")
+			}
+		}
+		Expect(mine).To(HaveLen(11))
+		Expect(mine[1]).To(Equal("quiet"),
+			"the quiet project's batch started #%d of 11, want 2nd (after the flood's oldest): %v", 1+slices.Index(mine, "quiet"), mine)
+		// The flood's own batches keep their order: age, then name.
+		var floodOrder []string
+		for _, name := range order {
+			if name != single.Name {
+				floodOrder = append(floodOrder, name)
+			}
+		}
+		slices.SortFunc(flood, func(a, b *quantumv1alpha1.Batch) int {
+			if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		var want []string
+		for _, b := range flood {
+			want = append(want, b.Name)
+		}
+		Expect(floodOrder).To(Equal(want))
 	})
 })

@@ -70,6 +70,7 @@ type ErrorData struct {
 // "error" (5xx).
 type Error struct {
 	httpStatus int
+	headers    http.Header
 	Status     string    `json:"status" example:"fail" enum:"fail,error"`
 	Message    string    `json:"message"`
 	Code       string    `json:"code" example:"404"`
@@ -81,6 +82,18 @@ func (e *Error) Error() string { return e.Data.Description }
 
 // GetStatus returns the HTTP status of the error.
 func (e *Error) GetStatus() int { return e.httpStatus }
+
+// GetHeaders returns the headers the response carries (huma sets them).
+func (e *Error) GetHeaders() http.Header { return e.headers }
+
+// WithHeader sets a response header, e.g. Retry-After, and returns e.
+func (e *Error) WithHeader(key, value string) *Error {
+	if e.headers == nil {
+		e.headers = http.Header{}
+	}
+	e.headers.Set(key, value)
+	return e
+}
 
 // New returns an error response with this HTTP status and description.
 func New(status int, description string) *Error {

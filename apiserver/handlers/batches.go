@@ -340,6 +340,8 @@ func withResults[I any](h *Handlers, mutate func(context.Context, *I) (*batchOut
 		if err != nil {
 			return nil, err
 		}
+		// Written: the answer is read to its end even if the request ended.
+		ctx = context.WithoutCancel(ctx)
 		b, err := h.batchFor(ctx, out.Body.Data.ID, "get", "")
 		if err != nil {
 			return nil, err
@@ -601,6 +603,7 @@ func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut,
 	if err != nil {
 		return nil, err
 	}
+	ctx = context.WithoutCancel(ctx) // as in cancel
 	if err := h.cancel(ctx, b); err != nil {
 		return nil, err
 	}
@@ -613,7 +616,11 @@ func (h *Handlers) cancelBatch(ctx context.Context, in *BatchIDPath) (*batchOut,
 
 // cancel writes a batch's cancel intent (spec.canceled) and waits until the
 // controller has settled it: its pending jobs CANCELED and, unless it runs,
-// the batch CANCELED. b is refreshed in place.
+// the batch CANCELED. b is refreshed in place. The cancel routes call it
+// with a context that the request's end does not cancel: once they write,
+// they finish (every batch or job asked, and the answer), even when the
+// client goes away or the connection's read deadline (BodyReadTimeout)
+// passes, as creating a batch does.
 func (h *Handlers) cancel(ctx context.Context, cached *quantumv1alpha1.Batch) error {
 	phase := quantumv1alpha1.BatchStatus(restdoc.BatchPhase(cached))
 	if phase.Terminal() {
@@ -645,6 +652,9 @@ type cancelBatchesOut struct {
 
 func (h *Handlers) cancelBatches(ctx context.Context, in *cancelBatchesIn) (*cancelBatchesOut, error) {
 	out := CanceledBatches{Batches: []restdoc.Batch{}, Errors: map[string]string{}}
+	// Every batch asked is canceled, or refused on its own: none is left
+	// out because the request ended after the first write (see cancel).
+	ctx = context.WithoutCancel(ctx)
 	for _, id := range in.Body.BatchIDs {
 		b, err := h.batchFor(ctx, id, "update", "")
 		if err == nil {
@@ -939,6 +949,7 @@ func (h *Handlers) cancelBatchJobsV1(ctx context.Context, in *batchJobsIn) (*can
 	if err != nil {
 		return nil, err
 	}
+	ctx = context.WithoutCancel(ctx) // as in withResults
 	v1 := CanceledJobsV1{Jobs: make([]restdoc.JobWithResult, 0, len(out.Body.Data.Jobs)), Errors: out.Body.Data.Errors}
 	for _, doc := range out.Body.Data.Jobs {
 		j, err := h.jobFor(ctx, doc.ID, "get", "")
@@ -966,6 +977,10 @@ func (h *Handlers) cancelBatchJobs(ctx context.Context, in *batchJobsIn) (*cance
 	if err != nil {
 		return nil, err
 	}
+	// Every matching job is canceled, or refused on its own: no batch is
+	// left half-canceled because the request ended after the first write
+	// (see cancel).
+	ctx = context.WithoutCancel(ctx)
 	pid := h.projectID(ctx, b.Namespace)
 	out := CanceledJobs{Jobs: []restdoc.Job{}, Errors: map[string]string{}}
 	for _, cj := range jobs {

@@ -185,6 +185,7 @@ func (h *Handlers) cancelJobRoute(ctx context.Context, in *JobIDPath) (*jobOut, 
 	if err != nil {
 		return nil, err
 	}
+	ctx = context.WithoutCancel(ctx) // as in cancel
 	j := cached.DeepCopy()
 	if err := h.cancelJob(ctx, j); err != nil {
 		return nil, err
@@ -201,7 +202,7 @@ func (h *Handlers) cancelJobV1(ctx context.Context, in *JobIDPath) (*jobV1Out, e
 	if _, err := h.cancelJobRoute(ctx, in); err != nil {
 		return nil, err
 	}
-	return h.getJobV1(ctx, in)
+	return h.getJobV1(context.WithoutCancel(ctx), in) // as in withResults
 }
 
 // cancelJob writes a job's cancel intent (spec.canceled). The controller

@@ -95,7 +95,39 @@ func (h *Handlers) queuePosition(ctx context.Context, in *BatchIDPath) (*queuePo
 	if err != nil {
 		return nil, internal(err)
 	}
-	return &queuePositionOut{Body: envelope.OK(PositionOf(b, unfinished, devs))}, nil
+	finished, err := h.finishedOfProjects(b, unfinished)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return &queuePositionOut{Body: envelope.OK(PositionOf(b, append(unfinished, finished...), devs))}, nil
+}
+
+// finishedOfProjects are the cached finished batches of b's device type in
+// the projects of b and of the unfinished batches: the queue's fair share
+// counts when each project last started a batch.
+func (h *Handlers) finishedOfProjects(b *quantumv1alpha1.Batch, unfinished []*quantumv1alpha1.Batch) ([]*quantumv1alpha1.Batch, error) {
+	dt := b.Spec.DeviceType
+	projects := []string{b.Namespace}
+	seen := map[string]bool{b.Namespace: true}
+	for _, o := range unfinished {
+		if !seen[o.Namespace] {
+			seen[o.Namespace] = true
+			projects = append(projects, o.Namespace)
+		}
+	}
+	var out []*quantumv1alpha1.Batch
+	for _, ns := range projects {
+		list, err := h.batchesBy(IndexNamespace, ns)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range list {
+			if o.Spec.DeviceType == dt && o.Status.Phase.Terminal() && o.Status.StartTime != nil {
+				out = append(out, o)
+			}
+		}
+	}
+	return out, nil
 }
 
 // unfinished are the cached batches of a device type that are not terminal.
@@ -134,13 +166,16 @@ func queueItem(b *quantumv1alpha1.Batch) scheduler.Item {
 	if qp == "" {
 		qp = quantumv1alpha1.QueuePriorityMedium
 	}
-	return scheduler.Item{Key: b.Namespace + "/" + b.Name, QueuePriority: qp, Priority: b.Spec.Priority, Created: b.CreationTimestamp.Time}
+	return scheduler.Item{Key: b.Namespace + "/" + b.Name, Project: b.Namespace, QueuePriority: qp, Priority: b.Spec.Priority, Created: b.CreationTimestamp.Time}
 }
 
-// PositionOf places batch b among the unfinished batches of its device type
-// (b among them or not) on the type's devices, in the order of package
-// scheduler, which the manager's queue follows. It is pure.
-func PositionOf(b *quantumv1alpha1.Batch, unfinished []*quantumv1alpha1.Batch, devices []quantumv1alpha1.Device) QueuePosition {
+// PositionOf places batch b among the batches of its device type (b among
+// them or not) on the type's devices, in the order of package scheduler,
+// which the manager's queue follows: the unfinished batches queue or run,
+// and every batch's start time gives its project's last start (the fair
+// share's tie-break), so batches holds the unfinished ones and those
+// finished in the projects concerned. It is pure.
+func PositionOf(b *quantumv1alpha1.Batch, batches []*quantumv1alpha1.Batch, devices []quantumv1alpha1.Device) QueuePosition {
 	qp := queueItem(b).QueuePriority
 	out := QueuePosition{
 		BatchID: b.Name, DeviceType: string(b.Spec.DeviceType), Status: restdoc.BatchPhase(b),
@@ -148,25 +183,29 @@ func PositionOf(b *quantumv1alpha1.Batch, unfinished []*quantumv1alpha1.Batch, d
 	}
 	key := b.Namespace + "/" + b.Name
 	running := map[string]int{}
+	usage := map[string]scheduler.Usage{}
 	var items []scheduler.Item
-	for _, o := range unfinished {
-		if o.Namespace+"/"+o.Name == key {
-			continue
+	count := func(o *quantumv1alpha1.Batch) {
+		u := usage[o.Namespace]
+		if o.Status.StartTime != nil && o.Status.StartTime.After(u.LastStart) {
+			u.LastStart = o.Status.StartTime.Time
 		}
 		if o.Status.DeviceID != "" && !o.Status.Phase.Terminal() {
 			running[o.Status.DeviceID]++
+			u.Running++
 		}
+		usage[o.Namespace] = u
 		if queued(o) {
 			items = append(items, queueItem(o))
 		}
 	}
-	if b.Status.DeviceID != "" && !b.Status.Phase.Terminal() {
-		running[b.Status.DeviceID]++
+	for _, o := range batches {
+		if o.Namespace+"/"+o.Name != key {
+			count(o)
+		}
 	}
-	if queued(b) {
-		items = append(items, queueItem(b))
-	}
-	scheduler.Sort(items)
+	count(b)
+	items = scheduler.Order(items, usage)
 	out.QueueLength = len(items)
 	for i := range devices {
 		d := &devices[i]

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +38,10 @@ func device(name string, dt v1.DeviceType, emulator bool, avail v1.DeviceAvailab
 }
 
 // The position follows the manager's queue order: queue priority, then
-// priority, then age, across projects; started, canceled, idle and
-// jobless batches are not in the queue.
+// turns shared across projects (here p1 runs the holder and p2's HIGH batch
+// goes first, so p1, whose last start is the earlier, has the next MEDIUM
+// turn), then priority and age; started, canceled, idle and jobless batches
+// are not in the queue.
 func TestPositionOfOrdersLikeTheScheduler(t *testing.T) {
 	qpu := []v1.Device{device("fresnel", v1.DeviceTypeFresnel, false, v1.DeviceUp, 0)}
 	holder := running(queuedBatch("p1", "holder", v1.DeviceTypeFresnel, v1.QueuePriorityLow, 0, 0), "fresnel")
@@ -123,5 +126,33 @@ func TestPositionOfReasons(t *testing.T) {
 		if !got.Waiting || *got.Position != 1 || got.Reason != c.reason || !strings.HasPrefix(got.Message, c.message) {
 			t.Errorf("devices %d: %+v, want reason %s, message %q", len(c.devices), got, c.reason, c.message)
 		}
+	}
+}
+
+// The position shares the turns across projects as the manager's queue
+// does: a project's single batch waits behind one batch of a project that
+// queued many, not behind all of them; a project's last start, finished
+// batches included, breaks the tie.
+func TestPositionOfSharesTurnsAcrossProjects(t *testing.T) {
+	qpu := []v1.Device{device("fresnel", v1.DeviceTypeFresnel, false, v1.DeviceUp, 0)}
+	var all []*v1.Batch
+	for i := range 5 {
+		all = append(all, queuedBatch("flood", fmt.Sprintf("a%d", i), v1.DeviceTypeFresnel, v1.QueuePriorityMedium, 0, time.Duration(i)*time.Second))
+	}
+	single := queuedBatch("quiet", "b", v1.DeviceTypeFresnel, v1.QueuePriorityMedium, 0, time.Minute)
+	all = append(all, single)
+	if got := PositionOf(single, all, qpu); got.Position == nil || *got.Position != 2 || got.QueueLength != 6 {
+		t.Fatalf("single batch: %+v, want 2nd of 6", got)
+	}
+	if got := PositionOf(all[1], all, qpu); got.Position == nil || *got.Position != 3 {
+		t.Fatalf("flood's second batch: %+v, want 3rd", got)
+	}
+	// The flooding project started a batch that has ended; the quiet one
+	// never did: the quiet project's batch is next.
+	done := running(queuedBatch("flood", "done", v1.DeviceTypeFresnel, v1.QueuePriorityMedium, 0, -time.Hour), "fresnel")
+	done.Status.Phase = v1.BatchDone
+	done.Status.StartTime = &metav1.Time{Time: t0}
+	if got := PositionOf(single, append(all, done), qpu); got.Position == nil || *got.Position != 1 {
+		t.Fatalf("single batch after the flood's start: %+v, want 1st", got)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
@@ -300,9 +299,12 @@ func (h *Handlers) reviewUseCase(ctx context.Context, in *reviewIn) (*useCaseOut
 		return nil, err
 	}
 	now := metav1.Now()
-	orig := u.DeepCopy()
-	u.Status.LastReviewedAt, u.Status.LastReviewedBy = &now, user(ctx).Name
-	if err := h.Client.Status().Patch(ctx, u, client.MergeFrom(orig)); err != nil {
+	// Checked against the resourceVersion, as every status write: a
+	// conflict reads the use case again and records the review on it.
+	if err := h.checkedStatusPatch(ctx, u, func() error {
+		u.Status.LastReviewedAt, u.Status.LastReviewedBy = &now, user(ctx).Name
+		return nil
+	}); err != nil {
 		return nil, writeErr(err)
 	}
 	h.await(ctx, u)

@@ -351,6 +351,7 @@ func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*wor
 	if cached.Status.Phase.Terminal() {
 		return nil, envelope.Errorf(http.StatusConflict, "workload %s is already %s", cached.Name, cached.Status.Phase)
 	}
+	ctx = context.WithoutCancel(ctx) // as in cancel
 	w := cached.DeepCopy()
 	orig := w.DeepCopy()
 	w.Spec.Canceled = true

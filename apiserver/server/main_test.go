@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
 	"github.com/tweezer-dev/tweezer/apiserver/server"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
@@ -45,6 +46,9 @@ var (
 	// newFacade starts another replica of the facade, with the same identity
 	// and configuration, against the same control plane.
 	newFacade func() (*httptest.Server, error)
+	// newFacadeWith does the same with its own connection to the control
+	// plane (the facade's identity, e.g. with a wrapped transport).
+	newFacadeWith func(*rest.Config) (*httptest.Server, error)
 	// facadeCache is the informer cache of the first facade.
 	facadeCache client.Reader
 	// suiteConfig is the facades' configuration.
@@ -179,9 +183,12 @@ func run(m *testing.M) (int, error) {
 	c.AuthCacheTTL = time.Second
 	c.BodyReadTimeout = time.Second
 	c.NotebookWait = 300 * time.Millisecond // no notebook controller runs here
+	// The suite writes far faster than a project's write budget allows;
+	// budget_test.go turns it on for its own facade.
+	c.ProjectWrites = budget.Limits{}
 	var firstCache client.Reader
 	suiteConfig = c
-	newFacade = func() (*httptest.Server, error) {
+	newFacadeWith = func(kube *rest.Config) (*httptest.Server, error) {
 		// Each replica's links name its own address, as a configured public URL.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -189,7 +196,7 @@ func run(m *testing.M) (int, error) {
 		}
 		rc := c
 		rc.PublicURL = "http://" + ln.Addr().String()
-		s, err := server.New(facadeCfg, rc)
+		s, err := server.New(kube, rc)
 		if err != nil {
 			return nil, err
 		}
@@ -203,6 +210,7 @@ func run(m *testing.M) (int, error) {
 		srv.Start()
 		return srv, nil
 	}
+	newFacade = func() (*httptest.Server, error) { return newFacadeWith(facadeCfg) }
 	if facade, err = newFacade(); err != nil {
 		return 0, err
 	}
@@ -239,6 +247,7 @@ type response struct {
 	status int
 	body   map[string]any
 	raw    []byte
+	header http.Header
 }
 
 func (r response) data() map[string]any {
@@ -292,7 +301,7 @@ func call(t testing.TB, method, path, token string, body any, gz bool) response 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := response{status: resp.StatusCode, raw: raw}
+	out := response{status: resp.StatusCode, raw: raw, header: resp.Header}
 	_ = json.Unmarshal(raw, &out.body)
 	return out
 }

@@ -37,6 +37,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/apiserver/auth"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
 	"github.com/tweezer-dev/tweezer/apiserver/console"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/handlers"
@@ -106,6 +107,10 @@ type Config struct {
 	// private, link-local or reserved address (as the manager's
 	// --allow-private-webhooks).
 	AllowPrivateWebhooks bool
+	// ProjectWrites is each project's write budget (apiserver/budget): the
+	// bytes and the number of its write requests, as token buckets. Past
+	// it, writes get 429 with Retry-After. A rate of 0 turns that limit off.
+	ProjectWrites budget.Limits
 }
 
 // Defaults returns the default configuration.
@@ -129,8 +134,17 @@ func Defaults() Config {
 		WriteTimeout:          60 * time.Second,
 		DrainTimeout:          25 * time.Second,
 		ResultsLinkTTL:        time.Hour,
+		// docs/limits.md: what bench-abuse measured with and without.
+		ProjectWrites: budget.Limits{
+			BytesPerSecond: DefaultProjectWriteBytesPerSecond, BurstBytes: 2 << 20,
+			RequestsPerSecond: 10, BurstRequests: 20,
+		},
 	}
 }
+
+// DefaultProjectWriteBytesPerSecond is the default rate of a project's write
+// budget (docs/limits.md).
+const DefaultProjectWriteBytesPerSecond = 256 << 10
 
 // Server is the facade.
 type Server struct {
@@ -140,6 +154,9 @@ type Server struct {
 	handler http.Handler
 	api     huma.API
 }
+
+// now is the clock of the write budget.
+var now = time.Now
 
 // Scheme knows the kinds the facade reads and writes.
 func Scheme() *runtime.Scheme {
@@ -154,6 +171,9 @@ func Scheme() *runtime.Scheme {
 
 // New builds the facade for the cluster of restCfg. Call Start to run it.
 func New(restCfg *rest.Config, cfg Config) (*Server, error) {
+	if err := cfg.ProjectWrites.Validate(cfg.MaxBodyBytes); err != nil {
+		return nil, err
+	}
 	restCfg = rest.CopyConfig(restCfg)
 	// The facade's own traffic is bounded by its clients; the API server's
 	// priority and fairness protects the cluster.
@@ -211,8 +231,15 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = DefaultPublicURL(cfg.Addr)
 	}
+	var writes *budget.Budget
+	writer := direct
+	if !cfg.ProjectWrites.Off() {
+		// Only the handlers' writes are charged, not the TokenReviews and
+		// SubjectAccessReviews of auth.
+		writes, writer = budget.New(cfg.ProjectWrites), budget.Client(direct)
+	}
 	h := &handlers.Handlers{
-		Cache: c, Batches: batches, Jobs: jobs, Client: direct, Scheme: scheme,
+		Cache: c, Batches: batches, Jobs: jobs, Client: writer, Scheme: scheme,
 		Auth: auth.NewReviewer(direct, auth.Options{
 			TTL: cfg.AuthCacheTTL, MaxEntries: cfg.AuthCacheEntries, Audiences: cfg.AuthAudiences,
 			FailureRate: rate.Limit(cfg.AuthFailureRate), FailureBurst: cfg.AuthFailureBurst,
@@ -226,7 +253,7 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks,
 	}
 	s := &Server{cfg: cfg, cache: c, keys: keys}
-	s.api, s.handler = NewAPI(h, cfg.ClientIPHeader)
+	s.api, s.handler = NewAPI(h, cfg.ClientIPHeader, writes)
 	return s, nil
 }
 
@@ -257,8 +284,9 @@ func Indexed(ctx context.Context, c cache.Cache) (batches, jobs toolscache.Index
 }
 
 // NewAPI builds the huma API and the HTTP handler (router plus middleware)
-// of h; clientIPHeader is Config.ClientIPHeader.
-func NewAPI(h *handlers.Handlers, clientIPHeader string) (huma.API, http.Handler) {
+// of h; clientIPHeader is Config.ClientIPHeader; writes, when not nil, is
+// the write budget that h.Client charges (budget.Client).
+func NewAPI(h *handlers.Handlers, clientIPHeader string, writes *budget.Budget) (huma.API, http.Handler) {
 	huma.NewError = envelope.FromHuma
 	router := chi.NewRouter()
 	config := huma.DefaultConfig("Tweezer REST facade", "v1")
@@ -277,8 +305,11 @@ func NewAPI(h *handlers.Handlers, clientIPHeader string) (huma.API, http.Handler
 	router.Handle(handlers.NotebookProxyPath+"*", h.NotebookProxy())
 	api := humachi.New(router, config)
 	api.UseMiddleware(authenticate(api, h, clientIP(clientIPHeader)))
+	if writes != nil {
+		api.UseMiddleware(chargeWrites(api, h, writes))
+	}
 	h.Register(api)
-	return api, gunzip(h.Limits.MaxBodyBytes, router)
+	return api, gunzip(h.Limits.MaxBodyBytes, countBody(router))
 }
 
 // authenticate checks the bearer token of every operation that needs one.

@@ -58,6 +58,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
 	"github.com/tweezer-dev/tweezer/apiserver/server"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
@@ -70,6 +71,12 @@ import (
 // aDeviceType is the device type of A's batches; cpuProfile, when set,
 // receives a CPU profile of the flood phase.
 var aDeviceType, cpuProfile string
+
+// writes is the facade's write budget per project.
+var writes = server.Defaults().ProjectWrites
+
+// aHonorRetryAfter makes A wait out each 429's Retry-After (an abuser does not).
+var aHonorRetryAfter bool
 
 // aSequenceBytes is the size of the sequence of A's batches (its workloads'
 // configs are half that).
@@ -105,6 +112,11 @@ func main() {
 	concurrency := flag.Int("concurrency", 4, "batches the emulator device runs at once")
 	flag.IntVar(&aSequenceBytes, "a-sequence-bytes", 1000<<10, "size of the sequence of A's batches")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (facade, manager, clients) during the flood phase to this file")
+	flag.Float64Var(&writes.BytesPerSecond, "project-write-bytes-per-second", writes.BytesPerSecond, "the facade's --project-write-bytes-per-second (0: no byte budget)")
+	flag.Int64Var(&writes.BurstBytes, "project-write-burst-bytes", writes.BurstBytes, "the facade's --project-write-burst-bytes")
+	flag.Float64Var(&writes.RequestsPerSecond, "project-write-requests-per-second", writes.RequestsPerSecond, "the facade's --project-write-requests-per-second (0: no request budget)")
+	flag.IntVar(&writes.BurstRequests, "project-write-burst-requests", writes.BurstRequests, "the facade's --project-write-burst-requests")
+	flag.BoolVar(&aHonorRetryAfter, "a-honor-retry-after", false, "A's clients wait out the Retry-After of a 429 (by default they post again at once, as an abuser would)")
 	flag.StringVar(&aDeviceType, "a-device-type", "EMU_FREE", "device type of A's batches (B's is EMU_FREE; another type gets a device of its own, so A and B share no queue)")
 	flag.Parse()
 	if err := run(*phase, *rate, *aBatches, *aClients, *aWorkloads, *concurrency); err != nil {
@@ -169,7 +181,9 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if err := waitQuotas(ctx, admin); err != nil {
 		return err
 	}
-	s, err := server.New(cfg, server.Defaults())
+	fc := server.Defaults()
+	fc.ProjectWrites = writes
+	s, err := server.New(cfg, fc)
 	if err != nil {
 		return err
 	}
@@ -250,6 +264,11 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	}
 	fmt.Printf("\nload average (1 min) %s at the start, %s at the end; GOMAXPROCS=%d; B every %s on EMU_FREE; A: %d clients on %s, quota %d batches / %d jobs / 20 workloads.\n",
 		load0, load1, runtime.GOMAXPROCS(0), rate, aClients, aDeviceType, aBatches, 5*aBatches)
+	budgetText := "off"
+	if !writes.Off() {
+		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests)
+	}
+	fmt.Printf("write budget per project: %s.\n", budgetText)
 	return nil
 }
 
@@ -479,6 +498,21 @@ func (a *tenantA) record(code int, body []byte) {
 	}
 }
 
+// backOff waits out a 429's Retry-After when A honours it (-a-honor-retry-after).
+func (a *tenantA) backOff(ctx context.Context, code int, hdr http.Header) {
+	if !aHonorRetryAfter || code != http.StatusTooManyRequests {
+		return
+	}
+	secs, err := strconv.Atoi(hdr.Get("Retry-After"))
+	if err != nil {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Duration(secs) * time.Second):
+	}
+}
+
 func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 	big := sequence(aSequenceBytes)
 	tooBig := sequence(quantumv1alpha1.MaxSequenceBytes + 100)
@@ -505,8 +539,9 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 			}
 			a.sent.Add(1)
 			a.workloadPosts.Add(1)
-			code, raw, _ := send(a.c, http.MethodPost, a.url+"/api/v1/workloads", a.token, wl, 0)
+			code, raw, hdr, _ := sendH(a.c, http.MethodPost, a.url+"/api/v1/workloads", a.token, wl, 0)
 			a.record(code, raw)
+			a.backOff(ctx, code, hdr)
 		}
 	}()
 	for range clients {
@@ -520,8 +555,9 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 				}
 				a.sent.Add(1)
 				a.batchPosts.Add(1)
-				code, raw, _ := send(a.c, http.MethodPost, a.url+"/api/v1/batches", a.token, body, 0)
+				code, raw, hdr, _ := sendH(a.c, http.MethodPost, a.url+"/api/v1/batches", a.token, body, 0)
 				a.record(code, raw)
+				a.backOff(ctx, code, hdr)
 			}
 		}()
 	}
@@ -530,29 +566,35 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 
 // send makes a request; with want > 0 any other status is an error.
 func send(c *http.Client, method, url, token string, body []byte, want int) (int, []byte, error) {
+	code, raw, _, err := sendH(c, method, url, token, body, want)
+	return code, raw, err
+}
+
+// sendH is send that also returns the response's headers.
+func sendH(c *http.Client, method, url, token string, body []byte, want int) (int, []byte, http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return resp.StatusCode, nil, err
+		return resp.StatusCode, nil, resp.Header, err
 	}
 	if want > 0 && resp.StatusCode != want {
-		return resp.StatusCode, raw, fmt.Errorf("%s %s: %d %.200s", method, req.URL.Path, resp.StatusCode, raw)
+		return resp.StatusCode, raw, resp.Header, fmt.Errorf("%s %s: %d %.200s", method, req.URL.Path, resp.StatusCode, raw)
 	}
-	return resp.StatusCode, raw, nil
+	return resp.StatusCode, raw, resp.Header, nil
 }
 
 // watcher records when each of B's batches first has a device.

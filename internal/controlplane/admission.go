@@ -23,14 +23,16 @@ import (
 )
 
 // Environment is an envtest control plane whose Start also installs
-// Tweezer's admission policies (config/admission), so that every suite and
-// local mode run under the rules a cluster enforces.
+// Tweezer's admission policies (config/admission) and flow control
+// (config/flowcontrol), so that every suite and local mode run under the
+// rules a cluster enforces.
 type Environment struct {
 	*envtest.Environment
 }
 
-// Start starts etcd and kube-apiserver, installs the CRDs and the admission
-// policies, and waits until the policies are in force.
+// Start starts etcd and kube-apiserver, installs the CRDs, the admission
+// policies and the flow control configuration, and waits until the
+// policies are in force.
 func (e *Environment) Start() (*rest.Config, error) {
 	cfg, err := e.Environment.Start()
 	if err != nil {
@@ -42,7 +44,26 @@ func (e *Environment) Start() (*rest.Config, error) {
 		_ = e.Environment.Stop()
 		return nil, fmt.Errorf("installing the admission policies: %w", err)
 	}
+	if err := InstallFlowControl(ctx, cfg); err != nil {
+		_ = e.Environment.Stop()
+		return nil, fmt.Errorf("installing the flow control configuration: %w", err)
+	}
 	return cfg, nil
+}
+
+// FlowControlDir is the folder of the API Priority and Fairness configuration.
+func FlowControlDir() string { return filepath.Join(RepoRoot(), "config", "flowcontrol") }
+
+// InstallFlowControl applies config/flowcontrol with cfg (an administrator):
+// tenants' requests on Tweezer's kinds queue fairly by namespace. It does
+// not wait: kube-apiserver takes the configuration up within a moment, and
+// until then requests are classified as before.
+func InstallFlowControl(ctx context.Context, cfg *rest.Config) error {
+	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return err
+	}
+	return ApplyDir(ctx, c, FlowControlDir(), "tweezer-controlplane")
 }
 
 // AdmissionDir is the folder of the admission policies.

@@ -3,6 +3,7 @@ package batchrunner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -204,6 +205,56 @@ func TestRunnerTurnsAnEnginePanicIntoError(t *testing.T) {
 		case "j1":
 			if s := j.Status; s.Phase != quantumv1alpha1.JobDone || s.Counter["0"] != 2 {
 				t.Fatalf("the job after the panic: %+v", s)
+			}
+		}
+	}
+}
+
+// A cancel that reaches the runner as its engine returns the job's result
+// does not undo the work: the job the engine completed is DONE with its
+// result, not CANCELED; a job whose engine stops on the cancel is CANCELED.
+func TestRunnerKeepsAJobCompletedAsItIsCanceled(t *testing.T) {
+	const ns = "runner-cancel-race"
+	cancelJob := func(ctx context.Context, name string) error {
+		// The job is marked RUNNING first (one progress interval), as a job
+		// canceled through the facade mid-run. The writes do not use the
+		// engine's context: the cancel they write ends it, possibly before
+		// the answer comes back.
+		ctx = context.WithoutCancel(ctx)
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			j := &quantumv1alpha1.Job{}
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, j); err != nil {
+				return err
+			}
+			if j.Status.Phase == quantumv1alpha1.JobRunning {
+				j.Spec.Canceled = true
+				return k8s.Update(ctx, j)
+			}
+		}
+		return errors.New("job " + name + " was never marked RUNNING")
+	}
+	eng := engine.Func(func(ctx context.Context, task engine.Task, _ func(int)) (*engine.Result, error) {
+		name := map[string]string{`{"completes":1}`: "j0", `{"stops":1}`: "j1"}[task.Sequence]
+		if err := cancelJob(ctx, name); err != nil {
+			return nil, err
+		}
+		<-ctx.Done() // the runner has seen the cancel
+		if name == "j1" {
+			return nil, context.Cause(ctx)
+		}
+		return &engine.Result{Counter: map[string]int64{"0": int64(task.Runs)}, Raw: []string{"0"}}, nil
+	})
+	b := &quantumv1alpha1.Batch{Spec: quantumv1alpha1.BatchSpec{DeviceType: quantumv1alpha1.DeviceTypeEmuFree}}
+	jobs := runBatch(t, ns, b, []quantumv1alpha1.JobSpec{{Runs: 3, Sequence: `{"completes":1}`}, {Runs: 4, Sequence: `{"stops":1}`}}, 2, eng)
+	for _, j := range jobs {
+		switch j.Name {
+		case "j0":
+			if s := j.Status; s.Phase != quantumv1alpha1.JobDone || s.Counter["0"] != 3 || !j.Spec.Canceled {
+				t.Errorf("the job completed as it was canceled: canceled %v, %+v; want DONE with its counts", j.Spec.Canceled, s)
+			}
+		case "j1":
+			if s := j.Status; s.Phase != quantumv1alpha1.JobCanceled {
+				t.Errorf("the job stopped by its cancel: %+v; want CANCELED", s)
 			}
 		}
 	}

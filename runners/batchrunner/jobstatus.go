@@ -2,7 +2,6 @@ package batchrunner
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -74,12 +73,34 @@ func (w *jobWriter) run(ctx context.Context) {
 		case !running:
 			w.markRunning(ctx, percent)
 		case percent != written:
-			patch, _ := json.Marshal(map[string]any{"status": map[string]any{"progress": percent}})
-			if err := w.c.Status().Patch(ctx, w.current(), client.RawPatch("application/merge-patch+json", patch)); err == nil {
-				w.mu.Lock()
-				w.written = percent
-				w.mu.Unlock()
-			}
+			w.writeProgress(ctx, percent)
+		}
+	}
+}
+
+// writeProgress writes the progress of the job, checked against the
+// resourceVersion last read or written: only while it is still RUNNING in
+// this attempt. A conflict (the manager, or a worker route, wrote the job
+// meanwhile) reads it again, and the next tick decides on the fresh version,
+// so a progress write never lands on a job that ended (DONE stays DONE
+// with its own progress) or that another attempt runs.
+func (w *jobWriter) writeProgress(ctx context.Context, percent int) {
+	cur := w.current()
+	if cur.Status.Phase != quantumv1alpha1.JobRunning || cur.Status.Attempts != w.attempt {
+		return
+	}
+	next := cur.DeepCopy()
+	next.Status.Progress = int32(percent)
+	err := w.c.Status().Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err == nil:
+		w.job, w.written = next, percent
+	case apierrors.IsConflict(err):
+		fresh := &quantumv1alpha1.Job{}
+		if w.c.Get(ctx, client.ObjectKeyFromObject(next), fresh) == nil {
+			w.job = fresh
 		}
 	}
 }

@@ -2,6 +2,8 @@ package batchrunner
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,6 +174,117 @@ func TestJobWriter(t *testing.T) {
 		}
 		if got := read(j); got.Status.Phase != quantumv1alpha1.JobError {
 			t.Errorf("the runner wrote over the manager: %+v", got.Status)
+		}
+	})
+
+	// The runner's progress writes are checked against the resourceVersion:
+	// one that races the job's end (a worker route, the manager) does not
+	// land on the ended job, which stays as it was written.
+	t.Run("a DONE job stays DONE, with its own progress, under a concurrent progress write", func(t *testing.T) {
+		j := newJob("progress-after-done")
+		w := newJobWriter(c, read(j), 20*time.Millisecond, func() {})
+		runCtx, stopRun := context.WithCancel(ctx)
+		defer stopRun()
+		go w.run(runCtx)
+		cur := waitPhase(j, quantumv1alpha1.JobRunning)
+		// Another writer ends the job while the runner still runs it.
+		done(&cur.Status)
+		cur.Status.Progress = 100
+		if err := c.Status().Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		ended := read(j).ResourceVersion
+		w.set(60) // the engine reports progress: the next ticks try to write it
+		time.Sleep(300 * time.Millisecond)
+		w.stop()
+		got := read(j)
+		if got.Status.Phase != quantumv1alpha1.JobDone || got.Status.Progress != 100 || got.ResourceVersion != ended {
+			t.Errorf("after a progress write: %s, progress %d, resourceVersion %s (ended at %s); want it untouched",
+				got.Status.Phase, got.Status.Progress, got.ResourceVersion, ended)
+		}
+		if err := w.finish(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(j); got.ResourceVersion != ended {
+			t.Errorf("the runner's finish wrote over the ended job: %+v", got.Status)
+		}
+	})
+
+	t.Run("a job retried in another attempt gets no progress from the earlier one", func(t *testing.T) {
+		j := newJob("progress-other-attempt")
+		w := newJobWriter(c, read(j), 20*time.Millisecond, func() {})
+		runCtx, stopRun := context.WithCancel(ctx)
+		defer stopRun()
+		go w.run(runCtx)
+		cur := waitPhase(j, quantumv1alpha1.JobRunning)
+		// The manager gave the job to another runner: attempt 2 runs it.
+		cur.Status.Attempts, cur.Status.Progress = 2, 5
+		if err := c.Status().Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		taken := read(j).ResourceVersion
+		w.set(80)
+		time.Sleep(300 * time.Millisecond)
+		w.stop()
+		if got := read(j); got.Status.Progress != 5 || got.ResourceVersion != taken {
+			t.Errorf("attempt 1 wrote over attempt 2: progress %d, resourceVersion %s (was %s)", got.Status.Progress, got.ResourceVersion, taken)
+		}
+	})
+
+	// The runner's end of the job and another writer's cancel race: each
+	// writes only over the RUNNING version it read (a stale read conflicts,
+	// is read again, and sees the job ended), so the first to land stays.
+	// In particular a job that completed stays DONE.
+	t.Run("a cancel racing completion leaves the completed job DONE", func(t *testing.T) {
+		for round := range 10 {
+			j := newJob(fmt.Sprintf("race-%d", round))
+			runner := newJobWriter(c, read(j), 20*time.Millisecond, func() {})
+			runCtx, stopRun := context.WithCancel(ctx)
+			go runner.run(runCtx)
+			waitPhase(j, quantumv1alpha1.JobRunning)
+			runner.stop()
+			stopRun()
+			// The canceler is the same attempt's writer as the manager or a
+			// worker route sees it: RUNNING, at the version read now.
+			canceler := newJobWriter(c, read(j), time.Hour, func() {})
+			canceler.attempt, canceler.running = runner.attempt, true
+			events, err := c.Watch(ctx, &quantumv1alpha1.JobList{}, client.InNamespace("jobs"),
+				client.MatchingFields{"metadata.name": j.Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			wg.Add(2)
+			go func() { defer wg.Done(); errs[0] = runner.finish(ctx, done) }()
+			go func() {
+				defer wg.Done()
+				errs[1] = canceler.finish(ctx, func(s *quantumv1alpha1.JobStatusFields) { s.Phase = quantumv1alpha1.JobCanceled })
+			}()
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatal(errs)
+			}
+			var writes []quantumv1alpha1.JobStatus
+			for timeout := time.After(300 * time.Millisecond); ; {
+				select {
+				case ev := <-events.ResultChan():
+					if ev.Type == watch.Modified {
+						writes = append(writes, ev.Object.(*quantumv1alpha1.Job).Status.Phase)
+					}
+					continue
+				case <-timeout:
+				}
+				break
+			}
+			events.Stop()
+			got := read(j)
+			if len(writes) != 1 || writes[0] != got.Status.Phase {
+				t.Fatalf("round %d: status writes %v, final %s; want exactly one terminal write", round, writes, got.Status.Phase)
+			}
+			if got.Status.Phase == quantumv1alpha1.JobDone && (got.Status.Counter["01"] != 10 || got.Status.Progress != 100) {
+				t.Fatalf("round %d: DONE without its results: %+v", round, got.Status)
+			}
 		}
 	})
 }

@@ -331,6 +331,9 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 	cause := context.Cause(jobCtx)
 	cancel(nil)
 	w.stop()
+	// A cancel that arrives as the engine returns its result does not undo
+	// the work: a job whose engine succeeded is finished DONE with it.
+	canceled := (errors.Is(cause, errJobCanceled) || errors.Is(cause, errBatchCanceled)) && runErr != nil
 
 	switch {
 	case errors.Is(context.Cause(ctx), ErrLeaseLost):
@@ -339,7 +342,7 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		return nil // the manager finishes the batch's jobs
 	case errors.Is(cause, errJobChanged):
 		return nil // the manager changed the job (canceled it): look again
-	case errors.Is(cause, errJobCanceled) || errors.Is(cause, errBatchCanceled):
+	case canceled:
 		log.Info("job canceled")
 		return w.finish(ctx, func(s *quantumv1alpha1.JobStatusFields) {
 			s.Phase = quantumv1alpha1.JobCanceled

@@ -1,0 +1,246 @@
+// Package budget is the facade's write budget per project: two token
+// buckets per project namespace, one on the bytes its write requests carry
+// and one on their number, so that one project cannot write faster than
+// kube-apiserver and etcd can store and fan out for everyone.
+//
+// A write request is charged once per project it writes to, when its first
+// write to that project reaches the client (Client), after it has been
+// authenticated, authorized and validated: a refused request has written
+// nothing, and a request that cannot write to a project cannot spend that
+// project's budget. Only a request's first write may be refused; once it has
+// written, its writes to further projects are charged without refusal (the
+// buckets may go below zero), so that no request is left half-written.
+//
+// The Budget's methods take the time as an argument: the logic is pure and
+// tested with a fake clock.
+package budget
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The limits a refusal names.
+const (
+	LimitBytes    = "project write bytes"
+	LimitRequests = "project write requests"
+)
+
+// Limits configure a Budget. A rate of 0 turns that bucket off.
+type Limits struct {
+	// BytesPerSecond is the rate at which a project regains write bytes.
+	BytesPerSecond float64
+	// BurstBytes is what a project may write at once; it must hold the
+	// largest body the facade accepts (Validate).
+	BurstBytes int64
+	// RequestsPerSecond is the rate at which a project regains write requests.
+	RequestsPerSecond float64
+	// BurstRequests is how many write requests a project may make at once.
+	BurstRequests int
+}
+
+// Off reports whether neither bucket limits anything.
+func (l Limits) Off() bool { return l.BytesPerSecond <= 0 && l.RequestsPerSecond <= 0 }
+
+// Validate checks that every write the facade accepts can pass: a body of
+// maxBody bytes must fit in the byte burst, else it would wait forever.
+func (l Limits) Validate(maxBody int64) error {
+	switch {
+	case l.BytesPerSecond < 0 || l.RequestsPerSecond < 0:
+		return fmt.Errorf("the project write rates must not be negative (0 turns a limit off)")
+	case l.BytesPerSecond > 0 && l.BurstBytes < maxBody:
+		return fmt.Errorf("the project write burst (%d bytes) is below the largest accepted body (%d bytes, --max-body-bytes): such a body could never be written", l.BurstBytes, maxBody)
+	case l.RequestsPerSecond > 0 && l.BurstRequests < 1:
+		return fmt.Errorf("the project write request burst must be at least 1")
+	}
+	return nil
+}
+
+// Refusal is a write refused because its project is over its budget.
+type Refusal struct {
+	Project string
+	// Limit is LimitBytes or LimitRequests, whichever is further from
+	// allowing the write.
+	Limit string
+	// RetryAfter is when the write would pass, were nothing else written.
+	RetryAfter time.Duration
+	limits     Limits
+}
+
+// Seconds is RetryAfter in whole seconds, rounded up, at least 1 (the
+// Retry-After header).
+func (r *Refusal) Seconds() int {
+	return max(1, int(math.Ceil(r.RetryAfter.Seconds())))
+}
+
+func (r *Refusal) Error() string {
+	if r.Limit == LimitRequests {
+		return fmt.Sprintf("project %s makes at most %g write requests per second (%d at once); retry after %d s (limit: %s)",
+			r.Project, r.limits.RequestsPerSecond, r.limits.BurstRequests, r.Seconds(), r.Limit)
+	}
+	return fmt.Sprintf("project %s writes at most %s/s (%s at once); retry after %d s (limit: %s)",
+		r.Project, Size(r.limits.BytesPerSecond), Size(float64(r.limits.BurstBytes)), r.Seconds(), r.Limit)
+}
+
+// Size writes a byte count in KiB or MiB.
+func Size(n float64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.3g MiB", n/(1<<20))
+	}
+	return fmt.Sprintf("%.3g KiB", n/(1<<10))
+}
+
+// sweepEvery is how often idle projects and expired holds are dropped.
+const sweepEvery = time.Minute
+
+// Budget holds the buckets of the projects that wrote recently, and the
+// users told to wait.
+type Budget struct {
+	limits Limits
+
+	mu       sync.Mutex
+	projects map[string]*buckets
+	held     map[string]hold // by user
+	swept    time.Time
+}
+
+// hold is a refusal a user was given and the time it told them to wait for.
+type hold struct {
+	refusal Refusal
+	until   time.Time
+}
+
+type buckets struct{ bytes, requests *rate.Limiter }
+
+// New returns a Budget; with l.Off() every write passes.
+func New(l Limits) *Budget {
+	return &Budget{limits: l, projects: map[string]*buckets{}, held: map[string]hold{}}
+}
+
+// Limits returns the budget's configuration.
+func (b *Budget) Limits() Limits { return b.limits }
+
+func (b *Budget) bucketsOf(project string) *buckets {
+	p := b.projects[project]
+	if p == nil {
+		p = &buckets{
+			bytes:    rate.NewLimiter(rate.Limit(b.limits.BytesPerSecond), int(b.limits.BurstBytes)),
+			requests: rate.NewLimiter(rate.Limit(b.limits.RequestsPerSecond), b.limits.BurstRequests),
+		}
+		b.projects[project] = p
+	}
+	return p
+}
+
+// cost is what a write of size bytes takes from the byte bucket: at most the
+// burst, so that no write waits for more than a full bucket (Validate keeps
+// accepted bodies within the burst anyway).
+func (b *Budget) cost(size int64) int {
+	return int(min(max(size, 0), b.limits.BurstBytes))
+}
+
+// Take charges project one write request of size bytes at now, or refuses
+// it, charging nothing, when either bucket lacks the tokens.
+func (b *Budget) Take(now time.Time, project string, size int64) *Refusal {
+	if b.limits.Off() {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sweep(now)
+	p := b.bucketsOf(project)
+	var refusal *Refusal
+	wait := func(lim *rate.Limiter, perSecond float64, n int, limit string) {
+		if perSecond <= 0 {
+			return
+		}
+		missing := float64(n) - lim.TokensAt(now)
+		if missing <= 0 {
+			return
+		}
+		d := time.Duration(missing / perSecond * float64(time.Second))
+		if refusal == nil || d > refusal.RetryAfter {
+			refusal = &Refusal{Project: project, Limit: limit, RetryAfter: d, limits: b.limits}
+		}
+	}
+	cost := b.cost(size)
+	wait(p.bytes, b.limits.BytesPerSecond, cost, LimitBytes)
+	wait(p.requests, b.limits.RequestsPerSecond, 1, LimitRequests)
+	if refusal != nil {
+		return refusal
+	}
+	b.spend(now, p, cost)
+	return nil
+}
+
+// Force charges project one write request of size bytes at now without
+// refusing it: the buckets may go below zero, and the project's next writes
+// wait until they are back.
+func (b *Budget) Force(now time.Time, project string, size int64) {
+	if b.limits.Off() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sweep(now)
+	b.spend(now, b.bucketsOf(project), b.cost(size))
+}
+
+func (b *Budget) spend(now time.Time, p *buckets, cost int) {
+	if b.limits.BytesPerSecond > 0 {
+		p.bytes.ReserveN(now, cost)
+	}
+	if b.limits.RequestsPerSecond > 0 {
+		p.requests.ReserveN(now, 1)
+	}
+}
+
+// Hold remembers that user was refused at now: its writes are refused at
+// once (Held) until the time the refusal gave.
+func (b *Budget) Hold(now time.Time, user string, r *Refusal) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sweep(now)
+	b.held[user] = hold{refusal: *r, until: now.Add(r.RetryAfter)}
+}
+
+// Held returns the refusal user is still held by at now, its RetryAfter the
+// time left, or nil.
+func (b *Budget) Held(now time.Time, user string) *Refusal {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.held[user]
+	if !ok || !h.until.After(now) {
+		return nil
+	}
+	out := h.refusal
+	out.RetryAfter = h.until.Sub(now)
+	return &out
+}
+
+// sweep drops, once per sweepEvery, the projects whose buckets are full
+// (idle long enough: a new bucket is full too, so nothing is lost) and the
+// holds that have expired. The maps hold only projects written to, or users
+// refused, in the last moments.
+func (b *Budget) sweep(now time.Time) {
+	if now.Sub(b.swept) < sweepEvery {
+		return
+	}
+	b.swept = now
+	for name, p := range b.projects {
+		full := (b.limits.BytesPerSecond <= 0 || p.bytes.TokensAt(now) >= float64(b.limits.BurstBytes)) &&
+			(b.limits.RequestsPerSecond <= 0 || p.requests.TokensAt(now) >= float64(b.limits.BurstRequests))
+		if full {
+			delete(b.projects, name)
+		}
+	}
+	for user, h := range b.held {
+		if !h.until.After(now) {
+			delete(b.held, user)
+		}
+	}
+}

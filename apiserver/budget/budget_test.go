@@ -1,0 +1,276 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/tweezer-dev/tweezer/apiserver/envelope"
+)
+
+const MiB = 1 << 20
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func limits() Limits {
+	return Limits{BytesPerSecond: MiB, BurstBytes: 2 * MiB, RequestsPerSecond: 10, BurstRequests: 3}
+}
+
+// A project spends its burst, is refused with the time its bucket needs,
+// charged nothing for the refusal, and passes once that time has passed.
+func TestTakeRefusesPastTheBurstWithTheTimeToWait(t *testing.T) {
+	b := New(limits())
+	if r := b.Take(t0, "p", 1536<<10); r != nil {
+		t.Fatalf("1.5 MiB of a 2 MiB burst refused: %v", r)
+	}
+	r := b.Take(t0, "p", MiB)
+	if r == nil {
+		t.Fatal("1 MiB more passed with 0.5 MiB left")
+	}
+	if r.Limit != LimitBytes || r.Project != "p" || r.RetryAfter != 500*time.Millisecond || r.Seconds() != 1 {
+		t.Fatalf("refusal %+v, want bytes for p after 500ms (1 s)", r)
+	}
+	want := "project p writes at most 1 MiB/s (2 MiB at once); retry after 1 s (limit: project write bytes)"
+	if r.Error() != want {
+		t.Fatalf("message %q, want %q", r.Error(), want)
+	}
+	// The refusal took nothing: 499 ms later it is still refused, by 1 ms.
+	if r := b.Take(t0.Add(499*time.Millisecond), "p", MiB); r == nil || r.RetryAfter > 2*time.Millisecond {
+		t.Fatalf("at 499 ms: %+v, want a refusal of about 1 ms", r)
+	}
+	if r := b.Take(t0.Add(500*time.Millisecond), "p", MiB); r != nil {
+		t.Fatalf("at 500 ms the bucket holds 1 MiB, refused: %v", r)
+	}
+}
+
+// Projects have buckets of their own.
+func TestProjectsAreIndependent(t *testing.T) {
+	b := New(limits())
+	if r := b.Take(t0, "a", 2*MiB); r != nil {
+		t.Fatal(r)
+	}
+	if r := b.Take(t0, "a", 1); r == nil {
+		t.Fatal("a's empty bucket gave a byte")
+	}
+	if r := b.Take(t0, "b", 2*MiB); r != nil {
+		t.Fatalf("b refused for a's writes: %v", r)
+	}
+}
+
+// The request bucket limits small writes; a refusal names the limit further
+// from allowing it.
+func TestRequestsAreLimitedToo(t *testing.T) {
+	b := New(limits())
+	for i := range 3 {
+		if r := b.Take(t0, "p", 100); r != nil {
+			t.Fatalf("request %d of a burst of 3 refused: %v", i, r)
+		}
+	}
+	r := b.Take(t0, "p", 100)
+	if r == nil || r.Limit != LimitRequests || r.RetryAfter != 100*time.Millisecond {
+		t.Fatalf("4th request: %+v, want the request limit, after 100ms", r)
+	}
+	if !strings.Contains(r.Error(), "project p makes at most 10 write requests per second (3 at once); retry after 1 s (limit: project write requests)") {
+		t.Fatalf("message %q", r.Error())
+	}
+	// Out of both: the byte bucket, 2 s away, is named.
+	b = New(limits())
+	for range 3 {
+		b.Force(t0, "p", 2*MiB)
+	}
+	if r := b.Take(t0, "p", 1); r == nil || r.Limit != LimitBytes || r.RetryAfter < 4*time.Second {
+		t.Fatalf("got %+v, want the byte limit about 4 s away", r)
+	}
+}
+
+// A write larger than the burst costs a full bucket: it waits at most one
+// refill, never forever.
+func TestALargerWriteThanTheBurstIsNotStarved(t *testing.T) {
+	b := New(limits())
+	if r := b.Take(t0, "p", 10*MiB); r != nil {
+		t.Fatalf("a full bucket refused a write over the burst: %v", r)
+	}
+	r := b.Take(t0, "p", 10*MiB)
+	if r == nil || r.RetryAfter != 2*time.Second {
+		t.Fatalf("got %+v, want a refusal for 2 s (one refill of the burst)", r)
+	}
+	if r := b.Take(t0.Add(2*time.Second), "p", 10*MiB); r != nil {
+		t.Fatalf("after one refill: %v", r)
+	}
+}
+
+// Force charges into debt; later writes wait for it to be paid back.
+func TestForceGoesIntoDebt(t *testing.T) {
+	b := New(limits())
+	b.Force(t0, "p", 2*MiB)
+	b.Force(t0, "p", 2*MiB)
+	r := b.Take(t0, "p", 1)
+	if r == nil || r.RetryAfter < 2*time.Second {
+		t.Fatalf("after 4 MiB forced into a 2 MiB bucket: %+v, want about 2 s", r)
+	}
+	if r := b.Take(t0.Add(2*time.Second+time.Millisecond), "p", 1); r != nil {
+		t.Fatalf("after the debt was paid back: %v", r)
+	}
+}
+
+// Rate 0 turns a limit off.
+func TestZeroRateIsOff(t *testing.T) {
+	b := New(Limits{RequestsPerSecond: 1, BurstRequests: 1})
+	if r := b.Take(t0, "p", 100*MiB); r != nil {
+		t.Fatalf("no byte limit, refused: %v", r)
+	}
+	if r := b.Take(t0, "p", 0); r == nil || r.Limit != LimitRequests {
+		t.Fatalf("got %+v, want the request limit", r)
+	}
+	off := New(Limits{})
+	for range 100 {
+		if r := off.Take(t0, "p", 100*MiB); r != nil {
+			t.Fatal(r)
+		}
+	}
+}
+
+// The burst must hold the largest accepted body.
+func TestValidate(t *testing.T) {
+	if err := limits().Validate(2 * MiB); err != nil {
+		t.Fatal(err)
+	}
+	err := limits().Validate(2*MiB + 1)
+	if err == nil || !strings.Contains(err.Error(), "below the largest accepted body (2097153 bytes, --max-body-bytes)") {
+		t.Fatalf("got %v", err)
+	}
+	if err := (Limits{BurstBytes: 1}).Validate(2 * MiB); err != nil {
+		t.Fatalf("with no byte limit the burst does not matter: %v", err)
+	}
+	if err := (Limits{RequestsPerSecond: 1}).Validate(0); err == nil {
+		t.Fatal("a request burst of 0 passed")
+	}
+	if err := (Limits{BytesPerSecond: -1}).Validate(0); err == nil {
+		t.Fatal("a negative rate passed")
+	}
+}
+
+// A held user is refused until the time it was told, with the time left.
+func TestHold(t *testing.T) {
+	b := New(limits())
+	b.Hold(t0, "alice", &Refusal{Project: "p", Limit: LimitBytes, RetryAfter: 1500 * time.Millisecond, limits: limits()})
+	r := b.Held(t0.Add(time.Second), "alice")
+	if r == nil || r.RetryAfter != 500*time.Millisecond || r.Project != "p" {
+		t.Fatalf("got %+v, want p with 500ms left", r)
+	}
+	if r := b.Held(t0.Add(time.Second), "bob"); r != nil {
+		t.Fatalf("bob held: %v", r)
+	}
+	if r := b.Held(t0.Add(1500*time.Millisecond), "alice"); r != nil {
+		t.Fatalf("still held at the time given: %v", r)
+	}
+}
+
+// Idle projects (full buckets) and expired holds are dropped; a project
+// still refilling is kept.
+func TestSweepEvictsIdleProjects(t *testing.T) {
+	b := New(limits())
+	for _, p := range []string{"a", "b", "c"} {
+		if r := b.Take(t0, p, MiB); r != nil {
+			t.Fatal(r)
+		}
+	}
+	b.Hold(t0, "alice", &Refusal{RetryAfter: time.Second})
+	later := t0.Add(sweepEvery)
+	b.Force(later, "c", 100*MiB) // c wrote again: its bucket is empty
+	if len(b.projects) != 1 || b.projects["c"] == nil || len(b.held) != 0 {
+		t.Fatalf("after a sweep: projects %v, held %v; want only c", b.projects, b.held)
+	}
+	// Swept at most once per sweepEvery: the next minute keeps c until it refills.
+	if r := b.Take(later.Add(time.Second), "d", 1); r != nil || len(b.projects) != 2 {
+		t.Fatalf("refusal %v, projects %v, want c and d", r, b.projects)
+	}
+	if r := b.Take(later.Add(sweepEvery+time.Second), "e", 1); r != nil {
+		t.Fatal(r)
+	}
+	if b.projects["c"] != nil || b.projects["d"] != nil || len(b.projects) != 1 {
+		t.Fatalf("projects %v, want e only", b.projects)
+	}
+}
+
+// A request pays once per project, at its first write there; only its first
+// write may be refused, and then it is not charged; it pays the larger of its
+// body and the object it writes whole.
+func TestRequestCharges(t *testing.T) {
+	b := New(Limits{BytesPerSecond: MiB, BurstBytes: 2 * MiB, RequestsPerSecond: 100, BurstRequests: 100})
+	var writes []string
+	c := Client(interceptor.NewClient(nil, interceptor.Funcs{
+		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+			writes = append(writes, "create "+obj.GetNamespace())
+			return nil
+		},
+		Delete: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.DeleteOption) error {
+			writes = append(writes, "delete "+obj.GetNamespace())
+			return nil
+		},
+	}))
+	clock := t0
+	now := func() time.Time { return clock }
+	open := func(body int64) context.Context {
+		n := new(atomic.Int64)
+		n.Store(body)
+		return WithRequest(context.Background(), b.NewRequest("alice", n, now, logr.Discard()))
+	}
+	cm := func(ns string, size int) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x"}, Data: map[string]string{"k": strings.Repeat("x", size)}}
+	}
+
+	// A small body writing a 1.5 MiB object pays 1.5 MiB; its delete in the
+	// same project is free.
+	ctx := open(10)
+	if err := c.Create(ctx, cm("p", 1536<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, cm("p", 0)); err != nil {
+		t.Fatal(err)
+	}
+	// A 1 MiB body is refused at its first write: nothing written.
+	err := c.Create(open(MiB), cm("p", 10))
+	var e *envelope.Error
+	if !errors.As(err, &e) || e.GetStatus() != http.StatusTooManyRequests || e.GetHeaders().Get("Retry-After") != "1" ||
+		!strings.Contains(e.Error(), "limit: project write bytes") {
+		t.Fatalf("got %v, want 429 with Retry-After 1 naming the byte limit", err)
+	}
+	if len(writes) != 2 {
+		t.Fatalf("writes %v, want the create and delete of the first request only", writes)
+	}
+	// alice is held until then, whatever the project.
+	if r := b.Held(clock.Add(100*time.Millisecond), "alice"); r == nil {
+		t.Fatal("alice not held after a refusal")
+	}
+	// Another project's first write passes; then p's write of the same
+	// request is charged without refusal, into debt.
+	ctx = open(MiB)
+	if err := c.Create(ctx, cm("q", 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, cm("p", 10)); err != nil {
+		t.Fatalf("a request's second write was refused: %v", err)
+	}
+	clock = clock.Add(time.Second) // p: 0.5 MiB - 1 MiB + 1 MiB = 0.5 MiB
+	if err := c.Create(open(MiB), cm("p", 10)); err == nil {
+		t.Fatal("p's debt was not charged")
+	}
+	// Writes without an account pass unchanged.
+	if err := c.Create(context.Background(), cm("p", 10)); err != nil {
+		t.Fatal(err)
+	}
+	if len(writes) != 5 {
+		t.Fatalf("writes %v", writes)
+	}
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/tweezer-dev/tweezer/apiserver/auth"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
+	"github.com/tweezer-dev/tweezer/apiserver/handlers"
+)
+
+// charged says whether a request is charged to its project's write budget:
+// a write (not GET, HEAD or OPTIONS) other than a worker's report, which is
+// the platform's own traffic (a tenant must not be able to hold up the
+// runners' status and results by spending its budget).
+func charged(method string, tags []string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return !slices.Contains(tags, "workers")
+}
+
+// chargeWrites opens the budget account of each charged request, which the
+// handlers' client charges at its first write to a project. A user refused
+// earlier who writes again before the Retry-After it was given is refused
+// before its body is read (awaitHold): a client that ignores Retry-After
+// and resends a large body costs the facade no decoding.
+func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		u := auth.UserFrom(ctx.Context())
+		if u == nil || !charged(ctx.Method(), ctx.Operation().Tags) {
+			next(ctx)
+			return
+		}
+		if r := awaitHold(ctx.Context(), writes, u.Name); r != nil {
+			budget.Count(r, "held")
+			ctx.SetHeader("Retry-After", strconv.Itoa(r.Seconds()))
+			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, r.Error())
+			return
+		}
+		body, _ := ctx.Context().Value(bodyKey{}).(*atomic.Int64)
+		if body == nil {
+			body = new(atomic.Int64)
+		}
+		next(huma.WithContext(ctx, budget.WithRequest(ctx.Context(), writes.NewRequest(u.Name, body, now, h.Log))))
+	}
+}
+
+// heldPause is the longest a held user's write waits for its hold to end
+// before it is refused.
+const heldPause = time.Second
+
+// awaitHold returns the refusal user is held by, after waiting up to
+// heldPause for it to end (nil when it did, or when user is not held). The
+// pause keeps a client that ignores Retry-After from making the facade
+// answer thousands of refusals a second: each of its connections gets at
+// most one per heldPause.
+func awaitHold(ctx context.Context, writes *budget.Budget, user string) *budget.Refusal {
+	r := writes.Held(now(), user)
+	if r == nil {
+		return nil
+	}
+	t := time.NewTimer(min(r.RetryAfter, heldPause))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return r
+	case <-t.C:
+	}
+	return writes.Held(now(), user)
+}
+
+type bodyKey struct{}
+
+// countBody counts the bytes read of each request body (after gzip
+// decompression), which the write budget charges.
+func countBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		n := new(atomic.Int64)
+		r.Body = countingBody{r.Body, n}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, n)))
+	})
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	k, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(k))
+	return k, err
+}

@@ -1,0 +1,144 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
+	"github.com/tweezer-dev/tweezer/apiserver/server"
+)
+
+// A project past its write budget gets 429 with Retry-After, the JSON
+// envelope naming the limit, and nothing is stored; another project's write
+// at the same moment passes. The refused user's next write is refused
+// before its body is read until the time it was given; its reads pass.
+func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
+	ctx := context.Background()
+	limits := budget.Limits{BytesPerSecond: 64 << 10, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100}
+	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
+	// Projects of their own (the suite's other tests read projA's batches),
+	// each with a member: alice in mine, bob in theirs.
+	const mine, theirs = "5b1d6a2e-0c3f-4e8a-9d7b-2a6c4e8f1b05", "6c2e7b3f-1d4a-4f9b-8e6c-3b7d5f9a2c06"
+	alice, bob := quotaProject(t, mine, 1000), quotaProject(t, theirs, 1000)
+	big := func(project string) []byte {
+		raw, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	count := func(ns string) int {
+		var list quantumv1alpha1.BatchList
+		if err := admin.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+	refusals := func(stage string) float64 { return testutil.ToFloat64(budget.Refusals.WithLabelValues("bytes", stage)) }
+	writes0, held0 := refusals("write"), refusals("held")
+
+	// The burst holds a maximum-size body: the first 900 KiB batch passes.
+	expect(t, call(t, "POST", "/api/v1/batches", alice, big(mine), false), 200)
+	before := count(mine)
+
+	// At once, alice's second one (a's bucket holds about 400 KiB) and
+	// bob's first in his project.
+	type answer struct {
+		status int
+		header http.Header
+		raw    []byte
+		err    error
+	}
+	var wg sync.WaitGroup
+	answers := make([]answer, 2)
+	for i, post := range []struct {
+		token string
+		body  []byte
+	}{{alice, big(mine)}, {bob, big(theirs)}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", bytes.NewReader(post.body))
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+post.token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			answers[i] = answer{resp.StatusCode, resp.Header, raw, err}
+		}()
+	}
+	wg.Wait()
+	refused, passed := answers[0], answers[1]
+	if refused.err != nil || passed.err != nil {
+		t.Fatal(refused.err, passed.err)
+	}
+	if passed.status != 200 {
+		t.Fatalf("bob's batch in his own project: %d %s", passed.status, passed.raw)
+	}
+	r := response{status: refused.status, raw: refused.raw, header: refused.header}
+	_ = json.Unmarshal(refused.raw, &r.body)
+	envelopeFail(t, r, http.StatusTooManyRequests, "project "+mine+" writes at most 64 KiB/s (1.25 MiB at once); retry after ")
+	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: project write bytes)")
+	// About 520 KiB missing at 64 KiB/s, less what the bucket regained
+	// while the first batch was created: up to 9 s.
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 9 {
+		t.Fatalf("Retry-After %q, want 1 to 9 seconds", r.header.Get("Retry-After"))
+	}
+	if !strings.Contains(r.data()["description"].(string), "retry after "+r.header.Get("Retry-After")+" s") {
+		t.Errorf("the message and Retry-After disagree: %s, %s", r.raw, r.header.Get("Retry-After"))
+	}
+	if n := count(mine); n != before {
+		t.Fatalf("%d batches in project A after the refusal, want %d: something was written", n, before)
+	}
+	if got := refusals("write") - writes0; got != 1 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=write} rose by %g, want 1", got)
+	}
+
+	// alice ignores Retry-After: her next write, small, is refused before
+	// it is read, after a pause of a second (a client looping on 429s gets
+	// one a second per connection); her reads pass.
+	start := time.Now()
+	r = call(t, "POST", "/api/v1/batches", alice, newBatch(mine, 1, nil), false)
+	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: project write bytes)")
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("a held user's write was refused after %s, want a pause of about 1 s", d)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on a held user's refusal")
+	}
+	if got := refusals("held") - held0; got != 1 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=held} rose by %g, want 1", got)
+	}
+	expect(t, call(t, "GET", "/api/v1/batches?project_id="+mine, alice, nil, false), 200)
+}
+
+// A write budget whose burst cannot hold the largest accepted body is a
+// configuration error: such a body would wait forever.
+func TestAWriteBurstBelowTheBodyCapIsRefused(t *testing.T) {
+	c := suiteConfig
+	c.ProjectWrites = budget.Limits{BytesPerSecond: 1 << 20, BurstBytes: c.MaxBodyBytes - 1, RequestsPerSecond: 10, BurstRequests: 10}
+	_, err := server.New(facadeCfg, c)
+	if err == nil || !strings.Contains(err.Error(), "below the largest accepted body") {
+		t.Fatalf("got %v, want the burst refused", err)
+	}
+}
