@@ -79,7 +79,9 @@ func BenchmarkAdiabaticRing(b *testing.B) {
 // in, at N = 16 and 20 on the ring's Hamiltonian: a Chebyshev step
 // (chebStep: global real drive; cheb32Step: the same in precision "low")
 // and the Gram matrix that sizes a Magnus block (gram; gramFlips while the
-// drive is constant), on every kernel path this machine has. Like expStep, the
+// drive is constant), on every kernel path this machine has; at N = 20
+// the AVX2 Chebyshev steps run both in one pass (avx2-onepass) and split
+// (avx2-split, the engine's path from splitFrom atoms). Like expStep, the
 // Chebyshev steps read the vector the previous step wrote and add to acc
 // every other step (a benchmark that kept reading one vector would let it
 // stay in cache at N = 20). It reports the CPU time per amplitude, which
@@ -93,7 +95,10 @@ func BenchmarkSweeps(b *testing.B) {
 		e := newEvolution(p, defaultMagnusTol)
 		e.loadAverage(1000, 7)
 		for i := range e.psi {
+			// Every vector written once: a sweep that touched a page first
+			// would pay its fault.
 			e.psi[i] = complex(math.Sin(float64(i)), math.Cos(float64(3*i)))
+			e.work1[i], e.work2[i] = e.psi[i]/2, e.psi[i]/3
 		}
 		lo, hi := e.h.spectrum(e.avgDet)
 		perAmp := func(b *testing.B, sweep func()) {
@@ -103,9 +108,18 @@ func BenchmarkSweeps(b *testing.B) {
 			}
 			b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N)/float64(e.h.dim), "cpu-ns/amp")
 		}
-		for _, path := range kernelPaths() {
+		paths := splitPaths()
+		if n < 20 {
+			paths = paths[:len(kernelPaths())] // nothing to split
+		}
+		for _, sp := range paths {
+			path := sp.kernelPath
+			if sp.avx2 && n >= 20 && !sp.split {
+				path.name += "-onepass"
+			}
 			b.Run(fmt.Sprintf("chebStep/N=%d/%s", n, path.name), func(b *testing.B) {
 				setPaths(b, path.avx2, path.sse2)
+				setSplit(b, sp.split)
 				in, out := e.psi, e.work1
 				var c0, c1 complex128
 				perAmp(b, func() {
@@ -117,8 +131,10 @@ func BenchmarkSweeps(b *testing.B) {
 			if path.name != "sse2" {
 				b.Run(fmt.Sprintf("cheb32Step/N=%d/%s", n, path.name), func(b *testing.B) {
 					setPaths(b, path.avx2, path.sse2)
+					setSplit(b, sp.split)
 					in, out := make([]complex64, e.h.dim), make([]complex64, e.h.dim)
 					toSingle(in, e.psi)
+					toSingle(out, e.work1)
 					acc := e.work2
 					var c0, c1 complex128
 					perAmp(b, func() {
@@ -127,12 +143,15 @@ func BenchmarkSweeps(b *testing.B) {
 						in, out = out, in
 					})
 				})
-				b.Run(fmt.Sprintf("gram/N=%d/%s", n, path.name), func(b *testing.B) {
+				if sp.split {
+					continue // gram does not split
+				}
+				b.Run(fmt.Sprintf("gram/N=%d/%s", n, sp.name), func(b *testing.B) {
 					setPaths(b, path.avx2, path.sse2)
 					perAmp(b, func() { e.gram(e.interView()) })
 				})
 				if path.avx2 {
-					b.Run(fmt.Sprintf("gramFlips/N=%d/%s", n, path.name), func(b *testing.B) {
+					b.Run(fmt.Sprintf("gramFlips/N=%d/%s", n, sp.name), func(b *testing.B) {
 						perAmp(b, func() { e.gram(nil) })
 					})
 				}

@@ -29,6 +29,7 @@ type hamiltonian struct {
 	gDrive     complex128
 	uniformDet bool    // every atom has the same detuning
 	gDet       float64 // that detuning
+	split      *splitConsts
 }
 
 // tileBits is the size of a tile of the interaction diagonal: the

@@ -76,6 +76,10 @@ func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, 
 	if first {
 		scale = 1 / half
 	}
+	if useAVX2 && h.n >= max(splitFrom, 4) && h.realGlobal() {
+		h.chebSplit(in, out, acc, center, scale, first, c0, c1)
+		return
+	}
 	if sweepSplit(h.dim) == 1 {
 		// No closure: one escapes to the heap, and small registers
 		// (noise trajectories) make thousands of these sweeps.
@@ -85,10 +89,100 @@ func (h *hamiltonian) chebStep(in, out, acc []complex128, center, half float64, 
 	sweep(h.dim, func(lo, hi int) { h.chebRange(in, out, acc, lo, hi, center, scale, first, c0, c1) })
 }
 
+// realGlobal reports whether every atom has the same real drive and the
+// same detuning: chebReal's case.
+func (h *hamiltonian) realGlobal() bool {
+	return h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 4
+}
+
+// chebSplit is chebStep in two passes (see splitFrom) for a global real
+// drive, with the AVX2 kernels: chebRealAVX2 on the flips of the low bits
+// and the diagonal, then chebHighAVX2 on the high bits.
+func (h *hamiltonian) chebSplit(in, out, acc []complex128, center, scale float64, first bool, c0, c1 complex128) {
+	if len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim {
+		panic("emulator: chebSplit outside the state vector")
+	}
+	k := splitAt(h.n)
+	if h.split == nil {
+		h.split = new(splitConsts)
+	}
+	consts, low := &h.split.high, &h.split.low
+	*consts = h.chebConsts(center, scale, first, c0, c1)
+	*low = *consts
+	low.mode = 0 // out only
+	if first {
+		low.mode = 3
+	}
+	sweep(h.dim, func(lo, hi int) {
+		var buf [1 << tileBits]float64
+		for t0 := lo; t0 < hi; {
+			t1 := min(hi, (t0>>tileBits+1)<<tileBits)
+			inter := buf[:t1-t0]
+			h.inter.tile(inter, t0)
+			chebRealAVX2(&in[0], &out[0], &acc[0], &inter[0], t0, t1, k, low)
+			t0 = t1
+		}
+	})
+	h.splitColumns(func(lo, hi int) { chebHighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, consts) })
+}
+
+// splitConsts hold a split sweep's kernel constants, kept with the
+// Hamiltonian so that a sweep does not allocate them: the first pass's
+// (low) and the second's (high), in each precision.
+type splitConsts struct {
+	low, high     chebConsts
+	low32, high32 cheb32Consts
+}
+
+// splitAt is the first bit of a split sweep's second pass on n atoms.
+func splitAt(n int) int {
+	k := max(n-splitHigh, min(splitLow, n-1), 3)
+	if n <= k || n < 4 {
+		panic("emulator: split sweep on a register without high bits")
+	}
+	return k
+}
+
+// splitColumns runs high, the second pass of a split sweep, on column
+// ranges of splitColumn / 2^(n-k) amplitudes (every row of a range at
+// once), the ranges shared across the cores.
+func (h *hamiltonian) splitColumns(high func(lo, hi int)) {
+	k := splitAt(h.n)
+	cols := 1 << k
+	width := min(cols, max(8, splitColumn>>(h.n-k)))
+	sweepPieces(cols, min(sweepSplit(h.dim), cols/width), func(lo, hi int) {
+		for c := lo; c < hi; c += width {
+			high(c, min(hi, c+width))
+		}
+	})
+}
+
+// chebConsts returns the constants of chebRealAVX2 and chebHighAVX2 for
+// one sweep.
+func (h *hamiltonian) chebConsts(center, scale float64, first bool, c0, c1 complex128) chebConsts {
+	det := h.gDet
+	k := chebConsts{
+		diag:  [4]float64{center, det + center, det + center, 2*det + center},
+		diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
+		c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
+		c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
+		c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
+		c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
+		scale: scale, det: det, drive: real(h.gDrive) * scale,
+	}
+	switch {
+	case first:
+		k.mode = 2
+	case c0 != 0 || c1 != 0:
+		k.mode = 1
+	}
+	return k
+}
+
 // chebRange is chebStep on amplitudes [lo, hi), with its kernel chosen.
 func (h *hamiltonian) chebRange(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
 	switch {
-	case h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 4:
+	case h.realGlobal():
 		h.chebReal(in, out, acc, lo, hi, center, scale, first, c0, c1)
 	case h.global && h.uniformDet:
 		h.chebGlobal(in, out, acc, lo, hi, center, scale, first, c0, c1)
@@ -111,29 +205,13 @@ func (h *hamiltonian) chebRange(in, out, acc []complex128, lo, hi int, center, s
 func (h *hamiltonian) chebReal(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
 	out = out[:len(in)]
 	acc = acc[:len(in)]
-	drive := real(h.gDrive) * scale
-	det := h.gDet
 	n := bits.Len(uint(len(in) - 1))
 	if len(in) != 1<<n || n < 2 || lo&3 != 0 || hi&3 != 0 || lo < 0 || hi > len(in) {
 		panic("emulator: chebReal outside the state vector")
 	}
 	var k chebConsts
 	if useAVX2 && n >= 3 {
-		k = chebConsts{
-			diag:  [4]float64{center, det + center, det + center, 2*det + center},
-			diagB: [4]float64{det + center, 2*det + center, 2*det + center, 3*det + center},
-			c0re:  [4]float64{real(c0), real(c0), real(c0), real(c0)},
-			c0im:  [4]float64{-imag(c0), imag(c0), -imag(c0), imag(c0)},
-			c1re:  [4]float64{real(c1), real(c1), real(c1), real(c1)},
-			c1im:  [4]float64{-imag(c1), imag(c1), -imag(c1), imag(c1)},
-			scale: scale, det: det, drive: drive,
-		}
-		switch {
-		case first:
-			k.mode = 2
-		case c0 != 0 || c1 != 0:
-			k.mode = 1
-		}
+		k = h.chebConsts(center, scale, first, c0, c1)
 	}
 	// One tile of the interaction diagonal at a time (interTables.tile).
 	var buf [1 << tileBits]float64
@@ -252,7 +330,7 @@ type chebConsts struct {
 	scale float64
 	det   float64
 	drive float64 // real drive times scale
-	mode  int64   // 2 on the first step, 1 on a next step that adds to acc, else 0
+	mode  int64   // 2 on the first step, 1 on a next step that adds to acc, 0 on one that does not; 3 on a first step that writes out only
 }
 
 // flipQuad is the flip summation of chebReal's Go loop: quadFlipsSSE2

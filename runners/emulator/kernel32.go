@@ -28,11 +28,63 @@ func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, 
 		panic("emulator: cheb32Step outside the state vector")
 	}
 	realGlobal := h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 8
+	if realGlobal && useAVX2 && h.n >= max(splitFrom+1, 4) {
+		h.cheb32Split(in, out, acc, center, scale, first, c0, c1)
+		return
+	}
 	if sweepSplit(h.dim) == 1 { // no closure on the heap (see chebStep)
 		h.cheb32Range(realGlobal, in, out, acc, 0, h.dim, center, scale, first, c0, c1)
 		return
 	}
 	sweep(h.dim, func(lo, hi int) { h.cheb32Range(realGlobal, in, out, acc, lo, hi, center, scale, first, c0, c1) })
+}
+
+// splitFrom is the register size from which chebStep applies the flips
+// of a global real drive in two passes, and cheb32Step from splitFrom+1
+// (complex64 vectors are half as long in memory); a variable so that tests
+// can split small registers. In one pass every bit whose partners lie
+// beyond the cache's reach (about 2^14 amplitudes with the other streams
+// of a sweep) adds a stream of partner reads from memory. Split, the first
+// pass (the one-pass kernel on the low bits and the diagonal) reads in and
+// out once, and the second (the high bits, at most splitHigh of them)
+// takes the vector column range by column range, every row of a range at
+// once, so that it reads in, out and acc once. Measured per sweep
+// (docs/emulator-measurements.md, load 6): at N = 20 split and one pass
+// are level in complex128 and the split is 10% slower in complex64; at
+// N = 22 the split saves 15% of the CPU time in complex128 and 3% in
+// complex64.
+var splitFrom = 21
+
+// The first pass of a split sweep applies the flips of bits 0..k-1 with
+// k = max(splitLow, n - splitHigh): 2^14 amplitudes (128 KiB of in in
+// complex64, 256 KiB in complex128) keep their partners in L2 while out
+// and acc stream past. The second applies the rest, at most splitHigh
+// bits (2^8 rows), on column ranges of splitColumn amplitudes summed over
+// the rows: 256 KiB of in in complex64, in L2 with the lines of out and
+// acc passing through (docs/emulator-measurements.md has the figures).
+const (
+	splitHigh   = 8
+	splitLow    = 14
+	splitColumn = 1 << 15
+)
+
+// cheb32Split is cheb32Step in two passes (see splitFrom) for a global
+// real drive, with the AVX2 kernels: cheb32RealAVX2 on the flips of the
+// low bits and the diagonal, then cheb32HighAVX2 on the high bits.
+func (h *hamiltonian) cheb32Split(in, out []complex64, acc []complex128, center, scale float64, first bool, c0, c1 complex128) {
+	k := splitAt(h.n)
+	if h.split == nil {
+		h.split = new(splitConsts)
+	}
+	consts, low := &h.split.high32, &h.split.low32
+	*consts = h.cheb32Consts(center, scale, first, c0, c1)
+	*low = *consts
+	low.mode = 0 // out only
+	if first {
+		low.mode = 3
+	}
+	sweep(h.dim, func(lo, hi int) { h.cheb32Tiles(in, out, acc, lo, hi, k, low) })
+	h.splitColumns(func(lo, hi int) { cheb32HighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, consts) })
 }
 
 // cheb32Range is cheb32Step on amplitudes [lo, hi), with its kernel chosen.
@@ -48,11 +100,24 @@ func (h *hamiltonian) cheb32Range(realGlobal bool, in, out []complex64, acc []co
 // and a uniform detuning (chebReal's case): the assembly kernel on whole
 // octets where there is one, else the Go loop.
 func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
-	n := bits.Len(uint(len(in) - 1))
-	if !useAVX2 {
+	a, b := (lo+7)&^7, hi&^7
+	if !useAVX2 || a >= b {
 		h.cheb32General(in, out, acc, lo, hi, center, scale, first, c0, c1)
 		return
 	}
+	if lo < a {
+		h.cheb32General(in, out, acc, lo, a, center, scale, first, c0, c1)
+	}
+	k := h.cheb32Consts(center, scale, first, c0, c1)
+	h.cheb32Tiles(in, out, acc, a, b, h.n, &k)
+	if b < hi {
+		h.cheb32General(in, out, acc, b, hi, center, scale, first, c0, c1)
+	}
+}
+
+// cheb32Consts returns the constants of cheb32RealAVX2 and cheb32HighAVX2
+// for one sweep.
+func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 complex128) cheb32Consts {
 	det := h.gDet
 	k := cheb32Consts{
 		diagA: [4]float64{center, det + center, det + center, 2*det + center},
@@ -69,23 +134,22 @@ func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi i
 	case c0 != 0 || c1 != 0:
 		k.mode = 1
 	}
-	// One tile of the interaction diagonal at a time (interTables.tile).
+	return k
+}
+
+// cheb32Tiles runs cheb32RealAVX2 on the octets of [lo, hi) (multiples of
+// 8) with the flips of bits 0..flipBits-1, one tile of the interaction
+// diagonal at a time (interTables.tile).
+func (h *hamiltonian) cheb32Tiles(in, out []complex64, acc []complex128, lo, hi, flipBits int, k *cheb32Consts) {
+	if lo&7 != 0 || hi&7 != 0 || lo < 0 || hi > len(in) || len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim || flipBits > h.n || h.dim < 8 {
+		panic("emulator: cheb32Tiles outside the state vector")
+	}
 	var buf [1 << tileBits]float64
 	for t0 := lo; t0 < hi; {
 		t1 := min(hi, (t0>>tileBits+1)<<tileBits)
-		a, b := (t0+7)&^7, t1&^7
-		if a < b {
-			inter := buf[:b-a]
-			h.inter.tile(inter, a)
-			cheb32RealAVX2(&in[0], &out[0], &acc[0], &inter[0], a, b, n, &k)
-			if t0 < a {
-				h.cheb32General(in, out, acc, t0, a, center, scale, first, c0, c1)
-			}
-			t0 = b
-		}
-		if t0 < t1 {
-			h.cheb32General(in, out, acc, t0, t1, center, scale, first, c0, c1)
-		}
+		inter := buf[:t1-t0]
+		h.inter.tile(inter, t0)
+		cheb32RealAVX2(&in[0], &out[0], &acc[0], &inter[0], t0, t1, flipBits, k)
 		t0 = t1
 	}
 }
@@ -100,7 +164,7 @@ type cheb32Consts struct {
 	c1re, c1im   [4]float64
 	scale, det   float64
 	drive        float32 // real drive times scale
-	mode         int64   // 2 on the first step, 1 on a next step that adds to acc, else 0
+	mode         int64   // 2 on the first step, 1 on a next step that adds to acc, 0 on one that does not; 3 on a first step that writes out only
 }
 
 // cheb32General is cheb32Step's kernel for any drive, in Go: flips

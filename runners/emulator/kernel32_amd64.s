@@ -139,6 +139,7 @@ sum:
 	CMPQ R11, $1
 	JEQ  accum
 	JGT  first
+	// Mode 0 (and 3 below): out only.
 	VSUBPS  (DI)(R12*1), Y0, Y0
 	VSUBPS  32(DI)(R12*1), Y1, Y1
 	VMOVUPS Y0, (DI)(R12*1)
@@ -159,11 +160,117 @@ accum:
 first:
 	VMOVUPS Y0, (DI)(R12*1)
 	VMOVUPS Y1, 32(DI)(R12*1)
+	CMPQ    R11, $3
+	JEQ     next // mode 3: out = x only
 	FIRST(X0, Y0, 0)
 	FIRST(X1, Y1, 64)
-	ADDQ    $8, AX
-	JMP     octet
+
+next:
+	ADDQ $8, AX
+	JMP  octet
 
 done:
+	VZEROUPPER
+	RET
+
+// cheb32HighAVX2: the second pass of a split sweep. For every row r (the
+// amplitudes r·2^k + [lo, hi), r < 2^(n-k)) and every octet in it, adds
+// drive·(sum over the flips of bits k..n-1) to out, then updates acc by
+// the mode as cheb32RealAVX2 does (out is then x). All rows of one column
+// range are done together, so each partner octet is read once from memory
+// and then found in the cache.
+//
+// func cheb32HighAVX2(in, out *complex64, acc *complex128, lo, hi, k, n int, kc *cheb32Consts)
+TEXT ·cheb32HighAVX2(SB), NOSPLIT, $0-64
+	MOVQ in+0(FP), SI
+	MOVQ out+8(FP), DI
+	MOVQ acc+16(FP), DX
+	MOVQ n+48(FP), CX
+	MOVQ $8, R10
+	SHLQ CX, R10 // len(in) in bytes
+	MOVQ kc+56(FP), R9
+	MOVQ cheb32Consts_mode(R9), R11
+	XORQ R8, R8 // first amplitude of the row
+
+row:
+	MOVQ R8, AX
+	SHLQ $3, AX
+	CMPQ AX, R10
+	JGE  hdone
+	MOVQ lo+24(FP), AX
+	ADDQ R8, AX
+	MOVQ hi+32(FP), BX
+	ADDQ R8, BX
+
+hoctet:
+	CMPQ AX, BX
+	JGE  nextrow
+	MOVQ AX, R12
+	SHLQ $3, R12 // byte offset of the octet in in and out
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   k+40(FP), CX
+	MOVQ   $8, R13
+	SHLQ   CX, R13 // bit k in bytes
+
+hbits:
+	CMPQ   R13, R10
+	JGE    hsum
+	MOVQ   R12, CX
+	XORQ   R13, CX
+	VADDPS (SI)(CX*1), Y0, Y0
+	VADDPS 32(SI)(CX*1), Y1, Y1
+	SHLQ   $1, R13
+	CMPQ   R13, R10
+	JGE    hsum
+	MOVQ   R12, CX
+	XORQ   R13, CX
+	VADDPS (SI)(CX*1), Y2, Y2
+	VADDPS 32(SI)(CX*1), Y3, Y3
+	SHLQ   $1, R13
+	JMP    hbits
+
+hsum:
+	VADDPS       Y2, Y0, Y2
+	VADDPS       Y3, Y1, Y3
+	VMOVUPS      (DI)(R12*1), Y0
+	VMOVUPS      32(DI)(R12*1), Y1
+	VBROADCASTSS cheb32Consts_drive(R9), Y6
+	VFMADD231PS  Y6, Y2, Y0
+	VFMADD231PS  Y6, Y3, Y1
+	VMOVUPS      Y0, (DI)(R12*1)
+	VMOVUPS      Y1, 32(DI)(R12*1)
+	MOVQ         AX, R14
+	SHLQ         $4, R14 // byte offset of the octet in acc
+	CMPQ         R11, $1
+	JEQ          haccum
+	JGT          hfirst
+	ADDQ         $8, AX
+	JMP          hoctet
+
+haccum:
+	VMOVUPS (SI)(R12*1), Y8
+	VMOVUPS 32(SI)(R12*1), Y9
+	ACC(X8, Y8, X0, Y0, 0)
+	ACC(X9, Y9, X1, Y1, 64)
+	ADDQ    $8, AX
+	JMP     hoctet
+
+hfirst:
+	FIRST(X0, Y0, 0)
+	FIRST(X1, Y1, 64)
+	ADDQ $8, AX
+	JMP  hoctet
+
+nextrow:
+	MOVQ k+40(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	ADDQ AX, R8
+	JMP  row
+
+hdone:
 	VZEROUPPER
 	RET

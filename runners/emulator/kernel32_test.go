@@ -77,8 +77,9 @@ func TestCheb32MatchesDouble(t *testing.T) {
 					scale = 1 / half
 				}
 				h.chebGeneral(in128, wantOut, wantAcc, 0, h.dim, center, scale, first, c0, c1)
-				for _, p := range kernelPaths() {
+				for _, p := range splitPaths() {
 					setPaths(t, p.avx2, p.sse2)
+					setSplit(t, p.split)
 					in32, out32 := toC64(in), toC64(out0)
 					acc := append([]complex128(nil), accStart...)
 					if lo == 0 && hi == h.dim {
@@ -104,6 +105,36 @@ func TestCheb32MatchesDouble(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+type splitPath struct {
+	kernelPath
+	split bool
+}
+
+// splitPaths is kernelPaths with, after the AVX2 path, the same with every
+// whole-vector single-precision sweep split in two passes (cheb32Split).
+func splitPaths() []splitPath {
+	var paths []splitPath
+	for _, p := range kernelPaths() {
+		paths = append(paths, splitPath{p, false})
+		if p.avx2 {
+			paths = append(paths, splitPath{kernelPath{p.name + "-split", true, true}, true})
+		}
+	}
+	return paths
+}
+
+// setSplit makes cheb32Step split every sweep it can (on) or none, until
+// the test ends.
+func setSplit(t testing.TB, on bool) {
+	t.Helper()
+	old := splitFrom
+	t.Cleanup(func() { splitFrom = old })
+	splitFrom = 64
+	if on {
+		splitFrom = 0
 	}
 }
 
@@ -134,6 +165,47 @@ func TestSinglePrecisionErrorBound(t *testing.T) {
 		}
 		if d, bound := dist(single.psi, exact.psi), single.MagnusErr+single.ChebErr+exact.ChebErr; d > bound {
 			t.Errorf("%s: error %.2e above the reported bound %.2e", c.name, d, bound)
+		}
+	}
+}
+
+// A whole run with every sweep split in two passes (as from N = splitFrom)
+// ends in the one-pass run's state: to 1e-10 in complex128, and in
+// complex64 within a hundredth of the rounding term the bound carries for
+// the single-precision recurrence; the sweeps are the same and the bound
+// agrees to 1e-6 (the Magnus estimates see the slightly different states).
+func TestSplitSweepsMatchOnePass(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 kernel on this machine")
+	}
+	p := compile(t, ringSequence(11))
+	for _, single := range []bool{false, true} {
+		var runs [2]*evolution
+		for i, split := range []bool{false, true} {
+			setSplit(t, split)
+			runs[i] = newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, single)
+			if err := runs[i].run(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		one, two := runs[0], runs[1]
+		limit := 1e-10
+		if single {
+			setSplit(t, false)
+			double := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, false)
+			if err := double.run(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			limit = (one.ChebErr - double.ChebErr) / 100
+		}
+		if d := dist(one.psi, two.psi); d > limit {
+			t.Errorf("single=%v: split and one-pass runs differ by %.2e, limit %.2e", single, d, limit)
+		} else {
+			t.Logf("single=%v: split and one-pass runs differ by %.2e, limit %.2e", single, d, limit)
+		}
+		if b1, b2 := one.MagnusErr+one.ChebErr, two.MagnusErr+two.ChebErr; one.MatVecs != two.MatVecs || math.Abs(b1-b2) > 1e-6*b1 {
+			t.Errorf("single=%v: split run %d sweeps, bound %.6e; one pass %d, %.6e", single,
+				two.MatVecs, two.MagnusErr+two.ChebErr, one.MatVecs, one.MagnusErr+one.ChebErr)
 		}
 	}
 }

@@ -57,3 +57,19 @@ func quadFlipsSSE2(in *complex128, s, n int, f0, f1 complex128) (r0, r1, r2, r3 
 //
 //go:noescape
 func cheb32RealAVX2(in, out *complex64, acc *complex128, inter *float64, lo, hi, n int, k *cheb32Consts)
+
+// cheb32HighAVX2 is the second pass of a split single-precision sweep
+// (cheb32Split): for the rows r < 2^(n-k), it adds drive·(the flips of
+// bits k..n-1) to out over the octets r·2^k + [lo, hi) and then updates
+// acc by kc.mode, as cheb32RealAVX2 does. The caller checks the bounds:
+// len(in) = len(out) = len(acc) = 1<<n, 3 <= k < n, lo and hi multiples
+// of 8 with hi <= 1<<k.
+//
+//go:noescape
+func cheb32HighAVX2(in, out *complex64, acc *complex128, lo, hi, k, n int, kc *cheb32Consts)
+
+// chebHighAVX2 is cheb32HighAVX2 in complex128 (chebSplit's second pass);
+// same bounds.
+//
+//go:noescape
+func chebHighAVX2(in, out, acc *complex128, lo, hi, k, n int, kc *chebConsts)

@@ -162,12 +162,135 @@ accum:
 	JMP  octet
 
 first:
+	CMPQ R11, $3
+	JEQ  firstout
 	FIRST(Y0, Y1, Y8, Y9, 0)
 	FIRST(Y2, Y3, Y10, Y11, 64)
 	ADDQ $8, AX
 	JMP  octet
 
+firstout: // mode 3: out = x only
+	VMOVUPD Y0, (DI)(R12*1)
+	VMOVUPD Y1, 32(DI)(R12*1)
+	VMOVUPD Y2, 64(DI)(R12*1)
+	VMOVUPD Y3, 96(DI)(R12*1)
+	ADDQ    $8, AX
+	JMP     octet
+
 done:
+	VZEROUPPER
+	RET
+
+// chebHighAVX2: the second pass of a split sweep (chebSplit). For every
+// row r (the amplitudes r·2^k + [lo, hi), r < 2^(n-k)) and every octet in
+// it, adds drive·(sum over the flips of bits k..n-1) to out, then updates
+// acc by the mode as chebRealAVX2 does (out is then x). All rows of one
+// column range are done together, so each partner octet is read once from
+// memory and then found in the cache. Flip sums in Y0-Y3 and Y4-Y7 for
+// alternate bits.
+//
+// func chebHighAVX2(in, out, acc *complex128, lo, hi, k, n int, kc *chebConsts)
+TEXT ·chebHighAVX2(SB), NOSPLIT, $0-64
+	MOVQ in+0(FP), SI
+	MOVQ out+8(FP), DI
+	MOVQ acc+16(FP), DX
+	MOVQ n+48(FP), CX
+	MOVQ $16, R10
+	SHLQ CX, R10 // len(in) in bytes
+	MOVQ kc+56(FP), R9
+	MOVQ chebConsts_mode(R9), R11
+	VBROADCASTSD chebConsts_drive(R9), Y12
+	VMOVUPD chebConsts_c1re(R9), Y13
+	VMOVUPD chebConsts_c1im(R9), Y14
+	XORQ R8, R8 // first amplitude of the row
+
+hrow:
+	MOVQ R8, AX
+	SHLQ $4, AX
+	CMPQ AX, R10
+	JGE  hdone
+	MOVQ lo+24(FP), AX
+	ADDQ R8, AX
+	MOVQ hi+32(FP), BX
+	ADDQ R8, BX
+
+hoctet:
+	CMPQ   AX, BX
+	JGE    hnextrow
+	MOVQ   AX, R12
+	SHLQ   $4, R12 // byte offset of the octet
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	MOVQ   k+40(FP), CX
+	MOVQ   $16, R13
+	SHLQ   CX, R13 // bit k in bytes
+
+hbits:
+	CMPQ R13, R10
+	JGE  hsum
+	PARTNER(Y0, Y1, Y2, Y3)
+	CMPQ R13, R10
+	JGE  hsum
+	PARTNER(Y4, Y5, Y6, Y7)
+	JMP  hbits
+
+hsum:
+	VADDPD      Y4, Y0, Y0
+	VADDPD      Y5, Y1, Y1
+	VADDPD      Y6, Y2, Y2
+	VADDPD      Y7, Y3, Y3
+	VFMADD213PD (DI)(R12*1), Y12, Y0 // x = drive·F + out
+	VFMADD213PD 32(DI)(R12*1), Y12, Y1
+	VFMADD213PD 64(DI)(R12*1), Y12, Y2
+	VFMADD213PD 96(DI)(R12*1), Y12, Y3
+	VMOVUPD     Y0, (DI)(R12*1)
+	VMOVUPD     Y1, 32(DI)(R12*1)
+	VMOVUPD     Y2, 64(DI)(R12*1)
+	VMOVUPD     Y3, 96(DI)(R12*1)
+	CMPQ        R11, $1
+	JEQ         haccum
+	JGT         hfirst
+	ADDQ        $8, AX
+	JMP         hoctet
+
+haccum:
+	VMOVUPD (SI)(R12*1), Y8
+	VMOVUPD 32(SI)(R12*1), Y9
+	VMOVUPD 64(SI)(R12*1), Y10
+	VMOVUPD 96(SI)(R12*1), Y11
+	ACC(Y0, Y1, Y8, Y9, 0)
+	ACC(Y2, Y3, Y10, Y11, 64)
+	ADDQ    $8, AX
+	JMP     hoctet
+
+hfirst:
+	VMOVUPD (SI)(R12*1), Y8
+	VMOVUPD 32(SI)(R12*1), Y9
+	VMOVUPD 64(SI)(R12*1), Y10
+	VMOVUPD 96(SI)(R12*1), Y11
+	VXORPD  Y5, Y5, Y5
+	VXORPD  Y6, Y6, Y6
+	TERMS(Y0, Y1, Y8, Y9, 0)
+	VXORPD  Y5, Y5, Y5
+	VXORPD  Y6, Y6, Y6
+	TERMS(Y2, Y3, Y10, Y11, 64)
+	ADDQ    $8, AX
+	JMP     hoctet
+
+hnextrow:
+	MOVQ k+40(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	ADDQ AX, R8
+	JMP  hrow
+
+hdone:
 	VZEROUPPER
 	RET
 

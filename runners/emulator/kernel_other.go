@@ -28,3 +28,11 @@ func quadFlipsSSE2(in *complex128, s, n int, f0, f1 complex128) (r0, r1, r2, r3 
 func cheb32RealAVX2(in, out *complex64, acc *complex128, inter *float64, lo, hi, n int, k *cheb32Consts) {
 	panic("emulator: no AVX2 kernel on this architecture")
 }
+
+func cheb32HighAVX2(in, out *complex64, acc *complex128, lo, hi, k, n int, kc *cheb32Consts) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func chebHighAVX2(in, out, acc *complex128, lo, hi, k, n int, kc *chebConsts) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}

@@ -208,6 +208,48 @@ func TestChebRealPathsAgree(t *testing.T) {
 	}
 }
 
+// A split sweep (chebSplit: the low bits and the diagonal, then the high
+// bits column range by column range) gives the one-pass sweep to rounding
+// on whole vectors, for the first and later steps (adding both terms to
+// acc, only its own, or none), also split across cores (n = 15).
+func TestChebSplitMatchesOnePass(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 kernel on this machine")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{4, 5, 8, 11, 15} {
+		h := randHamiltonian(r, n)
+		in := randVec(r, h.dim, 1)
+		out0, acc0 := randVec(r, h.dim, 1), randVec(r, h.dim, 1)
+		for trial := range 4 {
+			first := trial == 0
+			half := 500 + 500*r.Float64()
+			center := 500 * r.Float64()
+			c0 := complex(2*r.Float64()-1, 2*r.Float64()-1)
+			c1 := complex(2*r.Float64()-1, 2*r.Float64()-1)
+			switch trial {
+			case 2:
+				c0 = 0
+			case 3:
+				c0, c1 = 0, 0
+			}
+			var outs, accs [2][]complex128
+			for i, split := range []bool{false, true} {
+				setSplit(t, split)
+				outs[i], accs[i] = append([]complex128(nil), out0...), append([]complex128(nil), acc0...)
+				h.chebStep(in, outs[i], accs[i], center, half, first, c0, c1)
+			}
+			for i := range in {
+				tol := 1e-12 * (1 + cmplx.Abs(outs[0][i]))
+				if cmplx.Abs(outs[1][i]-outs[0][i]) > tol || cmplx.Abs(accs[1][i]-accs[0][i]) > tol {
+					t.Fatalf("n=%d trial %d: element %d: split out %v acc %v, one pass %v %v",
+						n, trial, i, outs[1][i], accs[1][i], outs[0][i], accs[0][i])
+				}
+			}
+		}
+	}
+}
+
 // gram's AVX2 kernels give the Go loop's Gram matrix to rounding, also on
 // a state large enough to be split across cores: the full one, and the
 // flips-only one the entries among X3 and X4.
