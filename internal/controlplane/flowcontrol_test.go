@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/hack/testenv"
 )
 
 // kube-apiserver classifies a tenant's requests on Tweezer's kinds in a
@@ -26,20 +26,12 @@ import (
 // the platform's service accounts by tweezer-platform, and a tenant's other
 // requests as before: config/flowcontrol is applied by Start and in force.
 func TestFlowControlIsApplied(t *testing.T) {
-	env, err := controlplane.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
+	env, cfg, admin, err := testenv.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = env.Stop() }()
 	ctx := context.Background()
-	admin, err := client.New(cfg, client.Options{Scheme: controlplane.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "p1"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tweezer-system"}},
