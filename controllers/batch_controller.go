@@ -21,7 +21,6 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +33,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/scheduler"
+	"github.com/tweezer-dev/tweezer/internal/fairqueue"
 	"github.com/tweezer-dev/tweezer/internal/runnerspec"
 )
 
@@ -154,12 +154,15 @@ func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A project's quota that frees room wakes the batches waiting for it.
 		Watches(&corev1.ResourceQuota{}, handler.EnqueueRequestsFromMapFunc(r.quotaToWaitingBatches),
 			builder.WithPredicates(quotaFreed)).
-		// A plain FIFO queue, not controller-runtime's priority queue: that
-		// one enqueues the objects of the initial list at low priority, so
-		// after a manager start the batches submitted while it was down got
-		// their Jobs, and with them their place in the device's queue,
-		// after every batch submitted later (fairness_e2e_test.go).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles, UsePriorityQueue: ptr.To(false)})
+		// Not controller-runtime's priority queue: that one enqueues the
+		// objects of the initial list at low priority, so after a manager
+		// start the batches submitted while it was down got their Jobs, and
+		// with them their place in the device's queue, after every batch
+		// submitted later (fairness_e2e_test.go). A queue that takes turns
+		// across projects, first come, first served within one: a project
+		// that submits or changes many batches at once delays another
+		// project's reconcile by one of its own, not by all of them.
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles, NewQueue: fairqueue.NewRateLimitingQueue})
 	return r.Executor.Watch(b).Named("batch").Complete(r)
 }
 
