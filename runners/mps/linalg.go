@@ -18,15 +18,15 @@ import (
 // product is split by rows over the available cores.
 const parallelMin = 1 << 17
 
-// byRows runs f over [0, m) split into one contiguous range per core when
-// the product is large enough, else in one call.
-func byRows(m int, work int, f func(lo, hi int)) {
-	p := runtime.GOMAXPROCS(0)
-	if work < parallelMin || p == 1 || m < 2 {
-		f(0, m)
-		return
-	}
-	p = min(p, m)
+// splitRows reports whether a product of m rows and work multiply-adds is
+// worth splitting over the cores.
+func splitRows(m, work int) bool {
+	return work >= parallelMin && m >= 2 && runtime.GOMAXPROCS(0) > 1
+}
+
+// byRows runs f over [0, m) split into one contiguous range per core.
+func byRows(m int, f func(lo, hi int)) {
+	p := min(runtime.GOMAXPROCS(0), m)
 	var wg sync.WaitGroup
 	for w := 0; w < p; w++ {
 		lo, hi := w*m/p, (w+1)*m/p
@@ -47,7 +47,13 @@ func matMul(c, a, b []complex128, m, k, n int) {
 
 // matMulAdd computes C += A·B (A m×k, B k×n).
 func matMulAdd(c, a, b []complex128, m, k, n int) {
-	byRows(m, m*k*n, func(lo, hi int) { matMulAddRows(c, a, b, lo, hi, k, n) })
+	if !splitRows(m, m*k*n) {
+		// Called directly: the closure below would be allocated on the heap
+		// for every one of the many small products of a step.
+		matMulAddRows(c, a, b, 0, m, k, n)
+		return
+	}
+	byRows(m, func(lo, hi int) { matMulAddRows(c, a, b, lo, hi, k, n) })
 }
 
 func matMulAddRows(c, a, b []complex128, lo, hi, k, n int) {
@@ -84,19 +90,38 @@ func matMulAddRows(c, a, b []complex128, lo, hi, k, n int) {
 
 // matMulHA computes C = A†·B (A k×m, B k×n), overwriting C (m×n).
 func matMulHA(c, a, b []complex128, k, m, n int) {
-	matMul(c, conjTranspose(a, k, m), b, m, k, n)
+	buf := scratch(k * m)
+	matMul(c, conjTransposeInto((*buf)[:k*m], a, k, m), b, m, k, n)
+	transposes.Put(buf)
 }
 
 // matMulBTAdd computes C += A·Bᵀ (A m×k, B n×k, C m×n). B is transposed
 // first so the inner loop is an axpy, not a latency-bound dot product.
 func matMulBTAdd(c, a, b []complex128, m, k, n int) {
-	bt := make([]complex128, k*n)
+	buf := scratch(k * n)
+	bt := (*buf)[:k*n]
 	for j := 0; j < n; j++ {
 		for p, v := range b[j*k : (j+1)*k] {
 			bt[p*n+j] = v
 		}
 	}
 	matMulAdd(c, a, bt, m, k, n)
+	transposes.Put(buf)
+}
+
+// transposes holds the transposed operands of matMulBTAdd and matMulHA
+// between calls, one per concurrent trajectory at most: allocated per call
+// they were more than half the garbage of a noisy job.
+var transposes = sync.Pool{New: func() any { return new([]complex128) }}
+
+// scratch returns a matrix from transposes with room for n entries; put it
+// back when done.
+func scratch(n int) *[]complex128 {
+	buf := transposes.Get().(*[]complex128)
+	if cap(*buf) < n {
+		*buf = make([]complex128, n)
+	}
+	return buf
 }
 
 func dot(x, y []complex128) complex128 { // x†y
@@ -262,7 +287,11 @@ func rotate(x, y []complex128, c, s float64, e complex128) {
 }
 
 func conjTranspose(a []complex128, m, n int) []complex128 {
-	out := make([]complex128, m*n)
+	return conjTransposeInto(make([]complex128, m*n), a, m, n)
+}
+
+// conjTransposeInto writes A† (n×m) of A (m×n) into out and returns it.
+func conjTransposeInto(out, a []complex128, m, n int) []complex128 {
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			out[j*m+i] = cmplx.Conj(a[i*n+j])
