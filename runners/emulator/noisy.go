@@ -17,6 +17,7 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/sysmem"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 	"github.com/tweezer-dev/tweezer/runners/shots"
+	"github.com/tweezer-dev/tweezer/runners/workpool"
 )
 
 // Snapshot is one trajectory group's state at an evaluation time, handed
@@ -224,44 +225,27 @@ func runNoisy(ctx context.Context, req Request, prog *sequence.Program, nm *Nois
 	}
 	gs := e.groups(req.Runs, newRNG(req.Seed).Uint64())
 	results := make([]*Result, len(gs))
-	errs := make([]error, len(gs))
 	workers := min(runtime.GOMAXPROCS(0), len(gs))
 	if avail := sysmem.Available(); avail > 0 {
 		per := uint64(amplitudeBytes(req.singlePrecision())) << e.n
 		workers = max(1, min(workers, int(avail/2/per)))
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next, done atomic.Int64
+	var done atomic.Int64
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(gs) {
-					return
-				}
-				results[i], errs[i] = e.runGroup(ctx, req, gs, i)
-				if errs[i] != nil {
-					cancel()
-					return
-				}
-				if progress != nil {
-					mu.Lock()
-					progress(int(100 * done.Add(1) / int64(len(gs))))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
+	err = workpool.Run(ctx, len(gs), workers, func(ctx context.Context, i int) error {
+		var err error
+		if results[i], err = e.runGroup(ctx, req, gs, i); err != nil {
+			return err
 		}
+		if progress != nil {
+			mu.Lock()
+			progress(int(100 * done.Add(1) / int64(len(gs))))
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := &Result{Counter: map[string]int64{}, Raw: make([]string, 0, req.Runs)}
 	for _, r := range results {

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 	jobs "github.com/tweezer-dev/tweezer/runners/engine"
 	"github.com/tweezer-dev/tweezer/runners/sequence"
+	"github.com/tweezer-dev/tweezer/runners/workpool"
 )
 
 // Engine is the MPS engine as an jobs.Engine, the one EMU_MPS and EMU_TN
@@ -166,10 +166,7 @@ func (e Engine) runGroups(ctx context.Context, prog *sequence.Program, cfg Confi
 	if e.Log != nil && len(gs) > 1 {
 		e.Log("mps: %d trajectory groups on %d workers (memory estimate %d B each, budget %d B)", len(gs), workers, est, limit)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	outs := make([][]string, len(gs))
-	errs := make([]error, len(gs))
 	pcts := make([]int, len(gs))
 	var mu sync.Mutex // progress and the log
 	last := -1
@@ -199,37 +196,12 @@ func (e Engine) runGroups(ctx context.Context, prog *sequence.Program, cfg Confi
 			e.Log(format, args...)
 		}
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				gi := int(next.Add(1) - 1)
-				if gi >= len(gs) || ctx.Err() != nil {
-					return
-				}
-				outs[gi], errs[gi] = runGroup(ctx, prog, cfg, nm, gs, gi, stops, logf, groupProgress(gi))
-				if errs[gi] != nil {
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	// The first error in group order that is not another's cancellation.
-	var first error
-	for _, err := range errs {
-		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
-			first = err
-		}
-	}
-	if first != nil {
-		return nil, first
-	}
-	if err := ctx.Err(); err != nil {
+	err = workpool.Run(ctx, len(gs), workers, func(ctx context.Context, gi int) error {
+		var err error
+		outs[gi], err = runGroup(ctx, prog, cfg, nm, gs, gi, stops, logf, groupProgress(gi))
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	total := 0
