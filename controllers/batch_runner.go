@@ -617,22 +617,18 @@ func (r *BatchReconciler) readJobs(ctx context.Context, s *batchScope) error {
 
 // isFresh reports whether the batch read from the cache is the latest
 // version; when it is not, it asks to look again soon. Side effects (runner
-// starts, QPU reservations) are taken on fresh batches only.
+// starts, QPU reservations) are taken on fresh batches only. It reads the
+// batch's metadata only: a Batch may hold a megabyte of sequences, which
+// this read has no use for.
 func (r *BatchReconciler) isFresh(ctx context.Context, s *batchScope) (bool, error) {
-	cur, err := r.freshRead(ctx, s)
-	return cur != nil, err
-}
-
-// freshRead is isFresh returning the batch read from the API server (with
-// its sequences, which the cache does not hold), nil when the cache is stale.
-func (r *BatchReconciler) freshRead(ctx context.Context, s *batchScope) (*quantumv1alpha1.Batch, error) {
-	cur := &quantumv1alpha1.Batch{}
+	cur := &metav1.PartialObjectMetadata{}
+	cur.SetGroupVersionKind(quantumv1alpha1.GroupVersion.WithKind("Batch"))
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.orig), cur); err != nil {
-		return nil, client.IgnoreNotFound(err)
+		return false, client.IgnoreNotFound(err)
 	}
 	if cur.ResourceVersion != s.orig.ResourceVersion {
 		s.requeueAfter(50 * time.Millisecond)
-		return nil, nil
+		return false, nil
 	}
-	return cur, nil
+	return true, nil
 }

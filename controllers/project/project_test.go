@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -331,5 +332,47 @@ func TestReapplyingIsANoOp(t *testing.T) {
 	case e := <-rec.Events:
 		t.Fatalf("an event for a no-op apply: %s", e)
 	default:
+	}
+}
+
+func TestOnlyChangesThatMayUndoTheGuardRailsReconcile(t *testing.T) {
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: Name, Labels: map[string]string{ManagedByLabel: ManagedBy}},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("5")}},
+	}
+	counted := quota.DeepCopy()
+	counted.ResourceVersion = "2"
+	counted.Status.Used = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}
+	edited := quota.DeepCopy()
+	edited.Spec.Hard[corev1.ResourcePods] = resource.MustParse("50")
+	// The same quantity spelt differently is no change.
+	respelt := quota.DeepCopy()
+	respelt.Spec.Hard[corev1.ResourcePods] = resource.MustParse("5000m")
+	relabelled := quota.DeepCopy()
+	relabelled.Labels = nil
+
+	lr := &corev1.LimitRange{ObjectMeta: quota.ObjectMeta, Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+		Type: corev1.LimitTypeContainer, Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
+	}}}}
+	lrEdited := lr.DeepCopy()
+	lrEdited.Spec.Limits[0].Default[corev1.ResourceCPU] = resource.MustParse("1")
+	lrAnnotated := lr.DeepCopy()
+	lrAnnotated.Annotations = map[string]string{"note": "x"}
+
+	for _, c := range []struct {
+		name     string
+		old, cur client.Object
+		want     bool
+	}{
+		{"the quota controller counts usage", quota, counted, false},
+		{"someone edits the quota's hard limits", quota, edited, true},
+		{"the same hard limits, spelt differently", quota, respelt, false},
+		{"someone removes the managed-by label", quota, relabelled, true},
+		{"someone edits the LimitRange's defaults", lr, lrEdited, true},
+		{"someone annotates the LimitRange", lr, lrAnnotated, false},
+	} {
+		if got := guardRailChanged(event.UpdateEvent{ObjectOld: c.old, ObjectNew: c.cur}); got != c.want {
+			t.Errorf("%s: reconcile = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

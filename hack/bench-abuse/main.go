@@ -68,9 +68,10 @@ import (
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
 
-// aDeviceType is the device type of A's batches; cpuProfile, when set,
-// receives a CPU profile of the flood phase.
-var aDeviceType, cpuProfile string
+// aDeviceType is the device type of A's batches; cpuProfile and
+// apiserverProfile, when set, receive a CPU profile of this process and of
+// kube-apiserver during the flood phase.
+var aDeviceType, cpuProfile, apiserverProfile string
 
 // writes is the facade's write budget per project.
 var writes = server.Defaults().ProjectWrites
@@ -112,6 +113,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 4, "batches the emulator device runs at once")
 	flag.IntVar(&aSequenceBytes, "a-sequence-bytes", 1000<<10, "size of the sequence of A's batches")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (facade, manager, clients) during the flood phase to this file")
+	flag.StringVar(&apiserverProfile, "apiserver-cpuprofile", "", "write a CPU profile of kube-apiserver during the flood phase to this file")
 	flag.Float64Var(&writes.BytesPerSecond, "project-write-bytes-per-second", writes.BytesPerSecond, "the facade's --project-write-bytes-per-second (0: no byte budget)")
 	flag.Int64Var(&writes.BurstBytes, "project-write-burst-bytes", writes.BurstBytes, "the facade's --project-write-burst-bytes")
 	flag.Float64Var(&writes.RequestsPerSecond, "project-write-requests-per-second", writes.RequestsPerSecond, "the facade's --project-write-requests-per-second (0: no request budget)")
@@ -204,8 +206,22 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 
 	fmt.Fprintf(os.Stderr, "quiet phase: B alone for %s\n", phase)
 	mem.reset()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	req0, err := sampleRequests(ctx, cs)
+	if err != nil {
+		return err
+	}
+	cpu0 := sampleCPU()
 	quiet := b.run(ctx, phase)
 	quietMem := mem.peak()
+	cpu1 := sampleCPU()
+	req1, err := sampleRequests(ctx, cs)
+	if err != nil {
+		return err
+	}
 
 	fmt.Fprintf(os.Stderr, "flood phase: A floods while B goes on, %s\n", phase)
 	mem.reset()
@@ -220,6 +236,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 			return err
 		}
 	}
+	profiled := profileAPIServer(ctx, cfg, phase)
 	actx, stopA := context.WithCancel(ctx)
 	var aDone sync.WaitGroup
 	aDone.Add(1)
@@ -228,7 +245,15 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	stopA()
 	aDone.Wait()
 	floodMem := mem.peak()
+	cpu2 := sampleCPU()
+	req2, err := sampleRequests(ctx, cs)
+	if err != nil {
+		return err
+	}
 	pprof.StopCPUProfile()
+	if err := <-profiled; err != nil {
+		return err
+	}
 	mem.stop()
 	load1 := loadavg()
 
@@ -253,6 +278,9 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	fmt.Printf("\n%-42s %10s %10s %10s\n", "memory (facade + manager + clients)", "quiet", "flood", "limit")
 	fmt.Printf("%-42s %10.0f %10.0f %10.0f\n", "peak Go heap, live objects (MiB)", mib(quietMem.heap), mib(floodMem.heap), mib(memoryLimit))
 	fmt.Printf("%-42s %10.0f %10.0f %10.0f\n", "peak RSS (MiB)", mib(quietMem.rss), mib(floodMem.rss), mib(memoryLimit))
+
+	printCPU(cpu1.since(cpu0), cpu2.since(cpu1), phase)
+	printRequests(req1.since(req0), req2.since(req1), 15)
 
 	fmt.Printf("\nA (flooding tenant): %d requests in %s (%d batch posts of %d KiB, %d workload posts)\n", a.sent.Load(), phase, a.batchPosts.Load(), aSequenceBytes>>10, a.workloadPosts.Load())
 	for _, code := range slices.Sorted(maps.Keys(a.counts)) {

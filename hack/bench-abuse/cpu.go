@@ -1,0 +1,204 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// clockTick is the unit of /proc/<pid>/stat's CPU times (USER_HZ, 100 on
+// every Linux architecture Go supports).
+const clockTick = 10 * time.Millisecond
+
+// cpuUse is the CPU time (user + system) spent so far by each part of the
+// bench: this process (facade, manager and both tenants' clients), its live
+// children by command name (etcd, kube-apiserver, kube-controller-manager),
+// and its children that have ended and been waited for (the runners).
+type cpuUse map[string]time.Duration
+
+// endedChildren names the CPU time of waited-for children.
+const endedChildren = "runners (ended children)"
+
+// sampleCPU reads /proc; parts it cannot read are left out.
+func sampleCPU() cpuUse {
+	use := cpuUse{}
+	self := os.Getpid()
+	if f, err := procStat(self); err == nil {
+		use["this process (facade, manager, clients)"] = ticks(f[12]) + ticks(f[13])
+		use[endedChildren] = ticks(f[14]) + ticks(f[15])
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == self {
+			continue
+		}
+		f, err := procStat(pid)
+		if err != nil || f[2] != strconv.Itoa(self) {
+			continue
+		}
+		use[f[0]] += ticks(f[12]) + ticks(f[13])
+	}
+	return use
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the pid: the command
+// name first (without its parentheses), then state, ppid, … (field n of
+// proc(5) is at index n-2: ppid 2, utime 12, stime 13, cutime 14, cstime 15).
+func procStat(pid int) ([]string, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(raw)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return nil, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := append([]string{s[open+1 : end]}, strings.Fields(s[end+1:])...)
+	if len(f) < 16 {
+		return nil, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	return f, nil
+}
+
+func ticks(s string) time.Duration {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return time.Duration(n) * clockTick
+}
+
+// since is the CPU time spent by each part between an earlier sample and u.
+func (u cpuUse) since(earlier cpuUse) cpuUse {
+	d := cpuUse{}
+	for k, v := range u {
+		d[k] = v - earlier[k]
+	}
+	return d
+}
+
+// printCPU prints the CPU seconds of each part in the two phases, largest
+// flood figure first, and the totals.
+func printCPU(quiet, flood cpuUse, phase time.Duration) {
+	names := make([]string, 0, len(flood))
+	for k := range flood {
+		names = append(names, k)
+	}
+	for k := range quiet {
+		if _, ok := flood[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int { return int(flood[b] - flood[a]) })
+	fmt.Printf("\n%-42s %10s %10s %8s\n", fmt.Sprintf("CPU seconds in each %s phase", phase), "quiet", "flood", "ratio")
+	var tq, tf time.Duration
+	for _, k := range names {
+		fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", k, quiet[k].Seconds(), flood[k].Seconds(), ratio(flood[k], quiet[k]))
+		tq, tf = tq+quiet[k], tf+flood[k]
+	}
+	fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", "all", tq.Seconds(), tf.Seconds(), ratio(tf, tq))
+}
+
+// profileAPIServer writes a CPU profile of kube-apiserver over the next d to
+// apiserverProfile, when set (its /debug/pprof, as the admin); the channel
+// says when it is written.
+func profileAPIServer(ctx context.Context, cfg *rest.Config, d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	if apiserverProfile == "" {
+		done <- nil
+		return done
+	}
+	go func() {
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			done <- err
+			return
+		}
+		raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+			Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d + time.Minute).DoRaw(ctx)
+		if err != nil {
+			done <- fmt.Errorf("profiling kube-apiserver: %w", err)
+			return
+		}
+		done <- os.WriteFile(apiserverProfile, raw, 0o644)
+	}()
+	return done
+}
+
+// apiRequests counts kube-apiserver's requests so far by verb, resource and
+// subresource (its apiserver_request_total, watches and long-running
+// requests included), read from its /metrics as the admin.
+type apiRequests map[string]float64
+
+func sampleRequests(ctx context.Context, cs kubernetes.Interface) (apiRequests, error) {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading kube-apiserver's metrics: %w", err)
+	}
+	counts := apiRequests{}
+	for line := range strings.Lines(string(raw)) {
+		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		l := map[string]string{}
+		for kv := range strings.SplitSeq(labels, ",") {
+			k, val, _ := strings.Cut(kv, "=")
+			l[k] = strings.Trim(val, `"`)
+		}
+		key := l["verb"] + " " + l["resource"]
+		if l["subresource"] != "" {
+			key += "/" + l["subresource"]
+		}
+		counts[key] += v
+	}
+	return counts, nil
+}
+
+func (r apiRequests) since(earlier apiRequests) apiRequests {
+	d := apiRequests{}
+	for k, v := range r {
+		if n := v - earlier[k]; n > 0 {
+			d[k] = n
+		}
+	}
+	return d
+}
+
+// printRequests prints the most frequent requests of the flood phase with
+// their count in the quiet phase.
+func printRequests(quiet, flood apiRequests, top int) {
+	keys := make([]string, 0, len(flood))
+	for k := range flood {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(flood[b], flood[a]) })
+	var tq, tf float64
+	for _, v := range quiet {
+		tq += v
+	}
+	for _, v := range flood {
+		tf += v
+	}
+	fmt.Printf("\n%-42s %10s %10s\n", "kube-apiserver requests (most in the flood)", "quiet", "flood")
+	for _, k := range keys[:min(top, len(keys))] {
+		fmt.Printf("%-42s %10.0f %10.0f\n", k, quiet[k], flood[k])
+	}
+	fmt.Printf("%-42s %10.0f %10.0f\n", "all", tq, tf)
+}
