@@ -11,6 +11,13 @@
 // written, its writes to further projects are charged without refusal (the
 // buckets may go below zero), so that no request is left half-written.
 //
+// Writes refused for any other reason (validation, authorization, a full
+// quota: a 4xx) cost nothing from the project's buckets, but they cost the
+// facade their decoding and checks. So each user has a third bucket, of
+// refused writes: once it is empty, the user is held (Refused, then Held)
+// and its next writes are refused with 429 before their bodies are read,
+// as when it ignores a Retry-After.
+//
 // The Budget's methods take the time as an argument: the logic is pure and
 // tested with a fake clock.
 package budget
@@ -28,6 +35,7 @@ import (
 const (
 	LimitBytes    = "project write bytes"
 	LimitRequests = "project write requests"
+	LimitRefused  = "refused writes"
 )
 
 // Limits configure a Budget. A rate of 0 turns that bucket off.
@@ -41,30 +49,43 @@ type Limits struct {
 	RequestsPerSecond float64
 	// BurstRequests is how many write requests a project may make at once.
 	BurstRequests int
+	// RefusedPerSecond is the rate at which a user regains refused writes
+	// (answered 4xx for another reason than this budget).
+	RefusedPerSecond float64
+	// BurstRefused is how many refused writes a user may make in a row
+	// before it is held.
+	BurstRefused int
 }
 
-// Off reports whether neither bucket limits anything.
-func (l Limits) Off() bool { return l.BytesPerSecond <= 0 && l.RequestsPerSecond <= 0 }
+// Off reports whether no bucket limits anything.
+func (l Limits) Off() bool {
+	return l.BytesPerSecond <= 0 && l.RequestsPerSecond <= 0 && l.RefusedPerSecond <= 0
+}
 
 // Validate checks that every write the facade accepts can pass: a body of
 // maxBody bytes must fit in the byte burst, else it would wait forever.
 func (l Limits) Validate(maxBody int64) error {
 	switch {
-	case l.BytesPerSecond < 0 || l.RequestsPerSecond < 0:
-		return fmt.Errorf("the project write rates must not be negative (0 turns a limit off)")
+	case l.BytesPerSecond < 0 || l.RequestsPerSecond < 0 || l.RefusedPerSecond < 0:
+		return fmt.Errorf("the write budget's rates must not be negative (0 turns a limit off)")
 	case l.BytesPerSecond > 0 && l.BurstBytes < maxBody:
 		return fmt.Errorf("the project write burst (%d bytes) is below the largest accepted body (%d bytes, --max-body-bytes): such a body could never be written", l.BurstBytes, maxBody)
 	case l.RequestsPerSecond > 0 && l.BurstRequests < 1:
 		return fmt.Errorf("the project write request burst must be at least 1")
+	case l.RefusedPerSecond > 0 && l.BurstRefused < 1:
+		return fmt.Errorf("the refused write burst must be at least 1")
 	}
 	return nil
 }
 
-// Refusal is a write refused because its project is over its budget.
+// Refusal is a write refused because its project is over its budget, or
+// because its user made too many refused writes.
 type Refusal struct {
-	Project string
+	// Project is the project over its budget; User the user over its
+	// refused writes (LimitRefused).
+	Project, User string
 	// Limit is LimitBytes or LimitRequests, whichever is further from
-	// allowing the write.
+	// allowing the write, or LimitRefused.
 	Limit string
 	// RetryAfter is when the write would pass, were nothing else written.
 	RetryAfter time.Duration
@@ -78,7 +99,11 @@ func (r *Refusal) Seconds() int {
 }
 
 func (r *Refusal) Error() string {
-	if r.Limit == LimitRequests {
+	switch r.Limit {
+	case LimitRefused:
+		return fmt.Sprintf("%s made more than %d refused writes in a row (one more each %s); retry after %d s (limit: %s)",
+			r.User, r.limits.BurstRefused, time.Duration(float64(time.Second)/r.limits.RefusedPerSecond), r.Seconds(), r.Limit)
+	case LimitRequests:
 		return fmt.Sprintf("project %s makes at most %g write requests per second (%d at once); retry after %d s (limit: %s)",
 			r.Project, r.limits.RequestsPerSecond, r.limits.BurstRequests, r.Seconds(), r.Limit)
 	}
@@ -104,7 +129,8 @@ type Budget struct {
 
 	mu       sync.Mutex
 	projects map[string]*buckets
-	held     map[string]hold // by user
+	refused  map[string]*rate.Limiter // by user
+	held     map[string]hold          // by user
 	swept    time.Time
 }
 
@@ -118,7 +144,7 @@ type buckets struct{ bytes, requests *rate.Limiter }
 
 // New returns a Budget; with l.Off() every write passes.
 func New(l Limits) *Budget {
-	return &Budget{limits: l, projects: map[string]*buckets{}, held: map[string]hold{}}
+	return &Budget{limits: l, projects: map[string]*buckets{}, refused: map[string]*rate.Limiter{}, held: map[string]hold{}}
 }
 
 // Limits returns the budget's configuration.
@@ -199,6 +225,30 @@ func (b *Budget) spend(now time.Time, p *buckets, cost int) {
 	}
 }
 
+// Refused charges user one refused write at now. When its bucket has no
+// token left, the user is held until one is back, and the refusal its next
+// writes get is returned (the refused write itself keeps its own answer).
+func (b *Budget) Refused(now time.Time, user string) *Refusal {
+	if b.limits.RefusedPerSecond <= 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sweep(now)
+	lim := b.refused[user]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(b.limits.RefusedPerSecond), b.limits.BurstRefused)
+		b.refused[user] = lim
+	}
+	if missing := 1 - lim.TokensAt(now); missing > 0 {
+		r := Refusal{User: user, Limit: LimitRefused, RetryAfter: time.Duration(missing / b.limits.RefusedPerSecond * float64(time.Second)), limits: b.limits}
+		b.held[user] = hold{refusal: r, until: now.Add(r.RetryAfter)}
+		return &r
+	}
+	lim.ReserveN(now, 1)
+	return nil
+}
+
 // Hold remembers that user was refused at now: its writes are refused at
 // once (Held) until the time the refusal gave.
 func (b *Budget) Hold(now time.Time, user string, r *Refusal) {
@@ -222,10 +272,10 @@ func (b *Budget) Held(now time.Time, user string) *Refusal {
 	return &out
 }
 
-// sweep drops, once per sweepEvery, the projects whose buckets are full
-// (idle long enough: a new bucket is full too, so nothing is lost) and the
-// holds that have expired. The maps hold only projects written to, or users
-// refused, in the last moments.
+// sweep drops, once per sweepEvery, the projects and users whose buckets
+// are full (idle long enough: a new bucket is full too, so nothing is lost)
+// and the holds that have expired. The maps hold only projects written to,
+// or users refused, in the last moments.
 func (b *Budget) sweep(now time.Time) {
 	if now.Sub(b.swept) < sweepEvery {
 		return
@@ -236,6 +286,11 @@ func (b *Budget) sweep(now time.Time) {
 			(b.limits.RequestsPerSecond <= 0 || p.requests.TokensAt(now) >= float64(b.limits.BurstRequests))
 		if full {
 			delete(b.projects, name)
+		}
+	}
+	for user, lim := range b.refused {
+		if lim.TokensAt(now) >= float64(b.limits.BurstRefused) {
+			delete(b.refused, user)
 		}
 	}
 	for user, h := range b.held {

@@ -176,6 +176,60 @@ func TestHold(t *testing.T) {
 	}
 }
 
+// A user makes its burst of refused writes, then is held until one is back;
+// users are independent, and the project buckets are not touched.
+func TestRefusedWritesHoldTheirUser(t *testing.T) {
+	l := limits()
+	l.RefusedPerSecond, l.BurstRefused = 2, 3
+	b := New(l)
+	for i := range 3 {
+		if r := b.Refused(t0, "mallory"); r != nil {
+			t.Fatalf("refused write %d of a burst of 3 held its user: %v", i+1, r)
+		}
+		if r := b.Held(t0, "mallory"); r != nil {
+			t.Fatalf("held after %d refused writes: %v", i+1, r)
+		}
+	}
+	r := b.Refused(t0, "mallory")
+	if r == nil || r.Limit != LimitRefused || r.User != "mallory" || r.RetryAfter != 500*time.Millisecond {
+		t.Fatalf("the 4th refused write: %+v, want mallory held for 500ms", r)
+	}
+	want := "mallory made more than 3 refused writes in a row (one more each 500ms); retry after 1 s (limit: refused writes)"
+	if r.Error() != want {
+		t.Fatalf("message %q, want %q", r.Error(), want)
+	}
+	if h := b.Held(t0.Add(200*time.Millisecond), "mallory"); h == nil || h.Limit != LimitRefused || h.RetryAfter != 300*time.Millisecond {
+		t.Fatalf("held: %+v, want refused writes with 300ms left", h)
+	}
+	if h := b.Held(t0, "alice"); h != nil || b.Refused(t0, "alice") != nil {
+		t.Fatalf("alice is held by mallory's refusals: %v", h)
+	}
+	if r := b.Take(t0, "p", MiB); r != nil {
+		t.Fatalf("refused writes spent a project's budget: %v", r)
+	}
+	// Once the hold is over, one more refused write passes, the next holds.
+	later := t0.Add(500 * time.Millisecond)
+	if b.Held(later, "mallory") != nil || b.Refused(later, "mallory") != nil {
+		t.Fatal("still held when a refused write is back")
+	}
+	if r := b.Refused(later, "mallory"); r == nil {
+		t.Fatal("a second refused write with one token passed")
+	}
+	// Off at rate 0.
+	off := New(limits())
+	for range 100 {
+		if r := off.Refused(t0, "mallory"); r != nil {
+			t.Fatal(r)
+		}
+	}
+	if err := (Limits{RefusedPerSecond: 1}).Validate(0); err == nil {
+		t.Fatal("a refused write burst of 0 passed")
+	}
+	if (Limits{RefusedPerSecond: 1, BurstRefused: 1}).Off() {
+		t.Fatal("a budget of refused writes alone is off")
+	}
+}
+
 // Idle projects (full buckets) and expired holds are dropped; a project
 // still refilling is kept.
 func TestSweepEvictsIdleProjects(t *testing.T) {
@@ -186,10 +240,12 @@ func TestSweepEvictsIdleProjects(t *testing.T) {
 		}
 	}
 	b.Hold(t0, "alice", &Refusal{RetryAfter: time.Second})
+	b.limits.RefusedPerSecond, b.limits.BurstRefused = 1, 5
+	b.Refused(t0, "mallory")
 	later := t0.Add(sweepEvery)
 	b.Force(later, "c", 100*MiB) // c wrote again: its bucket is empty
-	if len(b.projects) != 1 || b.projects["c"] == nil || len(b.held) != 0 {
-		t.Fatalf("after a sweep: projects %v, held %v; want only c", b.projects, b.held)
+	if len(b.projects) != 1 || b.projects["c"] == nil || len(b.held) != 0 || len(b.refused) != 0 {
+		t.Fatalf("after a sweep: projects %v, held %v, refused %v; want only c", b.projects, b.held, b.refused)
 	}
 	// Swept at most once per sweepEvery: the next minute keeps c until it refills.
 	if r := b.Take(later.Add(time.Second), "d", 1); r != nil || len(b.projects) != 2 {

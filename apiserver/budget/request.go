@@ -17,14 +17,15 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 )
 
-// Refusals counts the write requests refused for a project's budget, by the
-// limit (bytes, requests) and the stage: "write" when refused at its first
-// write, "held" when refused before its body was read because its user had
-// been told to retry later. No project label: one series per project would
-// grow with the tenants.
+// Refusals counts the write requests refused for the write budget, by the
+// limit (bytes, requests: the project's; refused: the user's refused
+// writes) and the stage: "write" when refused at its first write, "held"
+// when refused before its body was read because its user had been told to
+// retry later. No project or user label: one series per tenant would grow
+// with the tenants.
 var Refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "tweezer_facade_write_budget_refusals_total",
-	Help: "Write requests the facade refused with 429 because their project was over its write budget, by limit (bytes, requests) and stage (write, held).",
+	Help: "Write requests the facade refused with 429 because their project was over its write budget or their user had made too many refused writes, by limit (bytes, requests, refused) and stage (write, held).",
 }, []string{"limit", "stage"})
 
 func init() { metrics.Registry.MustRegister(Refusals) }
@@ -32,8 +33,11 @@ func init() { metrics.Registry.MustRegister(Refusals) }
 // Count adds a refusal to Refusals.
 func Count(r *Refusal, stage string) {
 	limit := "bytes"
-	if r.Limit == LimitRequests {
+	switch r.Limit {
+	case LimitRequests:
 		limit = "requests"
+	case LimitRefused:
+		limit = "refused"
 	}
 	Refusals.WithLabelValues(limit, stage).Inc()
 }

@@ -32,7 +32,9 @@ func charged(method string, tags []string) bool {
 // handlers' client charges at its first write to a project. A user refused
 // earlier who writes again before the Retry-After it was given is refused
 // before its body is read (awaitHold): a client that ignores Retry-After
-// and resends a large body costs the facade no decoding.
+// and resends a large body costs the facade no decoding. A write answered
+// 4xx for another reason (validation, authorization, a full quota) is
+// charged to its user's refused writes, which hold the user once used up.
 func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		u := auth.UserFrom(ctx.Context())
@@ -51,6 +53,11 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 			body = new(atomic.Int64)
 		}
 		next(huma.WithContext(ctx, budget.WithRequest(ctx.Context(), writes.NewRequest(u.Name, body, now, h.Log))))
+		if s := ctx.Status(); s >= 400 && s < 500 && s != http.StatusTooManyRequests {
+			if r := writes.Refused(now(), u.Name); r != nil {
+				h.Log.Info("user held: too many refused writes", "user", u.Name, "status", s, "operation", ctx.Operation().OperationID, "retryAfter", r.Seconds())
+			}
+		}
 	}
 }
 

@@ -142,3 +142,48 @@ func TestAWriteBurstBelowTheBodyCapIsRefused(t *testing.T) {
 		t.Fatalf("got %v, want the burst refused", err)
 	}
 }
+
+// A user whose writes keep being refused (4xx) is held once its refused
+// writes are used up: its next write, even a valid one, is refused with
+// 429 naming the limit, before it is read, and nothing is stored; another
+// user writes meanwhile. Writes refused for the budget itself and reads do
+// not count.
+func TestAUserWhoseWritesKeepFailingIsHeld(t *testing.T) {
+	ctx := context.Background()
+	withFacade(t, func(c *server.Config) {
+		c.ProjectWrites = budget.Limits{RefusedPerSecond: 0.2, BurstRefused: 3}
+	})
+	const mine, theirs = "7d3f8c4a-2e5b-4a0c-9f8d-4c8e6a0b3d07", "8e4a9d5b-3f6c-4b1d-8a9e-5d9f7b1c4e08"
+	mallory, bob := quotaProject(t, mine, 1000), quotaProject(t, theirs, 1000)
+	held0 := testutil.ToFloat64(budget.Refusals.WithLabelValues("refused", "held"))
+
+	// Three invalid batches (an unknown project), each answered for itself;
+	// reads in between cost nothing.
+	const unknown = "00000000-0000-4000-8000-00000000dead"
+	for range 3 {
+		envelopeFail(t, call(t, "POST", "/api/v1/batches", mallory, newBatch(unknown, 1, nil), false), http.StatusUnprocessableEntity, "unknown project")
+		expect(t, call(t, "GET", "/api/v1/batches/"+unknown, mallory, nil, false), http.StatusNotFound)
+	}
+	// The fourth refused write still gets its own answer, and holds mallory.
+	envelopeFail(t, call(t, "POST", "/api/v1/batches", mallory, newBatch(unknown, 1, nil), false), http.StatusUnprocessableEntity, "unknown project")
+
+	r := call(t, "POST", "/api/v1/batches", mallory, newBatch(mine, 1, nil), false)
+	envelopeFail(t, r, http.StatusTooManyRequests, "made more than 3 refused writes in a row (one more each 5s); retry after ")
+	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: refused writes)")
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 5 {
+		t.Errorf("Retry-After %q, want 1 to 5 seconds", r.header.Get("Retry-After"))
+	}
+	if got := testutil.ToFloat64(budget.Refusals.WithLabelValues("refused", "held")) - held0; got != 1 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=refused,stage=held} rose by %g, want 1", got)
+	}
+	var list quantumv1alpha1.BatchList
+	if err := admin.List(ctx, &list, client.InNamespace(mine)); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Fatalf("%d batches stored for a held user", len(list.Items))
+	}
+	// Mallory still reads; bob, another user, writes.
+	expect(t, call(t, "GET", "/api/v1/batches?project_id="+mine, mallory, nil, false), 200)
+	expect(t, call(t, "POST", "/api/v1/batches", bob, newBatch(theirs, 1, nil), false), 200)
+}

@@ -108,8 +108,9 @@ type Config struct {
 	// --allow-private-webhooks).
 	AllowPrivateWebhooks bool
 	// ProjectWrites is each project's write budget (apiserver/budget): the
-	// bytes and the number of its write requests, as token buckets. Past
-	// it, writes get 429 with Retry-After. A rate of 0 turns that limit off.
+	// bytes and the number of its write requests, as token buckets, and
+	// each user's refused writes. Past it, writes get 429 with Retry-After.
+	// A rate of 0 turns that limit off.
 	ProjectWrites budget.Limits
 }
 
@@ -138,6 +139,7 @@ func Defaults() Config {
 		ProjectWrites: budget.Limits{
 			BytesPerSecond: DefaultProjectWriteBytesPerSecond, BurstBytes: 2 << 20,
 			RequestsPerSecond: 10, BurstRequests: 20,
+			RefusedPerSecond: 1, BurstRefused: 20,
 		},
 	}
 }

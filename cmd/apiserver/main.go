@@ -40,6 +40,8 @@ func main() {
 	flag.Int64Var(&cfg.ProjectWrites.BurstBytes, "project-write-burst-bytes", cfg.ProjectWrites.BurstBytes, "bytes a project may write at once; at least --max-body-bytes, so that the largest accepted body can be written")
 	flag.Float64Var(&cfg.ProjectWrites.RequestsPerSecond, "project-write-requests-per-second", cfg.ProjectWrites.RequestsPerSecond, "write requests a project regains per second; past its burst it gets 429 with Retry-After (0: no limit)")
 	flag.IntVar(&cfg.ProjectWrites.BurstRequests, "project-write-burst-requests", cfg.ProjectWrites.BurstRequests, "write requests a project may make at once")
+	flag.Float64Var(&cfg.ProjectWrites.RefusedPerSecond, "user-refused-writes-per-second", cfg.ProjectWrites.RefusedPerSecond, "refused writes (answered 4xx: invalid, forbidden, over quota) a user regains per second; past its burst its writes get 429 with Retry-After before their bodies are read (0: no limit)")
+	flag.IntVar(&cfg.ProjectWrites.BurstRefused, "user-refused-writes-burst", cfg.ProjectWrites.BurstRefused, "refused writes a user may make in a row before it is held")
 	flag.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "header whose last address is the client's, set by a trusted reverse proxy (e.g. X-Forwarded-For); default: the connection's address")
 	flag.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	flag.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", cfg.BodyReadTimeout, "longest time to read a request body (slow clients get 408)")

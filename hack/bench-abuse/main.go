@@ -118,6 +118,8 @@ func main() {
 	flag.Int64Var(&writes.BurstBytes, "project-write-burst-bytes", writes.BurstBytes, "the facade's --project-write-burst-bytes")
 	flag.Float64Var(&writes.RequestsPerSecond, "project-write-requests-per-second", writes.RequestsPerSecond, "the facade's --project-write-requests-per-second (0: no request budget)")
 	flag.IntVar(&writes.BurstRequests, "project-write-burst-requests", writes.BurstRequests, "the facade's --project-write-burst-requests")
+	flag.Float64Var(&writes.RefusedPerSecond, "user-refused-writes-per-second", writes.RefusedPerSecond, "the facade's --user-refused-writes-per-second (0: no limit)")
+	flag.IntVar(&writes.BurstRefused, "user-refused-writes-burst", writes.BurstRefused, "the facade's --user-refused-writes-burst")
 	flag.BoolVar(&aHonorRetryAfter, "a-honor-retry-after", false, "A's clients wait out the Retry-After of a 429 (by default they post again at once, as an abuser would)")
 	flag.StringVar(&aDeviceType, "a-device-type", "EMU_FREE", "device type of A's batches (B's is EMU_FREE; another type gets a device of its own, so A and B share no queue)")
 	flag.Parse()
@@ -294,7 +296,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		load0, load1, runtime.GOMAXPROCS(0), rate, aClients, aDeviceType, aBatches, 5*aBatches)
 	budgetText := "off"
 	if !writes.Off() {
-		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests)
+		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, writes.RefusedPerSecond, writes.BurstRefused)
 	}
 	fmt.Printf("write budget per project: %s.\n", budgetText)
 	return nil
