@@ -308,7 +308,12 @@ func (r *BatchReconciler) patchStatus(ctx context.Context, s *batchScope) error 
 		}
 	}
 	s.batch.Status.ObservedGeneration = s.batch.Generation
-	if err := r.Client.Status().Patch(ctx, s.batch, client.MergeFromWithOptions(s.orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	// A PUT of the status subresource, not a merge patch: kube-apiserver
+	// keeps the stored spec and takes only the status (so the cached copy,
+	// whose sequences are dropped, is safe to send), the resourceVersion
+	// makes it optimistic, and it spares kube-apiserver encoding the stored
+	// Batch, up to a megabyte of sequences, to apply a patch to it.
+	if err := r.Client.Status().Update(ctx, s.batch); err != nil {
 		return err
 	}
 	r.statusMu.Lock()
