@@ -42,6 +42,9 @@ type runnerView struct {
 	lease  *coordinationv1.Lease
 	gen    int
 	reason string
+	// byLease says the runner was judged ended because its Lease, as the
+	// cache showed it, had run out (not on the executor's word).
+	byLease bool
 }
 
 // reconcileRunner keeps a live runner on a started batch: it starts the
@@ -177,6 +180,7 @@ func (r *BatchReconciler) observeRunner(ctx context.Context, s *batchScope) (run
 		return runnerView{}, err
 	}
 	v.state, v.reason = runnerFate(obs.Ended(), obs.Reason, lease, gen, r.now())
+	v.byLease = v.state == runnerEnded && !obs.Ended()
 	return v, nil
 }
 
@@ -294,7 +298,9 @@ func (r *BatchReconciler) launch(ctx context.Context, s *batchScope, gen int) er
 	return nil
 }
 
-// runnerEnded handles a runner that is no longer running. When the batch is
+// runnerEnded handles a runner that is no longer running (a runner judged
+// ended only by the cache's copy of its Lease is judged again on the API
+// server's). When the batch is
 // complete (or canceled) nothing more is needed. Otherwise the runner died:
 // the next generation takes the Lease first (so that a retry of this step
 // after a partial failure counts nothing twice), then the job the dead
@@ -312,6 +318,13 @@ func (r *BatchReconciler) runnerEnded(ctx context.Context, s *batchScope, v runn
 	}
 	if leaseHolder(fresh) != holderID(b.Namespace, b.Name, v.gen) {
 		s.requeueAfter(100 * time.Millisecond)
+		return nil
+	}
+	if v.byLease && !leaseExpired(fresh, r.now()) {
+		// The cache showed an old renewal (it lags under load, and after an
+		// API outage): the runner renewed in time and lives. Look again
+		// when this renewal runs out, if no newer one comes first.
+		s.requeueAfter(fresh.Spec.RenewTime.Add(time.Duration(*fresh.Spec.LeaseDurationSeconds)*time.Second).Sub(r.now()) + 50*time.Millisecond)
 		return nil
 	}
 	v.lease = fresh
