@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // clockTick is the unit of /proc/<pid>/stat's CPU times (USER_HZ, 100 on
@@ -25,8 +27,13 @@ const clockTick = 10 * time.Millisecond
 // and its children that have ended and been waited for (the runners).
 type cpuUse map[string]time.Duration
 
-// endedChildren names the CPU time of waited-for children.
-const endedChildren = "runners (ended children)"
+// endedChildren names the CPU time of waited-for children; gcPart the Go
+// garbage collector's share of this process's (an estimate of the runtime,
+// included in the process's line, not added to the total).
+const (
+	endedChildren = "runners (ended children)"
+	gcPart        = "  of which this process's Go GC"
+)
 
 // sampleCPU reads /proc; parts it cannot read are left out.
 func sampleCPU() cpuUse {
@@ -35,6 +42,11 @@ func sampleCPU() cpuUse {
 	if f, err := procStat(self); err == nil {
 		use["this process (facade, manager, clients)"] = ticks(f[12]) + ticks(f[13])
 		use[endedChildren] = ticks(f[14]) + ticks(f[15])
+	}
+	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(gc)
+	if gc[0].Value.Kind() == metrics.KindFloat64 {
+		use[gcPart] = time.Duration(gc[0].Value.Float64() * float64(time.Second))
 	}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
@@ -100,9 +112,13 @@ func printCPU(quiet, flood cpuUse, phase time.Duration) {
 	slices.SortFunc(names, func(a, b string) int { return int(flood[b] - flood[a]) })
 	fmt.Printf("\n%-42s %10s %10s %8s\n", fmt.Sprintf("CPU seconds in each %s phase", phase), "quiet", "flood", "ratio")
 	var tq, tf time.Duration
+	names = slices.DeleteFunc(names, func(k string) bool { return k == gcPart })
 	for _, k := range names {
 		fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", k, quiet[k].Seconds(), flood[k].Seconds(), ratio(flood[k], quiet[k]))
 		tq, tf = tq+quiet[k], tf+flood[k]
+		if strings.HasPrefix(k, "this process") {
+			fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", gcPart, quiet[gcPart].Seconds(), flood[gcPart].Seconds(), ratio(flood[gcPart], quiet[gcPart]))
+		}
 	}
 	fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", "all", tq.Seconds(), tf.Seconds(), ratio(tf, tq))
 }
@@ -201,4 +217,60 @@ func printRequests(quiet, flood apiRequests, top int) {
 		fmt.Printf("%-42s %10.0f %10.0f\n", k, quiet[k], flood[k])
 	}
 	fmt.Printf("%-42s %10.0f %10.0f\n", "all", tq, tf)
+}
+
+// queueStats is the Batch controller's work so far, from controller-runtime's
+// metrics in this process: reconciles, and the total seconds they waited in
+// the work queue and took to run.
+type queueStats struct {
+	waits, reconciles       uint64
+	waitSeconds, runSeconds float64
+}
+
+func sampleQueue() queueStats {
+	var q queueStats
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return q
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			batch := false
+			for _, l := range m.GetLabel() {
+				if (l.GetName() == "controller" || l.GetName() == "name") && l.GetValue() == "batch" {
+					batch = true
+				}
+			}
+			if !batch || m.GetHistogram() == nil {
+				continue
+			}
+			h := m.GetHistogram()
+			switch f.GetName() {
+			case "workqueue_queue_duration_seconds":
+				q.waits, q.waitSeconds = h.GetSampleCount(), h.GetSampleSum()
+			case "controller_runtime_reconcile_time_seconds":
+				q.reconciles, q.runSeconds = h.GetSampleCount(), h.GetSampleSum()
+			}
+		}
+	}
+	return q
+}
+
+func (q queueStats) since(e queueStats) queueStats {
+	return queueStats{q.waits - e.waits, q.reconciles - e.reconciles, q.waitSeconds - e.waitSeconds, q.runSeconds - e.runSeconds}
+}
+
+// printQueue prints the Batch controller's reconciles and their mean wait
+// in the work queue and mean time in each phase.
+func printQueue(quiet, flood queueStats) {
+	mean := func(s float64, n uint64) float64 {
+		if n == 0 {
+			return 0
+		}
+		return 1000 * s / float64(n)
+	}
+	fmt.Printf("\n%-42s %10s %10s\n", "Batch controller", "quiet", "flood")
+	fmt.Printf("%-42s %10d %10d\n", "reconciles", quiet.reconciles, flood.reconciles)
+	fmt.Printf("%-42s %10.1f %10.1f\n", "mean wait in the work queue (ms)", mean(quiet.waitSeconds, quiet.waits), mean(flood.waitSeconds, flood.waits))
+	fmt.Printf("%-42s %10.1f %10.1f\n", "mean reconcile (ms)", mean(quiet.runSeconds, quiet.reconciles), mean(flood.runSeconds, flood.reconciles))
 }

@@ -216,10 +216,10 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if err != nil {
 		return err
 	}
-	cpu0 := sampleCPU()
+	cpu0, queue0 := sampleCPU(), sampleQueue()
 	quiet := b.run(ctx, phase)
 	quietMem := mem.peak()
-	cpu1 := sampleCPU()
+	cpu1, queue1 := sampleCPU(), sampleQueue()
 	req1, err := sampleRequests(ctx, cs)
 	if err != nil {
 		return err
@@ -247,7 +247,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	stopA()
 	aDone.Wait()
 	floodMem := mem.peak()
-	cpu2 := sampleCPU()
+	cpu2, queue2 := sampleCPU(), sampleQueue()
 	req2, err := sampleRequests(ctx, cs)
 	if err != nil {
 		return err
@@ -283,6 +283,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 
 	printCPU(cpu1.since(cpu0), cpu2.since(cpu1), phase)
 	printRequests(req1.since(req0), req2.since(req1), 15)
+	printQueue(queue1.since(queue0), queue2.since(queue1))
 
 	fmt.Printf("\nA (flooding tenant): %d requests in %s (%d batch posts of %d KiB, %d workload posts)\n", a.sent.Load(), phase, a.batchPosts.Load(), aSequenceBytes>>10, a.workloadPosts.Load())
 	for _, code := range slices.Sorted(maps.Keys(a.counts)) {
