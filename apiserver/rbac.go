@@ -23,8 +23,9 @@ package apiserver
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;jobs,verbs=delete
 // Projects are labelled namespaces.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// Full results live in ConfigMaps owned by their job.
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// Full results live in ConfigMaps owned by their job; a batch's large
+// sequences in one it owns, which the facade writes (internal/sequences).
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create
 // Secrets: the facade reads the key Secret of results links (one name, in
 // its own namespace: --results-key-secret) and a notebook server's token
 // Secret through the Role and RoleBinding that the notebook controller

@@ -28,6 +28,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 )
 
 // Webhook delivery.
@@ -65,6 +66,8 @@ const projectBusyWait = 30 * time.Second
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get,resourceNames=tweezer-webhook-signing
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create
+// Payloads carry a batch's sequence, which a large batch keeps in a ConfigMap.
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 
 // WebhookReconciler delivers terminal batches to their webhooks.
 type WebhookReconciler struct {
@@ -467,6 +470,14 @@ func (r *WebhookReconciler) payload(ctx context.Context, b *quantumv1alpha1.Batc
 	}
 	doc := b.DeepCopy()
 	doc.Spec = full.Spec
+	if full.Spec.SequencesFrom != "" {
+		// Large sequences live in the batch's ConfigMap (internal/sequences).
+		set, err := sequences.Of(ctx, r.APIReader, full)
+		if err != nil {
+			return nil, err
+		}
+		doc.Spec.SequenceBuilder = set.Batch()
+	}
 	return webhook.Payload(doc, projectID, deviceStatus, updated)
 }
 

@@ -53,7 +53,8 @@ type InlineJob struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) >= (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0)",message="jobs: entries are never removed (each one is a Job)"
 // +kubebuilder:validation:XValidation:rule="(has(self.jobs) ? size(self.jobs) : 0) == (has(oldSelf.jobs) ? size(oldSelf.jobs) : 0) || (has(oldSelf.open) && oldSelf.open && !(has(oldSelf.canceled) && oldSelf.canceled))",message="jobs: only an open batch that is not canceled accepts more jobs"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.canceled) || !oldSelf.canceled || (has(self.canceled) && self.canceled)",message="canceled: a canceled batch stays canceled"
-// +kubebuilder:validation:XValidation:rule="(has(self.sequenceBuilder) && size(self.sequenceBuilder) > 0) || (has(self.jobs) && self.jobs.all(j, has(j.sequence) && size(j.sequence) > 0))",message="sequenceBuilder is required unless every inline job has its own sequence",fieldPath=".sequenceBuilder"
+// +kubebuilder:validation:XValidation:rule="(has(self.sequenceBuilder) && size(self.sequenceBuilder) > 0) || has(self.sequencesFrom) || (has(self.jobs) && self.jobs.all(j, has(j.sequence) && size(j.sequence) > 0))",message="sequenceBuilder is required unless sequencesFrom is set or every inline job has its own sequence",fieldPath=".sequenceBuilder"
+// +kubebuilder:validation:XValidation:rule="has(self.sequencesFrom) == has(oldSelf.sequencesFrom)",message="sequencesFrom is immutable",fieldPath=".sequencesFrom"
 // +kubebuilder:validation:XValidation:rule="!has(self.jobs) || self.jobs.map(j, j.runs).sum() <= 10000000",message="jobs: at most 10000000 runs in all (limit: total shots per batch)",fieldPath=".jobs"
 type BatchSpec struct {
 	// SequenceBuilder is the Pulser abstract representation (JSON, version
@@ -63,6 +64,18 @@ type BatchSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sequenceBuilder is immutable"
 	// +optional
 	SequenceBuilder string `json:"sequenceBuilder,omitempty"`
+
+	// SequencesFrom names an immutable ConfigMap in the batch's namespace
+	// that holds the batch's sequences instead of this spec: the key
+	// "sequenceBuilder" stands for SequenceBuilder, "job-<i>" for the own
+	// sequence of spec.jobs[i], for the jobs the batch was created with. An
+	// entry of the spec, when set, wins. The facade moves large sequences
+	// there, so that status writes and watch events of the Batch carry
+	// kilobytes, not megabytes; the ConfigMap is owned by the batch.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sequencesFrom is immutable"
+	// +optional
+	SequencesFrom string `json:"sequencesFrom,omitempty"`
 
 	// DeviceType selects the device family that runs the batch.
 	// +kubebuilder:default=FRESNEL

@@ -159,13 +159,24 @@ var _ = Describe("Validation", func() {
 		Entry("duplicate tags", func(b *v1.Batch) { b.Spec.Tags = []string{"x", "y", "x"} },
 			"spec.tags[2]", `Duplicate value: "x"`),
 		Entry("an empty sequence", func(b *v1.Batch) { b.Spec.SequenceBuilder = "" },
-			"spec.sequenceBuilder", "sequenceBuilder is required unless every inline job has its own sequence"),
+			"spec.sequenceBuilder", "sequenceBuilder is required unless sequencesFrom is set or every inline job has its own sequence"),
 		Entry("a sequence over the size limit", func(b *v1.Batch) {
 			b.Spec.SequenceBuilder = strings.Repeat(" ", v1.MaxSequenceBytes+1)
 		}, "spec.sequenceBuilder", "Too long"),
 		Entry("a webhook that is not an http(s) URL", func(b *v1.Batch) { b.Spec.Webhook = "ftp://x" },
 			"spec.webhook", "should match"),
 	)
+
+	It("takes a Batch's sequences from a ConfigMap it names, and keeps that name", func() {
+		b := validBatch(ns)
+		b.Spec.SequenceBuilder, b.Spec.SequencesFrom = "", "b-sequences"
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		for _, name := range []string{"other", ""} {
+			changed := b.DeepCopy()
+			changed.Spec.SequencesFrom = name
+			expectInvalid(k8s.Update(ctx, changed), "spec.sequencesFrom", "sequencesFrom is immutable")
+		}
+	})
 
 	It("keeps a Batch's sequence and device type immutable", func() {
 		b := validBatch(ns)
@@ -178,6 +189,10 @@ var _ = Describe("Validation", func() {
 		changed = b.DeepCopy()
 		changed.Spec.DeviceType = v1.DeviceTypeEmuSV
 		expectInvalid(k8s.Update(ctx, changed), "spec.deviceType", "deviceType is immutable")
+
+		changed = b.DeepCopy()
+		changed.Spec.SequencesFrom = "elsewhere"
+		expectInvalid(k8s.Update(ctx, changed), "spec.sequencesFrom", "sequencesFrom is immutable")
 
 		stored := &v1.Batch{}
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(b), stored)).To(Succeed())

@@ -241,7 +241,9 @@ func TestSweepEvictsIdleProjects(t *testing.T) {
 	}
 	b.Hold(t0, "alice", &Refusal{RetryAfter: time.Second})
 	b.limits.RefusedPerSecond, b.limits.BurstRefused = 1, 5
-	b.Refused(t0, "mallory")
+	if r := b.Refused(t0, "mallory"); r != nil {
+		t.Fatal(r)
+	}
 	later := t0.Add(sweepEvery)
 	b.Force(later, "c", 100*MiB) // c wrote again: its bucket is empty
 	if len(b.projects) != 1 || b.projects["c"] == nil || len(b.held) != 0 || len(b.refused) != 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +23,7 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 	"github.com/tweezer-dev/tweezer/internal/webhooktarget"
 )
 
@@ -570,6 +572,7 @@ func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, ide
 	if err := h.checkQuota(ctx, b.Namespace, 1, len(b.Spec.Jobs)); err != nil {
 		return nil, err
 	}
+	seqs := sequences.Split(b, h.Limits.InlineSequenceBytes)
 	created, err := idem.create(ctx, h.Client, b, "batch")
 	if err != nil {
 		return nil, writeErr(err, "body")
@@ -578,6 +581,20 @@ func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, ide
 	// withdrawal) even if the request's context ends: net/http cancels it
 	// when the connection's read deadline (BodyReadTimeout) passes.
 	ctx = context.WithoutCancel(ctx)
+	if seqs != nil {
+		// The batch names its sequences ConfigMap; write it before anyone
+		// reads the batch's documents or runs it (a repeated request finds
+		// it written). If it cannot be written, the batch is withdrawn.
+		sequences.Own(seqs, b)
+		if err := h.Client.Create(ctx, seqs); err != nil && !apierrors.IsAlreadyExists(err) {
+			if created {
+				if werr := h.withdraw(ctx, b); werr != nil {
+					return nil, internal(fmt.Errorf("writing the batch's sequences: %w, and %w", err, werr))
+				}
+			}
+			return nil, writeErr(fmt.Errorf("writing the batch's sequences (ConfigMap %s): %w; the batch was not created", seqs.Name, err), "body")
+		}
+	}
 	if err := h.awaitJobs(ctx, b, 0); err != nil {
 		var refused *errJobsRefused
 		if !errors.As(err, &refused) {
@@ -725,9 +742,14 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 			return nil, err
 		}
 	}
+	set, err := h.sequencesOf(ctx, b)
+	if err != nil {
+		return nil, internal(err)
+	}
+	batchSequence := set.Batch()
 	inline := make([]quantumv1alpha1.InlineJob, len(in.Body))
 	for i, j := range in.Body {
-		if inline[i], err = inlineJob(j, b.Spec.SequenceBuilder != "", h.Limits.MaxSequenceBytes, "body", i); err != nil {
+		if inline[i], err = inlineJob(j, batchSequence != "", h.Limits.MaxSequenceBytes, "body", i); err != nil {
 			return nil, err
 		}
 		inline[i].UserID = user(ctx).Name

@@ -32,6 +32,10 @@ type Limits struct {
 	MaxObjectBytes int
 	// MaxSequenceBytes caps one serialized sequence (413 beyond it); 0 means no cap.
 	MaxSequenceBytes int
+	// InlineSequenceBytes is how many bytes of sequences a new batch keeps
+	// in its spec; larger ones go to its sequences ConfigMap
+	// (internal/sequences). Negative keeps every sequence in the spec.
+	InlineSequenceBytes int
 	// MaxJobsPerBatch caps a batch's jobs, added ones included; 0 means no cap.
 	MaxJobsPerBatch int
 	// MaxShotsPerBatch caps the runs of all of a batch's jobs together; 0 means no cap.

@@ -9,6 +9,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 	"github.com/tweezer-dev/tweezer/internal/slimcache"
 )
 
@@ -18,19 +19,80 @@ import (
 // only (a page, one batch and its jobs).
 
 // fullBatch returns b with its payloads: b itself when the cache dropped
-// nothing from it, else b as the API server has it (b again if it is gone).
+// nothing from it, else b as the API server has it (b again if it is gone);
+// with the sequences its ConfigMap keeps (spec.sequencesFrom) put back in a
+// copy of its spec, for documents and copies only: never written back.
 func (h *Handlers) fullBatch(ctx context.Context, b *quantumv1alpha1.Batch) (*quantumv1alpha1.Batch, error) {
-	if !slimcache.Trimmed(b) {
-		return b, nil
-	}
-	full := &quantumv1alpha1.Batch{}
-	if err := h.Client.Get(ctx, client.ObjectKeyFromObject(b), full); err != nil {
-		if apierrors.IsNotFound(err) {
-			return b, nil
+	full := b
+	if slimcache.Trimmed(b) {
+		full = &quantumv1alpha1.Batch{}
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(b), full); err != nil {
+			if apierrors.IsNotFound(err) {
+				return b, nil
+			}
+			return nil, err
 		}
+	}
+	if full.Spec.SequencesFrom == "" {
+		return full, nil
+	}
+	set, err := h.sequencesOf(ctx, full)
+	if err != nil {
 		return nil, err
 	}
-	return full, nil
+	out := full.DeepCopy()
+	out.Spec.SequenceBuilder = set.Batch()
+	for i := range out.Spec.Jobs {
+		out.Spec.Jobs[i].Sequence = set.Job(i)
+	}
+	return out, nil
+}
+
+// sequencesOf reads the sequences of b. A sequences ConfigMap that is gone
+// (the batch being deleted, or a facade that stopped between writing the
+// batch and its ConfigMap) reads as no sequences: the batch's documents are
+// still served.
+func (h *Handlers) sequencesOf(ctx context.Context, b *quantumv1alpha1.Batch) (sequences.Set, error) {
+	set, err := sequences.Of(ctx, h.Client, b)
+	if apierrors.IsNotFound(err) {
+		return set, nil
+	}
+	return set, err
+}
+
+// withOwnSequences puts back, in copies, the own sequences that jobs of
+// batches with a sequences ConfigMap keep there, reading each ConfigMap once.
+func (h *Handlers) withOwnSequences(ctx context.Context, jobs []*quantumv1alpha1.Job) error {
+	sets := map[client.ObjectKey]*sequences.Set{}
+	for i, j := range jobs {
+		if j.Spec.Sequence != "" {
+			continue
+		}
+		key := client.ObjectKey{Namespace: j.Namespace, Name: j.Spec.BatchName}
+		set, ok := sets[key]
+		if !ok {
+			obj, exists, err := h.Batches.GetByKey(key.String())
+			if err != nil {
+				return err
+			}
+			if exists && obj.(*quantumv1alpha1.Batch).Spec.SequencesFrom != "" {
+				s, err := h.sequencesOf(ctx, obj.(*quantumv1alpha1.Batch))
+				if err != nil {
+					return err
+				}
+				set = &s
+			}
+			sets[key] = set
+		}
+		if set == nil {
+			continue
+		}
+		if own := set.Job(sequences.JobIndex(j.Spec.CreationOrder)); own != "" {
+			jobs[i] = j.DeepCopy()
+			jobs[i].Spec.Sequence = own
+		}
+	}
+	return nil
 }
 
 // fullJobs returns jobs with their payloads, in the same order: the trimmed
@@ -78,6 +140,9 @@ func (h *Handlers) fullJobs(ctx context.Context, jobs []*quantumv1alpha1.Job) ([
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := h.withOwnSequences(ctx, out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -55,6 +55,10 @@ type Config struct {
 	MaxObjectBytes int
 	// MaxSequenceBytes caps one serialized sequence (413 beyond it).
 	MaxSequenceBytes int
+	// InlineSequenceBytes is how many bytes of sequences a new batch keeps
+	// in its spec; larger ones go to a ConfigMap the batch owns
+	// (spec.sequencesFrom). Negative keeps them all in the spec.
+	InlineSequenceBytes int
 	// MaxJobsPerBatch caps a batch's jobs, added ones included (422).
 	MaxJobsPerBatch int
 	// MaxShotsPerBatch caps the runs of a batch's jobs together (422).
@@ -122,6 +126,7 @@ func Defaults() Config {
 		MaxObjectBytes: 1400 << 10,
 		// The CRDs' maxima; a cluster may set the facade tighter.
 		MaxSequenceBytes:      quantumv1alpha1.MaxSequenceBytes,
+		InlineSequenceBytes:   64 << 10,
 		MaxJobsPerBatch:       quantumv1alpha1.MaxJobsPerBatch,
 		MaxShotsPerBatch:      quantumv1alpha1.MaxShotsPerBatch,
 		MaxInlineResultsBytes: 16 << 20,
@@ -247,7 +252,7 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 			FailureRate: rate.Limit(cfg.AuthFailureRate), FailureBurst: cfg.AuthFailureBurst,
 		}),
 		Limits: handlers.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxObjectBytes: cfg.MaxObjectBytes, BodyReadTimeout: cfg.BodyReadTimeout, NotebookWait: cfg.NotebookWait,
-			MaxSequenceBytes: cfg.MaxSequenceBytes, MaxJobsPerBatch: cfg.MaxJobsPerBatch, MaxShotsPerBatch: cfg.MaxShotsPerBatch, MaxInlineResultsBytes: cfg.MaxInlineResultsBytes},
+			MaxSequenceBytes: cfg.MaxSequenceBytes, InlineSequenceBytes: cfg.InlineSequenceBytes, MaxJobsPerBatch: cfg.MaxJobsPerBatch, MaxShotsPerBatch: cfg.MaxShotsPerBatch, MaxInlineResultsBytes: cfg.MaxInlineResultsBytes},
 		ResultsKeys:          keys,
 		ResultsLinkTTL:       cfg.ResultsLinkTTL,
 		PublicURL:            strings.TrimSuffix(cfg.PublicURL, "/"),

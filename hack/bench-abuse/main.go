@@ -79,6 +79,9 @@ var writes = server.Defaults().ProjectWrites
 // aHonorRetryAfter makes A wait out each 429's Retry-After (an abuser does not).
 var aHonorRetryAfter bool
 
+// inlineSequenceBytes is the facade's --inline-sequence-bytes.
+var inlineSequenceBytes = server.Defaults().InlineSequenceBytes
+
 // aSequenceBytes is the size of the sequence of A's batches (its workloads'
 // configs are half that).
 var aSequenceBytes int
@@ -120,6 +123,7 @@ func main() {
 	flag.IntVar(&writes.BurstRequests, "project-write-burst-requests", writes.BurstRequests, "the facade's --project-write-burst-requests")
 	flag.Float64Var(&writes.RefusedPerSecond, "user-refused-writes-per-second", writes.RefusedPerSecond, "the facade's --user-refused-writes-per-second (0: no limit)")
 	flag.IntVar(&writes.BurstRefused, "user-refused-writes-burst", writes.BurstRefused, "the facade's --user-refused-writes-burst")
+	flag.IntVar(&inlineSequenceBytes, "inline-sequence-bytes", inlineSequenceBytes, "the facade's --inline-sequence-bytes (-1: every sequence in the Batch object)")
 	flag.BoolVar(&aHonorRetryAfter, "a-honor-retry-after", false, "A's clients wait out the Retry-After of a 429 (by default they post again at once, as an abuser would)")
 	flag.StringVar(&aDeviceType, "a-device-type", "EMU_FREE", "device type of A's batches (B's is EMU_FREE; another type gets a device of its own, so A and B share no queue)")
 	flag.Parse()
@@ -187,6 +191,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	}
 	fc := server.Defaults()
 	fc.ProjectWrites = writes
+	fc.InlineSequenceBytes = inlineSequenceBytes
 	s, err := server.New(cfg, fc)
 	if err != nil {
 		return err
@@ -299,7 +304,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if !writes.Off() {
 		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, writes.RefusedPerSecond, writes.BurstRefused)
 	}
-	fmt.Printf("write budget per project: %s.\n", budgetText)
+	fmt.Printf("write budget per project: %s; sequences over %d bytes kept out of the Batch.\n", budgetText, inlineSequenceBytes)
 	return nil
 }
 

@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 	"github.com/tweezer-dev/tweezer/runners/engine"
 )
 
@@ -72,7 +73,8 @@ type Runner struct {
 	lease   *leaseKeeper
 	wake    chan struct{}
 
-	ran map[string]bool // the jobs this runner ran (loop only)
+	ran       map[string]bool // the jobs this runner ran (loop only)
+	sequences *sequences.Set  // the batch's sequences ConfigMap, once read (loop only)
 
 	mu      sync.Mutex
 	current string                  // the job being run
@@ -277,6 +279,10 @@ func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job, ran map[stri
 // RUNNING once it has run for a progress interval.
 func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *quantumv1alpha1.Job) error {
 	log := r.cfg.Log.WithValues("job", job.Name, "order", job.Spec.CreationOrder)
+	sequence, seqErr := r.sequenceOf(ctx, batch, job)
+	if seqErr != nil && !apierrors.IsNotFound(seqErr) {
+		return seqErr // the API server did not answer: the next runner tries again
+	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w := newJobWriter(r.c, job, r.cfg.ProgressInterval, func() { cancel(errJobChanged) })
@@ -299,7 +305,7 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 
 	go w.run(jobCtx)
 	task := engine.Task{
-		Sequence:             job.Spec.Sequence,
+		Sequence:             sequence,
 		Runs:                 int(job.Spec.Runs),
 		Seed:                 seed(job),
 		DeviceType:           string(batch.Spec.DeviceType),
@@ -311,11 +317,11 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 	if batch.Spec.Configuration != nil {
 		task.Configuration = batch.Spec.Configuration.Raw
 	}
-	if task.Sequence == "" {
-		task.Sequence = batch.Spec.SequenceBuilder
-	}
 	var res *engine.Result
 	runErr := task.ParseEmulation() // a configuration refused fails the job, naming the field
+	if runErr == nil && seqErr != nil {
+		runErr = &engine.InputError{Path: "spec.sequencesFrom", Msg: seqErr.Error()}
+	}
 	if runErr == nil && task.Sequence == "" {
 		runErr = &engine.InputError{Path: "sequence", Msg: "the job has no sequence and its batch no sequenceBuilder"}
 	}
@@ -383,6 +389,29 @@ func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *
 		s.Raw = raw
 		s.ResultRef = ref
 	})
+}
+
+// sequenceOf is the sequence job runs: its own, else its batch's, from the
+// spec or from the batch's sequences ConfigMap (read once: it is immutable).
+func (r *Runner) sequenceOf(ctx context.Context, batch *quantumv1alpha1.Batch, job *quantumv1alpha1.Job) (string, error) {
+	if job.Spec.Sequence != "" {
+		return job.Spec.Sequence, nil
+	}
+	if batch.Spec.SequencesFrom == "" {
+		return batch.Spec.SequenceBuilder, nil
+	}
+	if r.sequences == nil {
+		set, err := sequences.Of(ctx, r.c, batch)
+		if err != nil {
+			return "", err
+		}
+		r.sequences = &set
+	}
+	set := r.sequences.For(batch)
+	if own := set.Job(sequences.JobIndex(job.Spec.CreationOrder)); own != "" {
+		return own, nil
+	}
+	return set.Batch(), nil
 }
 
 // resultFits refuses a task whose result cannot be stored: its raw shots

@@ -1,0 +1,127 @@
+// Package sequences keeps a batch's Pulser sequences out of its Batch object
+// when they are large: in an immutable ConfigMap owned by the batch and
+// named by spec.sequencesFrom. A Batch is written again at every status
+// change and sent whole to every watcher (kube-apiserver, etcd, each
+// informer's decoding), so a megabyte in its spec costs megabytes at each
+// of them; a ConfigMap nobody watches is written once and read by the
+// runner and by the facade's responses.
+//
+// Keys: BatchKey for the batch's sequence (spec.sequenceBuilder), JobKey(i)
+// for the own sequence of spec.jobs[i]. What the spec holds wins.
+package sequences
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+)
+
+// BatchKey holds the batch's sequence.
+const BatchKey = "sequenceBuilder"
+
+// JobKey holds the own sequence of spec.jobs[i].
+func JobKey(i int) string { return "job-" + strconv.Itoa(i) }
+
+// ConfigMapName is the name of the sequences ConfigMap of a batch.
+func ConfigMapName(batch string) string { return batch + "-sequences" }
+
+// Split moves b's sequences (the batch's and its inline jobs' own) into a
+// ConfigMap when together they exceed inline bytes, sets
+// spec.sequencesFrom, and returns the ConfigMap to create once the batch
+// exists (Own sets its owner); nil when they stay in the spec: inline < 0,
+// or more than a ConfigMap holds (1 MiB; the batch's own size cap then
+// applies, as before).
+func Split(b *quantumv1alpha1.Batch, inline int) *corev1.ConfigMap {
+	total := len(b.Spec.SequenceBuilder)
+	for _, j := range b.Spec.Jobs {
+		total += len(j.Sequence)
+	}
+	if inline < 0 || total <= inline || total > corev1.MaxSecretSize {
+		return nil // small, or more than one ConfigMap holds: the spec keeps them
+	}
+	data := map[string]string{}
+	if b.Spec.SequenceBuilder != "" {
+		data[BatchKey] = b.Spec.SequenceBuilder
+		b.Spec.SequenceBuilder = ""
+	}
+	for i := range b.Spec.Jobs {
+		if s := b.Spec.Jobs[i].Sequence; s != "" {
+			data[JobKey(i)] = s
+			b.Spec.Jobs[i].Sequence = ""
+		}
+	}
+	b.Spec.SequencesFrom = ConfigMapName(b.Name)
+	immutable := true
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: b.Namespace, Name: b.Spec.SequencesFrom,
+			Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
+		},
+		Immutable: &immutable,
+		Data:      data,
+	}
+}
+
+// Own makes the batch b the owner of its sequences ConfigMap cm, so that
+// deleting the batch deletes it.
+func Own(cm *corev1.ConfigMap, b *quantumv1alpha1.Batch) {
+	cm.OwnerReferences = append(cm.OwnerReferences, metav1.OwnerReference{
+		APIVersion: quantumv1alpha1.GroupVersion.String(), Kind: "Batch",
+		Name: b.Name, UID: b.UID,
+	})
+}
+
+// Set is a batch's sequences, wherever they are kept.
+type Set struct {
+	spec *quantumv1alpha1.BatchSpec
+	data map[string]string
+}
+
+// Of reads the sequences of b: its spec, and its sequences ConfigMap when
+// it names one (read with r). A named ConfigMap that is missing is an
+// error that says so.
+func Of(ctx context.Context, r client.Reader, b *quantumv1alpha1.Batch) (Set, error) {
+	s := Set{spec: &b.Spec}
+	if b.Spec.SequencesFrom == "" {
+		return s, nil
+	}
+	cm := &corev1.ConfigMap{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.SequencesFrom}, cm); err != nil {
+		return s, fmt.Errorf("reading the sequences of batch %s (ConfigMap %s, spec.sequencesFrom): %w", b.Name, b.Spec.SequencesFrom, err)
+	}
+	s.data = cm.Data
+	return s, nil
+}
+
+// For is s with the spec of b, a later version of the same batch: the
+// ConfigMap is immutable, so its data read once holds for every version.
+func (s Set) For(b *quantumv1alpha1.Batch) Set {
+	s.spec = &b.Spec
+	return s
+}
+
+// Batch is the batch's sequence ("" when every job has its own).
+func (s Set) Batch() string {
+	if s.spec.SequenceBuilder != "" {
+		return s.spec.SequenceBuilder
+	}
+	return s.data[BatchKey]
+}
+
+// Job is the own sequence of spec.jobs[i] ("" when it runs the batch's).
+func (s Set) Job(i int) string {
+	if i >= 0 && i < len(s.spec.Jobs) && s.spec.Jobs[i].Sequence != "" {
+		return s.spec.Jobs[i].Sequence
+	}
+	return s.data[JobKey(i)]
+}
+
+// JobIndex is the index in spec.jobs of the job with this creation order
+// (creationOrder = index + 1), -1 when it has none.
+func JobIndex(creationOrder int32) int { return int(creationOrder) - 1 }
