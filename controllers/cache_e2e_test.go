@@ -1,12 +1,6 @@
 package controllers_test
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,22 +11,12 @@ import (
 
 var _ = Describe("The manager's cache", func() {
 	It("holds no sequence, while the sequences reach the jobs, the runner and the webhook", func() {
-		var (
-			mu   sync.Mutex
-			hook map[string]any
-		)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			data, _ := io.ReadAll(r.Body)
-			mu.Lock()
-			defer mu.Unlock()
-			Expect(json.Unmarshal(data, &hook)).To(Succeed())
-		}))
-		DeferCleanup(srv.Close)
+		hookURL, lastHook := webhookSink()
 		m := startManager()
 		ns := project()
 		device(quantumv1alpha1.DeviceTypeEmuFree)
 		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 40, 40)
-		b.Spec.Webhook = srv.URL + "/hook"
+		b.Spec.Webhook = hookURL
 		own := sequence(3) // job 2 runs its own 3-atom sequence, job 1 the batch's 4 atoms
 		b.Spec.Jobs[1].Sequence = own
 		create(b)
@@ -70,11 +54,7 @@ var _ = Describe("The manager's cache", func() {
 		}
 
 		By("the webhook's payload carries the sequence")
-		Eventually(func() any {
-			mu.Lock()
-			defer mu.Unlock()
-			return hook["sequence_builder"]
-		}).Should(Equal(sequence(4)))
+		Eventually(func() any { return lastHook()["sequence_builder"] }).Should(Equal(sequence(4)))
 
 		By("an Update of a trimmed object through the manager's client is refused")
 		cached.Spec.Tags = []string{"x"}

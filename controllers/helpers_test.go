@@ -3,8 +3,12 @@ package controllers_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
@@ -201,3 +205,27 @@ func mustJSON(v any) string {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// webhookSink serves webhook deliveries until the spec ends; it returns
+// the URL to deliver to and the last payload received (nil before one).
+func webhookSink() (string, func() map[string]any) {
+	GinkgoHelper()
+	var (
+		mu   sync.Mutex
+		hook map[string]any
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		var got map[string]any
+		Expect(json.Unmarshal(data, &got)).To(Succeed())
+		mu.Lock()
+		defer mu.Unlock()
+		hook = got
+	}))
+	DeferCleanup(srv.Close)
+	return srv.URL + "/hook", func() map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return hook
+	}
+}

@@ -1,12 +1,6 @@
 package controllers_test
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -18,22 +12,12 @@ import (
 
 var _ = Describe("A batch whose sequences live in a ConfigMap", func() {
 	It("runs them, the batch's and a job's own, and its webhook carries the batch's", func() {
-		var (
-			mu   sync.Mutex
-			hook map[string]any
-		)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			data, _ := io.ReadAll(r.Body)
-			mu.Lock()
-			defer mu.Unlock()
-			Expect(json.Unmarshal(data, &hook)).To(Succeed())
-		}))
-		DeferCleanup(srv.Close)
+		hookURL, lastHook := webhookSink()
 		startManager()
 		ns := project()
 		device(quantumv1alpha1.DeviceTypeEmuFree)
 		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 40, 40)
-		b.Spec.Webhook = srv.URL + "/hook"
+		b.Spec.Webhook = hookURL
 		b.Spec.SequenceBuilder = ""
 		b.Spec.SequencesFrom = sequences.ConfigMapName(b.Name)
 		create(&corev1.ConfigMap{
@@ -54,11 +38,7 @@ var _ = Describe("A batch whose sequences live in a ConfigMap", func() {
 		for k := range jobs[1].Status.Counter {
 			Expect(k).To(HaveLen(3), "job 2 ran its own 3-atom sequence")
 		}
-		Eventually(func() any {
-			mu.Lock()
-			defer mu.Unlock()
-			return hook["sequence_builder"]
-		}).Should(Equal(sequence(4)))
+		Eventually(func() any { return lastHook()["sequence_builder"] }).Should(Equal(sequence(4)))
 	})
 
 	It("fails its jobs with a message naming the field when the ConfigMap is missing", func() {
