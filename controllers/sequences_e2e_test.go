@@ -15,17 +15,21 @@ var _ = Describe("A batch whose sequences live in a ConfigMap", func() {
 		hookURL, lastHook := webhookSink()
 		startManager()
 		ns := project()
-		device(quantumv1alpha1.DeviceTypeEmuFree)
 		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 40, 40)
 		b.Spec.Webhook = hookURL
 		b.Spec.SequenceBuilder = ""
 		b.Spec.SequencesFrom = sequences.ConfigMapName(b.Name)
-		create(&corev1.ConfigMap{
+		create(b)
+		// The batch's own ConfigMap, as the facade writes it; the device
+		// comes after, so that nothing runs before the ConfigMap exists.
+		cm := &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: b.Spec.SequencesFrom},
 			// Job 2 (index 1) runs its own 3-atom sequence, job 1 the batch's 4 atoms.
 			Data: map[string]string{sequences.BatchKey: sequence(4), sequences.JobKey(1): sequence(3)},
-		})
-		create(b)
+		}
+		sequences.Own(cm, b)
+		create(cm)
+		device(quantumv1alpha1.DeviceTypeEmuFree)
 		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchDone))
 
 		jobs := jobsOf(b)
@@ -41,19 +45,25 @@ var _ = Describe("A batch whose sequences live in a ConfigMap", func() {
 		Eventually(func() any { return lastHook()["sequence_builder"] }).Should(Equal(sequence(4)))
 	})
 
-	It("fails its jobs with a message naming the field when the ConfigMap is missing", func() {
+	It("fails its jobs with a message naming the field when the ConfigMap is missing or not the batch's own", func() {
 		startManager()
 		ns := project()
 		device(quantumv1alpha1.DeviceTypeEmuFree)
-		b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 10)
-		b.Spec.SequenceBuilder = ""
-		b.Spec.SequencesFrom = "nowhere"
-		create(b)
-		Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchError))
-		jobs := jobsOf(b)
-		Expect(jobs).To(HaveLen(1))
-		Expect(jobs[0].Status.Phase).To(Equal(quantumv1alpha1.JobError))
-		Expect(jobs[0].Status.Errors).To(ContainElement(SatisfyAll(
-			ContainSubstring("spec.sequencesFrom"), ContainSubstring(`configmaps "nowhere" not found`))))
+		// Another ConfigMap of the project, which the batch does not own.
+		create(&corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-elses"},
+			Data:       map[string]string{sequences.BatchKey: sequence(4)},
+		})
+		for name, why := range map[string]string{"nowhere": `configmaps "nowhere" not found`, "someone-elses": "not owned by the batch"} {
+			b := batch(ns, quantumv1alpha1.DeviceTypeEmuFree, 10)
+			b.Spec.SequenceBuilder = ""
+			b.Spec.SequencesFrom = name
+			create(b)
+			Eventually(phaseOf(b)).Should(Equal(quantumv1alpha1.BatchError))
+			jobs := jobsOf(b)
+			Expect(jobs).To(HaveLen(1))
+			Expect(jobs[0].Status.Phase).To(Equal(quantumv1alpha1.JobError))
+			Expect(jobs[0].Status.Errors).To(ContainElement(SatisfyAll(ContainSubstring("spec.sequencesFrom"), ContainSubstring(why))))
+		}
 	})
 })

@@ -473,7 +473,7 @@ func (r *WebhookReconciler) payload(ctx context.Context, b *quantumv1alpha1.Batc
 	if full.Spec.SequencesFrom != "" {
 		// Large sequences live in the batch's ConfigMap (internal/sequences).
 		set, err := sequences.Of(ctx, r.APIReader, full)
-		if err != nil {
+		if err != nil && !sequences.Missing(err) {
 			return nil, err
 		}
 		doc.Spec.SequenceBuilder = set.Batch()

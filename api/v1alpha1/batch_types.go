@@ -71,7 +71,7 @@ type BatchSpec struct {
 	// sequence of spec.jobs[i], for the jobs the batch was created with. An
 	// entry of the spec, when set, wins. The facade moves large sequences
 	// there, so that status writes and watch events of the Batch carry
-	// kilobytes, not megabytes; the ConfigMap is owned by the batch.
+	// kilobytes, not megabytes. Only a ConfigMap the batch owns is read.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sequencesFrom is immutable"
 	// +optional

@@ -50,11 +50,12 @@ func (h *Handlers) fullBatch(ctx context.Context, b *quantumv1alpha1.Batch) (*qu
 
 // sequencesOf reads the sequences of b. A sequences ConfigMap that is gone
 // (the batch being deleted, or a facade that stopped between writing the
-// batch and its ConfigMap) reads as no sequences: the batch's documents are
-// still served.
+// batch and its ConfigMap) or that the batch does not own reads as no
+// sequences: the batch's documents are still served, without another
+// ConfigMap's data.
 func (h *Handlers) sequencesOf(ctx context.Context, b *quantumv1alpha1.Batch) (sequences.Set, error) {
 	set, err := sequences.Of(ctx, h.Client, b)
-	if apierrors.IsNotFound(err) {
+	if sequences.Missing(err) {
 		return set, nil
 	}
 	return set, err

@@ -141,3 +141,34 @@ func keysOf(m map[string]string) []string {
 	}
 	return keys
 }
+
+// A tenant who goes straight to kube-apiserver and names in sequencesFrom
+// a ConfigMap of its project that the batch does not own (a job's result,
+// which its role may not read) gets none of that ConfigMap's data through
+// the facade.
+func TestSequencesFromAnotherConfigMapServeNothing(t *testing.T) {
+	ctx := context.Background()
+	secret := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: "not-for-alice"},
+		Data:       map[string]string{sequences.BatchKey: "private data"},
+	}
+	if err := admin.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Delete(ctx, secret) })
+	alice := kubeAs(t, tokens["alice"])
+	if err := alice.Get(ctx, client.ObjectKeyFromObject(secret), &corev1.ConfigMap{}); err == nil {
+		t.Fatal("alice reads the project's ConfigMaps herself: the test proves nothing")
+	}
+	b := directBatch(projA)
+	b.Spec.SequenceBuilder, b.Spec.SequencesFrom = "", secret.Name
+	if err := alice.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/v1/batches/", "/api/v2/batches/"} {
+		r := expect(t, call(t, "GET", path+b.Name, tokens["alice"], nil, false), 200)
+		if got := r.data()["sequence_builder"]; got != "" {
+			t.Errorf("GET %s serves %q from a ConfigMap the batch does not own", path, got)
+		}
+	}
+}

@@ -12,10 +12,13 @@ package sequences
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -83,20 +86,36 @@ type Set struct {
 	data map[string]string
 }
 
+// ErrNotOwned is the error of a ConfigMap that spec.sequencesFrom names but
+// the batch does not own: only a batch's own ConfigMap (the one the facade
+// wrote for it) is read, so that naming another ConfigMap of the namespace
+// does not serve its data to whoever may read the batch.
+var ErrNotOwned = errors.New("not owned by the batch")
+
 // Of reads the sequences of b: its spec, and its sequences ConfigMap when
-// it names one (read with r). A named ConfigMap that is missing is an
-// error that says so.
+// it names one (read with r). A named ConfigMap that is missing, or not
+// owned by b, is an error that says so (Missing).
 func Of(ctx context.Context, r client.Reader, b *quantumv1alpha1.Batch) (Set, error) {
 	s := Set{spec: &b.Spec}
 	if b.Spec.SequencesFrom == "" {
 		return s, nil
 	}
 	cm := &corev1.ConfigMap{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.SequencesFrom}, cm); err != nil {
+	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.SequencesFrom}, cm)
+	if err == nil && !slices.ContainsFunc(cm.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == b.UID }) {
+		err = ErrNotOwned
+	}
+	if err != nil {
 		return s, fmt.Errorf("reading the sequences of batch %s (ConfigMap %s, spec.sequencesFrom): %w", b.Name, b.Spec.SequencesFrom, err)
 	}
 	s.data = cm.Data
 	return s, nil
+}
+
+// Missing reports whether err from Of says the ConfigMap is not there for
+// the batch (absent, or not its own), rather than that it could not be read.
+func Missing(err error) bool {
+	return apierrors.IsNotFound(err) || errors.Is(err, ErrNotOwned)
 }
 
 // For is s with the spec of b, a later version of the same batch: the

@@ -280,7 +280,7 @@ func pick(batch *quantumv1alpha1.Batch, jobs []quantumv1alpha1.Job, ran map[stri
 func (r *Runner) runJob(ctx context.Context, batch *quantumv1alpha1.Batch, job *quantumv1alpha1.Job) error {
 	log := r.cfg.Log.WithValues("job", job.Name, "order", job.Spec.CreationOrder)
 	sequence, seqErr := r.sequenceOf(ctx, batch, job)
-	if seqErr != nil && !apierrors.IsNotFound(seqErr) {
+	if seqErr != nil && !sequences.Missing(seqErr) {
 		return seqErr // the API server did not answer: the next runner tries again
 	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
