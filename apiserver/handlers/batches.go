@@ -308,7 +308,7 @@ func (h *Handlers) batchWithResults(ctx context.Context, b *quantumv1alpha1.Batc
 	if err != nil {
 		return nil, internal(err)
 	}
-	if jobs, err = h.fullJobs(ctx, jobs); err != nil {
+	if jobs, err = h.fullJobs(ctx, jobs, b); err != nil {
 		return nil, internal(err)
 	}
 	children, err := h.childIDs(b)
@@ -920,7 +920,7 @@ func (h *Handlers) rebatch(ctx context.Context, in *batchJobsIn) (*batchOut, err
 	if parent, err = h.fullBatch(ctx, parent); err != nil {
 		return nil, internal(err)
 	}
-	if jobs, err = h.fullJobs(ctx, jobs); err != nil {
+	if jobs, err = h.fullJobs(ctx, jobs, parent); err != nil {
 		return nil, internal(err)
 	}
 	b := &quantumv1alpha1.Batch{

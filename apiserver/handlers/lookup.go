@@ -192,7 +192,7 @@ func (h *Handlers) batchWithJobs(ctx context.Context, b *quantumv1alpha1.Batch) 
 	if err != nil {
 		return restdoc.BatchWithJobs{}, internal(err)
 	}
-	if jobs, err = h.fullJobs(ctx, jobs); err != nil {
+	if jobs, err = h.fullJobs(ctx, jobs, b); err != nil {
 		return restdoc.BatchWithJobs{}, internal(err)
 	}
 	out := restdoc.BatchWithJobs{Batch: doc, Jobs: make([]restdoc.Job, len(jobs))}

@@ -62,9 +62,17 @@ func (h *Handlers) sequencesOf(ctx context.Context, b *quantumv1alpha1.Batch) (s
 }
 
 // withOwnSequences puts back, in copies, the own sequences that jobs of
-// batches with a sequences ConfigMap keep there, reading each ConfigMap once.
-func (h *Handlers) withOwnSequences(ctx context.Context, jobs []*quantumv1alpha1.Job) error {
+// batches with a sequences ConfigMap keep there, reading each ConfigMap once;
+// known are batches already read whole by fullBatch, whose ConfigMaps are
+// not read again.
+func (h *Handlers) withOwnSequences(ctx context.Context, jobs []*quantumv1alpha1.Job, known []*quantumv1alpha1.Batch) error {
 	sets := map[client.ObjectKey]*sequences.Set{}
+	for _, b := range known {
+		if !slimcache.Trimmed(b) {
+			set := sequences.FromSpec(b)
+			sets[client.ObjectKeyFromObject(b)] = &set
+		}
+	}
 	for i, j := range jobs {
 		if j.Spec.Sequence != "" {
 			continue
@@ -97,8 +105,10 @@ func (h *Handlers) withOwnSequences(ctx context.Context, jobs []*quantumv1alpha1
 }
 
 // fullJobs returns jobs with their payloads, in the same order: the trimmed
-// ones read from the API server, the jobs of one batch in one list.
-func (h *Handlers) fullJobs(ctx context.Context, jobs []*quantumv1alpha1.Job) ([]*quantumv1alpha1.Job, error) {
+// ones read from the API server, the jobs of one batch in one list, and
+// their own sequences from their batch's ConfigMap (known: batches that
+// fullBatch returned, whose sequences are at hand).
+func (h *Handlers) fullJobs(ctx context.Context, jobs []*quantumv1alpha1.Job, known ...*quantumv1alpha1.Batch) ([]*quantumv1alpha1.Job, error) {
 	out := make([]*quantumv1alpha1.Job, len(jobs))
 	copy(out, jobs)
 	perBatch := map[client.ObjectKey][]int{}
@@ -143,7 +153,7 @@ func (h *Handlers) fullJobs(ctx context.Context, jobs []*quantumv1alpha1.Job) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := h.withOwnSequences(ctx, out); err != nil {
+	if err := h.withOwnSequences(ctx, out, known); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -118,6 +118,10 @@ func Missing(err error) bool {
 	return apierrors.IsNotFound(err) || errors.Is(err, ErrNotOwned)
 }
 
+// FromSpec is the sequences of a batch whose spec holds them all (one that
+// keeps none in a ConfigMap, or whose ConfigMap's were put back in a copy).
+func FromSpec(b *quantumv1alpha1.Batch) Set { return Set{spec: &b.Spec} }
+
 // For is s with the spec of b, a later version of the same batch: the
 // ConfigMap is immutable, so its data read once holds for every version.
 func (s Set) For(b *quantumv1alpha1.Batch) Set {
