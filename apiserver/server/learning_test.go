@@ -191,7 +191,6 @@ var learnerFields = map[string]string{
 	"notebooks": "array", "created_at": "string", "updated_at": "string",
 }
 
-// setNotebookStatus plays the notebook controller.
 // eventuallyT polls cond for ten seconds.
 func eventuallyT(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -203,6 +202,7 @@ func eventuallyT(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// setNotebookStatus plays the notebook controller.
 func setNotebookStatus(t *testing.T, id string, st quantumv1alpha1.NotebookStatus) {
 	t.Helper()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {

@@ -165,6 +165,11 @@ func TestSequencesFromAnotherConfigMapServeNothing(t *testing.T) {
 	if err := alice.Create(ctx, b); err != nil {
 		t.Fatal(err)
 	}
+	// The facade reads batches from its cache, which sees a batch created
+	// straight at kube-apiserver a moment later.
+	eventuallyT(t, "the facade to see the batch", func() bool {
+		return call(t, "GET", "/api/v1/batches/"+b.Name, tokens["alice"], nil, false).status == http.StatusOK
+	})
 	for _, path := range []string{"/api/v1/batches/", "/api/v2/batches/"} {
 		r := expect(t, call(t, "GET", path+b.Name, tokens["alice"], nil, false), 200)
 		if got := r.data()["sequence_builder"]; got != "" {
