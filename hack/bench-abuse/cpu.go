@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -22,25 +23,40 @@ import (
 const clockTick = 10 * time.Millisecond
 
 // cpuUse is the CPU time (user + system) spent so far by each part of the
-// bench: this process (facade, manager and both tenants' clients), its live
-// children by command name (etcd, kube-apiserver, kube-controller-manager),
-// and its children that have ended and been waited for (the runners).
+// bench: this process (the tenants' clients, and in the in-process layout
+// the facade and the manager), its live descendants by command name (etcd,
+// kube-apiserver, kube-controller-manager, the manager and the facade, the
+// runners), and the processes that have ended and been waited for (the
+// runners: their time is added to their parent's).
 type cpuUse map[string]time.Duration
 
-// endedChildren names the CPU time of waited-for children; gcPart the Go
+// endedChildren names the CPU time of waited-for processes; gcPart the Go
 // garbage collector's share of this process's (an estimate of the runtime,
 // included in the process's line, not added to the total).
 const (
-	endedChildren = "runners (ended children)"
+	endedChildren = "ended processes (runners)"
 	gcPart        = "  of which this process's Go GC"
 )
+
+// commandLabels names the processes whose command names say little
+// (/proc keeps 15 characters of a command's name).
+var commandLabels = map[string]string{
+	"apiserver":       "facade (cmd/apiserver)",
+	"manager":         "manager (cmd/manager)",
+	"runner":          "runners (live workers)",
+	"kube-controller": "kube-controller-manager",
+	"sleep":           "parked workload runners",
+}
+
+// thisProcess names this process's own CPU time.
+var thisProcess = "this process (facade, manager, clients)"
 
 // sampleCPU reads /proc; parts it cannot read are left out.
 func sampleCPU() cpuUse {
 	use := cpuUse{}
 	self := os.Getpid()
 	if f, err := procStat(self); err == nil {
-		use["this process (facade, manager, clients)"] = ticks(f[12]) + ticks(f[13])
+		use[thisProcess] = ticks(f[12]) + ticks(f[13])
 		use[endedChildren] = ticks(f[14]) + ticks(f[15])
 	}
 	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
@@ -48,17 +64,36 @@ func sampleCPU() cpuUse {
 	if gc[0].Value.Kind() == metrics.KindFloat64 {
 		use[gcPart] = time.Duration(gc[0].Value.Float64() * float64(time.Second))
 	}
+	stats := map[int][]string{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		pid, err := strconv.Atoi(filepath.Base(d))
 		if err != nil || pid == self {
 			continue
 		}
-		f, err := procStat(pid)
-		if err != nil || f[2] != strconv.Itoa(self) {
-			continue
+		if f, err := procStat(pid); err == nil {
+			stats[pid] = f
 		}
-		use[f[0]] += ticks(f[12]) + ticks(f[13])
+	}
+	descends := func(pid int) bool {
+		for range 64 { // a ppid chain is short; this bounds a race with pid reuse
+			f, ok := stats[pid]
+			if !ok {
+				return false
+			}
+			ppid, _ := strconv.Atoi(f[2])
+			if ppid == self {
+				return true
+			}
+			pid = ppid
+		}
+		return false
+	}
+	for pid, f := range stats {
+		if descends(pid) {
+			use[f[0]] += ticks(f[12]) + ticks(f[13])
+			use[endedChildren] += ticks(f[14]) + ticks(f[15])
+		}
 	}
 	return use
 }
@@ -114,9 +149,16 @@ func printCPU(quiet, flood cpuUse, phase time.Duration) {
 	var tq, tf time.Duration
 	names = slices.DeleteFunc(names, func(k string) bool { return k == gcPart })
 	for _, k := range names {
-		fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", k, quiet[k].Seconds(), flood[k].Seconds(), ratio(flood[k], quiet[k]))
+		if quiet[k] == 0 && flood[k] == 0 {
+			continue
+		}
+		label := k
+		if l, ok := commandLabels[k]; ok {
+			label = l
+		}
+		fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", label, quiet[k].Seconds(), flood[k].Seconds(), ratio(flood[k], quiet[k]))
 		tq, tf = tq+quiet[k], tf+flood[k]
-		if strings.HasPrefix(k, "this process") {
+		if k == thisProcess {
 			fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", gcPart, quiet[gcPart].Seconds(), flood[gcPart].Seconds(), ratio(flood[gcPart], quiet[gcPart]))
 		}
 	}
@@ -227,9 +269,18 @@ type queueStats struct {
 	waitSeconds, runSeconds float64
 }
 
-func sampleQueue() queueStats {
+// sampleQueue reads the Batch controller's figures from the manager's
+// metrics: this process's registry (in-process layout), or the manager
+// process's endpoint at url.
+func sampleQueue(url string) queueStats {
 	var q queueStats
-	families, err := ctrlmetrics.Registry.Gather()
+	var families []*dto.MetricFamily
+	var err error
+	if url == "" {
+		families, err = ctrlmetrics.Registry.Gather()
+	} else {
+		families, err = scrape(url)
+	}
 	if err != nil {
 		return q
 	}

@@ -1,8 +1,10 @@
 // Command bench-abuse shows that one tenant cannot starve another. On the
 // local control plane (etcd, kube-apiserver, kube-controller-manager's
-// resource quota controller) it runs the manager (Batch, Workload and
-// project controllers, Process executor with the real runner) and the REST
-// facade in this process, and two projects through the facade:
+// resource quota controller) it runs the manager (Process executor with the
+// real runner) and the REST facade, each as a process of its own as a
+// cluster deploys them (with -processes=false: both in this process, Batch,
+// Workload and project controllers only), and two projects through the
+// facade:
 //
 //   - project B submits a small batch (1 job, 4 atoms) at a steady rate and
 //     reads it back;
@@ -13,9 +15,11 @@
 //
 // Two phases in the same run: quiet (B alone), then flood (A and B). It
 // prints B's batch start latency (creation to device, seen by a watch) and
-// facade request latency in both phases with their ratio, the process's
-// peak Go heap and RSS (facade, manager and the clients share it: each is
-// below the sum), and A's refused requests by status with a sample message.
+// facade request latency in both phases with their ratio, the peak RSS of
+// the facade, of the manager and of this process (the clients; in the
+// in-process layout all three share it, and its live Go heap is shown),
+// where the CPU went, and A's refused requests by status with a sample
+// message.
 //
 //	make bench-abuse             # or: go run ./hack/bench-abuse -phase 20s -a-batches 20
 package main
@@ -31,7 +35,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -82,6 +85,9 @@ var aHonorRetryAfter bool
 // inlineSequenceBytes is the facade's --inline-sequence-bytes.
 var inlineSequenceBytes = server.Defaults().InlineSequenceBytes
 
+// inProcess runs the facade and the manager in this process (-processes=false).
+var inProcess bool
+
 // aSequenceBytes is the size of the sequence of A's batches (its workloads'
 // configs are half that).
 var aSequenceBytes int
@@ -91,7 +97,7 @@ const (
 	projectB  = "b0b0b0b0-2222-4b4b-8b8b-000000000002"
 	managerNS = "tweezer-system"
 	// memoryLimit is the facade's and the manager's memory limit in
-	// config/ (each; here they share one process).
+	// config/, each.
 	memoryLimit = 512 << 20
 )
 
@@ -125,8 +131,10 @@ func main() {
 	flag.IntVar(&writes.BurstRefused, "user-refused-writes-burst", writes.BurstRefused, "the facade's --user-refused-writes-burst")
 	flag.IntVar(&inlineSequenceBytes, "inline-sequence-bytes", inlineSequenceBytes, "the facade's --inline-sequence-bytes (-1: every sequence in the Batch object)")
 	flag.BoolVar(&aHonorRetryAfter, "a-honor-retry-after", false, "A's clients wait out the Retry-After of a 429 (by default they post again at once, as an abuser would)")
+	processes := flag.Bool("processes", true, "run the manager and the facade as processes of their own, as deployed (false: both in this process, sharing its Go runtime with the clients, as bench-abuse did before)")
 	flag.StringVar(&aDeviceType, "a-device-type", "EMU_FREE", "device type of A's batches (B's is EMU_FREE; another type gets a device of its own, so A and B share no queue)")
 	flag.Parse()
+	inProcess = !*processes
 	if err := run(*phase, *rate, *aBatches, *aClients, *aWorkloads, *concurrency); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-abuse:", err)
 		os.Exit(1)
@@ -142,13 +150,15 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintln(os.Stderr, "building the runner...")
-	runner := filepath.Join(dir, "runner")
-	build := exec.Command("go", "build", "-o", runner, "./cmd/runner")
-	build.Dir, build.Stdout, build.Stderr = controlplane.RepoRoot(), os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the runner: %w", err)
+	cmds := []string{"runner"}
+	if !inProcess {
+		cmds = append(cmds, "manager", "apiserver")
 	}
+	fmt.Fprintf(os.Stderr, "building %s...\n", strings.Join(cmds, ", "))
+	if err := build(dir, cmds...); err != nil {
+		return err
+	}
+	runner := filepath.Join(dir, "runner")
 	env, err := controlplane.New()
 	if err != nil {
 		return err
@@ -183,33 +193,52 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if err != nil {
 		return err
 	}
-	if err := startManager(ctx, cfg, runner, kubeconfig); err != nil {
-		return err
+	facadeURL, metricsURL := "", ""
+	procs := map[string]int{}
+	if inProcess {
+		thisProcess = "this process (facade, manager, clients)"
+		if err := startManager(ctx, cfg, runner, kubeconfig); err != nil {
+			return err
+		}
+		if err := waitQuotas(ctx, admin); err != nil {
+			return err
+		}
+		fc := server.Defaults()
+		fc.ProjectWrites = writes
+		fc.InlineSequenceBytes = inlineSequenceBytes
+		s, err := server.New(cfg, fc)
+		if err != nil {
+			return err
+		}
+		if err := s.StartCache(ctx); err != nil {
+			return err
+		}
+		facade := httptest.NewServer(s.Handler())
+		defer facade.Close()
+		facadeURL = facade.URL
+	} else {
+		thisProcess = "this process (the tenants' clients)"
+		d, err := deploy(ctx, dir, kubeconfig)
+		if err != nil {
+			return err
+		}
+		defer d.stop()
+		if err := waitQuotas(ctx, admin); err != nil {
+			return err
+		}
+		facadeURL, metricsURL = d.facadeURL, d.metricsURL
+		procs["facade process"], procs["manager process"] = d.facade.Pid(), d.manager.Pid()
 	}
-	if err := waitQuotas(ctx, admin); err != nil {
-		return err
-	}
-	fc := server.Defaults()
-	fc.ProjectWrites = writes
-	fc.InlineSequenceBytes = inlineSequenceBytes
-	s, err := server.New(cfg, fc)
-	if err != nil {
-		return err
-	}
-	if err := s.StartCache(ctx); err != nil {
-		return err
-	}
-	facade := httptest.NewServer(s.Handler())
-	defer facade.Close()
+	procs[thisProcess] = os.Getpid()
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}
 
 	w, err := newWatcher(ctx, admin)
 	if err != nil {
 		return err
 	}
-	mem := newMemSampler()
+	mem := newMemSampler(procs)
 	load0 := loadavg()
-	b := &tenantB{c: httpc, url: facade.URL, token: tokens[projectB], w: w, rate: rate}
+	b := &tenantB{c: httpc, url: facadeURL, token: tokens[projectB], w: w, rate: rate}
 
 	fmt.Fprintf(os.Stderr, "quiet phase: B alone for %s\n", phase)
 	mem.reset()
@@ -221,10 +250,10 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if err != nil {
 		return err
 	}
-	cpu0, queue0 := sampleCPU(), sampleQueue()
+	cpu0, queue0 := sampleCPU(), sampleQueue(metricsURL)
 	quiet := b.run(ctx, phase)
 	quietMem := mem.peak()
-	cpu1, queue1 := sampleCPU(), sampleQueue()
+	cpu1, queue1 := sampleCPU(), sampleQueue(metricsURL)
 	req1, err := sampleRequests(ctx, cs)
 	if err != nil {
 		return err
@@ -232,7 +261,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 
 	fmt.Fprintf(os.Stderr, "flood phase: A floods while B goes on, %s\n", phase)
 	mem.reset()
-	a := &tenantA{c: httpc, url: facade.URL, token: tokens[projectA], counts: map[int]int{}, samples: map[int]string{}}
+	a := &tenantA{c: httpc, url: facadeURL, token: tokens[projectA], counts: map[int]int{}, samples: map[int]string{}}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
@@ -252,7 +281,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	stopA()
 	aDone.Wait()
 	floodMem := mem.peak()
-	cpu2, queue2 := sampleCPU(), sampleQueue()
+	cpu2, queue2 := sampleCPU(), sampleQueue(metricsURL)
 	req2, err := sampleRequests(ctx, cs)
 	if err != nil {
 		return err
@@ -282,9 +311,17 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	fmt.Printf("%-42s %10d %10d\n", "  of which never started", len(quiet.names)-len(qs), len(flood.names)-len(fs))
 	fmt.Printf("%-42s %10d %10d\n", "B request errors", quiet.errors, flood.errors)
 
-	fmt.Printf("\n%-42s %10s %10s %10s\n", "memory (facade + manager + clients)", "quiet", "flood", "limit")
-	fmt.Printf("%-42s %10.0f %10.0f %10.0f\n", "peak Go heap, live objects (MiB)", mib(quietMem.heap), mib(floodMem.heap), mib(memoryLimit))
-	fmt.Printf("%-42s %10.0f %10.0f %10.0f\n", "peak RSS (MiB)", mib(quietMem.rss), mib(floodMem.rss), mib(memoryLimit))
+	fmt.Printf("\n%-42s %10s %10s %10s\n", "memory, peak (MiB)", "quiet", "flood", "limit")
+	if inProcess {
+		fmt.Printf("%-42s %10.0f %10.0f %10.0f\n", "this process: live Go heap", mib(quietMem.heap), mib(floodMem.heap), mib(memoryLimit))
+	}
+	for _, name := range slices.Sorted(maps.Keys(procs)) {
+		limit := "-" // the clients are not deployed
+		if name != thisProcess || inProcess {
+			limit = fmt.Sprintf("%.0f", mib(memoryLimit))
+		}
+		fmt.Printf("%-42s %10.0f %10.0f %10s\n", name+": RSS", mib(quietMem.rss[name]), mib(floodMem.rss[name]), limit)
+	}
 
 	printCPU(cpu1.since(cpu0), cpu2.since(cpu1), phase)
 	printRequests(req1.since(req0), req2.since(req1), 15)
@@ -690,17 +727,23 @@ func (w *watcher) waitStarted(names []string, limit time.Duration) {
 	}
 }
 
-// memSampler keeps the peak live heap and RSS of this process.
+// memSampler keeps the peak RSS of some processes, by name, and the peak
+// live Go heap of this process.
 type memSampler struct {
-	mu        sync.Mutex
-	heap, rss uint64
-	done      chan struct{}
+	mu    sync.Mutex
+	procs map[string]int
+	heap  uint64
+	rss   map[string]uint64
+	done  chan struct{}
 }
 
-type memPeak struct{ heap, rss uint64 }
+type memPeak struct {
+	heap uint64
+	rss  map[string]uint64
+}
 
-func newMemSampler() *memSampler {
-	m := &memSampler{done: make(chan struct{})}
+func newMemSampler(procs map[string]int) *memSampler {
+	m := &memSampler{procs: procs, rss: map[string]uint64{}, done: make(chan struct{})}
 	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
@@ -713,31 +756,34 @@ func newMemSampler() *memSampler {
 			}
 			metrics.Read(samples)
 			heap := samples[0].Value.Uint64()
-			rss := procStatus("VmRSS")
 			m.mu.Lock()
-			m.heap, m.rss = max(m.heap, heap), max(m.rss, rss)
+			m.heap = max(m.heap, heap)
+			for name, pid := range m.procs {
+				m.rss[name] = max(m.rss[name], rss(pid))
+			}
 			m.mu.Unlock()
 		}
 	}()
 	return m
 }
 
-func (m *memSampler) reset() { m.mu.Lock(); m.heap, m.rss = 0, 0; m.mu.Unlock() }
+func (m *memSampler) reset() { m.mu.Lock(); m.heap, m.rss = 0, map[string]uint64{}; m.mu.Unlock() }
 func (m *memSampler) peak() memPeak {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return memPeak{m.heap, m.rss}
+	return memPeak{m.heap, maps.Clone(m.rss)}
 }
 func (m *memSampler) stop() { close(m.done) }
 
-// procStatus reads a size field (kB) of /proc/self/status in bytes.
-func procStatus(field string) uint64 {
-	raw, err := os.ReadFile("/proc/self/status")
+// rss reads the resident set size of a process from /proc/<pid>/status, in
+// bytes (0 if it cannot).
+func rss(pid int) uint64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10
 		}

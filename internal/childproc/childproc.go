@@ -58,6 +58,9 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Err is how the process ended; read it after Done is closed.
 func (p *Process) Err() error { return p.err }
 
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Path is the binary the process runs.
 func (p *Process) Path() string { return p.cmd.Path }
 

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tweezer-dev/tweezer/internal/childproc"
+	"github.com/tweezer-dev/tweezer/internal/controlplane"
+)
+
+// deployment is the manager and the facade run as processes of their own,
+// as a cluster deploys them (cmd/manager, cmd/apiserver): each has its own
+// Go runtime, heap and garbage collector, and A's 1 MiB bodies, which the
+// facade decodes, do not pause the manager's reconciles. The binaries are
+// built from this checkout; their logs go to dir/logs.
+type deployment struct {
+	manager, facade *childproc.Process
+	facadeURL       string
+	// metricsURL is the manager's plain-HTTP Prometheus endpoint.
+	metricsURL string
+}
+
+// build compiles the commands (./cmd/<name>) into dir.
+func build(dir string, names ...string) error {
+	args := []string{"build", "-o", dir + "/"}
+	for _, n := range names {
+		args = append(args, "./cmd/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = controlplane.RepoRoot(), os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building %v: %w", names, err)
+	}
+	return nil
+}
+
+// parkWorkloads writes dir/runner-parked: the runner, except that a
+// workload runner sleeps instead of running its workload. The bench is
+// about the control plane, not the workloads' compute (which a cluster runs
+// on other nodes); the in-process layout parks them the same way.
+func parkWorkloads(dir string) (string, error) {
+	path := filepath.Join(dir, "runner-parked")
+	script := "#!/bin/sh\nif [ \"$1\" = workload ]; then exec sleep 86400; fi\nexec " + filepath.Join(dir, "runner") + " \"$@\"\n"
+	return path, os.WriteFile(path, []byte(script), 0o755)
+}
+
+// deploy starts the manager and the facade processes with the bench's
+// settings (those of startManager and of the in-process facade) and waits
+// until the facade answers.
+func deploy(ctx context.Context, dir, kubeconfig string) (_ *deployment, err error) {
+	runner, err := parkWorkloads(dir)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	d := &deployment{
+		facadeURL:  "http://127.0.0.1:" + strconv.Itoa(ports[0]),
+		metricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics",
+	}
+	defer func() {
+		if err != nil {
+			d.stop()
+		}
+	}()
+	logs := filepath.Join(dir, "logs")
+	d.manager, err = childproc.Start(filepath.Join(dir, "manager"), filepath.Join(logs, "manager.log"), nil,
+		"--kubeconfig", kubeconfig,
+		"--executor", "process", "--runner-binary", runner, "--runner-kubeconfig", kubeconfig,
+		"--namespace", managerNS, "--lease-duration", "10s",
+		"--workload-concurrency", "4", "--workload-time-limit", "1h",
+		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]), "--metrics-insecure",
+		"--health-probe-bind-address", "0",
+	)
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	d.facade, err = childproc.Start(filepath.Join(dir, "apiserver"), filepath.Join(logs, "apiserver.log"), nil,
+		"--kubeconfig", kubeconfig,
+		"--listen", "127.0.0.1:"+strconv.Itoa(ports[0]),
+		"--results-key", hex.EncodeToString(key),
+		"--project-write-bytes-per-second", strconv.FormatFloat(writes.BytesPerSecond, 'g', -1, 64),
+		"--project-write-burst-bytes", strconv.FormatInt(writes.BurstBytes, 10),
+		"--project-write-requests-per-second", strconv.FormatFloat(writes.RequestsPerSecond, 'g', -1, 64),
+		"--project-write-burst-requests", strconv.Itoa(writes.BurstRequests),
+		"--user-refused-writes-per-second", strconv.FormatFloat(writes.RefusedPerSecond, 'g', -1, 64),
+		"--user-refused-writes-burst", strconv.Itoa(writes.BurstRefused),
+		"--inline-sequence-bytes", strconv.Itoa(inlineSequenceBytes),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return d, waitAnswer(ctx, d.facadeURL+"/openapi.json", d.facade, filepath.Join(logs, "apiserver.log"))
+}
+
+func (d *deployment) stop() {
+	d.facade.Stop(10 * time.Second)
+	d.manager.Stop(10 * time.Second)
+}
+
+// freePorts returns n ports free on 127.0.0.1 a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// waitAnswer polls url until it answers 200; it gives up when the process
+// ends or after a minute, naming its log.
+func waitAnswer(ctx context.Context, url string, p *childproc.Process, log string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.Done():
+			return fmt.Errorf("%s ended before answering (%v); see %s", filepath.Base(p.Path()), p.Err(), log)
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer %s within a minute; see %s", filepath.Base(p.Path()), url, log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// scrape reads the metric families of a plain-HTTP Prometheus endpoint.
+func scrape(url string) ([]*dto.MetricFamily, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	families := make([]*dto.MetricFamily, 0, len(byName))
+	for _, f := range byName {
+		families = append(families, f)
+	}
+	return families, nil
+}
