@@ -131,6 +131,7 @@ type Budget struct {
 	projects map[string]*buckets
 	refused  map[string]*rate.Limiter // by user
 	held     map[string]hold          // by user
+	probes   uint64                   // numbers the writes let through when a hold ends
 	swept    time.Time
 }
 
@@ -138,7 +139,15 @@ type Budget struct {
 type hold struct {
 	refusal Refusal
 	until   time.Time
+	// probe is set (non-zero) once the hold has ended and one write has
+	// been let through to try: until then covers that write, and the
+	// user's other writes stay held (Admit).
+	probe uint64
 }
+
+// probeWindow is how long a held user's other writes wait for the write
+// let through when its hold ended (Admit); past it, another one may try.
+const probeWindow = time.Second
 
 type buckets struct{ bytes, requests *rate.Limiter }
 
@@ -258,18 +267,75 @@ func (b *Budget) Hold(now time.Time, user string, r *Refusal) {
 	b.held[user] = hold{refusal: *r, until: now.Add(r.RetryAfter)}
 }
 
-// Held returns the refusal user is still held by at now, its RetryAfter the
-// time left, or nil.
-func (b *Budget) Held(now time.Time, user string) *Refusal {
+// Admit says whether a write of user, whose body declares declared bytes
+// (its Content-Length; 0 when unknown), may go ahead at now. It returns the
+// refusal user is still held by, its RetryAfter the time left, or nil and
+// a func to call with the time the write has ended.
+//
+// When a hold over a project's bytes has run out, a write that the project
+// could not pay for yet stays held until it can, told exactly when, without
+// its body being read (the charge is at least the body). Otherwise one
+// write goes ahead and the user's others stay held until it ends (or for
+// probeWindow at most): of the writes that waited out a hold together, one
+// reads its body and tries, not all of them, each to be refused again once
+// the first has spent what the project had regained. If that write is
+// refused in turn, it holds its user anew (Hold, Refused). If it passes,
+// the hold is lifted, unless the project's bytes are still short of half a
+// burst: then the user's next writes are weighed in turn as above.
+func (b *Budget) Admit(now time.Time, user string, declared int64) (*Refusal, func(time.Time)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	h, ok := b.held[user]
-	if !ok || !h.until.After(now) {
+	if !ok {
+		return nil, func(time.Time) {}
+	}
+	held := func() (*Refusal, func(time.Time)) {
+		out := h.refusal
+		out.RetryAfter = h.until.Sub(now)
+		return &out, nil
+	}
+	if h.until.After(now) {
+		return held()
+	}
+	bytes := b.bytesOf(h)
+	if bytes != nil && declared > 0 {
+		if missing := float64(b.cost(declared)) - bytes.TokensAt(now); missing > 0 {
+			h.until = now.Add(time.Duration(missing / b.limits.BytesPerSecond * float64(time.Second)))
+			h.probe = 0
+			b.held[user] = h
+			return held()
+		}
+	}
+	b.probes++
+	probe := b.probes
+	h.until, h.probe = now.Add(probeWindow), probe
+	b.held[user] = h
+	return nil, func(end time.Time) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		h, ok := b.held[user]
+		if !ok || h.probe != probe {
+			return // held anew, or another write went ahead after probeWindow
+		}
+		if bytes := b.bytesOf(h); bytes != nil && bytes.TokensAt(end) < float64(b.limits.BurstBytes)/2 {
+			h.until, h.probe = time.Time{}, 0
+			b.held[user] = h
+			return
+		}
+		delete(b.held, user)
+	}
+}
+
+// bytesOf is the byte bucket of the project whose byte limit h is about,
+// if it has one (a project with none is idle: its bucket is full).
+func (b *Budget) bytesOf(h hold) *rate.Limiter {
+	if h.refusal.Limit != LimitBytes || b.limits.BytesPerSecond <= 0 {
 		return nil
 	}
-	out := h.refusal
-	out.RetryAfter = h.until.Sub(now)
-	return &out
+	if p := b.projects[h.refusal.Project]; p != nil {
+		return p.bytes
+	}
+	return nil
 }
 
 // sweep drops, once per sweepEvery, the projects and users whose buckets

@@ -164,15 +164,126 @@ func TestValidate(t *testing.T) {
 func TestHold(t *testing.T) {
 	b := New(limits())
 	b.Hold(t0, "alice", &Refusal{Project: "p", Limit: LimitBytes, RetryAfter: 1500 * time.Millisecond, limits: limits()})
-	r := b.Held(t0.Add(time.Second), "alice")
+	r := held(b, t0.Add(time.Second), "alice")
 	if r == nil || r.RetryAfter != 500*time.Millisecond || r.Project != "p" {
 		t.Fatalf("got %+v, want p with 500ms left", r)
 	}
-	if r := b.Held(t0.Add(time.Second), "bob"); r != nil {
+	if r := held(b, t0.Add(time.Second), "bob"); r != nil {
 		t.Fatalf("bob held: %v", r)
 	}
-	if r := b.Held(t0.Add(1500*time.Millisecond), "alice"); r != nil {
+	if r := held(b, t0.Add(1500*time.Millisecond), "alice"); r != nil {
 		t.Fatalf("still held at the time given: %v", r)
+	}
+}
+
+// held is Admit's refusal; a write it lets through is left unended.
+func held(b *Budget, now time.Time, user string) *Refusal {
+	r, _ := b.Admit(now, user, 0)
+	return r
+}
+
+// When a hold ends, one write goes ahead; the user's others stay held
+// until it ends, or for probeWindow at most. A write refused in turn holds
+// the user anew, and its end does not lift the new hold.
+func TestOneWriteTriesWhenAHoldEnds(t *testing.T) {
+	b := New(limits())
+	refusal := &Refusal{Project: "p", Limit: LimitBytes, RetryAfter: time.Second, limits: limits()}
+	b.Hold(t0, "alice", refusal)
+	end := t0.Add(time.Second)
+	r, first := b.Admit(end, "alice", 0)
+	if r != nil || first == nil {
+		t.Fatalf("the first write after the hold: %v, want it let through", r)
+	}
+	for _, at := range []time.Duration{0, 400 * time.Millisecond} {
+		r, done := b.Admit(end.Add(at), "alice", 0)
+		if r == nil || done != nil || r.Project != "p" || r.Limit != LimitBytes || r.RetryAfter != probeWindow-at {
+			t.Fatalf("another write %s after the hold ended: %+v, want held by p's bytes for %s", at, r, probeWindow-at)
+		}
+	}
+	if r := held(b, end, "bob"); r != nil {
+		t.Fatalf("bob held by alice's probe: %v", r)
+	}
+	first(end.Add(500 * time.Millisecond))
+	if r := held(b, end.Add(500*time.Millisecond), "alice"); r != nil {
+		t.Fatalf("still held after the first write ended well: %v", r)
+	}
+
+	// The write let through is refused: a new hold, which its end keeps.
+	b.Hold(t0, "carol", refusal)
+	_, first = b.Admit(end, "carol", 0)
+	b.Hold(end, "carol", &Refusal{Project: "p", Limit: LimitBytes, RetryAfter: 2 * time.Second, limits: limits()})
+	first(end)
+	if r := held(b, end.Add(time.Second), "carol"); r == nil || r.RetryAfter != time.Second {
+		t.Fatalf("carol's new hold after her probe was refused: %+v, want 1s left", r)
+	}
+
+	// A write let through that does not end within probeWindow: the next
+	// goes ahead, and the first one's end does not lift the second's hold.
+	b.Hold(t0, "dave", refusal)
+	_, slow := b.Admit(end, "dave", 0)
+	late := end.Add(probeWindow)
+	r, second := b.Admit(late, "dave", 0)
+	if r != nil || second == nil {
+		t.Fatalf("a write after the probe window: %v, want it let through", r)
+	}
+	slow(late)
+	if r := held(b, late.Add(100*time.Millisecond), "dave"); r == nil {
+		t.Fatal("the slow write's end lifted the hold of the one let through after it")
+	}
+	second(late)
+	if r := held(b, late.Add(100*time.Millisecond), "dave"); r != nil {
+		t.Fatalf("held after the second write ended: %v", r)
+	}
+}
+
+// Once a hold over a project's bytes has run out, a write the project cannot
+// pay for yet (its Content-Length is more than the bucket holds) stays held
+// until it can, told exactly when; a smaller one goes ahead. While the
+// project stays short of half a burst, the user's writes are weighed one at
+// a time; once it has more, the hold is lifted.
+func TestAHeldWriteWaitsForItsDeclaredBytes(t *testing.T) {
+	b := New(limits()) // 1 MiB/s, burst 2 MiB
+	if r := b.Take(t0, "p", 2*MiB); r != nil {
+		t.Fatal(r)
+	}
+	b.Hold(t0, "alice", b.Take(t0, "p", MiB))
+	end := t0.Add(time.Second) // p holds 1 MiB
+	r, done := b.Admit(end, "alice", 1536<<10)
+	if r == nil || done != nil || r.Project != "p" || r.Limit != LimitBytes || r.RetryAfter != 500*time.Millisecond {
+		t.Fatalf("a 1.5 MiB write with 1 MiB in the bucket: %+v, want held 500ms for p's bytes", r)
+	}
+	// The hold now runs to then: a write of any size waits.
+	if r := held(b, end.Add(100*time.Millisecond), "alice"); r == nil || r.RetryAfter != 400*time.Millisecond {
+		t.Fatalf("a write of unknown size during the new hold: %+v, want 400ms left", r)
+	}
+	then := end.Add(500 * time.Millisecond) // p holds 1.5 MiB
+	r, done = b.Admit(then, "alice", 1536<<10)
+	if r != nil {
+		t.Fatalf("the 1.5 MiB write once p holds it: %v", r)
+	}
+	if r := b.Take(then, "p", 1536<<10); r != nil {
+		t.Fatal(r)
+	}
+	done(then) // p holds nothing: the record stays, the next write is weighed
+	if r := held(b, then, "alice"); r != nil {
+		t.Fatalf("a write of unknown size after the first passed: %v, want it let through to try", r)
+	}
+	if r, _ := b.Admit(then.Add(100*time.Millisecond), "alice", 200<<10); r == nil || r.RetryAfter != 900*time.Millisecond {
+		t.Fatalf("another write while the one let through runs: %+v, want the rest of the probe window", r)
+	}
+
+	b.Hold(then, "bob", &Refusal{Project: "p", Limit: LimitBytes, RetryAfter: time.Second, limits: limits()})
+	later := then.Add(time.Second) // p holds 1 MiB: half a burst
+	r, done = b.Admit(later, "bob", 100)
+	if r != nil {
+		t.Fatalf("a 100-byte write with 1 MiB in the bucket: %v", r)
+	}
+	done(later)
+	if r, d := b.Admit(later, "bob", 0); r != nil || d == nil {
+		t.Fatalf("bob's next write once p holds half a burst: %v, want the hold lifted", r)
+	}
+	if _, ok := b.held["bob"]; ok {
+		t.Fatal("the hold is still recorded after it was lifted")
 	}
 }
 
@@ -186,7 +297,7 @@ func TestRefusedWritesHoldTheirUser(t *testing.T) {
 		if r := b.Refused(t0, "mallory"); r != nil {
 			t.Fatalf("refused write %d of a burst of 3 held its user: %v", i+1, r)
 		}
-		if r := b.Held(t0, "mallory"); r != nil {
+		if r := held(b, t0, "mallory"); r != nil {
 			t.Fatalf("held after %d refused writes: %v", i+1, r)
 		}
 	}
@@ -198,10 +309,10 @@ func TestRefusedWritesHoldTheirUser(t *testing.T) {
 	if r.Error() != want {
 		t.Fatalf("message %q, want %q", r.Error(), want)
 	}
-	if h := b.Held(t0.Add(200*time.Millisecond), "mallory"); h == nil || h.Limit != LimitRefused || h.RetryAfter != 300*time.Millisecond {
+	if h := held(b, t0.Add(200*time.Millisecond), "mallory"); h == nil || h.Limit != LimitRefused || h.RetryAfter != 300*time.Millisecond {
 		t.Fatalf("held: %+v, want refused writes with 300ms left", h)
 	}
-	if h := b.Held(t0, "alice"); h != nil || b.Refused(t0, "alice") != nil {
+	if h := held(b, t0, "alice"); h != nil || b.Refused(t0, "alice") != nil {
 		t.Fatalf("alice is held by mallory's refusals: %v", h)
 	}
 	if r := b.Take(t0, "p", MiB); r != nil {
@@ -209,7 +320,7 @@ func TestRefusedWritesHoldTheirUser(t *testing.T) {
 	}
 	// Once the hold is over, one more refused write passes, the next holds.
 	later := t0.Add(500 * time.Millisecond)
-	if b.Held(later, "mallory") != nil || b.Refused(later, "mallory") != nil {
+	if held(b, later, "mallory") != nil || b.Refused(later, "mallory") != nil {
 		t.Fatal("still held when a refused write is back")
 	}
 	if r := b.Refused(later, "mallory"); r == nil {
@@ -308,7 +419,7 @@ func TestRequestCharges(t *testing.T) {
 		t.Fatalf("writes %v, want the create and delete of the first request only", writes)
 	}
 	// alice is held until then, whatever the project.
-	if r := b.Held(clock.Add(100*time.Millisecond), "alice"); r == nil {
+	if r := held(b, clock.Add(100*time.Millisecond), "alice"); r == nil {
 		t.Fatal("alice not held after a refusal")
 	}
 	// Another project's first write passes; then p's write of the same

@@ -42,12 +42,15 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 			next(ctx)
 			return
 		}
-		if r := awaitHold(ctx.Context(), writes, u.Name); r != nil {
+		declared, _ := strconv.ParseInt(ctx.Header("Content-Length"), 10, 64)
+		r, done := awaitHold(ctx.Context(), writes, u.Name, declared)
+		if r != nil {
 			budget.Count(r, "held")
 			ctx.SetHeader("Retry-After", strconv.Itoa(r.Seconds()))
 			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, r.Error())
 			return
 		}
+		defer func() { done(now()) }()
 		body, _ := ctx.Context().Value(bodyKey{}).(*atomic.Int64)
 		if body == nil {
 			body = new(atomic.Int64)
@@ -66,23 +69,25 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 const heldPause = time.Second
 
 // awaitHold returns the refusal user is held by, after waiting up to
-// heldPause for it to end (nil when it did, or when user is not held). The
-// pause keeps a client that ignores Retry-After from making the facade
-// answer thousands of refusals a second: each of its connections gets at
-// most one per heldPause.
-func awaitHold(ctx context.Context, writes *budget.Budget, user string) *budget.Refusal {
-	r := writes.Held(now(), user)
+// heldPause for it to end; or nil, when it did or the user is not held,
+// and the func to call when the write has ended (budget.Admit; declared is
+// the body's Content-Length, its compressed size for a gzip body). The pause
+// keeps a client that ignores Retry-After from making the facade answer
+// thousands of refusals a second: each of its connections gets at most one
+// per heldPause.
+func awaitHold(ctx context.Context, writes *budget.Budget, user string, declared int64) (*budget.Refusal, func(time.Time)) {
+	r, done := writes.Admit(now(), user, declared)
 	if r == nil {
-		return nil
+		return nil, done
 	}
 	t := time.NewTimer(min(r.RetryAfter, heldPause))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return r
+		return r, nil
 	case <-t.C:
 	}
-	return writes.Held(now(), user)
+	return writes.Admit(now(), user, declared)
 }
 
 type bodyKey struct{}
@@ -96,8 +101,9 @@ func countBody(next http.Handler) http.Handler {
 			return
 		}
 		n := new(atomic.Int64)
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, n))
 		r.Body = countingBody{r.Body, n}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, n)))
+		next.ServeHTTP(w, r)
 	})
 }
 

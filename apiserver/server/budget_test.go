@@ -187,3 +187,80 @@ func TestAUserWhoseWritesKeepFailingIsHeld(t *testing.T) {
 	expect(t, call(t, "GET", "/api/v1/batches?project_id="+mine, mallory, nil, false), 200)
 	expect(t, call(t, "POST", "/api/v1/batches", bob, newBatch(theirs, 1, nil), false), 200)
 }
+
+// readTracker is a request body that records whether it was read.
+type readTracker struct {
+	r    io.Reader
+	read bool
+}
+
+func (b *readTracker) Read(p []byte) (int, error) {
+	b.read = true
+	return b.r.Read(p)
+}
+
+// Once a user's hold has run out, a write larger than what its project has
+// regained is held until the project can pay for it, without its body being
+// read: the client sends `Expect: 100-continue`, so the facade would have
+// to ask for the body, and the body is never read. The time it is told is
+// enough: the same write then passes.
+func TestAHeldWriteLargerThanItsProjectRegainedIsRefusedUnread(t *testing.T) {
+	limits := budget.Limits{BytesPerSecond: 256 << 10, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100}
+	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
+	const project = "9e5b0a6c-4f7d-4c2e-8b0f-6e0a8c2d5f10"
+	token := quotaProject(t, project, 1000)
+	batch := func(kib int) []byte {
+		raw, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", kib<<10) + `"}`}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	refusals := func(stage string) float64 { return testutil.ToFloat64(budget.Refusals.WithLabelValues("bytes", stage)) }
+
+	// 1000 KiB of the 1.25 MiB burst pass; then 400 KiB are refused, which
+	// holds the user for about half a second.
+	expect(t, call(t, "POST", "/api/v1/batches", token, batch(1000), false), 200)
+	envelopeFail(t, call(t, "POST", "/api/v1/batches", token, batch(400), false), http.StatusTooManyRequests, "(limit: project write bytes)")
+	time.Sleep(700 * time.Millisecond)
+
+	// The hold is over, but the project has regained about 450 KiB: a
+	// 1000 KiB write waits (a second, the most a held write waits) and is
+	// refused unread, told when the project can pay for it.
+	send := func() (*http.Response, *readTracker) {
+		t.Helper()
+		body := &readTracker{r: bytes.NewReader(batch(1000))}
+		req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = int64(len(batch(1000)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Expect", "100-continue")
+		c := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		return resp, body
+	}
+	held0, writes0 := refusals("held"), refusals("write")
+	resp, body := send()
+	if resp.StatusCode != http.StatusTooManyRequests || body.read {
+		t.Fatalf("the 1000 KiB write after the hold: %d, body read %v; want 429 unread", resp.StatusCode, body.read)
+	}
+	if got := refusals("held") - held0; got != 1 || refusals("write") != writes0 {
+		t.Errorf("refusals held +%g, write +%g; want the refusal counted as held", got, refusals("write")-writes0)
+	}
+	wait, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || wait < 1 || wait > 3 {
+		t.Fatalf("Retry-After %q, want 1 to 3 s (about 550 KiB missing at 256 KiB/s, a second of it waited)", resp.Header.Get("Retry-After"))
+	}
+	time.Sleep(time.Duration(wait) * time.Second)
+	if resp, body := send(); resp.StatusCode != http.StatusOK || !body.read {
+		raw, _ := io.ReadAll(resp.Body)
+		t.Fatalf("the same write after Retry-After: %d %s, body read %v; want it written", resp.StatusCode, raw, body.read)
+	}
+}

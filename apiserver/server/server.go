@@ -404,9 +404,14 @@ func bearer(header string) (string, bool) {
 }
 
 // gunzip decompresses gzip request bodies; huma's body limit then caps the
-// decompressed size, and this caps the compressed one.
+// decompressed size, and this caps the compressed one. The handlers get a
+// copy of the request with the body wrapped: net/http, once a handler is
+// done, looks at the request's own body to decide whether to read what is
+// left of it, and a refusal answered before its body is read must leave
+// that body unread (for a client that sent `Expect: 100-continue`, unsent).
 func gunzip(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(r.Context())
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}

@@ -12,10 +12,8 @@ import (
 	"strings"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // clockTick is the unit of /proc/<pid>/stat's CPU times (USER_HZ, 100 on
@@ -274,13 +272,7 @@ type queueStats struct {
 // process's endpoint at url.
 func sampleQueue(url string) queueStats {
 	var q queueStats
-	var families []*dto.MetricFamily
-	var err error
-	if url == "" {
-		families, err = ctrlmetrics.Registry.Gather()
-	} else {
-		families, err = scrape(url)
-	}
+	families, err := gather(url)
 	if err != nil {
 		return q
 	}

@@ -193,7 +193,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if err != nil {
 		return err
 	}
-	facadeURL, metricsURL := "", ""
+	facadeURL, managerMetrics, facadeMetrics := "", "", ""
 	procs := map[string]int{}
 	if inProcess {
 		thisProcess = "this process (facade, manager, clients)"
@@ -226,7 +226,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		if err := waitQuotas(ctx, admin); err != nil {
 			return err
 		}
-		facadeURL, metricsURL = d.facadeURL, d.metricsURL
+		facadeURL, managerMetrics, facadeMetrics = d.facadeURL, d.managerMetrics, d.facadeMetrics
 		procs["facade process"], procs["manager process"] = d.facade.Pid(), d.manager.Pid()
 	}
 	procs[thisProcess] = os.Getpid()
@@ -250,10 +250,10 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if err != nil {
 		return err
 	}
-	cpu0, queue0 := sampleCPU(), sampleQueue(metricsURL)
+	cpu0, queue0 := sampleCPU(), sampleQueue(managerMetrics)
 	quiet := b.run(ctx, phase)
 	quietMem := mem.peak()
-	cpu1, queue1 := sampleCPU(), sampleQueue(metricsURL)
+	cpu1, queue1 := sampleCPU(), sampleQueue(managerMetrics)
 	req1, err := sampleRequests(ctx, cs)
 	if err != nil {
 		return err
@@ -273,6 +273,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		}
 	}
 	profiled := profileAPIServer(ctx, cfg, phase)
+	refused0 := refusals(facadeMetrics)
 	actx, stopA := context.WithCancel(ctx)
 	var aDone sync.WaitGroup
 	aDone.Add(1)
@@ -281,7 +282,8 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	stopA()
 	aDone.Wait()
 	floodMem := mem.peak()
-	cpu2, queue2 := sampleCPU(), sampleQueue(metricsURL)
+	refused1 := refusals(facadeMetrics)
+	cpu2, queue2 := sampleCPU(), sampleQueue(managerMetrics)
 	req2, err := sampleRequests(ctx, cs)
 	if err != nil {
 		return err
@@ -335,6 +337,13 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		}
 		fmt.Println()
 	}
+	fmt.Printf("  the facade's write budget refusals, by stage (held: before the body is read) and limit:")
+	for _, k := range slices.Sorted(maps.Keys(refused1)) {
+		if n := refused1[k] - refused0[k]; n > 0 {
+			fmt.Printf(" %s %.0f;", k, n)
+		}
+	}
+	fmt.Println()
 	fmt.Printf("\nload average (1 min) %s at the start, %s at the end; GOMAXPROCS=%d; B every %s on EMU_FREE; A: %d clients on %s, quota %d batches / %d jobs / 20 workloads.\n",
 		load0, load1, runtime.GOMAXPROCS(0), rate, aClients, aDeviceType, aBatches, 5*aBatches)
 	budgetText := "off"

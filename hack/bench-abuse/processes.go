@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tweezer-dev/tweezer/internal/childproc"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
@@ -29,8 +30,9 @@ import (
 type deployment struct {
 	manager, facade *childproc.Process
 	facadeURL       string
-	// metricsURL is the manager's plain-HTTP Prometheus endpoint.
-	metricsURL string
+	// managerMetrics and facadeMetrics are the processes' plain-HTTP
+	// Prometheus endpoints.
+	managerMetrics, facadeMetrics string
 }
 
 // build compiles the commands (./cmd/<name>) into dir.
@@ -65,13 +67,14 @@ func deploy(ctx context.Context, dir, kubeconfig string) (_ *deployment, err err
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
 	d := &deployment{
-		facadeURL:  "http://127.0.0.1:" + strconv.Itoa(ports[0]),
-		metricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics",
+		facadeURL:      "http://127.0.0.1:" + strconv.Itoa(ports[0]),
+		managerMetrics: "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics",
+		facadeMetrics:  "http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/metrics",
 	}
 	defer func() {
 		if err != nil {
@@ -105,6 +108,7 @@ func deploy(ctx context.Context, dir, kubeconfig string) (_ *deployment, err err
 		"--user-refused-writes-per-second", strconv.FormatFloat(writes.RefusedPerSecond, 'g', -1, 64),
 		"--user-refused-writes-burst", strconv.Itoa(writes.BurstRefused),
 		"--inline-sequence-bytes", strconv.Itoa(inlineSequenceBytes),
+		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(ports[2]), "--metrics-insecure",
 	)
 	if err != nil {
 		return nil, err
@@ -154,8 +158,12 @@ func waitAnswer(ctx context.Context, url string, p *childproc.Process, log strin
 	}
 }
 
-// scrape reads the metric families of a plain-HTTP Prometheus endpoint.
-func scrape(url string) ([]*dto.MetricFamily, error) {
+// gather reads the metric families of a plain-HTTP Prometheus endpoint, or
+// of this process's registry when url is empty (the in-process layout).
+func gather(url string) ([]*dto.MetricFamily, error) {
+	if url == "" {
+		return ctrlmetrics.Registry.Gather()
+	}
 	resp, err := http.Get(url)
 	if err != nil {
 		return nil, err
@@ -174,4 +182,33 @@ func scrape(url string) ([]*dto.MetricFamily, error) {
 		families = append(families, f)
 	}
 	return families, nil
+}
+
+// refusals reads the facade's write budget refusals by limit and stage
+// (tweezer_facade_write_budget_refusals_total): "held" ones were answered
+// before their body was read, "write" ones after.
+func refusals(url string) map[string]float64 {
+	out := map[string]float64{}
+	families, err := gather(url)
+	if err != nil {
+		return out
+	}
+	for _, f := range families {
+		if f.GetName() != "tweezer_facade_write_budget_refusals_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var limit, stage string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "limit":
+					limit = l.GetValue()
+				case "stage":
+					stage = l.GetValue()
+				}
+			}
+			out[stage+" ("+limit+")"] += m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
