@@ -18,16 +18,23 @@
 // and its next writes are refused with 429 before their bodies are read,
 // as when it ignores a Retry-After.
 //
+// A project's writes under way at once are bounded too, in bytes
+// (InFlightBytes): a large write waits for the project's earlier ones to
+// end, so that a project's burst reaches kube-apiserver and etcd one large
+// object at a time, not all at once.
+//
 // The Budget's methods take the time as an argument: the logic is pure and
 // tested with a fake clock.
 package budget
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 )
 
@@ -55,11 +62,15 @@ type Limits struct {
 	// BurstRefused is how many refused writes a user may make in a row
 	// before it is held.
 	BurstRefused int
+	// InFlightBytes bounds the bytes of a project's writes under way at
+	// once, each counted as what it is charged (at most this bound): a write
+	// that would go past it waits until earlier ones end. 0: no bound.
+	InFlightBytes int64
 }
 
 // Off reports whether no bucket limits anything.
 func (l Limits) Off() bool {
-	return l.BytesPerSecond <= 0 && l.RequestsPerSecond <= 0 && l.RefusedPerSecond <= 0
+	return l.BytesPerSecond <= 0 && l.RequestsPerSecond <= 0 && l.RefusedPerSecond <= 0 && l.InFlightBytes <= 0
 }
 
 // Validate checks that every write the facade accepts can pass: a body of
@@ -74,6 +85,8 @@ func (l Limits) Validate(maxBody int64) error {
 		return fmt.Errorf("the project write request burst must be at least 1")
 	case l.RefusedPerSecond > 0 && l.BurstRefused < 1:
 		return fmt.Errorf("the refused write burst must be at least 1")
+	case l.InFlightBytes < 0:
+		return fmt.Errorf("the project's write bytes in flight must not be negative")
 	}
 	return nil
 }
@@ -131,6 +144,7 @@ type Budget struct {
 	projects map[string]*buckets
 	refused  map[string]*rate.Limiter // by user
 	held     map[string]hold          // by user
+	flights  map[string]*flight       // by project: its writes under way
 	probes   uint64                   // numbers the writes let through when a hold ends
 	swept    time.Time
 }
@@ -151,9 +165,50 @@ const probeWindow = time.Second
 
 type buckets struct{ bytes, requests *rate.Limiter }
 
+// flight is a project's writes under way: their bytes, held in sem, and
+// how many writes hold or wait for some (the entry goes with the last).
+type flight struct {
+	sem   *semaphore.Weighted
+	users int
+}
+
+// enter waits until project's writes under way leave room for n more bytes
+// (at most InFlightBytes), takes them, and returns the func that gives them
+// back. If ctx ends first, it returns ctx's error. Waiters enter in turn: a
+// small write waits behind a large one that came first.
+func (b *Budget) enter(ctx context.Context, project string, n int64) (func(), error) {
+	if b.limits.InFlightBytes <= 0 {
+		return func() {}, nil
+	}
+	n = min(max(n, 1), b.limits.InFlightBytes)
+	b.mu.Lock()
+	f := b.flights[project]
+	if f == nil {
+		f = &flight{sem: semaphore.NewWeighted(b.limits.InFlightBytes)}
+		b.flights[project] = f
+	}
+	f.users++
+	b.mu.Unlock()
+	leave := func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if f.users--; f.users == 0 {
+			delete(b.flights, project)
+		}
+	}
+	if err := f.sem.Acquire(ctx, n); err != nil {
+		leave()
+		return nil, err
+	}
+	return func() {
+		f.sem.Release(n)
+		leave()
+	}, nil
+}
+
 // New returns a Budget; with l.Off() every write passes.
 func New(l Limits) *Budget {
-	return &Budget{limits: l, projects: map[string]*buckets{}, refused: map[string]*rate.Limiter{}, held: map[string]hold{}}
+	return &Budget{limits: l, projects: map[string]*buckets{}, refused: map[string]*rate.Limiter{}, held: map[string]hold{}, flights: map[string]*flight{}}
 }
 
 // Limits returns the budget's configuration.

@@ -443,3 +443,123 @@ func TestRequestCharges(t *testing.T) {
 		t.Fatalf("writes %v", writes)
 	}
 }
+
+// A project's writes under way are bounded in bytes: beside a large write a
+// small one passes, a second large one waits until the first request ends,
+// a large one in another project passes at once; a write whose request
+// ends while it waits gets 503 and writes nothing.
+func TestAProjectsLargeWritesGoOneAtATime(t *testing.T) {
+	b := New(Limits{BytesPerSecond: 100 * MiB, BurstBytes: 100 * MiB, RequestsPerSecond: 100, BurstRequests: 100, InFlightBytes: MiB + MiB/4})
+	written := make(chan string, 10)
+	c := Client(interceptor.NewClient(nil, interceptor.Funcs{
+		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+			written <- obj.GetNamespace() + "/" + obj.GetName()
+			return nil
+		},
+	}))
+	start := func(ctx context.Context, body int64) (*Request, context.Context) {
+		n := new(atomic.Int64)
+		n.Store(body)
+		r := b.NewRequest("alice", n, time.Now, logr.Discard())
+		return r, WithRequest(ctx, r)
+	}
+	obj := func(ns, name string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	expectWrite := func(want string) {
+		t.Helper()
+		select {
+		case got := <-written:
+			if got != want {
+				t.Fatalf("wrote %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s was not written", want)
+		}
+	}
+	expectNone := func(what string) {
+		t.Helper()
+		select {
+		case got := <-written:
+			t.Fatalf("%s written while %s", got, what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	first, ctx1 := start(context.Background(), MiB)
+	if err := c.Create(ctx1, obj("p", "first")); err != nil {
+		t.Fatal(err)
+	}
+	expectWrite("p/first")
+	_, small := start(context.Background(), 100<<10)
+	if err := c.Create(small, obj("p", "small")); err != nil {
+		t.Fatal(err)
+	}
+	expectWrite("p/small")
+	second, ctx2 := start(context.Background(), MiB)
+	done := make(chan error, 1)
+	go func() { done <- c.Create(ctx2, obj("p", "second")) }()
+	expectNone("the first 1 MiB write of p is under way")
+	_, other := start(context.Background(), MiB)
+	if err := c.Create(other, obj("q", "other")); err != nil {
+		t.Fatal(err)
+	}
+	expectWrite("q/other")
+
+	// A third large write gives up while it waits: 503, nothing written.
+	gone, cancel := context.WithCancel(context.Background())
+	_, ctx3 := start(gone, MiB)
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- c.Create(ctx3, obj("p", "third")) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	var e *envelope.Error
+	if err := <-gaveUp; !errors.As(err, &e) || e.GetStatus() != http.StatusServiceUnavailable || !strings.Contains(e.Error(), "earlier writes were under way") {
+		t.Fatalf("a write whose request ended while it waited: %v, want 503", err)
+	}
+
+	first.End()
+	expectWrite("p/second")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	second.End()
+	second.End() // ending twice gives back nothing more
+	b.mu.Lock()
+	left := len(b.flights)
+	b.mu.Unlock()
+	if left != 2 { // the small write's and q's requests have not ended
+		t.Fatalf("%d projects with writes under way, want 2 (p's small one, q's)", left)
+	}
+}
+
+// A write refused for its project's bytes gives back the room it waited for:
+// the project's next write under the bound does not wait for the refused
+// request to end.
+func TestARefusedWriteLeavesNoBytesInFlight(t *testing.T) {
+	b := New(Limits{BytesPerSecond: 1, BurstBytes: MiB, InFlightBytes: MiB})
+	c := Client(interceptor.NewClient(nil, interceptor.Funcs{
+		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error { return nil },
+	}))
+	open := func(body int64) (*Request, context.Context) {
+		n := new(atomic.Int64)
+		n.Store(body)
+		r := b.NewRequest("alice", n, time.Now, logr.Discard())
+		return r, WithRequest(context.Background(), r)
+	}
+	first, ctx := open(MiB)
+	if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "p", Name: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	first.End()
+	_, ctx = open(MiB)
+	var e *envelope.Error
+	if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "p", Name: "b"}}); !errors.As(err, &e) || e.GetStatus() != http.StatusTooManyRequests {
+		t.Fatalf("a second 1 MiB write with the bucket empty: %v, want 429", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.flights) != 0 {
+		t.Fatalf("the refused request still holds bytes in flight: %v", b.flights)
+	}
+}

@@ -59,6 +59,19 @@ type Request struct {
 	mu      sync.Mutex
 	written bool
 	paid    map[string]bool
+	// leave gives back the bytes the request holds in flight (End).
+	leave func()
+}
+
+// End gives back what the request holds of its project's writes under way
+// (Limits.InFlightBytes); call it when the request has ended.
+func (r *Request) End() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.leave != nil {
+		r.leave()
+		r.leave = nil
+	}
 }
 
 // NewRequest opens the account of a write request by user whose body bytes
@@ -70,8 +83,10 @@ func (b *Budget) NewRequest(user string, body *atomic.Int64, now func() time.Tim
 // charge is called before each write of the request to namespace ns, of an
 // object of size() bytes: the first write to a project pays for the request,
 // the larger of its body and that size; only the request's first write may
-// be refused.
-func (r *Request) charge(ns string, size func() int64) error {
+// be refused. The first write waits first until the project's writes under
+// way leave room for it (Budget.enter), and the request keeps that room
+// until End.
+func (r *Request) charge(ctx context.Context, ns string, size func() int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	first := !r.written
@@ -86,10 +101,18 @@ func (r *Request) charge(ns string, size func() int64) error {
 		r.budget.Force(now, ns, bytes)
 		return nil
 	}
+	leave, err := r.budget.enter(ctx, ns, bytes)
+	if err != nil {
+		r.written, r.paid[ns] = false, false
+		return envelope.Errorf(http.StatusServiceUnavailable, "the request ended while project %s's earlier writes were under way: %v", ns, err)
+	}
+	now = r.now()
 	refusal := r.budget.Take(now, ns, bytes)
 	if refusal == nil {
+		r.leave = leave
 		return nil
 	}
+	leave()
 	r.written, r.paid[ns] = false, false
 	r.budget.Hold(now, r.user, refusal)
 	Count(refusal, "write")
@@ -140,7 +163,7 @@ func chargeFor(ctx context.Context, obj client.Object, whole bool) error {
 	if r == nil {
 		return nil
 	}
-	return r.charge(obj.GetNamespace(), func() int64 {
+	return r.charge(ctx, obj.GetNamespace(), func() int64 {
 		if !whole {
 			return 0
 		}

@@ -55,7 +55,9 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 		if body == nil {
 			body = new(atomic.Int64)
 		}
-		next(huma.WithContext(ctx, budget.WithRequest(ctx.Context(), writes.NewRequest(u.Name, body, now, h.Log))))
+		req := writes.NewRequest(u.Name, body, now, h.Log)
+		defer req.End()
+		next(huma.WithContext(ctx, budget.WithRequest(ctx.Context(), req)))
 		if s := ctx.Status(); s >= 400 && s < 500 && s != http.StatusTooManyRequests {
 			if r := writes.Refused(now(), u.Name); r != nil {
 				h.Log.Info("user held: too many refused writes", "user", u.Name, "status", s, "operation", ctx.Operation().OperationID, "retryAfter", r.Seconds())

@@ -114,7 +114,8 @@ type Config struct {
 	// ProjectWrites is each project's write budget (apiserver/budget): the
 	// bytes and the number of its write requests, as token buckets, and
 	// each user's refused writes. Past it, writes get 429 with Retry-After.
-	// A rate of 0 turns that limit off.
+	// A rate of 0 turns that limit off. Its InFlightBytes bounds the bytes
+	// of a project's writes under way at once (later ones wait).
 	ProjectWrites budget.Limits
 }
 
@@ -145,6 +146,7 @@ func Defaults() Config {
 			BytesPerSecond: DefaultProjectWriteBytesPerSecond, BurstBytes: 2 << 20,
 			RequestsPerSecond: 10, BurstRequests: 20,
 			RefusedPerSecond: 1, BurstRefused: 20,
+			InFlightBytes: quantumv1alpha1.MaxSequenceBytes + 256<<10, // one largest body (MaxBodyBytes) at a time
 		},
 	}
 }

@@ -43,6 +43,7 @@ func main() {
 	flag.IntVar(&cfg.ProjectWrites.BurstRequests, "project-write-burst-requests", cfg.ProjectWrites.BurstRequests, "write requests a project may make at once")
 	flag.Float64Var(&cfg.ProjectWrites.RefusedPerSecond, "user-refused-writes-per-second", cfg.ProjectWrites.RefusedPerSecond, "refused writes (answered 4xx: invalid, forbidden, over quota) a user regains per second; past its burst its writes get 429 with Retry-After before their bodies are read (0: no limit)")
 	flag.IntVar(&cfg.ProjectWrites.BurstRefused, "user-refused-writes-burst", cfg.ProjectWrites.BurstRefused, "refused writes a user may make in a row before it is held")
+	flag.Int64Var(&cfg.ProjectWrites.InFlightBytes, "project-write-bytes-in-flight", cfg.ProjectWrites.InFlightBytes, "bytes of a project's write requests under way at once (each counted as charged); a write that would go past it waits for earlier ones to end (0: no bound)")
 	flag.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "header whose last address is the client's, set by a trusted reverse proxy (e.g. X-Forwarded-For); default: the connection's address")
 	flag.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	flag.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", cfg.BodyReadTimeout, "longest time to read a request body (slow clients get 408)")

@@ -26,6 +26,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -88,6 +89,10 @@ var inlineSequenceBytes = server.Defaults().InlineSequenceBytes
 // inProcess runs the facade and the manager in this process (-processes=false).
 var inProcess bool
 
+// slowest is how many of B's slowest flood requests to show, with A's
+// accepted writes around each.
+var slowest int
+
 // aSequenceBytes is the size of the sequence of A's batches (its workloads'
 // configs are half that).
 var aSequenceBytes int
@@ -129,7 +134,9 @@ func main() {
 	flag.IntVar(&writes.BurstRequests, "project-write-burst-requests", writes.BurstRequests, "the facade's --project-write-burst-requests")
 	flag.Float64Var(&writes.RefusedPerSecond, "user-refused-writes-per-second", writes.RefusedPerSecond, "the facade's --user-refused-writes-per-second (0: no limit)")
 	flag.IntVar(&writes.BurstRefused, "user-refused-writes-burst", writes.BurstRefused, "the facade's --user-refused-writes-burst")
+	flag.Int64Var(&writes.InFlightBytes, "project-write-bytes-in-flight", writes.InFlightBytes, "the facade's --project-write-bytes-in-flight (0: no bound)")
 	flag.IntVar(&inlineSequenceBytes, "inline-sequence-bytes", inlineSequenceBytes, "the facade's --inline-sequence-bytes (-1: every sequence in the Batch object)")
+	flag.IntVar(&slowest, "slowest", 5, "show B's N slowest batch starts and POSTs of the flood, each with A's accepted writes in flight or just before")
 	flag.BoolVar(&aHonorRetryAfter, "a-honor-retry-after", false, "A's clients wait out the Retry-After of a 429 (by default they post again at once, as an abuser would)")
 	processes := flag.Bool("processes", true, "run the manager and the facade as processes of their own, as deployed (false: both in this process, sharing its Go runtime with the clients, as bench-abuse did before)")
 	flag.StringVar(&aDeviceType, "a-device-type", "EMU_FREE", "device type of A's batches (B's is EMU_FREE; another type gets a device of its own, so A and B share no queue)")
@@ -274,6 +281,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	}
 	profiled := profileAPIServer(ctx, cfg, phase)
 	refused0 := refusals(facadeMetrics)
+	floodStart := time.Now()
 	actx, stopA := context.WithCancel(ctx)
 	var aDone sync.WaitGroup
 	aDone.Add(1)
@@ -329,6 +337,20 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	printRequests(req1.since(req0), req2.since(req1), 15)
 	printQueue(queue1.since(queue0), queue2.since(queue1))
 
+	if slowest > 0 {
+		var posts []span
+		w.mu.Lock()
+		for i, n := range flood.names {
+			posts = append(posts, span{w.create[n], w.create[n].Add(flood.post[i])})
+		}
+		w.mu.Unlock()
+		a.mu.Lock()
+		written := slices.Clone(a.written)
+		a.mu.Unlock()
+		printSlowest("batch starts", w.spans(flood.names), written, floodStart, phase)
+		printSlowest("POST /api/v1/batches", posts, written, floodStart, phase)
+	}
+
 	fmt.Printf("\nA (flooding tenant): %d requests in %s (%d batch posts of %d KiB, %d workload posts)\n", a.sent.Load(), phase, a.batchPosts.Load(), aSequenceBytes>>10, a.workloadPosts.Load())
 	for _, code := range slices.Sorted(maps.Keys(a.counts)) {
 		fmt.Printf("  %d × %d", a.counts[code], code)
@@ -348,7 +370,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		load0, load1, runtime.GOMAXPROCS(0), rate, aClients, aDeviceType, aBatches, 5*aBatches)
 	budgetText := "off"
 	if !writes.Off() {
-		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, writes.RefusedPerSecond, writes.BurstRefused)
+		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; %s in flight; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, budget.Size(float64(writes.InFlightBytes)), writes.RefusedPerSecond, writes.BurstRefused)
 	}
 	fmt.Printf("write budget per project: %s; sequences over %d bytes kept out of the Batch.\n", budgetText, inlineSequenceBytes)
 	return nil
@@ -562,12 +584,20 @@ type tenantA struct {
 	mu                              sync.Mutex
 	counts                          map[int]int
 	samples                         map[int]string
+	// written holds the requests answered 200: when each was sent and answered.
+	written []span
 }
 
-func (a *tenantA) record(code int, body []byte) {
+// span is a request's time from sent to answered.
+type span struct{ from, to time.Time }
+
+func (a *tenantA) record(code int, body []byte, s span) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.counts[code]++
+	if code == http.StatusOK {
+		a.written = append(a.written, s)
+	}
 	if _, ok := a.samples[code]; !ok && code != 200 {
 		var env struct {
 			Data struct{ Description string } `json:"data"`
@@ -621,8 +651,9 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 			}
 			a.sent.Add(1)
 			a.workloadPosts.Add(1)
+			sent := time.Now()
 			code, raw, hdr, _ := sendH(a.c, http.MethodPost, a.url+"/api/v1/workloads", a.token, wl, 0)
-			a.record(code, raw)
+			a.record(code, raw, span{sent, time.Now()})
 			a.backOff(ctx, code, hdr)
 		}
 	}()
@@ -637,8 +668,9 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 				}
 				a.sent.Add(1)
 				a.batchPosts.Add(1)
+				sent := time.Now()
 				code, raw, hdr, _ := sendH(a.c, http.MethodPost, a.url+"/api/v1/batches", a.token, body, 0)
-				a.record(code, raw)
+				a.record(code, raw, span{sent, time.Now()})
 				a.backOff(ctx, code, hdr)
 			}
 		}()
@@ -716,6 +748,19 @@ func (w *watcher) created(name string, t time.Time) {
 }
 
 // starts returns the creation-to-start latencies of the started batches.
+// spans returns each started batch's time from creation to start.
+func (w *watcher) spans(names []string) []span {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []span
+	for _, n := range names {
+		if s, ok := w.started[n]; ok {
+			out = append(out, span{w.create[n], s})
+		}
+	}
+	return out
+}
+
 func (w *watcher) starts(names []string) []time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -826,3 +871,49 @@ func ratio(a, b time.Duration) float64 {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func mib(b uint64) float64       { return float64(b) / (1 << 20) }
+
+// printSlowest prints the slowest of B's spans in the flood, each with when
+// it began in the phase and A's accepted writes that overlapped it or ended
+// in the second before it began.
+func printSlowest(kind string, spans, written []span, from time.Time, phase time.Duration) {
+	spans = slices.Clone(spans)
+	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(y.to.Sub(y.from), x.to.Sub(x.from)) })
+	fmt.Printf("\nB's %d slowest %s in the flood (when in the phase, how long; A's accepted writes in flight then, or ended in the second before; A had one in flight %.0f%% of the time)\n",
+		min(slowest, len(spans)), kind, 100*busy(written).Seconds()/phase.Seconds())
+	for _, s := range spans[:min(slowest, len(spans))] {
+		inFlight, before := 0, time.Duration(-1)
+		for _, a := range written {
+			switch {
+			case a.from.Before(s.to) && a.to.After(s.from):
+				inFlight++
+			case !a.to.After(s.from) && s.from.Sub(a.to) <= time.Second:
+				if d := s.from.Sub(a.to); before < 0 || d < before {
+					before = d
+				}
+			}
+		}
+		note := fmt.Sprintf("%d in flight", inFlight)
+		if before >= 0 {
+			note += fmt.Sprintf(", one ended %.0f ms before", ms(before))
+		}
+		fmt.Printf("  +%5.1f s %8.1f ms   %s\n", s.from.Sub(from).Seconds(), ms(s.to.Sub(s.from)), note)
+	}
+}
+
+// busy is the time covered by at least one of spans.
+func busy(spans []span) time.Duration {
+	spans = slices.Clone(spans)
+	slices.SortFunc(spans, func(x, y span) int { return x.from.Compare(y.from) })
+	var total time.Duration
+	var end time.Time
+	for _, s := range spans {
+		if s.from.After(end) {
+			end = s.from
+		}
+		if s.to.After(end) {
+			total += s.to.Sub(end)
+			end = s.to
+		}
+	}
+	return total
+}

@@ -107,6 +107,7 @@ func deploy(ctx context.Context, dir, kubeconfig string) (_ *deployment, err err
 		"--project-write-burst-requests", strconv.Itoa(writes.BurstRequests),
 		"--user-refused-writes-per-second", strconv.FormatFloat(writes.RefusedPerSecond, 'g', -1, 64),
 		"--user-refused-writes-burst", strconv.Itoa(writes.BurstRefused),
+		"--project-write-bytes-in-flight", strconv.FormatInt(writes.InFlightBytes, 10),
 		"--inline-sequence-bytes", strconv.Itoa(inlineSequenceBytes),
 		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(ports[2]), "--metrics-insecure",
 	)
