@@ -114,7 +114,7 @@ func deploy(ctx context.Context, dir, kubeconfig string) (_ *deployment, err err
 	if err != nil {
 		return nil, err
 	}
-	return d, waitAnswer(ctx, d.facadeURL+"/openapi.json", d.facade, filepath.Join(logs, "apiserver.log"))
+	return d, d.facade.AwaitHTTP(ctx, d.facadeURL+"/openapi.json")
 }
 
 func (d *deployment) stop() {
@@ -134,29 +134,6 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// waitAnswer polls url until it answers 200; it gives up when the process
-// ends or after a minute, naming its log.
-func waitAnswer(ctx context.Context, url string, p *childproc.Process, log string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("%s ended before answering (%v); see %s", filepath.Base(p.Path()), p.Err(), log)
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer %s within a minute; see %s", filepath.Base(p.Path()), url, log)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // gather reads the metric families of a plain-HTTP Prometheus endpoint, or

@@ -5,7 +5,9 @@
 package childproc
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 // Process is a started child process.
 type Process struct {
 	cmd  *exec.Cmd
+	log  string
 	done chan struct{}
 	err  error
 }
@@ -43,7 +46,7 @@ func Start(path, logPath string, attr *syscall.SysProcAttr, args ...string) (*Pr
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", filepath.Base(path), err)
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
+	p := &Process{cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		_ = logFile.Close()
@@ -81,5 +84,28 @@ func (p *Process) Stop(grace time.Duration) {
 	case <-time.After(grace):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// AwaitHTTP polls url until it answers 200. It gives up when the process
+// ends, naming its log, or after a minute.
+func (p *Process) AwaitHTTP(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before answering: %v (see %s)", p.cmd.Path, p.err, p.log)
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for %s (see %s)", url, p.log)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }

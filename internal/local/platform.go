@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -314,7 +313,7 @@ func (p *Platform) StartFacade(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitHTTP(ctx, p.FacadeURL+"/openapi.json", f)
+	return f.AwaitHTTP(ctx, p.FacadeURL+"/openapi.json")
 }
 
 // StopFacade stops the REST facade process.
@@ -366,25 +365,3 @@ func (p *Platform) spawnPath(path, name string, args ...string) (*childproc.Proc
 
 // stopGrace is how long a platform process has to stop before it is killed.
 const stopGrace = 10 * time.Second
-
-// waitHTTP polls url until it answers 200, the process exits, or a minute passes.
-func waitHTTP(ctx context.Context, url string, pr *childproc.Process) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-pr.Done():
-			return fmt.Errorf("%s exited before answering: %v (see its log)", pr.Path(), pr.Err())
-		case <-ctx.Done():
-			return errors.New("timed out waiting for " + url)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
