@@ -14,7 +14,7 @@
 // Writes refused for any other reason (validation, authorization, a full
 // quota: a 4xx) cost nothing from the project's buckets, but they cost the
 // facade their decoding and checks. So each user has a third bucket, of
-// refused writes: once it is empty, the user is held (Refused, then Held)
+// refused writes: once it is empty, the user is held (Refused, then Admit)
 // and its next writes are refused with 429 before their bodies are read,
 // as when it ignores a Retry-After.
 //
@@ -314,7 +314,7 @@ func (b *Budget) Refused(now time.Time, user string) *Refusal {
 }
 
 // Hold remembers that user was refused at now: its writes are refused at
-// once (Held) until the time the refusal gave.
+// once (Admit) until the time the refusal gave.
 func (b *Budget) Hold(now time.Time, user string, r *Refusal) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
