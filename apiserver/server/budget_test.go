@@ -264,3 +264,51 @@ func TestAHeldWriteLargerThanItsProjectRegainedIsRefusedUnread(t *testing.T) {
 		t.Fatalf("the same write after Retry-After: %d %s, body read %v; want it written", resp.StatusCode, raw, body.read)
 	}
 }
+
+// A project's large writes pass one after another and side by side: each
+// request gives its bytes in flight back when it ends (with a leak, the
+// second write would wait for good; the client gives up after 15 s).
+func TestAProjectsLargeWritesAllPass(t *testing.T) {
+	withFacade(t, func(c *server.Config) {
+		c.ProjectWrites = budget.Limits{InFlightBytes: server.Defaults().ProjectWrites.InFlightBytes}
+	})
+	const project = "af6c1b7d-5a8e-4d3f-9c1a-7f1b9d3e6a11"
+	token := quotaProject(t, project, 1000)
+	body, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() (int, error) {
+		req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	for i := range 2 {
+		if code, err := post(); err != nil || code != 200 {
+			t.Fatalf("large write %d: %d %v, want 200", i+1, code, err)
+		}
+	}
+	var wg sync.WaitGroup
+	codes, errs := make([]int, 2), make([]error, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], errs[i] = post()
+		}()
+	}
+	wg.Wait()
+	if codes[0] != 200 || codes[1] != 200 {
+		t.Fatalf("two large writes side by side: %v %v, want both 200", codes, errs)
+	}
+}
