@@ -312,3 +312,33 @@ func TestAProjectsLargeWritesAllPass(t *testing.T) {
 		t.Fatalf("two large writes side by side: %v %v, want both 200", codes, errs)
 	}
 }
+
+// A member of another project cannot spend a project's write budget or
+// hold its bytes in flight: its writes naming the project are refused
+// before anything is charged, and the project's own member then writes a
+// maximum-size batch at once. Straight at kube-apiserver its token may not
+// create there either.
+func TestAnotherProjectsMemberCannotSpendTheBudget(t *testing.T) {
+	ctx := context.Background()
+	limits := budget.Limits{BytesPerSecond: 1, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100,
+		InFlightBytes: server.Defaults().ProjectWrites.InFlightBytes}
+	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
+	const mine, theirs = "b07d2c8e-6b9f-4e4a-8d2b-8a2c0e4f7b12", "c18e3d9f-7c0a-4f5b-9e3c-9b3d1f5a8c13"
+	alice, bob := quotaProject(t, mine, 1000), quotaProject(t, theirs, 1000)
+	big := newBatch(theirs, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`})
+	for i := range 3 {
+		if r := call(t, "POST", "/api/v1/batches", alice, big, false); r.status < 400 || r.status >= 500 || r.status == http.StatusTooManyRequests {
+			t.Fatalf("alice's write %d in bob's project: %d %s, want refused for access", i+1, r.status, r.raw)
+		}
+	}
+	var list quantumv1alpha1.BatchList
+	if err := admin.List(ctx, &list, client.InNamespace(theirs)); err != nil || len(list.Items) != 0 {
+		t.Fatalf("batches in bob's project after alice's writes: %d (%v)", len(list.Items), err)
+	}
+	// bob's project regains a byte a second: only an untouched burst lets
+	// his 900 KiB batch through.
+	expect(t, call(t, "POST", "/api/v1/batches", bob, big, false), 200)
+	if err := kubeAs(t, alice).Create(ctx, directBatch(theirs)); err == nil {
+		t.Fatal("alice created a batch in bob's project straight at kube-apiserver")
+	}
+}
