@@ -472,8 +472,8 @@ func (r *WebhookReconciler) payload(ctx context.Context, b *quantumv1alpha1.Batc
 	doc.Spec = full.Spec
 	if full.Spec.SequencesFrom != "" {
 		// Large sequences live in the batch's ConfigMap (internal/sequences).
-		set, err := sequences.Of(ctx, r.APIReader, full)
-		if err != nil && !sequences.Missing(err) {
+		set, err := sequences.Served(ctx, r.APIReader, full)
+		if err != nil {
 			return nil, err
 		}
 		doc.Spec.SequenceBuilder = set.Batch()

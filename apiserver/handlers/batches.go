@@ -742,7 +742,7 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 			return nil, err
 		}
 	}
-	set, err := h.sequencesOf(ctx, b)
+	set, err := sequences.Served(ctx, h.Client, b)
 	if err != nil {
 		return nil, internal(err)
 	}

@@ -36,7 +36,7 @@ func (h *Handlers) fullBatch(ctx context.Context, b *quantumv1alpha1.Batch) (*qu
 	if full.Spec.SequencesFrom == "" {
 		return full, nil
 	}
-	set, err := h.sequencesOf(ctx, full)
+	set, err := sequences.Served(ctx, h.Client, full)
 	if err != nil {
 		return nil, err
 	}
@@ -46,19 +46,6 @@ func (h *Handlers) fullBatch(ctx context.Context, b *quantumv1alpha1.Batch) (*qu
 		out.Spec.Jobs[i].Sequence = set.Job(i)
 	}
 	return out, nil
-}
-
-// sequencesOf reads the sequences of b. A sequences ConfigMap that is gone
-// (the batch being deleted, or a facade that stopped between writing the
-// batch and its ConfigMap) or that the batch does not own reads as no
-// sequences: the batch's documents are still served, without another
-// ConfigMap's data.
-func (h *Handlers) sequencesOf(ctx context.Context, b *quantumv1alpha1.Batch) (sequences.Set, error) {
-	set, err := sequences.Of(ctx, h.Client, b)
-	if sequences.Missing(err) {
-		return set, nil
-	}
-	return set, err
 }
 
 // withOwnSequences puts back, in copies, the own sequences that jobs of
@@ -85,7 +72,7 @@ func (h *Handlers) withOwnSequences(ctx context.Context, jobs []*quantumv1alpha1
 				return err
 			}
 			if exists && obj.(*quantumv1alpha1.Batch).Spec.SequencesFrom != "" {
-				s, err := h.sequencesOf(ctx, obj.(*quantumv1alpha1.Batch))
+				s, err := sequences.Served(ctx, h.Client, obj.(*quantumv1alpha1.Batch))
 				if err != nil {
 					return err
 				}

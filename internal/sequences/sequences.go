@@ -118,6 +118,19 @@ func Missing(err error) bool {
 	return apierrors.IsNotFound(err) || errors.Is(err, ErrNotOwned)
 }
 
+// Served is Of for whoever serves a batch's documents (the facade, webhook
+// payloads): a ConfigMap that is gone (the batch being deleted, or its
+// writer stopped between the batch and its ConfigMap) or that the batch
+// does not own reads as no sequences, so the documents are still served,
+// without another ConfigMap's data. Other errors are returned.
+func Served(ctx context.Context, r client.Reader, b *quantumv1alpha1.Batch) (Set, error) {
+	s, err := Of(ctx, r, b)
+	if Missing(err) {
+		return s, nil
+	}
+	return s, err
+}
+
 // FromSpec is the sequences of a batch whose spec holds them all (one that
 // keeps none in a ConfigMap, or whose ConfigMap's were put back in a copy).
 func FromSpec(b *quantumv1alpha1.Batch) Set { return Set{spec: &b.Spec} }
