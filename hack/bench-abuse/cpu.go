@@ -46,15 +46,21 @@ var commandLabels = map[string]string{
 	"sleep":           "parked workload runners",
 }
 
-// thisProcess names this process's own CPU time.
-var thisProcess = "this process (facade, manager, clients)"
+// thisProcess names this process: the tenants' clients, and in the
+// in-process layout the facade and the manager.
+func thisProcess() string {
+	if inProcess {
+		return "this process (facade, manager, clients)"
+	}
+	return "this process (the tenants' clients)"
+}
 
 // sampleCPU reads /proc; parts it cannot read are left out.
 func sampleCPU() cpuUse {
 	use := cpuUse{}
 	self := os.Getpid()
 	if f, err := procStat(self); err == nil {
-		use[thisProcess] = ticks(f[12]) + ticks(f[13])
+		use[thisProcess()] = ticks(f[12]) + ticks(f[13])
 		use[endedChildren] = ticks(f[14]) + ticks(f[15])
 	}
 	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
@@ -156,7 +162,7 @@ func printCPU(quiet, flood cpuUse, phase time.Duration) {
 		}
 		fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", label, quiet[k].Seconds(), flood[k].Seconds(), ratio(flood[k], quiet[k]))
 		tq, tf = tq+quiet[k], tf+flood[k]
-		if k == thisProcess {
+		if k == thisProcess() {
 			fmt.Printf("%-42s %10.1f %10.1f %7.2fx\n", gcPart, quiet[gcPart].Seconds(), flood[gcPart].Seconds(), ratio(flood[gcPart], quiet[gcPart]))
 		}
 	}

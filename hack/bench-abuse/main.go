@@ -203,7 +203,6 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	facadeURL, managerMetrics, facadeMetrics := "", "", ""
 	procs := map[string]int{}
 	if inProcess {
-		thisProcess = "this process (facade, manager, clients)"
 		if err := startManager(ctx, cfg, runner, kubeconfig); err != nil {
 			return err
 		}
@@ -224,7 +223,6 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		defer facade.Close()
 		facadeURL = facade.URL
 	} else {
-		thisProcess = "this process (the tenants' clients)"
 		d, err := deploy(ctx, dir, kubeconfig)
 		if err != nil {
 			return err
@@ -236,7 +234,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		facadeURL, managerMetrics, facadeMetrics = d.facadeURL, d.managerMetrics, d.facadeMetrics
 		procs["facade process"], procs["manager process"] = d.facade.Pid(), d.manager.Pid()
 	}
-	procs[thisProcess] = os.Getpid()
+	procs[thisProcess()] = os.Getpid()
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}
 
 	w, err := newWatcher(ctx, admin)
@@ -327,7 +325,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	}
 	for _, name := range slices.Sorted(maps.Keys(procs)) {
 		limit := "-" // the clients are not deployed
-		if name != thisProcess || inProcess {
+		if name != thisProcess() || inProcess {
 			limit = fmt.Sprintf("%.0f", mib(memoryLimit))
 		}
 		fmt.Printf("%-42s %10.0f %10.0f %10s\n", name+": RSS", mib(quietMem.rss[name]), mib(floodMem.rss[name]), limit)
