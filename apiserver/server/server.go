@@ -123,7 +123,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Addr:           ":8080",
-		MaxBodyBytes:   quantumv1alpha1.MaxSequenceBytes + 256<<10,
+		MaxBodyBytes:   defaultMaxBodyBytes,
 		MaxObjectBytes: 1400 << 10,
 		// The CRDs' maxima; a cluster may set the facade tighter.
 		MaxSequenceBytes:      quantumv1alpha1.MaxSequenceBytes,
@@ -141,15 +141,21 @@ func Defaults() Config {
 		WriteTimeout:          60 * time.Second,
 		DrainTimeout:          25 * time.Second,
 		ResultsLinkTTL:        time.Hour,
-		// docs/limits.md: what bench-abuse measured with and without.
+		// docs/limits.md: what bench-abuse measured with and without. A
+		// project may write one largest body at once (a maximum-size batch
+		// passes at once; a second waits for the rate), and one at a time.
 		ProjectWrites: budget.Limits{
-			BytesPerSecond: DefaultProjectWriteBytesPerSecond, BurstBytes: 2 << 20,
+			BytesPerSecond: DefaultProjectWriteBytesPerSecond, BurstBytes: defaultMaxBodyBytes,
 			RequestsPerSecond: 10, BurstRequests: 20,
 			RefusedPerSecond: 1, BurstRefused: 20,
-			InFlightBytes: quantumv1alpha1.MaxSequenceBytes + 256<<10, // one largest body (MaxBodyBytes) at a time
+			InFlightBytes: defaultMaxBodyBytes,
 		},
 	}
 }
+
+// defaultMaxBodyBytes is the default largest request body: a batch whose
+// sequence is as large as the CRD allows, and room for its jobs.
+const defaultMaxBodyBytes = quantumv1alpha1.MaxSequenceBytes + 256<<10
 
 // DefaultProjectWriteBytesPerSecond is the default rate of a project's write
 // budget (docs/limits.md).
