@@ -10,6 +10,15 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
+// setParallelMin splits sweeps across cores from dim amplitudes until the
+// test ends, so that small registers take the parallel path.
+func setParallelMin(t testing.TB, dim int) {
+	t.Helper()
+	old := parallelMin
+	t.Cleanup(func() { parallelMin = old })
+	parallelMin = dim
+}
+
 // setPaths switches the kernels for the rest of the test.
 func setPaths(t testing.TB, avx2, sse2 bool) {
 	t.Helper()
@@ -75,6 +84,7 @@ func randCouplings(r *rand.Rand, n int, max float64) [][]float64 {
 // whole vector across cores (fill), for registers below, at and above a
 // tile and with the bits beyond the tile split unevenly.
 func TestInterTablesMatchPairSum(t *testing.T) {
+	setParallelMin(t, 1<<14)
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, n := range []int{1, 2, 5, tileBits, tileBits + 1, tileBits + 4, tileBits + 5} {
 		u := randCouplings(r, n, 1)
@@ -213,6 +223,7 @@ func TestChebRealPathsAgree(t *testing.T) {
 // on whole vectors, for the first and later steps (adding both terms to
 // acc, only its own, or none), also split across cores (n = 15).
 func TestChebSplitMatchesOnePass(t *testing.T) {
+	setParallelMin(t, 1<<14)
 	if !useAVX2 {
 		t.Skip("no AVX2 kernel on this machine")
 	}
@@ -254,6 +265,7 @@ func TestChebSplitMatchesOnePass(t *testing.T) {
 // a state large enough to be split across cores: the full one, and the
 // flips-only one the entries among X3 and X4.
 func TestGramPathsAgree(t *testing.T) {
+	setParallelMin(t, 1<<14)
 	if !useAVX2 {
 		t.Skip("no AVX2 gram kernel on this machine")
 	}

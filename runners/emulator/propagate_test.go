@@ -116,6 +116,7 @@ func TestSingleAtomStepIsExact(t *testing.T) {
 // the general per-atom kernel, for both the first and a later step, at
 // sizes on both sides of parallelMin.
 func TestGlobalKernelsMatchGeneral(t *testing.T) {
+	setParallelMin(t, 1<<14)
 	for _, n := range []int{1, 2, 3, 7, 15} {
 		for _, drive := range []complex128{2.4, complex(1.1, -0.7)} {
 			p := compile(t, ringSequence(max(n, 3)))
@@ -162,6 +163,7 @@ func TestGlobalKernelsMatchGeneral(t *testing.T) {
 // The Gram-matrix estimate of a global block (one sweep for every block
 // length) must equal the direct second-Magnus-term estimate of that block.
 func TestGlobalBlockMatchesMagnusEstimate(t *testing.T) {
+	setParallelMin(t, 1<<14)
 	for _, n := range []int{4, 15} {
 		e := newEvolution(compile(t, ringSequence(n)), defaultMagnusTol)
 		// A normalised state on at most two excitations, like the early
