@@ -11,10 +11,11 @@ import (
 // parallelMin is the state size from which sweeps are split across cores;
 // below it a second core costs more than it saves. On the two-core
 // development VM (docs/emulator-measurements.md, 2 December) the ring took
-// 1.4–1.6× longer on two cores than on one at N = 14–16 and 0.9–1.6×
-// at N = 17, in both precisions: the cores contend for the caches rather
-// than share the work. From N = 18 two cores gave 0.8–1.5×, a gain on
-// balance in `normal`. A variable so that tests can split small registers.
+// 1.3–1.7× longer on two cores than on one at N = 14–16 and 0.9–1.6× as
+// long at N = 17, in both precisions: the cores contend for the caches
+// rather than share the work. From N = 18 two cores gave 0.8–1.5× the
+// speed of one, a gain on balance in `normal` and none clear in `low`.
+// A variable so that tests can split small registers.
 var parallelMin = 1 << 18
 
 // sweepChunks is how many pieces a parallel sweep is cut into: the workers
