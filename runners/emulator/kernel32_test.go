@@ -21,9 +21,9 @@ func toC64(v []complex128) []complex64 {
 // The single-precision sweep gives the double-precision one to float32
 // rounding, on every kernel path, for the first and later steps, with a
 // global real drive (the assembly's case) and with per-atom complex drives
-// (the Go loop), on whole vectors (split across cores from 2^14, setParallelMin) and on a
-// range that starts and ends half-way into an octet; and it leaves the
-// rest of out and acc alone.
+// (the Go loop), on whole vectors (split across cores at n = 15, with
+// setParallelMin) and on a range that starts and ends half-way into an
+// octet; and it leaves the rest of out and acc alone.
 func TestCheb32MatchesDouble(t *testing.T) {
 	setParallelMin(t, 1<<14)
 	r := rand.New(rand.NewPCG(7, 8))
