@@ -229,12 +229,13 @@ func TestAHeldWriteLargerThanItsProjectRegainedIsRefusedUnread(t *testing.T) {
 	// refused unread, told when the project can pay for it.
 	send := func() (*http.Response, *readTracker) {
 		t.Helper()
-		body := &readTracker{r: bytes.NewReader(batch(1000))}
+		raw := batch(1000)
+		body := &readTracker{r: bytes.NewReader(raw)}
 		req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.ContentLength = int64(len(batch(1000)))
+		req.ContentLength = int64(len(raw))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Expect", "100-continue")

@@ -589,6 +589,8 @@ type tenantA struct {
 // span is a request's time from sent to answered.
 type span struct{ from, to time.Time }
 
+func (s span) length() time.Duration { return s.to.Sub(s.from) }
+
 func (a *tenantA) record(code int, body []byte, s span) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -745,7 +747,6 @@ func (w *watcher) created(name string, t time.Time) {
 	w.mu.Unlock()
 }
 
-// starts returns the creation-to-start latencies of the started batches.
 // spans returns each started batch's time from creation to start.
 func (w *watcher) spans(names []string) []span {
 	w.mu.Lock()
@@ -759,14 +760,11 @@ func (w *watcher) spans(names []string) []span {
 	return out
 }
 
+// starts returns the creation-to-start latencies of the started batches.
 func (w *watcher) starts(names []string) []time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var out []time.Duration
-	for _, n := range names {
-		if s, ok := w.started[n]; ok {
-			out = append(out, s.Sub(w.create[n]))
-		}
+	for _, s := range w.spans(names) {
+		out = append(out, s.length())
 	}
 	return out
 }
@@ -875,7 +873,7 @@ func mib(b uint64) float64       { return float64(b) / (1 << 20) }
 // in the second before it began.
 func printSlowest(kind string, spans, written []span, from time.Time, phase time.Duration) {
 	spans = slices.Clone(spans)
-	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(y.to.Sub(y.from), x.to.Sub(x.from)) })
+	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(y.length(), x.length()) })
 	fmt.Printf("\nB's %d slowest %s in the flood (when in the phase, how long; A's accepted writes in flight then, or ended in the second before; A had one in flight %.0f%% of the time)\n",
 		min(slowest, len(spans)), kind, 100*busy(written).Seconds()/phase.Seconds())
 	for _, s := range spans[:min(slowest, len(spans))] {
@@ -894,7 +892,7 @@ func printSlowest(kind string, spans, written []span, from time.Time, phase time
 		if before >= 0 {
 			note += fmt.Sprintf(", one ended %.0f ms before", ms(before))
 		}
-		fmt.Printf("  +%5.1f s %8.1f ms   %s\n", s.from.Sub(from).Seconds(), ms(s.to.Sub(s.from)), note)
+		fmt.Printf("  +%5.1f s %8.1f ms   %s\n", s.from.Sub(from).Seconds(), ms(s.length()), note)
 	}
 }
 

@@ -64,9 +64,6 @@ func (p *Process) Err() error { return p.err }
 // Pid is the process's id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
-// Path is the binary the process runs.
-func (p *Process) Path() string { return p.cmd.Path }
-
 // Stop asks the process to end (SIGTERM) and kills it after grace. A nil
 // or already ended process is left alone.
 func (p *Process) Stop(grace time.Duration) {

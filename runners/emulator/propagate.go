@@ -426,10 +426,10 @@ func (e *evolution) magnusEstimate(t, b int) float64 {
 
 // sweepSum is sweep for a reduction.
 func sweepSum(dim int, fn func(lo, hi int) float64) float64 {
-	workers := runtime.GOMAXPROCS(0)
-	if dim < parallelMin || workers == 1 {
+	if sweepSplit(dim) == 1 {
 		return fn(0, dim)
 	}
+	workers := runtime.GOMAXPROCS(0)
 	parts := make([]float64, workers)
 	var wg sync.WaitGroup
 	chunk := (dim + workers - 1) / workers
