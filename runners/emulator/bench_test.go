@@ -154,6 +154,22 @@ func BenchmarkSweeps(b *testing.B) {
 					b.Run(fmt.Sprintf("gramFlips/N=%d/%s", n, sp.name), func(b *testing.B) {
 						perAmp(b, func() { e.gram(nil) })
 					})
+					// The same two from the state's complex64 copy
+					// (precision "low").
+					rounded := func(b *testing.B) {
+						e.w2 = make([]complex64, e.h.dim)
+						toSingle(e.w2, e.psi)
+						e.rounded = true
+						b.Cleanup(func() { e.w2, e.rounded = nil, false })
+					}
+					b.Run(fmt.Sprintf("gram32/N=%d/%s", n, sp.name), func(b *testing.B) {
+						rounded(b)
+						perAmp(b, func() { e.gram(e.interView()) })
+					})
+					b.Run(fmt.Sprintf("gramFlips32/N=%d/%s", n, sp.name), func(b *testing.B) {
+						rounded(b)
+						perAmp(b, func() { e.gram(nil) })
+					})
 				}
 			}
 		}

@@ -170,6 +170,37 @@ func TestSinglePrecisionErrorBound(t *testing.T) {
 	}
 }
 
+// A hook that changes the state before a block (a noisy run's decay)
+// reaches the block's Chebyshev sum: in precision "low" the Magnus
+// estimate leaves the state rounded in w2 for the sum, and the hook must
+// spend that copy. Multiplying the state by i before every block leaves
+// the Gram matrices, and so the blocks, as they were, and must end in
+// i^blocks times the state of the run without the hook.
+func TestABeforeBlockHookReachesTheSingleSum(t *testing.T) {
+	p := compile(t, ringSequence(8))
+	plain := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
+	hooked := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
+	hooked.beforeBlock = func(int, int) {
+		for i, v := range hooked.psi {
+			hooked.psi[i] = complex(-imag(v), real(v))
+		}
+	}
+	for _, e := range []*evolution{plain, hooked} {
+		if err := e.run(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hooked.Blocks != plain.Blocks || hooked.MatVecs != plain.MatVecs {
+		t.Fatalf("hooked run: %d blocks, %d sweeps; without the hook %d, %d", hooked.Blocks, hooked.MatVecs, plain.Blocks, plain.MatVecs)
+	}
+	phase := [4]complex128{1, 1i, -1, -1i}[hooked.Blocks%4]
+	for i, v := range plain.psi {
+		if d := cmplx.Abs(hooked.psi[i] - phase*v); d > 1e-9 {
+			t.Fatalf("amplitude %d: %v with the hook, want %v·%v (%d blocks)", i, hooked.psi[i], phase, v, hooked.Blocks)
+		}
+	}
+}
+
 // A whole run with every sweep split in two passes (as from N = splitFrom)
 // ends in the one-pass run's state: to 1e-10 in complex128, and in
 // complex64 within a hundredth of the rounding term the bound carries for

@@ -38,6 +38,19 @@ func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]floa
 //go:noescape
 func gramFlipsAVX2(psi *complex128, lo, hi, n int, acc *[5][5][4]float64)
 
+// gram32AVX2 is gramAVX2 reading the state rounded to complex64 (the
+// copy that the next single-precision Chebyshev sum starts from), widened
+// as it is loaded. Same bounds as gramAVX2.
+//
+//go:noescape
+func gram32AVX2(psi *complex64, inter *float64, lo, hi, n int, acc *[5][5][4]float64)
+
+// gramFlips32AVX2 is gramFlipsAVX2 reading the state rounded to
+// complex64, as gram32AVX2 does. Same bounds as gramAVX2.
+//
+//go:noescape
+func gramFlips32AVX2(psi *complex64, lo, hi, n int, acc *[5][5][4]float64)
+
 // tileAVX2 sets dst[i] = k + mid[i] + high[i] for i < n, a multiple of
 // 4; the caller checks that the three slices hold n elements.
 //

@@ -375,14 +375,140 @@ GLOBL gramSign<>(SB), RODATA|NOPTR, $160
 	VADDPD      off(R9), Y10, Y10; \
 	VMOVUPD     Y10, off(R9)
 
+// The gram kernels, in complex128 (gramAVX2, gramFlipsAVX2) and reading a
+// complex64 copy of the state (gram32AVX2, gramFlips32AVX2), share the
+// macros below and differ only in how they load a quad: two complex128
+// per ymm register either way. Per quad they sum the partners of every
+// bit, plain (T) and weighted by their interaction (TW), and the same with
+// the sign σ = +1 for a bit clear in s and -1 for a bit set (D, DW). Bits
+// 0 and 1 are in the quad; bits n-1 down to 2 take the partner quad, with
+// the bit's sign in the sign bit of Y14 (shifted left per bit).
+// Accumulators: T Y0/Y1, TW Y2/Y3, D Y4/Y5, DW Y6/Y7. Registers: SI psi,
+// R8 inter, AX s, DI 64-n, R9 acc, R10 bit n-1 in bytes of psi.
+
+// FLIPS01 sets T and D to the flips of bits 0 and 1 of the quad (Y8, Y9):
+// element 0 has both clear, 1 and 2 one of each, 3 both set: T = (v1+v2,
+// v0+v3, v0+v3, v1+v2), D = (v1+v2, v3-v0, v3-v0, -(v1+v2)). Temporaries
+// Y13, Y14.
+#define FLIPS01(T01, T23, D01, D23) \
+	VPERM2F128 $1, Y9, Y9, Y13;      \
+	VADDPD     Y13, Y8, T23;         \
+	VSUBPD     Y8, Y13, Y13;         \
+	VPERM2F128 $1, T23, T23, T01;    \
+	VPERM2F128 $0x20, Y13, T01, D01; \
+	VXORPD     SIGN, T01, Y14;       \
+	VPERM2F128 $0x20, Y14, Y13, D23
+
+// INTER sets Y11 = (c0, c0, c1, c1) and Y12 = (c2, c2, c3, c3) from the
+// quad's four interaction energies at ADDR.
+#define INTER(ADDR) \
+	VMOVUPD ADDR, Y10;        \
+	VPERMPD $0x50, Y10, Y11;  \
+	VPERMPD $0xFA, Y10, Y12
+
+// SIGNS sets Y14 = s << (64-n) in every lane (bit n-1 of s in the sign
+// bit) and R13 to bit n-1 in bytes of psi, for the partner loop.
+#define SIGNS \
+	MOVQ         DI, CX;  \
+	MOVQ         AX, DX;  \
+	SHLQ         CX, DX;  \
+	VMOVQ        DX, X14; \
+	VPBROADCASTQ X14, Y14; \
+	MOVQ         R10, R13
+
+// GPARTNER adds the partner quad (Y8, Y9) to T and, signed, to D; with
+// GPARTNERW also weighted by its interactions (Y11, Y12) to TW and DW.
+#define GPARTNER \
+	VANDPD SIGN, Y14, Y13; \
+	VPSLLQ $1, Y14, Y14;   \
+	VADDPD Y8, Y0, Y0;     \
+	VADDPD Y9, Y1, Y1;     \
+	VXORPD Y13, Y8, Y8;    \
+	VXORPD Y13, Y9, Y9;    \
+	VADDPD Y8, Y4, Y4;     \
+	VADDPD Y9, Y5, Y5
+
+#define GPARTNERW \
+	VANDPD      SIGN, Y14, Y13; \
+	VPSLLQ      $1, Y14, Y14;   \
+	VADDPD      Y8, Y0, Y0;     \
+	VADDPD      Y9, Y1, Y1;     \
+	VFMADD231PD Y11, Y8, Y2;    \
+	VFMADD231PD Y12, Y9, Y3;    \
+	VXORPD      Y13, Y8, Y8;    \
+	VXORPD      Y13, Y9, Y9;    \
+	VADDPD      Y8, Y4, Y4;     \
+	VADDPD      Y9, Y5, Y5;     \
+	VFMADD231PD Y11, Y8, Y6;    \
+	VFMADD231PD Y12, Y9, Y7
+
+// XGRAM forms gram's five vectors x0 = c·T - TW, x1 = i·(DW - c·D),
+// x2 = D, x3 = -i·T, x4 = i·σ·v in (Y2, Y3), (Y6, Y7), (Y4, Y5), (Y0, Y1),
+// (Y8, Y9), from the quad's interactions in (Y11, Y12) and amplitudes in
+// (Y8, Y9), and adds their products to acc.
+#define XGRAM \
+	VFMSUB231PD  Y11, Y0, Y2;          \
+	VFMSUB231PD  Y12, Y1, Y3;          \
+	VFNMADD231PD Y11, Y4, Y6;          \
+	VFNMADD231PD Y12, Y5, Y7;          \
+	VPERMILPD    $5, Y6, Y6;           \
+	VPERMILPD    $5, Y7, Y7;           \
+	VXORPD       NEGRE, Y6, Y6;        \
+	VXORPD       NEGRE, Y7, Y7;        \
+	VPERMILPD    $5, Y0, Y0;           \
+	VPERMILPD    $5, Y1, Y1;           \
+	VXORPD       NEGIM, Y0, Y0;        \
+	VXORPD       NEGIM, Y1, Y1;        \
+	POPCNTQ      AX, CX;               \
+	LEAQ         -64(DI)(CX*2), CX;    \
+	VCVTSI2SDQ   CX, X10, X10;         \
+	VBROADCASTSD X10, Y10;             \
+	VADDPD       SIGMA01, Y10, Y11;    \
+	VADDPD       SIGMA23, Y10, Y12;    \
+	VMULPD       Y8, Y11, Y8;          \
+	VMULPD       Y9, Y12, Y9;          \
+	VPERMILPD    $5, Y8, Y8;           \
+	VPERMILPD    $5, Y9, Y9;           \
+	VXORPD       NEGRE, Y8, Y8;        \
+	VXORPD       NEGRE, Y9, Y9;        \
+	GRAM(Y2, Y3, Y2, Y3, 0);           \
+	GRAM(Y2, Y3, Y6, Y7, 32);          \
+	GRAM(Y2, Y3, Y4, Y5, 64);          \
+	GRAM(Y2, Y3, Y0, Y1, 96);          \
+	GRAM(Y2, Y3, Y8, Y9, 128);         \
+	GRAM(Y6, Y7, Y6, Y7, 192);         \
+	GRAM(Y6, Y7, Y4, Y5, 224);         \
+	GRAM(Y6, Y7, Y0, Y1, 256);         \
+	GRAM(Y6, Y7, Y8, Y9, 288);         \
+	GRAM(Y4, Y5, Y4, Y5, 384);         \
+	GRAM(Y4, Y5, Y0, Y1, 416);         \
+	GRAM(Y4, Y5, Y8, Y9, 448);         \
+	GRAM(Y0, Y1, Y0, Y1, 576);         \
+	GRAM(Y0, Y1, Y8, Y9, 608);         \
+	GRAM(Y8, Y9, Y8, Y9, 768)
+
+// XFLIPS forms x2 = D in (Y4, Y5) and x3 = -i·T in (Y0, Y1) and adds
+// their products to acc.
+#define XFLIPS \
+	VPERMILPD $5, Y0, Y0;        \
+	VPERMILPD $5, Y1, Y1;        \
+	VXORPD    NEGIM, Y0, Y0;     \
+	VXORPD    NEGIM, Y1, Y1;     \
+	GRAM(Y4, Y5, Y4, Y5, 384);   \
+	GRAM(Y4, Y5, Y0, Y1, 416);   \
+	GRAM(Y0, Y1, Y0, Y1, 576)
+
+// FLIPS01W is FLIPS01 for T, D and, weighted by the quad's interactions
+// (INTER), TW and DW; Y8 and Y9 are left weighted.
+#define FLIPS01W \
+	FLIPS01(Y0, Y1, Y4, Y5); \
+	VMULPD Y11, Y8, Y8;      \
+	VMULPD Y12, Y9, Y9;      \
+	FLIPS01(Y2, Y3, Y6, Y7)
+
 // gramAVX2 adds, lane by lane, the products x_i·x_j (i <= j) of gram's
 // five vectors over the quads of [lo, hi) to g[i][j]; the real part of
-// ⟨x_i, x_j⟩ is the sum of the four lanes. Per quad it sums the partners
-// of every bit, plain (T) and weighted by their interaction (TW), and the
-// same with the sign σ = +1 for a bit clear in s and -1 for a bit set (D,
-// DW). Bits 0 and 1 are in the quad; bits n-1 down to 2 take the partner
-// quad, with the bit's sign in the sign bit of Y14 (shifted left per bit).
-// Accumulators: T Y0/Y1, TW Y2/Y3, D Y4/Y5, DW Y6/Y7.
+// ⟨x_i, x_j⟩ is the sum of the four lanes.
 //
 // func gramAVX2(psi *complex128, inter *float64, lo, hi, n int, acc *[5][5][4]float64)
 TEXT ·gramAVX2(SB), NOSPLIT, $0-48
@@ -404,114 +530,31 @@ gquad:
 	SHLQ $4, R12                 // byte offset in psi
 	MOVQ AX, R11
 	SHLQ $3, R11                 // byte offset in inter
-
-	// Bits 0 and 1. Element 0 has both clear, 1 and 2 one of each, 3
-	// both set: T = (v1+v2, v0+v3, v0+v3, v1+v2), D = (v1+v2, v3-v0,
-	// v3-v0, -(v1+v2)); TW and DW the same with c·v.
-	VMOVUPD    (SI)(R12*1), Y8
-	VMOVUPD    32(SI)(R12*1), Y9
-	VMOVUPD    (R8)(R11*1), Y10
-	VPERMPD    $0x50, Y10, Y11   // (c0, c0, c1, c1)
-	VPERMPD    $0xFA, Y10, Y12   // (c2, c2, c3, c3)
-	VPERM2F128 $1, Y9, Y9, Y13   // (v3, v2)
-	VADDPD     Y13, Y8, Y1       // (v0+v3, v1+v2)
-	VSUBPD     Y8, Y13, Y13      // (v3-v0, v2-v1)
-	VPERM2F128 $1, Y1, Y1, Y0    // (v1+v2, v0+v3)
-	VPERM2F128 $0x20, Y13, Y0, Y4
-	VXORPD     SIGN, Y0, Y14
-	VPERM2F128 $0x20, Y14, Y13, Y5
-	VMULPD     Y11, Y8, Y8
-	VMULPD     Y12, Y9, Y9
-	VPERM2F128 $1, Y9, Y9, Y13
-	VADDPD     Y13, Y8, Y3
-	VSUBPD     Y8, Y13, Y13
-	VPERM2F128 $1, Y3, Y3, Y2
-	VPERM2F128 $0x20, Y13, Y2, Y6
-	VXORPD     SIGN, Y2, Y14
-	VPERM2F128 $0x20, Y14, Y13, Y7
-
-	// Y14 = s << (64-n) in every lane: bit n-1 of s in the sign bit.
-	MOVQ         DI, CX
-	MOVQ         AX, DX
-	SHLQ         CX, DX
-	VMOVQ        DX, X14
-	VPBROADCASTQ X14, Y14
-	MOVQ         R10, R13
+	VMOVUPD (SI)(R12*1), Y8
+	VMOVUPD 32(SI)(R12*1), Y9
+	INTER((R8)(R11*1))
+	FLIPS01W
+	SIGNS
 
 gbits:
-	CMPQ        R13, $64
-	JLT         gx
-	MOVQ        R12, CX
-	XORQ        R13, CX          // partner quad in psi
-	MOVQ        CX, DX
-	SHRQ        $1, DX           // and in inter
-	VMOVUPD     (SI)(CX*1), Y8
-	VMOVUPD     32(SI)(CX*1), Y9
-	VMOVUPD     (R8)(DX*1), Y10
-	VPERMPD     $0x50, Y10, Y11
-	VPERMPD     $0xFA, Y10, Y12
-	VANDPD      SIGN, Y14, Y13   // sign bit where the bit is set in s
-	VPSLLQ      $1, Y14, Y14
-	VADDPD      Y8, Y0, Y0
-	VADDPD      Y9, Y1, Y1
-	VFMADD231PD Y11, Y8, Y2
-	VFMADD231PD Y12, Y9, Y3
-	VXORPD      Y13, Y8, Y8
-	VXORPD      Y13, Y9, Y9
-	VADDPD      Y8, Y4, Y4
-	VADDPD      Y9, Y5, Y5
-	VFMADD231PD Y11, Y8, Y6
-	VFMADD231PD Y12, Y9, Y7
-	SHRQ        $1, R13
-	JMP         gbits
+	CMPQ    R13, $64             // down to bit 2
+	JLT     gx
+	MOVQ    R12, CX
+	XORQ    R13, CX              // partner quad in psi
+	MOVQ    CX, DX
+	SHRQ    $1, DX               // and in inter
+	VMOVUPD (SI)(CX*1), Y8
+	VMOVUPD 32(SI)(CX*1), Y9
+	INTER((R8)(DX*1))
+	GPARTNERW
+	SHRQ    $1, R13
+	JMP     gbits
 
 gx:
-	// x0 = c·T - TW, x1 = i·(DW - c·D), x2 = D, x3 = -i·T, x4 = i·σ·v
-	// in (Y2, Y3), (Y6, Y7), (Y4, Y5), (Y0, Y1), (Y8, Y9).
-	VMOVUPD      (R8)(R11*1), Y10
-	VPERMPD      $0x50, Y10, Y11
-	VPERMPD      $0xFA, Y10, Y12
-	VFMSUB231PD  Y11, Y0, Y2
-	VFMSUB231PD  Y12, Y1, Y3
-	VFNMADD231PD Y11, Y4, Y6
-	VFNMADD231PD Y12, Y5, Y7
-	VPERMILPD    $5, Y6, Y6
-	VPERMILPD    $5, Y7, Y7
-	VXORPD       NEGRE, Y6, Y6
-	VXORPD       NEGRE, Y7, Y7
-	VPERMILPD    $5, Y0, Y0
-	VPERMILPD    $5, Y1, Y1
-	VXORPD       NEGIM, Y0, Y0
-	VXORPD       NEGIM, Y1, Y1
-	POPCNTQ      AX, CX
-	LEAQ         -64(DI)(CX*2), CX // 2·popcount(s) - n
-	VCVTSI2SDQ   CX, X10, X10
-	VBROADCASTSD X10, Y10
-	VADDPD       SIGMA01, Y10, Y11
-	VADDPD       SIGMA23, Y10, Y12
-	VMULPD       (SI)(R12*1), Y11, Y8
-	VMULPD       32(SI)(R12*1), Y12, Y9
-	VPERMILPD    $5, Y8, Y8
-	VPERMILPD    $5, Y9, Y9
-	VXORPD       NEGRE, Y8, Y8
-	VXORPD       NEGRE, Y9, Y9
-
-	GRAM(Y2, Y3, Y2, Y3, 0)
-	GRAM(Y2, Y3, Y6, Y7, 32)
-	GRAM(Y2, Y3, Y4, Y5, 64)
-	GRAM(Y2, Y3, Y0, Y1, 96)
-	GRAM(Y2, Y3, Y8, Y9, 128)
-	GRAM(Y6, Y7, Y6, Y7, 192)
-	GRAM(Y6, Y7, Y4, Y5, 224)
-	GRAM(Y6, Y7, Y0, Y1, 256)
-	GRAM(Y6, Y7, Y8, Y9, 288)
-	GRAM(Y4, Y5, Y4, Y5, 384)
-	GRAM(Y4, Y5, Y0, Y1, 416)
-	GRAM(Y4, Y5, Y8, Y9, 448)
-	GRAM(Y0, Y1, Y0, Y1, 576)
-	GRAM(Y0, Y1, Y8, Y9, 608)
-	GRAM(Y8, Y9, Y8, Y9, 768)
-
+	INTER((R8)(R11*1))
+	VMOVUPD (SI)(R12*1), Y8
+	VMOVUPD 32(SI)(R12*1), Y9
+	XGRAM
 	ADDQ $4, AX
 	JMP  gquad
 
@@ -519,11 +562,61 @@ gdone:
 	VZEROUPPER
 	RET
 
+// gram32AVX2 is gramAVX2 reading the state rounded to complex64, each
+// quad widened to complex128 as it is loaded: half the bytes per partner.
+//
+// func gram32AVX2(psi *complex64, inter *float64, lo, hi, n int, acc *[5][5][4]float64)
+TEXT ·gram32AVX2(SB), NOSPLIT, $0-48
+	MOVQ psi+0(FP), SI
+	MOVQ inter+8(FP), R8
+	MOVQ lo+16(FP), AX
+	MOVQ hi+24(FP), BX
+	MOVQ n+32(FP), CX
+	MOVQ acc+40(FP), R9
+	MOVQ $4, R10
+	SHLQ CX, R10                 // 8 << (n-1): bit n-1 in bytes of psi and inter
+	MOVQ $64, DI
+	SUBQ CX, DI                  // 64 - n
+
+hquad:
+	CMPQ AX, BX
+	JGE  hdone
+	MOVQ AX, R12
+	SHLQ $3, R12                 // byte offset in psi and inter
+	VCVTPS2PD (SI)(R12*1), Y8
+	VCVTPS2PD 16(SI)(R12*1), Y9
+	INTER((R8)(R12*1))
+	FLIPS01W
+	SIGNS
+
+hbits:
+	CMPQ      R13, $32           // down to bit 2
+	JLT       hx
+	MOVQ      R12, CX
+	XORQ      R13, CX            // partner quad in psi and inter
+	VCVTPS2PD (SI)(CX*1), Y8
+	VCVTPS2PD 16(SI)(CX*1), Y9
+	INTER((R8)(CX*1))
+	GPARTNERW
+	SHRQ      $1, R13
+	JMP       hbits
+
+hx:
+	INTER((R8)(R12*1))
+	VCVTPS2PD (SI)(R12*1), Y8
+	VCVTPS2PD 16(SI)(R12*1), Y9
+	XGRAM
+	ADDQ $4, AX
+	JMP  hquad
+
+hdone:
+	VZEROUPPER
+	RET
+
 // gramFlipsAVX2 is gramAVX2 for the operators without interaction
 // weights: it adds, lane by lane, the products of x2 = D and x3 = -i·T
 // (gram's third and fourth vectors) over the quads of [lo, hi) to
 // acc[2][2], acc[2][3] and acc[3][3], and reads no interaction energies.
-// Accumulators: T Y0/Y1, D Y4/Y5.
 //
 // func gramFlipsAVX2(psi *complex128, lo, hi, n int, acc *[5][5][4]float64)
 TEXT ·gramFlipsAVX2(SB), NOSPLIT, $0-40
@@ -542,58 +635,73 @@ fquad:
 	JGE  fdone
 	MOVQ AX, R12
 	SHLQ $4, R12                 // byte offset in psi
-
-	// Bits 0 and 1, as in gramAVX2.
-	VMOVUPD    (SI)(R12*1), Y8
-	VMOVUPD    32(SI)(R12*1), Y9
-	VPERM2F128 $1, Y9, Y9, Y13   // (v3, v2)
-	VADDPD     Y13, Y8, Y1       // (v0+v3, v1+v2)
-	VSUBPD     Y8, Y13, Y13      // (v3-v0, v2-v1)
-	VPERM2F128 $1, Y1, Y1, Y0    // (v1+v2, v0+v3)
-	VPERM2F128 $0x20, Y13, Y0, Y4
-	VXORPD     SIGN, Y0, Y14
-	VPERM2F128 $0x20, Y14, Y13, Y5
-
-	// Y14 = s << (64-n) in every lane: bit n-1 of s in the sign bit.
-	MOVQ         DI, CX
-	MOVQ         AX, DX
-	SHLQ         CX, DX
-	VMOVQ        DX, X14
-	VPBROADCASTQ X14, Y14
-	MOVQ         R10, R13
+	VMOVUPD (SI)(R12*1), Y8
+	VMOVUPD 32(SI)(R12*1), Y9
+	FLIPS01(Y0, Y1, Y4, Y5)
+	SIGNS
 
 fbits:
-	CMPQ    R13, $64
+	CMPQ    R13, $64             // down to bit 2
 	JLT     fx
 	MOVQ    R12, CX
 	XORQ    R13, CX              // partner quad in psi
 	VMOVUPD (SI)(CX*1), Y8
 	VMOVUPD 32(SI)(CX*1), Y9
-	VANDPD  SIGN, Y14, Y13       // sign bit where the bit is set in s
-	VPSLLQ  $1, Y14, Y14
-	VADDPD  Y8, Y0, Y0
-	VADDPD  Y9, Y1, Y1
-	VXORPD  Y13, Y8, Y8
-	VXORPD  Y13, Y9, Y9
-	VADDPD  Y8, Y4, Y4
-	VADDPD  Y9, Y5, Y5
+	GPARTNER
 	SHRQ    $1, R13
 	JMP     fbits
 
 fx:
-	// x2 = D in (Y4, Y5), x3 = -i·T in (Y0, Y1).
-	VPERMILPD $5, Y0, Y0
-	VPERMILPD $5, Y1, Y1
-	VXORPD    NEGIM, Y0, Y0
-	VXORPD    NEGIM, Y1, Y1
-	GRAM(Y4, Y5, Y4, Y5, 384)
-	GRAM(Y4, Y5, Y0, Y1, 416)
-	GRAM(Y0, Y1, Y0, Y1, 576)
-
+	XFLIPS
 	ADDQ $4, AX
 	JMP  fquad
 
 fdone:
+	VZEROUPPER
+	RET
+
+// gramFlips32AVX2 is gramFlipsAVX2 reading the state rounded to
+// complex64, as gram32AVX2 does.
+//
+// func gramFlips32AVX2(psi *complex64, lo, hi, n int, acc *[5][5][4]float64)
+TEXT ·gramFlips32AVX2(SB), NOSPLIT, $0-40
+	MOVQ psi+0(FP), SI
+	MOVQ lo+8(FP), AX
+	MOVQ hi+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ acc+32(FP), R9
+	MOVQ $4, R10
+	SHLQ CX, R10                 // 8 << (n-1): bit n-1 in bytes of psi
+	MOVQ $64, DI
+	SUBQ CX, DI                  // 64 - n
+
+equad:
+	CMPQ AX, BX
+	JGE  edone
+	MOVQ AX, R12
+	SHLQ $3, R12                 // byte offset in psi
+	VCVTPS2PD (SI)(R12*1), Y8
+	VCVTPS2PD 16(SI)(R12*1), Y9
+	FLIPS01(Y0, Y1, Y4, Y5)
+	SIGNS
+
+ebits:
+	CMPQ      R13, $32           // down to bit 2
+	JLT       ex
+	MOVQ      R12, CX
+	XORQ      R13, CX            // partner quad in psi
+	VCVTPS2PD (SI)(CX*1), Y8
+	VCVTPS2PD 16(SI)(CX*1), Y9
+	GPARTNER
+	SHRQ      $1, R13
+	JMP       ebits
+
+ex:
+	XFLIPS
+	ADDQ $4, AX
+	JMP  equad
+
+edone:
 	VZEROUPPER
 	RET
 

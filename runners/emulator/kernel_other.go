@@ -17,6 +17,14 @@ func gramFlipsAVX2(psi *complex128, lo, hi, n int, acc *[5][5][4]float64) {
 	panic("emulator: no AVX2 kernel on this architecture")
 }
 
+func gram32AVX2(psi *complex64, inter *float64, lo, hi, n int, acc *[5][5][4]float64) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func gramFlips32AVX2(psi *complex64, lo, hi, n int, acc *[5][5][4]float64) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
 func tileAVX2(dst, mid, high *float64, k float64, n int) {
 	panic("emulator: no AVX2 kernel on this architecture")
 }

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"math"
 	"math/cmplx"
 	"math/rand/v2"
@@ -263,7 +264,9 @@ func TestChebSplitMatchesOnePass(t *testing.T) {
 
 // gram's AVX2 kernels give the Go loop's Gram matrix to rounding, also on
 // a state large enough to be split across cores: the full one, and the
-// flips-only one the entries among X3 and X4.
+// flips-only one the entries among X3 and X4; both from the complex128
+// state and from its complex64 copy (a state that complex64 holds
+// exactly, so that the two must agree to rounding too).
 func TestGramPathsAgree(t *testing.T) {
 	setParallelMin(t, 1<<14)
 	if !useAVX2 {
@@ -271,32 +274,49 @@ func TestGramPathsAgree(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, n := range []int{2, 3, 4, 5, 8, 11, 15} {
-		h := randHamiltonian(r, n)
-		e := &evolution{h: h, psi: randVec(r, h.dim, 1/math.Sqrt(float64(h.dim)))}
-		inter := make([]float64, h.dim)
-		h.inter.fill(inter)
-		got, flips := e.gram(inter), e.gram(nil)
-		setPaths(t, false, useSSE2)
-		want := e.gram(inter)
-		setPaths(t, true, useSSE2)
-		scale := 0.0
-		for i := range want {
-			scale = math.Max(scale, math.Abs(want[i][i]))
+		for _, rounded := range []bool{false, true} {
+			h := randHamiltonian(r, n)
+			e := &evolution{h: h, psi: randVec(r, h.dim, 1/math.Sqrt(float64(h.dim)))}
+			if rounded {
+				e.w2 = make([]complex64, h.dim)
+				toSingle(e.w2, e.psi)
+				for i, v := range e.w2 {
+					e.psi[i] = complex128(v)
+				}
+				e.rounded = true
+			}
+			checkGram(t, e, fmt.Sprintf("n=%d rounded=%v", n, rounded))
 		}
-		for i := range want {
-			for j := range want {
-				if math.Abs(got[i][j]-want[i][j]) > 1e-12*scale || got[i][j] != got[j][i] {
-					t.Fatalf("n=%d: g[%d][%d] = %.15g, Go %.15g (scale %g)", n, i, j, got[i][j], want[i][j], scale)
+	}
+}
+
+// checkGram compares e's Gram matrices from the AVX2 kernels with the Go
+// loop's.
+func checkGram(t *testing.T, e *evolution, name string) {
+	t.Helper()
+	inter := make([]float64, e.h.dim)
+	e.h.inter.fill(inter)
+	got, flips := e.gram(inter), e.gram(nil)
+	setPaths(t, false, useSSE2)
+	want := e.gram(inter)
+	setPaths(t, true, useSSE2)
+	scale := 0.0
+	for i := range want {
+		scale = math.Max(scale, math.Abs(want[i][i]))
+	}
+	for i := range want {
+		for j := range want {
+			if math.Abs(got[i][j]-want[i][j]) > 1e-12*scale || got[i][j] != got[j][i] {
+				t.Fatalf("%s: g[%d][%d] = %.15g, Go %.15g (scale %g)", name, i, j, got[i][j], want[i][j], scale)
+			}
+			// Without interaction weights: X3 and X4's entries, the rest zero.
+			if w := want[i][j]; i < 2 || j < 2 || i == 4 || j == 4 {
+				w = 0
+				if flips[i][j] != w {
+					t.Fatalf("%s: flips-only g[%d][%d] = %g, want 0", name, i, j, flips[i][j])
 				}
-				// Without interaction weights: X3 and X4's entries, the rest zero.
-				if w := want[i][j]; i < 2 || j < 2 || i == 4 || j == 4 {
-					w = 0
-					if flips[i][j] != w {
-						t.Fatalf("n=%d: flips-only g[%d][%d] = %g, want 0", n, i, j, flips[i][j])
-					}
-				} else if math.Abs(flips[i][j]-w) > 1e-12*scale || flips[i][j] != flips[j][i] {
-					t.Fatalf("n=%d: flips-only g[%d][%d] = %.15g, Go %.15g (scale %g)", n, i, j, flips[i][j], w, scale)
-				}
+			} else if math.Abs(flips[i][j]-w) > 1e-12*scale || flips[i][j] != flips[j][i] {
+				t.Fatalf("%s: flips-only g[%d][%d] = %.15g, Go %.15g (scale %g)", name, i, j, flips[i][j], w, scale)
 			}
 		}
 	}
