@@ -23,17 +23,17 @@
 //
 // # Method
 //
-// The product is formed in the free associative algebra on {a, b̂}
-// truncated after words of length 4 (1+2+4+8+16 = 31 coefficients), where
-// b̂ = b and the factors are written about a reference r (the first sample
-// for an incremental Expansion, the exact mean for Of): X_k = â + (u_k−r)·b,
+// The product is formed in the free associative algebra on {â, b}
+// truncated after words of length 4 (1+2+4+8+16 = 31 coefficients), with
+// the factors written about a reference r (the first sample for an
+// incremental Expansion, the exact mean for Of): X_k = â + (u_k−r)·b,
 // â = a + r·b. Each Push multiplies the truncated exponential of the new
-// factor onto the left (129 multiply-adds). Terms takes the truncated
-// logarithm Σ_{n=1..4} (−1)^{n+1}(P−1)^n/n, but only on the six words that
-// identify the Lie coefficients (each basis element above is the only one
-// containing its word: ab, aab, bba, aaab, bbaa, bbba), and finally
-// substitutes â = a' − δ·b with δ = ū − r, which maps the brackets
-// linearly onto the basis above.
+// factor onto the left by a Horner scheme (52 multiply-adds). Terms takes
+// the truncated logarithm Σ_{n=1..4} (−1)^{n+1}(P−1)ⁿ/n, but only on the
+// six words that identify the Lie coefficients (each basis element is the
+// only one containing its word: âb, ââb, bbâ, âââb, bbââ, bbbâ; 34 products
+// in all), and finally substitutes â = a' − δ·b with δ = ū − r, which maps
+// the brackets linearly onto the basis above.
 //
 // # Numerics
 //
@@ -67,7 +67,7 @@ const (
 // letter 0 is â, letter 1 is b.
 func off(l int) int { return 1<<l - 1 }
 
-// invLen[l] = 1/l, for the exponential's 1/l! built one letter at a time.
+// invLen[k] = 1/k, the factors of the exponential's Horner scheme.
 var invLen = [degree + 1]float64{0, 1, 1.0 / 2, 1.0 / 3, 1.0 / 4}
 
 // Expansion accumulates the factors of a block one ns at a time. The zero
@@ -98,58 +98,72 @@ func (e *Expansion) Push(u float64) {
 	e.n++
 	e.sum += x
 
-	// The truncated exponential of â + x·b: each word's coefficient is the
-	// product of its letters' coefficients over its length factorial.
-	var ex [nWords]float64
-	ex[0] = 1
-	for l := 1; l <= degree; l++ {
-		base, prev := off(l), off(l-1)
-		for w := 0; w < 1<<l; w++ {
-			c := invLen[l]
-			if w&1 == 1 {
-				c *= x
+	// q = P − 1 (no word of length 0). P ← e^X·P with X = â + x·b, by
+	// Horner: e^X·P = P + X(P + (X/2)(P + (X/3)(P + (X/4)P))), truncated.
+	// The k-th bracket is multiplied by X k−1 more times, so only its words
+	// up to length degree+1−k matter; left-multiplying by X maps a word to
+	// the words one letter longer. Longest words first within a step, so
+	// the shorter words read are still those of the previous step.
+	var r [nWords]float64
+	r[0] = 1
+	for k := degree; k >= 1; k-- {
+		ca, cb := invLen[k], x*invLen[k]
+		for l := degree + 1 - k; l >= 1; l-- {
+			base, half, rest := off(l), 1<<(l-1), off(l-1)
+			for w := 0; w < half; w++ {
+				r[base+w] = e.q[base+w] + ca*r[rest+w] // first letter â
+				r[base+half+w] = e.q[base+half+w] + cb*r[rest+w]
 			}
-			ex[base+w] = ex[prev+w>>1] * c
 		}
 	}
-
-	// q = P − 1 (no word of length 0). P ← E·P word by word: the coefficient
-	// of a word is the sum over its splits into a prefix (from E) and a
-	// suffix (from P). Longest words first, so the shorter suffixes read
-	// are still those of the old P.
-	for l := degree; l >= 1; l-- {
-		base := off(l)
-		for w := 0; w < 1<<l; w++ {
-			s := ex[base+w] + e.q[base+w]
-			for k := 1; k < l; k++ {
-				sl := l - k
-				s += ex[off(k)+w>>sl] * e.q[off(sl)+w&(1<<sl-1)]
-			}
-			e.q[base+w] = s
-		}
-	}
+	copy(e.q[1:], r[1:])
 }
 
-// logCoef is the coefficient of the word w of length l in
-// log(1+q) = Σ_n (−1)^{n+1} q^n / n: the sum over the compositions of w into
-// n consecutive non-empty parts of the product of the parts' coefficients.
-func logCoef(q *[nWords]float64, l, w int) float64 {
-	var s float64
+// A part of the logarithm's coefficient of one word: the sign and 1/n of a
+// composition of the word into n consecutive non-empty parts, and the
+// indices of the parts.
+type part struct {
+	c     float64
+	n     int
+	parts [degree]int
+}
+
+// compositions lists the terms of the coefficient of the word w of length l
+// in log(1+q) = Σ_n (−1)^{n+1} qⁿ/n: one per composition of w into n
+// consecutive non-empty parts, contributing the product of the parts'
+// coefficients.
+func compositions(l, w int) []part {
+	var ps []part
 	for cuts := 0; cuts < 1<<(l-1); cuts++ { // bit i-1 set: cut after letter i
-		prod, n, start := 1.0, 0, 0
+		var p part
+		start := 0
 		for i := 1; i <= l; i++ {
 			if i == l || cuts>>(i-1)&1 == 1 {
 				pl := i - start
-				prod *= q[off(pl)+(w>>(l-i))&(1<<pl-1)]
-				n++
+				p.parts[p.n] = off(pl) + (w>>(l-i))&(1<<pl-1)
+				p.n++
 				start = i
 			}
 		}
-		if n%2 == 1 {
-			s += prod / float64(n)
-		} else {
-			s -= prod / float64(n)
+		p.c = 1 / float64(p.n)
+		if p.n%2 == 0 {
+			p.c = -p.c
 		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// logCoef evaluates the coefficient listed by compositions on q.
+func logCoef(q *[nWords]float64, ps []part) float64 {
+	var s float64
+	for i := range ps {
+		p := &ps[i]
+		prod := p.c
+		for _, k := range p.parts[:p.n] {
+			prod *= q[k]
+		}
+		s += prod
 	}
 	return s
 }
@@ -164,6 +178,16 @@ const (
 	wBBBA = 0b1110
 )
 
+// The terms of the logarithm's coefficients of those words.
+var (
+	logAB   = compositions(2, wAB)
+	logAAB  = compositions(3, wAAB)
+	logBBA  = compositions(3, wBBA)
+	logAAAB = compositions(4, wAAAB)
+	logBBAA = compositions(4, wBBAA)
+	logBBBA = compositions(4, wBBBA)
+)
+
 // Terms returns the coefficients of the product so far, re-centred on the
 // mean of the pushed samples. An empty Expansion has zero Terms.
 func (e *Expansion) Terms() Terms {
@@ -172,12 +196,12 @@ func (e *Expansion) Terms() Terms {
 	}
 	// Coefficients in â = a + r·b and b: c2 [â,b], c3a [â,[â,b]],
 	// c3b [b,[b,â]], c4a [â,[â,[â,b]]], c4b [b,[â,[â,b]]], c4c [b,[b,[b,â]]].
-	c2 := logCoef(&e.q, 2, wAB)
-	c3a := logCoef(&e.q, 3, wAAB)
-	c3b := logCoef(&e.q, 3, wBBA)
-	c4a := logCoef(&e.q, 4, wAAAB)
-	c4b := logCoef(&e.q, 4, wBBAA)
-	c4c := logCoef(&e.q, 4, wBBBA)
+	c2 := logCoef(&e.q, logAB)
+	c3a := logCoef(&e.q, logAAB)
+	c3b := logCoef(&e.q, logBBA)
+	c4a := logCoef(&e.q, logAAAB)
+	c4b := logCoef(&e.q, logBBAA)
+	c4c := logCoef(&e.q, logBBBA)
 
 	// â = a' − δ·b. Then [â,b] = [a',b]; [â,[â,b]] = [a',[a',b]] +
 	// δ[b,[b,a']]; [b,[b,â]] = [b,[b,a']]; [â,[â,[â,b]]] = [a',[a',[a',b]]]

@@ -379,7 +379,7 @@ func TestLogIsLie(t *testing.T) {
 	var full word
 	for l := 1; l <= degree; l++ {
 		for w := 0; w < 1<<l; w++ {
-			full[off(l)+w] = logCoef(&e.q, l, w)
+			full[off(l)+w] = logCoef(&e.q, compositions(l, w))
 		}
 	}
 	a, b := letter(0), letter(1)
@@ -392,12 +392,12 @@ func TestLogIsLie(t *testing.T) {
 		x word
 	}{
 		{float64(e.n), a}, {e.sum, b},
-		{logCoef(&e.q, 2, wAB), ab},
-		{logCoef(&e.q, 3, wAAB), aab},
-		{logCoef(&e.q, 3, wBBA), bba},
-		{logCoef(&e.q, 4, wAAAB), bracket(a, aab)},
-		{logCoef(&e.q, 4, wBBAA), bracket(b, aab)},
-		{logCoef(&e.q, 4, wBBBA), bracket(b, bba)},
+		{logCoef(&e.q, logAB), ab},
+		{logCoef(&e.q, logAAB), aab},
+		{logCoef(&e.q, logBBA), bba},
+		{logCoef(&e.q, logAAAB), bracket(a, aab)},
+		{logCoef(&e.q, logBBAA), bracket(b, aab)},
+		{logCoef(&e.q, logBBBA), bracket(b, bba)},
 	} {
 		for k := range lie {
 			lie[k] += x.c * x.x[k]
