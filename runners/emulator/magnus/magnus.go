@@ -74,16 +74,16 @@ var invLen = [degree + 1]float64{0, 1, 1.0 / 2, 1.0 / 3, 1.0 / 4}
 // value is an empty block; Push extends it by one later factor (on the left)
 // and Terms returns the expansion of the product so far.
 type Expansion struct {
-	n     int
-	ref   float64 // reference r of â = a + r·b; the first sample
-	sum   float64 // Σ (u_k − r)
-	q     [nWords]float64
-	hasRf bool
+	n      int
+	ref    float64 // reference r of â = a + r·b; the first sample
+	sum    float64 // Σ (u_k − r)
+	q      [nWords]float64
+	refSet bool
 }
 
 // newExpansion returns an empty Expansion whose factors are written about
 // the reference ref.
-func newExpansion(ref float64) Expansion { return Expansion{ref: ref, hasRf: true} }
+func newExpansion(ref float64) Expansion { return Expansion{ref: ref, refSet: true} }
 
 // Len is the number of factors pushed.
 func (e *Expansion) Len() int { return e.n }
@@ -91,8 +91,8 @@ func (e *Expansion) Len() int { return e.n }
 // Push appends the factor e^{a + u·b} to the block, on the left of the
 // product.
 func (e *Expansion) Push(u float64) {
-	if !e.hasRf {
-		e.ref, e.hasRf = u, true
+	if !e.refSet {
+		e.ref, e.refSet = u, true
 	}
 	x := u - e.ref
 	e.n++

@@ -210,22 +210,27 @@ func TestTwoFactorsBCH(t *testing.T) {
 }
 
 // TestConstantSamples: equal factors commute, so log P = m·a' exactly.
+// Prefixes writes the factors about the first sample, so every deviation is
+// exactly zero; Of writes them about the floating-point mean, which may
+// differ from the samples in the last bit.
 func TestConstantSamples(t *testing.T) {
 	u := make([]float64, 50)
 	for k := range u {
 		u[k] = 3.7
 	}
-	for name, got := range map[string]Terms{"Of": Of(u), "Prefixes": lastPrefix(u)} {
-		if got != (Terms{M: 50}) {
-			// Of writes the factors about the floating-point mean, which
-			// may differ from 3.7 in the last bit.
-			if name != "Of" || math.Abs(got.C2)+math.Abs(got.C3a)+math.Abs(got.C3b)+math.Abs(got.C4a)+math.Abs(got.C4b)+math.Abs(got.C4c) > 1e-9 {
-				t.Errorf("%s: %+v, want only M = 50", name, got)
-			}
-		}
+	if got := lastPrefix(u); got != (Terms{M: 50}) {
+		t.Errorf("Prefixes: %+v, want only M = 50", got)
+	}
+	got := Of(u)
+	if got.M != 50 || math.Abs(got.C2)+math.Abs(got.C3a)+math.Abs(got.C3b)+math.Abs(got.C4a)+math.Abs(got.C4b)+math.Abs(got.C4c) > 1e-9 {
+		t.Errorf("Of: %+v, want only M = 50", got)
 	}
 	if got := Of(nil); got != (Terms{}) {
 		t.Errorf("Of(nil) = %+v, want zero", got)
+	}
+	var e Expansion
+	if got := e.Terms(); got != (Terms{}) || e.Len() != 0 {
+		t.Errorf("empty Expansion: Len %d, Terms %+v, want zero", e.Len(), got)
 	}
 }
 
