@@ -54,7 +54,9 @@ package magnus
 // Terms are the coefficients of log P in the basis of the package
 // documentation: M multiplies a', C2 [a',b], C3a [a',[a',b]], C3b
 // [b,[b,a']], C4a [a',[a',[a',b]]], C4b [b,[a',[a',b]]] and C4c
-// [b,[b,[b,a']]], where a' = a + mean(u)·b.
+// [b,[b,[b,a']]], where a' = a + mean(u)·b. For example, M = m and
+// C2 = −½ Σ_{j>k} (w_j − w_k) exactly: samples rising in time (later factors
+// with more b) give C2 < 0. For linear samples C3a = C4b = 0.
 type Terms struct{ M, C2, C3a, C3b, C4a, C4b, C4c float64 }
 
 const (
@@ -222,8 +224,8 @@ func (e *Expansion) Terms() Terms {
 }
 
 // Of returns the Terms of the product of e^{a + u_k·b}, k = 0..len(u)-1,
-// later factors on the left. Its factors are written about the exact mean of
-// u; Of(nil) is the zero Terms.
+// later factors on the left. Its factors are written about the mean of u;
+// Of(nil) is the zero Terms.
 func Of(u []float64) Terms {
 	if len(u) == 0 {
 		return Terms{}
