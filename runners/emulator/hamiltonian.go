@@ -30,6 +30,9 @@ type hamiltonian struct {
 	uniformDet bool    // every atom has the same detuning
 	gDet       float64 // that detuning
 	split      *splitConsts
+	// kappa1 = Σ_a κ_a and kappa2 = Σ_a κ_a², κ_a = Σ_b |U_ab|: the most a
+	// flip of atom a can change the interaction energy (plateauBound).
+	kappa1, kappa2 float64
 }
 
 // tileBits is the size of a tile of the interaction diagonal: the
@@ -184,6 +187,14 @@ func newHamiltonian(p *sequence.Program, absent []bool) *hamiltonian {
 		}
 	}
 	h.inter = newInterTables(n, u)
+	for _, row := range u {
+		k := 0.0
+		for _, c := range row {
+			k += math.Abs(c)
+		}
+		h.kappa1 += k
+		h.kappa2 += k * k
+	}
 	h.interMin, h.interMax = make([]float64, n+1), make([]float64, n+1)
 	for k := range h.interMin {
 		h.interMin[k], h.interMax[k] = math.Inf(1), math.Inf(-1)

@@ -61,6 +61,7 @@ type evolution struct {
 	Blocks, MatVecs    int
 	gramParts          [sweepChunks][5][5]float64 // gram's partial sums, one per piece
 	bessel             []float64                  // expStep's coefficients, reused block to block
+	uBuf               []float64                  // plateauBlock's detuning samples, reused
 
 	// Optional controls (zero values: plain evolution). blockCap bounds
 	// every block in ns; stops are ascending times (ns) at which a block
@@ -147,12 +148,18 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 			limit = min(limit, e.stops[stop]-t)
 		}
 		var b int
-		var est float64
+		var est, c2 float64
+		plateau := false
 		// The Magnus budget per ns: what the blocks so far left of
 		// magnusTol, spread over the time still to go.
 		rate := max(0, e.magnusTol-e.MagnusErr) / float64(T-t)
 		if run := e.runEnd[t] - t; run >= 2 {
 			b = min(run, limit)
+		} else if pb, pest, pc2 := e.plateauBlock(t, limit, rate); pb > 0 && pb >= guess {
+			// The drive is constant: the fourth-order step, when its
+			// block is no shorter than the midpoint step's last one.
+			b, est, c2, plateau = pb, pest, pc2, true
+			e.MagnusErr += est
 		} else if e.globalFrom(t, min(guess*4, limit)) {
 			b, est = e.globalBlock(t, min(guess*4, limit), rate)
 			guess = b
@@ -181,7 +188,13 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 			e.rounded = false // the hook may change psi
 		}
 		tol := max(chebTol, chebShare*est)
-		if err := e.expStep(ctx, float64(b)*dtMicros, tol); err != nil {
+		var err error
+		if plateau {
+			err = e.plateauStep(ctx, b, c2, tol)
+		} else {
+			err = e.expStep(ctx, float64(b)*dtMicros, tol)
+		}
+		if err != nil {
 			return err
 		}
 		if e.afterBlock != nil {
