@@ -117,14 +117,20 @@ func (e *evolution) rotate(phi float64) {
 		return
 	}
 	e.rounded = false // a rounded copy of psi no longer is one
-	var ph [65]complex128
-	for k := 0; k <= e.h.n; k++ {
+	ph := e.phases[:e.h.n+1]
+	for k := range ph {
 		ph[k] = cmplx.Rect(1, phi*float64(k))
 	}
-	psi := e.psi
-	sweep(len(psi), func(lo, hi int) {
-		for s := lo; s < hi; s++ {
-			psi[s] *= ph[bits.OnesCount(uint(s))]
-		}
-	})
+	if sweepSplit(len(e.psi)) == 1 { // no closure on the heap (see chebStep)
+		rotateRange(e.psi, ph, 0, len(e.psi))
+		return
+	}
+	sweep(len(e.psi), func(lo, hi int) { rotateRange(e.psi, ph, lo, hi) })
+}
+
+// rotateRange is rotate on the amplitudes [lo, hi), with ph[k] = e^{iφk}.
+func rotateRange(psi, ph []complex128, lo, hi int) {
+	for s := lo; s < hi; s++ {
+		psi[s] *= ph[bits.OnesCount(uint(s))]
+	}
 }

@@ -62,6 +62,7 @@ type evolution struct {
 	gramParts          [sweepChunks][5][5]float64 // gram's partial sums, one per piece
 	bessel             []float64                  // expStep's coefficients, reused block to block
 	uBuf               []float64                  // plateauBlock's detuning samples, reused
+	phases             [65]complex128             // rotate's e^{iφk}, k = 0..n
 
 	// Optional controls (zero values: plain evolution). blockCap bounds
 	// every block in ns; stops are ascending times (ns) at which a block
@@ -123,6 +124,7 @@ func (e *evolution) changes(t int) bool {
 func (e *evolution) run(ctx context.Context, progress func(int)) error {
 	T := e.prog.Duration
 	guess := 8
+	plateauGuess := 32 // the last plateau block's length (ns)
 	last := -1
 	stop := 0
 	reached := func(t int) error {
@@ -155,10 +157,11 @@ func (e *evolution) run(ctx context.Context, progress func(int)) error {
 		rate := max(0, e.magnusTol-e.MagnusErr) / float64(T-t)
 		if run := e.runEnd[t] - t; run >= 2 {
 			b = min(run, limit)
-		} else if pb, pest, pc2 := e.plateauBlock(t, limit, rate); pb > 0 && pb >= guess {
+		} else if pb, pest, pc2 := e.plateauBlock(t, min(plateauGuess*4, limit), rate); pb > 0 && pb >= guess {
 			// The drive is constant: the fourth-order step, when its
 			// block is no shorter than the midpoint step's last one.
 			b, est, c2, plateau = pb, pest, pc2, true
+			plateauGuess = max(b, 8)
 			e.MagnusErr += est
 		} else if e.globalFrom(t, min(guess*4, limit)) {
 			b, est = e.globalBlock(t, min(guess*4, limit), rate)
