@@ -506,6 +506,48 @@ GLOBL gramSign<>(SB), RODATA|NOPTR, $160
 	VMULPD Y12, Y9, Y9;      \
 	FLIPS01(Y2, Y3, Y6, Y7)
 
+// GRAMFULL is the body of gramAVX2 and gram32AVX2 after their arguments,
+// as GRAMFLIPS is of the flips-only kernels; in addition QOFF sets QREG to
+// the quad's byte offset in inter and IOFF sets IREG to the partner's
+// (complex128: half the offset in psi, in R11 and DX; complex64: the
+// same, R12 and CX, nothing to compute).
+#define GRAMFULL(LOAD, SCALE, HALF, STOP, QOFF, QREG, IOFF, IREG) \
+	MOVQ $64, DI;                      \
+	SUBQ CX, DI;                       \
+quad:	CMPQ AX, BX;                     \
+	JGE  done;                         \
+	MOVQ AX, R12;                      \
+	SHLQ $SCALE, R12;                  \
+	QOFF;                              \
+	LOAD (SI)(R12*1), Y8;              \
+	LOAD HALF(SI)(R12*1), Y9;          \
+	INTER((R8)(QREG*1));               \
+	FLIPS01W;                          \
+	SIGNS;                             \
+partners:	CMPQ R13, $STOP;             \
+	JLT  x;                            \
+	MOVQ R12, CX;                      \
+	XORQ R13, CX;                      \
+	IOFF;                              \
+	LOAD (SI)(CX*1), Y8;               \
+	LOAD HALF(SI)(CX*1), Y9;           \
+	INTER((R8)(IREG*1));               \
+	GPARTNERW;                         \
+	SHRQ $1, R13;                      \
+	JMP  partners;                     \
+x:	INTER((R8)(QREG*1));             \
+	LOAD (SI)(R12*1), Y8;              \
+	LOAD HALF(SI)(R12*1), Y9;          \
+	XGRAM;                             \
+	ADDQ $4, AX;                       \
+	JMP  quad;                         \
+done:	VZEROUPPER;                      \
+	RET
+
+#define QOFF128 MOVQ AX, R11; SHLQ $3, R11
+#define IOFF128 MOVQ CX, DX; SHRQ $1, DX
+#define NOOFF
+
 // gramAVX2 adds, lane by lane, the products x_i·x_j (i <= j) of gram's
 // five vectors over the quads of [lo, hi) to g[i][j]; the real part of
 // ⟨x_i, x_j⟩ is the sum of the four lanes.
@@ -520,47 +562,7 @@ TEXT ·gramAVX2(SB), NOSPLIT, $0-48
 	MOVQ acc+40(FP), R9
 	MOVQ $8, R10
 	SHLQ CX, R10                 // 16 << (n-1): bit n-1 in bytes of psi
-	MOVQ $64, DI
-	SUBQ CX, DI                  // 64 - n
-
-gquad:
-	CMPQ AX, BX
-	JGE  gdone
-	MOVQ AX, R12
-	SHLQ $4, R12                 // byte offset in psi
-	MOVQ AX, R11
-	SHLQ $3, R11                 // byte offset in inter
-	VMOVUPD (SI)(R12*1), Y8
-	VMOVUPD 32(SI)(R12*1), Y9
-	INTER((R8)(R11*1))
-	FLIPS01W
-	SIGNS
-
-gbits:
-	CMPQ    R13, $64             // down to bit 2
-	JLT     gx
-	MOVQ    R12, CX
-	XORQ    R13, CX              // partner quad in psi
-	MOVQ    CX, DX
-	SHRQ    $1, DX               // and in inter
-	VMOVUPD (SI)(CX*1), Y8
-	VMOVUPD 32(SI)(CX*1), Y9
-	INTER((R8)(DX*1))
-	GPARTNERW
-	SHRQ    $1, R13
-	JMP     gbits
-
-gx:
-	INTER((R8)(R11*1))
-	VMOVUPD (SI)(R12*1), Y8
-	VMOVUPD 32(SI)(R12*1), Y9
-	XGRAM
-	ADDQ $4, AX
-	JMP  gquad
-
-gdone:
-	VZEROUPPER
-	RET
+	GRAMFULL(VMOVUPD, 4, 32, 64, QOFF128, R11, IOFF128, DX)
 
 // gram32AVX2 is gramAVX2 reading the state rounded to complex64, each
 // quad widened to complex128 as it is loaded: half the bytes per partner.
@@ -575,42 +577,36 @@ TEXT ·gram32AVX2(SB), NOSPLIT, $0-48
 	MOVQ acc+40(FP), R9
 	MOVQ $4, R10
 	SHLQ CX, R10                 // 8 << (n-1): bit n-1 in bytes of psi and inter
-	MOVQ $64, DI
-	SUBQ CX, DI                  // 64 - n
+	GRAMFULL(VCVTPS2PD, 3, 16, 32, NOOFF, R12, NOOFF, CX)
 
-hquad:
-	CMPQ AX, BX
-	JGE  hdone
-	MOVQ AX, R12
-	SHLQ $3, R12                 // byte offset in psi and inter
-	VCVTPS2PD (SI)(R12*1), Y8
-	VCVTPS2PD 16(SI)(R12*1), Y9
-	INTER((R8)(R12*1))
-	FLIPS01W
-	SIGNS
-
-hbits:
-	CMPQ      R13, $32           // down to bit 2
-	JLT       hx
-	MOVQ      R12, CX
-	XORQ      R13, CX            // partner quad in psi and inter
-	VCVTPS2PD (SI)(CX*1), Y8
-	VCVTPS2PD 16(SI)(CX*1), Y9
-	INTER((R8)(CX*1))
-	GPARTNERW
-	SHRQ      $1, R13
-	JMP       hbits
-
-hx:
-	INTER((R8)(R12*1))
-	VCVTPS2PD (SI)(R12*1), Y8
-	VCVTPS2PD 16(SI)(R12*1), Y9
-	XGRAM
-	ADDQ $4, AX
-	JMP  hquad
-
-hdone:
-	VZEROUPPER
+// GRAMFLIPS is the body of gramFlipsAVX2 and gramFlips32AVX2 after their
+// arguments: LOAD reads a quad of psi at byte offset SCALE·s (VMOVUPD for
+// complex128, VCVTPS2PD widening complex64, its second half at HALF), and
+// the partner loop runs down to bit 2, STOP bytes.
+#define GRAMFLIPS(LOAD, SCALE, HALF, STOP) \
+	MOVQ $64, DI;                      \
+	SUBQ CX, DI;                       \
+quad:	CMPQ AX, BX;                     \
+	JGE  done;                         \
+	MOVQ AX, R12;                      \
+	SHLQ $SCALE, R12;                  \
+	LOAD (SI)(R12*1), Y8;              \
+	LOAD HALF(SI)(R12*1), Y9;          \
+	FLIPS01(Y0, Y1, Y4, Y5);           \
+	SIGNS;                             \
+partners:	CMPQ R13, $STOP;             \
+	JLT  x;                            \
+	MOVQ R12, CX;                      \
+	XORQ R13, CX;                      \
+	LOAD (SI)(CX*1), Y8;               \
+	LOAD HALF(SI)(CX*1), Y9;           \
+	GPARTNER;                          \
+	SHRQ $1, R13;                      \
+	JMP  partners;                     \
+x:	XFLIPS;                            \
+	ADDQ $4, AX;                       \
+	JMP  quad;                         \
+done:	VZEROUPPER;                      \
 	RET
 
 // gramFlipsAVX2 is gramAVX2 for the operators without interaction
@@ -627,38 +623,7 @@ TEXT ·gramFlipsAVX2(SB), NOSPLIT, $0-40
 	MOVQ acc+32(FP), R9
 	MOVQ $8, R10
 	SHLQ CX, R10                 // 16 << (n-1): bit n-1 in bytes of psi
-	MOVQ $64, DI
-	SUBQ CX, DI                  // 64 - n
-
-fquad:
-	CMPQ AX, BX
-	JGE  fdone
-	MOVQ AX, R12
-	SHLQ $4, R12                 // byte offset in psi
-	VMOVUPD (SI)(R12*1), Y8
-	VMOVUPD 32(SI)(R12*1), Y9
-	FLIPS01(Y0, Y1, Y4, Y5)
-	SIGNS
-
-fbits:
-	CMPQ    R13, $64             // down to bit 2
-	JLT     fx
-	MOVQ    R12, CX
-	XORQ    R13, CX              // partner quad in psi
-	VMOVUPD (SI)(CX*1), Y8
-	VMOVUPD 32(SI)(CX*1), Y9
-	GPARTNER
-	SHRQ    $1, R13
-	JMP     fbits
-
-fx:
-	XFLIPS
-	ADDQ $4, AX
-	JMP  fquad
-
-fdone:
-	VZEROUPPER
-	RET
+	GRAMFLIPS(VMOVUPD, 4, 32, 64)
 
 // gramFlips32AVX2 is gramFlipsAVX2 reading the state rounded to
 // complex64, as gram32AVX2 does.
@@ -672,38 +637,7 @@ TEXT ·gramFlips32AVX2(SB), NOSPLIT, $0-40
 	MOVQ acc+32(FP), R9
 	MOVQ $4, R10
 	SHLQ CX, R10                 // 8 << (n-1): bit n-1 in bytes of psi
-	MOVQ $64, DI
-	SUBQ CX, DI                  // 64 - n
-
-equad:
-	CMPQ AX, BX
-	JGE  edone
-	MOVQ AX, R12
-	SHLQ $3, R12                 // byte offset in psi
-	VCVTPS2PD (SI)(R12*1), Y8
-	VCVTPS2PD 16(SI)(R12*1), Y9
-	FLIPS01(Y0, Y1, Y4, Y5)
-	SIGNS
-
-ebits:
-	CMPQ      R13, $32           // down to bit 2
-	JLT       ex
-	MOVQ      R12, CX
-	XORQ      R13, CX            // partner quad in psi
-	VCVTPS2PD (SI)(CX*1), Y8
-	VCVTPS2PD 16(SI)(CX*1), Y9
-	GPARTNER
-	SHRQ      $1, R13
-	JMP       ebits
-
-ex:
-	XFLIPS
-	ADDQ $4, AX
-	JMP  equad
-
-edone:
-	VZEROUPPER
-	RET
+	GRAMFLIPS(VCVTPS2PD, 3, 16, 32)
 
 // func tileAVX2(dst, mid, high *float64, k float64, n int)
 TEXT ·tileAVX2(SB), NOSPLIT, $0-40
