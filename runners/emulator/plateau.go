@@ -31,7 +31,7 @@ import (
 
 // plateauBlock returns the longest block [t, t+b), b <= bmax, over which
 // the drive stays constant and the bound of the dropped terms fits the
-// budget (rate per ns), that bound and the block's C2; b = 0 when the
+// budget (rate per unit of weight), that bound and the block's C2; b = 0 when the
 // drive changes at t.
 func (e *evolution) plateauBlock(t, bmax int, rate float64) (b int, est, c2 float64) {
 	drive := e.prog.Drive[0]
@@ -53,7 +53,7 @@ func (e *evolution) plateauBlock(t, bmax int, rate float64) (b int, est, c2 floa
 	magnus.Prefixes(u, func(j int, tm magnus.Terms) bool {
 		sum += det[j-1]
 		bound := e.h.plateauBound(tm, c, math.Abs(sum/float64(j)))
-		if j > 1 && bound > rate*float64(j) {
+		if j > 1 && bound > rate*e.weight(t, j) {
 			return false
 		}
 		b, est, c2 = j, bound, tm.C2
