@@ -187,14 +187,7 @@ func newHamiltonian(p *sequence.Program, absent []bool) *hamiltonian {
 		}
 	}
 	h.inter = newInterTables(n, u)
-	for _, row := range u {
-		k := 0.0
-		for _, c := range row {
-			k += math.Abs(c)
-		}
-		h.kappa1 += k
-		h.kappa2 += k * k
-	}
+	h.kappa1, h.kappa2 = couplingSums(u)
 	h.interMin, h.interMax = make([]float64, n+1), make([]float64, n+1)
 	for k := range h.interMin {
 		h.interMin[k], h.interMax[k] = math.Inf(1), math.Inf(-1)
@@ -215,6 +208,20 @@ func newHamiltonian(p *sequence.Program, absent []bool) *hamiltonian {
 	h.detHi = make([]float64, 1<<h.hiBits)
 	h.driveAtBit = make([]complex128, n)
 	return h
+}
+
+// couplingSums returns κ₁ = Σ_a κ_a and κ₂ = Σ_a κ_a² with κ_a = Σ_b |u_ab|,
+// the most an excitation of atom a can change the interaction energy.
+func couplingSums(u [][]float64) (k1, k2 float64) {
+	for _, row := range u {
+		k := 0.0
+		for _, c := range row {
+			k += math.Abs(c)
+		}
+		k1 += k
+		k2 += k * k
+	}
+	return k1, k2
 }
 
 // setStep loads a (block-averaged) drive: per-atom Ω·e^{iφ} and δ.

@@ -66,16 +66,17 @@ func (e *evolution) plateauBlock(t, bmax int, rate float64) (b int, est, c2 floa
 // the plateau step drops, for the Lie coefficients tm, the drive c = Ω/2
 // and the mean detuning |δ̄|. With F = σ⁺+σ⁻ and J = σ⁺-σ⁻ summed over the
 // atoms, [N, H̄] = c·J, [N, J] = F, [N, F] = J, [F, J] = -2(2N-n) and
-// [H̄, J] = [V, J] + c·[F, J] - δ̄·F; ‖F‖ = ‖J‖ = n, ‖[V, J]‖ ≤ κ₁ = Σ_a κ_a
-// with κ_a = Σ_b |U_ab| (a flip of atom a changes the interaction by at
-// most κ_a), ‖[V, [V, J]]‖ ≤ κ₂ = Σ_a κ_a², and ‖[F, [V, J]]‖ ≤ 3κ₁: the
-// flip of an atom b ≠ a changes the interaction change of a flip of a by
-// at most |U_ab| (κ₁ over all pairs), the flip of a itself gives at most
-// 2κ_a. Hence
+// [H̄, J] = [V, J] + c·[F, J] - δ̄·F. Write V = V_a + n_a·W_a with
+// W_a = Σ_b U_ab·n_b, the interaction an excitation of atom a adds, free
+// of atom a: then [V, J_a] = W_a·F_a and [V, [V, J_a]] = W_a²·J_a, and
+// [F_b, W_a·F_a] is 0 for b = a and U_ab·[F_b, n_b]·F_a otherwise. With
+// |W_a| ≤ κ_a = Σ_b |U_ab|: ‖F‖ = ‖J‖ = n, ‖[V, J]‖, ‖[V, F]‖ ≤ κ₁ = Σ_a κ_a,
+// ‖[V, [V, J]]‖ ≤ κ₂ = Σ_a κ_a² and ‖[F, [V, J]]‖ ≤ Σ_{a≠b} |U_ab| = κ₁.
+// Hence
 //
 //	‖[a',[a',b]]‖   ≤ dt³·c·(κ₁ + 2cn + |δ̄|n)
 //	‖[b,[b,a']]‖    ≤ dt³·c·n
-//	‖[a',[a',[a',b]]]‖ ≤ dt⁴·c·(κ₂ + 3cκ₁ + 2|δ̄|κ₁ + 4c²n + δ̄²n)
+//	‖[a',[a',[a',b]]]‖ ≤ dt⁴·c·(κ₂ + cκ₁ + 2|δ̄|κ₁ + 4c²n + δ̄²n)
 //	‖[b,[a',[a',b]]]‖  ≤ dt⁴·c·(κ₁ + |δ̄|n)
 //	‖[b,[b,[b,a']]]‖   ≤ dt⁴·c·n
 func (h *hamiltonian) plateauBound(tm magnus.Terms, c, dbar float64) float64 {
@@ -83,7 +84,7 @@ func (h *hamiltonian) plateauBound(tm magnus.Terms, c, dbar float64) float64 {
 	dt3 := dtMicros * dtMicros * dtMicros
 	dt4 := dt3 * dtMicros
 	return dt3*c*(math.Abs(tm.C3a)*(k1+2*c*n+dbar*n)+math.Abs(tm.C3b)*n) +
-		dt4*c*(math.Abs(tm.C4a)*(k2+3*c*k1+2*dbar*k1+4*c*c*n+dbar*dbar*n)+
+		dt4*c*(math.Abs(tm.C4a)*(k2+c*k1+2*dbar*k1+4*c*c*n+dbar*dbar*n)+
 			math.Abs(tm.C4b)*(k1+dbar*n)+math.Abs(tm.C4c)*n)
 }
 
