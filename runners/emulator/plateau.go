@@ -31,8 +31,8 @@ import (
 
 // plateauBlock returns the longest block [t, t+b), b <= bmax, over which
 // the drive stays constant and the bound of the dropped terms fits the
-// budget (rate per unit of weight), that bound and the block's C2; b = 0 when the
-// drive changes at t.
+// budget (rate per unit of weight, see evolution.weights), that bound and
+// the block's C2; b = 0 when the drive changes at t.
 func (e *evolution) plateauBlock(t, bmax int, rate float64) (b int, est, c2 float64) {
 	drive := e.prog.Drive[0]
 	end := t

@@ -552,8 +552,8 @@ func (e *evolution) globalFrom(t, b int) bool {
 }
 
 // globalBlock picks the longest block [t, t+b), b <= bmax, whose second
-// Magnus term estimate fits the error budget (rate per unit of weight), for a drive
-// shared by all atoms. With per-ns drive c_k = Ω/2·e^{iφ} and detuning δ_k,
+// Magnus term estimate fits the error budget (rate per unit of weight),
+// for a drive shared by all atoms. With per-ns drive c_k = Ω/2·e^{iφ} and detuning δ_k,
 //
 //	Σ_{j<k}[H_k,H_j] = Re(A)·X1 + Im(A)·X2 + Re(B)·X3 + Im(B)·X4 + z·X5
 //
