@@ -17,7 +17,7 @@ import (
 // 1e-14).
 func exactBlock(t *testing.T, p *sequence.Program, psi []complex128, t0, b int) []complex128 {
 	t.Helper()
-	e := newEvolutionWith(p, newHamiltonian(p, nil), 0, false)
+	e := newEvolution(p, 0)
 	copy(e.psi, psi)
 	for k := range b {
 		e.loadAverage(t0+k, 1)
@@ -28,6 +28,19 @@ func exactBlock(t *testing.T, p *sequence.Program, psi []complex128, t0, b int) 
 	return e.psi
 }
 
+// blockTerms returns the Lie coefficients of the block [t0, t0+b) of p's
+// global detuning (u_k = -δ_k, as plateauBlock takes them) and its mean
+// detuning.
+func blockTerms(p *sequence.Program, t0, b int) (magnus.Terms, float64) {
+	u := make([]float64, b)
+	mean := 0.0
+	for k := range u {
+		u[k] = -p.Det[0][t0+k]
+		mean += p.Det[0][t0+k] / float64(b)
+	}
+	return magnus.Of(u), mean
+}
+
 // On the ring's plateau (constant drive, detuning swept) the plateau step
 // is fourth order: against the per-ns product its error is hundreds of
 // times below the midpoint step's at 8 ns and grows as b⁵ (32× per
@@ -36,19 +49,15 @@ func exactBlock(t *testing.T, p *sequence.Program, psi []complex128, t0, b int) 
 func TestPlateauStepIsFourthOrder(t *testing.T) {
 	p := compile(t, ringSequence(10))
 	ctx := context.Background()
-	start := newEvolutionWith(p, newHamiltonian(p, nil), 0, false)
+	start := newEvolution(p, 0)
 	const t0 = 1500 // on the plateau (252–2752 ns)
 	copy(start.psi, exactBlock(t, p, start.psi, 0, t0))
 	var mid, plat [2]float64
 	for i, b := range []int{8, 16, 32, 64} {
 		exact := exactBlock(t, p, start.psi, t0, b)
-		u := make([]float64, b)
-		for k := range u {
-			u[k] = -p.Det[0][t0+k]
-		}
-		tm := magnus.Of(u)
+		tm, meanDet := blockTerms(p, t0, b)
 
-		e := newEvolutionWith(p, newHamiltonian(p, nil), 0, false)
+		e := newEvolution(p, 0)
 		copy(e.psi, start.psi)
 		e.loadAverage(t0, b)
 		if err := e.plateauStep(ctx, b, tm.C2, 1e-14); err != nil {
@@ -56,7 +65,7 @@ func TestPlateauStepIsFourthOrder(t *testing.T) {
 		}
 		errPlat := dist(e.psi, exact)
 
-		m := newEvolutionWith(p, newHamiltonian(p, nil), 0, false)
+		m := newEvolution(p, 0)
 		copy(m.psi, start.psi)
 		m.loadAverage(t0, b)
 		if err := m.expStep(ctx, float64(b)*dtMicros, 1e-14); err != nil {
@@ -64,11 +73,7 @@ func TestPlateauStepIsFourthOrder(t *testing.T) {
 		}
 		errMid := dist(m.psi, exact)
 
-		mean := 0.0
-		for _, x := range u {
-			mean += x
-		}
-		bound := e.h.plateauBound(tm, cmplx.Abs(p.Drive[0][t0])/2, math.Abs(mean/float64(b)))
+		bound := e.h.plateauBound(tm, cmplx.Abs(p.Drive[0][t0])/2, math.Abs(meanDet))
 		t.Logf("b=%d: midpoint %.3e, plateau step %.3e, bound %.3e", b, errMid, errPlat, bound)
 		if errPlat > bound {
 			t.Errorf("b=%d: plateau step error %.3e above its bound %.3e", b, errPlat, bound)
@@ -95,22 +100,19 @@ func TestRotationMakesAPhasedDriveReal(t *testing.T) {
 	p := compile(t, ringSequence(8))
 	ctx := context.Background()
 	const t0, b = 1000, 20
-	u := make([]float64, b)
-	for k := range u {
-		u[k] = -p.Det[0][t0+k]
-	}
-	c2 := magnus.Of(u).C2
-	start := newEvolutionWith(p, newHamiltonian(p, nil), 0, false)
+	tm, _ := blockTerms(p, t0, b)
+	c2 := tm.C2
+	start := newEvolution(p, 0)
 	copy(start.psi, exactBlock(t, p, start.psi, 0, t0))
 
-	rotated := newEvolutionWith(p, newHamiltonian(p, nil), 0, false)
+	rotated := newEvolution(p, 0)
 	copy(rotated.psi, start.psi)
 	rotated.loadAverage(t0, b)
 	if err := rotated.plateauStep(ctx, b, c2, 1e-14); err != nil {
 		t.Fatal(err)
 	}
 
-	direct := newEvolutionWith(p, newHamiltonian(p, nil), 0, false)
+	direct := newEvolution(p, 0)
 	copy(direct.psi, start.psi)
 	direct.loadAverage(t0, b)
 	corr := complex(1, dtMicros*c2/float64(b))
