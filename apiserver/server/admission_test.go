@@ -9,7 +9,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,8 +55,7 @@ func tenants(t testing.TB) map[string]string {
 				return
 			}
 			tenantsTokens[name] = tr.Status.Token
-			subject := rbacv1.Subject{Kind: "ServiceAccount", Name: name, Namespace: usersNS}
-			if tenantsErr = admin.Create(ctx, binding(project, "tweezer-user", "ClusterRole", subject)); tenantsErr != nil {
+			if tenantsErr = bindMember(ctx, project, name); tenantsErr != nil {
 				return
 			}
 		}

@@ -11,7 +11,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -202,7 +201,7 @@ func newConformanceFixture(t *testing.T) *conformanceFixture {
 		t.Fatal(err)
 	}
 	for _, p := range []string{confProjOld, confProjNew} {
-		if err := admin.Create(ctx, binding(p, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: "dave", Namespace: usersNS})); err != nil {
+		if err := bindMember(ctx, p, "dave"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -46,7 +46,7 @@ func carolToken(t *testing.T) string {
 		if err := admin.SubResource("token").Create(ctx, sa, tr); err != nil {
 			t.Fatal(err)
 		}
-		if err := admin.Create(ctx, binding(projA, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: "carol", Namespace: usersNS})); err != nil {
+		if err := bindMember(ctx, projA, "carol"); err != nil {
 			t.Fatal(err)
 		}
 		carol = tr.Status.Token

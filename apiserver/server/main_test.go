@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -175,6 +176,13 @@ func run(m *testing.M) (int, error) {
 	); err != nil {
 		return 0, err
 	}
+	for _, m := range []struct{ name, ns, resource string }{
+		{"alice", projA, "workloads"}, {"alice", projBig, "workloads"}, {"bob", projB, "workloads"}, {"reader", projA, "batches"},
+	} {
+		if err := awaitAllowed(ctx, "system:serviceaccount:"+usersNS+":"+m.name, m.ns, "get", m.resource); err != nil {
+			return 0, err
+		}
+	}
 
 	if err := startBatchController(ctx, cfg); err != nil {
 		return 0, err
@@ -217,6 +225,40 @@ func run(m *testing.M) (int, error) {
 	facadeCache = firstCache
 	defer facade.Close()
 	return m.Run(), nil
+}
+
+// bindMember makes the service account name (in usersNS) a member of
+// project ns and waits until kube-apiserver's authorizer says so: RBAC
+// reads bindings from its own informer, so a request made right after the
+// Create may still be refused, and the facade would answer 404.
+func bindMember(ctx context.Context, ns, name string) error {
+	subject := rbacv1.Subject{Kind: "ServiceAccount", Name: name, Namespace: usersNS}
+	if err := admin.Create(ctx, binding(ns, "tweezer-user", "ClusterRole", subject)); err != nil {
+		return err
+	}
+	return awaitAllowed(ctx, "system:serviceaccount:"+usersNS+":"+name, ns, "create", "workloads")
+}
+
+// awaitAllowed polls a SubjectAccessReview for ten seconds until user may
+// verb resource (of the Tweezer group) in ns.
+func awaitAllowed(ctx context.Context, user, ns, verb, resource string) error {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: ns, Verb: verb, Group: quantumv1alpha1.GroupVersion.Group, Resource: resource,
+			},
+		}}
+		if err := admin.Create(ctx, sar); err != nil {
+			return err
+		}
+		if sar.Status.Allowed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still may not %s %s in %s after ten seconds", user, verb, resource, ns)
+		}
+	}
 }
 
 func binding(ns, role, kind string, subject rbacv1.Subject) *rbacv1.RoleBinding {

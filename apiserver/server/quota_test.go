@@ -8,7 +8,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -35,7 +34,7 @@ func quotaProject(t *testing.T, id string, jobs int64) string {
 	if err := admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: usersNS}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.Create(ctx, binding(id, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: name, Namespace: usersNS})); err != nil {
+	if err := bindMember(ctx, id, name); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := kubernetes.NewForConfig(restCfg)

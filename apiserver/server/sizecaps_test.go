@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -297,7 +296,7 @@ func TestAFloodIsRefusedAtTheProjectQuota(t *testing.T) {
 	if err := admin.Create(ctx, testenv.ProjectNamespace(proj)); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.Create(ctx, binding(proj, "tweezer-user", "ClusterRole", rbacv1.Subject{Kind: "ServiceAccount", Name: "alice", Namespace: usersNS})); err != nil {
+	if err := bindMember(ctx, proj, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	counted := corev1.ResourceName("count/batches." + quantumv1alpha1.GroupVersion.Group)
