@@ -18,13 +18,14 @@ import (
 //
 // A next step with c0 = c1 = 0 leaves acc alone. On the first step in
 // holds the state rounded to complex64 and acc the state itself, so the
-// c0 term keeps full precision.
+// c0 term keeps full precision. A first step with acc nil writes out only
+// (mul32).
 func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, half float64, first bool, c0, c1 complex128) {
 	scale := 2 / half
 	if first {
 		scale = 1 / half
 	}
-	if len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim {
+	if len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim && (acc != nil || !first) {
 		panic("emulator: cheb32Step outside the state vector")
 	}
 	realGlobal := h.global && h.uniformDet && h.driven == uint64(h.dim-1) && imag(h.gDrive) == 0 && h.dim >= 8
@@ -77,14 +78,17 @@ func (h *hamiltonian) cheb32Split(in, out []complex64, acc []complex128, center,
 		h.split = new(splitConsts)
 	}
 	consts, low := &h.split.high32, &h.split.low32
-	*consts = h.cheb32Consts(center, scale, first, c0, c1)
+	*consts = h.cheb32Consts(center, scale, first, c0, c1, acc)
 	*low = *consts
 	low.mode = 0 // out only
 	if first {
 		low.mode = 3
 	}
+	if consts.mode == 3 {
+		consts.mode = 0 // the second pass adds to out and leaves acc alone
+	}
 	sweep(h.dim, func(lo, hi int) { h.cheb32Tiles(in, out, acc, lo, hi, k, low) })
-	h.splitColumns(func(lo, hi int) { cheb32HighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, consts) })
+	h.splitColumns(func(lo, hi int) { cheb32HighAVX2(&in[0], &out[0], accPtr(acc), lo, hi, k, h.n, consts) })
 }
 
 // cheb32Range is cheb32Step on amplitudes [lo, hi), with its kernel chosen.
@@ -108,7 +112,7 @@ func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi i
 	if lo < a {
 		h.cheb32General(in, out, acc, lo, a, center, scale, first, c0, c1)
 	}
-	k := h.cheb32Consts(center, scale, first, c0, c1)
+	k := h.cheb32Consts(center, scale, first, c0, c1, acc)
 	h.cheb32Tiles(in, out, acc, a, b, h.n, &k)
 	if b < hi {
 		h.cheb32General(in, out, acc, b, hi, center, scale, first, c0, c1)
@@ -116,8 +120,8 @@ func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi i
 }
 
 // cheb32Consts returns the constants of cheb32RealAVX2 and cheb32HighAVX2
-// for one sweep.
-func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 complex128) cheb32Consts {
+// for one sweep (mode 3, out only, for a first step without acc).
+func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 complex128, acc []complex128) cheb32Consts {
 	det := h.gDet
 	k := cheb32Consts{
 		diagA: [4]float64{center, det + center, det + center, 2*det + center},
@@ -129,6 +133,8 @@ func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 com
 		scale: scale, det: det, drive: float32(real(h.gDrive) * scale),
 	}
 	switch {
+	case first && acc == nil:
+		k.mode = 3
 	case first:
 		k.mode = 2
 	case c0 != 0 || c1 != 0:
@@ -141,7 +147,7 @@ func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 com
 // 8) with the flips of bits 0..flipBits-1, one tile of the interaction
 // diagonal at a time (interTables.tile).
 func (h *hamiltonian) cheb32Tiles(in, out []complex64, acc []complex128, lo, hi, flipBits int, k *cheb32Consts) {
-	if lo&7 != 0 || hi&7 != 0 || lo < 0 || hi > len(in) || len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim || flipBits > h.n || h.dim < 8 {
+	if lo&7 != 0 || hi&7 != 0 || lo < 0 || hi > len(in) || len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim && k.mode != 3 || flipBits > h.n || h.dim < 8 {
 		panic("emulator: cheb32Tiles outside the state vector")
 	}
 	var buf [1 << tileBits]float64
@@ -149,7 +155,7 @@ func (h *hamiltonian) cheb32Tiles(in, out []complex64, acc []complex128, lo, hi,
 		t1 := min(hi, (t0>>tileBits+1)<<tileBits)
 		inter := buf[:t1-t0]
 		h.inter.tile(inter, t0)
-		cheb32RealAVX2(&in[0], &out[0], &acc[0], &inter[0], t0, t1, flipBits, k)
+		cheb32RealAVX2(&in[0], &out[0], accPtr(acc), &inter[0], t0, t1, flipBits, k)
 		t0 = t1
 	}
 }
@@ -167,12 +173,29 @@ type cheb32Consts struct {
 	mode         int64   // 2 on the first step, 1 on a next step that adds to acc, 0 on one that does not; 3 on a first step that writes out only
 }
 
+// accPtr is the address of acc's first amplitude for the assembly
+// kernels, nil without acc (mode 3 never reads it).
+func accPtr(acc []complex128) *complex128 {
+	if acc == nil {
+		return nil
+	}
+	return &acc[0]
+}
+
+// mul32 sets out = H·in for the loaded step's Hamiltonian (a first
+// Chebyshev sweep with center 0, half-width 1 and no sum).
+func (h *hamiltonian) mul32(in, out []complex64) {
+	h.cheb32Step(in, out, nil, 0, 1, true, 0, 0)
+}
+
 // cheb32General is cheb32Step's kernel for any drive, in Go: flips
 // summed in single precision, the diagonal in double and rounded.
 func (h *hamiltonian) cheb32General(in, out []complex64, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
 	in = in[:h.dim]
 	out = out[:h.dim]
-	acc = acc[:h.dim]
+	if acc != nil {
+		acc = acc[:h.dim]
+	}
 	driven := h.driven
 	var coef, conj [64]complex64
 	for b := range h.n {
@@ -195,7 +218,9 @@ func (h *hamiltonian) cheb32General(in, out []complex64, acc []complex128, lo, h
 		x := complex(d, 0)*in[s] + f
 		if first {
 			out[s] = x
-			acc[s] = c0*acc[s] + c1*complex128(x)
+			if acc != nil {
+				acc[s] = c0*acc[s] + c1*complex128(x)
+			}
 		} else {
 			x -= out[s]
 			out[s] = x

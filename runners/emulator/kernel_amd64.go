@@ -86,3 +86,22 @@ func cheb32HighAVX2(in, out *complex64, acc *complex128, lo, hi, k, n int, kc *c
 //
 //go:noescape
 func chebHighAVX2(in, out, acc *complex128, lo, hi, k, n int, kc *chebConsts)
+
+// dot32AVX2 returns Σ x_i·y_i over n float32 (n a multiple of 8), in
+// float64: Re⟨x, y⟩ for complex64 vectors of n/2 amplitudes.
+//
+//go:noescape
+func dot32AVX2(x, y *float32, n int) float64
+
+// lanczosUpdateAVX2 sets out_i -= a·cur_i + c·prev_i over n float32 (n a
+// multiple of 8) and returns Σ out_i² of the new values, in float64.
+//
+//go:noescape
+func lanczosUpdateAVX2(out, cur, prev *float32, n int, a, c float32) float64
+
+// combineAVX2 sets psi[i] = Σ_{j<m} c_j·basis[j][i] over [lo, hi)
+// (multiples of 4), with coef[j] = {re c_j in every lane, (−im, im) pairs}.
+// The caller checks that every basis vector holds hi amplitudes.
+//
+//go:noescape
+func combineAVX2(psi *complex128, basis **complex64, coef *[2][4]float64, m, lo, hi int)

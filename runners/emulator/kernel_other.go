@@ -44,3 +44,15 @@ func cheb32HighAVX2(in, out *complex64, acc *complex128, lo, hi, k, n int, kc *c
 func chebHighAVX2(in, out, acc *complex128, lo, hi, k, n int, kc *chebConsts) {
 	panic("emulator: no AVX2 kernel on this architecture")
 }
+
+func dot32AVX2(x, y *float32, n int) float64 {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func lanczosUpdateAVX2(out, cur, prev *float32, n int, a, c float32) float64 {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func combineAVX2(psi *complex128, basis **complex64, coef *[2][4]float64, m, lo, hi int) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}

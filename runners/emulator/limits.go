@@ -62,6 +62,13 @@ func maxAtomsReason(perAmp int) string {
 		n+1, mib(uint64(perAmp)<<(n+1)), mib(mem), sysmem.LimitEnv, mib(sysmem.DefaultLimit))
 }
 
+// spareBytes is what is left of 3/4 of the memory budget once the state
+// of n atoms at perAmp bytes per amplitude is allocated.
+func spareBytes(n, perAmp int) uint64 {
+	budget, need := 0.75*float64(sysmem.Available()), float64(uint64(perAmp)<<n)
+	return uint64(max(0, budget-need))
+}
+
 // mib formats bytes in MiB.
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 

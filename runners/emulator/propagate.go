@@ -51,6 +51,9 @@ type evolution struct {
 	// the Chebyshev sum that follows starts from that copy; anything that
 	// changes psi in between clears it.
 	rounded bool
+	// krylov, when set (precision "low" with memory to spare), evolves
+	// each block with Lanczos steps instead of the Chebyshev expansion.
+	krylov *lanczos
 
 	runEnd []int // end of the run of identical samples starting at t
 	// weights[t] is the share of the Magnus budget the ns before t may
@@ -266,6 +269,15 @@ func (e *evolution) loadAverage(t, b int) {
 // at tol. A long step checks ctx every few sweeps; once cancelled the state
 // is abandoned.
 func (e *evolution) expStep(ctx context.Context, tau, tol float64) error {
+	if e.krylov != nil {
+		left, err := e.krylovStep(ctx, tau, tol)
+		if err != nil || left == 0 {
+			return err
+		}
+		// A Lanczos step that could not advance: the rest by Chebyshev.
+		tol *= left / tau
+		tau = left
+	}
 	lo, hi := e.h.spectrum(e.avgDet)
 	center, half := (hi+lo)/2, (hi-lo)/2+1e-9
 	x := half * tau

@@ -164,6 +164,9 @@ func simulate(ctx context.Context, req Request, progress func(int)) (*simulation
 		sim.noise = prog.Device.Noise
 	}
 	sim.evo = newEvolutionWith(prog, newHamiltonian(prog, nil), defaultMagnusTol, req.singlePrecision())
+	if n := sim.evo.h.n; n >= krylovMinAtoms {
+		sim.evo.useKrylov(krylovBasis(n, spareBytes(n, amplitudeBytes(sim.evo.single))))
+	}
 	if err := sim.evo.run(ctx, progress); err != nil {
 		return nil, err
 	}

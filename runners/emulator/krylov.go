@@ -1,0 +1,262 @@
+package emulator
+
+import (
+	"context"
+	"math"
+	"unsafe"
+)
+
+// A Lanczos (Krylov) exponential for precision "low", used where memory
+// allows a basis of a few complex64 vectors. The Chebyshev expansion needs
+// about half-width·τ terms, and the half-width of a Rydberg Hamiltonian is
+// set by configurations the state never reaches (every atom excited, each
+// pair at the blockade energy). Lanczos builds its basis from the state
+// itself, H^k·ψ, and converges once it has resolved the energies the state
+// actually visits: on the ring it needs 2.5–4× fewer matrix-vector
+// products than Chebyshev at 20–40 ns (docs/emulator-measurements.md),
+// and its cost hardly grows with the register while Chebyshev's grows with
+// the half-width.
+//
+// The error bound is a posteriori and rigorous. With V the basis, T the
+// tridiagonal Lanczos matrix and β the last off-diagonal, the recurrence
+// gives H·V = V·T + β·v·e_mᵀ, so u(s) = ‖ψ‖·V·e^{-isT}·e₁ solves
+// u' = -iH·u + iβ·‖ψ‖·v·[e^{-isT}]_{m1}, and the error of u(τ) against
+// e^{-iτH}ψ is at most ‖ψ‖·β·∫₀^τ |[e^{-isT}]_{m1}| ds (H is Hermitian,
+// its propagator keeps norms). The relation holds to rounding whether or
+// not the basis stays orthogonal; the rounding of the complex64 vectors is
+// bounded on its own (krylovRounding).
+
+// krylovMaxBasis is the most basis vectors a Lanczos step builds; a step
+// that does not converge within them evolves as far as they allow and
+// starts again from there.
+const krylovMaxBasis = 16
+
+// krylovMinAtoms is the smallest register given a Lanczos basis: below it
+// a sweep costs microseconds and the small eigenproblems of each Lanczos
+// step would weigh as much.
+const krylovMinAtoms = 14
+
+// krylovMinBasis is the fewest basis vectors worth a Lanczos step: with
+// less memory than that the run keeps the Chebyshev expansion.
+const krylovMinBasis = 6
+
+// krylovBasis is the number of complex64 basis vectors of 2^n amplitudes
+// that fit in spare bytes besides the two work vectors the engine already
+// has (w1 and w2 become the first two): 0 when fewer than krylovMinBasis
+// fit.
+func krylovBasis(n int, spare uint64) int {
+	vec := uint64(8) << n
+	m := min(uint64(krylovMaxBasis), 2+spare/vec)
+	if m < krylovMinBasis {
+		return 0
+	}
+	return int(m)
+}
+
+// lanczos is the state of the Lanczos steps of one evolution: the stored
+// vectors (v_j = sigma[j]·basis[j]; basis[0] and basis[1] are w2 and w1)
+// and the tridiagonal matrix.
+type lanczos struct {
+	basis       [][]complex64
+	sigma       []float64
+	alpha, beta []float64
+	eig         tridiagEigen
+	coef        []complex128
+	// combine's arguments for combineAVX2
+	ptrs  []*complex64
+	lanes [][2][4]float64
+}
+
+// useKrylov gives the evolution a Lanczos basis of m vectors (m from
+// krylovBasis; 0 keeps Chebyshev). Only precision "low" has one.
+func (e *evolution) useKrylov(m int) {
+	if m == 0 || !e.single {
+		return
+	}
+	k := &lanczos{basis: [][]complex64{e.w2, e.w1}}
+	for len(k.basis) < m {
+		k.basis = append(k.basis, make([]complex64, e.h.dim))
+	}
+	e.krylov = k
+}
+
+// krylovStep sets psi to e^{-iτH}·psi for the loaded Hamiltonian with
+// Lanczos steps of at most len(basis)-1 vectors (the last slot holds the
+// residual), each ending where its bound reaches its share of tol, and
+// adds the bounds to ChebErr. It returns the time it could not cover
+// (0 but when a step would not advance at all); the caller evolves that
+// with the Chebyshev expansion.
+func (e *evolution) krylovStep(ctx context.Context, tau, tol float64) (float64, error) {
+	k := e.krylov
+	for done := 0.0; done < tau; {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		left := tau - done
+		nu := e.startBasis()
+		m, step, bound := 0, 0.0, 0.0
+		for {
+			beta := e.lanczosStep(m)
+			m++
+			k.eig.decompose(k.alpha, k.beta[:m-1])
+			bound = nu * beta * k.eig.lastFirstIntegral(left)
+			if bound <= tol*left/tau {
+				step = left
+				break
+			}
+			if m+1 == len(k.basis) {
+				// Out of vectors: go as far as the bound allows.
+				step, bound = k.eig.reach(nu*beta, tol/tau, left)
+				break
+			}
+		}
+		if step == 0 {
+			return left, nil
+		}
+		e.combine(m, nu, step)
+		e.ChebErr += bound + e.krylovRounding(step)
+		done += step
+	}
+	return 0, nil
+}
+
+// startBasis rounds psi into basis[0] (unless it already holds it) and
+// returns its norm.
+func (e *evolution) startBasis() float64 {
+	k := e.krylov
+	if !e.rounded {
+		toSingle(k.basis[0], e.psi)
+	}
+	e.rounded = false // combine overwrites psi; the basis then is stale
+	b0 := k.basis[0]
+	nu := math.Sqrt(sweepSum(len(b0), func(lo, hi int) float64 {
+		s := 0.0
+		for _, x := range b0[lo:hi] {
+			s += float64(real(x))*float64(real(x)) + float64(imag(x))*float64(imag(x))
+		}
+		return s
+	}))
+	k.sigma = append(k.sigma[:0], 1/nu)
+	k.alpha, k.beta = k.alpha[:0], k.beta[:0]
+	return nu
+}
+
+// lanczosStep extends the basis from v_j: it stores
+// w = H·b_j − α_j·b_j − (β_{j−1}·σ_{j−1}/σ_j)·b_{j−1} in basis[j+1], so
+// that v_{j+1} = σ_j·w/β_j, and returns β_j = σ_j·‖w‖.
+func (e *evolution) lanczosStep(j int) float64 {
+	k := e.krylov
+	cur, out := k.basis[j], k.basis[j+1]
+	e.h.mul32(cur, out)
+	e.MatVecs++
+	sj := k.sigma[j]
+	alpha := sj * sj * sweepSum(len(cur), func(lo, hi int) float64 { return dot32(cur[lo:hi], out[lo:hi]) })
+	k.alpha = append(k.alpha, alpha)
+	prev, g := cur, float32(0)
+	if j > 0 {
+		prev, g = k.basis[j-1], float32(k.beta[j-1]*k.sigma[j-1]/sj)
+	}
+	norm2 := sweepSum(len(cur), func(lo, hi int) float64 {
+		return lanczosUpdate(out[lo:hi], cur[lo:hi], prev[lo:hi], float32(alpha), g)
+	})
+	beta := sj * math.Sqrt(norm2)
+	k.beta = append(k.beta, beta)
+	k.sigma = append(k.sigma, sj/beta)
+	return beta
+}
+
+// dot32 returns Re⟨x, y⟩ in float64.
+func dot32(x, y []complex64) float64 {
+	y = y[:len(x)]
+	n := 0
+	s := 0.0
+	if useAVX2 {
+		n = len(x) &^ 3
+		if n > 0 {
+			s = dot32AVX2(&real32(x)[0], &real32(y)[0], 2*n)
+		}
+	}
+	for i := n; i < len(x); i++ {
+		s += float64(real(x[i]))*float64(real(y[i])) + float64(imag(x[i]))*float64(imag(y[i]))
+	}
+	return s
+}
+
+// lanczosUpdate sets out -= a·cur + g·prev (a and g real) and returns
+// ‖out‖² in float64.
+func lanczosUpdate(out, cur, prev []complex64, a, g float32) float64 {
+	cur, prev = cur[:len(out)], prev[:len(out)]
+	n := 0
+	s := 0.0
+	if useAVX2 {
+		n = len(out) &^ 3
+		if n > 0 {
+			s = lanczosUpdateAVX2(&real32(out)[0], &real32(cur)[0], &real32(prev)[0], 2*n, a, g)
+		}
+	}
+	for i := n; i < len(out); i++ {
+		w := out[i] - complex(a, 0)*cur[i] - complex(g, 0)*prev[i]
+		out[i] = w
+		s += float64(real(w))*float64(real(w)) + float64(imag(w))*float64(imag(w))
+	}
+	return s
+}
+
+// real32 views a complex64 vector as its float32 parts.
+func real32(v []complex64) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(v))), 2*len(v))
+}
+
+// combine sets psi to ν·Σ_j y_j·v_j over the first m vectors, with
+// y = e^{-iτT}·e₁ (the Lanczos approximation of e^{-iτH}·psi).
+func (e *evolution) combine(m int, nu, tau float64) {
+	k := e.krylov
+	k.coef = k.eig.firstColumnExp(k.coef[:0], tau)
+	for j := range m {
+		k.coef[j] *= complex(nu*k.sigma[j], 0)
+	}
+	c, basis, psi := k.coef[:m], k.basis[:m], e.psi
+	if useAVX2 {
+		k.ptrs, k.lanes = k.ptrs[:0], k.lanes[:0]
+		for j, b := range basis {
+			k.ptrs = append(k.ptrs, &b[0])
+			re, im := real(c[j]), imag(c[j])
+			k.lanes = append(k.lanes, [2][4]float64{{re, re, re, re}, {-im, im, -im, im}})
+		}
+	}
+	sweep(len(psi), func(lo, hi int) {
+		a := lo
+		if useAVX2 {
+			a = hi &^ 3
+			if lo&3 == 0 && a > lo {
+				combineAVX2(&psi[0], &k.ptrs[0], &k.lanes[0], m, lo, a)
+			} else {
+				a = lo
+			}
+		}
+		for i := a; i < hi; i++ {
+			var x complex128
+			for j, b := range basis {
+				x += c[j] * complex128(b[i])
+			}
+			psi[i] = x
+		}
+	})
+}
+
+// krylovRounding bounds what the complex64 basis adds to a step's error:
+// the state's rounding into the basis (one unit of 2⁻²⁴), and the
+// recurrence's residual, each product H·v_j rounded over √(n+3) terms
+// (as roundingBound) of size ‖H·v_j‖ ≤ √(α_j² + β_j² + β_{j−1}²), a
+// source that acts for τ on a combination of norm ≤ √m.
+func (e *evolution) krylovRounding(tau float64) float64 {
+	const u = 1.0 / (1 << 24)
+	k := e.krylov
+	worst, prev := 0.0, 0.0
+	for j, a := range k.alpha {
+		worst = max(worst, math.Sqrt(a*a+k.beta[j]*k.beta[j]+prev*prev))
+		prev = k.beta[j]
+	}
+	m := float64(len(k.alpha))
+	return u * (1 + tau*math.Sqrt(m)*math.Sqrt(float64(e.h.n+3))*worst)
+}
