@@ -38,6 +38,23 @@ func sweepSplit(dim int) int {
 	return sweepChunks
 }
 
+// sweepReduce is sweep for a reduction: the sum of fn over the pieces
+// (whose bounds, unlike sweepSum's, are multiples of dim/sweepChunks).
+func sweepReduce(dim int, fn func(lo, hi int) float64) float64 {
+	pieces := sweepSplit(dim)
+	if pieces == 1 {
+		return fn(0, dim)
+	}
+	var parts [sweepChunks]float64
+	chunk := dim / pieces
+	sweepPieces(dim, pieces, func(lo, hi int) { parts[lo/chunk] = fn(lo, hi) })
+	total := 0.0
+	for _, p := range parts[:pieces] {
+		total += p
+	}
+	return total
+}
+
 // sweepPieces is sweep with the number of pieces given (a power of two);
 // piece k is [k·dim/pieces, (k+1)·dim/pieces).
 func sweepPieces(dim, pieces int, fn func(lo, hi int)) {

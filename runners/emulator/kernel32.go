@@ -147,7 +147,7 @@ func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 com
 // 8) with the flips of bits 0..flipBits-1, one tile of the interaction
 // diagonal at a time (interTables.tile).
 func (h *hamiltonian) cheb32Tiles(in, out []complex64, acc []complex128, lo, hi, flipBits int, k *cheb32Consts) {
-	if lo&7 != 0 || hi&7 != 0 || lo < 0 || hi > len(in) || len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim && k.mode != 3 || flipBits > h.n || h.dim < 8 {
+	if lo&7 != 0 || hi&7 != 0 || lo < 0 || hi > len(in) || len(in) != h.dim || len(out) != h.dim || len(acc) != h.dim && k.mode < 3 || flipBits > h.n || h.dim < 8 {
 		panic("emulator: cheb32Tiles outside the state vector")
 	}
 	var buf [1 << tileBits]float64
@@ -170,7 +170,8 @@ type cheb32Consts struct {
 	c1re, c1im   [4]float64
 	scale, det   float64
 	drive        float32 // real drive times scale
-	mode         int64   // 2 on the first step, 1 on a next step that adds to acc, 0 on one that does not; 3 on a first step that writes out only
+	mode         int64   // 2 on the first step, 1 on a next step that adds to acc, 0 on one that does not; 3 on a first step that writes out only, 4 that also adds Re⟨in, out⟩ to dot
+	dot          float64
 }
 
 // accPtr is the address of acc's first amplitude for the assembly
@@ -182,10 +183,25 @@ func accPtr(acc []complex128) *complex128 {
 	return &acc[0]
 }
 
-// mul32 sets out = H·in for the loaded step's Hamiltonian (a first
-// Chebyshev sweep with center 0, half-width 1 and no sum).
-func (h *hamiltonian) mul32(in, out []complex64) {
-	h.cheb32Step(in, out, nil, 0, 1, true, 0, 0)
+// mul32 sets out = scale·H·in for the loaded step's Hamiltonian (a first
+// Chebyshev sweep with center 0, half-width 1/scale and no sum) and returns
+// Re⟨in, out⟩. With a global real drive the AVX2 kernel sums the product
+// as it writes out (mode 4, in one pass: without acc to stream, the split
+// sweep saves nothing), else a second pass does.
+func (h *hamiltonian) mul32(in, out []complex64, scale float64) float64 {
+	if len(in) != h.dim || len(out) != h.dim {
+		panic("emulator: mul32 outside the state vector")
+	}
+	if !useAVX2 || !h.global || !h.uniformDet || h.driven != uint64(h.dim-1) || imag(h.gDrive) != 0 || h.dim < 8 {
+		h.cheb32Step(in, out, nil, 0, 1/scale, true, 0, 0)
+		return sweepSum(h.dim, func(lo, hi int) float64 { return dot32(in[lo:hi], out[lo:hi]) })
+	}
+	return sweepReduce(h.dim, func(lo, hi int) float64 {
+		k := h.cheb32Consts(0, scale, true, 0, 0, nil)
+		k.mode = 4
+		h.cheb32Tiles(in, out, nil, lo, hi, h.n, &k)
+		return k.dot
+	})
 }
 
 // cheb32General is cheb32Step's kernel for any drive, in Go: flips

@@ -76,6 +76,8 @@ TEXT ·cheb32RealAVX2(SB), NOSPLIT, $0-64
 	MOVQ $8, R10
 	SHLQ CX, R10 // len(in) in bytes
 	MOVQ cheb32Consts_mode(R9), R11
+	VXORPD Y14, Y14, Y14 // mode 4: Σ in·x, in two float64 halves
+	VXORPD Y15, Y15, Y15
 
 octet:
 	CMPQ AX, BX
@@ -162,6 +164,7 @@ first:
 	VMOVUPS Y1, 32(DI)(R12*1)
 	CMPQ    R11, $3
 	JEQ     next // mode 3: out = x only
+	JGT     dot  // mode 4: and Re⟨in, x⟩
 	FIRST(X0, Y0, 0)
 	FIRST(X1, Y1, 64)
 
@@ -169,7 +172,33 @@ next:
 	ADDQ $8, AX
 	JMP  octet
 
+dot:
+	VMULPS       Y8, Y0, Y10
+	VMULPS       Y9, Y1, Y11
+	VCVTPS2PD    X10, Y12
+	VADDPD       Y12, Y14, Y14
+	VEXTRACTF128 $1, Y10, X10
+	VCVTPS2PD    X10, Y12
+	VADDPD       Y12, Y15, Y15
+	VCVTPS2PD    X11, Y12
+	VADDPD       Y12, Y14, Y14
+	VEXTRACTF128 $1, Y11, X11
+	VCVTPS2PD    X11, Y12
+	VADDPD       Y12, Y15, Y15
+	ADDQ         $8, AX
+	JMP          octet
+
 done:
+	CMPQ         R11, $4
+	JNE          ret
+	VADDPD       Y15, Y14, Y14
+	VEXTRACTF128 $1, Y14, X15
+	VADDPD       X15, X14, X14
+	VHADDPD      X14, X14, X14
+	VADDSD       cheb32Consts_dot(R9), X14, X14
+	VMOVSD       X14, cheb32Consts_dot(R9)
+
+ret:
 	VZEROUPPER
 	RET
 

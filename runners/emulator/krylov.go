@@ -116,8 +116,28 @@ func (e *evolution) krylovStep(ctx context.Context, tau, tol float64) (float64, 
 		e.combine(m, nu, step)
 		e.ChebErr += bound + e.krylovRounding(step)
 		done += step
+		if rest := tau - done; step < left && rest > 0 && e.chebCheaper(rest, tol*rest/tau, float64(m)*rest/step) {
+			return rest, nil
+		}
 	}
 	return 0, nil
+}
+
+// lanczosCost is a Lanczos product's cost in Chebyshev sweeps: the
+// product writes out only (16 bytes per amplitude with the partner reads
+// in cache) and the dot product and three-term update read 48 more, where
+// a Chebyshev sweep moves about 40.
+const lanczosCost = 1.6
+
+// chebCheaper reports whether the Chebyshev expansion would evolve the
+// loaded Hamiltonian over tau at tol in fewer sweeps than the products a
+// Lanczos run is expected to take (a long block, beyond a basis's reach,
+// costs Lanczos a restart every few ns).
+func (e *evolution) chebCheaper(tau, tol, products float64) bool {
+	lo, hi := e.h.spectrum(e.avgDet)
+	j, _ := besselSeries((hi-lo)/2*tau, tol, e.bessel)
+	e.bessel = j
+	return float64(len(j)-1) < lanczosCost*products
 }
 
 // startBasis rounds psi into basis[0] (unless it already holds it) and
@@ -141,27 +161,28 @@ func (e *evolution) startBasis() float64 {
 	return nu
 }
 
-// lanczosStep extends the basis from v_j: it stores
-// w = H·b_j − α_j·b_j − (β_{j−1}·σ_{j−1}/σ_j)·b_{j−1} in basis[j+1], so
-// that v_{j+1} = σ_j·w/β_j, and returns β_j = σ_j·‖w‖.
+// lanczosStep extends the basis from v_j = σ_j·b_j: it stores the
+// residual w = H·v_j − α_j·v_j − β_{j−1}·v_{j−1} in basis[j+1] and returns
+// β_j = ‖w‖, so that v_{j+1} = w/β_j. Every stored vector is a residual of
+// norm β ≤ ‖H‖ (or the state), far from complex64's range whatever the
+// number of steps.
 func (e *evolution) lanczosStep(j int) float64 {
 	k := e.krylov
 	cur, out := k.basis[j], k.basis[j+1]
-	e.h.mul32(cur, out)
-	e.MatVecs++
 	sj := k.sigma[j]
-	alpha := sj * sj * sweepSum(len(cur), func(lo, hi int) float64 { return dot32(cur[lo:hi], out[lo:hi]) })
+	alpha := sj * e.h.mul32(cur, out, sj) // out = H·v_j
+	e.MatVecs++
 	k.alpha = append(k.alpha, alpha)
 	prev, g := cur, float32(0)
 	if j > 0 {
-		prev, g = k.basis[j-1], float32(k.beta[j-1]*k.sigma[j-1]/sj)
+		prev, g = k.basis[j-1], float32(k.beta[j-1]*k.sigma[j-1])
 	}
-	norm2 := sweepSum(len(cur), func(lo, hi int) float64 {
-		return lanczosUpdate(out[lo:hi], cur[lo:hi], prev[lo:hi], float32(alpha), g)
-	})
-	beta := sj * math.Sqrt(norm2)
+	a := float32(alpha * sj)
+	beta := math.Sqrt(sweepSum(len(cur), func(lo, hi int) float64 {
+		return lanczosUpdate(out[lo:hi], cur[lo:hi], prev[lo:hi], a, g)
+	}))
 	k.beta = append(k.beta, beta)
-	k.sigma = append(k.sigma, sj/beta)
+	k.sigma = append(k.sigma, 1/beta)
 	return beta
 }
 

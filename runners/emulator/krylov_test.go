@@ -1,0 +1,290 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/cmplx"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tweezer-dev/tweezer/runners/sequence"
+)
+
+// mul32 is H·in (scaled) on every kernel path (the assembly, which also sums
+// Re⟨in, H·in⟩, and the Go loop, global and per-atom drives, on one core
+// and split across cores), to float32 rounding, and returns Re⟨in, H·in⟩.
+func TestMul32IsTheHamiltonian(t *testing.T) {
+	setParallelMin(t, 1<<10)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{5, 9, 12} {
+		for _, general := range []bool{false, true} {
+			h := randHamiltonian(r, n)
+			h.driveAtBit = make([]complex128, n)
+			for b := range h.driveAtBit {
+				h.driveAtBit[b] = h.gDrive
+				if general {
+					h.driveAtBit[b] = complex(5*r.Float64(), 5*r.Float64()-2.5)
+				}
+			}
+			if general {
+				h.global = false
+			}
+			in := randVec(r, h.dim, 1)
+			in32 := toC64(in)
+			want := make([]complex128, h.dim)
+			for i := range in {
+				in[i] = complex128(in32[i])
+			}
+			h.chebGeneral(in, want, make([]complex128, h.dim), 0, h.dim, 0, 0.5, true, 0, 0)
+			wantDot, scale := 0.0, 0.0
+			for i := range in {
+				wantDot += real(in[i])*real(want[i]) + imag(in[i])*imag(want[i])
+				scale += cmplx.Abs(in[i]) * cmplx.Abs(want[i])
+			}
+			for _, sp := range splitPaths() {
+				t.Run(sp.name, func(t *testing.T) {
+					setPaths(t, sp.avx2, sp.sse2)
+					setSplit(t, sp.split)
+					out := toC64(randVec(r, h.dim, 1))
+					if dot := h.mul32(in32, out, 0.5); math.Abs(dot-wantDot) > 1e-6*scale {
+						t.Fatalf("n=%d general=%v: Re⟨in, H·in⟩ = %g, want %g", n, general, dot, wantDot)
+					}
+					for i := range out {
+						if d := cmplx.Abs(complex128(out[i]) - want[i]); d > 1e-6*float64(n+3)*(1+cmplx.Abs(want[i])) {
+							t.Fatalf("n=%d general=%v: (H·in)[%d] = %v, want %v", n, general, i, out[i], want[i])
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// The eigendecomposition reproduces T, with orthonormal eigenvectors.
+func TestTridiagEigenReproducesT(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, m := range []int{1, 2, 5, krylovMaxBasis - 1} {
+		alpha, beta := make([]float64, m), make([]float64, m-1)
+		for i := range alpha {
+			alpha[i] = 400*r.Float64() - 200
+		}
+		for i := range beta {
+			beta[i] = 60 * r.Float64()
+		}
+		var te tridiagEigen
+		te.decompose(alpha, beta)
+		for i := range m {
+			for j := range m {
+				tij, qq := 0.0, 0.0
+				for k := range m {
+					tij += te.q[i][k] * te.lambda[k] * te.q[j][k]
+					qq += te.q[k][i] * te.q[k][j]
+				}
+				want := 0.0
+				switch {
+				case i == j:
+					want = alpha[i]
+				case j == i+1:
+					want = beta[i]
+				case i == j+1:
+					want = beta[j]
+				}
+				if math.Abs(tij-want) > 1e-10*200 || math.Abs(qq-b2f(i == j)) > 1e-12 {
+					t.Fatalf("m=%d: (QΛQᵀ)[%d][%d] = %g want %g, (QᵀQ)[%d][%d] = %g", m, i, j, tij, want, i, j, qq)
+				}
+			}
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The bound of ∫|[e^{-isT}]_{m1}| is above the integral (a fine Simpson
+// rule of the same function) and close to it, from the unconverged regime
+// to 10⁻¹² of the integrand's scale.
+func TestLastFirstIntegralBoundsTheIntegral(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, m := range []int{2, 4, 8, 12} {
+		alpha, beta := make([]float64, m), make([]float64, m-1)
+		for i := range alpha {
+			alpha[i] = 100 * float64(i) * r.Float64()
+		}
+		for i := range beta {
+			beta[i] = 5 + 30*r.Float64()
+		}
+		var te tridiagEigen
+		te.decompose(alpha, beta)
+		for _, tau := range []float64{0.002, 0.01, 0.05} {
+			const steps = 20000
+			ref := 0.0
+			for i := 0; i <= steps; i++ {
+				s := tau * float64(i) / steps
+				var z complex128
+				for k, l := range te.lambda {
+					z += complex(te.q[m-1][k]*te.q[0][k], 0) * cmplx.Rect(1, -s*l)
+				}
+				w := 2.0
+				if i == 0 || i == steps {
+					w = 1
+				} else if i%2 == 1 {
+					w = 4
+				}
+				ref += w * cmplx.Abs(z) * tau / steps / 3
+			}
+			got := te.lastFirstIntegral(tau)
+			if got < ref || got > 1.05*ref+1e-300 {
+				t.Errorf("m=%d τ=%g: bound %.4e, integral %.4e", m, tau, got, ref)
+			}
+		}
+	}
+}
+
+// ringAt returns the ring's evolution in precision "low" stopped at t0 ns.
+func ringAt(t *testing.T, p *sequence.Program, t0 int) *evolution {
+	t.Helper()
+	e := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
+	if t0 == 0 {
+		return e
+	}
+	halt := errors.New("halt")
+	e.stops = []int{t0}
+	e.atStop = func(int) error { return halt }
+	if err := e.run(context.Background(), nil); !errors.Is(err, halt) {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// One block by Lanczos, against Chebyshev in complex128 at 10⁻¹³: the
+// actual error stays below the bound it adds, on the ramp and the plateau,
+// with a full basis and with one so small that the step must restart
+// (reach) or leave time to the Chebyshev expansion; it takes fewer
+// products than the Chebyshev expansion would, and on a block too long for
+// the basis it hands over to the expansion after one restart.
+func TestKrylovStepErrorStaysInItsBound(t *testing.T) {
+	p, err := sequence.Compile(ringSequence(10), sequence.Options{MaxAtoms: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ t0, b, basis int }{
+		{0, 4, 16}, {100, 20, 16}, {1000, 4, 16}, {1000, 20, 16}, {1500, 60, 16}, {2800, 20, 16},
+		{1000, 20, 4}, {1000, 200, 6}, {1000, 200, 3}, {1000, 1000, 16},
+	} {
+		e := ringAt(t, p, c.t0)
+		ref := newEvolution(p, 0)
+		copy(ref.psi, e.psi)
+		ref.loadAverage(c.t0, c.b)
+		tau := float64(c.b) * dtMicros
+		if err := ref.expStep(context.Background(), tau, 1e-13); err != nil {
+			t.Fatal(err)
+		}
+		e.loadAverage(c.t0, c.b)
+		k := &lanczos{basis: [][]complex64{e.w2, e.w1}}
+		for len(k.basis) < c.basis {
+			k.basis = append(k.basis, make([]complex64, e.h.dim))
+		}
+		e.krylov = k
+		e.ChebErr, e.MatVecs = 0, 0
+		if err := e.expStep(context.Background(), tau, 1e-8); err != nil {
+			t.Fatal(err)
+		}
+		d := 0.0
+		for i := range ref.psi {
+			x := ref.psi[i] - e.psi[i]
+			d += real(x)*real(x) + imag(x)*imag(x)
+		}
+		lo, hi := e.h.spectrum(e.avgDet)
+		j, _ := besselSeries((hi-lo)/2*tau, 1e-8, nil)
+		// The stored vectors are the residuals, of norm β: they stay in
+		// complex64's range however many steps (the last step's basis
+		// unless the Chebyshev expansion took over and reused w1, w2).
+		if c.basis == 16 && c.b < 200 {
+			for i, beta := range k.beta[:len(k.beta)-1] {
+				if norm := math.Sqrt(dot32(k.basis[i+1], k.basis[i+1])); math.Abs(norm-beta) > 1e-4*beta || beta > hi-lo {
+					t.Errorf("t0=%d b=%d: basis vector %d has norm %g, β = %g (spectrum width %g)", c.t0, c.b, i+1, norm, beta, hi-lo)
+				}
+			}
+		}
+		if math.Sqrt(d) > e.ChebErr {
+			t.Errorf("t0=%d b=%d basis=%d: error %.3e above the bound %.3e", c.t0, c.b, c.basis, math.Sqrt(d), e.ChebErr)
+		}
+		if c.b >= 200 && e.MatVecs > len(j)-1+c.basis {
+			t.Errorf("t0=%d b=%d basis=%d: %d products, Chebyshev alone needs %d", c.t0, c.b, c.basis, e.MatVecs, len(j)-1)
+		}
+		if c.basis == 16 && c.b < 200 && e.MatVecs >= len(j)-1 {
+			t.Errorf("t0=%d b=%d: %d Lanczos products, Chebyshev needs %d", c.t0, c.b, e.MatVecs, len(j)-1)
+		}
+		t.Logf("t0=%d b=%d basis=%d: %d products (Chebyshev %d), error %.2e, bound %.2e", c.t0, c.b, c.basis, e.MatVecs, len(j)-1, math.Sqrt(d), e.ChebErr)
+	}
+}
+
+// A whole run with Lanczos steps ends where the Chebyshev run ends, within
+// the two bounds, with fewer products, and a cancelled context stops it.
+func TestKrylovRunAgreesWithChebyshev(t *testing.T) {
+	p, err := sequence.Compile(ringSequence(12), sequence.Options{MaxAtoms: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cheb := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
+	if err := cheb.run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	kr := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
+	kr.useKrylov(krylovMaxBasis)
+	if kr.krylov == nil {
+		t.Fatal("no Lanczos basis in precision low")
+	}
+	if err := kr.run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	d := 0.0
+	for i := range cheb.psi {
+		x := cheb.psi[i] - kr.psi[i]
+		d += real(x)*real(x) + imag(x)*imag(x)
+	}
+	if bound := cheb.MagnusErr + cheb.ChebErr + kr.MagnusErr + kr.ChebErr; math.Sqrt(d) > bound {
+		t.Errorf("runs differ by %.3e, beyond their bounds' sum %.3e", math.Sqrt(d), bound)
+	}
+	if kr.MatVecs >= cheb.MatVecs*3/4 {
+		t.Errorf("Lanczos run: %d sweeps, Chebyshev %d", kr.MatVecs, cheb.MatVecs)
+	}
+	t.Logf("sweeps %d → %d, bound %.2e → %.2e, difference %.2e", cheb.MatVecs, kr.MatVecs, cheb.MagnusErr+cheb.ChebErr, kr.MagnusErr+kr.ChebErr, math.Sqrt(d))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	again := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
+	again.useKrylov(krylovMaxBasis)
+	if err := again.run(ctx, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+}
+
+// The basis takes what fits in the spare memory, at most krylovMaxBasis
+// vectors, none below krylovMinBasis; precision "normal" never has one.
+func TestKrylovBasisFitsTheSpareMemory(t *testing.T) {
+	vec := uint64(8) << 20 // one complex64 vector at N = 20
+	for _, c := range []struct {
+		spare uint64
+		want  int
+	}{
+		{0, 0}, {3 * vec, 0}, {4 * vec, krylovMinBasis}, {9 * vec, 11}, {100 * vec, krylovMaxBasis},
+	} {
+		if got := krylovBasis(20, c.spare); got != c.want {
+			t.Errorf("spare %d vectors: basis %d, want %d", c.spare/vec, got, c.want)
+		}
+	}
+	p, err := sequence.Compile(ringSequence(4), sequence.Options{MaxAtoms: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEvolution(p, defaultMagnusTol)
+	if e.useKrylov(krylovMaxBasis); e.krylov != nil {
+		t.Fatal("a Lanczos basis in precision normal")
+	}
+}
