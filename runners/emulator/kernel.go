@@ -38,6 +38,42 @@ func sweepSplit(dim int) int {
 	return sweepChunks
 }
 
+// mul sets out = scale·H·in for the loaded step's Hamiltonian and returns
+// Re⟨in, out⟩: mul32 in complex128, the AVX2 kernel in one pass (mode 4)
+// with a global real drive, else the Go loop and a second pass.
+func (h *hamiltonian) mul(in, out []complex128, scale float64) float64 {
+	if len(in) != h.dim || len(out) != h.dim {
+		panic("emulator: mul outside the state vector")
+	}
+	if !useAVX2 || !h.realGlobal() || h.dim < 8 {
+		sweep(h.dim, func(lo, hi int) { h.chebGeneral(in, out, nil, lo, hi, 0, scale, true, 0, 0) })
+		return sweepSum(h.dim, func(lo, hi int) float64 { return dot128(in[lo:hi], out[lo:hi]) })
+	}
+	return sweepReduce(h.dim, func(lo, hi int) float64 {
+		k := h.chebConsts(0, scale, true, 0, 0)
+		k.mode = 4
+		var buf [1 << tileBits]float64
+		for t0 := lo; t0 < hi; {
+			t1 := min(hi, (t0>>tileBits+1)<<tileBits)
+			inter := buf[:t1-t0]
+			h.inter.tile(inter, t0)
+			chebRealAVX2(&in[0], &out[0], nil, &inter[0], t0, t1, h.n, &k)
+			t0 = t1
+		}
+		return k.dot
+	})
+}
+
+// dot128 returns Re⟨x, y⟩.
+func dot128(x, y []complex128) float64 {
+	y = y[:len(x)]
+	s := 0.0
+	for i, a := range x {
+		s += real(a)*real(y[i]) + imag(a)*imag(y[i])
+	}
+	return s
+}
+
 // sweepReduce is sweep for a reduction: the sum of fn over the pieces
 // (whose bounds, unlike sweepSum's, are multiples of dim/sweepChunks).
 func sweepReduce(dim int, fn func(lo, hi int) float64) float64 {
@@ -353,7 +389,8 @@ type chebConsts struct {
 	scale float64
 	det   float64
 	drive float64 // real drive times scale
-	mode  int64   // 2 on the first step, 1 on a next step that adds to acc, 0 on one that does not; 3 on a first step that writes out only
+	mode  int64   // 2 on the first step, 1 on a next step that adds to acc, 0 on one that does not; 3 on a first step that writes out only, 4 that also adds Re⟨in, out⟩ to dot
+	dot   float64
 }
 
 // flipQuad is the flip summation of chebReal's Go loop: quadFlipsSSE2
@@ -436,7 +473,9 @@ func (h *hamiltonian) chebGlobal(in, out, acc []complex128, lo, hi int, center, 
 
 func (h *hamiltonian) chebGeneral(in, out, acc []complex128, lo, hi int, center, scale float64, first bool, c0, c1 complex128) {
 	out = out[:len(in)]
-	acc = acc[:len(in)]
+	if acc != nil {
+		acc = acc[:len(in)]
+	}
 	driven := h.driven
 	coef := h.driveAtBit
 	sc := complex(scale, 0)
@@ -455,7 +494,9 @@ func (h *hamiltonian) chebGeneral(in, out, acc []complex128, lo, hi int, center,
 		x := sc * (complex(h.diag(s)-center, 0)*in[s] + f)
 		if first {
 			out[s] = x
-			acc[s] = c0*in[s] + c1*x
+			if acc != nil {
+				acc[s] = c0*in[s] + c1*x
+			}
 		} else {
 			x -= out[s]
 			out[s] = x

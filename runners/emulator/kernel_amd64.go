@@ -105,3 +105,15 @@ func lanczosUpdateAVX2(out, cur, prev *float32, n int, a, c float32) float64
 //
 //go:noescape
 func combineAVX2(psi *complex128, basis **complex64, coef *[2][4]float64, m, lo, hi int)
+
+// lanczosUpdate128AVX2 is lanczosUpdateAVX2 over n float64 (a multiple of
+// 4: complex128 vectors of n/2 amplitudes).
+//
+//go:noescape
+func lanczosUpdate128AVX2(out, cur, prev *float64, n int, a, c float64) float64
+
+// combine128AVX2 is combineAVX2 with complex128 basis vectors, of which
+// basis[0] may be psi itself.
+//
+//go:noescape
+func combine128AVX2(psi *complex128, basis **complex128, coef *[2][4]float64, m, lo, hi int)

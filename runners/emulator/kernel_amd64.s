@@ -95,6 +95,10 @@ TEXT ·chebRealAVX2(SB), NOSPLIT, $0-64
 	VBROADCASTSD chebConsts_drive(R9), Y12
 	VMOVUPD chebConsts_c1re(R9), Y13
 	VMOVUPD chebConsts_c1im(R9), Y14
+	CMPQ    R11, $4
+	JNE     octet
+	VXORPD  Y13, Y13, Y13 // mode 4 needs no c1: Re⟨in, x⟩ in two halves
+	VXORPD  Y14, Y14, Y14
 
 octet:
 	CMPQ AX, BX
@@ -164,6 +168,7 @@ accum:
 first:
 	CMPQ R11, $3
 	JEQ  firstout
+	JGT  firstdot
 	FIRST(Y0, Y1, Y8, Y9, 0)
 	FIRST(Y2, Y3, Y10, Y11, 64)
 	ADDQ $8, AX
@@ -177,7 +182,29 @@ firstout: // mode 3: out = x only
 	ADDQ    $8, AX
 	JMP     octet
 
+firstdot: // mode 4: out = x, and Re⟨in, x⟩ added up
+	VMOVUPD     Y0, (DI)(R12*1)
+	VMOVUPD     Y1, 32(DI)(R12*1)
+	VMOVUPD     Y2, 64(DI)(R12*1)
+	VMOVUPD     Y3, 96(DI)(R12*1)
+	VFMADD231PD Y0, Y8, Y13
+	VFMADD231PD Y1, Y9, Y14
+	VFMADD231PD Y2, Y10, Y13
+	VFMADD231PD Y3, Y11, Y14
+	ADDQ        $8, AX
+	JMP         octet
+
 done:
+	CMPQ         R11, $4
+	JNE          ret
+	VADDPD       Y14, Y13, Y13
+	VEXTRACTF128 $1, Y13, X14
+	VADDPD       X14, X13, X13
+	VHADDPD      X13, X13, X13
+	VADDSD       chebConsts_dot(R9), X13, X13
+	VMOVSD       X13, chebConsts_dot(R9)
+
+ret:
 	VZEROUPPER
 	RET
 

@@ -56,3 +56,11 @@ func lanczosUpdateAVX2(out, cur, prev *float32, n int, a, c float32) float64 {
 func combineAVX2(psi *complex128, basis **complex64, coef *[2][4]float64, m, lo, hi int) {
 	panic("emulator: no AVX2 kernel on this architecture")
 }
+
+func lanczosUpdate128AVX2(out, cur, prev *float64, n int, a, c float64) float64 {
+	panic("emulator: no AVX2 kernel on this architecture")
+}
+
+func combine128AVX2(psi *complex128, basis **complex128, coef *[2][4]float64, m, lo, hi int) {
+	panic("emulator: no AVX2 kernel on this architecture")
+}

@@ -40,13 +40,13 @@ const krylovMinAtoms = 14
 // less memory than that the run keeps the Chebyshev expansion.
 const krylovMinBasis = 6
 
-// krylovBasis is the number of complex64 basis vectors of 2^n amplitudes
-// that fit in spare bytes besides the two work vectors the engine already
-// has (w1 and w2 become the first two): 0 when fewer than krylovMinBasis
-// fit.
-func krylovBasis(n int, spare uint64) int {
-	vec := uint64(8) << n
-	m := min(uint64(krylovMaxBasis), 2+spare/vec)
+// krylovBasis is the number of basis vectors of 2^n amplitudes, vec
+// bytes per amplitude, that fit in spare bytes besides the have vectors
+// the engine already keeps (the work vectors, and in precision "normal"
+// the state: they become the first ones), at most krylovMaxBasis; 0 when
+// fewer than krylovMinBasis fit.
+func krylovBasis(n int, spare uint64, vec, have int) int {
+	m := min(uint64(krylovMaxBasis), uint64(have)+spare/(uint64(vec)<<n))
 	if m < krylovMinBasis {
 		return 0
 	}
@@ -54,28 +54,41 @@ func krylovBasis(n int, spare uint64) int {
 }
 
 // lanczos is the state of the Lanczos steps of one evolution: the stored
-// vectors (v_j = sigma[j]·basis[j]; basis[0] and basis[1] are w2 and w1)
-// and the tridiagonal matrix.
+// vectors, v_j = sigma[j]·basis[j] (complex64 in precision "low", where
+// the first two are w2 and w1; complex128 in "normal", where the first
+// three are psi, work1 and work2, whichever vectors those are at the
+// step), and the tridiagonal matrix.
 type lanczos struct {
+	slots       int
 	basis       [][]complex64
+	basis128    [][]complex128
 	sigma       []float64
 	alpha, beta []float64
 	eig         tridiagEigen
 	coef        []complex128
-	// combine's arguments for combineAVX2
-	ptrs  []*complex64
-	lanes [][2][4]float64
+	// combine's arguments for the AVX2 kernels
+	ptrs    []*complex64
+	ptrs128 []*complex128
+	lanes   [][2][4]float64
 }
 
 // useKrylov gives the evolution a Lanczos basis of m vectors (m from
-// krylovBasis; 0 keeps Chebyshev). Only precision "low" has one.
+// krylovBasis; 0 keeps Chebyshev).
 func (e *evolution) useKrylov(m int) {
-	if m == 0 || !e.single {
+	if m == 0 {
 		return
 	}
-	k := &lanczos{basis: [][]complex64{e.w2, e.w1}}
-	for len(k.basis) < m {
-		k.basis = append(k.basis, make([]complex64, e.h.dim))
+	k := &lanczos{slots: m}
+	if e.single {
+		k.basis = [][]complex64{e.w2, e.w1}
+		for len(k.basis) < m {
+			k.basis = append(k.basis, make([]complex64, e.h.dim))
+		}
+	} else {
+		k.basis128 = [][]complex128{e.psi, e.work1, e.work2}
+		for len(k.basis128) < m {
+			k.basis128 = append(k.basis128, make([]complex128, e.h.dim))
+		}
 	}
 	e.krylov = k
 }
@@ -104,7 +117,7 @@ func (e *evolution) krylovStep(ctx context.Context, tau, tol float64) (float64, 
 				step = left
 				break
 			}
-			if m+1 == len(k.basis) {
+			if m+1 == k.slots {
 				// Out of vectors: go as far as the bound allows.
 				step, bound = k.eig.reach(nu*beta, tol/tau, left)
 				break
@@ -140,22 +153,24 @@ func (e *evolution) chebCheaper(tau, tol, products float64) bool {
 	return float64(len(j)-1) < lanczosCost*products
 }
 
-// startBasis rounds psi into basis[0] (unless it already holds it) and
-// returns its norm.
+// startBasis makes the state the first basis vector (rounded into w2 in
+// precision "low", unless w2 already holds it) and returns its norm.
 func (e *evolution) startBasis() float64 {
 	k := e.krylov
-	if !e.rounded {
-		toSingle(k.basis[0], e.psi)
-	}
-	e.rounded = false // combine overwrites psi; the basis then is stale
-	b0 := k.basis[0]
-	nu := math.Sqrt(sweepSum(len(b0), func(lo, hi int) float64 {
-		s := 0.0
-		for _, x := range b0[lo:hi] {
-			s += float64(real(x))*float64(real(x)) + float64(imag(x))*float64(imag(x))
+	var nu float64
+	if e.single {
+		k.basis[0], k.basis[1] = e.w2, e.w1
+		if !e.rounded {
+			toSingle(e.w2, e.psi)
 		}
-		return s
-	}))
+		e.rounded = false // combine overwrites psi; the basis then is stale
+		b0 := k.basis[0]
+		nu = math.Sqrt(sweepSum(len(b0), func(lo, hi int) float64 { return dot32(b0[lo:hi], b0[lo:hi]) }))
+	} else {
+		k.basis128[0], k.basis128[1], k.basis128[2] = e.psi, e.work1, e.work2
+		psi := e.psi
+		nu = math.Sqrt(sweepSum(len(psi), func(lo, hi int) float64 { return dot128(psi[lo:hi], psi[lo:hi]) }))
+	}
 	k.sigma = append(k.sigma[:0], 1/nu)
 	k.alpha, k.beta = k.alpha[:0], k.beta[:0]
 	return nu
@@ -168,19 +183,30 @@ func (e *evolution) startBasis() float64 {
 // number of steps.
 func (e *evolution) lanczosStep(j int) float64 {
 	k := e.krylov
-	cur, out := k.basis[j], k.basis[j+1]
 	sj := k.sigma[j]
-	alpha := sj * e.h.mul32(cur, out, sj) // out = H·v_j
-	e.MatVecs++
-	k.alpha = append(k.alpha, alpha)
-	prev, g := cur, float32(0)
+	g := 0.0
 	if j > 0 {
-		prev, g = k.basis[j-1], float32(k.beta[j-1]*k.sigma[j-1])
+		g = k.beta[j-1] * k.sigma[j-1]
 	}
-	a := float32(alpha * sj)
-	beta := math.Sqrt(sweepSum(len(cur), func(lo, hi int) float64 {
-		return lanczosUpdate(out[lo:hi], cur[lo:hi], prev[lo:hi], a, g)
-	}))
+	var alpha, norm2 float64
+	if e.single {
+		cur, out, prev := k.basis[j], k.basis[j+1], k.basis[max(j-1, 0)]
+		alpha = sj * e.h.mul32(cur, out, sj) // out = H·v_j
+		a := float32(alpha * sj)
+		norm2 = sweepSum(len(cur), func(lo, hi int) float64 {
+			return lanczosUpdate(out[lo:hi], cur[lo:hi], prev[lo:hi], a, float32(g))
+		})
+	} else {
+		cur, out, prev := k.basis128[j], k.basis128[j+1], k.basis128[max(j-1, 0)]
+		alpha = sj * e.h.mul(cur, out, sj)
+		a := alpha * sj
+		norm2 = sweepSum(len(cur), func(lo, hi int) float64 {
+			return lanczosUpdate128(out[lo:hi], cur[lo:hi], prev[lo:hi], a, g)
+		})
+	}
+	e.MatVecs++
+	beta := math.Sqrt(norm2)
+	k.alpha = append(k.alpha, alpha)
 	k.beta = append(k.beta, beta)
 	k.sigma = append(k.sigma, 1/beta)
 	return beta
@@ -223,55 +249,98 @@ func lanczosUpdate(out, cur, prev []complex64, a, g float32) float64 {
 	return s
 }
 
+// lanczosUpdate128 is lanczosUpdate in complex128.
+func lanczosUpdate128(out, cur, prev []complex128, a, g float64) float64 {
+	cur, prev = cur[:len(out)], prev[:len(out)]
+	n := 0
+	s := 0.0
+	if useAVX2 {
+		n = len(out) &^ 1
+		if n > 0 {
+			s = lanczosUpdate128AVX2(&real64(out)[0], &real64(cur)[0], &real64(prev)[0], 2*n, a, g)
+		}
+	}
+	for i := n; i < len(out); i++ {
+		w := out[i] - complex(a, 0)*cur[i] - complex(g, 0)*prev[i]
+		out[i] = w
+		s += real(w)*real(w) + imag(w)*imag(w)
+	}
+	return s
+}
+
+// real64 views a complex128 vector as its float64 parts.
+func real64(v []complex128) []float64 {
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(v))), 2*len(v))
+}
+
 // real32 views a complex64 vector as its float32 parts.
 func real32(v []complex64) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(v))), 2*len(v))
 }
 
 // combine sets psi to ν·Σ_j y_j·v_j over the first m vectors, with
-// y = e^{-iτT}·e₁ (the Lanczos approximation of e^{-iτH}·psi).
+// y = e^{-iτT}·e₁ (the Lanczos approximation of e^{-iτH}·psi). In
+// precision "normal" the first vector is psi itself: each amplitude is
+// read from every vector before it is written.
 func (e *evolution) combine(m int, nu, tau float64) {
 	k := e.krylov
 	k.coef = k.eig.firstColumnExp(k.coef[:0], tau)
 	for j := range m {
 		k.coef[j] *= complex(nu*k.sigma[j], 0)
 	}
-	c, basis, psi := k.coef[:m], k.basis[:m], e.psi
+	c, psi := k.coef[:m], e.psi
 	if useAVX2 {
-		k.ptrs, k.lanes = k.ptrs[:0], k.lanes[:0]
-		for j, b := range basis {
-			k.ptrs = append(k.ptrs, &b[0])
-			re, im := real(c[j]), imag(c[j])
+		k.lanes = k.lanes[:0]
+		for _, cj := range c {
+			re, im := real(cj), imag(cj)
 			k.lanes = append(k.lanes, [2][4]float64{{re, re, re, re}, {-im, im, -im, im}})
+		}
+		k.ptrs, k.ptrs128 = k.ptrs[:0], k.ptrs128[:0]
+		if e.single {
+			for _, b := range k.basis[:m] {
+				k.ptrs = append(k.ptrs, &b[0])
+			}
+		} else {
+			for _, b := range k.basis128[:m] {
+				k.ptrs128 = append(k.ptrs128, &b[0])
+			}
 		}
 	}
 	sweep(len(psi), func(lo, hi int) {
 		a := lo
-		if useAVX2 {
+		if useAVX2 && lo&3 == 0 && hi&^3 > lo {
 			a = hi &^ 3
-			if lo&3 == 0 && a > lo {
+			if e.single {
 				combineAVX2(&psi[0], &k.ptrs[0], &k.lanes[0], m, lo, a)
 			} else {
-				a = lo
+				combine128AVX2(&psi[0], &k.ptrs128[0], &k.lanes[0], m, lo, a)
 			}
 		}
 		for i := a; i < hi; i++ {
 			var x complex128
-			for j, b := range basis {
-				x += c[j] * complex128(b[i])
+			for j := range m {
+				if e.single {
+					x += c[j] * complex128(k.basis[j][i])
+				} else {
+					x += c[j] * k.basis128[j][i]
+				}
 			}
 			psi[i] = x
 		}
 	})
 }
 
-// krylovRounding bounds what the complex64 basis adds to a step's error:
-// the state's rounding into the basis (one unit of 2⁻²⁴), and the
+// krylovRounding bounds what the rounding of the basis adds to a step's
+// error (u = 2⁻²⁴ in complex64, 2⁻⁵³ in complex128): the state's rounding
+// into the basis (one unit), and the
 // recurrence's residual, each product H·v_j rounded over √(n+3) terms
 // (as roundingBound) of size ‖H·v_j‖ ≤ √(α_j² + β_j² + β_{j−1}²), a
 // source that acts for τ on a combination of norm ≤ √m.
 func (e *evolution) krylovRounding(tau float64) float64 {
-	const u = 1.0 / (1 << 24)
+	u := 0x1p-53
+	if e.single {
+		u = 0x1p-24
+	}
 	k := e.krylov
 	worst, prev := 0.0, 0.0
 	for j, a := range k.alpha {

@@ -11,7 +11,7 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
-// mul32 is H·in (scaled) on every kernel path (the assembly, which also sums
+// mul32 and mul are H·in (scaled) on every kernel path (the assembly, which also sums
 // Re⟨in, H·in⟩, and the Go loop, global and per-atom drives, on one core
 // and split across cores), to float32 rounding, and returns Re⟨in, H·in⟩.
 func TestMul32IsTheHamiltonian(t *testing.T) {
@@ -47,6 +47,15 @@ func TestMul32IsTheHamiltonian(t *testing.T) {
 					setPaths(t, sp.avx2, sp.sse2)
 					setSplit(t, sp.split)
 					out := toC64(randVec(r, h.dim, 1))
+					out128 := randVec(r, h.dim, 1)
+					if dot := h.mul(in, out128, 0.5); math.Abs(dot-wantDot) > 1e-12*scale {
+						t.Fatalf("n=%d general=%v: complex128 Re⟨in, H·in⟩ = %g, want %g", n, general, dot, wantDot)
+					}
+					for i := range out128 {
+						if d := cmplx.Abs(out128[i] - want[i]); d > 1e-12*float64(n+3)*(1+cmplx.Abs(want[i])) {
+							t.Fatalf("n=%d general=%v: complex128 (H·in)[%d] = %v, want %v", n, general, i, out128[i], want[i])
+						}
+					}
 					if dot := h.mul32(in32, out, 0.5); math.Abs(dot-wantDot) > 1e-6*scale {
 						t.Fatalf("n=%d general=%v: Re⟨in, H·in⟩ = %g, want %g", n, general, dot, wantDot)
 					}
@@ -145,10 +154,11 @@ func TestLastFirstIntegralBoundsTheIntegral(t *testing.T) {
 	}
 }
 
-// ringAt returns the ring's evolution in precision "low" stopped at t0 ns.
-func ringAt(t *testing.T, p *sequence.Program, t0 int) *evolution {
+// ringAt returns the ring's evolution (in precision "low" with single)
+// stopped at t0 ns.
+func ringAt(t *testing.T, p *sequence.Program, t0 int, single bool) *evolution {
 	t.Helper()
-	e := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
+	e := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, single)
 	if t0 == 0 {
 		return e
 	}
@@ -172,11 +182,15 @@ func TestKrylovStepErrorStaysInItsBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ t0, b, basis int }{
-		{0, 4, 16}, {100, 20, 16}, {1000, 4, 16}, {1000, 20, 16}, {1500, 60, 16}, {2800, 20, 16},
-		{1000, 20, 4}, {1000, 200, 6}, {1000, 200, 3}, {1000, 1000, 16},
+	for _, c := range []struct {
+		t0, b, basis int
+		single       bool
+	}{
+		{0, 4, 16, true}, {100, 20, 16, true}, {1000, 4, 16, true}, {1000, 20, 16, true}, {1500, 60, 16, true}, {2800, 20, 16, true},
+		{1000, 20, 4, true}, {1000, 200, 6, true}, {1000, 200, 3, true}, {1000, 1000, 16, true},
+		{0, 4, 16, false}, {1000, 20, 16, false}, {1500, 60, 16, false}, {1000, 20, 5, false}, {1000, 200, 4, false}, {1000, 1000, 16, false},
 	} {
-		e := ringAt(t, p, c.t0)
+		e := ringAt(t, p, c.t0, c.single)
 		ref := newEvolution(p, 0)
 		copy(ref.psi, e.psi)
 		ref.loadAverage(c.t0, c.b)
@@ -185,11 +199,8 @@ func TestKrylovStepErrorStaysInItsBound(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.loadAverage(c.t0, c.b)
-		k := &lanczos{basis: [][]complex64{e.w2, e.w1}}
-		for len(k.basis) < c.basis {
-			k.basis = append(k.basis, make([]complex64, e.h.dim))
-		}
-		e.krylov = k
+		e.useKrylov(c.basis)
+		k := e.krylov
 		e.ChebErr, e.MatVecs = 0, 0
 		if err := e.expStep(context.Background(), tau, 1e-8); err != nil {
 			t.Fatal(err)
@@ -206,13 +217,19 @@ func TestKrylovStepErrorStaysInItsBound(t *testing.T) {
 		// unless the Chebyshev expansion took over and reused w1, w2).
 		if c.basis == 16 && c.b < 200 {
 			for i, beta := range k.beta[:len(k.beta)-1] {
-				if norm := math.Sqrt(dot32(k.basis[i+1], k.basis[i+1])); math.Abs(norm-beta) > 1e-4*beta || beta > hi-lo {
+				var norm float64
+				if c.single {
+					norm = math.Sqrt(dot32(k.basis[i+1], k.basis[i+1]))
+				} else {
+					norm = math.Sqrt(dot128(k.basis128[i+1], k.basis128[i+1]))
+				}
+				if math.Abs(norm-beta) > 1e-4*beta || beta > hi-lo {
 					t.Errorf("t0=%d b=%d: basis vector %d has norm %g, β = %g (spectrum width %g)", c.t0, c.b, i+1, norm, beta, hi-lo)
 				}
 			}
 		}
 		if math.Sqrt(d) > e.ChebErr {
-			t.Errorf("t0=%d b=%d basis=%d: error %.3e above the bound %.3e", c.t0, c.b, c.basis, math.Sqrt(d), e.ChebErr)
+			t.Errorf("t0=%d b=%d basis=%d single=%v: error %.3e above the bound %.3e", c.t0, c.b, c.basis, c.single, math.Sqrt(d), e.ChebErr)
 		}
 		if c.b >= 200 && e.MatVecs > len(j)-1+c.basis {
 			t.Errorf("t0=%d b=%d basis=%d: %d products, Chebyshev alone needs %d", c.t0, c.b, c.basis, e.MatVecs, len(j)-1)
@@ -220,71 +237,65 @@ func TestKrylovStepErrorStaysInItsBound(t *testing.T) {
 		if c.basis == 16 && c.b < 200 && e.MatVecs >= len(j)-1 {
 			t.Errorf("t0=%d b=%d: %d Lanczos products, Chebyshev needs %d", c.t0, c.b, e.MatVecs, len(j)-1)
 		}
-		t.Logf("t0=%d b=%d basis=%d: %d products (Chebyshev %d), error %.2e, bound %.2e", c.t0, c.b, c.basis, e.MatVecs, len(j)-1, math.Sqrt(d), e.ChebErr)
+		t.Logf("t0=%d b=%d basis=%d single=%v: %d products (Chebyshev %d), error %.2e, bound %.2e", c.t0, c.b, c.basis, c.single, e.MatVecs, len(j)-1, math.Sqrt(d), e.ChebErr)
 	}
 }
 
 // A whole run with Lanczos steps ends where the Chebyshev run ends, within
-// the two bounds, with fewer products, and a cancelled context stops it.
+// the two bounds, with fewer products, in both precisions; and a cancelled
+// context stops it.
 func TestKrylovRunAgreesWithChebyshev(t *testing.T) {
 	p, err := sequence.Compile(ringSequence(12), sequence.Options{MaxAtoms: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cheb := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
-	if err := cheb.run(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	kr := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
-	kr.useKrylov(krylovMaxBasis)
-	if kr.krylov == nil {
-		t.Fatal("no Lanczos basis in precision low")
-	}
-	if err := kr.run(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	d := 0.0
-	for i := range cheb.psi {
-		x := cheb.psi[i] - kr.psi[i]
-		d += real(x)*real(x) + imag(x)*imag(x)
-	}
-	if bound := cheb.MagnusErr + cheb.ChebErr + kr.MagnusErr + kr.ChebErr; math.Sqrt(d) > bound {
-		t.Errorf("runs differ by %.3e, beyond their bounds' sum %.3e", math.Sqrt(d), bound)
-	}
-	if kr.MatVecs >= cheb.MatVecs*3/4 {
-		t.Errorf("Lanczos run: %d sweeps, Chebyshev %d", kr.MatVecs, cheb.MatVecs)
-	}
-	t.Logf("sweeps %d → %d, bound %.2e → %.2e, difference %.2e", cheb.MatVecs, kr.MatVecs, cheb.MagnusErr+cheb.ChebErr, kr.MagnusErr+kr.ChebErr, math.Sqrt(d))
+	for _, single := range []bool{true, false} {
+		cheb := ringAt(t, p, 0, single)
+		if err := cheb.run(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		kr := ringAt(t, p, 0, single)
+		kr.useKrylov(krylovMaxBasis)
+		if err := kr.run(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		d := 0.0
+		for i := range cheb.psi {
+			x := cheb.psi[i] - kr.psi[i]
+			d += real(x)*real(x) + imag(x)*imag(x)
+		}
+		if bound := cheb.MagnusErr + cheb.ChebErr + kr.MagnusErr + kr.ChebErr; math.Sqrt(d) > bound {
+			t.Errorf("single=%v: runs differ by %.3e, beyond their bounds' sum %.3e", single, math.Sqrt(d), bound)
+		}
+		if kr.MatVecs >= cheb.MatVecs*3/4 {
+			t.Errorf("single=%v: Lanczos run: %d sweeps, Chebyshev %d", single, kr.MatVecs, cheb.MatVecs)
+		}
+		t.Logf("single=%v: sweeps %d → %d, bound %.2e → %.2e, difference %.2e", single, cheb.MatVecs, kr.MatVecs, cheb.MagnusErr+cheb.ChebErr, kr.MagnusErr+kr.ChebErr, math.Sqrt(d))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	again := newEvolutionWith(p, newHamiltonian(p, nil), defaultMagnusTol, true)
-	again.useKrylov(krylovMaxBasis)
-	if err := again.run(ctx, nil); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled run: %v", err)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		again := ringAt(t, p, 0, single)
+		again.useKrylov(krylovMaxBasis)
+		if err := again.run(ctx, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled run: %v", err)
+		}
 	}
 }
 
-// The basis takes what fits in the spare memory, at most krylovMaxBasis
-// vectors, none below krylovMinBasis; precision "normal" never has one.
+// The basis takes what fits in the spare memory besides the vectors the
+// engine keeps anyway, at most krylovMaxBasis vectors, none below
+// krylovMinBasis.
 func TestKrylovBasisFitsTheSpareMemory(t *testing.T) {
-	vec := uint64(8) << 20 // one complex64 vector at N = 20
 	for _, c := range []struct {
-		spare uint64
-		want  int
+		spare     uint64 // in vectors of the precision
+		vec, have int
+		want      int
 	}{
-		{0, 0}, {3 * vec, 0}, {4 * vec, krylovMinBasis}, {9 * vec, 11}, {100 * vec, krylovMaxBasis},
+		{0, 8, 2, 0}, {3, 8, 2, 0}, {4, 8, 2, krylovMinBasis}, {9, 8, 2, 11}, {100, 8, 2, krylovMaxBasis},
+		{2, 16, 3, 0}, {3, 16, 3, krylovMinBasis}, {10, 16, 3, 13},
 	} {
-		if got := krylovBasis(20, c.spare); got != c.want {
-			t.Errorf("spare %d vectors: basis %d, want %d", c.spare/vec, got, c.want)
+		if got := krylovBasis(20, c.spare*uint64(c.vec)<<20, c.vec, c.have); got != c.want {
+			t.Errorf("spare %d vectors of %d bytes per amplitude besides %d: basis %d, want %d", c.spare, c.vec, c.have, got, c.want)
 		}
-	}
-	p, err := sequence.Compile(ringSequence(4), sequence.Options{MaxAtoms: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEvolution(p, defaultMagnusTol)
-	if e.useKrylov(krylovMaxBasis); e.krylov != nil {
-		t.Fatal("a Lanczos basis in precision normal")
 	}
 }

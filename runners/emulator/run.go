@@ -165,7 +165,13 @@ func simulate(ctx context.Context, req Request, progress func(int)) (*simulation
 	}
 	sim.evo = newEvolutionWith(prog, newHamiltonian(prog, nil), defaultMagnusTol, req.singlePrecision())
 	if n := sim.evo.h.n; n >= krylovMinAtoms {
-		sim.evo.useKrylov(krylovBasis(n, spareBytes(n, amplitudeBytes(sim.evo.single))))
+		// The basis: complex64 vectors besides w1 and w2 in precision
+		// "low", complex128 ones besides psi, work1 and work2 otherwise.
+		vec, have := 16, 3
+		if sim.evo.single {
+			vec, have = 8, 2
+		}
+		sim.evo.useKrylov(krylovBasis(n, spareBytes(n, amplitudeBytes(sim.evo.single)), vec, have))
 	}
 	if err := sim.evo.run(ctx, progress); err != nil {
 		return nil, err
