@@ -115,8 +115,10 @@ func b2f(b bool) float64 {
 }
 
 // The bound of ∫|[e^{-isT}]_{m1}| is above the integral (a fine Simpson
-// rule of the same function) and close to it, from the unconverged regime
-// to 10⁻¹² of the integrand's scale.
+// rule of the same function) and within 15% of it (16 cells at least;
+// 64 gave 5%, at four times the cost, for a fraction of a Lanczos product),
+// from the unconverged regime down to 10⁻¹⁹, where the rounding of the
+// eigenvector sums takes over.
 func TestLastFirstIntegralBoundsTheIntegral(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, m := range []int{2, 4, 8, 12} {
@@ -147,7 +149,7 @@ func TestLastFirstIntegralBoundsTheIntegral(t *testing.T) {
 				ref += w * cmplx.Abs(z) * tau / steps / 3
 			}
 			got := te.lastFirstIntegral(tau)
-			if got < ref || got > 1.05*ref+1e-300 {
+			if got < ref || got > 1.15*ref+1e-19 {
 				t.Errorf("m=%d τ=%g: bound %.4e, integral %.4e", m, tau, got, ref)
 			}
 		}

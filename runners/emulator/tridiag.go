@@ -101,7 +101,7 @@ func (t *tridiagEigen) decompose(alpha, beta []float64) {
 // Λ·h/2 ≤ 0.1, so the remainder is below 10⁻¹²·W·h per cell.
 const (
 	taylorOrder = 8
-	minCells    = 64
+	minCells    = 16
 )
 
 // cellBound returns the bound of ∫|f| over the cell of width h centred at
