@@ -176,6 +176,9 @@ func simulate(ctx context.Context, req Request, progress func(int)) (*simulation
 	if err := sim.evo.run(ctx, progress); err != nil {
 		return nil, err
 	}
+	// The basis was for the evolution: the sampling and its re-runs
+	// (withoutAtoms, with Chebyshev steps) need its memory more.
+	sim.evo.krylov = nil
 	return sim, nil
 }
 
