@@ -10,6 +10,22 @@ import (
 	"testing"
 )
 
+// setDrives gives h the global drive on every atom, or (general) random
+// complex drives per atom with bit 1 undriven: the Go loop's case.
+func setDrives(r *rand.Rand, h *hamiltonian, general bool) {
+	h.driveAtBit = make([]complex128, h.n)
+	for b := range h.driveAtBit {
+		h.driveAtBit[b] = h.gDrive
+		if general {
+			h.driveAtBit[b] = complex(5*r.Float64(), 5*r.Float64()-2.5)
+		}
+	}
+	if general {
+		h.global, h.driven = false, uint64(h.dim-1)&^2
+		h.driveAtBit[1] = 0
+	}
+}
+
 func toC64(v []complex128) []complex64 {
 	w := make([]complex64, len(v))
 	for i, a := range v {
@@ -30,17 +46,7 @@ func TestCheb32MatchesDouble(t *testing.T) {
 	for _, n := range []int{3, 4, 5, 8, 11, 15} {
 		for _, general := range []bool{false, true} {
 			h := randHamiltonian(r, n)
-			h.driveAtBit = make([]complex128, n)
-			for b := range h.driveAtBit {
-				h.driveAtBit[b] = h.gDrive
-				if general {
-					h.driveAtBit[b] = complex(5*r.Float64(), 5*r.Float64()-2.5)
-				}
-			}
-			if general {
-				h.global, h.driven = false, uint64(h.dim-1)&^2 // bit 1 undriven
-				h.driveAtBit[1] = 0
-			}
+			setDrives(r, h, general)
 			in := randVec(r, h.dim, 1)
 			out0, acc0 := randVec(r, h.dim, 1), randVec(r, h.dim, 1)
 			for trial := range 6 {

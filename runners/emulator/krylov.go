@@ -240,40 +240,36 @@ func dot32(x, y []complex64) float64 {
 }
 
 // lanczosUpdate sets out -= a·cur + g·prev (a and g real) and returns
-// ‖out‖² in float64.
+// ‖out‖² in float64: the AVX2 kernel on whole quads, updateTail on the rest.
 func lanczosUpdate(out, cur, prev []complex64, a, g float32) float64 {
 	cur, prev = cur[:len(out)], prev[:len(out)]
-	n := 0
-	s := 0.0
-	if useAVX2 {
+	n, s := 0, 0.0
+	if useAVX2 && len(out) >= 4 {
 		n = len(out) &^ 3
-		if n > 0 {
-			s = lanczosUpdateAVX2(&real32(out)[0], &real32(cur)[0], &real32(prev)[0], 2*n, a, g)
-		}
+		s = lanczosUpdateAVX2(&real32(out)[0], &real32(cur)[0], &real32(prev)[0], 2*n, a, g)
 	}
-	for i := n; i < len(out); i++ {
-		w := out[i] - complex(a, 0)*cur[i] - complex(g, 0)*prev[i]
-		out[i] = w
-		s += float64(real(w))*float64(real(w)) + float64(imag(w))*float64(imag(w))
-	}
-	return s
+	return s + updateTail(out[n:], cur[n:], prev[n:], complex(a, 0), complex(g, 0))
 }
 
 // lanczosUpdate128 is lanczosUpdate in complex128.
 func lanczosUpdate128(out, cur, prev []complex128, a, g float64) float64 {
 	cur, prev = cur[:len(out)], prev[:len(out)]
-	n := 0
-	s := 0.0
-	if useAVX2 {
-		n = len(out) &^ 1
-		if n > 0 {
-			s = lanczosUpdate128AVX2(&real64(out)[0], &real64(cur)[0], &real64(prev)[0], 2*n, a, g)
-		}
+	n, s := 0, 0.0
+	if useAVX2 && len(out) >= 4 {
+		n = len(out) &^ 3
+		s = lanczosUpdate128AVX2(&real64(out)[0], &real64(cur)[0], &real64(prev)[0], 2*n, a, g)
 	}
-	for i := n; i < len(out); i++ {
-		w := out[i] - complex(a, 0)*cur[i] - complex(g, 0)*prev[i]
+	return s + updateTail(out[n:], cur[n:], prev[n:], complex(a, 0), complex(g, 0))
+}
+
+// updateTail is lanczosUpdate's loop in Go.
+func updateTail[T complex64 | complex128](out, cur, prev []T, a, g T) float64 {
+	s := 0.0
+	for i := range out {
+		w := out[i] - a*cur[i] - g*prev[i]
 		out[i] = w
-		s += real(w)*real(w) + imag(w)*imag(w)
+		c := complex128(w)
+		s += real(c)*real(c) + imag(c)*imag(c)
 	}
 	return s
 }

@@ -20,16 +20,7 @@ func TestMul32IsTheHamiltonian(t *testing.T) {
 	for _, n := range []int{5, 9, 12} {
 		for _, general := range []bool{false, true} {
 			h := randHamiltonian(r, n)
-			h.driveAtBit = make([]complex128, n)
-			for b := range h.driveAtBit {
-				h.driveAtBit[b] = h.gDrive
-				if general {
-					h.driveAtBit[b] = complex(5*r.Float64(), 5*r.Float64()-2.5)
-				}
-			}
-			if general {
-				h.global = false
-			}
+			setDrives(r, h, general)
 			in := randVec(r, h.dim, 1)
 			in32 := toC64(in)
 			want := make([]complex128, h.dim)
@@ -244,14 +235,22 @@ func TestKrylovStepErrorStaysInItsBound(t *testing.T) {
 }
 
 // A whole run with Lanczos steps ends where the Chebyshev run ends, within
-// the two bounds, with fewer products, in both precisions; and a cancelled
-// context stops it.
+// the two bounds, with fewer products, in both precisions, with the
+// machine's fastest kernels and with the Go loops; and a cancelled context
+// stops it.
 func TestKrylovRunAgreesWithChebyshev(t *testing.T) {
 	p, err := sequence.Compile(ringSequence(12), sequence.Options{MaxAtoms: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, single := range []bool{true, false} {
+	for _, c := range []struct {
+		path   kernelPath
+		single bool
+	}{
+		{kernelPaths()[len(kernelPaths())-1], true}, {kernelPaths()[len(kernelPaths())-1], false}, {kernelPaths()[0], true}, {kernelPaths()[0], false},
+	} {
+		single := c.single
+		setPaths(t, c.path.avx2, c.path.sse2)
 		cheb := ringAt(t, p, 0, single)
 		if err := cheb.run(context.Background(), nil); err != nil {
 			t.Fatal(err)
@@ -267,12 +266,12 @@ func TestKrylovRunAgreesWithChebyshev(t *testing.T) {
 			d += real(x)*real(x) + imag(x)*imag(x)
 		}
 		if bound := cheb.MagnusErr + cheb.ChebErr + kr.MagnusErr + kr.ChebErr; math.Sqrt(d) > bound {
-			t.Errorf("single=%v: runs differ by %.3e, beyond their bounds' sum %.3e", single, math.Sqrt(d), bound)
+			t.Errorf("%s single=%v: runs differ by %.3e, beyond their bounds' sum %.3e", c.path.name, single, math.Sqrt(d), bound)
 		}
 		if kr.MatVecs >= cheb.MatVecs*3/4 {
-			t.Errorf("single=%v: Lanczos run: %d sweeps, Chebyshev %d", single, kr.MatVecs, cheb.MatVecs)
+			t.Errorf("%s single=%v: Lanczos run: %d sweeps, Chebyshev %d", c.path.name, single, kr.MatVecs, cheb.MatVecs)
 		}
-		t.Logf("single=%v: sweeps %d → %d, bound %.2e → %.2e, difference %.2e", single, cheb.MatVecs, kr.MatVecs, cheb.MagnusErr+cheb.ChebErr, kr.MagnusErr+kr.ChebErr, math.Sqrt(d))
+		t.Logf("%s single=%v: sweeps %d → %d, bound %.2e → %.2e, difference %.2e", c.path.name, single, cheb.MatVecs, kr.MatVecs, cheb.MagnusErr+cheb.ChebErr, kr.MagnusErr+kr.ChebErr, math.Sqrt(d))
 
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
