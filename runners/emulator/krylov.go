@@ -39,16 +39,25 @@ const krylovMaxBasis = 16
 var krylovMinAtoms = 16
 
 // krylovMinBasis is the fewest basis vectors worth a Lanczos step: with
-// less memory than that the run keeps the Chebyshev expansion.
-const krylovMinBasis = 6
+// fewer the blocks of the ring's plateau (8–9 products) would restart, and
+// the run keeps the Chebyshev expansion.
+const krylovMinBasis = 8
+
+// krylovMaxBytes is the most memory the basis adds to the engine's own
+// vectors. It keeps a runner within its pod's default memory request
+// (1 GiB) wherever its state does, and leaves the largest registers (N = 24
+// in "low", 22 in "normal" and above, where a product costs as much as a
+// Chebyshev sweep and the basis would triple the memory) at the engine's
+// 2 or 3 state vectors.
+const krylovMaxBytes = 512 << 20
 
 // krylovBasis is the number of basis vectors of 2^n amplitudes, vec
-// bytes per amplitude, that fit in spare bytes besides the have vectors
-// the engine already keeps (the work vectors, and in precision "normal"
-// the state: they become the first ones), at most krylovMaxBasis; 0 when
-// fewer than krylovMinBasis fit.
+// bytes per amplitude, that fit in spare bytes (and krylovMaxBytes)
+// besides the have vectors the engine already keeps (the work vectors, and
+// in precision "normal" the state: they become the first ones), at most
+// krylovMaxBasis; 0 when fewer than krylovMinBasis fit.
 func krylovBasis(n int, spare uint64, vec, have int) int {
-	m := min(uint64(krylovMaxBasis), uint64(have)+spare/(uint64(vec)<<n))
+	m := min(uint64(krylovMaxBasis), uint64(have)+min(spare, krylovMaxBytes)/(uint64(vec)<<n))
 	if m < krylovMinBasis {
 		return 0
 	}

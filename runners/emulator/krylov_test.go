@@ -283,20 +283,31 @@ func TestKrylovRunAgreesWithChebyshev(t *testing.T) {
 	}
 }
 
-// The basis takes what fits in the spare memory besides the vectors the
-// engine keeps anyway, at most krylovMaxBasis vectors, none below
-// krylovMinBasis.
+// The basis takes what fits in the spare memory and in krylovMaxBytes
+// besides the vectors the engine keeps anyway, at most krylovMaxBasis
+// vectors, none below krylovMinBasis.
 func TestKrylovBasisFitsTheSpareMemory(t *testing.T) {
+	const gi = 1 << 30
 	for _, c := range []struct {
-		spare     uint64 // in vectors of the precision
+		n         int
+		spare     uint64
 		vec, have int
 		want      int
 	}{
-		{0, 8, 2, 0}, {3, 8, 2, 0}, {4, 8, 2, krylovMinBasis}, {9, 8, 2, 11}, {100, 8, 2, krylovMaxBasis},
-		{2, 16, 3, 0}, {3, 16, 3, krylovMinBasis}, {10, 16, 3, 13},
+		{20, 0, 8, 2, 0},
+		{20, 5 << 23, 8, 2, 0},              // 5 vectors of 8 MiB: 7 in all
+		{20, 6 << 23, 8, 2, krylovMinBasis}, // 8
+		{20, 9 << 23, 8, 2, 11},             // 11
+		{20, gi, 8, 2, krylovMaxBasis},      // 128 fit, 16 kept
+		{22, gi, 8, 2, krylovMaxBasis},      // 512 MiB: 16 of 32 MiB
+		{23, gi, 8, 2, 10},                  // 512 MiB: 8 of 64 MiB
+		{24, 3 * gi / 2, 8, 2, 0},           // 512 MiB: 4 of 128 MiB
+		{20, 10 << 24, 16, 3, 13},           // 10 vectors of 16 MiB
+		{22, gi, 16, 3, 11},                 // 512 MiB: 8 of 64 MiB
+		{24, 4 * gi, 16, 3, 0},              // 512 MiB: 2 of 256 MiB
 	} {
-		if got := krylovBasis(20, c.spare*uint64(c.vec)<<20, c.vec, c.have); got != c.want {
-			t.Errorf("spare %d vectors of %d bytes per amplitude besides %d: basis %d, want %d", c.spare, c.vec, c.have, got, c.want)
+		if got := krylovBasis(c.n, c.spare, c.vec, c.have); got != c.want {
+			t.Errorf("N=%d, spare %d MiB, %d bytes per amplitude besides %d vectors: basis %d, want %d", c.n, c.spare>>20, c.vec, c.have, got, c.want)
 		}
 	}
 }
