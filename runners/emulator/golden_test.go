@@ -59,9 +59,7 @@ func TestGoldensAgainstPulser(t *testing.T) {
 			for _, lanczos := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/lanczos=%v", name, mode.name, lanczos), func(t *testing.T) {
 					if lanczos {
-						old := krylovMinAtoms
-						t.Cleanup(func() { krylovMinAtoms = old })
-						krylovMinAtoms = 1
+						forceLanczos(t)
 					}
 					g := loadGolden(t, name)
 					got, err := Probabilities(context.Background(), Request{Sequence: g.Sequence, Variables: g.Variables, DeviceType: "EMU_FREE", Configuration: mode.config}, 0)

@@ -11,6 +11,13 @@ import (
 	"github.com/tweezer-dev/tweezer/runners/sequence"
 )
 
+// forceLanczos gives every register of the test's runs a Lanczos basis.
+func forceLanczos(t *testing.T) {
+	old := krylovMinAtoms
+	t.Cleanup(func() { krylovMinAtoms = old })
+	krylovMinAtoms = 1
+}
+
 // mul32 and mul are H·in (scaled) on every kernel path (the assembly, which also sums
 // Re⟨in, H·in⟩, and the Go loop, global and per-atom drives, on one core
 // and split across cores), to float32 rounding, and returns Re⟨in, H·in⟩.
