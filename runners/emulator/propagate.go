@@ -19,9 +19,12 @@ const dtMicros = 1e-3
 // with the block-averaged Hamiltonian (the first Magnus term, exact for the
 // piecewise-constant drive); the neglected second Magnus term is estimated
 // on the current state before each block, and blocks are sized so that the
-// estimates sum to at most magnusTol over the whole sequence. Each block's
-// exponential is a Chebyshev expansion truncated where the Bessel tail
-// bound drops below chebTol.
+// estimates sum to at most magnusTol over the whole sequence (plateau.go:
+// a fourth-order step where the drive is constant). Each block's
+// exponential is a Lanczos expansion to chebTol where the evolution has a
+// basis (krylov.go: from krylovMinAtoms, memory allowing), else a
+// Chebyshev expansion truncated where the Bessel tail bound drops below
+// chebTol.
 //
 // The truncation tolerance of a block is chebTol, or chebShare of the
 // block's Magnus estimate if that is larger: the truncation errors then
