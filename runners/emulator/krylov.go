@@ -6,8 +6,9 @@ import (
 	"unsafe"
 )
 
-// A Lanczos (Krylov) exponential for precision "low", used where memory
-// allows a basis of a few complex64 vectors. The Chebyshev expansion needs
+// A Lanczos (Krylov) exponential, used from krylovMinAtoms where memory
+// allows a basis of at least krylovMinBasis vectors (complex64 in
+// precision "low", complex128 otherwise). The Chebyshev expansion needs
 // about half-width·τ terms, and the half-width of a Rydberg Hamiltonian is
 // set by configurations the state never reaches (every atom excited, each
 // pair at the blockade energy). Lanczos builds its basis from the state
@@ -23,8 +24,8 @@ import (
 // u' = -iH·u + iβ·‖ψ‖·v·[e^{-isT}]_{m1}, and the error of u(τ) against
 // e^{-iτH}ψ is at most ‖ψ‖·β·∫₀^τ |[e^{-isT}]_{m1}| ds (H is Hermitian,
 // its propagator keeps norms). The relation holds to rounding whether or
-// not the basis stays orthogonal; the rounding of the complex64 vectors is
-// bounded on its own (krylovRounding).
+// not the basis stays orthogonal; the rounding of the vectors is bounded
+// on its own (krylovRounding).
 
 // krylovMaxBasis is the most basis vectors a Lanczos step builds; a step
 // that does not converge within them evolves as far as they allow and
@@ -105,7 +106,7 @@ func (e *evolution) useKrylov(m int) {
 }
 
 // krylovStep sets psi to e^{-iτH}·psi for the loaded Hamiltonian with
-// Lanczos steps of at most len(basis)-1 vectors (the last slot holds the
+// Lanczos steps of at most slots-1 vectors (the last slot holds the
 // residual), each ending where its bound reaches its share of tol, and
 // adds the bounds to ChebErr. It returns the time it could not cover
 // (0 but when a step would not advance at all); the caller evolves that
@@ -155,10 +156,13 @@ func (e *evolution) krylovStep(ctx context.Context, tau, tol float64) (float64, 
 	return 0, nil
 }
 
-// lanczosCost is a Lanczos product's cost in Chebyshev sweeps: the
-// product writes out only (16 bytes per amplitude with the partner reads
-// in cache) and the dot product and three-term update read 48 more, where
-// a Chebyshev sweep moves about 40.
+// lanczosCost is a Lanczos product's cost in Chebyshev sweeps, for the
+// hand-over of long blocks: a product (which sums its dot product as it
+// writes) and its three-term update move about 48 bytes per amplitude in
+// "low", a Chebyshev sweep about 40 (twice both in complex128), the partner
+// reads costing both alike; the rest covers the combination and each
+// restart's start. An estimate: it decides only which of two bounded
+// expansions evolves the rest of a block.
 const lanczosCost = 1.6
 
 // chebCheaper reports whether the Chebyshev expansion would evolve the

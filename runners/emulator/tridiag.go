@@ -11,7 +11,7 @@ import (
 type tridiagEigen struct {
 	m      int
 	lambda []float64
-	q      [][]float64 // q[i][k]: row i of the k-th eigenvector
+	q      [][]float64 // q[i][k]: component i of the k-th eigenvector
 	a      [][]float64 // the Jacobi iteration's working copy of T
 }
 
