@@ -312,10 +312,13 @@ func TestReapplyingIsANoOp(t *testing.T) {
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("2Gi")},
 	}}}
+	// The running controller writes the quota before the LimitRange: wait
+	// for both before applying again.
 	lr := &corev1.LimitRange{}
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: Name}, lr); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, "the LimitRange of "+ns, func() (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: Name}, lr)
+		return err == nil, client.IgnoreNotFound(err)
+	})
 	for range 2 {
 		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: ns}}); err != nil {
 			t.Fatal(err)

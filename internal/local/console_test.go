@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -320,6 +321,17 @@ func superuserToken() string {
 			Expect(err).NotTo(HaveOccurred())
 		}
 	}
+	// kube-apiserver's RBAC authorizer reads bindings from its own informer:
+	// wait until it grants the new binding before signing in with it.
+	Eventually(func() bool {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: "update", Group: v1.GroupVersion.Group, Resource: "devices",
+			},
+		}}
+		return platform.Admin.Create(ctx, sar) == nil && sar.Status.Allowed
+	}, 10*time.Second, 20*time.Millisecond).Should(BeTrue())
 	cfg, err := clientcmd.BuildConfigFromFlags("", platform.Kubeconfig)
 	Expect(err).NotTo(HaveOccurred())
 	cs, err := kubernetes.NewForConfig(cfg)
