@@ -175,8 +175,12 @@ func (l *leaseKeeper) release(ctx context.Context) error {
 			le.Spec.RenewTime = &metav1.MicroTime{Time: l.now().Add(-2*l.duration - time.Second)}
 		})
 	})
-	if errors.Is(err, ErrLeaseLost) || apierrors.IsNotFound(err) {
-		return nil // someone else holds it, or it is gone: nothing to give up
+	if errors.Is(err, ErrLeaseLost) || apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+		// Someone else holds it, it is gone, or this runner may no longer
+		// touch it: the manager, seeing the batch finished, took it back
+		// and revoked the runner account's access to a QPU's Lease, maybe
+		// before this runner's last write. Nothing to give up.
+		return nil
 	}
 	return err
 }

@@ -6,16 +6,20 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TestLeaseKeeper runs the keeper against a real API server: it renews on
 // the version it wrote last, survives an unrelated write, stops at once when
-// the manager gives the Lease to another runner, and releases by marking
-// the Lease expired while keeping its holder.
+// the manager gives the Lease to another runner, releases by marking the
+// Lease expired while keeping its holder, and ends quietly when the manager
+// has already taken the Lease back and revoked its access.
 func TestLeaseKeeper(t *testing.T) {
 	c, ctx := k8s, context.Background()
 	namespace(t, "lease")
@@ -100,6 +104,64 @@ func TestLeaseKeeper(t *testing.T) {
 		}
 		if r := read(k).Spec.RenewTime; time.Since(r.Time) > d {
 			t.Error("a runner released a lease it no longer holds")
+		}
+	})
+
+	t.Run("release after the manager took the lease back and revoked the runner's access", func(t *testing.T) {
+		// The runner acts as a user with a Role on the Leases of the
+		// namespace (the admin impersonates it), as a runner account does
+		// on its QPU's Lease in the manager's namespace.
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "lease", Name: "runner-leases"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"}, Verbs: []string{"get", "update"}}}}
+		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "lease", Name: "runner-leases"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "runner-account"}}}
+		for _, o := range []client.Object{role, binding} {
+			if err := c.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		allowed := func() bool {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: "runner-account",
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "lease", Verb: "get", Group: coordinationv1.GroupName, Resource: "leases"}}}
+			if err := c.Create(ctx, sar); err != nil {
+				t.Fatal(err)
+			}
+			return sar.Status.Allowed
+		}
+		waitFor := func(what string, cond func() bool) {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("waiting for %s", what)
+				}
+			}
+		}
+		waitFor("the runner's access", allowed)
+		as := rest.CopyConfig(restConfig)
+		as.Impersonate = rest.ImpersonationConfig{UserName: "runner-account"}
+		runner, err := client.New(as, client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := take("revoked", "runner-1", time.Now())
+		k.c = runner
+		if err := k.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The batch is DONE: the manager takes the Lease back (a write the
+		// runner has not seen) and revokes the runner's access.
+		lease := read(k)
+		lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now().Add(-time.Hour)}
+		if err := c.Update(ctx, lease); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, binding); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the revocation", func() bool { return !allowed() })
+		if err := k.release(ctx); err != nil {
+			t.Fatalf("release after the runner's access was revoked: %v", err)
 		}
 	})
 
