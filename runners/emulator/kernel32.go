@@ -19,7 +19,7 @@ import (
 // A next step with c0 = c1 = 0 leaves acc alone. On the first step in
 // holds the state rounded to complex64 and acc the state itself, so the
 // c0 term keeps full precision. A first step with acc nil writes out only
-// (mul32).
+// (mul32, where the assembly kernels do not apply).
 func (h *hamiltonian) cheb32Step(in, out []complex64, acc []complex128, center, half float64, first bool, c0, c1 complex128) {
 	scale := 2 / half
 	if first {
@@ -78,17 +78,14 @@ func (h *hamiltonian) cheb32Split(in, out []complex64, acc []complex128, center,
 		h.split = new(splitConsts)
 	}
 	consts, low := &h.split.high32, &h.split.low32
-	*consts = h.cheb32Consts(center, scale, first, c0, c1, acc)
+	*consts = h.cheb32Consts(center, scale, first, c0, c1)
 	*low = *consts
 	low.mode = 0 // out only
 	if first {
 		low.mode = 3
 	}
-	if consts.mode == 3 {
-		consts.mode = 0 // the second pass adds to out and leaves acc alone
-	}
 	sweep(h.dim, func(lo, hi int) { h.cheb32Tiles(in, out, acc, lo, hi, k, low) })
-	h.splitColumns(func(lo, hi int) { cheb32HighAVX2(&in[0], &out[0], accPtr(acc), lo, hi, k, h.n, consts) })
+	h.splitColumns(func(lo, hi int) { cheb32HighAVX2(&in[0], &out[0], &acc[0], lo, hi, k, h.n, consts) })
 }
 
 // cheb32Range is cheb32Step on amplitudes [lo, hi), with its kernel chosen.
@@ -112,7 +109,7 @@ func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi i
 	if lo < a {
 		h.cheb32General(in, out, acc, lo, a, center, scale, first, c0, c1)
 	}
-	k := h.cheb32Consts(center, scale, first, c0, c1, acc)
+	k := h.cheb32Consts(center, scale, first, c0, c1)
 	h.cheb32Tiles(in, out, acc, a, b, h.n, &k)
 	if b < hi {
 		h.cheb32General(in, out, acc, b, hi, center, scale, first, c0, c1)
@@ -120,8 +117,8 @@ func (h *hamiltonian) cheb32Real(in, out []complex64, acc []complex128, lo, hi i
 }
 
 // cheb32Consts returns the constants of cheb32RealAVX2 and cheb32HighAVX2
-// for one sweep (mode 3, out only, for a first step without acc).
-func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 complex128, acc []complex128) cheb32Consts {
+// for one sweep.
+func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 complex128) cheb32Consts {
 	det := h.gDet
 	k := cheb32Consts{
 		diagA: [4]float64{center, det + center, det + center, 2*det + center},
@@ -133,8 +130,6 @@ func (h *hamiltonian) cheb32Consts(center, scale float64, first bool, c0, c1 com
 		scale: scale, det: det, drive: float32(real(h.gDrive) * scale),
 	}
 	switch {
-	case first && acc == nil:
-		k.mode = 3
 	case first:
 		k.mode = 2
 	case c0 != 0 || c1 != 0:
@@ -175,7 +170,7 @@ type cheb32Consts struct {
 }
 
 // accPtr is the address of acc's first amplitude for the assembly
-// kernels, nil without acc (mode 3 never reads it).
+// kernel, nil without acc (mul32: mode 4 never reads it).
 func accPtr(acc []complex128) *complex128 {
 	if acc == nil {
 		return nil
@@ -197,7 +192,7 @@ func (h *hamiltonian) mul32(in, out []complex64, scale float64) float64 {
 		return sweepSum(h.dim, func(lo, hi int) float64 { return dot32(in[lo:hi], out[lo:hi]) })
 	}
 	return sweepReduce(h.dim, func(lo, hi int) float64 {
-		k := h.cheb32Consts(0, scale, true, 0, 0, nil)
+		k := h.cheb32Consts(0, scale, true, 0, 0)
 		k.mode = 4
 		h.cheb32Tiles(in, out, nil, lo, hi, h.n, &k)
 		return k.dot
