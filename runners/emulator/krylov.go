@@ -303,7 +303,7 @@ func real32(v []complex64) []float32 {
 // read from every vector before it is written.
 func (e *evolution) combine(m int, nu, tau float64) {
 	k := e.krylov
-	k.coef = k.eig.firstColumnExp(k.coef[:0], tau)
+	k.coef = k.eig.ExpFirstColumn(tau)
 	for j := range m {
 		k.coef[j] *= complex(nu*k.sigma[j], 0)
 	}

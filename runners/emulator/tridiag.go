@@ -3,87 +3,26 @@ package emulator
 import (
 	"math"
 	"math/cmplx"
+
+	"github.com/tweezer-dev/tweezer/runners/tridiag"
 )
 
-// tridiagEigen is the eigendecomposition T = Q·diag(λ)·Qᵀ of a Lanczos
-// step's symmetric tridiagonal matrix (at most krylovMaxBasis rows), and
-// what the Lanczos exponential reads from it.
+// tridiagEigen is the eigendecomposition of a Lanczos step's tridiagonal
+// matrix T (package tridiag) and what the Lanczos exponential reads from
+// it: the weights w_k = q_{m,k}·q_{1,k} of [e^{-isT}]_{m1}.
 type tridiagEigen struct {
-	m      int
-	lambda []float64
-	q      [][]float64 // q[i][k]: component i of the k-th eigenvector
-	a      [][]float64 // the Jacobi iteration's working copy of T
+	tridiag.Decomposition
+	weight []float64
 }
 
 // decompose diagonalises the tridiagonal matrix with diagonal alpha and
-// off-diagonal beta (len(alpha)-1 entries) by cyclic Jacobi rotations,
-// accurate to rounding for these small matrices.
+// off-diagonal beta (len(alpha)-1 entries).
 func (t *tridiagEigen) decompose(alpha, beta []float64) {
+	t.Decomposition = tridiag.Eigen(alpha, beta)
 	m := len(alpha)
-	t.m = m
-	if t.a == nil {
-		t.a, t.q = make([][]float64, krylovMaxBasis), make([][]float64, krylovMaxBasis)
-		for i := range krylovMaxBasis {
-			t.a[i], t.q[i] = make([]float64, krylovMaxBasis), make([]float64, krylovMaxBasis)
-		}
-	}
-	a, q := t.a[:m], t.q[:m]
-	for i := range m {
-		for j := range m {
-			a[i][j], q[i][j] = 0, 0
-		}
-	}
-	for i := range m {
-		a[i][i], q[i][i] = alpha[i], 1
-		if i+1 < m {
-			a[i][i+1] = beta[i]
-			a[i+1][i] = beta[i]
-		}
-	}
-	scale := 0.0
-	for i := range m {
-		scale += a[i][i] * a[i][i]
-		if i+1 < m {
-			scale += 2 * beta[i] * beta[i]
-		}
-	}
-	for range 64 {
-		off := 0.0
-		for i := range m {
-			for j := i + 1; j < m; j++ {
-				off += a[i][j] * a[i][j]
-			}
-		}
-		if off <= 1e-32*scale {
-			break
-		}
-		for p := range m {
-			for r := p + 1; r < m; r++ {
-				if a[p][r] == 0 {
-					continue
-				}
-				theta := (a[r][r] - a[p][p]) / (2 * a[p][r])
-				tn := math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(theta*theta+1))
-				c := 1 / math.Sqrt(tn*tn+1)
-				s := tn * c
-				for k := range m {
-					akp, akr := a[k][p], a[k][r]
-					a[k][p], a[k][r] = c*akp-s*akr, s*akp+c*akr
-				}
-				for k := range m {
-					apk, ark := a[p][k], a[r][k]
-					a[p][k], a[r][k] = c*apk-s*ark, s*apk+c*ark
-				}
-				for k := range m {
-					qkp, qkr := q[k][p], q[k][r]
-					q[k][p], q[k][r] = c*qkp-s*qkr, s*qkp+c*qkr
-				}
-			}
-		}
-	}
-	t.lambda = t.lambda[:0]
-	for i := range m {
-		t.lambda = append(t.lambda, a[i][i])
+	t.weight = t.weight[:0]
+	for k := range m {
+		t.weight = append(t.weight, t.At(m-1, k)*t.At(0, k))
 	}
 }
 
@@ -108,10 +47,9 @@ const (
 // mid.
 func (t *tridiagEigen) cellBound(mid, h, mu, w, lam float64) float64 {
 	var d [taylorOrder]complex128
-	last, first := t.q[t.m-1], t.q[0]
-	for k, l := range t.lambda {
+	for k, l := range t.W {
 		x := l - mu
-		term := complex(last[k]*first[k], 0) * cmplx.Rect(1, -mid*x)
+		term := complex(t.weight[k], 0) * cmplx.Rect(1, -mid*x)
 		for j := range d {
 			d[j] += term
 			term *= complex(0, -x)
@@ -132,13 +70,12 @@ func (t *tridiagEigen) cellBound(mid, h, mu, w, lam float64) float64 {
 // cells returns the cells over [0, tau] for cellBound, and μ, W and Λ.
 func (t *tridiagEigen) cells(tau float64) (n int, mu, w, lam float64) {
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, l := range t.lambda {
+	for _, l := range t.W {
 		lo, hi = min(lo, l), max(hi, l)
 	}
 	mu, lam = (lo+hi)/2, (hi-lo)/2
-	last, first := t.q[t.m-1], t.q[0]
-	for k := range t.lambda {
-		w += math.Abs(last[k] * first[k])
+	for _, wk := range t.weight {
+		w += math.Abs(wk)
 	}
 	return max(minCells, int(math.Ceil(lam*tau/0.2))), mu, w, lam
 }
@@ -170,18 +107,4 @@ func (t *tridiagEigen) reach(c, rate, left float64) (step, bound float64) {
 		step, bound = s, c*sum
 	}
 	return step, bound
-}
-
-// firstColumnExp appends y = e^{-iτT}·e₁ (y_j = Σ_k q_{j,k}·q_{1,k}·e^{-iτλ_k})
-// to dst and returns it.
-func (t *tridiagEigen) firstColumnExp(dst []complex128, tau float64) []complex128 {
-	first := t.q[0]
-	for j := range t.m {
-		var y complex128
-		for k, l := range t.lambda {
-			y += complex(t.q[j][k]*first[k], 0) * cmplx.Rect(1, -tau*l)
-		}
-		dst = append(dst, y)
-	}
-	return dst
 }

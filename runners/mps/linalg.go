@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+
+	"github.com/tweezer-dev/tweezer/runners/tridiag"
 )
 
 // Dense complex kernels of our own: gonum has no complex SVD, and CI must
@@ -368,68 +370,6 @@ func qrOf(a []complex128, m, n int) (q, r []complex128) {
 	return q, r
 }
 
-// tridiagEigen diagonalises the symmetric tridiagonal matrix with
-// diagonal d and off-diagonal e (len(e) = len(d)-1) by implicit QL with
-// Wilkinson shifts: it returns the eigenvalues and Z (row-major n×n, the
-// eigenvectors in its columns). Used on the small Lanczos matrices.
-func tridiagEigen(diag, off []float64) (w, z []float64) {
-	n := len(diag)
-	d := append([]float64(nil), diag...)
-	e := make([]float64, n)
-	copy(e, off)
-	z = make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		z[i*n+i] = 1
-	}
-	for l := 0; l < n; l++ {
-		for iter := 0; iter < 60; iter++ {
-			m := l
-			for ; m < n-1; m++ {
-				dd := math.Abs(d[m]) + math.Abs(d[m+1])
-				if math.Abs(e[m]) <= 1e-16*dd {
-					break
-				}
-			}
-			if m == l {
-				break
-			}
-			g := (d[l+1] - d[l]) / (2 * e[l])
-			r := math.Hypot(g, 1)
-			g = d[m] - d[l] + e[l]/(g+math.Copysign(r, g))
-			s, c, p := 1.0, 1.0, 0.0
-			i := m - 1
-			for ; i >= l; i-- {
-				f, b := s*e[i], c*e[i]
-				r = math.Hypot(f, g)
-				e[i+1] = r
-				if r == 0 {
-					d[i+1] -= p
-					e[m] = 0
-					break
-				}
-				s, c = f/r, g/r
-				g = d[i+1] - p
-				r = (d[i]-g)*s + 2*c*b
-				p = s * r
-				d[i+1] = g + p
-				g = c*r - b
-				for k := 0; k < n; k++ {
-					f := z[k*n+i+1]
-					z[k*n+i+1] = s*z[k*n+i] + c*f
-					z[k*n+i] = c*z[k*n+i] - s*f
-				}
-			}
-			if r == 0 && i >= l {
-				continue
-			}
-			d[l] -= p
-			e[l] = g
-			e[m] = 0
-		}
-	}
-	return d, z
-}
-
 // vecPool lends numbered work vectors that keep their storage between
 // uses; a nil pool allocates.
 type vecPool struct{ bufs [][]complex128 }
@@ -494,7 +434,7 @@ func expKrylov(pool *vecPool, apply func(dst, src []complex128), v []complex128,
 		}
 		alphas = append(alphas, alpha)
 		beta := math.Sqrt(norm2(w))
-		y = expTridiag(alphas, betas, tau)
+		y = tridiag.Eigen(alphas, betas).ExpFirstColumn(tau)
 		last := cmplx.Abs(y[j])
 		res = krylovResult{Dim: j + 1, Err: beta * last * nv}
 		if res.Err < tol || beta < 1e-12*math.Max(1, math.Abs(alpha)) || j+1 == len(v) {
@@ -517,19 +457,4 @@ func expKrylov(pool *vecPool, apply func(dst, src []complex128), v []complex128,
 		}
 	}
 	return res, nil
-}
-
-// expTridiag returns exp(-i·tau·T)·e₁ for the symmetric tridiagonal T with
-// diagonal alphas and off-diagonal betas (len(betas) = len(alphas)-1).
-func expTridiag(alphas, betas []float64, tau float64) []complex128 {
-	m := len(alphas)
-	w, z := tridiagEigen(alphas, betas)
-	y := make([]complex128, m)
-	for k := 0; k < m; k++ {
-		c := cmplx.Exp(complex(0, -tau*w[k])) * complex(z[k], 0) // z[0][k] = ⟨e₁|z_k⟩
-		for i := 0; i < m; i++ {
-			y[i] += complex(z[i*m+k], 0) * c
-		}
-	}
-	return y
 }

@@ -232,51 +232,6 @@ func sub(a, b []complex128) []complex128 {
 	return out
 }
 
-func TestTridiagEigen(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	for _, n := range []int{1, 2, 5, 30} {
-		d := make([]float64, n)
-		e := make([]float64, max(n-1, 0))
-		for i := range d {
-			d[i] = r.NormFloat64()
-		}
-		for i := range e {
-			e[i] = r.NormFloat64()
-		}
-		if n == 5 {
-			e[2] = 0 // a split matrix
-		}
-		w, z := tridiagEigen(d, e)
-		// T·z_k = w_k·z_k and Z orthogonal.
-		for k := 0; k < n; k++ {
-			for i := 0; i < n; i++ {
-				tz := d[i] * z[i*n+k]
-				if i > 0 {
-					tz += e[i-1] * z[(i-1)*n+k]
-				}
-				if i < n-1 {
-					tz += e[i] * z[(i+1)*n+k]
-				}
-				if math.Abs(tz-w[k]*z[i*n+k]) > 1e-12 {
-					t.Fatalf("n=%d: eigenpair %d violated at row %d", n, k, i)
-				}
-			}
-			for k2 := 0; k2 < n; k2++ {
-				s := 0.0
-				for i := 0; i < n; i++ {
-					s += z[i*n+k] * z[i*n+k2]
-				}
-				if k == k2 {
-					s--
-				}
-				if math.Abs(s) > 1e-12 {
-					t.Fatalf("n=%d: Z not orthogonal", n)
-				}
-			}
-		}
-	}
-}
-
 // The product kernels agree with a naive triple loop, on both sides of
 // the size where they split over cores.
 func TestProducts(t *testing.T) {
