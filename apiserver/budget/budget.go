@@ -145,6 +145,7 @@ type Budget struct {
 	refused  map[string]*rate.Limiter // by user
 	held     map[string]hold          // by user
 	flights  map[string]*flight       // by project: its writes under way
+	reading  map[string]*flight       // by user: its admitted writes not yet charged (Read)
 	probes   uint64                   // numbers the writes let through when a hold ends
 	swept    time.Time
 }
@@ -165,8 +166,9 @@ const probeWindow = time.Second
 
 type buckets struct{ bytes, requests *rate.Limiter }
 
-// flight is a project's writes under way: their bytes, held in sem, and
-// how many writes hold or wait for some (the entry goes with the last).
+// flight is a project's writes under way, or a user's bodies being read:
+// their bytes, held in sem, and how many writes hold or wait for some (the
+// entry goes with the last).
 type flight struct {
 	sem   *semaphore.Weighted
 	users int
@@ -180,12 +182,34 @@ func (b *Budget) enter(ctx context.Context, project string, n int64) (func(), er
 	if b.limits.InFlightBytes <= 0 {
 		return func() {}, nil
 	}
-	n = min(max(n, 1), b.limits.InFlightBytes)
+	return b.take(ctx, b.flights, project, n, b.limits.InFlightBytes)
+}
+
+// Read waits until the writes of user being read (admitted, their bodies
+// not yet charged) declare at most a byte burst together with this one,
+// which declares declared bytes (its Content-Length), counts it among them
+// and returns the func that gives its bytes back. If ctx ends first, it
+// returns ctx's error. So of a user's large bodies sent at once, one is
+// read and charged first; the others are weighed against what it left
+// (Spent, Admit) before they are read. A body of unknown size, or no byte
+// limit, does not wait.
+func (b *Budget) Read(ctx context.Context, user string, declared int64) (func(), error) {
+	if b.limits.BytesPerSecond <= 0 || declared <= 0 {
+		return func() {}, nil
+	}
+	return b.take(ctx, b.reading, user, int64(b.cost(declared)), b.limits.BurstBytes)
+}
+
+// take waits until key's entry in m has room for n more bytes of bound
+// (n is clamped to 1..bound), takes them, and returns the func that gives
+// them back; or ctx's error, if it ends first. Waiters take in turn.
+func (b *Budget) take(ctx context.Context, m map[string]*flight, key string, n, bound int64) (func(), error) {
+	n = min(max(n, 1), bound)
 	b.mu.Lock()
-	f := b.flights[project]
+	f := m[key]
 	if f == nil {
-		f = &flight{sem: semaphore.NewWeighted(b.limits.InFlightBytes)}
-		b.flights[project] = f
+		f = &flight{sem: semaphore.NewWeighted(bound)}
+		m[key] = f
 	}
 	f.users++
 	b.mu.Unlock()
@@ -193,22 +217,28 @@ func (b *Budget) enter(ctx context.Context, project string, n int64) (func(), er
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if f.users--; f.users == 0 {
-			delete(b.flights, project)
+			delete(m, key)
 		}
 	}
 	if err := f.sem.Acquire(ctx, n); err != nil {
 		leave()
 		return nil, err
 	}
+	var once sync.Once
 	return func() {
-		f.sem.Release(n)
-		leave()
+		once.Do(func() {
+			f.sem.Release(n)
+			leave()
+		})
 	}, nil
 }
 
 // New returns a Budget; with l.Off() every write passes.
 func New(l Limits) *Budget {
-	return &Budget{limits: l, projects: map[string]*buckets{}, refused: map[string]*rate.Limiter{}, held: map[string]hold{}, flights: map[string]*flight{}}
+	return &Budget{
+		limits: l, projects: map[string]*buckets{}, refused: map[string]*rate.Limiter{}, held: map[string]hold{},
+		flights: map[string]*flight{}, reading: map[string]*flight{},
+	}
 }
 
 // Limits returns the budget's configuration.
@@ -278,6 +308,26 @@ func (b *Budget) Force(now time.Time, project string, size int64) {
 	defer b.mu.Unlock()
 	b.sweep(now)
 	b.spend(now, b.bucketsOf(project), b.cost(size))
+}
+
+// Spent is told that a write of user has just been charged to project at
+// now. If that left the project short of half a byte burst, user's next
+// writes are weighed against what the project holds, as after a hold ends
+// (Admit): one that declares more than the project can pay for is held,
+// unread, until it can. A user already held keeps its hold.
+func (b *Budget) Spent(now time.Time, user, project string) {
+	if b.limits.BytesPerSecond <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.held[user]; ok {
+		return
+	}
+	if p := b.projects[project]; p == nil || p.bytes.TokensAt(now) >= float64(b.limits.BurstBytes)/2 {
+		return
+	}
+	b.held[user] = hold{refusal: Refusal{Project: project, Limit: LimitBytes, limits: b.limits}, until: now}
 }
 
 func (b *Budget) spend(now time.Time, p *buckets, cost int) {

@@ -393,7 +393,7 @@ func TestRequestCharges(t *testing.T) {
 	open := func(body int64) context.Context {
 		n := new(atomic.Int64)
 		n.Store(body)
-		return WithRequest(context.Background(), b.NewRequest("alice", n, now, logr.Discard()))
+		return WithRequest(context.Background(), b.NewRequest("alice", n, nil, now, logr.Discard()))
 	}
 	cm := func(ns string, size int) *corev1.ConfigMap {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x"}, Data: map[string]string{"k": strings.Repeat("x", size)}}
@@ -460,7 +460,7 @@ func TestAProjectsLargeWritesGoOneAtATime(t *testing.T) {
 	start := func(ctx context.Context, body int64) (*Request, context.Context) {
 		n := new(atomic.Int64)
 		n.Store(body)
-		r := b.NewRequest("alice", n, time.Now, logr.Discard())
+		r := b.NewRequest("alice", n, nil, time.Now, logr.Discard())
 		return r, WithRequest(ctx, r)
 	}
 	obj := func(ns, name string) *corev1.ConfigMap {
@@ -544,7 +544,7 @@ func TestARefusedWriteLeavesNoBytesInFlight(t *testing.T) {
 	open := func(body int64) (*Request, context.Context) {
 		n := new(atomic.Int64)
 		n.Store(body)
-		r := b.NewRequest("alice", n, time.Now, logr.Discard())
+		r := b.NewRequest("alice", n, nil, time.Now, logr.Discard())
 		return r, WithRequest(context.Background(), r)
 	}
 	first, ctx := open(MiB)
@@ -561,5 +561,105 @@ func TestARefusedWriteLeavesNoBytesInFlight(t *testing.T) {
 	defer b.mu.Unlock()
 	if len(b.flights) != 0 {
 		t.Fatalf("the refused request still holds bytes in flight: %v", b.flights)
+	}
+}
+
+// A user's bodies being read at once declare at most a byte burst: a
+// second 1.5 MiB body waits until the first gives its bytes back, a small
+// one and another user's pass beside it, and bodies of unknown size never
+// wait; the entry goes with the last body.
+func TestAUsersLargeBodiesAreReadInTurn(t *testing.T) {
+	b := New(limits()) // burst 2 MiB
+	ctx := context.Background()
+	first, err := b.Read(ctx, "alice", 1536<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.Read(short, "alice", 1536<<10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second 1.5 MiB body beside the first: %v, want it to wait", err)
+	}
+	for _, r := range []struct {
+		user     string
+		declared int64
+	}{{"alice", 100 << 10}, {"alice", 0}, {"bob", 1536 << 10}} {
+		soon, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		release, err := b.Read(soon, r.user, r.declared)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s's body of %d bytes beside alice's first: %v, want it read at once", r.user, r.declared, err)
+		}
+		release()
+	}
+	second := make(chan func())
+	go func() {
+		release, err := b.Read(ctx, "alice", 1536<<10)
+		if err != nil {
+			t.Error(err)
+		}
+		second <- release
+	}()
+	select {
+	case <-second:
+		t.Fatal("the second body was read while the first still counted")
+	case <-time.After(50 * time.Millisecond):
+	}
+	first()
+	first() // giving back twice gives back nothing more
+	(<-second)()
+	if len(b.reading) != 0 {
+		t.Fatalf("entries left after every body gave its bytes back: %v", b.reading)
+	}
+	if release, err := New(Limits{InFlightBytes: MiB}).Read(ctx, "alice", 5*MiB); err != nil || release == nil {
+		t.Fatalf("without a byte limit: %v, want no wait", err)
+	}
+}
+
+// A write that leaves its project short of half a byte burst has its
+// user's next writes weighed against what the project holds: one that
+// declares more is held, unread, exactly until the project can pay for
+// it; another user is not held, nor is a user whose write left more. The
+// request gives back its place among its user's bodies being read once it
+// is charged, not again when it ends.
+func TestAWriteThatLeavesItsProjectShortWeighsTheNext(t *testing.T) {
+	b := New(limits()) // 1 MiB/s, burst 2 MiB
+	c := Client(interceptor.NewClient(nil, interceptor.Funcs{
+		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error { return nil },
+	}))
+	write := func(user, ns string, body int64) {
+		t.Helper()
+		n := new(atomic.Int64)
+		n.Store(body)
+		released := 0
+		r := b.NewRequest(user, n, func() { released++ }, func() time.Time { return t0 }, logr.Discard())
+		obj := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x"}}
+		if err := c.Create(WithRequest(context.Background(), r), obj); err != nil {
+			t.Fatal(err)
+		}
+		if released != 1 {
+			t.Fatalf("the charged request gave its place back %d times, want once", released)
+		}
+		r.End()
+		if released != 1 {
+			t.Fatalf("the place was given back again at the end (%d)", released)
+		}
+	}
+
+	write("alice", "p", 1536<<10) // p holds 0.5 MiB
+	r, done := b.Admit(t0, "alice", MiB)
+	if r == nil || done != nil || r.Project != "p" || r.Limit != LimitBytes || r.RetryAfter != 500*time.Millisecond {
+		t.Fatalf("alice's next 1 MiB write: %+v, want held 500ms for p's bytes", r)
+	}
+	if r, _ := b.Admit(t0, "bob", MiB); r != nil {
+		t.Fatalf("bob held by alice's write: %v", r)
+	}
+	if r, _ := b.Admit(t0.Add(500*time.Millisecond), "alice", MiB); r != nil {
+		t.Fatalf("alice's 1 MiB write once p holds it: %v", r)
+	}
+
+	write("carol", "q", MiB/2) // q holds 1.5 MiB
+	if _, ok := b.held["carol"]; ok {
+		t.Fatal("a write that left its project more than half a burst weighs its user's next writes")
 	}
 }

@@ -61,10 +61,14 @@ type Request struct {
 	paid    map[string]bool
 	// leave gives back the bytes the request holds in flight (End).
 	leave func()
+	// read gives back the bytes its body declared among its user's bodies
+	// being read (Budget.Read), once the request has been charged or ended.
+	read func()
 }
 
 // End gives back what the request holds of its project's writes under way
-// (Limits.InFlightBytes); call it when the request has ended.
+// (Limits.InFlightBytes) and of its user's bodies being read (Budget.Read);
+// call it when the request has ended.
 func (r *Request) End() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -72,12 +76,21 @@ func (r *Request) End() {
 		r.leave()
 		r.leave = nil
 	}
+	r.doneReading()
+}
+
+func (r *Request) doneReading() {
+	if r.read != nil {
+		r.read()
+		r.read = nil
+	}
 }
 
 // NewRequest opens the account of a write request by user whose body bytes
-// are counted in body.
-func (b *Budget) NewRequest(user string, body *atomic.Int64, now func() time.Time, log logr.Logger) *Request {
-	return &Request{budget: b, user: user, body: body, now: now, log: log, paid: map[string]bool{}}
+// are counted in body; read, if not nil, gives back what Budget.Read took
+// for it, which the request does once it has been charged or has ended.
+func (b *Budget) NewRequest(user string, body *atomic.Int64, read func(), now func() time.Time, log logr.Logger) *Request {
+	return &Request{budget: b, user: user, body: body, read: read, now: now, log: log, paid: map[string]bool{}}
 }
 
 // charge is called before each write of the request to namespace ns, of an
@@ -85,10 +98,13 @@ func (b *Budget) NewRequest(user string, body *atomic.Int64, now func() time.Tim
 // the larger of its body and that size; only the request's first write may
 // be refused. The first write waits first until the project's writes under
 // way leave room for it (Budget.enter), and the request keeps that room
-// until End.
+// until End. Once charged or refused, the request's body no longer counts
+// among its user's bodies being read, and the user's next writes are
+// weighed against what it left (Budget.Spent, Budget.Hold).
 func (r *Request) charge(ctx context.Context, ns string, size func() int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.doneReading()
 	first := !r.written
 	r.written = true
 	if ns == "" || r.paid[ns] {
@@ -110,6 +126,7 @@ func (r *Request) charge(ctx context.Context, ns string, size func() int64) erro
 	refusal := r.budget.Take(now, ns, bytes)
 	if refusal == nil {
 		r.leave = leave
+		r.budget.Spent(now, r.user, ns)
 		return nil
 	}
 	leave()

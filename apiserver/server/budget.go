@@ -32,9 +32,11 @@ func charged(method string, tags []string) bool {
 // handlers' client charges at its first write to a project. A user refused
 // earlier who writes again before the Retry-After it was given is refused
 // before its body is read (awaitHold): a client that ignores Retry-After
-// and resends a large body costs the facade no decoding. A write answered
-// 4xx for another reason (validation, authorization, a full quota) is
-// charged to its user's refused writes, which hold the user once used up.
+// and resends a large body costs the facade no decoding. So is a large
+// body sent beside the user's others, once one of them has spent what its
+// project holds. A write answered 4xx for another reason (validation,
+// authorization, a full quota) is charged to its user's refused writes,
+// which hold the user once used up.
 func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		u := auth.UserFrom(ctx.Context())
@@ -43,11 +45,15 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 			return
 		}
 		declared, _ := strconv.ParseInt(ctx.Header("Content-Length"), 10, 64)
-		r, done := awaitHold(ctx.Context(), writes, u.Name, declared)
+		r, read, done := awaitHold(ctx.Context(), writes, u.Name, declared)
 		if r != nil {
 			budget.Count(r, "held")
 			ctx.SetHeader("Retry-After", strconv.Itoa(r.Seconds()))
 			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, r.Error())
+			return
+		}
+		if done == nil {
+			_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "the request ended while its user's other writes were being read; nothing was written")
 			return
 		}
 		defer func() { done(now()) }()
@@ -55,7 +61,7 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 		if body == nil {
 			body = new(atomic.Int64)
 		}
-		req := writes.NewRequest(u.Name, body, now, h.Log)
+		req := writes.NewRequest(u.Name, body, read, now, h.Log)
 		defer req.End()
 		next(huma.WithContext(ctx, budget.WithRequest(ctx.Context(), req)))
 		if s := ctx.Status(); s >= 400 && s < 500 && s != http.StatusTooManyRequests {
@@ -67,29 +73,58 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 }
 
 // heldPause is the longest a held user's write waits for its hold to end
-// before it is refused.
+// before it is refused, and the longest a write waits for its user's other
+// bodies to be read (budget.Read) before it is read anyway.
 const heldPause = time.Second
 
 // awaitHold returns the refusal user is held by, after waiting up to
 // heldPause for it to end; or nil, when it did or the user is not held,
-// and the func to call when the write has ended (budget.Admit; declared is
-// the body's Content-Length, its compressed size for a gzip body). The pause
-// keeps a client that ignores Retry-After from making the facade answer
-// thousands of refusals a second: each of its connections gets at most one
-// per heldPause.
-func awaitHold(ctx context.Context, writes *budget.Budget, user string, declared int64) (*budget.Refusal, func(time.Time)) {
-	r, done := writes.Admit(now(), user, declared)
-	if r == nil {
-		return nil, done
+// with the func that gives back the write's place among its user's bodies
+// being read and the func to call when the write has ended (budget.Read,
+// budget.Admit; declared is the body's Content-Length, its compressed size
+// for a gzip body). All three are nil when ctx ended first. The pause keeps
+// a client that ignores Retry-After from making the facade answer thousands
+// of refusals a second: each of its connections gets at most one per
+// heldPause.
+func awaitHold(ctx context.Context, writes *budget.Budget, user string, declared int64) (*budget.Refusal, func(), func(time.Time)) {
+	for waited := false; ; waited = true {
+		read := readTurn(ctx, writes, user, declared)
+		if read == nil {
+			return nil, nil, nil
+		}
+		r, done := writes.Admit(now(), user, declared)
+		if r == nil {
+			return nil, read, done
+		}
+		read()
+		if waited {
+			return r, nil, nil
+		}
+		t := time.NewTimer(min(r.RetryAfter, heldPause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r, nil, nil
+		case <-t.C:
+		}
 	}
-	t := time.NewTimer(min(r.RetryAfter, heldPause))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return r, nil
-	case <-t.C:
+}
+
+// readTurn waits, up to heldPause, for user's other bodies being read to
+// leave room for this one (budget.Read), and returns the func that gives
+// its place back; past heldPause the write goes ahead without one. It
+// returns nil if ctx ends first.
+func readTurn(ctx context.Context, writes *budget.Budget, user string, declared int64) func() {
+	wctx, cancel := context.WithTimeout(ctx, heldPause)
+	defer cancel()
+	read, err := writes.Read(wctx, user, declared)
+	switch {
+	case err == nil:
+		return read
+	case ctx.Err() != nil:
+		return nil
 	}
-	return writes.Admit(now(), user, declared)
+	return func() {}
 }
 
 type bodyKey struct{}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,8 +54,9 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	expect(t, call(t, "POST", "/api/v1/batches", alice, big(mine), false), 200)
 	before := count(mine)
 
-	// At once, alice's second one (a's bucket holds about 400 KiB) and
-	// bob's first in his project.
+	// At once, alice's second one (her project's bucket holds about 400
+	// KiB, so it is refused before its body is read) and bob's first in his
+	// project.
 	type answer struct {
 		status int
 		header http.Header
@@ -110,8 +112,8 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	if n := count(mine); n != before {
 		t.Fatalf("%d batches in project A after the refusal, want %d: something was written", n, before)
 	}
-	if got := refusals("write") - writes0; got != 1 {
-		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=write} rose by %g, want 1", got)
+	if got := refusals("held") - held0; got != 1 || refusals("write") != writes0 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes} rose by %g (held) and %g (write), want 1 and 0", got, refusals("write")-writes0)
 	}
 
 	// alice ignores Retry-After: her next write, small, is refused before
@@ -126,8 +128,8 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	if r.header.Get("Retry-After") == "" {
 		t.Error("no Retry-After on a held user's refusal")
 	}
-	if got := refusals("held") - held0; got != 1 {
-		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=held} rose by %g, want 1", got)
+	if got := refusals("held") - held0; got != 2 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=held} rose by %g, want 2", got)
 	}
 	expect(t, call(t, "GET", "/api/v1/batches?project_id="+mine, alice, nil, false), 200)
 }
@@ -191,78 +193,134 @@ func TestAUserWhoseWritesKeepFailingIsHeld(t *testing.T) {
 // readTracker is a request body that records whether it was read.
 type readTracker struct {
 	r    io.Reader
-	read bool
+	read atomic.Bool
 }
 
 func (b *readTracker) Read(p []byte) (int, error) {
-	b.read = true
+	b.read.Store(true)
 	return b.r.Read(p)
 }
 
-// Once a user's hold has run out, a write larger than what its project has
-// regained is held until the project can pay for it, without its body being
-// read: the client sends `Expect: 100-continue`, so the facade would have
-// to ask for the body, and the body is never read. The time it is told is
-// enough: the same write then passes.
-func TestAHeldWriteLargerThanItsProjectRegainedIsRefusedUnread(t *testing.T) {
+// postUnread posts raw to /api/v1/batches with `Expect: 100-continue`: the
+// facade has to ask for the body, so the tracker says whether it did.
+func postUnread(t *testing.T, token string, raw []byte) (*http.Response, *readTracker) {
+	t.Helper()
+	body := &readTracker{r: bytes.NewReader(raw)}
+	req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(raw))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	c := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp, body
+}
+
+// largeBatch is a batch of project whose sequence is about kib KiB.
+func largeBatch(t *testing.T, project string, kib int) []byte {
+	t.Helper()
+	raw, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", kib<<10) + `"}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func byteRefusals(stage string) float64 {
+	return testutil.ToFloat64(budget.Refusals.WithLabelValues("bytes", stage))
+}
+
+// A write that spends most of its project's bytes has its user's next
+// large write weighed against what is left: held until the project can pay
+// for it, without its body being read (the client sends `Expect:
+// 100-continue`, so the facade would have to ask for the body). The time it
+// is told is enough: the same write then passes.
+func TestALargeWriteItsProjectCannotPayForIsRefusedUnread(t *testing.T) {
 	limits := budget.Limits{BytesPerSecond: 256 << 10, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100}
 	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
 	const project = "9e5b0a6c-4f7d-4c2e-8b0f-6e0a8c2d5f10"
 	token := quotaProject(t, project, 1000)
-	batch := func(kib int) []byte {
-		raw, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", kib<<10) + `"}`}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
-	refusals := func(stage string) float64 { return testutil.ToFloat64(budget.Refusals.WithLabelValues("bytes", stage)) }
 
-	// 1000 KiB of the 1.25 MiB burst pass; then 400 KiB are refused, which
-	// holds the user for about half a second.
-	expect(t, call(t, "POST", "/api/v1/batches", token, batch(1000), false), 200)
-	envelopeFail(t, call(t, "POST", "/api/v1/batches", token, batch(400), false), http.StatusTooManyRequests, "(limit: project write bytes)")
-	time.Sleep(700 * time.Millisecond)
-
-	// The hold is over, but the project has regained about 450 KiB: a
-	// 1000 KiB write waits (a second, the most a held write waits) and is
-	// refused unread, told when the project can pay for it.
-	send := func() (*http.Response, *readTracker) {
-		t.Helper()
-		raw := batch(1000)
-		body := &readTracker{r: bytes.NewReader(raw)}
-		req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.ContentLength = int64(len(raw))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Expect", "100-continue")
-		c := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = resp.Body.Close() })
-		return resp, body
+	// 1000 KiB of the 1.25 MiB burst pass; the next 1000 KiB write waits
+	// (a second, the most a held write waits) and is refused unread, told
+	// when the project can pay for it.
+	expect(t, call(t, "POST", "/api/v1/batches", token, largeBatch(t, project, 1000), false), 200)
+	held0, writes0 := byteRefusals("held"), byteRefusals("write")
+	resp, body := postUnread(t, token, largeBatch(t, project, 1000))
+	if resp.StatusCode != http.StatusTooManyRequests || body.read.Load() {
+		t.Fatalf("the second 1000 KiB write: %d, body read %v; want 429 unread", resp.StatusCode, body.read.Load())
 	}
-	held0, writes0 := refusals("held"), refusals("write")
-	resp, body := send()
-	if resp.StatusCode != http.StatusTooManyRequests || body.read {
-		t.Fatalf("the 1000 KiB write after the hold: %d, body read %v; want 429 unread", resp.StatusCode, body.read)
-	}
-	if got := refusals("held") - held0; got != 1 || refusals("write") != writes0 {
-		t.Errorf("refusals held +%g, write +%g; want the refusal counted as held", got, refusals("write")-writes0)
+	if got := byteRefusals("held") - held0; got != 1 || byteRefusals("write") != writes0 {
+		t.Errorf("refusals held +%g, write +%g; want the refusal counted as held", got, byteRefusals("write")-writes0)
 	}
 	wait, err := strconv.Atoi(resp.Header.Get("Retry-After"))
 	if err != nil || wait < 1 || wait > 3 {
-		t.Fatalf("Retry-After %q, want 1 to 3 s (about 550 KiB missing at 256 KiB/s, a second of it waited)", resp.Header.Get("Retry-After"))
+		t.Fatalf("Retry-After %q, want 1 to 3 s (about 720 KiB missing at 256 KiB/s, a second of it waited)", resp.Header.Get("Retry-After"))
 	}
 	time.Sleep(time.Duration(wait) * time.Second)
-	if resp, body := send(); resp.StatusCode != http.StatusOK || !body.read {
+	if resp, body := postUnread(t, token, largeBatch(t, project, 1000)); resp.StatusCode != http.StatusOK || !body.read.Load() {
 		raw, _ := io.ReadAll(resp.Body)
-		t.Fatalf("the same write after Retry-After: %d %s, body read %v; want it written", resp.StatusCode, raw, body.read)
+		t.Fatalf("the same write after Retry-After: %d %s, body read %v; want it written", resp.StatusCode, raw, body.read.Load())
+	}
+}
+
+// A user's large bodies sent at once are read in turn: the first is read
+// and written, and the others, weighed against what it left, are refused
+// unread (before, all four were read and decoded, and three then refused
+// at their write). Nothing of theirs is stored.
+func TestAUsersLargeWritesSentAtOnceAreReadInTurn(t *testing.T) {
+	limits := budget.Limits{BytesPerSecond: 256 << 10, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100}
+	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
+	const project = "0c7d2e8f-6b9a-4e1d-8f3b-9a2c4e6f8b12"
+	token := quotaProject(t, project, 1000)
+	raw := largeBatch(t, project, 1000)
+
+	held0, writes0 := byteRefusals("held"), byteRefusals("write")
+	type answer struct {
+		status int
+		read   bool
+	}
+	answers := make(chan answer, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			resp, body := postUnread(t, token, raw)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			answers <- answer{resp.StatusCode, body.read.Load()}
+		})
+	}
+	wg.Wait()
+	close(answers)
+	var ok, refusedUnread int
+	for a := range answers {
+		switch {
+		case a.status == http.StatusOK:
+			ok++
+		case a.status == http.StatusTooManyRequests && !a.read:
+			refusedUnread++
+		default:
+			t.Errorf("an answer %d, body read %v; want 200, or 429 unread", a.status, a.read)
+		}
+	}
+	if ok != 1 || refusedUnread != 3 {
+		t.Fatalf("%d written and %d refused unread, want 1 and 3", ok, refusedUnread)
+	}
+	if held, writes := byteRefusals("held")-held0, byteRefusals("write")-writes0; held != 3 || writes != 0 {
+		t.Errorf("refusals held +%g, write +%g; want 3 held and none at the write", held, writes)
+	}
+	var list quantumv1alpha1.BatchList
+	if err := admin.List(context.Background(), &list, client.InNamespace(project)); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 {
+		t.Fatalf("%d batches stored, want 1", len(list.Items))
 	}
 }
 

@@ -197,17 +197,27 @@ func profileAPIServer(ctx context.Context, cfg *rest.Config, d time.Duration) <-
 
 // apiRequests counts kube-apiserver's requests so far by verb, resource and
 // subresource (its apiserver_request_total, watches and long-running
-// requests included), read from its /metrics as the admin.
-type apiRequests map[string]float64
+// requests included), and of them those it took longer than slowRequest
+// over (its apiserver_request_duration_seconds, which leaves out watches
+// and long-running requests), read from its /metrics as the admin.
+type apiRequests struct {
+	count, slow map[string]float64
+}
+
+// slowRequest is the latency apiRequests counts requests above (one of
+// kube-apiserver's histogram bounds, in seconds: about B's quiet POST p99),
+// and its column's title.
+const slowRequest, slowTitle = "0.05", "over 50 ms"
 
 func sampleRequests(ctx context.Context, cs kubernetes.Interface) (apiRequests, error) {
 	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading kube-apiserver's metrics: %w", err)
+		return apiRequests{}, fmt.Errorf("reading kube-apiserver's metrics: %w", err)
 	}
-	counts := apiRequests{}
+	r := apiRequests{count: map[string]float64{}, slow: map[string]float64{}}
+	timed := map[string]float64{}
 	for line := range strings.Lines(string(raw)) {
-		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
+		name, rest, ok := strings.Cut(line, "{")
 		if !ok {
 			continue
 		}
@@ -228,41 +238,56 @@ func sampleRequests(ctx context.Context, cs kubernetes.Interface) (apiRequests, 
 		if l["subresource"] != "" {
 			key += "/" + l["subresource"]
 		}
-		counts[key] += v
+		switch {
+		case name == "apiserver_request_total":
+			r.count[key] += v
+		case name == "apiserver_request_duration_seconds_bucket" && l["le"] == "+Inf":
+			r.slow[key] += v
+		case name == "apiserver_request_duration_seconds_bucket" && l["le"] == slowRequest:
+			timed[key] += v
+		}
 	}
-	return counts, nil
+	for k, v := range timed {
+		r.slow[k] -= v
+	}
+	return r, nil
 }
 
 func (r apiRequests) since(earlier apiRequests) apiRequests {
-	d := apiRequests{}
-	for k, v := range r {
-		if n := v - earlier[k]; n > 0 {
-			d[k] = n
+	d := apiRequests{count: map[string]float64{}, slow: map[string]float64{}}
+	for k, v := range r.count {
+		if n := v - earlier.count[k]; n > 0 {
+			d.count[k] = n
+		}
+	}
+	for k, v := range r.slow {
+		if n := v - earlier.slow[k]; n > 0 {
+			d.slow[k] = n
 		}
 	}
 	return d
 }
 
 // printRequests prints the most frequent requests of the flood phase with
-// their count in the quiet phase.
+// their count in the quiet phase, and how many of them kube-apiserver took
+// more than slowRequest over in each.
 func printRequests(quiet, flood apiRequests, top int) {
-	keys := make([]string, 0, len(flood))
-	for k := range flood {
+	keys := make([]string, 0, len(flood.count))
+	for k := range flood.count {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(flood[b], flood[a]) })
-	var tq, tf float64
-	for _, v := range quiet {
-		tq += v
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(flood.count[b], flood.count[a]) })
+	sum := func(m map[string]float64) (t float64) {
+		for _, v := range m {
+			t += v
+		}
+		return t
 	}
-	for _, v := range flood {
-		tf += v
-	}
-	fmt.Printf("\n%-42s %10s %10s\n", "kube-apiserver requests (most in the flood)", "quiet", "flood")
+	fmt.Printf("\n%-42s %10s %10s %10s %10s\n", "kube-apiserver requests (most in the flood)", "quiet", "flood", slowTitle, slowTitle)
 	for _, k := range keys[:min(top, len(keys))] {
-		fmt.Printf("%-42s %10.0f %10.0f\n", k, quiet[k], flood[k])
+		fmt.Printf("%-42s %10.0f %10.0f %10.0f %10.0f\n", k, quiet.count[k], flood.count[k], quiet.slow[k], flood.slow[k])
 	}
-	fmt.Printf("%-42s %10.0f %10.0f\n", "all", tq, tf)
+	fmt.Printf("%-42s %10.0f %10.0f %10.0f %10.0f\n", "all", sum(quiet.count), sum(flood.count), sum(quiet.slow), sum(flood.slow))
 }
 
 // queueStats is the Batch controller's work so far, from controller-runtime's
