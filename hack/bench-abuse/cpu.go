@@ -4,12 +4,16 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/metrics"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -349,4 +353,130 @@ func printQueue(quiet, flood queueStats) {
 	fmt.Printf("%-42s %10d %10d\n", "reconciles", quiet.reconciles, flood.reconciles)
 	fmt.Printf("%-42s %10.1f %10.1f\n", "mean wait in the work queue (ms)", mean(quiet.waitSeconds, quiet.waits), mean(flood.waitSeconds, flood.waits))
 	fmt.Printf("%-42s %10.1f %10.1f\n", "mean reconcile (ms)", mean(quiet.runSeconds, quiet.reconciles), mean(flood.runSeconds, flood.reconciles))
+}
+
+// timeline samples, every tick, the CPU time of the bench's long-lived
+// processes (found once, when it starts: this one, kube-apiserver, etcd,
+// the manager, the facade, kube-controller-manager) and the machine's
+// (/proc/stat: all CPUs busy, and stolen by the hypervisor), so that the
+// CPU spent during one of B's slow requests can be told. It reads a few
+// files per tick: a scan of /proc per tick cost this process more than a
+// tenth of a CPU.
+type timeline struct {
+	pids    map[string]int
+	mu      sync.Mutex
+	samples []cpuSample
+}
+
+type cpuSample struct {
+	at              time.Time
+	use             cpuUse
+	machine, stolen time.Duration
+}
+
+// others names, in a timeline, the machine's busy time that none of the
+// processes sampled accounts for: the runners, and anything else running.
+const others = "others (runners)"
+
+// startTimeline samples until ctx ends.
+func startTimeline(ctx context.Context, tick time.Duration) *timeline {
+	tl := &timeline{pids: map[string]int{thisProcess(): os.Getpid()}}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		if f, err := procStat(pid); err == nil {
+			switch name := f[0]; name {
+			case "kube-apiserver", "etcd", "manager", "apiserver", "kube-controller":
+				tl.pids[name] = pid
+			}
+		}
+	}
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			s := cpuSample{at: time.Now(), use: cpuUse{}}
+			for name, pid := range tl.pids {
+				if f, err := procStat(pid); err == nil {
+					s.use[name] = ticks(f[12]) + ticks(f[13])
+				}
+			}
+			s.machine, s.stolen = machineCPU()
+			tl.mu.Lock()
+			tl.samples = append(tl.samples, s)
+			tl.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return tl
+}
+
+// machineCPU is the CPU time all CPUs have been busy (not idle or waiting
+// for I/O) and the time the hypervisor stole, from /proc/stat's cpu line.
+func machineCPU() (busy, stolen time.Duration) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		busy += ticks(f[i])
+	}
+	return busy, ticks(f[8])
+}
+
+// during returns the CPU time of each part, the machine's busy time and
+// the time stolen over the samples that cover [from, to]: from the last
+// sample at or before from to the first at or after to.
+func (tl *timeline) during(from, to time.Time) (use cpuUse, machine, stolen, over time.Duration) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	i := max(0, sort.Search(len(tl.samples), func(i int) bool { return tl.samples[i].at.After(from) })-1)
+	j := sort.Search(len(tl.samples), func(j int) bool { return !tl.samples[j].at.Before(to) })
+	if j >= len(tl.samples) || i >= j {
+		return nil, 0, 0, 0
+	}
+	a, b := tl.samples[i], tl.samples[j]
+	use = b.use.since(a.use)
+	machine = b.machine - a.machine
+	rest := machine
+	for _, v := range use {
+		rest -= v
+	}
+	use[others] = max(0, rest)
+	return use, machine, b.stolen - a.stolen, b.at.Sub(a.at)
+}
+
+// describe is what the processes spent over [from, to]: the three that
+// spent most (the runners among others), the machine's busy time of the
+// CPUs' whole and the time stolen.
+func (tl *timeline) describe(from, to time.Time) string {
+	use, machine, stolen, over := tl.during(from, to)
+	if over == 0 {
+		return ""
+	}
+	names := slices.Collect(maps.Keys(use))
+	names = slices.DeleteFunc(names, func(k string) bool { return use[k] <= 0 })
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(use[b], use[a]) })
+	var parts []string
+	for _, k := range names[:min(3, len(names))] {
+		label := k
+		if l, ok := commandLabels[k]; ok {
+			label, _, _ = strings.Cut(l, " (")
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f", label, ms(use[k])))
+	}
+	return fmt.Sprintf("CPU ms over %.0f ms: %s; machine busy %.0f%%, stolen %.0f ms",
+		ms(over), strings.Join(parts, ", "), 100*machine.Seconds()/(float64(runtime.NumCPU())*over.Seconds()), ms(stolen))
 }

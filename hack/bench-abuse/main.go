@@ -93,6 +93,13 @@ var inProcess bool
 // accepted writes around each.
 var slowest int
 
+// timelineTick is how often the flood's CPU is sampled for the slowest
+// requests' lines (the kernel counts CPU time in 10 ms ticks).
+const timelineTick = 100 * time.Millisecond
+
+// runnerNice is the niceness the batch runners run at (-runner-nice).
+var runnerNice int
+
 // aSequenceBytes is the size of the sequence of A's batches (its workloads'
 // configs are half that).
 var aSequenceBytes int
@@ -125,6 +132,7 @@ func main() {
 	aClients := flag.Int("a-clients", 4, "project A's concurrent flooding clients")
 	aWorkloads := flag.Int("a-workloads", 50, "workloads project A posts at the start of the flood (its quota is 20)")
 	concurrency := flag.Int("concurrency", 4, "batches the emulator device runs at once")
+	flag.IntVar(&runnerNice, "runner-nice", 0, "niceness of the batch runners (processes layout): on a cluster they run on worker nodes, not on the control plane's cores")
 	flag.IntVar(&aSequenceBytes, "a-sequence-bytes", 1000<<10, "size of the sequence of A's batches")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (facade, manager, clients) during the flood phase to this file")
 	flag.StringVar(&apiserverProfile, "apiserver-cpuprofile", "", "write a CPU profile of kube-apiserver during the flood phase to this file")
@@ -279,6 +287,8 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	}
 	profiled := profileAPIServer(ctx, cfg, phase)
 	refused0 := refusals(facadeMetrics)
+	tctx, stopTimeline := context.WithCancel(ctx)
+	tl := startTimeline(tctx, timelineTick)
 	floodStart := time.Now()
 	actx, stopA := context.WithCancel(ctx)
 	var aDone sync.WaitGroup
@@ -287,6 +297,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	flood := b.run(ctx, phase)
 	stopA()
 	aDone.Wait()
+	stopTimeline()
 	floodMem := mem.peak()
 	refused1 := refusals(facadeMetrics)
 	cpu2, queue2 := sampleCPU(), sampleQueue(managerMetrics)
@@ -345,8 +356,8 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		a.mu.Lock()
 		written := slices.Clone(a.written)
 		a.mu.Unlock()
-		printSlowest("batch starts", w.spans(flood.names), written, floodStart, phase)
-		printSlowest("POST /api/v1/batches", posts, written, floodStart, phase)
+		printSlowest("batch starts", w.spans(flood.names), written, floodStart, phase, tl)
+		printSlowest("POST /api/v1/batches", posts, written, floodStart, phase, tl)
 	}
 
 	fmt.Printf("\nA (flooding tenant): %d requests in %s (%d batch posts of %d KiB, %d workload posts)\n", a.sent.Load(), phase, a.batchPosts.Load(), aSequenceBytes>>10, a.workloadPosts.Load())
@@ -871,7 +882,7 @@ func mib(b uint64) float64       { return float64(b) / (1 << 20) }
 // printSlowest prints the slowest of B's spans in the flood, each with when
 // it began in the phase and A's accepted writes that overlapped it or ended
 // in the second before it began.
-func printSlowest(kind string, spans, written []span, from time.Time, phase time.Duration) {
+func printSlowest(kind string, spans, written []span, from time.Time, phase time.Duration, tl *timeline) {
 	spans = slices.Clone(spans)
 	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(y.length(), x.length()) })
 	fmt.Printf("\nB's %d slowest %s in the flood (when in the phase, how long; A's accepted writes in flight then, or ended in the second before; A had one in flight %.0f%% of the time)\n",
@@ -893,6 +904,9 @@ func printSlowest(kind string, spans, written []span, from time.Time, phase time
 			note += fmt.Sprintf(", one ended %.0f ms before", ms(before))
 		}
 		fmt.Printf("  +%5.1f s %8.1f ms   %s\n", s.from.Sub(from).Seconds(), ms(s.length()), note)
+		if d := tl.describe(s.from, s.to); d != "" {
+			fmt.Printf("            %s\n", d)
+		}
 	}
 }
 

@@ -52,10 +52,15 @@ func build(dir string, names ...string) error {
 // parkWorkloads writes dir/runner-parked: the runner, except that a
 // workload runner sleeps instead of running its workload. The bench is
 // about the control plane, not the workloads' compute (which a cluster runs
-// on other nodes); the in-process layout parks them the same way.
+// on other nodes); the in-process layout parks them the same way. With
+// -runner-nice, the batch runners run at that niceness.
 func parkWorkloads(dir string) (string, error) {
 	path := filepath.Join(dir, "runner-parked")
-	script := "#!/bin/sh\nif [ \"$1\" = workload ]; then exec sleep 86400; fi\nexec " + filepath.Join(dir, "runner") + " \"$@\"\n"
+	nice := ""
+	if runnerNice != 0 {
+		nice = fmt.Sprintf("nice -n %d ", runnerNice)
+	}
+	script := "#!/bin/sh\nif [ \"$1\" = workload ]; then exec sleep 86400; fi\nexec " + nice + filepath.Join(dir, "runner") + " \"$@\"\n"
 	return path, os.WriteFile(path, []byte(script), 0o755)
 }
 
