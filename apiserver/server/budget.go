@@ -52,10 +52,6 @@ func chargeWrites(api huma.API, h *handlers.Handlers, writes *budget.Budget) fun
 			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, r.Error())
 			return
 		}
-		if done == nil {
-			_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "the request ended while its user's other writes were being read; nothing was written")
-			return
-		}
 		defer func() { done(now()) }()
 		body, _ := ctx.Context().Value(bodyKey{}).(*atomic.Int64)
 		if body == nil {
@@ -82,16 +78,12 @@ const heldPause = time.Second
 // with the func that gives back the write's place among its user's bodies
 // being read and the func to call when the write has ended (budget.Read,
 // budget.Admit; declared is the body's Content-Length, its compressed size
-// for a gzip body). All three are nil when ctx ended first. The pause keeps
-// a client that ignores Retry-After from making the facade answer thousands
-// of refusals a second: each of its connections gets at most one per
-// heldPause.
+// for a gzip body). The pause keeps a client that ignores Retry-After
+// from making the facade answer thousands of refusals a second: each of
+// its connections gets at most one per heldPause.
 func awaitHold(ctx context.Context, writes *budget.Budget, user string, declared int64) (*budget.Refusal, func(), func(time.Time)) {
 	for waited := false; ; waited = true {
 		read := readTurn(ctx, writes, user, declared)
-		if read == nil {
-			return nil, nil, nil
-		}
 		r, done := writes.Admit(now(), user, declared)
 		if r == nil {
 			return nil, read, done
@@ -112,17 +104,14 @@ func awaitHold(ctx context.Context, writes *budget.Budget, user string, declared
 
 // readTurn waits, up to heldPause, for user's other bodies being read to
 // leave room for this one (budget.Read), and returns the func that gives
-// its place back; past heldPause the write goes ahead without one. It
-// returns nil if ctx ends first.
+// its place back. Past heldPause, or once the request has ended, the write
+// goes ahead without one (an ended request fails at its first read of the
+// body).
 func readTurn(ctx context.Context, writes *budget.Budget, user string, declared int64) func() {
 	wctx, cancel := context.WithTimeout(ctx, heldPause)
 	defer cancel()
-	read, err := writes.Read(wctx, user, declared)
-	switch {
-	case err == nil:
+	if read, err := writes.Read(wctx, user, declared); err == nil {
 		return read
-	case ctx.Err() != nil:
-		return nil
 	}
 	return func() {}
 }

@@ -33,13 +33,7 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	// each with a member: alice in mine, bob in theirs.
 	const mine, theirs = "5b1d6a2e-0c3f-4e8a-9d7b-2a6c4e8f1b05", "6c2e7b3f-1d4a-4f9b-8e6c-3b7d5f9a2c06"
 	alice, bob := quotaProject(t, mine, 1000), quotaProject(t, theirs, 1000)
-	big := func(project string) []byte {
-		raw, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	big := func(project string) []byte { return largeBatch(t, project, 900) }
 	count := func(ns string) int {
 		var list quantumv1alpha1.BatchList
 		if err := admin.List(ctx, &list, client.InNamespace(ns)); err != nil {
@@ -47,8 +41,7 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 		}
 		return len(list.Items)
 	}
-	refusals := func(stage string) float64 { return testutil.ToFloat64(budget.Refusals.WithLabelValues("bytes", stage)) }
-	writes0, held0 := refusals("write"), refusals("held")
+	writes0, held0 := byteRefusals("write"), byteRefusals("held")
 
 	// The burst holds a maximum-size body: the first 900 KiB batch passes.
 	expect(t, call(t, "POST", "/api/v1/batches", alice, big(mine), false), 200)
@@ -112,8 +105,8 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	if n := count(mine); n != before {
 		t.Fatalf("%d batches in project A after the refusal, want %d: something was written", n, before)
 	}
-	if got := refusals("held") - held0; got != 1 || refusals("write") != writes0 {
-		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes} rose by %g (held) and %g (write), want 1 and 0", got, refusals("write")-writes0)
+	if got := byteRefusals("held") - held0; got != 1 || byteRefusals("write") != writes0 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes} rose by %g (held) and %g (write), want 1 and 0", got, byteRefusals("write")-writes0)
 	}
 
 	// alice ignores Retry-After: her next write, small, is refused before
@@ -128,7 +121,7 @@ func TestAProjectOverItsWriteBudgetIsRefused(t *testing.T) {
 	if r.header.Get("Retry-After") == "" {
 		t.Error("no Retry-After on a held user's refusal")
 	}
-	if got := refusals("held") - held0; got != 2 {
+	if got := byteRefusals("held") - held0; got != 2 {
 		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=bytes,stage=held} rose by %g, want 2", got)
 	}
 	expect(t, call(t, "GET", "/api/v1/batches?project_id="+mine, alice, nil, false), 200)
@@ -333,10 +326,7 @@ func TestAProjectsLargeWritesAllPass(t *testing.T) {
 	})
 	const project = "af6c1b7d-5a8e-4d3f-9c1a-7f1b9d3e6a11"
 	token := quotaProject(t, project, 1000)
-	body, err := json.Marshal(newBatch(project, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := largeBatch(t, project, 900)
 	post := func() (int, error) {
 		req, err := http.NewRequest(http.MethodPost, facade.URL+"/api/v1/batches", bytes.NewReader(body))
 		if err != nil {

@@ -72,6 +72,16 @@ func sampleCPU() cpuUse {
 	if gc[0].Value.Kind() == metrics.KindFloat64 {
 		use[gcPart] = time.Duration(gc[0].Value.Float64() * float64(time.Second))
 	}
+	for _, f := range descendants(self) {
+		use[f[0]] += ticks(f[12]) + ticks(f[13])
+		use[endedChildren] += ticks(f[14]) + ticks(f[15])
+	}
+	return use
+}
+
+// descendants returns the /proc/<pid>/stat fields (procStat) of the
+// processes descending from self, by pid.
+func descendants(self int) map[int][]string {
 	stats := map[int][]string{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
@@ -97,13 +107,12 @@ func sampleCPU() cpuUse {
 		}
 		return false
 	}
-	for pid, f := range stats {
-		if descends(pid) {
-			use[f[0]] += ticks(f[12]) + ticks(f[13])
-			use[endedChildren] += ticks(f[14]) + ticks(f[15])
+	for pid := range stats {
+		if !descends(pid) {
+			delete(stats, pid)
 		}
 	}
-	return use
+	return stats
 }
 
 // procStat returns the fields of /proc/<pid>/stat after the pid: the command
@@ -381,17 +390,10 @@ const others = "others (runners)"
 // startTimeline samples until ctx ends.
 func startTimeline(ctx context.Context, tick time.Duration) *timeline {
 	tl := &timeline{pids: map[string]int{thisProcess(): os.Getpid()}}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil {
-			continue
-		}
-		if f, err := procStat(pid); err == nil {
-			switch name := f[0]; name {
-			case "kube-apiserver", "etcd", "manager", "apiserver", "kube-controller":
-				tl.pids[name] = pid
-			}
+	for pid, f := range descendants(os.Getpid()) {
+		switch name := f[0]; name {
+		case "kube-apiserver", "etcd", "manager", "apiserver", "kube-controller":
+			tl.pids[name] = pid
 		}
 	}
 	go func() {
