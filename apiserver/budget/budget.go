@@ -1,7 +1,8 @@
-// Package budget is the facade's write budget per project: two token
-// buckets per project namespace, one on the bytes its write requests carry
-// and one on their number, so that one project cannot write faster than
-// kube-apiserver and etcd can store and fan out for everyone.
+// Package budget is the facade's write budget per project: three token
+// buckets per project namespace, one on the bytes its write requests carry,
+// one on their number and one on the jobs they create, so that one project
+// cannot write faster than kube-apiserver and etcd can store and fan out for
+// everyone.
 //
 // A write request is charged once per project it writes to, when its first
 // write to that project reaches the client (Client), after it has been
@@ -42,6 +43,7 @@ import (
 const (
 	LimitBytes    = "project write bytes"
 	LimitRequests = "project write requests"
+	LimitJobs     = "project jobs created"
 	LimitRefused  = "refused writes"
 )
 
@@ -56,6 +58,14 @@ type Limits struct {
 	RequestsPerSecond float64
 	// BurstRequests is how many write requests a project may make at once.
 	BurstRequests int
+	// JobsPerSecond is the rate at which a project regains jobs to create
+	// (a batch's, or those added to it): each becomes a Job object, its
+	// status writes and its results, whatever the size of the request.
+	JobsPerSecond float64
+	// BurstJobs is how many jobs a project may create at once. A request
+	// with more passes when the bucket is full and leaves it in debt: the
+	// project's next jobs wait until it is paid back.
+	BurstJobs int
 	// RefusedPerSecond is the rate at which a user regains refused writes
 	// (answered 4xx for another reason than this budget).
 	RefusedPerSecond float64
@@ -70,19 +80,21 @@ type Limits struct {
 
 // Off reports whether no bucket limits anything.
 func (l Limits) Off() bool {
-	return l.BytesPerSecond <= 0 && l.RequestsPerSecond <= 0 && l.RefusedPerSecond <= 0 && l.InFlightBytes <= 0
+	return l.BytesPerSecond <= 0 && l.RequestsPerSecond <= 0 && l.JobsPerSecond <= 0 && l.RefusedPerSecond <= 0 && l.InFlightBytes <= 0
 }
 
 // Validate checks that every write the facade accepts can pass: a body of
 // maxBody bytes must fit in the byte burst, else it would wait forever.
 func (l Limits) Validate(maxBody int64) error {
 	switch {
-	case l.BytesPerSecond < 0 || l.RequestsPerSecond < 0 || l.RefusedPerSecond < 0:
+	case l.BytesPerSecond < 0 || l.RequestsPerSecond < 0 || l.JobsPerSecond < 0 || l.RefusedPerSecond < 0:
 		return fmt.Errorf("the write budget's rates must not be negative (0 turns a limit off)")
 	case l.BytesPerSecond > 0 && l.BurstBytes < maxBody:
 		return fmt.Errorf("the project write burst (%d bytes) is below the largest accepted body (%d bytes, --max-body-bytes): such a body could never be written", l.BurstBytes, maxBody)
 	case l.RequestsPerSecond > 0 && l.BurstRequests < 1:
 		return fmt.Errorf("the project write request burst must be at least 1")
+	case l.JobsPerSecond > 0 && l.BurstJobs < 1:
+		return fmt.Errorf("the project job burst must be at least 1")
 	case l.RefusedPerSecond > 0 && l.BurstRefused < 1:
 		return fmt.Errorf("the refused write burst must be at least 1")
 	case l.InFlightBytes < 0:
@@ -97,8 +109,8 @@ type Refusal struct {
 	// Project is the project over its budget; User the user over its
 	// refused writes (LimitRefused).
 	Project, User string
-	// Limit is LimitBytes or LimitRequests, whichever is further from
-	// allowing the write, or LimitRefused.
+	// Limit is LimitBytes, LimitRequests or LimitJobs, whichever is
+	// furthest from allowing the write, or LimitRefused.
 	Limit string
 	// RetryAfter is when the write would pass, were nothing else written.
 	RetryAfter time.Duration
@@ -119,6 +131,9 @@ func (r *Refusal) Error() string {
 	case LimitRequests:
 		return fmt.Sprintf("project %s makes at most %g write requests per second (%d at once); retry after %d s (limit: %s)",
 			r.Project, r.limits.RequestsPerSecond, r.limits.BurstRequests, r.Seconds(), r.Limit)
+	case LimitJobs:
+		return fmt.Sprintf("project %s creates at most %g jobs per second (%d at once, or one batch of more when none were created lately); retry after %d s (limit: %s)",
+			r.Project, r.limits.JobsPerSecond, r.limits.BurstJobs, r.Seconds(), r.Limit)
 	}
 	return fmt.Sprintf("project %s writes at most %s/s (%s at once); retry after %d s (limit: %s)",
 		r.Project, Size(r.limits.BytesPerSecond), Size(float64(r.limits.BurstBytes)), r.Seconds(), r.Limit)
@@ -164,7 +179,7 @@ type hold struct {
 // let through when its hold ended (Admit); past it, another one may try.
 const probeWindow = time.Second
 
-type buckets struct{ bytes, requests *rate.Limiter }
+type buckets struct{ bytes, requests, jobs *rate.Limiter }
 
 // flight is a project's writes under way, or a user's bodies being read:
 // their bytes, held in sem, and how many writes hold or wait for some (the
@@ -250,6 +265,7 @@ func (b *Budget) bucketsOf(project string) *buckets {
 		p = &buckets{
 			bytes:    rate.NewLimiter(rate.Limit(b.limits.BytesPerSecond), int(b.limits.BurstBytes)),
 			requests: rate.NewLimiter(rate.Limit(b.limits.RequestsPerSecond), b.limits.BurstRequests),
+			jobs:     rate.NewLimiter(rate.Limit(b.limits.JobsPerSecond), b.limits.BurstJobs),
 		}
 		b.projects[project] = p
 	}
@@ -263,9 +279,10 @@ func (b *Budget) cost(size int64) int {
 	return int(min(max(size, 0), b.limits.BurstBytes))
 }
 
-// Take charges project one write request of size bytes at now, or refuses
-// it, charging nothing, when either bucket lacks the tokens.
-func (b *Budget) Take(now time.Time, project string, size int64) *Refusal {
+// Take charges project one write request of size bytes that creates jobs
+// jobs at now, or refuses it, charging nothing, when a bucket lacks the
+// tokens. A request with more jobs than the burst needs a full bucket.
+func (b *Budget) Take(now time.Time, project string, size int64, jobs int) *Refusal {
 	if b.limits.Off() {
 		return nil
 	}
@@ -290,24 +307,27 @@ func (b *Budget) Take(now time.Time, project string, size int64) *Refusal {
 	cost := b.cost(size)
 	wait(p.bytes, b.limits.BytesPerSecond, cost, LimitBytes)
 	wait(p.requests, b.limits.RequestsPerSecond, 1, LimitRequests)
+	if jobs > 0 {
+		wait(p.jobs, b.limits.JobsPerSecond, min(jobs, b.limits.BurstJobs), LimitJobs)
+	}
 	if refusal != nil {
 		return refusal
 	}
-	b.spend(now, p, cost)
+	b.spend(now, p, cost, jobs)
 	return nil
 }
 
-// Force charges project one write request of size bytes at now without
-// refusing it: the buckets may go below zero, and the project's next writes
-// wait until they are back.
-func (b *Budget) Force(now time.Time, project string, size int64) {
+// Force charges project one write request of size bytes that creates jobs
+// jobs at now without refusing it: the buckets may go below zero, and the
+// project's next writes wait until they are back.
+func (b *Budget) Force(now time.Time, project string, size int64, jobs int) {
 	if b.limits.Off() {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sweep(now)
-	b.spend(now, b.bucketsOf(project), b.cost(size))
+	b.spend(now, b.bucketsOf(project), b.cost(size), jobs)
 }
 
 // Spent is told that a write of user has just been charged to project at
@@ -330,12 +350,17 @@ func (b *Budget) Spent(now time.Time, user, project string) {
 	b.held[user] = hold{refusal: Refusal{Project: project, Limit: LimitBytes, limits: b.limits}, until: now}
 }
 
-func (b *Budget) spend(now time.Time, p *buckets, cost int) {
+func (b *Budget) spend(now time.Time, p *buckets, cost, jobs int) {
 	if b.limits.BytesPerSecond > 0 {
 		p.bytes.ReserveN(now, cost)
 	}
 	if b.limits.RequestsPerSecond > 0 {
 		p.requests.ReserveN(now, 1)
+	}
+	// A reservation takes at most the burst; more jobs than that go into
+	// debt a burst at a time.
+	for left := jobs; b.limits.JobsPerSecond > 0 && left > 0; left -= b.limits.BurstJobs {
+		p.jobs.ReserveN(now, min(left, b.limits.BurstJobs))
 	}
 }
 
@@ -454,7 +479,8 @@ func (b *Budget) sweep(now time.Time) {
 	b.swept = now
 	for name, p := range b.projects {
 		full := (b.limits.BytesPerSecond <= 0 || p.bytes.TokensAt(now) >= float64(b.limits.BurstBytes)) &&
-			(b.limits.RequestsPerSecond <= 0 || p.requests.TokensAt(now) >= float64(b.limits.BurstRequests))
+			(b.limits.RequestsPerSecond <= 0 || p.requests.TokensAt(now) >= float64(b.limits.BurstRequests)) &&
+			(b.limits.JobsPerSecond <= 0 || p.jobs.TokensAt(now) >= float64(b.limits.BurstJobs))
 		if full {
 			delete(b.projects, name)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,10 +31,10 @@ func limits() Limits {
 // charged nothing for the refusal, and passes once that time has passed.
 func TestTakeRefusesPastTheBurstWithTheTimeToWait(t *testing.T) {
 	b := New(limits())
-	if r := b.Take(t0, "p", 1536<<10); r != nil {
+	if r := b.Take(t0, "p", 1536<<10, 0); r != nil {
 		t.Fatalf("1.5 MiB of a 2 MiB burst refused: %v", r)
 	}
-	r := b.Take(t0, "p", MiB)
+	r := b.Take(t0, "p", MiB, 0)
 	if r == nil {
 		t.Fatal("1 MiB more passed with 0.5 MiB left")
 	}
@@ -45,10 +46,10 @@ func TestTakeRefusesPastTheBurstWithTheTimeToWait(t *testing.T) {
 		t.Fatalf("message %q, want %q", r.Error(), want)
 	}
 	// The refusal took nothing: 499 ms later it is still refused, by 1 ms.
-	if r := b.Take(t0.Add(499*time.Millisecond), "p", MiB); r == nil || r.RetryAfter > 2*time.Millisecond {
+	if r := b.Take(t0.Add(499*time.Millisecond), "p", MiB, 0); r == nil || r.RetryAfter > 2*time.Millisecond {
 		t.Fatalf("at 499 ms: %+v, want a refusal of about 1 ms", r)
 	}
-	if r := b.Take(t0.Add(500*time.Millisecond), "p", MiB); r != nil {
+	if r := b.Take(t0.Add(500*time.Millisecond), "p", MiB, 0); r != nil {
 		t.Fatalf("at 500 ms the bucket holds 1 MiB, refused: %v", r)
 	}
 }
@@ -56,13 +57,13 @@ func TestTakeRefusesPastTheBurstWithTheTimeToWait(t *testing.T) {
 // Projects have buckets of their own.
 func TestProjectsAreIndependent(t *testing.T) {
 	b := New(limits())
-	if r := b.Take(t0, "a", 2*MiB); r != nil {
+	if r := b.Take(t0, "a", 2*MiB, 0); r != nil {
 		t.Fatal(r)
 	}
-	if r := b.Take(t0, "a", 1); r == nil {
+	if r := b.Take(t0, "a", 1, 0); r == nil {
 		t.Fatal("a's empty bucket gave a byte")
 	}
-	if r := b.Take(t0, "b", 2*MiB); r != nil {
+	if r := b.Take(t0, "b", 2*MiB, 0); r != nil {
 		t.Fatalf("b refused for a's writes: %v", r)
 	}
 }
@@ -72,11 +73,11 @@ func TestProjectsAreIndependent(t *testing.T) {
 func TestRequestsAreLimitedToo(t *testing.T) {
 	b := New(limits())
 	for i := range 3 {
-		if r := b.Take(t0, "p", 100); r != nil {
+		if r := b.Take(t0, "p", 100, 0); r != nil {
 			t.Fatalf("request %d of a burst of 3 refused: %v", i, r)
 		}
 	}
-	r := b.Take(t0, "p", 100)
+	r := b.Take(t0, "p", 100, 0)
 	if r == nil || r.Limit != LimitRequests || r.RetryAfter != 100*time.Millisecond {
 		t.Fatalf("4th request: %+v, want the request limit, after 100ms", r)
 	}
@@ -86,9 +87,9 @@ func TestRequestsAreLimitedToo(t *testing.T) {
 	// Out of both: the byte bucket, 2 s away, is named.
 	b = New(limits())
 	for range 3 {
-		b.Force(t0, "p", 2*MiB)
+		b.Force(t0, "p", 2*MiB, 0)
 	}
-	if r := b.Take(t0, "p", 1); r == nil || r.Limit != LimitBytes || r.RetryAfter < 4*time.Second {
+	if r := b.Take(t0, "p", 1, 0); r == nil || r.Limit != LimitBytes || r.RetryAfter < 4*time.Second {
 		t.Fatalf("got %+v, want the byte limit about 4 s away", r)
 	}
 }
@@ -97,14 +98,14 @@ func TestRequestsAreLimitedToo(t *testing.T) {
 // refill, never forever.
 func TestALargerWriteThanTheBurstIsNotStarved(t *testing.T) {
 	b := New(limits())
-	if r := b.Take(t0, "p", 10*MiB); r != nil {
+	if r := b.Take(t0, "p", 10*MiB, 0); r != nil {
 		t.Fatalf("a full bucket refused a write over the burst: %v", r)
 	}
-	r := b.Take(t0, "p", 10*MiB)
+	r := b.Take(t0, "p", 10*MiB, 0)
 	if r == nil || r.RetryAfter != 2*time.Second {
 		t.Fatalf("got %+v, want a refusal for 2 s (one refill of the burst)", r)
 	}
-	if r := b.Take(t0.Add(2*time.Second), "p", 10*MiB); r != nil {
+	if r := b.Take(t0.Add(2*time.Second), "p", 10*MiB, 0); r != nil {
 		t.Fatalf("after one refill: %v", r)
 	}
 }
@@ -112,13 +113,13 @@ func TestALargerWriteThanTheBurstIsNotStarved(t *testing.T) {
 // Force charges into debt; later writes wait for it to be paid back.
 func TestForceGoesIntoDebt(t *testing.T) {
 	b := New(limits())
-	b.Force(t0, "p", 2*MiB)
-	b.Force(t0, "p", 2*MiB)
-	r := b.Take(t0, "p", 1)
+	b.Force(t0, "p", 2*MiB, 0)
+	b.Force(t0, "p", 2*MiB, 0)
+	r := b.Take(t0, "p", 1, 0)
 	if r == nil || r.RetryAfter < 2*time.Second {
 		t.Fatalf("after 4 MiB forced into a 2 MiB bucket: %+v, want about 2 s", r)
 	}
-	if r := b.Take(t0.Add(2*time.Second+time.Millisecond), "p", 1); r != nil {
+	if r := b.Take(t0.Add(2*time.Second+time.Millisecond), "p", 1, 0); r != nil {
 		t.Fatalf("after the debt was paid back: %v", r)
 	}
 }
@@ -126,15 +127,15 @@ func TestForceGoesIntoDebt(t *testing.T) {
 // Rate 0 turns a limit off.
 func TestZeroRateIsOff(t *testing.T) {
 	b := New(Limits{RequestsPerSecond: 1, BurstRequests: 1})
-	if r := b.Take(t0, "p", 100*MiB); r != nil {
+	if r := b.Take(t0, "p", 100*MiB, 0); r != nil {
 		t.Fatalf("no byte limit, refused: %v", r)
 	}
-	if r := b.Take(t0, "p", 0); r == nil || r.Limit != LimitRequests {
+	if r := b.Take(t0, "p", 0, 0); r == nil || r.Limit != LimitRequests {
 		t.Fatalf("got %+v, want the request limit", r)
 	}
 	off := New(Limits{})
 	for range 100 {
-		if r := off.Take(t0, "p", 100*MiB); r != nil {
+		if r := off.Take(t0, "p", 100*MiB, 0); r != nil {
 			t.Fatal(r)
 		}
 	}
@@ -243,10 +244,10 @@ func TestOneWriteTriesWhenAHoldEnds(t *testing.T) {
 // a time; once it has more, the hold is lifted.
 func TestAHeldWriteWaitsForItsDeclaredBytes(t *testing.T) {
 	b := New(limits()) // 1 MiB/s, burst 2 MiB
-	if r := b.Take(t0, "p", 2*MiB); r != nil {
+	if r := b.Take(t0, "p", 2*MiB, 0); r != nil {
 		t.Fatal(r)
 	}
-	b.Hold(t0, "alice", b.Take(t0, "p", MiB))
+	b.Hold(t0, "alice", b.Take(t0, "p", MiB, 0))
 	end := t0.Add(time.Second) // p holds 1 MiB
 	r, done := b.Admit(end, "alice", 1536<<10)
 	if r == nil || done != nil || r.Project != "p" || r.Limit != LimitBytes || r.RetryAfter != 500*time.Millisecond {
@@ -261,7 +262,7 @@ func TestAHeldWriteWaitsForItsDeclaredBytes(t *testing.T) {
 	if r != nil {
 		t.Fatalf("the 1.5 MiB write once p holds it: %v", r)
 	}
-	if r := b.Take(then, "p", 1536<<10); r != nil {
+	if r := b.Take(then, "p", 1536<<10, 0); r != nil {
 		t.Fatal(r)
 	}
 	done(then) // p holds nothing: the record stays, the next write is weighed
@@ -315,7 +316,7 @@ func TestRefusedWritesHoldTheirUser(t *testing.T) {
 	if h := held(b, t0, "alice"); h != nil || b.Refused(t0, "alice") != nil {
 		t.Fatalf("alice is held by mallory's refusals: %v", h)
 	}
-	if r := b.Take(t0, "p", MiB); r != nil {
+	if r := b.Take(t0, "p", MiB, 0); r != nil {
 		t.Fatalf("refused writes spent a project's budget: %v", r)
 	}
 	// Once the hold is over, one more refused write passes, the next holds.
@@ -346,7 +347,7 @@ func TestRefusedWritesHoldTheirUser(t *testing.T) {
 func TestSweepEvictsIdleProjects(t *testing.T) {
 	b := New(limits())
 	for _, p := range []string{"a", "b", "c"} {
-		if r := b.Take(t0, p, MiB); r != nil {
+		if r := b.Take(t0, p, MiB, 0); r != nil {
 			t.Fatal(r)
 		}
 	}
@@ -356,15 +357,15 @@ func TestSweepEvictsIdleProjects(t *testing.T) {
 		t.Fatal(r)
 	}
 	later := t0.Add(sweepEvery)
-	b.Force(later, "c", 100*MiB) // c wrote again: its bucket is empty
+	b.Force(later, "c", 100*MiB, 0) // c wrote again: its bucket is empty
 	if len(b.projects) != 1 || b.projects["c"] == nil || len(b.held) != 0 || len(b.refused) != 0 {
 		t.Fatalf("after a sweep: projects %v, held %v, refused %v; want only c", b.projects, b.held, b.refused)
 	}
 	// Swept at most once per sweepEvery: the next minute keeps c until it refills.
-	if r := b.Take(later.Add(time.Second), "d", 1); r != nil || len(b.projects) != 2 {
+	if r := b.Take(later.Add(time.Second), "d", 1, 0); r != nil || len(b.projects) != 2 {
 		t.Fatalf("refusal %v, projects %v, want c and d", r, b.projects)
 	}
-	if r := b.Take(later.Add(sweepEvery+time.Second), "e", 1); r != nil {
+	if r := b.Take(later.Add(sweepEvery+time.Second), "e", 1, 0); r != nil {
 		t.Fatal(r)
 	}
 	if b.projects["c"] != nil || b.projects["d"] != nil || len(b.projects) != 1 {
@@ -661,5 +662,88 @@ func TestAWriteThatLeavesItsProjectShortWeighsTheNext(t *testing.T) {
 	write("carol", "q", MiB/2) // q holds 1.5 MiB
 	if _, ok := b.held["carol"]; ok {
 		t.Fatal("a write that left its project more than half a burst weighs its user's next writes")
+	}
+}
+
+// A project's jobs are limited apart from its bytes and requests: a burst
+// of jobs passes, the next write that creates jobs is refused with the time
+// the bucket needs, while a write creating none passes; a batch of more
+// jobs than the burst passes once the bucket is full and leaves it in debt,
+// which the next jobs wait for. Another project is not touched.
+func TestAProjectsJobsAreLimited(t *testing.T) {
+	b := New(Limits{RequestsPerSecond: 100, BurstRequests: 100, JobsPerSecond: 5, BurstJobs: 10})
+	for i := range 2 {
+		if r := b.Take(t0, "p", 100, 5); r != nil {
+			t.Fatalf("batch %d of 5 jobs in a burst of 10 refused: %v", i, r)
+		}
+	}
+	r := b.Take(t0, "p", 100, 5)
+	if r == nil || r.Limit != LimitJobs || r.RetryAfter != time.Second {
+		t.Fatalf("a third batch of 5 jobs: %+v, want the job limit, after 1 s", r)
+	}
+	want := "project p creates at most 5 jobs per second (10 at once, or one batch of more when none were created lately); retry after 1 s (limit: project jobs created)"
+	if r.Error() != want {
+		t.Fatalf("message %q, want %q", r.Error(), want)
+	}
+	if r := b.Take(t0, "p", 100, 0); r != nil {
+		t.Fatalf("a write creating no job, with the job bucket empty: %v", r)
+	}
+	if r := b.Take(t0, "q", 100, 10); r != nil {
+		t.Fatalf("q refused for p's jobs: %v", r)
+	}
+
+	// 25 jobs at once: refused until the bucket is full, then into debt.
+	if r := b.Take(t0.Add(time.Second), "p", 100, 25); r == nil || r.RetryAfter != time.Second {
+		t.Fatalf("25 jobs with 5 in the bucket: %+v, want a refusal for 1 s (until it is full)", r)
+	}
+	if r := b.Take(t0.Add(2*time.Second), "p", 100, 25); r != nil {
+		t.Fatalf("25 jobs with a full bucket of 10: %v", r)
+	}
+	// The bucket is at -15: one job waits 16 jobs' time, 3.2 s.
+	if r := b.Take(t0.Add(2*time.Second), "p", 100, 1); r == nil || r.RetryAfter != 3200*time.Millisecond {
+		t.Fatalf("a job after 25: %+v, want 3.2 s", r)
+	}
+	// Force charges jobs without refusal.
+	b.Force(t0.Add(2*time.Second), "q", 100, 30)
+	if r := b.Take(t0.Add(2*time.Second), "q", 100, 1); r == nil || r.Limit != LimitJobs {
+		t.Fatalf("q after 30 forced jobs: %+v, want the job limit", r)
+	}
+	if err := (Limits{JobsPerSecond: 1}).Validate(0); err == nil || !strings.Contains(err.Error(), "job burst") {
+		t.Fatalf("a job rate without a burst: %v", err)
+	}
+	if err := (Limits{JobsPerSecond: -1}).Validate(0); err == nil {
+		t.Fatal("a negative job rate was accepted")
+	}
+}
+
+// A request pays for the jobs it declares in the project it creates them
+// in, at its first write there; its writes to another project pay none.
+func TestARequestPaysForItsJobsWhereItCreatesThem(t *testing.T) {
+	b := New(Limits{JobsPerSecond: 1, BurstJobs: 5})
+	c := Client(interceptor.NewClient(nil, interceptor.Funcs{
+		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error { return nil },
+	}))
+	write := func(ns string, jobs map[string]int) error {
+		ctx := WithRequest(context.Background(), b.NewRequest("alice", new(atomic.Int64), nil, func() time.Time { return t0 }, logr.Discard()))
+		for p, n := range jobs {
+			CreatesJobs(ctx, p, n)
+		}
+		return c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x"}})
+	}
+	if err := write("q", map[string]int{"p": 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("p", map[string]int{"p": 5}); err != nil {
+		t.Fatalf("p's 5 jobs, after a write to q that declared them for p: %v", err)
+	}
+	var e *envelope.Error
+	if err := write("p", map[string]int{"p": 1}); !errors.As(err, &e) || e.GetStatus() != http.StatusTooManyRequests || !strings.Contains(e.Error(), "limit: project jobs created") {
+		t.Fatalf("a sixth job in p: %v, want 429 naming the job limit", err)
+	}
+	if err := write("p", nil); err != nil {
+		t.Fatalf("a write to p creating no job: %v", err)
+	}
+	if got := testutil.ToFloat64(Refusals.WithLabelValues("jobs", "write")); got != 1 {
+		t.Fatalf("refusals counted for jobs at their write: %v, want 1", got)
 	}
 }

@@ -18,14 +18,14 @@ import (
 )
 
 // Refusals counts the write requests refused for the write budget, by the
-// limit (bytes, requests: the project's; refused: the user's refused
+// limit (bytes, requests, jobs: the project's; refused: the user's refused
 // writes) and the stage: "write" when refused at its first write, "held"
 // when refused before its body was read because its user had been told to
 // retry later. No project or user label: one series per tenant would grow
 // with the tenants.
 var Refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "tweezer_facade_write_budget_refusals_total",
-	Help: "Write requests the facade refused with 429 because their project was over its write budget or their user had made too many refused writes, by limit (bytes, requests, refused) and stage (write, held).",
+	Help: "Write requests the facade refused with 429 because their project was over its write budget or their user had made too many refused writes, by limit (bytes, requests, jobs, refused) and stage (write, held).",
 }, []string{"limit", "stage"})
 
 func init() { metrics.Registry.MustRegister(Refusals) }
@@ -36,6 +36,8 @@ func Count(r *Refusal, stage string) {
 	switch r.Limit {
 	case LimitRequests:
 		limit = "requests"
+	case LimitJobs:
+		limit = "jobs"
 	case LimitRefused:
 		limit = "refused"
 	}
@@ -59,6 +61,8 @@ type Request struct {
 	mu      sync.Mutex
 	written bool
 	paid    map[string]bool
+	// jobs are the jobs the request creates, by project (CreatesJobs).
+	jobs map[string]int
 	// leave gives back the bytes the request holds in flight (End).
 	leave func()
 	// read gives back the bytes its body declared among its user's bodies
@@ -90,13 +94,24 @@ func (r *Request) doneReading() {
 // are counted in body; read, if not nil, gives back what Budget.Read took
 // for it, which the request does once it has been charged or has ended.
 func (b *Budget) NewRequest(user string, body *atomic.Int64, read func(), now func() time.Time, log logr.Logger) *Request {
-	return &Request{budget: b, user: user, body: body, read: read, now: now, log: log, paid: map[string]bool{}}
+	return &Request{budget: b, user: user, body: body, read: read, now: now, log: log, paid: map[string]bool{}, jobs: map[string]int{}}
+}
+
+// CreatesJobs tells the account of ctx's request, if any, that it creates n
+// jobs in project ns; call it before the request's first write there, which
+// pays for them.
+func CreatesJobs(ctx context.Context, ns string, n int) {
+	if r := requestFrom(ctx); r != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.jobs[ns] += n
+	}
 }
 
 // charge is called before each write of the request to namespace ns, of an
 // object of size() bytes: the first write to a project pays for the request,
-// the larger of its body and that size; only the request's first write may
-// be refused. The first write waits first until the project's writes under
+// the larger of its body and that size, and for the jobs it creates there;
+// only the request's first write may be refused. The first write waits first until the project's writes under
 // way leave room for it (Budget.enter), and the request keeps that room
 // until End. Once charged or refused, the request's body no longer counts
 // among its user's bodies being read, and the user's next writes are
@@ -111,10 +126,10 @@ func (r *Request) charge(ctx context.Context, ns string, size func() int64) erro
 		return nil
 	}
 	r.paid[ns] = true
-	bytes := max(size(), r.body.Load())
+	bytes, jobs := max(size(), r.body.Load()), r.jobs[ns]
 	now := r.now()
 	if !first {
-		r.budget.Force(now, ns, bytes)
+		r.budget.Force(now, ns, bytes, jobs)
 		return nil
 	}
 	leave, err := r.budget.enter(ctx, ns, bytes)
@@ -123,7 +138,7 @@ func (r *Request) charge(ctx context.Context, ns string, size func() int64) erro
 		return envelope.Errorf(http.StatusServiceUnavailable, "the request ended while project %s's earlier writes were under way: %v", ns, err)
 	}
 	now = r.now()
-	refusal := r.budget.Take(now, ns, bytes)
+	refusal := r.budget.Take(now, ns, bytes, jobs)
 	if refusal == nil {
 		r.leave = leave
 		r.budget.Spent(now, r.user, ns)
@@ -133,7 +148,7 @@ func (r *Request) charge(ctx context.Context, ns string, size func() int64) erro
 	r.written, r.paid[ns] = false, false
 	r.budget.Hold(now, r.user, refusal)
 	Count(refusal, "write")
-	r.log.Info("write refused: the project is over its write budget", "user", r.user, "project", ns, "limit", refusal.Limit, "bytes", bytes, "retryAfter", refusal.Seconds())
+	r.log.Info("write refused: the project is over its write budget", "user", r.user, "project", ns, "limit", refusal.Limit, "bytes", bytes, "jobs", jobs, "retryAfter", refusal.Seconds())
 	return Problem(refusal)
 }
 

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/apiserver/budget"
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 	"github.com/tweezer-dev/tweezer/internal/emulationconfig"
@@ -572,6 +573,7 @@ func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, ide
 	if err := h.checkQuota(ctx, b.Namespace, 1, len(b.Spec.Jobs)); err != nil {
 		return nil, err
 	}
+	budget.CreatesJobs(ctx, b.Namespace, len(b.Spec.Jobs))
 	seqs := sequences.Split(b, h.Limits.InlineSequenceBytes)
 	created, err := idem.create(ctx, h.Client, b, "batch")
 	if err != nil {
@@ -757,6 +759,7 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	if err := h.checkQuota(ctx, b.Namespace, 0, len(inline)); err != nil {
 		return nil, err
 	}
+	budget.CreatesJobs(ctx, b.Namespace, len(inline))
 	from, err := h.appendJobs(ctx, b, inline)
 	if err != nil {
 		return nil, err

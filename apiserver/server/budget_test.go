@@ -391,3 +391,43 @@ func TestAnotherProjectsMemberCannotSpendTheBudget(t *testing.T) {
 		t.Fatal("alice created a batch in bob's project straight at kube-apiserver")
 	}
 }
+
+// A project's jobs are budgeted apart from its bytes and requests: once a
+// batch and jobs added to it have used the burst, a write creating no job
+// passes, a new batch is refused with 429 naming the limit, with
+// Retry-After, and nothing is stored; another project's larger batch passes.
+func TestAProjectOverItsJobBudgetIsRefused(t *testing.T) {
+	ctx := context.Background()
+	limits := budget.Limits{RequestsPerSecond: 100, BurstRequests: 100, JobsPerSecond: 0.2, BurstJobs: 6}
+	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
+	const mine, theirs = "c17d2a8e-6c9f-4e4a-8dbf-8a2c0e4f7b11", "d28e3b9f-7dab-4f5b-9ec0-9b3d1f5a8c12"
+	alice, bob := quotaProject(t, mine, 1000), quotaProject(t, theirs, 1000)
+	jobs0 := testutil.ToFloat64(budget.Refusals.WithLabelValues("jobs", "write"))
+
+	id := createBatch(t, alice, newBatch(mine, 5, map[string]any{"open": true}))["id"].(string)
+	expect(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", alice, []map[string]any{{"runs": 5}}, false), 200)
+	expect(t, call(t, "PATCH", "/api/v1/batches/"+id+"/tags", alice, []string{"x"}, false), 200)
+
+	var before quantumv1alpha1.BatchList
+	if err := admin.List(ctx, &before, client.InNamespace(mine)); err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, "POST", "/api/v1/batches", alice, newBatch(mine, 2, nil), false)
+	envelopeFail(t, r, http.StatusTooManyRequests, "project "+mine+" creates at most 0.2 jobs per second (6 at once")
+	envelopeFail(t, r, http.StatusTooManyRequests, "(limit: project jobs created)")
+	// Two jobs missing at 0.2 a second, less the time since the burst.
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 10 {
+		t.Fatalf("Retry-After %q, want 1 to 10 seconds", r.header.Get("Retry-After"))
+	}
+	var after quantumv1alpha1.BatchList
+	if err := admin.List(ctx, &after, client.InNamespace(mine)); err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Items) != len(before.Items) {
+		t.Fatalf("%d batches after the refusal, want %d: something was written", len(after.Items), len(before.Items))
+	}
+	if got := testutil.ToFloat64(budget.Refusals.WithLabelValues("jobs", "write")) - jobs0; got != 1 {
+		t.Errorf("tweezer_facade_write_budget_refusals_total{limit=jobs,stage=write} rose by %g, want 1", got)
+	}
+	createBatch(t, bob, newBatch(theirs, 6, nil))
+}

@@ -140,6 +140,8 @@ func main() {
 	flag.Int64Var(&writes.BurstBytes, "project-write-burst-bytes", writes.BurstBytes, "the facade's --project-write-burst-bytes")
 	flag.Float64Var(&writes.RequestsPerSecond, "project-write-requests-per-second", writes.RequestsPerSecond, "the facade's --project-write-requests-per-second (0: no request budget)")
 	flag.IntVar(&writes.BurstRequests, "project-write-burst-requests", writes.BurstRequests, "the facade's --project-write-burst-requests")
+	flag.Float64Var(&writes.JobsPerSecond, "project-jobs-per-second", writes.JobsPerSecond, "the facade's --project-jobs-per-second (0: no job budget)")
+	flag.IntVar(&writes.BurstJobs, "project-jobs-burst", writes.BurstJobs, "the facade's --project-jobs-burst")
 	flag.Float64Var(&writes.RefusedPerSecond, "user-refused-writes-per-second", writes.RefusedPerSecond, "the facade's --user-refused-writes-per-second (0: no limit)")
 	flag.IntVar(&writes.BurstRefused, "user-refused-writes-burst", writes.BurstRefused, "the facade's --user-refused-writes-burst")
 	flag.Int64Var(&writes.InFlightBytes, "project-write-bytes-in-flight", writes.InFlightBytes, "the facade's --project-write-bytes-in-flight (0: no bound)")
@@ -379,7 +381,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		load0, load1, runtime.GOMAXPROCS(0), rate, aClients, aDeviceType, aBatches, 5*aBatches)
 	budgetText := "off"
 	if !writes.Off() {
-		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; %s in flight; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, budget.Size(float64(writes.InFlightBytes)), writes.RefusedPerSecond, writes.BurstRefused)
+		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; %g jobs/s, burst %d; %s in flight; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, writes.JobsPerSecond, writes.BurstJobs, budget.Size(float64(writes.InFlightBytes)), writes.RefusedPerSecond, writes.BurstRefused)
 	}
 	fmt.Printf("write budget per project: %s; sequences over %d bytes kept out of the Batch.\n", budgetText, inlineSequenceBytes)
 	return nil

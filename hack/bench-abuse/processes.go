@@ -110,6 +110,8 @@ func deploy(ctx context.Context, dir, kubeconfig string) (_ *deployment, err err
 		"--project-write-burst-bytes", strconv.FormatInt(writes.BurstBytes, 10),
 		"--project-write-requests-per-second", strconv.FormatFloat(writes.RequestsPerSecond, 'g', -1, 64),
 		"--project-write-burst-requests", strconv.Itoa(writes.BurstRequests),
+		"--project-jobs-per-second", strconv.FormatFloat(writes.JobsPerSecond, 'g', -1, 64),
+		"--project-jobs-burst", strconv.Itoa(writes.BurstJobs),
 		"--user-refused-writes-per-second", strconv.FormatFloat(writes.RefusedPerSecond, 'g', -1, 64),
 		"--user-refused-writes-burst", strconv.Itoa(writes.BurstRefused),
 		"--project-write-bytes-in-flight", strconv.FormatInt(writes.InFlightBytes, 10),
