@@ -147,7 +147,7 @@ func Defaults() Config {
 		ProjectWrites: budget.Limits{
 			BytesPerSecond: DefaultProjectWriteBytesPerSecond, BurstBytes: defaultMaxBodyBytes,
 			RequestsPerSecond: 10, BurstRequests: 20,
-			JobsPerSecond: 10, BurstJobs: 10,
+			JobsPerSecond: 5, BurstJobs: 10,
 			RefusedPerSecond: 1, BurstRefused: 20,
 			InFlightBytes: defaultMaxBodyBytes,
 		},
