@@ -110,10 +110,10 @@ func CreatesJobs(ctx context.Context, ns string, n int) {
 
 // charge is called before each write of the request to namespace ns, of an
 // object of size() bytes: the first write to a project pays for the request,
-// the larger of its body and that size, and for the jobs it creates there;
-// only the request's first write may be refused. The first write waits first until the project's writes under
-// way leave room for it (Budget.enter), and the request keeps that room
-// until End. Once charged or refused, the request's body no longer counts
+// the larger of its body and that size, and for the jobs it creates there
+// (CreatesJobs); only the request's first write may be refused. The first
+// write waits first until the project's writes under way leave room for it
+// (Budget.enter), and the request keeps that room until End. Once charged or refused, the request's body no longer counts
 // among its user's bodies being read, and the user's next writes are
 // weighed against what it left (Budget.Spent, Budget.Hold).
 func (r *Request) charge(ctx context.Context, ns string, size func() int64) error {
