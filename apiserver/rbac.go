@@ -18,8 +18,9 @@ package apiserver
 // A batch create that the project's quota refuses leaves nothing behind:
 // the facade reads the quotas first and, when the controller is refused all
 // the same, deletes the batch it has just created and its Jobs
-// (handlers/quota.go).
-// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=list
+// (handlers/quota.go). The cache holds the quotas, read live only near a
+// limit.
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=list;watch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;jobs,verbs=delete
 // Projects are labelled namespaces.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch

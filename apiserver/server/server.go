@@ -235,6 +235,11 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	if err := handlers.IndexLearning(context.Background(), c); err != nil {
 		return nil, err
 	}
+	// The quota check reads the cached quotas first (handlers/quota.go):
+	// their informer starts, and syncs, with the others.
+	if _, err := c.GetInformer(context.Background(), &corev1.ResourceQuota{}); err != nil {
+		return nil, err
+	}
 	plain, err := client.New(restCfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
