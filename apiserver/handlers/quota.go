@@ -50,8 +50,8 @@ var (
 // for the write and a margin (roomy), no live read is made, so a batch
 // create costs kube-apiserver one request less. Otherwise (near a limit, or
 // a usage the cache has not seen) the quotas are read live, and that read
-// decides. What the cache has not seen yet is a few writes at most, which the
-// margin covers; beyond it, the controller's refusal withdraws the batch
+// decides. Should more than the margin have been created in the moment the
+// cache lags behind, the controller's refusal withdraws the batch
 // (awaitJobs), as for concurrent creates.
 func (h *Handlers) checkQuota(ctx context.Context, ns string, batches, jobs int) error {
 	need := map[corev1.ResourceName]int64{batchesQuota: int64(batches), jobsQuota: int64(jobs)}
