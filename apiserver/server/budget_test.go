@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -363,18 +366,20 @@ func TestAProjectsLargeWritesAllPass(t *testing.T) {
 }
 
 // A member of another project cannot spend a project's write budget or
-// hold its bytes in flight: its writes naming the project are refused
-// before anything is charged, and the project's own member then writes a
-// maximum-size batch at once. Straight at kube-apiserver its token may not
-// create there either.
+// hold its bytes in flight: its writes naming the project (a batch, jobs
+// added to the project's open batch) are refused before anything is
+// charged, and the project's own member then writes a maximum-size batch
+// at once and adds a job with the job burst's last token. Straight at
+// kube-apiserver its token may neither create a batch there nor add a job
+// to one.
 func TestAnotherProjectsMemberCannotSpendTheBudget(t *testing.T) {
 	ctx := context.Background()
 	limits := budget.Limits{BytesPerSecond: 1, BurstBytes: server.Defaults().MaxBodyBytes, RequestsPerSecond: 100, BurstRequests: 100,
-		InFlightBytes: server.Defaults().ProjectWrites.InFlightBytes}
+		JobsPerSecond: 0.001, BurstJobs: 2, InFlightBytes: server.Defaults().ProjectWrites.InFlightBytes}
 	withFacade(t, func(c *server.Config) { c.ProjectWrites = limits })
 	const mine, theirs = "b07d2c8e-6b9f-4e4a-8d2b-8a2c0e4f7b12", "c18e3d9f-7c0a-4f5b-9e3c-9b3d1f5a8c13"
 	alice, bob := quotaProject(t, mine, 1000), quotaProject(t, theirs, 1000)
-	big := newBatch(theirs, 1, map[string]any{"sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`})
+	big := newBatch(theirs, 1, map[string]any{"open": true, "sequence_builder": `{"version":"1","name":"` + strings.Repeat("x", 900<<10) + `"}`})
 	for i := range 3 {
 		if r := call(t, "POST", "/api/v1/batches", alice, big, false); r.status < 400 || r.status >= 500 || r.status == http.StatusTooManyRequests {
 			t.Fatalf("alice's write %d in bob's project: %d %s, want refused for access", i+1, r.status, r.raw)
@@ -386,9 +391,22 @@ func TestAnotherProjectsMemberCannotSpendTheBudget(t *testing.T) {
 	}
 	// bob's project regains a byte a second: only an untouched burst lets
 	// his 900 KiB batch through.
-	expect(t, call(t, "POST", "/api/v1/batches", bob, big, false), 200)
+	id := expect(t, call(t, "POST", "/api/v1/batches", bob, big, false), 200).data()["id"].(string)
+	// His project regains a job in 1,000 s: only the burst's second token
+	// lets his added job through.
+	added := []map[string]any{{"runs": 5}}
+	for i := range 3 {
+		if r := call(t, "POST", "/api/v2/batches/"+id+"/jobs", alice, added, false); r.status < 400 || r.status >= 500 || r.status == http.StatusTooManyRequests {
+			t.Fatalf("alice's added jobs %d in bob's batch: %d %s, want refused for access", i+1, r.status, r.raw)
+		}
+	}
+	expect(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", bob, added, false), 200)
 	if err := kubeAs(t, alice).Create(ctx, directBatch(theirs)); err == nil {
 		t.Fatal("alice created a batch in bob's project straight at kube-apiserver")
+	}
+	grow := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"add","path":"/spec/jobs/-","value":{"runs":5}}]`))
+	if err := kubeAs(t, alice).Patch(ctx, &quantumv1alpha1.Batch{ObjectMeta: metav1.ObjectMeta{Namespace: theirs, Name: id}}, grow); !apierrors.IsForbidden(err) {
+		t.Fatalf("alice adding a job to bob's batch straight at kube-apiserver: %v, want forbidden", err)
 	}
 }
 
