@@ -22,10 +22,13 @@ package apiserver
 // limit.
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=list;watch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches;jobs,verbs=delete
+// A workload whose config ConfigMap cannot be written is withdrawn likewise.
+// +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=workloads,verbs=delete
 // Projects are labelled namespaces.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // Full results live in ConfigMaps owned by their job; a batch's large
-// sequences in one it owns, which the facade writes (internal/sequences).
+// sequences and a workload's large config in one it owns, which the facade
+// writes (internal/sequences).
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create
 // Secrets: the facade reads the key Secret of results links (one name, in
 // its own namespace: --results-key-secret) and a notebook server's token

@@ -200,6 +200,22 @@ var _ = Describe("Validation", func() {
 		Expect(stored.Spec.DeviceType).To(Equal(v1.DeviceTypeEmuFree))
 	})
 
+	It("keeps a Workload's configFrom immutable", func() {
+		w := &v1.Workload{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "w-" + rand.String(8)},
+			Spec: v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: v1.BackendPulserBasic, ConfigFrom: "w-config"}}
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		for _, name := range []string{"other", ""} {
+			changed := w.DeepCopy()
+			changed.Spec.ConfigFrom = name
+			expectInvalid(k8s.Update(ctx, changed), "spec.configFrom", "configFrom is immutable")
+		}
+		inline := &v1.Workload{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "w-" + rand.String(8)},
+			Spec: v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: v1.BackendPulserBasic, Config: &apiextensionsv1.JSON{Raw: []byte(`{}`)}}}
+		Expect(k8s.Create(ctx, inline)).To(Succeed())
+		inline.Spec.ConfigFrom = "later"
+		expectInvalid(k8s.Update(ctx, inline), "spec.configFrom", "configFrom is immutable")
+	})
+
 	It("lets an open Batch close but never reopen", func() {
 		b := validBatch(ns)
 		Expect(k8s.Create(ctx, b)).To(Succeed())
@@ -371,7 +387,7 @@ var _ = Describe("Validation", func() {
 		func(mutate func(*v1.Workload), field, want string) {
 			w := &v1.Workload{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "w-" + rand.String(8)},
 				Spec: v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: v1.BackendPulserBasic,
-					Config: apiextensionsv1.JSON{Raw: []byte(`{}`)}}}
+					Config: &apiextensionsv1.JSON{Raw: []byte(`{}`)}}}
 			mutate(w)
 			expectInvalid(k8s.Create(ctx, w), field, want)
 		},

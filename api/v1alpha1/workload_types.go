@@ -17,6 +17,7 @@ type BackendName string
 const BackendPulserBasic BackendName = "pulser_basic"
 
 // WorkloadSpec is what a user asked a workload runner to do.
+// +kubebuilder:validation:XValidation:rule="has(self.configFrom) == has(oldSelf.configFrom)",message="configFrom is immutable",fieldPath=".configFrom"
 type WorkloadSpec struct {
 	// WorkloadType is the kind of workload.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="workloadType is immutable"
@@ -28,7 +29,18 @@ type WorkloadSpec struct {
 
 	// Config is the workload's free-form configuration. With the pulser_basic
 	// backend: {"sequence_builder": "...", "variables": {...}, "runs": N}.
-	Config apiextensionsv1.JSON `json:"config"`
+	// A workload needs it or configFrom; when both are set, config wins.
+	// +optional
+	Config *apiextensionsv1.JSON `json:"config,omitempty"`
+
+	// ConfigFrom names an immutable ConfigMap, owned by the workload, whose
+	// key "config" holds the configuration instead: where the REST facade
+	// keeps a large one, so that the Workload stays small for its status
+	// writes and watchers.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="configFrom is immutable"
+	// +optional
+	ConfigFrom string `json:"configFrom,omitempty"`
 
 	// UserID is the id of the user who created the workload; only they may cancel it.
 	// +optional

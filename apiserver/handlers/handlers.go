@@ -33,8 +33,9 @@ type Limits struct {
 	// MaxSequenceBytes caps one serialized sequence (413 beyond it); 0 means no cap.
 	MaxSequenceBytes int
 	// InlineSequenceBytes is how many bytes of sequences a new batch keeps
-	// in its spec; larger ones go to its sequences ConfigMap
-	// (internal/sequences). Negative keeps every sequence in the spec.
+	// in its spec, and of config a new workload; larger ones go to its
+	// sequences or config ConfigMap (internal/sequences). Negative keeps
+	// them all in the spec.
 	InlineSequenceBytes int
 	// MaxJobsPerBatch caps a batch's jobs, added ones included; 0 means no cap.
 	MaxJobsPerBatch int

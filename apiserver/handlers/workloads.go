@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,6 +23,8 @@ import (
 	"github.com/tweezer-dev/tweezer/apiserver/envelope"
 	"github.com/tweezer-dev/tweezer/apiserver/query"
 	"github.com/tweezer-dev/tweezer/internal/restdoc"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
+	"github.com/tweezer-dev/tweezer/internal/slimcache"
 	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
 )
 
@@ -41,6 +45,7 @@ type Workload struct {
 	QueuePriority  string   `json:"queue_priority" enum:"LOW,MEDIUM,HIGH" doc:"The project's maximum queue priority, which its workloads run at."`
 
 	created time.Time
+	src     *quantumv1alpha1.Workload // what withConfig reads the config of; nil once Config is set
 }
 
 // WorkloadV1 carries a signed link to the result.
@@ -122,7 +127,8 @@ func workloadPhase(w *quantumv1alpha1.Workload) string {
 	return cmp.Or(string(w.Status.Phase), string(quantumv1alpha1.WorkloadPending))
 }
 
-// workloadDoc maps a workload of the project ns.
+// workloadDoc maps a workload of the project ns, without its config, which
+// withConfig sets.
 func (h *Handlers) workloadDoc(ctx context.Context, w *quantumv1alpha1.Workload) Workload {
 	projectID, qp := h.projectID(ctx, w.Namespace), quantumv1alpha1.QueuePriorityMedium
 	if ns, err := h.projectByID(ctx, projectID); err == nil && ns != nil && ns.Labels[quantumv1alpha1.MaxQueuePriorityLabel] != "" {
@@ -132,9 +138,9 @@ func (h *Handlers) workloadDoc(ctx context.Context, w *quantumv1alpha1.Workload)
 		QueuePriority: string(qp),
 		ID:            w.Name, ProjectID: projectID, UserID: w.Spec.UserID,
 		WorkloadType: string(w.Spec.WorkloadType), Backend: string(w.Spec.Backend),
-		Config: restdoc.RawJSON(w.Spec.Config.Raw), Status: workloadPhase(w),
+		Status:    workloadPhase(w),
 		CreatedAt: restdoc.Time(w.CreationTimestamp.Time), UpdatedAt: restdoc.Time(restdoc.UpdatedAt(&w.ObjectMeta)),
-		Errors: append([]string{}, w.Status.Errors...), created: w.CreationTimestamp.Time,
+		Errors: append([]string{}, w.Status.Errors...), created: w.CreationTimestamp.Time, src: w,
 	}
 	if w.Status.StartTime != nil {
 		s := restdoc.Time(w.Status.StartTime.Time)
@@ -147,16 +153,55 @@ func (h *Handlers) workloadDoc(ctx context.Context, w *quantumv1alpha1.Workload)
 	return d
 }
 
+// withConfig sets the config of workload documents, as sent. The caches
+// hold no large config (slimcache), and the facade keeps one in a ConfigMap
+// (spec.configFrom): those are read from the API server, for the documents
+// served only, a few at a time.
+func (h *Handlers) withConfig(ctx context.Context, docs ...*Workload) error {
+	return each(len(docs), func(i int) error {
+		w := docs[i].src
+		if w == nil {
+			return nil // set already
+		}
+		if slimcache.Trimmed(w) {
+			full := &quantumv1alpha1.Workload{}
+			if err := h.Client.Get(ctx, client.ObjectKeyFromObject(w), full); err != nil {
+				if !apierrors.IsNotFound(err) {
+					return err
+				}
+				full = w // gone since: served without its config
+			}
+			w = full
+		}
+		raw, err := sequences.ServedWorkloadConfig(ctx, h.Client, w)
+		if err != nil {
+			return err
+		}
+		docs[i].Config = restdoc.RawJSON(raw)
+		return nil
+	})
+}
+
 // workloadV2 is a workload with its result inline: the response of every
 // workload route but the v1 read, the list and the status report.
-func (h *Handlers) workloadV2(ctx context.Context, w *quantumv1alpha1.Workload) *workloadV2Out {
-	out := WorkloadV2{Workload: h.workloadDoc(ctx, w)}
+func (h *Handlers) workloadV2(ctx context.Context, w *quantumv1alpha1.Workload) (*workloadV2Out, error) {
+	return h.workloadV2With(ctx, w, h.workloadDoc(ctx, w))
+}
+
+// workloadV2With is workloadV2 of the document doc of w.
+func (h *Handlers) workloadV2With(ctx context.Context, w *quantumv1alpha1.Workload, doc Workload) (*workloadV2Out, error) {
+	out := WorkloadV2{Workload: doc}
+	if err := h.withConfig(ctx, &out.Workload); err != nil {
+		return nil, internal(err)
+	}
 	if w.Status.Result != nil {
 		out.Result = restdoc.RawJSON(w.Status.Result.Raw)
 	}
-	return &workloadV2Out{Body: envelope.OK(out)}
+	return &workloadV2Out{Body: envelope.OK(out)}, nil
 }
 
+// workloadV1 is a workload with a link to its result, without its config
+// (withConfig sets it).
 func (h *Handlers) workloadV1(ctx context.Context, w *quantumv1alpha1.Workload) WorkloadV1 {
 	out := WorkloadV1{Workload: h.workloadDoc(ctx, w)}
 	if w.Status.Result != nil {
@@ -164,6 +209,15 @@ func (h *Handlers) workloadV1(ctx context.Context, w *quantumv1alpha1.Workload) 
 		out.ResultLink = &link
 	}
 	return out
+}
+
+// workloadV1Out is the v1 response of one workload, with its config.
+func (h *Handlers) workloadV1Out(ctx context.Context, w *quantumv1alpha1.Workload) (*workloadV1Out, error) {
+	out := h.workloadV1(ctx, w)
+	if err := h.withConfig(ctx, &out.Workload); err != nil {
+		return nil, internal(err)
+	}
+	return &workloadV1Out{Body: envelope.OK(out)}, nil
 }
 
 // workloadFor finds a workload and checks the caller may do verb (on sub) to it.
@@ -220,7 +274,7 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: uuid.NewString()},
 		Spec: quantumv1alpha1.WorkloadSpec{
 			WorkloadType: quantumv1alpha1.WorkloadType(in.Body.WorkloadType), Backend: quantumv1alpha1.BackendName(in.Body.Backend),
-			Config: apiextensionsv1.JSON{Raw: raw}, UserID: user(ctx).Name,
+			Config: &apiextensionsv1.JSON{Raw: raw}, UserID: user(ctx).Name,
 		},
 	}
 	idem, err := newIdempotency("workload", ns.Name, user(ctx).Name, in.IdempotencyKey, in.Body)
@@ -231,11 +285,32 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 	if err := h.fits(w, "workload"); err != nil {
 		return nil, err
 	}
-	if _, err := idem.create(ctx, h.Client, w, "workload"); err != nil {
+	cfg := sequences.SplitWorkload(w, h.Limits.InlineSequenceBytes)
+	created, err := idem.create(ctx, h.Client, w, "workload")
+	if err != nil {
 		return nil, writeErr(err, "body")
 	}
+	if cfg != nil && w.Spec.ConfigFrom == cfg.Name { // (a retry's first workload may keep it inline)
+		// As a batch's sequences (storeBatch): the ConfigMap follows the
+		// workload at once (the controller starts it once it is there),
+		// and the workload is withdrawn if it cannot be written.
+		ctx = context.WithoutCancel(ctx)
+		sequences.OwnWorkload(cfg, w)
+		if err := h.Client.Create(ctx, cfg); err != nil && !apierrors.IsAlreadyExists(err) {
+			if created {
+				if derr := h.Client.Delete(ctx, w, client.Preconditions{UID: &w.UID}); derr != nil && !apierrors.IsNotFound(derr) {
+					return nil, internal(fmt.Errorf("writing the workload's config: %w, and withdrawing workload %s: %w", err, w.Name, derr))
+				}
+			}
+			return nil, writeErr(fmt.Errorf("writing the workload's config (ConfigMap %s): %w; the workload was not created", cfg.Name, err), "body")
+		}
+	}
 	h.await(ctx, w)
-	return h.workloadV2(ctx, w), nil
+	// The config as sent (a retry with the same Idempotency-Key sent the
+	// same), not read back.
+	doc := h.workloadDoc(ctx, w)
+	doc.Config, doc.src = restdoc.RawJSON(raw), nil
+	return h.workloadV2With(ctx, w, doc)
 }
 
 var workloadOrder = map[string]func(a, b *WorkloadV1) int{
@@ -290,7 +365,15 @@ func (h *Handlers) listWorkloads(ctx context.Context, in *workloadListIn) (*work
 		}
 		return c
 	})
-	return &workloadPage{Body: envelope.NewPage(window(items, in.Offset, in.Limit), in.Offset, len(items))}, nil
+	page := window(items, in.Offset, in.Limit)
+	docs := make([]*Workload, len(page))
+	for i := range page {
+		docs[i] = &page[i].Workload
+	}
+	if err := h.withConfig(ctx, docs...); err != nil {
+		return nil, internal(err)
+	}
+	return &workloadPage{Body: envelope.NewPage(page, in.Offset, len(items))}, nil
 }
 
 func (h *Handlers) getWorkloadV1(ctx context.Context, in *WorkloadIDPath) (*workloadV1Out, error) {
@@ -298,7 +381,7 @@ func (h *Handlers) getWorkloadV1(ctx context.Context, in *WorkloadIDPath) (*work
 	if err != nil {
 		return nil, err
 	}
-	return &workloadV1Out{Body: envelope.OK(h.workloadV1(ctx, w))}, nil
+	return h.workloadV1Out(ctx, w)
 }
 
 func (h *Handlers) getWorkloadV2(ctx context.Context, in *WorkloadIDPath) (*workloadV2Out, error) {
@@ -306,7 +389,7 @@ func (h *Handlers) getWorkloadV2(ctx context.Context, in *WorkloadIDPath) (*work
 	if err != nil {
 		return nil, err
 	}
-	return h.workloadV2(ctx, w), nil
+	return h.workloadV2(ctx, w)
 }
 
 func (h *Handlers) workloadResult(ctx context.Context, in *workloadResultIn) (*workloadResultOut, error) {
@@ -361,7 +444,7 @@ func (h *Handlers) cancelWorkload(ctx context.Context, in *WorkloadIDPath) (*wor
 	if err := h.awaitWorkloadEnded(ctx, w); err != nil {
 		return nil, internal(err)
 	}
-	return h.workloadV2(ctx, w), nil
+	return h.workloadV2(ctx, w)
 }
 
 // awaitWorkloadEnded waits until the cache shows the workload in a terminal
@@ -431,7 +514,7 @@ func (h *Handlers) setWorkloadStatus(ctx context.Context, in *workloadStatusIn) 
 	if err != nil {
 		return nil, err
 	}
-	return &workloadV1Out{Body: envelope.OK(h.workloadV1(ctx, w))}, nil
+	return h.workloadV1Out(ctx, w)
 }
 
 type workloadResultBodyIn struct {
@@ -457,7 +540,7 @@ func (h *Handlers) setWorkloadResult(ctx context.Context, in *workloadResultBody
 	if err != nil {
 		return nil, err
 	}
-	return h.workloadV2(ctx, w), nil
+	return h.workloadV2(ctx, w)
 }
 
 type workloadErrorsIn struct {
@@ -476,5 +559,5 @@ func (h *Handlers) addWorkloadErrors(ctx context.Context, in *workloadErrorsIn) 
 	if err != nil {
 		return nil, err
 	}
-	return h.workloadV2(ctx, w), nil
+	return h.workloadV2(ctx, w)
 }

@@ -252,7 +252,7 @@ func TestAdmissionWorkloadCancelByOwnerOnly(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "direct-", Namespace: tenantA},
 		Spec: quantumv1alpha1.WorkloadSpec{
 			WorkloadType: "qadence_circuit", Backend: quantumv1alpha1.BackendPulserBasic,
-			Config: apiextensionsv1.JSON{Raw: []byte(`{"runs": 1}`)},
+			Config: &apiextensionsv1.JSON{Raw: []byte(`{"runs": 1}`)},
 		},
 	}
 	if err := tina.Create(ctx, w); err != nil {

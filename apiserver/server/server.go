@@ -56,8 +56,9 @@ type Config struct {
 	// MaxSequenceBytes caps one serialized sequence (413 beyond it).
 	MaxSequenceBytes int
 	// InlineSequenceBytes is how many bytes of sequences a new batch keeps
-	// in its spec; larger ones go to a ConfigMap the batch owns
-	// (spec.sequencesFrom). Negative keeps them all in the spec.
+	// in its spec, and of config a new workload; larger ones go to a
+	// ConfigMap the batch or workload owns (spec.sequencesFrom,
+	// spec.configFrom). Negative keeps them all in the spec.
 	InlineSequenceBytes int
 	// MaxJobsPerBatch caps a batch's jobs, added ones included (422).
 	MaxJobsPerBatch int
@@ -199,9 +200,9 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The informers hold no sequences or raw shots (slimcache): the handlers
-	// read those from the API server for what a response serves. Workloads
-	// keep their config, which every workload document shows.
+	// The informers hold no sequences, raw shots or large workload configs
+	// (slimcache): the handlers read those from the API server for what a
+	// response serves.
 	notebooks, err := labels.NewRequirement(nbserver.LearnerLabel, selection.Exists, nil)
 	if err != nil {
 		return nil, err
@@ -223,7 +224,6 @@ func New(restCfg *rest.Config, cfg Config) (*Server, error) {
 		}
 	}
 	opts := slimcache.Options(cache.Options{Scheme: scheme, ByObject: byObject})
-	opts.ByObject[&quantumv1alpha1.Workload{}] = cache.ByObject{Transform: cache.TransformStripManagedFields()}
 	c, err := cache.New(restCfg, opts)
 	if err != nil {
 		return nil, err

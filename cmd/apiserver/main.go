@@ -28,7 +28,7 @@ func main() {
 	flag.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body, after gzip decompression")
 	flag.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object sent to the API server")
 	flag.IntVar(&cfg.MaxSequenceBytes, "max-sequence-bytes", cfg.MaxSequenceBytes, "largest serialized sequence of a batch or a job (413 beyond; the CRD's maximum is 1 MiB)")
-	flag.IntVar(&cfg.InlineSequenceBytes, "inline-sequence-bytes", cfg.InlineSequenceBytes, "bytes of sequences a new batch keeps in its spec; larger ones go to a ConfigMap the batch owns (spec.sequencesFrom), so that the Batch's status writes and watch events stay small (-1: keep them all in the spec)")
+	flag.IntVar(&cfg.InlineSequenceBytes, "inline-sequence-bytes", cfg.InlineSequenceBytes, "bytes of sequences a new batch keeps in its spec, and of config a new workload; larger ones go to a ConfigMap the batch or workload owns (spec.sequencesFrom, spec.configFrom), so that its status writes and watch events stay small (-1: keep them all in the spec)")
 	flag.IntVar(&cfg.MaxJobsPerBatch, "max-jobs-per-batch", cfg.MaxJobsPerBatch, "most jobs of one batch, added jobs included (422 beyond; the CRD's maximum is 1000)")
 	flag.Int64Var(&cfg.MaxShotsPerBatch, "max-shots-per-batch", cfg.MaxShotsPerBatch, "most runs of all of a batch's jobs together (422 beyond; the CRD's maximum is 10000000)")
 	flag.IntVar(&cfg.MaxInlineResultsBytes, "max-inline-results-bytes", cfg.MaxInlineResultsBytes, "full results that GET /api/v1/batches/{id} inlines; later jobs carry their counter and full_result null (0: no bound)")

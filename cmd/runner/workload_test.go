@@ -59,7 +59,7 @@ func TestWorkloadCommandRunsAPulserBasicWorkload(t *testing.T) {
 		`"amplitude":{"kind":"constant","duration":500,"value":6.283185307179586},"detuning":{"kind":"constant","duration":500,"value":0.0}}]}`
 	cfgJSON := `{"sequence_builder":` + strconv.Quote(seq) + `,"runs":12}`
 	wl := &v1.Workload{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "wl"},
-		Spec: v1.WorkloadSpec{WorkloadType: "algorithm_dqgm", Backend: v1.BackendPulserBasic, Config: apiextensionsv1.JSON{Raw: []byte(cfgJSON)}}}
+		Spec: v1.WorkloadSpec{WorkloadType: "algorithm_dqgm", Backend: v1.BackendPulserBasic, Config: &apiextensionsv1.JSON{Raw: []byte(cfgJSON)}}}
 	if err := c.Create(ctx, wl); err != nil {
 		t.Fatal(err)
 	}

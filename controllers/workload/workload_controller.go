@@ -8,9 +8,13 @@
 // Workloads are admitted per project: at most MaxPerProject run at once, in
 // creation order; the others wait PENDING with the Scheduled condition False
 // (reason ProjectConcurrencyLimit) saying why, and start when one ends.
+//
+// A workload whose config is kept in a ConfigMap (spec.configFrom) starts
+// once that ConfigMap is there and is its own.
 package workload
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -30,6 +34,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/internal/runnerspec"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 )
 
 // ImagesConfigMap is the ConfigMap, in the manager's namespace, that maps a
@@ -61,6 +66,9 @@ const (
 	ReasonTimedOut = "TimedOut"
 	// ReasonBadTimeLimit: the TimeLimitAnnotation is not a duration (ERROR).
 	ReasonBadTimeLimit = "InvalidTimeLimit"
+	// ReasonConfigMissing: the ConfigMap spec.configFrom names is not the
+	// workload's own, or did not appear within ConfigWait (ERROR).
+	ReasonConfigMissing = "ConfigMissing"
 )
 
 // TimeLimitAnnotation on a Workload asks for a shorter time limit than the
@@ -90,7 +98,14 @@ type Reconciler struct {
 	// TimeLimit is how long a workload may run, from its runner's start,
 	// before it is stopped and ends in ERROR. Zero or less means none.
 	TimeLimit time.Duration
+	// ConfigWait is how long after its creation a workload waits for the
+	// ConfigMap its spec.configFrom names (the facade writes it right after
+	// the workload) before it ends in ERROR; zero means DefaultConfigWait.
+	ConfigWait time.Duration
 }
+
+// DefaultConfigWait is the default of Reconciler.ConfigWait.
+const DefaultConfigWait = time.Minute
 
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=workloads,verbs=get;list;watch
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=workloads/status,verbs=get;update;patch
@@ -226,6 +241,33 @@ func (r *Reconciler) timeLimit(wl *quantumv1alpha1.Workload) (time.Duration, err
 	return limit, nil
 }
 
+// config checks that the ConfigMap spec.configFrom names, if any, is there
+// for the runner to read: the workload's own. While it is not there yet
+// and the workload is younger than ConfigWait, it says when to look again;
+// after that, or when the ConfigMap is not the workload's own, it says why
+// the workload cannot run. It reads the ConfigMap's metadata only.
+func (r *Reconciler) config(ctx context.Context, wl *quantumv1alpha1.Workload) (time.Duration, string, error) {
+	if wl.Spec.ConfigFrom == "" {
+		return 0, "", nil
+	}
+	cm := &metav1.PartialObjectMetadata{}
+	cm.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: wl.Namespace, Name: wl.Spec.ConfigFrom}, cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		wait := cmp.Or(r.ConfigWait, DefaultConfigWait)
+		if left := wait - time.Since(wl.CreationTimestamp.Time); left > 0 {
+			return min(left, time.Second), "", nil
+		}
+		return 0, fmt.Sprintf("spec.configFrom: ConfigMap %s does not exist (waited %s after the workload's creation)", wl.Spec.ConfigFrom, wait), nil
+	case err != nil:
+		return 0, "", err
+	case !sequences.Owns(wl, cm):
+		return 0, fmt.Sprintf("spec.configFrom: ConfigMap %s is not owned by the workload", wl.Spec.ConfigFrom), nil
+	}
+	return 0, "", nil
+}
+
 // image returns the runner image of the workload's pair, or a reason why there is none.
 func (r *Reconciler) image(ctx context.Context, wl *quantumv1alpha1.Workload) (string, string, error) {
 	key := ImageKey(wl.Spec.WorkloadType, wl.Spec.Backend)
@@ -248,8 +290,8 @@ func (r *Reconciler) image(ctx context.Context, wl *quantumv1alpha1.Workload) (s
 
 func (r *Reconciler) start(ctx context.Context, cached *quantumv1alpha1.Workload) (ctrl.Result, error) {
 	// A stale cache must not start a runner twice (the first may be gone by
-	// now). The read is a fresh object: it carries the workload's config,
-	// which the cache does not, and only its status is written.
+	// now). The read is a fresh object, with a config the cache may have
+	// dropped, and only its status is written.
 	wl := &quantumv1alpha1.Workload{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), wl); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -276,6 +318,17 @@ func (r *Reconciler) start(ctx context.Context, cached *quantumv1alpha1.Workload
 		// A workload that ends brings this one back (waitersOf); the
 		// requeue is a safety net.
 		return ctrl.Result{RequeueAfter: 30 * time.Second}, r.wait(ctx, wl, why)
+	}
+	// Its ConfigMap last: a workload that waits for a slot does not look for it.
+	retry, missing, err := r.config(ctx, wl)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case missing != "":
+		r.Recorder.Eventf(wl, nil, corev1.EventTypeWarning, ReasonConfigMissing, "Schedule", "%s", missing)
+		return ctrl.Result{}, r.fail(ctx, wl, ConditionScheduled, ReasonConfigMissing, missing)
+	case retry > 0:
+		return ctrl.Result{RequeueAfter: retry}, nil
 	}
 	if err := r.Executor.Start(ctx, runnerOf(wl, image)); err != nil {
 		return ctrl.Result{}, err

@@ -29,6 +29,7 @@ import (
 	"github.com/tweezer-dev/tweezer/controllers/executor"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 	"github.com/tweezer-dev/tweezer/runners/workloadrunner"
 )
 
@@ -80,7 +81,7 @@ func TestMain(m *testing.M) {
 		r := &Reconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("workload"),
 			Executor:  &executor.Pod{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
-			Namespace: managerNS, MaxPerProject: 2,
+			Namespace: managerNS, MaxPerProject: 2, ConfigWait: 3 * time.Second,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -105,7 +106,7 @@ func newWorkload(t *testing.T, wt v1.WorkloadType, backend v1.BackendName, cfg s
 	t.Helper()
 	wl := &v1.Workload{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wl-" + rand.String(8)},
-		Spec:       v1.WorkloadSpec{WorkloadType: wt, Backend: backend, Config: apiextensionsv1.JSON{Raw: []byte(cfg)}, UserID: "alice"},
+		Spec:       v1.WorkloadSpec{WorkloadType: wt, Backend: backend, Config: &apiextensionsv1.JSON{Raw: []byte(cfg)}, UserID: "alice"},
 	}
 	if err := k8s.Create(ctx, wl); err != nil {
 		t.Fatal(err)
@@ -337,7 +338,7 @@ func workloadIn(t *testing.T, namespace string, annotations map[string]string) *
 	t.Helper()
 	wl := &v1.Workload{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "wl-" + rand.String(8), Annotations: annotations},
-		Spec:       v1.WorkloadSpec{WorkloadType: "algorithm_pde_equality", Backend: "pyq", Config: apiextensionsv1.JSON{Raw: []byte(`{}`)}, UserID: "alice"},
+		Spec:       v1.WorkloadSpec{WorkloadType: "algorithm_pde_equality", Backend: "pyq", Config: &apiextensionsv1.JSON{Raw: []byte(`{}`)}, UserID: "alice"},
 	}
 	if err := k8s.Create(ctx, wl); err != nil {
 		t.Fatal(err)
@@ -419,4 +420,69 @@ func TestAWorkloadOverItsTimeLimitIsStoppedInError(t *testing.T) {
 		t.Fatalf("errors %q", got.Status.Errors)
 	}
 	expectNoPod(t, bad)
+}
+
+// A workload whose config the facade keeps in a ConfigMap (spec.configFrom)
+// starts once that ConfigMap is there, and its runner runs that config; one
+// whose ConfigMap does not come within ConfigWait, or is not its own, ends
+// in ERROR naming the field, without a runner.
+func TestAConfigInAConfigMapStartsOnceItIsThere(t *testing.T) {
+	setImages(t, map[string]string{"qadence_circuit.pulser_basic": "runner:v1"})
+	p := otherProject(t)
+	cfg, _ := json.Marshal(map[string]any{"sequence_builder": sequence, "variables": map[string]any{"t": []int{500}}, "runs": 9})
+	withConfigFrom := func() (*v1.Workload, *corev1.ConfigMap) {
+		wl := &v1.Workload{
+			ObjectMeta: metav1.ObjectMeta{Namespace: p, Name: "wl-" + rand.String(8)},
+			Spec:       v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: "pulser_basic", Config: &apiextensionsv1.JSON{Raw: cfg}, UserID: "alice"},
+		}
+		cm := sequences.SplitWorkload(wl, 0)
+		if err := k8s.Create(ctx, wl); err != nil {
+			t.Fatal(err)
+		}
+		return wl, cm
+	}
+
+	late, cm := withConfigFrom()
+	time.Sleep(time.Second) // the controller has looked and waits
+	expectNoPod(t, late)
+	sequences.OwnWorkload(cm, late)
+	if err := k8s.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	pod := runnerPod(t, late)
+	c := pod.Spec.Containers[0]
+	r := &workloadrunner.Runner{Client: k8s, Namespace: c.Args[2], Name: c.Args[4], Log: logr.Discard()}
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitPhase(t, late, v1.WorkloadDone); got.Status.Result == nil || string(got.Status.Result.Raw) != `{"counter":{"1":9}}` {
+		t.Fatalf("result %v", got.Status.Result)
+	}
+
+	never, _ := withConfigFrom()
+	got := waitPhase(t, never, v1.WorkloadError)
+	want := "spec.configFrom: ConfigMap " + never.Spec.ConfigFrom + " does not exist (waited 3s after the workload's creation)"
+	if len(got.Status.Errors) != 1 || got.Status.Errors[0] != want {
+		t.Fatalf("errors %q, want %q", got.Status.Errors, want)
+	}
+	if got.Status.EndTime.Sub(got.CreationTimestamp.Time) < 2*time.Second {
+		t.Errorf("failed %s after its creation, before ConfigWait", got.Status.EndTime.Sub(got.CreationTimestamp.Time))
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, ConditionScheduled); c == nil || c.Reason != ReasonConfigMissing || c.Message != want {
+		t.Fatalf("Scheduled condition %+v", c)
+	}
+	if e := eventsOf(t, never, ReasonConfigMissing); e[0].Type != corev1.EventTypeWarning {
+		t.Fatalf("event %+v", e[0])
+	}
+	expectNoPod(t, never)
+
+	foreign, cm := withConfigFrom()
+	if err := k8s.Create(ctx, cm); err != nil { // not owned by the workload
+		t.Fatal(err)
+	}
+	got = waitPhase(t, foreign, v1.WorkloadError)
+	if len(got.Status.Errors) != 1 || got.Status.Errors[0] != "spec.configFrom: ConfigMap "+cm.Name+" is not owned by the workload" {
+		t.Fatalf("errors %q", got.Status.Errors)
+	}
+	expectNoPod(t, foreign)
 }

@@ -145,7 +145,7 @@ func main() {
 	flag.Float64Var(&writes.RefusedPerSecond, "user-refused-writes-per-second", writes.RefusedPerSecond, "the facade's --user-refused-writes-per-second (0: no limit)")
 	flag.IntVar(&writes.BurstRefused, "user-refused-writes-burst", writes.BurstRefused, "the facade's --user-refused-writes-burst")
 	flag.Int64Var(&writes.InFlightBytes, "project-write-bytes-in-flight", writes.InFlightBytes, "the facade's --project-write-bytes-in-flight (0: no bound)")
-	flag.IntVar(&inlineSequenceBytes, "inline-sequence-bytes", inlineSequenceBytes, "the facade's --inline-sequence-bytes (-1: every sequence in the Batch object)")
+	flag.IntVar(&inlineSequenceBytes, "inline-sequence-bytes", inlineSequenceBytes, "the facade's --inline-sequence-bytes (-1: every sequence in the Batch object, every config in the Workload)")
 	flag.IntVar(&slowest, "slowest", 5, "show B's N slowest batch starts and POSTs of the flood, each with A's accepted writes in flight or just before")
 	flag.BoolVar(&aHonorRetryAfter, "a-honor-retry-after", false, "A's clients wait out the Retry-After of a 429 (by default they post again at once, as an abuser would)")
 	processes := flag.Bool("processes", true, "run the manager and the facade as processes of their own, as deployed (false: both in this process, sharing its Go runtime with the clients, as bench-abuse did before)")

@@ -1,13 +1,15 @@
-// Package sequences keeps a batch's Pulser sequences out of its Batch object
-// when they are large: in an immutable ConfigMap owned by the batch and
-// named by spec.sequencesFrom. A Batch is written again at every status
-// change and sent whole to every watcher (kube-apiserver, etcd, each
-// informer's decoding), so a megabyte in its spec costs megabytes at each
-// of them; a ConfigMap nobody watches is written once and read by the
-// runner and by the facade's responses.
+// Package sequences keeps users' Pulser sequences out of the objects that
+// carry them when they are large: a batch's, in an immutable ConfigMap owned
+// by the batch and named by spec.sequencesFrom, and a workload's config
+// (which carries its sequence), in one owned by the workload and named by
+// spec.configFrom (workload.go). A Batch or a Workload is written again at
+// every status change and sent whole to every watcher (kube-apiserver,
+// etcd, each informer's decoding), so a megabyte in its spec costs
+// megabytes at each of them; a ConfigMap nobody watches is written once and
+// read by the runner and by the facade's responses.
 //
-// Keys: BatchKey for the batch's sequence (spec.sequenceBuilder), JobKey(i)
-// for the own sequence of spec.jobs[i]. What the spec holds wins.
+// A batch's keys: BatchKey for the batch's sequence (spec.sequenceBuilder),
+// JobKey(i) for the own sequence of spec.jobs[i]. What the spec holds wins.
 package sequences
 
 import (
@@ -60,23 +62,26 @@ func Split(b *quantumv1alpha1.Batch, inline int) *corev1.ConfigMap {
 		}
 	}
 	b.Spec.SequencesFrom = ConfigMapName(b.Name)
+	return immutableConfigMap(b.Namespace, b.Spec.SequencesFrom, map[string]string{quantumv1alpha1.BatchLabel: b.Name}, data)
+}
+
+func immutableConfigMap(namespace, name string, labels, data map[string]string) *corev1.ConfigMap {
 	immutable := true
 	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: b.Namespace, Name: b.Spec.SequencesFrom,
-			Labels: map[string]string{quantumv1alpha1.BatchLabel: b.Name},
-		},
-		Immutable: &immutable,
-		Data:      data,
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+		Immutable:  &immutable,
+		Data:       data,
 	}
 }
 
 // Own makes the batch b the owner of its sequences ConfigMap cm, so that
 // deleting the batch deletes it.
-func Own(cm *corev1.ConfigMap, b *quantumv1alpha1.Batch) {
+func Own(cm *corev1.ConfigMap, b *quantumv1alpha1.Batch) { own(cm, "Batch", b) }
+
+func own(cm *corev1.ConfigMap, kind string, owner metav1.Object) {
 	cm.OwnerReferences = append(cm.OwnerReferences, metav1.OwnerReference{
-		APIVersion: quantumv1alpha1.GroupVersion.String(), Kind: "Batch",
-		Name: b.Name, UID: b.UID,
+		APIVersion: quantumv1alpha1.GroupVersion.String(), Kind: kind,
+		Name: owner.GetName(), UID: owner.GetUID(),
 	})
 }
 
@@ -86,11 +91,18 @@ type Set struct {
 	data map[string]string
 }
 
-// ErrNotOwned is the error of a ConfigMap that spec.sequencesFrom names but
-// the batch does not own: only a batch's own ConfigMap (the one the facade
-// wrote for it) is read, so that naming another ConfigMap of the namespace
-// does not serve its data to whoever may read the batch.
-var ErrNotOwned = errors.New("not owned by the batch")
+// ErrNotOwned is the error of a ConfigMap that spec.sequencesFrom (or a
+// workload's spec.configFrom) names but the object does not own: only an
+// object's own ConfigMap (the one the facade wrote for it) is read, so that
+// naming another ConfigMap of the namespace does not serve its data to
+// whoever may read the object. The errors of Of say which object ("not
+// owned by the batch") and match it with errors.Is.
+var ErrNotOwned = errors.New("not owned by the object that names it")
+
+type notOwned struct{ kind string }
+
+func (e notOwned) Error() string        { return "not owned by the " + e.kind }
+func (e notOwned) Is(target error) bool { return target == ErrNotOwned }
 
 // Of reads the sequences of b: its spec, and its sequences ConfigMap when
 // it names one (read with r). A named ConfigMap that is missing, or not
@@ -100,22 +112,37 @@ func Of(ctx context.Context, r client.Reader, b *quantumv1alpha1.Batch) (Set, er
 	if b.Spec.SequencesFrom == "" {
 		return s, nil
 	}
-	cm := &corev1.ConfigMap{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.SequencesFrom}, cm)
-	if err == nil && !slices.ContainsFunc(cm.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == b.UID }) {
-		err = ErrNotOwned
-	}
+	data, err := read(ctx, r, "batch", b, b.Spec.SequencesFrom)
 	if err != nil {
 		return s, fmt.Errorf("reading the sequences of batch %s (ConfigMap %s, spec.sequencesFrom): %w", b.Name, b.Spec.SequencesFrom, err)
 	}
-	s.data = cm.Data
+	s.data = data
 	return s, nil
 }
 
-// Missing reports whether err from Of says the ConfigMap is not there for
-// the batch (absent, or not its own), rather than that it could not be read.
+// read returns the data of the ConfigMap name in owner's namespace, or
+// ErrNotOwned when owner (a kind) does not own it.
+func read(ctx context.Context, r client.Reader, kind string, owner metav1.Object, name string) (map[string]string, error) {
+	cm := &corev1.ConfigMap{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: owner.GetNamespace(), Name: name}, cm); err != nil {
+		return nil, err
+	}
+	if !Owns(owner, cm) {
+		return nil, notOwned{kind}
+	}
+	return cm.Data, nil
+}
+
+// Owns reports whether owner is an owner of the ConfigMap cm.
+func Owns(owner, cm metav1.Object) bool {
+	return slices.ContainsFunc(cm.GetOwnerReferences(), func(o metav1.OwnerReference) bool { return o.UID == owner.GetUID() })
+}
+
+// Missing reports whether err from Of (or WorkloadConfig) says the ConfigMap
+// is not there for the object (absent, not its own, or without the
+// workload's key), rather than that it could not be read.
 func Missing(err error) bool {
-	return apierrors.IsNotFound(err) || errors.Is(err, ErrNotOwned)
+	return apierrors.IsNotFound(err) || errors.Is(err, ErrNotOwned) || errors.Is(err, errNoConfig)
 }
 
 // Served is Of for whoever serves a batch's documents (the facade, webhook

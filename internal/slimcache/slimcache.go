@@ -1,6 +1,6 @@
 // Package slimcache keeps payloads out of informer caches. A Batch's
 // sequences (up to 1 MiB each), a Job's own sequence and raw shots, and a
-// Workload's config (which carries a sequence) are dropped from the objects
+// Workload's config over 4 KiB (it carries a sequence) are dropped from the objects
 // the manager's and the facade's informers hold, so the caches' memory
 // scales with the number of objects, not with what users send. Code that
 // needs a body reads the object from the API server (an uncached reader) at
@@ -73,8 +73,8 @@ func Trim(in any) (any, error) {
 			dropped = append(dropped, "status.raw")
 		}
 	case *quantumv1alpha1.Workload:
-		if len(o.Spec.Config.Raw) > 0 {
-			o.Spec.Config.Raw = nil
+		if o.Spec.Config != nil && len(o.Spec.Config.Raw) > smallBytes {
+			o.Spec.Config = nil
 			dropped = append(dropped, "config")
 		}
 	}

@@ -45,10 +45,16 @@ func TestTrimDropsPayloadsAndSaysWhich(t *testing.T) {
 		t.Errorf("job: %+v %v", j, j.Annotations)
 	}
 
-	w := &quantumv1alpha1.Workload{Spec: quantumv1alpha1.WorkloadSpec{Config: apiextensionsv1.JSON{Raw: []byte(`{"sequence_builder":"..."}`)}}}
+	large := `{"sequence_builder":"` + strings.Repeat("x", smallBytes) + `"}`
+	w := &quantumv1alpha1.Workload{Spec: quantumv1alpha1.WorkloadSpec{Config: &apiextensionsv1.JSON{Raw: []byte(large)}}}
 	_, _ = Trim(w)
-	if w.Spec.Config.Raw != nil || w.Annotations[Annotation] != "config" {
-		t.Errorf("workload: %+v", w)
+	if w.Spec.Config != nil || w.Annotations[Annotation] != "config" {
+		t.Errorf("workload with a large config: %+v", w)
+	}
+	smallWl := &quantumv1alpha1.Workload{Spec: quantumv1alpha1.WorkloadSpec{Config: &apiextensionsv1.JSON{Raw: []byte(`{"runs":1}`)}}}
+	_, _ = Trim(smallWl)
+	if smallWl.Spec.Config == nil || string(smallWl.Spec.Config.Raw) != `{"runs":1}` || Trimmed(smallWl) {
+		t.Errorf("workload with a small config: %+v", smallWl)
 	}
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ManagedFields: managed}}

@@ -50,6 +50,9 @@ type Spec struct {
 
 // Parse reads and checks a pulser_basic config. Its errors name the field.
 func Parse(raw []byte) (Spec, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return Spec{}, errors.New("config: required")
+	}
 	var c Config
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&c); err != nil {

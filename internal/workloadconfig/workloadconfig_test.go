@@ -26,6 +26,7 @@ func TestParseDefaults(t *testing.T) {
 
 func TestParseNamesTheField(t *testing.T) {
 	for in, want := range map[string]string{
+		``:                                    "config: required",
 		`[]`:                                  "config: not a pulser_basic config object",
 		`{"runs": 3}`:                         "config.sequence_builder: required",
 		`{"sequence_builder": 12, "runs": 3}`: "config.sequence_builder: must be a serialized Pulser sequence",

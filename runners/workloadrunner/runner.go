@@ -1,6 +1,7 @@
 // Package workloadrunner is what a workload runner does for one Workload of
 // the pulser_basic backend: it reads the workload's config (a Pulser
-// sequence, its variables and the number of runs), runs it on the project's
+// sequence, its variables and the number of runs; from its spec, or from
+// the ConfigMap spec.configFrom names), runs it on the project's
 // emulator and writes the result, or the reason it could not, to the
 // Workload's status.
 //
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 )
@@ -67,7 +69,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		return r.finish(ctx, key, nil, fmt.Errorf("this runner executes backend %s only, not %s: map (%s, %s) to a runner image that supports it",
 			quantumv1alpha1.BackendPulserBasic, wl.Spec.Backend, wl.Spec.WorkloadType, wl.Spec.Backend))
 	}
-	spec, err := workloadconfig.Parse(wl.Spec.Config.Raw)
+	raw, err := sequences.WorkloadConfig(ctx, r.Client, wl)
+	switch {
+	case sequences.Missing(err):
+		return r.finish(ctx, key, nil, fmt.Errorf("spec.configFrom: %w", err))
+	case err != nil:
+		return err
+	}
+	spec, err := workloadconfig.Parse(raw)
 	if err != nil {
 		return r.finish(ctx, key, nil, err)
 	}

@@ -18,6 +18,7 @@ import (
 	v1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/hack/testenv"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
+	"github.com/tweezer-dev/tweezer/internal/sequences"
 	"github.com/tweezer-dev/tweezer/internal/workloadconfig"
 	"github.com/tweezer-dev/tweezer/runners/emulator"
 )
@@ -76,7 +77,7 @@ func newWorkload(t *testing.T, backend v1.BackendName, cfg apiextensionsv1.JSON)
 	t.Helper()
 	wl := &v1.Workload{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wl-" + rand.String(8)},
-		Spec:       v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: backend, Config: cfg, UserID: "alice"},
+		Spec:       v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: backend, Config: &cfg, UserID: "alice"},
 	}
 	if err := k8s.Create(context.Background(), wl); err != nil {
 		t.Fatal(err)
@@ -182,6 +183,58 @@ func TestCanceledOrFinishedWorkloadsAreLeftAlone(t *testing.T) {
 	}
 	if got := run(t, done); string(got.Status.Result.Raw) != `{"counter":{"0":5}}` {
 		t.Fatalf("a finished workload was run again: %s", got.Status.Result.Raw)
+	}
+}
+
+// A config kept in a ConfigMap (spec.configFrom, as the facade stores a
+// large one) runs as the same config in the spec would; one that is missing
+// or not the workload's own ends the workload in ERROR naming the field.
+func TestAConfigFromItsConfigMapRuns(t *testing.T) {
+	ctx := context.Background()
+	cfg := pulserConfig(t, map[string]any{"sequence_builder": sequence, "variables": map[string]any{"t": []int{500}}, "runs": 12})
+	withConfigMap := func(t *testing.T, owned bool) *v1.Workload {
+		t.Helper()
+		wl := &v1.Workload{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wl-" + rand.String(8)},
+			Spec:       v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: v1.BackendPulserBasic, Config: &cfg, UserID: "alice"},
+		}
+		cm := sequences.SplitWorkload(wl, 0)
+		if cm == nil || wl.Spec.Config != nil || wl.Spec.ConfigFrom != cm.Name {
+			t.Fatalf("SplitWorkload kept the config in the spec: %+v", wl.Spec)
+		}
+		if err := k8s.Create(ctx, wl); err != nil {
+			t.Fatal(err)
+		}
+		if owned {
+			sequences.OwnWorkload(cm, wl)
+		}
+		if err := k8s.Create(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		return wl
+	}
+
+	got := run(t, withConfigMap(t, true))
+	if got.Status.Phase != v1.WorkloadDone || got.Status.Result == nil || string(got.Status.Result.Raw) != `{"counter":{"1":12}}` {
+		t.Fatalf("phase %q, errors %v, result %v", got.Status.Phase, got.Status.Errors, got.Status.Result)
+	}
+
+	for name, wl := range map[string]*v1.Workload{"not owned": withConfigMap(t, false), "missing": func() *v1.Workload {
+		wl := &v1.Workload{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wl-" + rand.String(8)},
+			Spec:       v1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: v1.BackendPulserBasic, ConfigFrom: "nowhere", UserID: "alice"},
+		}
+		if err := k8s.Create(ctx, wl); err != nil {
+			t.Fatal(err)
+		}
+		return wl
+	}()} {
+		want := map[string]string{"not owned": "not owned by the workload", "missing": `configmaps "nowhere" not found`}[name]
+		got := run(t, wl)
+		if got.Status.Phase != v1.WorkloadError || len(got.Status.Errors) != 1 ||
+			!strings.HasPrefix(got.Status.Errors[0], "spec.configFrom: ") || !strings.Contains(got.Status.Errors[0], want) {
+			t.Errorf("%s: phase %q errors %q, want ERROR naming spec.configFrom with %q", name, got.Status.Phase, got.Status.Errors, want)
+		}
 	}
 }
 
