@@ -383,7 +383,7 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	if !writes.Off() {
 		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; %g jobs/s, burst %d; %s in flight; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, writes.JobsPerSecond, writes.BurstJobs, budget.Size(float64(writes.InFlightBytes)), writes.RefusedPerSecond, writes.BurstRefused)
 	}
-	fmt.Printf("write budget per project: %s; sequences over %d bytes kept out of the Batch.\n", budgetText, inlineSequenceBytes)
+	fmt.Printf("write budget per project: %s; sequences (a workload's config) over %d bytes kept out of the Batch (the Workload).\n", budgetText, inlineSequenceBytes)
 	return nil
 }
 
