@@ -1,10 +1,12 @@
 package sequences
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -71,5 +73,57 @@ func TestSplitMovesEverySequenceAndTheSetReadsThemBack(t *testing.T) {
 	}
 	if JobIndex(3) != 2 || JobIndex(0) != -1 {
 		t.Fatal("JobIndex")
+	}
+}
+
+func workload(config string) *quantumv1alpha1.Workload {
+	return &quantumv1alpha1.Workload{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "p", Name: "w1", UID: "wu"},
+		Spec:       quantumv1alpha1.WorkloadSpec{Config: &apiextensionsv1.JSON{Raw: []byte(config)}},
+	}
+}
+
+func TestSplitWorkloadMovesOnlyALargeConfig(t *testing.T) {
+	small := workload(`{"runs":1}`)
+	if cm := SplitWorkload(small, 10); cm != nil || small.Spec.Config == nil || small.Spec.ConfigFrom != "" {
+		t.Fatalf("10 bytes with 10 inline: moved (%v, %q)", cm != nil, small.Spec.ConfigFrom)
+	}
+	if cm := SplitWorkload(workload(`{"runs":100}`), -1); cm != nil {
+		t.Fatal("a negative limit moved the config")
+	}
+	if cm := SplitWorkload(&quantumv1alpha1.Workload{}, 0); cm != nil {
+		t.Fatal("a workload without a config got a ConfigMap")
+	}
+	huge := workload(`"` + strings.Repeat("x", corev1.MaxSecretSize) + `"`)
+	if cm := SplitWorkload(huge, 0); cm != nil || huge.Spec.Config == nil {
+		t.Fatal("more than a ConfigMap holds was moved")
+	}
+
+	w := workload(`{"runs":100}`)
+	cm := SplitWorkload(w, 11)
+	if cm == nil || w.Spec.Config != nil || w.Spec.ConfigFrom != "w1-config" || cm.Name != "w1-config" || cm.Namespace != "p" {
+		t.Fatalf("12 bytes with 11 inline: ConfigMap %v, spec %+v", cm, w.Spec)
+	}
+	if cm.Immutable == nil || !*cm.Immutable || len(cm.Data) != 1 || cm.Data[WorkloadKey] != `{"runs":100}` {
+		t.Fatalf("ConfigMap immutable %v, data %v", cm.Immutable, cm.Data)
+	}
+	if Owns(w, cm) {
+		t.Fatal("owned before OwnWorkload")
+	}
+	OwnWorkload(cm, w)
+	if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].Kind != "Workload" || cm.OwnerReferences[0].Name != "w1" || !Owns(w, cm) {
+		t.Fatalf("owner references %v", cm.OwnerReferences)
+	}
+}
+
+// The spec's config needs no read, and wins over a ConfigMap.
+func TestWorkloadConfigPrefersTheSpec(t *testing.T) {
+	w := workload(`{"runs":3}`)
+	w.Spec.ConfigFrom = "w1-config"
+	if raw, err := WorkloadConfig(context.Background(), nil, w); err != nil || string(raw) != `{"runs":3}` {
+		t.Fatalf("got %s, %v", raw, err)
+	}
+	if raw, err := WorkloadConfig(context.Background(), nil, &quantumv1alpha1.Workload{}); err != nil || raw != nil {
+		t.Fatalf("neither config nor configFrom: %s, %v", raw, err)
 	}
 }
