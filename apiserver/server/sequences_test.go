@@ -111,12 +111,25 @@ func TestLargeSequencesLiveInAConfigMapTheBatchOwns(t *testing.T) {
 // When the ConfigMap cannot be written, the batch is withdrawn: nothing is
 // left, and the answer says why.
 func TestABatchWhoseSequencesCannotBeWrittenIsNotCreated(t *testing.T) {
-	ctx := context.Background()
 	withFacade(t, func(c *server.Config) { c.InlineSequenceBytes = 1024 })
 	const id = "9f5b0e6c-4a7d-4c2e-9b0f-6e0a8c2d5f09"
 	token := quotaProject(t, id, 1000)
+	noConfigMaps(t, id)
+	r := call(t, "POST", "/api/v1/batches", token, newBatch(id, 1, map[string]any{"sequence_builder": bigSequence(2000, "b")}), false)
+	envelopeFail(t, r, http.StatusForbidden, "writing the batch's sequences")
+	envelopeFail(t, r, http.StatusForbidden, "the batch was not created")
+	if n := len(storedBatches(t, id)); n != 0 {
+		t.Fatalf("%d batches left after the refusal", n)
+	}
+}
+
+// noConfigMaps gives the project ns a quota of no ConfigMaps, its usage
+// computed (as kube-controller-manager would), so that creating one is refused.
+func noConfigMaps(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
 	q := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Namespace: id, Name: "no-configmaps"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-configmaps"},
 		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceConfigMaps: resource.MustParse("0")}},
 	}
 	if err := admin.Create(ctx, q); err != nil {
@@ -125,12 +138,6 @@ func TestABatchWhoseSequencesCannotBeWrittenIsNotCreated(t *testing.T) {
 	q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{corev1.ResourceConfigMaps: resource.MustParse("0")}}
 	if err := admin.Status().Update(ctx, q); err != nil {
 		t.Fatal(err)
-	}
-	r := call(t, "POST", "/api/v1/batches", token, newBatch(id, 1, map[string]any{"sequence_builder": bigSequence(2000, "b")}), false)
-	envelopeFail(t, r, http.StatusForbidden, "writing the batch's sequences")
-	envelopeFail(t, r, http.StatusForbidden, "the batch was not created")
-	if n := len(storedBatches(t, id)); n != 0 {
-		t.Fatalf("%d batches left after the refusal", n)
 	}
 }
 

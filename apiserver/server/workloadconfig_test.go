@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -106,17 +105,7 @@ func TestAWorkloadWhoseConfigCannotBeWrittenIsNotCreated(t *testing.T) {
 	withFacade(t, func(c *server.Config) { c.InlineSequenceBytes = 1024 })
 	const id = "4b7e9c1a-2d3f-4e5a-8b6c-7d8e9f0a1b2c"
 	token := quotaProject(t, id, 1000)
-	q := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Namespace: id, Name: "no-configmaps"},
-		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceConfigMaps: resource.MustParse("0")}},
-	}
-	if err := admin.Create(ctx, q); err != nil {
-		t.Fatal(err)
-	}
-	q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{corev1.ResourceConfigMaps: resource.MustParse("0")}}
-	if err := admin.Status().Update(ctx, q); err != nil {
-		t.Fatal(err)
-	}
+	noConfigMaps(t, id)
 	r := call(t, "POST", "/api/v1/workloads", token, workloadWithSequence(id, bigSequence(2000, "w")), false)
 	envelopeFail(t, r, http.StatusForbidden, "writing the workload's config")
 	envelopeFail(t, r, http.StatusForbidden, "the workload was not created")
