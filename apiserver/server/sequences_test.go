@@ -141,6 +141,24 @@ func noConfigMaps(t *testing.T, ns string) {
 	}
 }
 
+// notForAlice creates, until the test ends, a ConfigMap name of project A
+// holding data that alice's role may not read, and returns it with a client
+// that is alice straight at kube-apiserver.
+func notForAlice(t *testing.T, name string, data map[string]string) (*corev1.ConfigMap, client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	secret := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: name}, Data: data}
+	if err := admin.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Delete(ctx, secret) })
+	alice := kubeAs(t, tokens["alice"])
+	if err := alice.Get(ctx, client.ObjectKeyFromObject(secret), &corev1.ConfigMap{}); err == nil {
+		t.Fatal("alice reads the project's ConfigMaps herself: the test proves nothing")
+	}
+	return secret, alice
+}
+
 func keysOf(m map[string]string) []string {
 	var keys []string
 	for k, v := range m {
@@ -155,18 +173,7 @@ func keysOf(m map[string]string) []string {
 // the facade.
 func TestSequencesFromAnotherConfigMapServeNothing(t *testing.T) {
 	ctx := context.Background()
-	secret := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: "not-for-alice"},
-		Data:       map[string]string{sequences.BatchKey: "private data"},
-	}
-	if err := admin.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Delete(ctx, secret) })
-	alice := kubeAs(t, tokens["alice"])
-	if err := alice.Get(ctx, client.ObjectKeyFromObject(secret), &corev1.ConfigMap{}); err == nil {
-		t.Fatal("alice reads the project's ConfigMaps herself: the test proves nothing")
-	}
+	secret, alice := notForAlice(t, "not-for-alice", map[string]string{sequences.BatchKey: "private data"})
 	b := directBatch(projA)
 	b.Spec.SequenceBuilder, b.Spec.SequencesFrom = "", secret.Name
 	if err := alice.Create(ctx, b); err != nil {

@@ -128,18 +128,7 @@ func TestAWorkloadWhoseConfigCannotBeWrittenIsNotCreated(t *testing.T) {
 // ERROR naming the field.
 func TestConfigFromAnotherConfigMapServesNothing(t *testing.T) {
 	ctx := context.Background()
-	secret := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: projA, Name: "not-for-alice-workloads"},
-		Data:       map[string]string{sequences.WorkloadKey: `{"private": "data"}`},
-	}
-	if err := admin.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Delete(ctx, secret) })
-	alice := kubeAs(t, tokens["alice"])
-	if err := alice.Get(ctx, client.ObjectKeyFromObject(secret), &corev1.ConfigMap{}); err == nil {
-		t.Fatal("alice reads the project's ConfigMaps herself: the test proves nothing")
-	}
+	secret, alice := notForAlice(t, "not-for-alice-workloads", map[string]string{sequences.WorkloadKey: `{"private": "data"}`})
 	w := &quantumv1alpha1.Workload{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "direct-", Namespace: projA},
 		Spec: quantumv1alpha1.WorkloadSpec{WorkloadType: "qadence_circuit", Backend: quantumv1alpha1.BackendPulserBasic,
