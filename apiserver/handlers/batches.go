@@ -13,7 +13,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -588,13 +587,8 @@ func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, ide
 		// reads the batch's documents or runs it (a repeated request finds
 		// it written). If it cannot be written, the batch is withdrawn.
 		sequences.Own(seqs, b)
-		if err := h.Client.Create(ctx, seqs); err != nil && !apierrors.IsAlreadyExists(err) {
-			if created {
-				if werr := h.withdraw(ctx, b); werr != nil {
-					return nil, internal(fmt.Errorf("writing the batch's sequences: %w, and %w", err, werr))
-				}
-			}
-			return nil, writeErr(fmt.Errorf("writing the batch's sequences (ConfigMap %s): %w; the batch was not created", seqs.Name, err), "body")
+		if err := h.writeKept(ctx, seqs, "batch", "sequences", created, func() error { return h.withdraw(ctx, b) }); err != nil {
+			return nil, err
 		}
 	}
 	if err := h.awaitJobs(ctx, b, 0); err != nil {

@@ -98,6 +98,24 @@ func roomy(quotas []corev1.ResourceQuota, need map[corev1.ResourceName]int64) bo
 	return true
 }
 
+// writeKept writes cm, the ConfigMap in which an object of kind, just
+// written, keeps its what (a batch's sequences, a workload's config); a
+// repeated request finds it written. If it cannot be written, withdraw
+// takes the object back (when this request created it), and the error says
+// the object was not created.
+func (h *Handlers) writeKept(ctx context.Context, cm *corev1.ConfigMap, kind, what string, created bool, withdraw func() error) error {
+	err := h.Client.Create(ctx, cm)
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if created {
+		if werr := withdraw(); werr != nil {
+			return internal(fmt.Errorf("writing the %s's %s: %w, and %w", kind, what, err, werr))
+		}
+	}
+	return writeErr(fmt.Errorf("writing the %s's %s (ConfigMap %s): %w; the %s was not created", kind, what, cm.Name, err, kind), "body")
+}
+
 // quotaRefusal is the facade's answer to a full project quota.
 func quotaRefusal(detail string) error {
 	return envelope.Errorf(http.StatusForbidden, "the project's quota is used up: %s", detail)

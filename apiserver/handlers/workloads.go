@@ -296,13 +296,14 @@ func (h *Handlers) createWorkload(ctx context.Context, in *createWorkloadIn) (*w
 		// and the workload is withdrawn if it cannot be written.
 		ctx = context.WithoutCancel(ctx)
 		sequences.OwnWorkload(cfg, w)
-		if err := h.Client.Create(ctx, cfg); err != nil && !apierrors.IsAlreadyExists(err) {
-			if created {
-				if derr := h.Client.Delete(ctx, w, client.Preconditions{UID: &w.UID}); derr != nil && !apierrors.IsNotFound(derr) {
-					return nil, internal(fmt.Errorf("writing the workload's config: %w, and withdrawing workload %s: %w", err, w.Name, derr))
-				}
+		withdraw := func() error {
+			if err := h.Client.Delete(ctx, w, client.Preconditions{UID: &w.UID}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("withdrawing workload %s: %w", w.Name, err)
 			}
-			return nil, writeErr(fmt.Errorf("writing the workload's config (ConfigMap %s): %w; the workload was not created", cfg.Name, err), "body")
+			return nil
+		}
+		if err := h.writeKept(ctx, cfg, "workload", "config", created, withdraw); err != nil {
+			return nil, err
 		}
 	}
 	h.await(ctx, w)
