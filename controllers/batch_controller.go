@@ -31,6 +31,7 @@ import (
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/jobbudget"
 	"github.com/tweezer-dev/tweezer/controllers/metrics"
 	"github.com/tweezer-dev/tweezer/controllers/scheduler"
 	"github.com/tweezer-dev/tweezer/internal/fairqueue"
@@ -66,6 +67,10 @@ type Options struct {
 	// run (none PENDING or RUNNING) before it gives the QPU back and waits
 	// in the queue again, until a job is added (default 10 s).
 	IdleRelease time.Duration
+	// JobBudget paces the Jobs each project's batches create (package
+	// jobbudget); zero is the default (5 a second, 20 at once), a
+	// PerSecond below zero no limit.
+	JobBudget jobbudget.Limits
 }
 
 func (o *Options) defaults() {
@@ -90,6 +95,9 @@ func (o *Options) defaults() {
 	if o.IdleRelease <= 0 {
 		o.IdleRelease = 10 * time.Second
 	}
+	if o.JobBudget == (jobbudget.Limits{}) {
+		o.JobBudget = jobbudget.Limits{PerSecond: jobbudget.DefaultPerSecond, Burst: jobbudget.DefaultBurst}
+	}
 }
 
 // BatchReconciler turns a Batch into Jobs, queues it, starts its runner,
@@ -111,6 +119,7 @@ type BatchReconciler struct {
 
 	statusMu      sync.Mutex
 	countsWritten map[client.ObjectKey]time.Time
+	jobBudget     *jobbudget.Budget
 }
 
 // +kubebuilder:rbac:groups=quantum.tweezer.dev,resources=batches,verbs=get;list;watch
@@ -143,6 +152,7 @@ func (r *BatchReconciler) now() time.Time {
 func (r *BatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options.defaults()
 	r.countsWritten = map[client.ObjectKey]time.Time{}
+	r.jobBudget = jobbudget.New(r.Options.JobBudget)
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&quantumv1alpha1.Batch{}).
 		Watches(&quantumv1alpha1.Job{}, handler.EnqueueRequestsFromMapFunc(jobToBatch)).
@@ -225,6 +235,7 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 				return ctrl.Result{}, err
 			}
 			r.Queue.Forget(req.NamespacedName)
+			r.jobBudget.Cancel(r.now(), req.String())
 			r.statusMu.Lock()
 			delete(r.countsWritten, req.NamespacedName)
 			r.statusMu.Unlock()
@@ -270,11 +281,12 @@ func (r *BatchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	}
 	for _, phase := range phases {
 		if err := phase(ctx, s); err != nil {
-			if !errors.Is(err, errQuotaWait) {
+			if !errors.Is(err, errProjectWait) {
 				return ctrl.Result{}, err
 			}
-			// The project's quota stopped this phase (tried again after
-			// s.requeue); the status still says where the batch is.
+			// The project's quota or job budget stopped this phase (tried
+			// again after s.requeue); the status still says where the batch
+			// is.
 			if err := r.reconcileStatus(ctx, s); err != nil {
 				return ctrl.Result{}, err
 			}
@@ -427,6 +439,9 @@ const reasonFinished = "Finished"
 // due (webhook_delivery.go delivers it, on workers of its own).
 func (r *BatchReconciler) reconcileTerminal(ctx context.Context, s *batchScope) error {
 	b := s.batch
+	// Jobs it booked and never created (canceled while it waited for
+	// them) go back to its project.
+	r.jobBudget.Cancel(r.now(), client.ObjectKeyFromObject(b).String())
 	// Whoever wrote the terminal status (the controller, a runner, or the
 	// facade cancelling a pending batch), the batch is Complete.
 	if c := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionComplete); c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(b.Status.Phase) {

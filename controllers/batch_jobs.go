@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
+	"github.com/tweezer-dev/tweezer/controllers/metrics"
 )
 
 // reconcileJobs makes the batch's Jobs what its spec says: one Job per inline
@@ -68,7 +71,15 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 	// The cache holds no sequences (CacheOptions): the Jobs to create get
 	// theirs from the batch as the API server has it.
 	var full *quantumv1alpha1.Batch
+	created := 0
 	if len(missing) > 0 {
+		// The project's job budget (package jobbudget) paces what its
+		// batches fan out into, whoever created them, first come, first
+		// served; the jobs it gave and that were not created go back.
+		if wait := r.jobBudget.Book(r.now(), b.Namespace, client.ObjectKeyFromObject(b).String(), len(missing)); wait > 0 {
+			return r.jobsPaced(s, len(missing), wait)
+		}
+		defer func() { r.jobBudget.Return(r.now(), b.Namespace, len(missing)-created) }()
 		full = &quantumv1alpha1.Batch{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), full); err != nil {
 			return client.IgnoreNotFound(err)
@@ -116,7 +127,6 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 		made[k] = j
 		return nil
 	})
-	created := 0
 	for _, j := range made {
 		if j != nil {
 			created++
@@ -139,6 +149,25 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 		r.event(s, "Normal", "JobsCreated", "created %d of %d inline jobs", created, len(b.Spec.Jobs))
 	}
 	return nil
+}
+
+// jobsPaced records that the project's job budget holds n jobs of the batch
+// for wait: the JobsCreated condition, a Normal event and a metric when the
+// batch starts waiting, and a look again after wait. The message does not
+// carry the wait, so that each look does not write the status again. It
+// returns errProjectWait: the batch does not queue before it has its jobs.
+func (r *BatchReconciler) jobsPaced(s *batchScope, n int, wait time.Duration) error {
+	b := s.batch
+	prev := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionJobsCreated)
+	waiting := prev != nil && prev.Status == metav1.ConditionFalse && prev.Reason == quantumv1alpha1.ReasonJobBudget
+	msg := fmt.Sprintf("%d of %d inline jobs wait for the project's job budget: project %s creates %s", n, len(b.Spec.Jobs), b.Namespace, r.jobBudget.Limits())
+	s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionFalse, quantumv1alpha1.ReasonJobBudget, msg)
+	if !waiting {
+		r.event(s, corev1.EventTypeNormal, quantumv1alpha1.ReasonJobBudget, "%s", msg)
+		s.after = append(s.after, metrics.JobBudgetWaits.Inc)
+	}
+	s.requeueAfter(wait)
+	return errProjectWait
 }
 
 // adopt makes the batch the controller owner of a Job that names it (a Job

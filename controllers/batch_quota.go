@@ -33,9 +33,10 @@ import (
 // at once when the project's quota usage drops. A runner that could not be
 // created costs the batch no attempt.
 
-// errQuotaWait ends a reconciliation that the project's quota stopped; it
-// is not an error of the controller (no error log, no rate-limited retry).
-var errQuotaWait = errors.New("waiting for the project's quota")
+// errProjectWait ends a reconciliation that the project's quota or job
+// budget stopped; it is not an error of the controller (no error log, no
+// rate-limited retry).
+var errProjectWait = errors.New("waiting for the project's quota or job budget")
 
 // quotaBackoff bounds the wait between two tries of a quota-refused batch.
 const (
@@ -62,7 +63,7 @@ func QuotaDetail(err error) string {
 
 // quotaRefused records a quota refusal on the condition condType: the
 // condition, a Warning event when the batch starts waiting, a metric, and a
-// retry after the backoff. It returns errQuotaWait.
+// retry after the backoff. It returns errProjectWait.
 func (r *BatchReconciler) quotaRefused(s *batchScope, condType, what, msg string) error {
 	b := s.batch
 	prev := meta.FindStatusCondition(b.Status.Conditions, condType)
@@ -77,7 +78,7 @@ func (r *BatchReconciler) quotaRefused(s *batchScope, condType, what, msg string
 		since = prev.LastTransitionTime.Time
 	}
 	s.requeueAfter(min(max(r.now().Sub(since), quotaBackoffMin), quotaBackoffMax))
-	return errQuotaWait
+	return errProjectWait
 }
 
 // unstart gives back the Lease generation of a runner whose Pod the quota

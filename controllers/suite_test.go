@@ -108,6 +108,11 @@ type manager struct {
 // until the spec ends or stop is called.
 func startManager(execs ...executor.Executor) *manager {
 	GinkgoHelper()
+	return runManager(cfg, managerConfig(execs...))
+}
+
+// managerConfig is the configuration startManager runs a manager with.
+func managerConfig(execs ...executor.Executor) controllers.Config {
 	var ex executor.Executor
 	if len(execs) > 0 {
 		ex = execs[0]
@@ -118,7 +123,7 @@ func startManager(execs ...executor.Executor) *manager {
 	sender.Timeout = webhookTimeout
 	sender.BaseBackoff = webhookBackoff
 	sender.MaxAttempts = 3
-	return runManager(cfg, controllers.Config{
+	return controllers.Config{
 		Options: controllers.Options{
 			Namespace: managerNamespace, LeaseDuration: leaseDuration,
 			ResyncInterval: 250 * time.Millisecond, MaxAttempts: maxAttempts,
@@ -126,7 +131,7 @@ func startManager(execs ...executor.Executor) *manager {
 		},
 		Executor: ex,
 		Webhooks: sender,
-	})
+	}
 }
 
 // runManager runs a manager on the control plane of restCfg with conf until

@@ -13,6 +13,10 @@ const (
 	// message names the quota and the resource, and the controller tries
 	// again as the quota frees.
 	ReasonQuotaExceeded = "QuotaExceeded"
+	// ReasonJobBudget on the JobsCreated condition (status False): the
+	// project has created jobs faster than its job budget allows, and the
+	// batch's jobs are created when the budget holds them.
+	ReasonJobBudget = "JobBudget"
 
 	// RunnerFailuresAnnotation on a runner Lease counts consecutive runner
 	// deaths that happened while no job was RUNNING and after no job

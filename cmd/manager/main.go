@@ -18,6 +18,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/jobbudget"
 	"github.com/tweezer-dev/tweezer/controllers/retention"
 	"github.com/tweezer-dev/tweezer/controllers/webhook"
 	"github.com/tweezer-dev/tweezer/internal/metricsauth"
@@ -54,11 +55,20 @@ func run() error {
 		leaderElect     = flag.Bool("leader-elect", false, "elect a leader so that only one manager replica is active")
 		idleRelease     = flag.Duration("idle-release", 10*time.Second, "how long an open batch may hold a QPU with no job to run before it gives it back")
 		retentionTTL    = flag.Duration("batch-retention", retention.DefaultTTL, "finished batches are deleted, with their jobs and results, this long after their end (0 keeps them)")
+		jobsPerSecond   = flag.Float64("project-jobs-per-second", jobbudget.DefaultPerSecond, "jobs the batches of one project may create per second, however the batches were created; a batch's jobs wait for the budget (0: no limit)")
+		jobsBurst       = flag.Int("project-jobs-burst", jobbudget.DefaultBurst, "jobs one project's batches may create at once (a batch of more needs a full budget)")
 	)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	jobs := jobbudget.Limits{PerSecond: *jobsPerSecond, Burst: *jobsBurst}
+	if err := jobs.Validate(); err != nil {
+		return err
+	}
+	if jobs.Off() {
+		jobs.PerSecond = -1 // zero in Options is the default
+	}
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -107,7 +117,7 @@ func run() error {
 		Options: controllers.Options{
 			Namespace: *namespace, LeaseDuration: *leaseDuration, ResyncInterval: *resync,
 			MaxAttempts: *maxAttempts, DefaultTimeLimit: *timeLimit, MaxConcurrentReconciles: *workers,
-			IdleRelease: *idleRelease,
+			IdleRelease: *idleRelease, JobBudget: jobs,
 		},
 		Executor: exec,
 		Webhooks: sender, WebhookWorkers: *webhookWorkers, WebhookProjectWorkers: *webhookPerProj,

@@ -62,9 +62,16 @@ var (
 		Name: "tweezer_quota_refusals_total",
 		Help: "Jobs and runner pods the Batch controller could not create because the project's ResourceQuota was full, by what (job, runner).",
 	}, []string{"what"})
+
+	// JobBudgetWaits counts the times a batch's jobs waited for their
+	// project's job budget (controllers/jobbudget).
+	JobBudgetWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tweezer_job_budget_waits_total",
+		Help: "Times the Batch controller made a batch's jobs wait because its project had created jobs faster than its job budget (--project-jobs-per-second, --project-jobs-burst).",
+	})
 )
 
 func init() {
 	metrics.Registry.MustRegister(QueueDepth, BatchesStarted, BatchesFinished, JobsStarted,
-		JobsFinished, StartLatency, RunnerRestarts, WebhookDeliveries, QuotaRefusals)
+		JobsFinished, StartLatency, RunnerRestarts, WebhookDeliveries, QuotaRefusals, JobBudgetWaits)
 }
