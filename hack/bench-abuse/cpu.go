@@ -307,10 +307,12 @@ func printRequests(quiet, flood apiRequests, top int) {
 
 // queueStats is the Batch controller's work so far, from controller-runtime's
 // metrics in this process: reconciles, and the total seconds they waited in
-// the work queue and took to run.
+// the work queue and took to run; and how many times a batch's jobs waited
+// for their project's job budget.
 type queueStats struct {
 	waits, reconciles       uint64
 	waitSeconds, runSeconds float64
+	budgetWaits             uint64
 }
 
 // sampleQueue reads the Batch controller's figures from the manager's
@@ -323,6 +325,12 @@ func sampleQueue(url string) queueStats {
 		return q
 	}
 	for _, f := range families {
+		if f.GetName() == "tweezer_job_budget_waits_total" {
+			for _, m := range f.GetMetric() {
+				q.budgetWaits = uint64(m.GetCounter().GetValue())
+			}
+			continue
+		}
 		for _, m := range f.GetMetric() {
 			batch := false
 			for _, l := range m.GetLabel() {
@@ -346,7 +354,7 @@ func sampleQueue(url string) queueStats {
 }
 
 func (q queueStats) since(e queueStats) queueStats {
-	return queueStats{q.waits - e.waits, q.reconciles - e.reconciles, q.waitSeconds - e.waitSeconds, q.runSeconds - e.runSeconds}
+	return queueStats{q.waits - e.waits, q.reconciles - e.reconciles, q.waitSeconds - e.waitSeconds, q.runSeconds - e.runSeconds, q.budgetWaits - e.budgetWaits}
 }
 
 // printQueue prints the Batch controller's reconciles and their mean wait
@@ -362,6 +370,7 @@ func printQueue(quiet, flood queueStats) {
 	fmt.Printf("%-42s %10d %10d\n", "reconciles", quiet.reconciles, flood.reconciles)
 	fmt.Printf("%-42s %10.1f %10.1f\n", "mean wait in the work queue (ms)", mean(quiet.waitSeconds, quiet.waits), mean(flood.waitSeconds, flood.waits))
 	fmt.Printf("%-42s %10.1f %10.1f\n", "mean reconcile (ms)", mean(quiet.runSeconds, quiet.reconciles), mean(flood.runSeconds, flood.reconciles))
+	fmt.Printf("%-42s %10d %10d\n", "batches held by the job budget", quiet.budgetWaits, flood.budgetWaits)
 }
 
 // timeline samples, every tick, the CPU time of the bench's long-lived
