@@ -16,7 +16,9 @@ import (
 
 // stubCluster answers reviews as a cluster would and counts them: tokens
 // "valid-*" belong to a user of that name, bound to audience "tweezer"
-// (and the cluster's own), every other token is refused. release, when
+// (and the cluster's own), every other token is refused; everything is
+// allowed in namespace "mine", and in "facade-only" what is asked of
+// FacadeGroup. release, when
 // set, holds every TokenReview until it is closed.
 type stubCluster struct {
 	tokenReviews, accessReviews atomic.Int32
@@ -56,7 +58,8 @@ func (s *stubCluster) Create(ctx context.Context, obj client.Object, _ ...client
 		}
 	case *authorizationv1.SubjectAccessReview:
 		s.accessReviews.Add(1)
-		o.Status.Allowed = o.Spec.ResourceAttributes.Namespace == "mine"
+		ra := o.Spec.ResourceAttributes
+		o.Status.Allowed = ra.Namespace == "mine" || (ra.Namespace == "facade-only" && ra.Group == FacadeGroup)
 	default:
 		return fmt.Errorf("unexpected %T", obj)
 	}
@@ -303,4 +306,27 @@ func TestReviewErrorsAreNotFailures(t *testing.T) {
 	if u, err := r.Authenticate(context.Background(), "10.0.0.1", "valid-alice"); err != nil || u.Name != "alice" {
 		t.Fatalf("after the outage: %v", err)
 	}
+}
+
+func TestAWriteGrantedOnTheFacadeGroupIsAllowed(t *testing.T) {
+	s := &stubCluster{}
+	r, _ := newTestReviewer(s, Options{TTL: time.Minute})
+	u := &User{Name: "fay"}
+	ctx := context.Background()
+	ask := func(verb string, want bool, reviews int32) {
+		t.Helper()
+		ok, err := r.Allowed(ctx, u, Attributes{Verb: verb, Resource: "batches", Namespace: "facade-only"})
+		if err != nil || ok != want {
+			t.Fatalf("%s: %v, %v; want %v", verb, ok, err, want)
+		}
+		if n := s.accessReviews.Load(); n != reviews {
+			t.Fatalf("%s: %d access reviews so far, want %d", verb, n, reviews)
+		}
+	}
+	// A write: denied on the Tweezer group, granted on the facade's.
+	ask("create", true, 2)
+	ask("create", true, 2) // both answers cached
+	// A read is asked of the Tweezer group only.
+	ask("get", false, 3)
+	ask("update", true, 5)
 }

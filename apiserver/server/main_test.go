@@ -96,7 +96,7 @@ func run(m *testing.M) (int, error) {
 	}
 	facadeCfg = facadeUser.Config()
 	root := controlplane.RepoRoot()
-	for _, f := range []string{"config/rbac/apiserver/role.yaml", "config/rbac/roles/tweezer-user.yaml", "config/rbac/roles/tweezer-superuser.yaml", "config/rbac/roles/tweezer-worker.yaml"} {
+	for _, f := range []string{"config/rbac/apiserver/role.yaml", "config/rbac/roles/tweezer-user.yaml", "config/rbac/roles/tweezer-user-facade.yaml", "config/rbac/roles/tweezer-superuser.yaml", "config/rbac/roles/tweezer-worker.yaml"} {
 		raw, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			return 0, err
