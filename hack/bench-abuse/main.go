@@ -83,6 +83,13 @@ var writes = server.Defaults().ProjectWrites
 // aHonorRetryAfter makes A wait out each 429's Retry-After (an abuser does not).
 var aHonorRetryAfter bool
 
+// aDirect sends A's batches straight to kube-apiserver with A's own token,
+// past the facade and its write budget (-a-direct).
+var aDirect bool
+
+// aRole is the ClusterRole A's member is bound to (-a-role).
+var aRole string
+
 // inlineSequenceBytes is the facade's --inline-sequence-bytes.
 var inlineSequenceBytes = server.Defaults().InlineSequenceBytes
 
@@ -147,6 +154,8 @@ func main() {
 	flag.Int64Var(&writes.InFlightBytes, "project-write-bytes-in-flight", writes.InFlightBytes, "the facade's --project-write-bytes-in-flight (0: no bound)")
 	flag.IntVar(&inlineSequenceBytes, "inline-sequence-bytes", inlineSequenceBytes, "the facade's --inline-sequence-bytes (-1: every sequence in the Batch object, every config in the Workload)")
 	flag.IntVar(&slowest, "slowest", 5, "show B's N slowest batch starts and POSTs of the flood, each with A's accepted writes in flight or just before")
+	flag.BoolVar(&aDirect, "a-direct", false, "A creates its batches straight through kube-apiserver with its own token, as kubectl would (sequences inline in the Batch; its workloads still go through the facade), past the facade's write budget")
+	flag.StringVar(&aRole, "a-role", "tweezer-user", "the ClusterRole (config/rbac/roles) A's member is bound to: tweezer-user, or tweezer-user-facade (writes through the facade only)")
 	flag.BoolVar(&aHonorRetryAfter, "a-honor-retry-after", false, "A's clients wait out the Retry-After of a 429 (by default they post again at once, as an abuser would)")
 	processes := flag.Bool("processes", true, "run the manager and the facade as processes of their own, as deployed (false: both in this process, sharing its Go runtime with the clients, as bench-abuse did before)")
 	flag.StringVar(&aDeviceType, "a-device-type", "EMU_FREE", "device type of A's batches (B's is EMU_FREE; another type gets a device of its own, so A and B share no queue)")
@@ -277,6 +286,11 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 	fmt.Fprintf(os.Stderr, "flood phase: A floods while B goes on, %s\n", phase)
 	mem.reset()
 	a := &tenantA{c: httpc, url: facadeURL, token: tokens[projectA], counts: map[int]int{}, samples: map[int]string{}}
+	if aDirect {
+		if a.kube, a.kubeURL, err = directClient(cfg, tokens[projectA]); err != nil {
+			return err
+		}
+	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
@@ -362,7 +376,11 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		printSlowest("POST /api/v1/batches", posts, written, floodStart, phase, tl)
 	}
 
-	fmt.Printf("\nA (flooding tenant): %d requests in %s (%d batch posts of %d KiB, %d workload posts)\n", a.sent.Load(), phase, a.batchPosts.Load(), aSequenceBytes>>10, a.workloadPosts.Load())
+	batchesTo := "batch posts"
+	if aDirect {
+		batchesTo = "batches created straight through kube-apiserver"
+	}
+	fmt.Printf("\nA (flooding tenant): %d requests in %s (%d %s of %d KiB, %d workload posts)\n", a.sent.Load(), phase, a.batchPosts.Load(), batchesTo, aSequenceBytes>>10, a.workloadPosts.Load())
 	for _, code := range slices.Sorted(maps.Keys(a.counts)) {
 		fmt.Printf("  %d × %d", a.counts[code], code)
 		if msg := a.samples[code]; msg != "" {
@@ -377,8 +395,8 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 		}
 	}
 	fmt.Println()
-	fmt.Printf("\nload average (1 min) %s at the start, %s at the end; GOMAXPROCS=%d; B every %s on EMU_FREE; A: %d clients on %s, quota %d batches / %d jobs / 20 workloads.\n",
-		load0, load1, runtime.GOMAXPROCS(0), rate, aClients, aDeviceType, aBatches, 5*aBatches)
+	fmt.Printf("\nload average (1 min) %s at the start, %s at the end; GOMAXPROCS=%d; B every %s on EMU_FREE; A: %d clients on %s, quota %d batches / %d jobs / 20 workloads, role %s.\n",
+		load0, load1, runtime.GOMAXPROCS(0), rate, aClients, aDeviceType, aBatches, 5*aBatches, aRole)
 	budgetText := "off"
 	if !writes.Off() {
 		budgetText = fmt.Sprintf("%s/s, burst %s; %g requests/s, burst %d; %g jobs/s, burst %d; %s in flight; per user, %g refused writes/s, burst %d", budget.Size(writes.BytesPerSecond), budget.Size(float64(writes.BurstBytes)), writes.RequestsPerSecond, writes.BurstRequests, writes.JobsPerSecond, writes.BurstJobs, budget.Size(float64(writes.InFlightBytes)), writes.RefusedPerSecond, writes.BurstRefused)
@@ -390,20 +408,24 @@ func run(phase, rate time.Duration, aBatches, aClients, aWorkloads, concurrency 
 // setup creates the projects (A with a small quota), their members, the
 // device and the workload image mapping; it returns each project's token.
 func setup(ctx context.Context, cfg *rest.Config, admin client.Client, aBatches, concurrency int) (map[string]string, error) {
-	raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config/rbac/roles/tweezer-user.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.Unmarshal(raw, &role); err != nil {
-		return nil, err
+	roles := map[string]client.Object{}
+	for _, name := range []string{"tweezer-user", aRole} {
+		raw, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config/rbac/roles", name+".yaml"))
+		if err != nil {
+			return nil, err
+		}
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.Unmarshal(raw, role); err != nil {
+			return nil, err
+		}
+		roles[name] = role
 	}
 	nsA := testenv.ProjectNamespace(projectA)
 	nsA.Annotations = map[string]string{quantumv1alpha1.QuotaAnnotation: fmt.Sprintf("batches=%d,jobs=%d,workloads=20", aBatches, 5*aBatches)}
 	images := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: managerNS, Name: workload.ImagesConfigMap},
 		Data: map[string]string{workload.ImageKey("qadence_circuit", "pulser_basic"): "runner:bench"}}
 	objs := []client.Object{
-		&role, nsA, testenv.ProjectNamespace(projectB),
+		nsA, testenv.ProjectNamespace(projectB),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNS}}, images,
 		&quantumv1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "emu-free"}, Spec: quantumv1alpha1.DeviceSpec{
 			DeviceType: quantumv1alpha1.DeviceTypeEmuFree, IsEmulator: true,
@@ -414,12 +436,15 @@ func setup(ctx context.Context, cfg *rest.Config, admin client.Client, aBatches,
 			DeviceType: quantumv1alpha1.DeviceType(aDeviceType), IsEmulator: true,
 			Availability: quantumv1alpha1.DeviceUp, Concurrency: int32(concurrency)}})
 	}
-	for _, p := range []string{projectA, projectB} {
+	for _, r := range roles {
+		objs = append(objs, r)
+	}
+	for p, role := range map[string]string{projectA: aRole, projectB: "tweezer-user"} {
 		objs = append(objs,
 			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "member", Namespace: p}},
 			&rbacv1.RoleBinding{
 				ObjectMeta: metav1.ObjectMeta{Name: "member", Namespace: p},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "member", Namespace: p}},
 			})
 	}
@@ -587,10 +612,13 @@ func (b *tenantB) run(ctx context.Context, d time.Duration) phaseResult {
 	}
 }
 
-// tenantA floods the facade and counts its answers.
+// tenantA floods the facade (or, with kube set, kube-apiserver) and counts
+// its answers.
 type tenantA struct {
 	c                               *http.Client
 	url, token                      string
+	kube                            *http.Client
+	kubeURL                         string
 	sent, batchPosts, workloadPosts atomic.Int64
 	mu                              sync.Mutex
 	counts                          map[int]int
@@ -650,6 +678,9 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 		return raw
 	}
 	bodies := [][]byte{batch(big), batch(tooBig)}
+	if a.kube != nil {
+		bodies = [][]byte{directBatch(aSequenceBytes), directBatch(quantumv1alpha1.MaxSequenceBytes + 100)}
+	}
 	wl, _ := json.Marshal(map[string]any{"project_id": projectA, "workload_type": "qadence_circuit", "backend": "pulser_basic",
 		"config": map[string]any{"sequence_builder": sequence(aSequenceBytes / 2), "runs": 100}})
 
@@ -682,6 +713,11 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 				a.sent.Add(1)
 				a.batchPosts.Add(1)
 				sent := time.Now()
+				if a.kube != nil {
+					code, msg := a.createDirect(ctx, body)
+					a.record(code, []byte(msg), span{sent, time.Now()})
+					continue
+				}
 				code, raw, hdr, _ := sendH(a.c, http.MethodPost, a.url+"/api/v1/batches", a.token, body, 0)
 				a.record(code, raw, span{sent, time.Now()})
 				a.backOff(ctx, code, hdr)
@@ -689,6 +725,63 @@ func (a *tenantA) flood(ctx context.Context, clients, workloads int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// directClient is an HTTP client of kube-apiserver with a tenant's token,
+// and the URL of its project's batches there.
+func directClient(cfg *rest.Config, token string) (*http.Client, string, error) {
+	tc := rest.AnonymousClientConfig(cfg)
+	tc.BearerToken = token
+	c, err := rest.HTTPClientFor(tc)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, strings.TrimSuffix(cfg.Host, "/") + "/apis/" + quantumv1alpha1.GroupVersion.String() + "/namespaces/" + projectA + "/batches", nil
+}
+
+// directBatch is the body of one of A's batches created straight through
+// kube-apiserver, as a tenant with kubectl would: five jobs, its sequence
+// of size bytes inline. It is encoded once: the abuser's own CPU is not
+// the control plane's.
+func directBatch(size int) []byte {
+	b := &quantumv1alpha1.Batch{
+		TypeMeta:   metav1.TypeMeta{APIVersion: quantumv1alpha1.GroupVersion.String(), Kind: "Batch"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: projectA, GenerateName: "direct-"},
+		Spec: quantumv1alpha1.BatchSpec{
+			SequenceBuilder: sequence(size), DeviceType: quantumv1alpha1.DeviceType(aDeviceType),
+			QueuePriority: quantumv1alpha1.QueuePriorityMedium,
+			UserID:        "system:serviceaccount:" + projectA + ":member",
+		},
+	}
+	for range 5 {
+		b.Spec.Jobs = append(b.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: 100})
+	}
+	raw, _ := json.Marshal(b)
+	return raw
+}
+
+// createDirect posts one of A's batches to kube-apiserver. It returns 200
+// for a batch created, else kube-apiserver's status code and message.
+func (a *tenantA) createDirect(ctx context.Context, body []byte) (int, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.kubeURL, bytes.NewReader(body))
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.kube.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusCreated {
+		return http.StatusOK, ""
+	}
+	var status metav1.Status
+	if json.Unmarshal(raw, &status) == nil && status.Message != "" {
+		return resp.StatusCode, status.Message
+	}
+	return resp.StatusCode, string(raw)
 }
 
 // send makes a request; with want > 0 any other status is an error.
