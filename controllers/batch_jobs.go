@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,15 +72,27 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 	// The cache holds no sequences (CacheOptions): the Jobs to create get
 	// theirs from the batch as the API server has it.
 	var full *quantumv1alpha1.Batch
-	created := 0
+	made := make([]*quantumv1alpha1.Job, len(missing))
 	if len(missing) > 0 {
 		// The project's job budget (package jobbudget) paces what its
 		// batches fan out into, whoever created them, first come, first
-		// served; the jobs it gave and that were not created go back.
-		if wait := r.jobBudget.Book(r.now(), b.Namespace, client.ObjectKeyFromObject(b).String(), len(missing)); wait > 0 {
-			return r.jobsPaced(s, len(missing), wait)
+		// served; the jobs it gave and that were not created go back. Jobs
+		// the facade charged to its write budget pass.
+		charged, _ := strconv.Atoi(b.Annotations[quantumv1alpha1.JobsChargedAnnotation])
+		unpaid := func() (n int) {
+			for k, i := range missing {
+				if i >= charged && made[k] == nil {
+					n++
+				}
+			}
+			return n
 		}
-		defer func() { r.jobBudget.Return(r.now(), b.Namespace, len(missing)-created) }()
+		if n := unpaid(); n > 0 {
+			if wait := r.jobBudget.Book(r.now(), b.Namespace, client.ObjectKeyFromObject(b).String(), n); wait > 0 {
+				return r.jobsPaced(s, n, wait)
+			}
+			defer func() { r.jobBudget.Return(r.now(), b.Namespace, unpaid()) }()
+		}
 		full = &quantumv1alpha1.Batch{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), full); err != nil {
 			return client.IgnoreNotFound(err)
@@ -88,7 +101,6 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 			return nil // the cache is ahead of the read: the next event comes back
 		}
 	}
-	made := make([]*quantumv1alpha1.Job, len(missing))
 	// Once the project's quota refuses one Job it refuses the rest: they
 	// are not sent.
 	var refused atomic.Pointer[error]
@@ -127,6 +139,7 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 		made[k] = j
 		return nil
 	})
+	created := 0
 	for _, j := range made {
 		if j != nil {
 			created++

@@ -76,6 +76,20 @@ var _ = Describe("A project's job budget", func() {
 		create(small)
 		Eventually(func() bool { return waiting(small) }).Should(BeTrue())
 
+		By("jobs the facade charged to A's write budget are not charged again")
+		paid := batch(a, quantumv1alpha1.DeviceTypeEmuTN, 10, 10, 10, 10)
+		paid.Annotations = map[string]string{quantumv1alpha1.JobsChargedAnnotation: "4"}
+		create(paid)
+		Eventually(func() int { return len(jobsOf(paid)) }).Should(Equal(4))
+		Expect(waiting(small)).To(BeTrue())
+		// Two of four charged: the other two wait their turn, with none created.
+		half := batch(a, quantumv1alpha1.DeviceTypeEmuTN, 10, 10, 10, 10)
+		half.Annotations = map[string]string{quantumv1alpha1.JobsChargedAnnotation: "2"}
+		create(half)
+		Eventually(func() bool { return waiting(half) }).Should(BeTrue())
+		Expect(condition(half, quantumv1alpha1.ConditionJobsCreated).Message).To(HavePrefix("2 of 4 inline jobs wait"))
+		Expect(jobsOf(half)).To(BeEmpty())
+
 		By("A's batches get their jobs at the budget's rate, in their order, each told once")
 		Eventually(withJobs(as...)).WithTimeout(20 * time.Second).Should(Equal(3))
 		var first, last time.Time
@@ -98,12 +112,13 @@ var _ = Describe("A project's job budget", func() {
 		Eventually(func() int { return len(jobsOf(small)) }).Should(Equal(1))
 		Expect(jobsOf(small)[0].CreationTimestamp.Time).To(BeTemporally(">=", last))
 		waited := 0
-		for _, x := range append(as, small) {
+		for _, x := range append(as, small, half) {
 			n := countEvents(a, x.Name, quantumv1alpha1.ReasonJobBudget)
 			Expect(n).To(BeNumerically("<=", 1))
 			waited += n
 		}
-		Expect(waited).To(Equal(3))
+		Expect(waited).To(Equal(4))
+		Expect(countEvents(a, paid.Name, quantumv1alpha1.ReasonJobBudget)).To(Equal(0))
 		Expect(countEvents(b, other.Name, quantumv1alpha1.ReasonJobBudget)).To(Equal(0))
 	})
 })

@@ -17,6 +17,11 @@ const (
 	// project has created jobs faster than its job budget allows, and the
 	// batch's jobs are created when the budget holds them.
 	ReasonJobBudget = "JobBudget"
+	// JobsChargedAnnotation on a batch is how many of its first spec.jobs
+	// entries the REST facade charged to its project's write budget, so
+	// that the manager's job budget does not charge them again. Only the
+	// platform may set or change it (admission policy tweezer-owner).
+	JobsChargedAnnotation = "quantum.tweezer.dev/jobs-charged"
 
 	// RunnerFailuresAnnotation on a runner Lease counts consecutive runner
 	// deaths that happened while no job was RUNNING and after no job

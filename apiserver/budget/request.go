@@ -99,13 +99,17 @@ func (b *Budget) NewRequest(user string, body *atomic.Int64, read func(), now fu
 
 // CreatesJobs tells the account of ctx's request, if any, that it creates n
 // jobs in project ns; call it before the request's first write there, which
-// pays for them.
-func CreatesJobs(ctx context.Context, ns string, n int) {
-	if r := requestFrom(ctx); r != nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.jobs[ns] += n
+// pays for them. It reports whether the jobs are paid for: the request is
+// accounted and its budget limits the project's jobs.
+func CreatesJobs(ctx context.Context, ns string, n int) bool {
+	r := requestFrom(ctx)
+	if r == nil || r.budget.limits.JobsPerSecond <= 0 {
+		return false
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.jobs[ns] += n
+	return true
 }
 
 // charge is called before each write of the request to namespace ns, of an

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -572,7 +574,10 @@ func (h *Handlers) storeBatch(ctx context.Context, b *quantumv1alpha1.Batch, ide
 	if err := h.checkQuota(ctx, b.Namespace, 1, len(b.Spec.Jobs)); err != nil {
 		return nil, err
 	}
-	budget.CreatesJobs(ctx, b.Namespace, len(b.Spec.Jobs))
+	if budget.CreatesJobs(ctx, b.Namespace, len(b.Spec.Jobs)) {
+		// Paid here: the manager's job budget lets these Jobs through.
+		metav1.SetMetaDataAnnotation(&b.ObjectMeta, quantumv1alpha1.JobsChargedAnnotation, strconv.Itoa(len(b.Spec.Jobs)))
+	}
 	seqs := sequences.Split(b, h.Limits.InlineSequenceBytes)
 	created, err := idem.create(ctx, h.Client, b, "batch")
 	if err != nil {
@@ -753,8 +758,8 @@ func (h *Handlers) addJobs(ctx context.Context, in *addJobsIn) (*batchOut, error
 	if err := h.checkQuota(ctx, b.Namespace, 0, len(inline)); err != nil {
 		return nil, err
 	}
-	budget.CreatesJobs(ctx, b.Namespace, len(inline))
-	from, err := h.appendJobs(ctx, b, inline)
+	charged := budget.CreatesJobs(ctx, b.Namespace, len(inline))
+	from, err := h.appendJobs(ctx, b, inline, charged)
 	if err != nil {
 		return nil, err
 	}
@@ -803,9 +808,9 @@ func (h *Handlers) checkAdded(ctx context.Context, b *quantumv1alpha1.Batch, job
 // maxAppendTries bounds the tries of one addition of jobs.
 const maxAppendTries = 100
 
-func (h *Handlers) appendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (int, error) {
+func (h *Handlers) appendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob, charged bool) (int, error) {
 	for attempt := 0; ; attempt++ {
-		from, retry, err := h.tryAppendJobs(ctx, b, jobs)
+		from, retry, err := h.tryAppendJobs(ctx, b, jobs, charged)
 		if !retry {
 			return from, err
 		}
@@ -821,8 +826,10 @@ func (h *Handlers) appendJobs(ctx context.Context, b *quantumv1alpha1.Batch, job
 }
 
 // tryAppendJobs is one attempt of appendJobs; retry asks for another, with b
-// read again.
-func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob) (from int, retry bool, err error) {
+// read again. When the jobs were charged to the write budget and every
+// earlier entry was too, the batch's JobsChargedAnnotation grows with them
+// in the same patch.
+func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, jobs []quantumv1alpha1.InlineJob, charged bool) (from int, retry bool, err error) {
 	if err := h.checkAdded(ctx, b, jobs); err != nil {
 		return 0, false, err
 	}
@@ -842,6 +849,9 @@ func (h *Handlers) tryAppendJobs(ctx context.Context, b *quantumv1alpha1.Batch, 
 		for _, j := range jobs {
 			ops = append(ops, map[string]any{"op": "add", "path": "/spec/jobs/-", "value": j})
 		}
+	}
+	if have := len(b.Spec.Jobs); charged && b.Annotations[quantumv1alpha1.JobsChargedAnnotation] == strconv.Itoa(have) {
+		ops = append(ops, map[string]any{"op": "replace", "path": "/metadata/annotations/" + strings.ReplaceAll(quantumv1alpha1.JobsChargedAnnotation, "/", "~1"), "value": strconv.Itoa(have + len(jobs))})
 	}
 	raw, err := json.Marshal(ops)
 	if err != nil {

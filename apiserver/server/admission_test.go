@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -46,15 +45,9 @@ func tenants(t testing.TB) map[string]string {
 			return
 		}
 		for name, project := range map[string]string{"tina": tenantA, "tom": tenantA, "tess": tenantB} {
-			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: usersNS}}
-			if tenantsErr = admin.Create(ctx, sa); tenantsErr != nil {
+			if tenantsTokens[name], tenantsErr = newUser(ctx, name); tenantsErr != nil {
 				return
 			}
-			tr := &authenticationv1.TokenRequest{}
-			if tenantsErr = admin.SubResource("token").Create(ctx, sa, tr); tenantsErr != nil {
-				return
-			}
-			tenantsTokens[name] = tr.Status.Token
 			if tenantsErr = bindMember(ctx, project, name); tenantsErr != nil {
 				return
 			}
@@ -350,4 +343,33 @@ func TestAdmissionOwnerIsTheCaller(t *testing.T) {
 	forgedAdd := added.DeepCopy()
 	forgedAdd.Spec.Jobs = append(forgedAdd.Spec.Jobs, quantumv1alpha1.InlineJob{Runs: 3, UserID: userID("tom")})
 	refused(t, tina.Patch(ctx, forgedAdd, client.MergeFrom(added)), "tweezer-owner", "a job you add must name you")
+}
+
+// Only the platform says how many of a batch's jobs the facade charged to
+// its project's write budget: a direct writer who could say it would pass
+// the manager's job budget.
+func TestAdmissionJobsChargedIsThePlatforms(t *testing.T) {
+	tok := tenants(t)
+	ctx := context.Background()
+	tina := kubeAs(t, tok["tina"])
+	const want = "metadata.annotations[quantum.tweezer.dev/jobs-charged]: only the platform sets who charged a batch's jobs"
+	forged := directBatch(tenantA)
+	forged.Annotations = map[string]string{quantumv1alpha1.JobsChargedAnnotation: "1000"}
+	refused(t, tina.Create(ctx, forged), "tweezer-owner", want)
+
+	// On a batch the facade charged, the count can be kept, not changed.
+	paid := directBatch(tenantA)
+	paid.Spec.UserID = userID("tina")
+	paid.Annotations = map[string]string{quantumv1alpha1.JobsChargedAnnotation: "1"}
+	if err := admin.Create(ctx, paid); err != nil {
+		t.Fatal(err)
+	}
+	tagged := paid.DeepCopy()
+	tagged.Spec.Tags = []string{"kept"}
+	if err := tina.Patch(ctx, tagged, client.MergeFrom(paid)); err != nil {
+		t.Fatalf("a change that keeps the count: %v", err)
+	}
+	raised := tagged.DeepCopy()
+	raised.Annotations[quantumv1alpha1.JobsChargedAnnotation] = "1000"
+	refused(t, tina.Patch(ctx, raised, client.MergeFrom(tagged)), "tweezer-owner", want)
 }

@@ -423,7 +423,23 @@ func TestAProjectOverItsJobBudgetIsRefused(t *testing.T) {
 	jobs0 := testutil.ToFloat64(budget.Refusals.WithLabelValues("jobs", "write"))
 
 	id := createBatch(t, alice, newBatch(mine, 5, map[string]any{"open": true}))["id"].(string)
+	charged := func() string {
+		t.Helper()
+		var b quantumv1alpha1.Batch
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: mine, Name: id}, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Annotations[quantumv1alpha1.JobsChargedAnnotation]
+	}
+	// The batch says how many of its jobs the facade charged, so that the
+	// manager's job budget does not charge them again.
+	if got := charged(); got != "5" {
+		t.Fatalf("jobs charged by the facade: %q, want 5", got)
+	}
 	expect(t, call(t, "POST", "/api/v2/batches/"+id+"/jobs", alice, []map[string]any{{"runs": 5}}, false), 200)
+	if got := charged(); got != "6" {
+		t.Fatalf("jobs charged by the facade after one added: %q, want 6", got)
+	}
 	expect(t, call(t, "PATCH", "/api/v1/batches/"+id+"/tags", alice, []string{"x"}, false), 200)
 
 	var before quantumv1alpha1.BatchList

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -196,8 +194,8 @@ func newConformanceFixture(t *testing.T) *conformanceFixture {
 			t.Fatal(err)
 		}
 	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "dave", Namespace: usersNS}}
-	if err := admin.Create(ctx, sa); err != nil {
+	dave, err := newUser(ctx, "dave")
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{confProjOld, confProjNew} {
@@ -205,11 +203,6 @@ func newConformanceFixture(t *testing.T) *conformanceFixture {
 			t.Fatal(err)
 		}
 	}
-	tr := &authenticationv1.TokenRequest{}
-	if err := admin.SubResource("token").Create(ctx, sa, tr); err != nil {
-		t.Fatal(err)
-	}
-	dave := tr.Status.Token
 	f.tokens["user"] = dave
 
 	// Batches: one to read (a job with a result, one rebatch), and one per mutation.

@@ -17,6 +17,7 @@ import (
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
 	"github.com/tweezer-dev/tweezer/controllers"
 	"github.com/tweezer-dev/tweezer/controllers/executor"
+	"github.com/tweezer-dev/tweezer/controllers/jobbudget"
 	"github.com/tweezer-dev/tweezer/controllers/workload"
 	"github.com/tweezer-dev/tweezer/internal/controlplane"
 )
@@ -46,7 +47,12 @@ func startBatchController(ctx context.Context, cfg *rest.Config) error {
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	opts := controllers.Options{Namespace: managerNamespace, LeaseDuration: time.Hour}
+	// The suite creates jobs in a few projects far faster than a project's
+	// job budget allows (hundreds in a test), and its tests expect a batch's
+	// Jobs at once, as with the facade's write budget (off in the suite);
+	// controllers/jobbudget_e2e_test.go tests the budget.
+	opts := controllers.Options{Namespace: managerNamespace, LeaseDuration: time.Hour,
+		JobBudget: jobbudget.Limits{PerSecond: -1}}
 	r := &controllers.BatchReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Executor: idleExecutor{}, Options: opts,

@@ -4,11 +4,8 @@ import (
 	"context"
 	"testing"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	quantumv1alpha1 "github.com/tweezer-dev/tweezer/api/v1alpha1"
@@ -25,15 +22,10 @@ func TestAFacadeOnlyMemberWritesThroughTheFacadeOnly(t *testing.T) {
 	if err := admin.Create(ctx, testenv.ProjectNamespace(project)); err != nil {
 		t.Fatal(err)
 	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "fay", Namespace: usersNS}}
-	if err := admin.Create(ctx, sa); err != nil {
+	fay, err := newUser(ctx, "fay")
+	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &authenticationv1.TokenRequest{}
-	if err := admin.SubResource("token").Create(ctx, sa, tr); err != nil {
-		t.Fatal(err)
-	}
-	fay := tr.Status.Token
 	user := "system:serviceaccount:" + usersNS + ":fay"
 	subject := rbacv1.Subject{Kind: "ServiceAccount", Name: "fay", Namespace: usersNS}
 	if err := admin.Create(ctx, binding(project, "tweezer-user-facade", "ClusterRole", subject)); err != nil {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -38,18 +37,14 @@ func carolToken(t *testing.T) string {
 	t.Helper()
 	carolOnce.Do(func() {
 		ctx := context.Background()
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "carol", Namespace: usersNS}}
-		if err := admin.Create(ctx, sa); err != nil {
-			t.Fatal(err)
-		}
-		tr := &authenticationv1.TokenRequest{}
-		if err := admin.SubResource("token").Create(ctx, sa, tr); err != nil {
+		token, err := newUser(ctx, "carol")
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err := bindMember(ctx, projA, "carol"); err != nil {
 			t.Fatal(err)
 		}
-		carol = tr.Status.Token
+		carol = token
 	})
 	return carol
 }

@@ -227,6 +227,20 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
+// newUser creates the service account name in usersNS and returns a token
+// of it.
+func newUser(ctx context.Context, name string) (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: usersNS}}
+	if err := admin.Create(ctx, sa); err != nil {
+		return "", err
+	}
+	tr := &authenticationv1.TokenRequest{}
+	if err := admin.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", err
+	}
+	return tr.Status.Token, nil
+}
+
 // bindMember makes the service account name (in usersNS) a member of
 // project ns and waits until kube-apiserver's authorizer says so: RBAC
 // reads bindings from its own informer, so a request made right after the

@@ -1,7 +1,8 @@
 // Package jobbudget paces the Jobs each project's batches fan out into, in
-// the manager. Every batch passes here, whoever created it: the facade's
-// write budget refuses a project's writes beyond its job rate, but a tenant
-// with its own token creates Batches straight through kube-apiserver, where
+// the manager, whoever created the batches. The facade's write budget
+// refuses a project's writes beyond its job rate (and the jobs it charged
+// are not charged again here: JobsChargedAnnotation), but a tenant with its
+// own token creates Batches straight through kube-apiserver, where
 // only the ResourceQuota (how many) and API Priority and Fairness (how many
 // requests at once) bind it. Each Job is then created, written at each of
 // its transitions and sent to every watcher, and its batch gets a runner:
@@ -27,8 +28,9 @@ import (
 	"time"
 )
 
-// Defaults: the facade's rate, twice its burst, so that batches the facade
-// let through in a burst do not wait here for the time they took to arrive.
+// Defaults: the facade's job rate, and twice its burst (a project's batches
+// written straight to kube-apiserver come in bursts that no write budget
+// smoothed).
 const (
 	DefaultPerSecond = 5
 	DefaultBurst     = 20
