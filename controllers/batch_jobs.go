@@ -171,12 +171,8 @@ func (r *BatchReconciler) createInlineJobs(ctx context.Context, s *batchScope) e
 // returns errProjectWait: the batch does not queue before it has its jobs.
 func (r *BatchReconciler) jobsPaced(s *batchScope, n int, wait time.Duration) error {
 	b := s.batch
-	prev := meta.FindStatusCondition(b.Status.Conditions, quantumv1alpha1.ConditionJobsCreated)
-	waiting := prev != nil && prev.Status == metav1.ConditionFalse && prev.Reason == quantumv1alpha1.ReasonJobBudget
 	msg := fmt.Sprintf("%d of %d inline jobs wait for the project's job budget: project %s creates %s", n, len(b.Spec.Jobs), b.Namespace, r.jobBudget.Limits())
-	s.setCondition(quantumv1alpha1.ConditionJobsCreated, metav1.ConditionFalse, quantumv1alpha1.ReasonJobBudget, msg)
-	if !waiting {
-		r.event(s, corev1.EventTypeNormal, quantumv1alpha1.ReasonJobBudget, "%s", msg)
+	if _, started := r.held(s, quantumv1alpha1.ConditionJobsCreated, quantumv1alpha1.ReasonJobBudget, corev1.EventTypeNormal, msg); started {
 		s.after = append(s.after, metrics.JobBudgetWaits.Inc)
 	}
 	s.requeueAfter(wait)

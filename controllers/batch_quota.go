@@ -65,20 +65,25 @@ func QuotaDetail(err error) string {
 // condition, a Warning event when the batch starts waiting, a metric, and a
 // retry after the backoff. It returns errProjectWait.
 func (r *BatchReconciler) quotaRefused(s *batchScope, condType, what, msg string) error {
-	b := s.batch
-	prev := meta.FindStatusCondition(b.Status.Conditions, condType)
-	waiting := prev != nil && prev.Status == metav1.ConditionFalse && prev.Reason == quantumv1alpha1.ReasonQuotaExceeded
-	s.setCondition(condType, metav1.ConditionFalse, quantumv1alpha1.ReasonQuotaExceeded, msg)
-	if !waiting {
-		r.event(s, corev1.EventTypeWarning, quantumv1alpha1.ReasonQuotaExceeded, "%s", msg)
-	}
+	since, _ := r.held(s, condType, quantumv1alpha1.ReasonQuotaExceeded, corev1.EventTypeWarning, msg)
 	s.after = append(s.after, func() { metrics.QuotaRefusals.WithLabelValues(what).Inc() })
-	since := r.now()
-	if waiting {
-		since = prev.LastTransitionTime.Time
-	}
 	s.requeueAfter(min(max(r.now().Sub(since), quotaBackoffMin), quotaBackoffMax))
 	return errProjectWait
+}
+
+// held records that a limit of the project holds the batch: condType False
+// with reason and msg, and an event of eventType when the batch starts
+// waiting (started). since is when it started.
+func (r *BatchReconciler) held(s *batchScope, condType, reason, eventType, msg string) (since time.Time, started bool) {
+	prev := meta.FindStatusCondition(s.batch.Status.Conditions, condType)
+	if prev != nil && prev.Status == metav1.ConditionFalse && prev.Reason == reason {
+		since = prev.LastTransitionTime.Time
+	} else {
+		since, started = r.now(), true
+		r.event(s, eventType, reason, "%s", msg)
+	}
+	s.setCondition(condType, metav1.ConditionFalse, reason, msg)
+	return since, started
 }
 
 // unstart gives back the Lease generation of a runner whose Pod the quota
